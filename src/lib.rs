@@ -1,0 +1,9 @@
+//! seki: neural architecture search guided by large language models, in the
+//! style of SEKI (self-evolution and knowledge inspiration).
+//!
+//! Data flows one way: a [`strategy`] proposes an architecture of a
+//! [`space`], an [`eval`]uator scores it, the [`session`] journals the result
+//! and the [`knowledge`] base keeps it.
+
+pub mod rng;
+pub mod space;
