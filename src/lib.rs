@@ -7,3 +7,6 @@
 
 pub mod rng;
 pub mod space;
+pub mod strategy;
+pub mod eval;
+pub mod knowledge;

@@ -1,0 +1,96 @@
+//! Evaluators: turn an architecture into a measured score.
+//!
+//! Every evaluator returns an [`Evaluation`]. Its `score` is the only figure a
+//! search strategy ever sees (a validation accuracy); test figures are kept
+//! apart in `test_accuracy`, for reports only.
+
+pub mod nb201_table;
+
+pub use nb201_table::{Nb201Table, TableError};
+
+use crate::knowledge::EvaluatorInfo;
+use crate::space::Arch;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How an evaluation ended. A failed evaluation is a result, not a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum EvalStatus {
+    /// Scored.
+    Ok,
+    /// Training diverged (NaN or infinite loss).
+    Diverged(String),
+    /// Over the configured size limits; not trained.
+    TooLarge(String),
+    /// Stopped at the time limit.
+    TimedOut(String),
+    /// Anything else, with the reason.
+    Failed(String),
+}
+
+impl EvalStatus {
+    /// The status's short name (`ok`, `diverged`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EvalStatus::Ok => "ok",
+            EvalStatus::Diverged(_) => "diverged",
+            EvalStatus::TooLarge(_) => "too_large",
+            EvalStatus::TimedOut(_) => "timed_out",
+            EvalStatus::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The outcome of evaluating one architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// How it ended.
+    #[serde(flatten)]
+    pub status: EvalStatus,
+    /// The search signal: validation accuracy in percent. `None` unless `ok`.
+    pub score: Option<f64>,
+    /// Test accuracy in percent, for reporting only; never shown to a strategy.
+    pub test_accuracy: Option<f64>,
+    /// Further figures (`params`, `flops`, `train_seconds`, ...).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Evaluation {
+    /// A failed evaluation with its status.
+    pub fn failed(status: EvalStatus) -> Self {
+        Evaluation {
+            status,
+            score: None,
+            test_accuracy: None,
+            metrics: BTreeMap::new(),
+        }
+    }
+}
+
+/// An evaluator failure that is not about the architecture (setup, I/O).
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The architecture belongs to another space than the evaluator handles.
+    #[error("the {evaluator} evaluator handles the {expected} space, not {got}")]
+    WrongSpace {
+        /// Evaluator name.
+        evaluator: &'static str,
+        /// Space it handles.
+        expected: &'static str,
+        /// Space it was given.
+        got: &'static str,
+    },
+    /// The NAS-Bench-201 table could not be loaded.
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+/// Something that scores architectures.
+pub trait Evaluator {
+    /// Which evaluator this is and its settings (recorded with every result).
+    fn info(&self) -> EvaluatorInfo;
+    /// Score one architecture.
+    fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError>;
+}
