@@ -6,7 +6,10 @@
 //! and the [`knowledge`] base keeps it.
 
 pub mod rng;
+pub mod session;
 pub mod space;
 pub mod strategy;
+pub mod bench;
+pub mod config;
 pub mod eval;
 pub mod knowledge;

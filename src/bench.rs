@@ -1,0 +1,143 @@
+//! The NAS-Bench-201 benchmark: many seeded sessions of each strategy against
+//! the table, reported as the mean ± std of the test accuracy of the
+//! architecture each session would return at each checkpoint.
+
+use crate::eval::Nb201Table;
+use crate::session::{Session, SessionError, Spec, Step};
+use serde::Serialize;
+
+/// Mean and spread at one checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Checkpoint {
+    /// Evaluations done.
+    pub evaluations: usize,
+    /// Mean 200-epoch test accuracy (%) of the returned architectures.
+    pub mean: f64,
+    /// Sample standard deviation over seeds.
+    pub std: f64,
+}
+
+/// One strategy's results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyResult {
+    /// Strategy name.
+    pub strategy: String,
+    /// Evaluations per session.
+    pub budget: usize,
+    /// Sessions run.
+    pub seeds: usize,
+    /// One entry per checkpoint.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// The checkpoints reported for a budget: 25, 50, then every 100, and the budget itself.
+pub fn checkpoints(budget: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = [25, 50].into_iter().filter(|&c| c < budget).collect();
+    v.extend((1..).map(|k| k * 100).take_while(|&c| c < budget));
+    v.push(budget);
+    v
+}
+
+/// The test accuracy of the architecture a session returns after `n`
+/// evaluations: the one with the best search score among the first `n`.
+pub fn returned_test_accuracy(steps: &[Step], n: usize) -> Option<f64> {
+    steps
+        .iter()
+        .take(n)
+        .filter(|s| s.result.score.is_some())
+        .max_by(|a, b| {
+            a.result
+                .score
+                .unwrap_or(f64::MIN)
+                .total_cmp(&b.result.score.unwrap_or(f64::MIN))
+                .then(b.n.cmp(&a.n))
+        })
+        .and_then(|s| s.result.test_accuracy)
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Run `seeds` sessions (seeds `first_seed..first_seed + seeds`) of the
+/// strategy in `spec` against the table and summarise them.
+pub fn run_strategy(table: &Nb201Table, spec: &Spec, seeds: usize, first_seed: u64) -> Result<StrategyResult, SessionError> {
+    let budget = spec.max_evaluations;
+    let marks = checkpoints(budget);
+    let mut per_mark: Vec<Vec<f64>> = vec![Vec::new(); marks.len()];
+    for k in 0..seeds {
+        let mut s = spec.clone();
+        s.seed = first_seed + k as u64;
+        let mut eval = table.clone();
+        let steps = Session::in_memory(s, &mut eval).run_to_steps()?;
+        for (i, &m) in marks.iter().enumerate() {
+            if let Some(t) = returned_test_accuracy(&steps, m) {
+                per_mark[i].push(t);
+            }
+        }
+    }
+    Ok(StrategyResult {
+        strategy: spec.strategy.name().into(),
+        budget,
+        seeds,
+        checkpoints: marks
+            .iter()
+            .zip(per_mark)
+            .map(|(&evaluations, xs)| {
+                let (mean, std) = mean_std(&xs);
+                Checkpoint { evaluations, mean, std }
+            })
+            .collect(),
+    })
+}
+
+/// The results as a text table, strategies side by side.
+pub fn render_table(results: &[StrategyResult]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{:>11}", "evaluations"));
+    for r in results {
+        out.push_str(&format!("  {:>16}", format!("{} (n={})", r.strategy, r.seeds)));
+    }
+    out.push('\n');
+    let rows = results.first().map_or(0, |r| r.checkpoints.len());
+    for i in 0..rows {
+        let evals = results[0].checkpoints[i].evaluations;
+        out.push_str(&format!("{evals:>11}"));
+        for r in results {
+            let c = &r.checkpoints[i];
+            out.push_str(&format!("  {:>16}", format!("{:.2} ± {:.2}", c.mean, c.std)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_marks() {
+        assert_eq!(checkpoints(100), vec![25, 50, 100]);
+        assert_eq!(checkpoints(250), vec![25, 50, 100, 200, 250]);
+        assert_eq!(checkpoints(30), vec![25, 30]);
+        assert_eq!(checkpoints(10), vec![10]);
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0]);
+        assert!((m - 2.0).abs() < 1e-12);
+        assert!((s - 1.0).abs() < 1e-12);
+    }
+}

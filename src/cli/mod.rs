@@ -1,0 +1,158 @@
+//! Command-line flags, parsed into the library's validated settings.
+
+mod bench;
+mod eval;
+mod kb;
+mod search;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use seki::config::{Config, Loaded};
+use seki::space::{Arch, Space};
+use std::path::{Path, PathBuf};
+
+/// seki: neural architecture search guided by large language models.
+///
+/// Strategies propose architectures of a search space, an evaluator scores
+/// them, sessions journal every step (and resume after a crash), and the
+/// knowledge base keeps what was learnt.
+#[derive(Debug, Parser)]
+#[command(name = "seki", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: ./config.toml if present, else built-in defaults].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bar.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a search session (or resume one with --resume).
+    Search(search::SearchArgs),
+    /// Evaluate one architecture and print the result.
+    Eval(eval::EvalArgs),
+    /// Inspect and curate the knowledge base.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
+    /// Benchmark strategies.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Parse, check and convert an architecture between text forms.
+    Arch(ArchArgs),
+    /// Describe a search space: its ops, rules and text format.
+    Space(SpaceArgs),
+}
+
+impl Cli {
+    /// Parse the process arguments.
+    pub fn try_parse_args() -> Result<Self, clap::Error> {
+        Cli::try_parse()
+    }
+}
+
+/// Set up `tracing` on stderr.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Run the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Search(a) => search::run(cli.config.as_deref(), a, quiet),
+        Command::Eval(a) => eval::run(cli.config.as_deref(), a),
+        Command::Kb(c) => kb::run(cli.config.as_deref(), c),
+        Command::Bench(c) => bench::run(cli.config.as_deref(), c),
+        Command::Arch(a) => run_arch(a),
+        Command::Space(a) => run_space(a),
+    }
+}
+
+/// Load the config file.
+pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
+    Ok(Config::load(path)?)
+}
+
+/// Read an architecture argument: the text itself, or `@FILE` for a file's contents.
+pub fn read_arch_arg(space: Space, arg: &str) -> Result<Arch> {
+    let text = match arg.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("cannot read architecture file {file}"))?,
+        None => arg.to_string(),
+    };
+    let origin = arg.strip_prefix('@').map(|f| format!("{f}: ")).unwrap_or_default();
+    space
+        .parse(&text)
+        .map_err(|e| anyhow::anyhow!("{origin}{e}"))
+}
+
+/// The text forms `seki arch` converts to.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ArchFormat {
+    /// The space's primary text form (DARTS: the Genotype(...) string).
+    Text,
+    /// JSON.
+    Json,
+    /// The canonical form (equal for equivalent networks).
+    Canonical,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchArgs {
+    /// Search space of the architecture.
+    #[arg(long, default_value = "darts")]
+    pub space: Space,
+    /// Output form.
+    #[arg(long, value_enum, default_value = "text")]
+    pub to: ArchFormat,
+    /// The architecture, or @FILE to read it from a file.
+    pub arch: String,
+}
+
+fn run_arch(a: ArchArgs) -> Result<()> {
+    let arch = read_arch_arg(a.space, &a.arch)?;
+    match a.to {
+        ArchFormat::Text => println!("{}", arch.to_text()),
+        ArchFormat::Json => println!("{}", arch.to_json()),
+        ArchFormat::Canonical => println!("{}", arch.canonical()),
+    }
+    eprintln!("hash: {}", arch.hash());
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct SpaceArgs {
+    /// The space to describe.
+    pub space: Space,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_space(a: SpaceArgs) -> Result<()> {
+    let d = a.space.describe();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        println!("space:   {}\nops:     {}\nrules:   {}\nformat:  {}\nexample: {}", d.name, d.ops.join(", "), d.rules, d.format, d.example);
+    }
+    Ok(())
+}

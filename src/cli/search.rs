@@ -1,0 +1,190 @@
+//! `seki search`
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use seki::config::{EvaluatorKind, KbRecords, Loaded};
+use seki::knowledge::{KnowledgeBase, OpenOptions};
+use seki::session::{RunDir, Session, Spec, Summary};
+use seki::space::Space;
+use seki::strategy::StrategyKind;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Continue the session in this run directory (after a crash or kill);
+    /// its own config snapshot is used.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["space", "strategy", "evaluator", "seed", "run_dir", "table"])]
+    pub resume: Option<PathBuf>,
+    /// Search space [config: search.space].
+    #[arg(long)]
+    pub space: Option<Space>,
+    /// Strategy: random or rea [config: search.strategy].
+    #[arg(long)]
+    pub strategy: Option<StrategyKind>,
+    /// Evaluator [config: search.evaluator].
+    #[arg(long)]
+    pub evaluator: Option<EvaluatorKind>,
+    /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
+    #[arg(long, value_name = "PATH")]
+    pub table: Option<PathBuf>,
+    /// Evaluation budget [config: search.max_evaluations].
+    #[arg(long, value_name = "N")]
+    pub budget: Option<usize>,
+    /// Wall-clock budget in seconds, 0 for none [config: search.max_seconds].
+    #[arg(long, value_name = "SECONDS")]
+    pub max_seconds: Option<f64>,
+    /// Seed [config: search.seed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run directory [default: a new folder under search.runs_dir].
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Knowledge-base folder [config: kb.dir].
+    #[arg(long, value_name = "DIR")]
+    pub kb: Option<PathBuf>,
+    /// Which results enter the knowledge base: all, improvements, none [config: search.kb_records].
+    #[arg(long, value_name = "WHICH", value_parser = parse_kb_records)]
+    pub kb_records: Option<KbRecords>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kb_records(s: &str) -> Result<KbRecords, String> {
+    match s {
+        "all" => Ok(KbRecords::All),
+        "improvements" => Ok(KbRecords::Improvements),
+        "none" => Ok(KbRecords::None),
+        o => Err(format!("'{o}': expected all, improvements or none")),
+    }
+}
+
+fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
+    let c = &mut loaded.config;
+    if let Some(v) = a.space {
+        c.search.space = v;
+    }
+    if let Some(v) = a.strategy {
+        c.search.strategy = v;
+    }
+    if let Some(v) = a.evaluator {
+        c.search.evaluator = v;
+    }
+    if let Some(v) = &a.table {
+        c.evaluator.nb201.table = v.clone();
+    }
+    if let Some(v) = a.budget {
+        c.search.max_evaluations = v;
+    }
+    if let Some(v) = a.max_seconds {
+        c.search.max_seconds = v;
+    }
+    if let Some(v) = a.seed {
+        c.search.seed = v;
+    }
+    if let Some(v) = &a.kb {
+        c.kb.dir = v.clone();
+    }
+    if let Some(v) = a.kb_records {
+        c.search.kb_records = v;
+    }
+    loaded.validate().context("the command-line flags give an invalid setting")?;
+    Ok(())
+}
+
+fn new_run_dir(runs: &Path, spec: &Spec) -> PathBuf {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    let stamp = now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string());
+    let base = format!("{stamp}-{}-{}-s{}", spec.strategy.name(), spec.space, spec.seed);
+    let mut p = runs.join(&base);
+    let mut k = 2;
+    while p.exists() {
+        p = runs.join(format!("{base}-{k}"));
+        k += 1;
+    }
+    p
+}
+
+pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
+    let bar = if quiet || a.json {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} evals  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let progress = |p: &seki::session::Progress| {
+        bar.set_length(p.max_evaluations as u64);
+        bar.set_position(p.evaluations as u64);
+        let best = p.best_score.map_or("-".to_string(), |b| format!("{b:.2}"));
+        bar.set_message(format!("best {best}  dup {}  [{}]", p.duplicates, p.stage));
+    };
+
+    let (summary, run_path) = if let Some(dir) = &a.resume {
+        let run = RunDir::open(dir)?;
+        let snapshot = seki::config::Config::load(Some(&run.config()))
+            .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
+        let mut evaluator = seki::eval::from_config(&snapshot.config)?;
+        let (session, cfg) = Session::resume(run, evaluator.as_mut())?;
+        eprintln!("resuming {} after {} evaluations", dir.display(), session.steps().len());
+        let session = attach_kb(session, &cfg, a.kb.as_deref())?;
+        (session.on_progress(progress).run()?, dir.clone())
+    } else {
+        let mut loaded = super::load_config(config)?;
+        apply_flags(&mut loaded, &a)?;
+        let cfg = loaded.config.clone();
+        let spec = Spec::from_config(&cfg);
+        let run_path = a.run_dir.clone().unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
+        let mut evaluator = seki::eval::from_config(&cfg)?;
+        let run = RunDir::create(&run_path)?;
+        let session = Session::create(spec, run, &loaded.to_toml(), evaluator.as_mut())?;
+        let session = attach_kb(session, &cfg, None)?;
+        (session.on_progress(progress).run()?, run_path)
+    };
+    bar.finish_and_clear();
+    print_summary(&summary, &run_path, a.json)
+}
+
+fn attach_kb<'e>(session: Session<'e>, cfg: &seki::config::Config, kb_override: Option<&Path>) -> Result<Session<'e>> {
+    if cfg.search.kb_records == KbRecords::None {
+        return Ok(session);
+    }
+    let dir = kb_override.unwrap_or(&cfg.kb.dir);
+    let kb = KnowledgeBase::open(
+        dir,
+        OpenOptions {
+            skip_bad_lines: cfg.kb.skip_bad_lines,
+            write: true,
+            create: true,
+        },
+    )
+    .with_context(|| format!("cannot open knowledge base {} for writing (use --kb-records none to search without it)", dir.display()))?;
+    Ok(session.with_knowledge_base(kb)?)
+}
+
+fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    println!("session    {}", s.session);
+    println!("run dir    {}", run.display());
+    println!("stopped    {}", s.stop_reason);
+    println!("evals      {} ({} duplicates skipped, {} failed)", s.evaluations, s.duplicates, s.failed);
+    match &s.best {
+        Some(b) => {
+            println!("best       {:.2} (evaluation {})", b.score, b.evaluation);
+            if let Some(t) = b.test_accuracy {
+                println!("test       {t:.2} (reported only; never seen by the search)");
+            }
+            println!("arch       {}", b.arch);
+        }
+        None => bail!("the session found no architecture that evaluated successfully"),
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! `config.toml`: every setting, with defaults, validated on load.
+//!
+//! Unknown keys and bad values are errors that name the file, the line and
+//! the key. Relative paths are resolved against the config file's folder.
+
+use crate::space::Space;
+use crate::strategy::{ReaSettings, StrategyKind};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrongly typed values.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A value is out of range or settings contradict each other.
+    #[error("{path}{line}: {key}: {message}")]
+    Invalid {
+        /// The file (or `command line`).
+        path: String,
+        /// `:N` when the key's line is known.
+        line: String,
+        /// The offending key, `section.key`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Which evaluator scores architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvaluatorKind {
+    /// The NAS-Bench-201 table (CIFAR-10), `nb201` space only.
+    Nb201,
+}
+
+impl std::str::FromStr for EvaluatorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nb201" => Ok(EvaluatorKind::Nb201),
+            other => Err(format!("unknown evaluator '{other}'; valid evaluators: nb201")),
+        }
+    }
+}
+
+/// Which evaluated architectures a session adds to the knowledge base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KbRecords {
+    /// Every successful evaluation.
+    All,
+    /// Each evaluation that improves on the session's best so far.
+    Improvements,
+    /// Nothing.
+    None,
+}
+
+/// `[kb]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KbConfig {
+    /// Knowledge-base folder.
+    pub dir: PathBuf,
+    /// Load the good lines of a knowledge base with malformed lines.
+    pub skip_bad_lines: bool,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        KbConfig {
+            dir: PathBuf::from("knowledge"),
+            skip_bad_lines: false,
+        }
+    }
+}
+
+/// `[search]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Search space.
+    pub space: Space,
+    /// Strategy.
+    pub strategy: StrategyKind,
+    /// Evaluator.
+    pub evaluator: EvaluatorKind,
+    /// Seed of the session's random stream.
+    pub seed: u64,
+    /// Budget: number of evaluations (duplicates are not evaluated and do not count).
+    pub max_evaluations: usize,
+    /// Budget: wall-clock seconds over the whole session, resumes included (0: none).
+    pub max_seconds: f64,
+    /// Folder under which each session gets its run directory.
+    pub runs_dir: PathBuf,
+    /// Which results enter the knowledge base.
+    pub kb_records: KbRecords,
+    /// Stop when this many proposals in a row were all already evaluated.
+    pub max_consecutive_duplicates: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            space: Space::Nb201,
+            strategy: StrategyKind::Rea,
+            evaluator: EvaluatorKind::Nb201,
+            seed: 0,
+            max_evaluations: 100,
+            max_seconds: 0.0,
+            runs_dir: PathBuf::from("runs"),
+            kb_records: KbRecords::Improvements,
+            max_consecutive_duplicates: 1000,
+        }
+    }
+}
+
+/// `[strategy]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategyConfig {
+    /// `[strategy.rea]`
+    pub rea: ReaSettings,
+}
+
+/// `[evaluator.nb201]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nb201Config {
+    /// The table CSV.
+    pub table: PathBuf,
+}
+
+impl Default for Nb201Config {
+    fn default() -> Self {
+        Nb201Config {
+            table: PathBuf::from("../shared/benchmarks/nb201/nb201-cifar10.csv"),
+        }
+    }
+}
+
+/// `[evaluator]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluatorConfig {
+    /// `[evaluator.nb201]`
+    pub nb201: Nb201Config,
+}
+
+/// `[bench]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// Independent seeded sessions per strategy.
+    pub seeds: usize,
+    /// Evaluations per session.
+    pub budget: usize,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig { seeds: 20, budget: 100 }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[kb]`
+    pub kb: KbConfig,
+    /// `[search]`
+    pub search: SearchConfig,
+    /// `[strategy]`
+    pub strategy: StrategyConfig,
+    /// `[evaluator]`
+    pub evaluator: EvaluatorConfig,
+    /// `[bench]`
+    pub bench: BenchConfig,
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The settings, relative paths already resolved.
+    pub config: Config,
+    /// The file, if one was read.
+    pub path: Option<PathBuf>,
+    text: String,
+}
+
+impl Loaded {
+    /// An error about `key` (`section.key`), with the line where the file sets it.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let line = line_of(&self.text, key).map(|l| format!(":{l}")).unwrap_or_default();
+        ConfigError::Invalid {
+            path: self
+                .path
+                .as_ref()
+                .map_or_else(|| "built-in defaults".to_string(), |p| p.display().to_string()),
+            line,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Check values and their combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        if c.search.max_evaluations == 0 {
+            return Err(self.invalid("search.max_evaluations", "must be at least 1"));
+        }
+        if !(c.search.max_seconds >= 0.0 && c.search.max_seconds.is_finite()) {
+            return Err(self.invalid("search.max_seconds", "must be 0 (no limit) or a positive number of seconds"));
+        }
+        if c.strategy.rea.population == 0 {
+            return Err(self.invalid("strategy.rea.population", "must be at least 1"));
+        }
+        if c.strategy.rea.sample == 0 || c.strategy.rea.sample > c.strategy.rea.population {
+            return Err(self.invalid(
+                "strategy.rea.sample",
+                format!("must be between 1 and the population size ({})", c.strategy.rea.population),
+            ));
+        }
+        if c.search.evaluator == EvaluatorKind::Nb201 && c.search.space != Space::Nb201 {
+            return Err(self.invalid(
+                "search.evaluator",
+                format!("the nb201 evaluator scores the nb201 space only, but search.space is {}", c.search.space),
+            ));
+        }
+        if c.bench.seeds == 0 || c.bench.budget == 0 {
+            return Err(self.invalid("bench.seeds", "bench.seeds and bench.budget must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML (for a run directory's snapshot).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.config).unwrap_or_default()
+    }
+}
+
+/// Find the 1-based line where `section.key` is set in TOML text.
+fn line_of(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = dotted.rsplit_once('.')?;
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(s) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            current = s.trim().to_string();
+        } else if current == section {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn resolve(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+impl Config {
+    /// Parse TOML text; `path` names the file in errors, and relative paths
+    /// are resolved against `base`.
+    pub fn parse(text: &str, path: Option<&Path>, base: &Path) -> Result<Loaded, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("(config)")),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        resolve(base, &mut config.kb.dir);
+        resolve(base, &mut config.search.runs_dir);
+        resolve(base, &mut config.evaluator.nb201.table);
+        let loaded = Loaded {
+            config,
+            path: path.map(Path::to_path_buf),
+            text: text.to_string(),
+        };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// Load `path`, or `./config.toml` when it exists, or the built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let candidate = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("config.toml")).filter(|p| p.is_file()),
+        };
+        match candidate {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                let base = p.parent().filter(|b| !b.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+                Self::parse(&text, Some(&p), &base)
+            }
+            None => {
+                let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+                Self::parse("", None, &base)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_resolve_paths() {
+        let l = Config::parse("", None, Path::new("/base")).unwrap();
+        assert_eq!(l.config.kb.dir, PathBuf::from("/base/knowledge"));
+        assert_eq!(l.config.strategy.rea, ReaSettings { population: 20, sample: 5 });
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = Config::parse("[search]\nseed = 1\nbudgett = 5\n", Some(Path::new("c.toml")), Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.toml") && e.contains("line 3") && e.contains("budgett"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_line() {
+        let e = Config::parse("[search]\nspace = \"resnet\"\n", Some(Path::new("c.toml")), Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("resnet"), "{e}");
+        let e = Config::parse("\n[strategy.rea]\npopulation = 4\nsample = 9\n", Some(Path::new("c.toml")), Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.toml:4: strategy.rea.sample"), "{e}");
+        let e = Config::parse("[search]\nspace = \"darts\"\n", Some(Path::new("c.toml")), Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("search.evaluator") && e.contains("nb201 space only"), "{e}");
+    }
+
+    #[test]
+    fn snapshot_reparses_to_the_same_config() {
+        let l = Config::parse("[search]\nseed = 7\n", None, Path::new("/b")).unwrap();
+        let again = Config::parse(&l.to_toml(), None, Path::new("/elsewhere")).unwrap();
+        assert_eq!(again.config, l.config);
+    }
+}

@@ -1,0 +1,117 @@
+//! The session journal: one JSON line per event, appended and fsynced, so a
+//! session killed at any moment resumes from its last complete line.
+
+use crate::eval::Evaluation;
+use crate::knowledge::store::{self, StoreError};
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The session began.
+    Start {
+        /// Session id (the run directory's name).
+        session: String,
+        /// Search space.
+        space: String,
+        /// Strategy.
+        strategy: String,
+        /// Seed.
+        seed: u64,
+        /// seki version.
+        version: String,
+        /// When (RFC 3339).
+        time: String,
+    },
+    /// The session was resumed after an interruption.
+    Resume {
+        /// Evaluations already journalled.
+        evaluations: usize,
+        /// When (RFC 3339).
+        time: String,
+    },
+    /// An architecture was evaluated.
+    Evaluation(Box<Step>),
+    /// A proposal was already evaluated and was not evaluated again.
+    Duplicate {
+        /// The architecture as proposed.
+        arch: String,
+        /// Its canonical hash.
+        hash: String,
+        /// How the strategy made it.
+        origin: String,
+        /// The evaluation number that first evaluated it.
+        of: usize,
+        /// State after this step.
+        #[serde(flatten)]
+        state: StepState,
+    },
+    /// The session ended.
+    End {
+        /// Why.
+        reason: String,
+        /// When (RFC 3339).
+        time: String,
+    },
+}
+
+/// The session's state after a step: enough to continue from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    /// Seconds the session has run, over all its runs.
+    pub elapsed: f64,
+    /// The random stream's state.
+    pub rng: Rng,
+    /// The strategy's state.
+    pub strategy_state: serde_json::Value,
+}
+
+/// One evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// 1-based evaluation number.
+    pub n: usize,
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its canonical hash.
+    pub hash: String,
+    /// How the strategy made it.
+    pub origin: String,
+    /// The result.
+    #[serde(flatten)]
+    pub result: Evaluation,
+    /// Seconds the evaluation took.
+    pub eval_seconds: f64,
+    /// State after this step.
+    #[serde(flatten)]
+    pub state: StepState,
+}
+
+/// Errors reading a journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// I/O or a malformed line.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The journal has no start line.
+    #[error("{0}: not a seki journal (no start line)")]
+    NoStart(PathBuf),
+}
+
+/// Read a journal. A last line cut short by a crash is ignored.
+pub fn read(path: &Path) -> Result<Vec<Event>, JournalError> {
+    let (rows, _) = store::read_jsonl::<Event>(path, false, |_| Ok(()))?;
+    let events: Vec<Event> = rows.into_iter().map(|(_, e)| e).collect();
+    if !matches!(events.first(), Some(Event::Start { .. })) {
+        return Err(JournalError::NoStart(path.to_path_buf()));
+    }
+    Ok(events)
+}
+
+/// Append one event and fsync.
+pub fn append(path: &Path, event: &Event) -> Result<(), StoreError> {
+    store::append_jsonl(path, std::slice::from_ref(event))
+}
