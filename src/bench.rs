@@ -71,7 +71,12 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 
 /// Run `seeds` sessions (seeds `first_seed..first_seed + seeds`) of the
 /// strategy in `spec` against the table and summarise them.
-pub fn run_strategy(table: &Nb201Table, spec: &Spec, seeds: usize, first_seed: u64) -> Result<StrategyResult, SessionError> {
+pub fn run_strategy(
+    table: &Nb201Table,
+    spec: &Spec,
+    seeds: usize,
+    first_seed: u64,
+) -> Result<StrategyResult, SessionError> {
     let budget = spec.max_evaluations;
     let marks = checkpoints(budget);
     let mut per_mark: Vec<Vec<f64>> = vec![Vec::new(); marks.len()];
@@ -95,7 +100,11 @@ pub fn run_strategy(table: &Nb201Table, spec: &Spec, seeds: usize, first_seed: u
             .zip(per_mark)
             .map(|(&evaluations, xs)| {
                 let (mean, std) = mean_std(&xs);
-                Checkpoint { evaluations, mean, std }
+                Checkpoint {
+                    evaluations,
+                    mean,
+                    std,
+                }
             })
             .collect(),
     })
@@ -106,7 +115,10 @@ pub fn render_table(results: &[StrategyResult]) -> String {
     let mut out = String::new();
     out.push_str(&format!("{:>11}", "evaluations"));
     for r in results {
-        out.push_str(&format!("  {:>16}", format!("{} (n={})", r.strategy, r.seeds)));
+        out.push_str(&format!(
+            "  {:>16}",
+            format!("{} (n={})", r.strategy, r.seeds)
+        ));
     }
     out.push('\n');
     let rows = results.first().map_or(0, |r| r.checkpoints.len());
@@ -115,7 +127,10 @@ pub fn render_table(results: &[StrategyResult]) -> String {
         out.push_str(&format!("{evals:>11}"));
         for r in results {
             let c = &r.checkpoints[i];
-            out.push_str(&format!("  {:>16}", format!("{:.2} ± {:.2}", c.mean, c.std)));
+            out.push_str(&format!(
+                "  {:>16}",
+                format!("{:.2} ± {:.2}", c.mean, c.std)
+            ));
         }
         out.push('\n');
     }

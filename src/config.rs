@@ -55,7 +55,9 @@ impl std::str::FromStr for EvaluatorKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "nb201" => Ok(EvaluatorKind::Nb201),
-            other => Err(format!("unknown evaluator '{other}'; valid evaluators: nb201")),
+            other => Err(format!(
+                "unknown evaluator '{other}'; valid evaluators: nb201"
+            )),
         }
     }
 }
@@ -175,7 +177,10 @@ pub struct BenchConfig {
 
 impl Default for BenchConfig {
     fn default() -> Self {
-        BenchConfig { seeds: 20, budget: 100 }
+        BenchConfig {
+            seeds: 20,
+            budget: 100,
+        }
     }
 }
 
@@ -208,12 +213,14 @@ pub struct Loaded {
 impl Loaded {
     /// An error about `key` (`section.key`), with the line where the file sets it.
     pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        let line = line_of(&self.text, key).map(|l| format!(":{l}")).unwrap_or_default();
+        let line = line_of(&self.text, key)
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
         ConfigError::Invalid {
-            path: self
-                .path
-                .as_ref()
-                .map_or_else(|| "built-in defaults".to_string(), |p| p.display().to_string()),
+            path: self.path.as_ref().map_or_else(
+                || "built-in defaults".to_string(),
+                |p| p.display().to_string(),
+            ),
             line,
             key: key.to_string(),
             message: message.into(),
@@ -227,7 +234,10 @@ impl Loaded {
             return Err(self.invalid("search.max_evaluations", "must be at least 1"));
         }
         if !(c.search.max_seconds >= 0.0 && c.search.max_seconds.is_finite()) {
-            return Err(self.invalid("search.max_seconds", "must be 0 (no limit) or a positive number of seconds"));
+            return Err(self.invalid(
+                "search.max_seconds",
+                "must be 0 (no limit) or a positive number of seconds",
+            ));
         }
         if c.strategy.rea.population == 0 {
             return Err(self.invalid("strategy.rea.population", "must be at least 1"));
@@ -235,17 +245,26 @@ impl Loaded {
         if c.strategy.rea.sample == 0 || c.strategy.rea.sample > c.strategy.rea.population {
             return Err(self.invalid(
                 "strategy.rea.sample",
-                format!("must be between 1 and the population size ({})", c.strategy.rea.population),
+                format!(
+                    "must be between 1 and the population size ({})",
+                    c.strategy.rea.population
+                ),
             ));
         }
         if c.search.evaluator == EvaluatorKind::Nb201 && c.search.space != Space::Nb201 {
             return Err(self.invalid(
                 "search.evaluator",
-                format!("the nb201 evaluator scores the nb201 space only, but search.space is {}", c.search.space),
+                format!(
+                    "the nb201 evaluator scores the nb201 space only, but search.space is {}",
+                    c.search.space
+                ),
             ));
         }
         if c.bench.seeds == 0 || c.bench.budget == 0 {
-            return Err(self.invalid("bench.seeds", "bench.seeds and bench.budget must be at least 1"));
+            return Err(self.invalid(
+                "bench.seeds",
+                "bench.seeds and bench.budget must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -286,7 +305,9 @@ impl Config {
     /// are resolved against `base`.
     pub fn parse(text: &str, path: Option<&Path>, base: &Path) -> Result<Loaded, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("(config)")),
+            path: path
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("(config)")),
             message: e.to_string().trim_end().to_string(),
         })?;
         resolve(base, &mut config.kb.dir);
@@ -313,7 +334,10 @@ impl Config {
                     path: p.clone(),
                     source,
                 })?;
-                let base = p.parent().filter(|b| !b.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let base = p
+                    .parent()
+                    .filter(|b| !b.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
                 let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
                 Self::parse(&text, Some(&p), &base)
             }
@@ -333,31 +357,59 @@ mod tests {
     fn defaults_validate_and_resolve_paths() {
         let l = Config::parse("", None, Path::new("/base")).unwrap();
         assert_eq!(l.config.kb.dir, PathBuf::from("/base/knowledge"));
-        assert_eq!(l.config.strategy.rea, ReaSettings { population: 20, sample: 5 });
+        assert_eq!(
+            l.config.strategy.rea,
+            ReaSettings {
+                population: 20,
+                sample: 5
+            }
+        );
     }
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let e = Config::parse("[search]\nseed = 1\nbudgett = 5\n", Some(Path::new("c.toml")), Path::new("/"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("c.toml") && e.contains("line 3") && e.contains("budgett"), "{e}");
+        let e = Config::parse(
+            "[search]\nseed = 1\nbudgett = 5\n",
+            Some(Path::new("c.toml")),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("c.toml") && e.contains("line 3") && e.contains("budgett"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_values_name_key_and_line() {
-        let e = Config::parse("[search]\nspace = \"resnet\"\n", Some(Path::new("c.toml")), Path::new("/"))
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse(
+            "[search]\nspace = \"resnet\"\n",
+            Some(Path::new("c.toml")),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 2") && e.contains("resnet"), "{e}");
-        let e = Config::parse("\n[strategy.rea]\npopulation = 4\nsample = 9\n", Some(Path::new("c.toml")), Path::new("/"))
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse(
+            "\n[strategy.rea]\npopulation = 4\nsample = 9\n",
+            Some(Path::new("c.toml")),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("c.toml:4: strategy.rea.sample"), "{e}");
-        let e = Config::parse("[search]\nspace = \"darts\"\n", Some(Path::new("c.toml")), Path::new("/"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("search.evaluator") && e.contains("nb201 space only"), "{e}");
+        let e = Config::parse(
+            "[search]\nspace = \"darts\"\n",
+            Some(Path::new("c.toml")),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("search.evaluator") && e.contains("nb201 space only"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,3 +1,8 @@
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![warn(missing_docs)]
 //! seki: neural architecture search guided by large language models, in the
 //! style of SEKI (self-evolution and knowledge inspiration).
 //!
@@ -5,11 +10,11 @@
 //! [`space`], an [`eval`]uator scores it, the [`session`] journals the result
 //! and the [`knowledge`] base keeps it.
 
-pub mod rng;
-pub mod session;
-pub mod space;
-pub mod strategy;
 pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod knowledge;
+pub mod rng;
+pub mod session;
+pub mod space;
+pub mod strategy;

@@ -61,7 +61,12 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         spec.strategy = *kind;
         spec.max_evaluations = cfg.bench.budget;
         spec.max_seconds = 0.0;
-        results.push(bench::run_strategy(&table, &spec, cfg.bench.seeds, a.first_seed)?);
+        results.push(bench::run_strategy(
+            &table,
+            &spec,
+            cfg.bench.seeds,
+            a.first_seed,
+        )?);
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

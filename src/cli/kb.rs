@@ -104,7 +104,12 @@ fn open(config: Option<&Path>, opts: &KbOpts, write: bool) -> Result<KnowledgeBa
         },
     )?;
     for s in kb.skipped() {
-        eprintln!("warning: skipped {}:{}: {}", s.path.display(), s.line, s.message);
+        eprintln!(
+            "warning: skipped {}:{}: {}",
+            s.path.display(),
+            s.line,
+            s.message
+        );
     }
     Ok(kb)
 }
@@ -118,7 +123,15 @@ fn fmt_num(v: Option<f64>) -> String {
 }
 
 fn print_rows(entries: &[&Entry], metric: &str) {
-    println!("{:<28} {:<6} {:>8} {:>8} {:<13} {:<17} {}", "ID", "SPACE", metric.to_uppercase(), "PARAMS", "EVALUATOR", "HASH", "NAME / SOURCE");
+    println!(
+        "{:<28} {:<6} {:>8} {:>8} {:<13} {:<17} NAME / SOURCE",
+        "ID",
+        "SPACE",
+        metric.to_uppercase(),
+        "PARAMS",
+        "EVALUATOR",
+        "HASH"
+    );
     for e in entries {
         let r = &e.record;
         let who = r
@@ -141,7 +154,14 @@ fn print_rows(entries: &[&Entry], metric: &str) {
 
 pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
     match c {
-        KbCommand::List { opts, space, top, metric, pareto, json } => {
+        KbCommand::List {
+            opts,
+            space,
+            top,
+            metric,
+            pareto,
+            json,
+        } => {
             let kb = open(config, &opts, false)?;
             let mut rows = if pareto {
                 kb.pareto(space, &metric)
@@ -150,11 +170,9 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             };
             if !pareto && top.is_none() {
                 // Also list records without the metric, after the ranked ones.
-                rows.extend(
-                    kb.entries()
-                        .iter()
-                        .filter(|e| space.is_none_or(|s| e.record.space == s) && e.record.metric(&metric).is_none()),
-                );
+                rows.extend(kb.entries().iter().filter(|e| {
+                    space.is_none_or(|s| e.record.space == s) && e.record.metric(&metric).is_none()
+                }));
             }
             if let Some(k) = top {
                 rows.truncate(k);
@@ -201,7 +219,8 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             let mut kb = open(config, &opts, true)?;
             let n = records.len();
             let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-            kb.add(records).with_context(|| format!("nothing from {} was added", file.display()))?;
+            kb.add(records)
+                .with_context(|| format!("nothing from {} was added", file.display()))?;
             println!("added {n} record(s): {}", ids.join(", "));
         }
         KbCommand::Remove { opts, id } => {
@@ -209,15 +228,21 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             let cited = kb.remove(&id)?;
             println!("removed {id}");
             if !cited.is_empty() {
-                println!("dropped it from the evidence of insight(s): {}", cited.join(", "));
+                println!(
+                    "dropped it from the evidence of insight(s): {}",
+                    cited.join(", ")
+                );
             }
         }
         KbCommand::Import { opts, file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let doc: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not valid JSON", file.display()))?;
             let mut kb = open(config, &opts, true)?;
-            let n = kb.import(&doc).with_context(|| format!("cannot import {}", file.display()))?;
+            let n = kb
+                .import(&doc)
+                .with_context(|| format!("cannot import {}", file.display()))?;
             println!(
                 "imported {} record(s) and {} insight(s); {} record(s) were already present",
                 n.architectures, n.insights, n.present
@@ -229,7 +254,12 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             let mut text = serde_json::to_string_pretty(&doc)?;
             text.push('\n');
             knowledge::store::write_atomic(&file, text.as_bytes())?;
-            println!("exported {} record(s) and {} insight(s) to {}", kb.entries().len(), kb.insights().len(), file.display());
+            println!(
+                "exported {} record(s) and {} insight(s) to {}",
+                kb.entries().len(),
+                kb.insights().len(),
+                file.display()
+            );
         }
         KbCommand::Dedupe { opts } => {
             let mut kb = open(config, &opts, true)?;
@@ -254,9 +284,17 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
                 for i in ins {
                     let status = match i.status {
                         knowledge::InsightStatus::Active => "active".to_string(),
-                        knowledge::InsightStatus::Contradicted => format!("contradicted by {}", i.contradicted_by.join(", ")),
+                        knowledge::InsightStatus::Contradicted => {
+                            format!("contradicted by {}", i.contradicted_by.join(", "))
+                        }
                     };
-                    println!("{} [{}] ({status})\n  {}\n  evidence: {}", i.id, i.space, i.text, i.evidence.join(", "));
+                    println!(
+                        "{} [{}] ({status})\n  {}\n  evidence: {}",
+                        i.id,
+                        i.space,
+                        i.text,
+                        i.evidence.join(", ")
+                    );
                 }
             }
         }
@@ -266,11 +304,12 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
 
 /// Read records for `kb add`, filling in what a hand-written record may leave out.
 fn read_new_records(file: &Path) -> Result<Vec<ArchRecord>> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let t = text.trim_start();
     let values: Vec<(usize, serde_json::Value)> = if t.starts_with('[') {
-        let v: Vec<serde_json::Value> =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a valid JSON list", file.display()))?;
+        let v: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid JSON list", file.display()))?;
         v.into_iter().enumerate().map(|(i, x)| (i + 1, x)).collect()
     } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
         vec![(1, v)]
@@ -292,7 +331,9 @@ fn read_new_records(file: &Path) -> Result<Vec<ArchRecord>> {
     let mut records = Vec::new();
     for (n, mut v) in values {
         let where_ = format!("{}: record {n}", file.display());
-        let o = v.as_object_mut().ok_or_else(|| anyhow::anyhow!("{where_}: expected a JSON object"))?;
+        let o = v
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("{where_}: expected a JSON object"))?;
         let space: Space = o
             .get("space")
             .and_then(|s| s.as_str())
@@ -302,15 +343,23 @@ fn read_new_records(file: &Path) -> Result<Vec<ArchRecord>> {
         let arch_text = match o.get("arch") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(other @ serde_json::Value::Object(_)) => other.to_string(),
-            _ => bail!("{where_}: missing field arch (the architecture in a text form of its space)"),
+            _ => {
+                bail!("{where_}: missing field arch (the architecture in a text form of its space)")
+            }
         };
-        let arch = space.parse(&arch_text).map_err(|e| anyhow::anyhow!("{where_}: field arch: {e}"))?;
+        let arch = space
+            .parse(&arch_text)
+            .map_err(|e| anyhow::anyhow!("{where_}: field arch: {e}"))?;
         o.insert("arch".into(), arch.to_text().into());
-        o.entry("id").or_insert_with(|| format!("user-{}", arch.hash()).into());
+        o.entry("id")
+            .or_insert_with(|| format!("user-{}", arch.hash()).into());
         o.entry("created").or_insert_with(|| now_rfc3339().into());
-        o.entry("evaluator").or_insert_with(|| serde_json::json!({"kind": "user"}));
-        o.entry("provenance").or_insert_with(|| serde_json::json!({"source": "user"}));
-        let r: ArchRecord = serde_json::from_value(v).map_err(|e| anyhow::anyhow!("{where_}: {e}"))?;
+        o.entry("evaluator")
+            .or_insert_with(|| serde_json::json!({"kind": "user"}));
+        o.entry("provenance")
+            .or_insert_with(|| serde_json::json!({"source": "user"}));
+        let r: ArchRecord =
+            serde_json::from_value(v).map_err(|e| anyhow::anyhow!("{where_}: {e}"))?;
         records.push(r);
     }
     Ok(records)

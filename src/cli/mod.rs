@@ -95,10 +95,14 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
 /// Read an architecture argument: the text itself, or `@FILE` for a file's contents.
 pub fn read_arch_arg(space: Space, arg: &str) -> Result<Arch> {
     let text = match arg.strip_prefix('@') {
-        Some(file) => std::fs::read_to_string(file).with_context(|| format!("cannot read architecture file {file}"))?,
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read architecture file {file}"))?,
         None => arg.to_string(),
     };
-    let origin = arg.strip_prefix('@').map(|f| format!("{f}: ")).unwrap_or_default();
+    let origin = arg
+        .strip_prefix('@')
+        .map(|f| format!("{f}: "))
+        .unwrap_or_default();
     space
         .parse(&text)
         .map_err(|e| anyhow::anyhow!("{origin}{e}"))
@@ -152,7 +156,14 @@ fn run_space(a: SpaceArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
-        println!("space:   {}\nops:     {}\nrules:   {}\nformat:  {}\nexample: {}", d.name, d.ops.join(", "), d.rules, d.format, d.example);
+        println!(
+            "space:   {}\nops:     {}\nrules:   {}\nformat:  {}\nexample: {}",
+            d.name,
+            d.ops.join(", "),
+            d.rules,
+            d.format,
+            d.example
+        );
     }
     Ok(())
 }

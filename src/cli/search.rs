@@ -89,15 +89,24 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     if let Some(v) = a.kb_records {
         c.search.kb_records = v;
     }
-    loaded.validate().context("the command-line flags give an invalid setting")?;
+    loaded
+        .validate()
+        .context("the command-line flags give an invalid setting")?;
     Ok(())
 }
 
 fn new_run_dir(runs: &Path, spec: &Spec) -> PathBuf {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-    let stamp = now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string());
-    let base = format!("{stamp}-{}-{}-s{}", spec.strategy.name(), spec.space, spec.seed);
+    let stamp = now
+        .format(&fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string());
+    let base = format!(
+        "{stamp}-{}-{}-s{}",
+        spec.strategy.name(),
+        spec.space,
+        spec.seed
+    );
     let mut p = runs.join(&base);
     let mut k = 2;
     while p.exists() {
@@ -113,8 +122,10 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     } else {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} evals  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} evals  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     };
@@ -131,7 +142,11 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
         let mut evaluator = seki::eval::from_config(&snapshot.config)?;
         let (session, cfg) = Session::resume(run, evaluator.as_mut())?;
-        eprintln!("resuming {} after {} evaluations", dir.display(), session.steps().len());
+        eprintln!(
+            "resuming {} after {} evaluations",
+            dir.display(),
+            session.steps().len()
+        );
         let session = attach_kb(session, &cfg, a.kb.as_deref())?;
         (session.on_progress(progress).run()?, dir.clone())
     } else {
@@ -139,7 +154,10 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         apply_flags(&mut loaded, &a)?;
         let cfg = loaded.config.clone();
         let spec = Spec::from_config(&cfg);
-        let run_path = a.run_dir.clone().unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
+        let run_path = a
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
         let mut evaluator = seki::eval::from_config(&cfg)?;
         let run = RunDir::create(&run_path)?;
         let session = Session::create(spec, run, &loaded.to_toml(), evaluator.as_mut())?;
@@ -150,7 +168,11 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     print_summary(&summary, &run_path, a.json)
 }
 
-fn attach_kb<'e>(session: Session<'e>, cfg: &seki::config::Config, kb_override: Option<&Path>) -> Result<Session<'e>> {
+fn attach_kb<'e>(
+    session: Session<'e>,
+    cfg: &seki::config::Config,
+    kb_override: Option<&Path>,
+) -> Result<Session<'e>> {
     if cfg.search.kb_records == KbRecords::None {
         return Ok(session);
     }
@@ -175,7 +197,10 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
     println!("session    {}", s.session);
     println!("run dir    {}", run.display());
     println!("stopped    {}", s.stop_reason);
-    println!("evals      {} ({} duplicates skipped, {} failed)", s.evaluations, s.duplicates, s.failed);
+    println!(
+        "evals      {} ({} duplicates skipped, {} failed)",
+        s.evaluations, s.duplicates, s.failed
+    );
     match &s.best {
         Some(b) => {
             println!("best       {:.2} (evaluation {})", b.score, b.evaluation);

@@ -98,6 +98,8 @@ pub trait Evaluator {
 /// Build the evaluator a config names.
 pub fn from_config(config: &crate::config::Config) -> Result<Box<dyn Evaluator>, EvalError> {
     match config.search.evaluator {
-        crate::config::EvaluatorKind::Nb201 => Ok(Box::new(Nb201Table::load(&config.evaluator.nb201.table)?)),
+        crate::config::EvaluatorKind::Nb201 => {
+            Ok(Box::new(Nb201Table::load(&config.evaluator.nb201.table)?))
+        }
     }
 }

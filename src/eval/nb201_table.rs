@@ -6,7 +6,7 @@
 //! of the space (all 15,625). The score is the 12-epoch validation accuracy;
 //! the 200-epoch test accuracy is kept apart for reporting.
 
-use super::{EvalError, Evaluation, EvalStatus, Evaluator};
+use super::{EvalError, EvalStatus, Evaluation, Evaluator};
 use crate::knowledge::EvaluatorInfo;
 use crate::space::nb201::{Nb201Cell, SIZE};
 use crate::space::Arch;
@@ -90,14 +90,20 @@ impl Nb201Table {
         let (_, header) = lines
             .next()
             .ok_or_else(|| err(1, "the file is empty; expected a header line".into()))?;
-        let cols: Vec<String> = header.split(',').map(|c| c.trim().trim_matches('"').to_string()).collect();
+        let cols: Vec<String> = header
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect();
         let col = |name: &str| cols.iter().position(|c| c == name);
         let mut idx = [0usize; 4];
         for (k, name) in REQUIRED.iter().enumerate() {
             idx[k] = col(name).ok_or_else(|| {
                 err(
                     1,
-                    format!("missing column '{name}'; the header has: {}", cols.join(", ")),
+                    format!(
+                        "missing column '{name}'; the header has: {}",
+                        cols.join(", ")
+                    ),
                 )
             })?;
         }
@@ -111,7 +117,11 @@ impl Nb201Table {
             if fields.len() != cols.len() {
                 return Err(err(
                     line,
-                    format!("expected {} fields like the header, found {}", cols.len(), fields.len()),
+                    format!(
+                        "expected {} fields like the header, found {}",
+                        cols.len(),
+                        fields.len()
+                    ),
                 ));
             }
             let num = |k: usize, name: &str| -> Result<f64, TableError> {
@@ -122,10 +132,14 @@ impl Nb201Table {
                     .ok_or_else(|| err(line, format!("column '{name}': '{f}' is not a number")))
             };
             let index_text = fields[idx[0]];
-            let index: usize = index_text
-                .parse()
-                .map_err(|_| err(line, format!("column 'index': '{index_text}' is not a whole number")))?;
-            let cell = Nb201Cell::parse(fields[idx[1]]).map_err(|e| err(line, format!("column 'arch': {e}")))?;
+            let index: usize = index_text.parse().map_err(|_| {
+                err(
+                    line,
+                    format!("column 'index': '{index_text}' is not a whole number"),
+                )
+            })?;
+            let cell = Nb201Cell::parse(fields[idx[1]])
+                .map_err(|e| err(line, format!("column 'arch': {e}")))?;
             let row = Row {
                 index,
                 valid_12ep: num(idx[2], "cifar10_valid_12ep")?,
@@ -136,7 +150,10 @@ impl Nb201Table {
             if let Some((first, _)) = slot {
                 return Err(err(
                     line,
-                    format!("duplicate architecture {} (first at line {first})", cell.to_text()),
+                    format!(
+                        "duplicate architecture {} (first at line {first})",
+                        cell.to_text()
+                    ),
                 ));
             }
             *slot = Some((line, row));
@@ -146,7 +163,9 @@ impl Nb201Table {
             return Err(TableError::Missing {
                 path: path.to_path_buf(),
                 count: missing.len(),
-                example: Nb201Cell::from_code(first).map(|c| c.to_text()).unwrap_or_default(),
+                example: Nb201Cell::from_code(first)
+                    .map(|c| c.to_text())
+                    .unwrap_or_default(),
             });
         }
         Ok(Nb201Table {
@@ -167,7 +186,10 @@ impl Nb201Table {
 
     /// The best 200-epoch test accuracy in the table (the oracle).
     pub fn best_test(&self) -> f64 {
-        self.rows.iter().map(|r| r.test_200ep).fold(f64::MIN, f64::max)
+        self.rows
+            .iter()
+            .map(|r| r.test_200ep)
+            .fold(f64::MIN, f64::max)
     }
 }
 
@@ -205,7 +227,10 @@ impl Evaluator for Nb201Table {
                     metrics,
                 }
             }
-            None => Evaluation::failed(EvalStatus::Failed(format!("{} is not in the table", cell.to_text()))),
+            None => Evaluation::failed(EvalStatus::Failed(format!(
+                "{} is not in the table",
+                cell.to_text()
+            ))),
         })
     }
 }
@@ -215,10 +240,17 @@ mod tests {
     use super::*;
 
     fn full_table() -> String {
-        let mut s = String::from("index,arch,cifar10_valid_12ep,cifar10_test_12ep,cifar10_test_200ep\n");
+        let mut s =
+            String::from("index,arch,cifar10_valid_12ep,cifar10_test_12ep,cifar10_test_200ep\n");
         for c in 0..SIZE {
             let cell = Nb201Cell::from_code(c).unwrap();
-            s.push_str(&format!("{c},{},{}.5,{}.0,{}.25\n", cell.to_text(), c % 90, c % 91, c % 92));
+            s.push_str(&format!(
+                "{c},{},{}.5,{}.0,{}.25\n",
+                cell.to_text(),
+                c % 90,
+                c % 91,
+                c % 92
+            ));
         }
         s
     }
@@ -237,16 +269,36 @@ mod tests {
     fn bad_tables_say_what_and_where() {
         let good = full_table();
         let cases: Vec<(String, &str)> = vec![
-            (good.replacen("cifar10_valid_12ep", "valid", 1), "missing column 'cifar10_valid_12ep'"),
-            (good.replacen(",0.5,", ",abc,", 1), "t.csv:2: column 'cifar10_valid_12ep': 'abc' is not a number"),
-            (good.lines().take(100).collect::<Vec<_>>().join("\n"), "15526 of the 15625 architectures are missing"),
-            (good.replacen("|none~0|", "|conv~0|", 1), "t.csv:2: column 'arch'"),
-            (format!("{good}{}", good.lines().nth(3).unwrap()), "t.csv:15627: duplicate architecture"),
-            (good.replacen(",0.5,0.0,", ",0.5,", 1), "t.csv:2: expected 5 fields"),
+            (
+                good.replacen("cifar10_valid_12ep", "valid", 1),
+                "missing column 'cifar10_valid_12ep'",
+            ),
+            (
+                good.replacen(",0.5,", ",abc,", 1),
+                "t.csv:2: column 'cifar10_valid_12ep': 'abc' is not a number",
+            ),
+            (
+                good.lines().take(100).collect::<Vec<_>>().join("\n"),
+                "15526 of the 15625 architectures are missing",
+            ),
+            (
+                good.replacen("|none~0|", "|conv~0|", 1),
+                "t.csv:2: column 'arch'",
+            ),
+            (
+                format!("{good}{}", good.lines().nth(3).unwrap()),
+                "t.csv:15627: duplicate architecture",
+            ),
+            (
+                good.replacen(",0.5,0.0,", ",0.5,", 1),
+                "t.csv:2: expected 5 fields",
+            ),
             (String::new(), "empty"),
         ];
         for (text, want) in cases {
-            let e = Nb201Table::parse(Path::new("t.csv"), &text).unwrap_err().to_string();
+            let e = Nb201Table::parse(Path::new("t.csv"), &text)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "want {want:?} in {e}");
         }
     }

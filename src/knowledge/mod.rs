@@ -11,7 +11,9 @@
 pub mod record;
 pub mod store;
 
-pub use record::{higher_is_better, now_rfc3339, ArchRecord, EvaluatorInfo, Insight, InsightStatus, Provenance};
+pub use record::{
+    higher_is_better, now_rfc3339, ArchRecord, EvaluatorInfo, Insight, InsightStatus, Provenance,
+};
 pub use store::{FileLock, SkippedLine, StoreError};
 
 use crate::space::{Arch, Space};
@@ -87,7 +89,9 @@ fn validate_record(r: &ArchRecord) -> Result<Arch, String> {
     if r.id.trim().is_empty() {
         return Err("field id is empty".into());
     }
-    r.space.parse(&r.arch).map_err(|e| format!("field arch: {e}"))
+    r.space
+        .parse(&r.arch)
+        .map_err(|e| format!("field arch: {e}"))
 }
 
 impl KnowledgeBase {
@@ -106,19 +110,29 @@ impl KnowledgeBase {
             None
         };
         let arch_path = dir.join(ARCH_FILE);
-        let (rows, mut skipped) = store::read_jsonl::<ArchRecord>(&arch_path, opts.skip_bad_lines, |r| {
-            validate_record(r).map(|_| ())
-        })?;
+        let (rows, mut skipped) =
+            store::read_jsonl::<ArchRecord>(&arch_path, opts.skip_bad_lines, |r| {
+                validate_record(r).map(|_| ())
+            })?;
         let mut entries = Vec::with_capacity(rows.len());
         let mut seen = HashSet::new();
         for (line, record) in rows {
             if !seen.insert(record.id.clone()) {
                 let message = format!("duplicate id '{}'", record.id);
                 if opts.skip_bad_lines {
-                    skipped.push(SkippedLine { path: arch_path.clone(), line, message });
+                    skipped.push(SkippedLine {
+                        path: arch_path.clone(),
+                        line,
+                        message,
+                    });
                     continue;
                 }
-                return Err(StoreError::BadLine { path: arch_path, line, message }.into());
+                return Err(StoreError::BadLine {
+                    path: arch_path,
+                    line,
+                    message,
+                }
+                .into());
             }
             let arch = validate_record(&record).map_err(|message| StoreError::BadLine {
                 path: arch_path.clone(),
@@ -176,7 +190,10 @@ impl KnowledgeBase {
             return Ok(e);
         }
         let matches: Vec<&Entry> = if key.len() >= 4 {
-            self.entries.iter().filter(|e| e.hash.starts_with(key)).collect()
+            self.entries
+                .iter()
+                .filter(|e| e.hash.starts_with(key))
+                .collect()
         } else {
             Vec::new()
         };
@@ -185,7 +202,10 @@ impl KnowledgeBase {
             [one] => Ok(one),
             many => Err(KbError::Ambiguous(
                 key.to_string(),
-                many.iter().map(|e| e.record.id.as_str()).collect::<Vec<_>>().join(", "),
+                many.iter()
+                    .map(|e| e.record.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )),
         }
     }
@@ -201,7 +221,10 @@ impl KnowledgeBase {
             .collect();
         let up = higher_is_better(metric);
         v.sort_by(|a, b| {
-            let (x, y) = (a.record.metric(metric).unwrap_or(0.0), b.record.metric(metric).unwrap_or(0.0));
+            let (x, y) = (
+                a.record.metric(metric).unwrap_or(0.0),
+                b.record.metric(metric).unwrap_or(0.0),
+            );
             let o = x.total_cmp(&y);
             if up {
                 o.reverse()
@@ -230,7 +253,8 @@ impl KnowledgeBase {
         let mut front: Vec<(&Entry, f64, f64)> = pts
             .iter()
             .filter(|(_, m, p)| {
-                !pts.iter().any(|(_, m2, p2)| m2 >= m && p2 <= p && (m2 > m || p2 < p))
+                !pts.iter()
+                    .any(|(_, m2, p2)| m2 >= m && p2 <= p && (m2 > m || p2 < p))
             })
             .copied()
             .collect();
@@ -240,7 +264,10 @@ impl KnowledgeBase {
 
     /// Insights of a space (all spaces when `None`).
     pub fn insights_for(&self, space: Option<Space>) -> Vec<&Insight> {
-        self.insights.iter().filter(|i| space.is_none_or(|s| i.space == s)).collect()
+        self.insights
+            .iter()
+            .filter(|i| space.is_none_or(|s| i.space == s))
+            .collect()
     }
 
     fn writable(&self) -> Result<(), KbError> {
@@ -253,7 +280,8 @@ impl KnowledgeBase {
 
     /// Check a record and derive its entry, without adding it.
     pub fn check_record(record: ArchRecord) -> Result<Entry, KbError> {
-        let arch = validate_record(&record).map_err(|m| KbError::Invalid(format!("record '{}': {m}", record.id)))?;
+        let arch = validate_record(&record)
+            .map_err(|m| KbError::Invalid(format!("record '{}': {m}", record.id)))?;
         let hash = arch.hash();
         Ok(Entry { record, arch, hash })
     }
@@ -362,9 +390,12 @@ impl KnowledgeBase {
             return Ok(removed);
         }
         let gone: HashSet<&str> = removed.iter().map(|(r, _)| r.as_str()).collect();
-        self.entries.retain(|e| !gone.contains(e.record.id.as_str()));
-        let map: HashMap<String, Option<String>> =
-            removed.iter().map(|(r, k)| (r.clone(), Some(k.clone()))).collect();
+        self.entries
+            .retain(|e| !gone.contains(e.record.id.as_str()));
+        let map: HashMap<String, Option<String>> = removed
+            .iter()
+            .map(|(r, k)| (r.clone(), Some(k.clone())))
+            .collect();
         let changed = self.drop_evidence(&map);
         self.save_all(!changed.is_empty())?;
         Ok(removed)
@@ -397,7 +428,10 @@ impl KnowledgeBase {
         counts.architectures = new_archs.len();
         self.add(new_archs)?;
         let have_ins: HashSet<String> = self.insights.iter().map(|i| i.id.clone()).collect();
-        let new_ins: Vec<Insight> = insights.into_iter().filter(|i| !have_ins.contains(&i.id)).collect();
+        let new_ins: Vec<Insight> = insights
+            .into_iter()
+            .filter(|i| !have_ins.contains(&i.id))
+            .collect();
         counts.insights = new_ins.len();
         self.add_insights(new_ins)?;
         Ok(counts)
@@ -426,9 +460,9 @@ pub struct ImportCounts {
 
 /// Read a `seki-kb/1` export document.
 pub fn parse_export(doc: &serde_json::Value) -> Result<(Vec<ArchRecord>, Vec<Insight>), KbError> {
-    let obj = doc
-        .as_object()
-        .ok_or_else(|| KbError::Invalid("an export is a JSON object with \"format\": \"seki-kb/1\"".into()))?;
+    let obj = doc.as_object().ok_or_else(|| {
+        KbError::Invalid("an export is a JSON object with \"format\": \"seki-kb/1\"".into())
+    })?;
     match obj.get("format").and_then(|f| f.as_str()) {
         Some("seki-kb/1") => {}
         other => {
@@ -479,8 +513,15 @@ mod tests {
             arch: arch.into(),
             score: Some(score),
             metrics: BTreeMap::from([("params".to_string(), params)]),
-            evaluator: EvaluatorInfo { kind: "nb201-table".into(), dataset: Some("cifar10".into()), settings: Default::default() },
-            provenance: Provenance { source: "user".into(), ..Default::default() },
+            evaluator: EvaluatorInfo {
+                kind: "nb201-table".into(),
+                dataset: Some("cifar10".into()),
+                settings: Default::default(),
+            },
+            provenance: Provenance {
+                source: "user".into(),
+                ..Default::default()
+            },
             created: now_rfc3339(),
         }
     }
@@ -489,22 +530,46 @@ mod tests {
     const B: &str = "|nor_conv_1x1~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
     // Same function as A written with a swapped... no: same text, different id.
     fn wopts() -> OpenOptions {
-        OpenOptions { write: true, create: true, ..Default::default() }
+        OpenOptions {
+            write: true,
+            create: true,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn add_query_remove_dedupe_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
         let mut kb = KnowledgeBase::open(dir.path(), wopts()).unwrap();
-        kb.add(vec![rec("a", A, 90.0, 1.0e6), rec("b", B, 91.0, 2.0e6), rec("c", A, 89.0, 1.0e6)]).unwrap();
-        assert!(matches!(kb.add(vec![rec("a", A, 1.0, 1.0)]), Err(KbError::DuplicateId(_))));
-        let top: Vec<&str> = kb.top_k(Some(Space::Nb201), "score", 2).iter().map(|e| e.record.id.as_str()).collect();
+        kb.add(vec![
+            rec("a", A, 90.0, 1.0e6),
+            rec("b", B, 91.0, 2.0e6),
+            rec("c", A, 89.0, 1.0e6),
+        ])
+        .unwrap();
+        assert!(matches!(
+            kb.add(vec![rec("a", A, 1.0, 1.0)]),
+            Err(KbError::DuplicateId(_))
+        ));
+        let top: Vec<&str> = kb
+            .top_k(Some(Space::Nb201), "score", 2)
+            .iter()
+            .map(|e| e.record.id.as_str())
+            .collect();
         assert_eq!(top, vec!["b", "a"]);
-        let front: Vec<&str> = kb.pareto(None, "score").iter().map(|e| e.record.id.as_str()).collect();
+        let front: Vec<&str> = kb
+            .pareto(None, "score")
+            .iter()
+            .map(|e| e.record.id.as_str())
+            .collect();
         assert_eq!(front, vec!["a", "b"]);
         let h = kb.get("a").unwrap().hash.clone();
         assert_eq!(kb.by_hash(&h).len(), 2);
-        assert_eq!(kb.find(&h[..8]).unwrap_err().to_string().contains("several"), true);
+        assert!(kb
+            .find(&h[..8])
+            .unwrap_err()
+            .to_string()
+            .contains("several"));
         kb.add_insights(vec![Insight {
             id: "i1".into(),
             space: Space::Nb201,
@@ -512,7 +577,10 @@ mod tests {
             evidence: vec!["a".into(), "c".into()],
             status: InsightStatus::Active,
             contradicted_by: vec![],
-            provenance: Provenance { source: "user".into(), ..Default::default() },
+            provenance: Provenance {
+                source: "user".into(),
+                ..Default::default()
+            },
             created: now_rfc3339(),
         }])
         .unwrap();
@@ -537,18 +605,40 @@ mod tests {
         let doc = kb1.export();
         let mut kb2 = KnowledgeBase::open(d2.path(), wopts()).unwrap();
         assert_eq!(kb2.import(&doc).unwrap().architectures, 1);
-        assert_eq!(kb2.import(&doc).unwrap(), ImportCounts { architectures: 0, insights: 0, present: 1 });
+        assert_eq!(
+            kb2.import(&doc).unwrap(),
+            ImportCounts {
+                architectures: 0,
+                insights: 0,
+                present: 1
+            }
+        );
     }
 
     #[test]
     fn invalid_arch_in_file_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let good = serde_json::to_string(&rec("a", A, 90.0, 1.0)).unwrap();
-        let bad = good.replace("\"id\":\"a\"", "\"id\":\"b\"").replace("nor_conv_1x1", "x").replace("nor_conv_3x3~0|+", "conv9~0|+");
+        let bad = good
+            .replace("\"id\":\"a\"", "\"id\":\"b\"")
+            .replace("nor_conv_1x1", "x")
+            .replace("nor_conv_3x3~0|+", "conv9~0|+");
         std::fs::write(dir.path().join(ARCH_FILE), format!("{good}\n{bad}\n")).unwrap();
-        let e = KnowledgeBase::open(dir.path(), OpenOptions::default()).unwrap_err().to_string();
-        assert!(e.contains("architectures.jsonl:2") && e.contains("conv9"), "{e}");
-        let kb = KnowledgeBase::open(dir.path(), OpenOptions { skip_bad_lines: true, ..Default::default() }).unwrap();
+        let e = KnowledgeBase::open(dir.path(), OpenOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("architectures.jsonl:2") && e.contains("conv9"),
+            "{e}"
+        );
+        let kb = KnowledgeBase::open(
+            dir.path(),
+            OpenOptions {
+                skip_bad_lines: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(kb.entries().len(), 1);
         assert_eq!(kb.skipped().len(), 1);
     }

@@ -98,9 +98,11 @@ impl ArchRecord {
 /// Errors, losses, sizes and costs are minimised; everything else (scores,
 /// accuracies) maximised.
 pub fn higher_is_better(metric: &str) -> bool {
-    !["error", "loss", "params", "flops", "latency", "seconds", "memory", "cost"]
-        .iter()
-        .any(|w| metric.contains(w))
+    ![
+        "error", "loss", "params", "flops", "latency", "seconds", "memory", "cost",
+    ]
+    .iter()
+    .any(|w| metric.contains(w))
 }
 
 /// Whether later evidence has contradicted an insight.
@@ -142,7 +144,8 @@ pub struct Insight {
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(&fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 #[cfg(test)]

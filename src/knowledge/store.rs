@@ -61,6 +61,9 @@ pub struct SkippedLine {
     pub message: String,
 }
 
+/// Records with their 1-based line numbers, and the lines skipped.
+pub type Lines<T> = (Vec<(usize, T)>, Vec<SkippedLine>);
+
 /// Read a JSON Lines file into records with their line numbers.
 ///
 /// A missing file is empty. Blank lines are ignored. A final line without its
@@ -72,7 +75,7 @@ pub fn read_jsonl<T: DeserializeOwned>(
     path: &Path,
     skip_bad: bool,
     mut check: impl FnMut(&T) -> Result<(), String>,
-) -> Result<(Vec<(usize, T)>, Vec<SkippedLine>), StoreError> {
+) -> Result<Lines<T>, StoreError> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
@@ -178,8 +181,14 @@ fn repair_tail(f: &mut File) -> std::io::Result<()> {
 /// Replace a file's contents atomically: write a temporary file beside it,
 /// fsync, rename over the original, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
@@ -271,13 +280,21 @@ mod tests {
         let p = dir.path().join("x.jsonl");
         append_jsonl(&p, &[R { a: 1 }, R { a: 2 }]).unwrap();
         // Simulate a crash mid-write.
-        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"a\": 3").unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"a\": 3")
+            .unwrap();
         let (rows, skipped) = read_jsonl::<R>(&p, false, |_| Ok(())).unwrap();
         assert_eq!(rows.len(), 2);
         assert!(skipped.is_empty());
         append_jsonl(&p, &[R { a: 4 }]).unwrap();
         let (rows, _) = read_jsonl::<R>(&p, false, |_| Ok(())).unwrap();
-        assert_eq!(rows.iter().map(|r| r.1.a).collect::<Vec<_>>(), vec![1, 2, 4]);
+        assert_eq!(
+            rows.iter().map(|r| r.1.a).collect::<Vec<_>>(),
+            vec![1, 2, 4]
+        );
         assert_eq!(rows[2].0, 3);
     }
 
@@ -286,7 +303,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.jsonl");
         fs::write(&p, "{\"a\":1}\nnot json\n{\"a\":2}\n").unwrap();
-        let e = read_jsonl::<R>(&p, false, |_| Ok(())).unwrap_err().to_string();
+        let e = read_jsonl::<R>(&p, false, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.jsonl:2:"), "{e}");
         let (rows, skipped) = read_jsonl::<R>(&p, true, |_| Ok(())).unwrap();
         assert_eq!(rows.len(), 2);

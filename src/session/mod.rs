@@ -10,11 +10,11 @@ pub use run_dir::RunDir;
 
 use crate::config::{Config, ConfigError, KbRecords};
 use crate::eval::{EvalError, EvalStatus, Evaluator};
-use crate::knowledge::{now_rfc3339, ArchRecord, KbError, KnowledgeBase, Provenance};
 use crate::knowledge::store::StoreError;
+use crate::knowledge::{now_rfc3339, ArchRecord, KbError, KnowledgeBase, Provenance};
 use crate::rng::Rng;
 use crate::space::{ArchError, Space};
-use crate::strategy::{self, Strategy, StrategyError, StrategyKind, ReaSettings};
+use crate::strategy::{self, ReaSettings, Strategy, StrategyError, StrategyKind};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -160,6 +160,9 @@ pub struct Summary {
     pub elapsed_seconds: f64,
 }
 
+/// A callback told of progress after each step.
+pub type ProgressFn<'e> = Box<dyn FnMut(&Progress) + 'e>;
+
 /// A running session.
 pub struct Session<'e> {
     spec: Spec,
@@ -176,13 +179,22 @@ pub struct Session<'e> {
     started: Instant,
     run: Option<RunDir>,
     kb: Option<KnowledgeBase>,
-    on_progress: Option<Box<dyn FnMut(&Progress) + 'e>>,
+    on_progress: Option<ProgressFn<'e>>,
 }
 
 impl<'e> Session<'e> {
     /// A session kept in memory only (no run directory), e.g. for benchmarks.
     pub fn in_memory(spec: Spec, evaluator: &'e mut dyn Evaluator) -> Self {
         let strategy = strategy::build(spec.strategy, spec.space, spec.rea);
+        Session::with_strategy(spec, strategy, evaluator)
+    }
+
+    /// An in-memory session driven by a strategy of your own.
+    pub fn with_strategy(
+        spec: Spec,
+        strategy: Box<dyn Strategy>,
+        evaluator: &'e mut dyn Evaluator,
+    ) -> Self {
         Session {
             rng: Rng::seed(spec.seed),
             spec,
@@ -229,7 +241,10 @@ impl<'e> Session<'e> {
 
     /// Continue a session from its run directory. Returns the session and the
     /// config it was started with.
-    pub fn resume(run: RunDir, evaluator: &'e mut dyn Evaluator) -> Result<(Self, Config), SessionError> {
+    pub fn resume(
+        run: RunDir,
+        evaluator: &'e mut dyn Evaluator,
+    ) -> Result<(Self, Config), SessionError> {
         let loaded = Config::load(Some(&run.config()))?;
         let spec = Spec::from_config(&loaded.config);
         let events = journal::read(&run.journal())?;
@@ -237,8 +252,17 @@ impl<'e> Session<'e> {
             path: run.journal().display().to_string(),
             message,
         };
-        if let Some(Event::Start { space, strategy, seed, .. }) = events.first() {
-            if *space != spec.space.name() || *strategy != spec.strategy.name() || *seed != spec.seed {
+        if let Some(Event::Start {
+            space,
+            strategy,
+            seed,
+            ..
+        }) = events.first()
+        {
+            if *space != spec.space.name()
+                || *strategy != spec.strategy.name()
+                || *seed != spec.seed
+            {
                 return Err(mismatch(format!(
                     "journal says space {space}, strategy {strategy}, seed {seed}; config says {}, {}, {}",
                     spec.space, spec.strategy.name(), spec.seed
@@ -253,10 +277,15 @@ impl<'e> Session<'e> {
                 Event::Evaluation(step) => {
                     let step = *step;
                     if step.n != s.steps.len() + 1 {
-                        return Err(mismatch(format!("evaluation {} follows evaluation {}", step.n, s.steps.len())));
+                        return Err(mismatch(format!(
+                            "evaluation {} follows evaluation {}",
+                            step.n,
+                            s.steps.len()
+                        )));
                     }
                     s.spec.space.parse(&step.arch)?;
-                    s.seen.insert(step.hash.clone(), (step.n, step.result.score));
+                    s.seen
+                        .insert(step.hash.clone(), (step.n, step.result.score));
                     s.consecutive_duplicates = 0;
                     last_state = Some(step.state.clone());
                     s.record_step(step);
@@ -301,7 +330,10 @@ impl<'e> Session<'e> {
             }
         }
         if let Some(kb) = self.kb.as_mut() {
-            let missing: Vec<ArchRecord> = pending.into_iter().filter(|r| kb.get(&r.id).is_none()).collect();
+            let missing: Vec<ArchRecord> = pending
+                .into_iter()
+                .filter(|r| kb.get(&r.id).is_none())
+                .collect();
             kb.add(missing)?;
         }
         Ok(self)
@@ -333,7 +365,12 @@ impl<'e> Session<'e> {
     }
 
     fn record_step(&mut self, step: Step) {
-        let better = match (step.result.score, self.best.and_then(|i| self.steps.get(i)).and_then(|b| b.result.score)) {
+        let better = match (
+            step.result.score,
+            self.best
+                .and_then(|i| self.steps.get(i))
+                .and_then(|b| b.result.score),
+        ) {
             (Some(s), Some(b)) => s > b,
             (Some(_), None) => true,
             _ => false,
@@ -345,7 +382,9 @@ impl<'e> Session<'e> {
     }
 
     fn wants_record(&self, step: &Step, best_before: Option<f64>) -> bool {
-        let Some(score) = step.result.score else { return false };
+        let Some(score) = step.result.score else {
+            return false;
+        };
         match self.spec.kb_records {
             KbRecords::All => true,
             KbRecords::Improvements => best_before.is_none_or(|b| score > b),
@@ -470,7 +509,9 @@ impl<'e> Session<'e> {
         self.journal(&Event::Evaluation(Box::new(step.clone())))?;
         match score {
             Some(s) => tracing::debug!(n, score = s, arch = %step.arch, "evaluated"),
-            None => tracing::warn!(n, status = step.result.status.name(), arch = %step.arch, "evaluation failed"),
+            None => {
+                tracing::warn!(n, status = step.result.status.name(), arch = %step.arch, "evaluation failed")
+            }
         }
         let record = if self.kb.is_some() && self.wants_record(&step, best_before) {
             Some(self.kb_record(&step))
@@ -512,7 +553,11 @@ impl<'e> Session<'e> {
             seed: self.spec.seed,
             evaluations: self.steps.len(),
             duplicates: self.duplicates,
-            failed: self.steps.iter().filter(|s| s.result.status != EvalStatus::Ok).count(),
+            failed: self
+                .steps
+                .iter()
+                .filter(|s| s.result.status != EvalStatus::Ok)
+                .count(),
             best: self.best(),
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),

@@ -24,7 +24,9 @@ impl RunDir {
     /// Create a new run directory; it must not hold a journal already.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(store::io_err(path))?;
-        let rd = RunDir { path: path.to_path_buf() };
+        let rd = RunDir {
+            path: path.to_path_buf(),
+        };
         if rd.journal().exists() {
             return Err(StoreError::Io {
                 path: rd.journal(),
@@ -39,11 +41,16 @@ impl RunDir {
 
     /// Open an existing run directory.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let rd = RunDir { path: path.to_path_buf() };
+        let rd = RunDir {
+            path: path.to_path_buf(),
+        };
         if !rd.journal().is_file() {
             return Err(StoreError::Io {
                 path: rd.journal(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no session journal here; is this a run directory?"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no session journal here; is this a run directory?",
+                ),
             });
         }
         Ok(rd)

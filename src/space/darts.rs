@@ -61,13 +61,16 @@ pub struct Genotype {
 }
 
 fn op_index(name: &str, at: &str) -> Result<u8, ArchError> {
-    OPS.iter().position(|o| *o == name).map(|i| i as u8).ok_or_else(|| {
-        ArchError::new(
-            SPACE,
-            at,
-            format!("unknown op {}; valid ops: {}", quoted(name), OPS.join(", ")),
-        )
-    })
+    OPS.iter()
+        .position(|o| *o == name)
+        .map(|i| i as u8)
+        .ok_or_else(|| {
+            ArchError::new(
+                SPACE,
+                at,
+                format!("unknown op {}; valid ops: {}", quoted(name), OPS.join(", ")),
+            )
+        })
 }
 
 fn edge_location(cell: &str, i: usize) -> String {
@@ -151,7 +154,11 @@ impl Genotype {
     /// Read the JSON form from an already parsed value.
     pub fn from_json(v: &serde_json::Value) -> Result<Self, ArchError> {
         let obj = v.as_object().ok_or_else(|| {
-            ArchError::new(SPACE, "", "expected a JSON object with keys \"normal\" and \"reduce\"")
+            ArchError::new(
+                SPACE,
+                "",
+                "expected a JSON object with keys \"normal\" and \"reduce\"",
+            )
         })?;
         for key in obj.keys() {
             if !["normal", "reduce", "normal_concat", "reduce_concat"].contains(&key.as_str()) {
@@ -168,19 +175,35 @@ impl Genotype {
                 .ok_or_else(|| ArchError::new(SPACE, "", format!("missing key \"{name}\"")))?
                 .as_array()
                 .ok_or_else(|| {
-                    ArchError::new(SPACE, format!("{name} cell"), "expected a list of [op, input] pairs")
+                    ArchError::new(
+                        SPACE,
+                        format!("{name} cell"),
+                        "expected a list of [op, input] pairs",
+                    )
                 })?;
             let mut pairs = Vec::with_capacity(list.len());
             for (i, item) in list.iter().enumerate() {
                 let at = edge_location(name, i);
                 let pair = item.as_array().filter(|p| p.len() == 2).ok_or_else(|| {
-                    ArchError::new(SPACE, at.clone(), format!("expected [op, input], found {item}"))
+                    ArchError::new(
+                        SPACE,
+                        at.clone(),
+                        format!("expected [op, input], found {item}"),
+                    )
                 })?;
                 let op = pair[0].as_str().ok_or_else(|| {
-                    ArchError::new(SPACE, at.clone(), format!("op must be a string, found {}", pair[0]))
+                    ArchError::new(
+                        SPACE,
+                        at.clone(),
+                        format!("op must be a string, found {}", pair[0]),
+                    )
                 })?;
                 let input = pair[1].as_i64().ok_or_else(|| {
-                    ArchError::new(SPACE, at.clone(), format!("input must be an integer, found {}", pair[1]))
+                    ArchError::new(
+                        SPACE,
+                        at.clone(),
+                        format!("input must be an integer, found {}", pair[1]),
+                    )
                 })?;
                 pairs.push((op.to_string(), input));
             }
@@ -193,7 +216,13 @@ impl Genotype {
                     .as_array()
                     .and_then(|a| a.iter().map(|x| x.as_i64()).collect::<Option<Vec<_>>>())
                     .map(Some)
-                    .ok_or_else(|| ArchError::new(SPACE, name, format!("expected a list of node numbers, found {v}"))),
+                    .ok_or_else(|| {
+                        ArchError::new(
+                            SPACE,
+                            name,
+                            format!("expected a list of node numbers, found {v}"),
+                        )
+                    }),
             }
         };
         let g = Genotype {
@@ -243,10 +272,15 @@ impl Genotype {
         }
         p.skip_ws();
         if !p.at_end() {
-            return Err(p.err(format!("unexpected text after Genotype(...): {}", quoted(p.rest()))));
+            return Err(p.err(format!(
+                "unexpected text after Genotype(...): {}",
+                quoted(p.rest())
+            )));
         }
-        let normal = normal.ok_or_else(|| ArchError::new(SPACE, "", "missing field normal=[...]"))?;
-        let reduce = reduce.ok_or_else(|| ArchError::new(SPACE, "", "missing field reduce=[...]"))?;
+        let normal =
+            normal.ok_or_else(|| ArchError::new(SPACE, "", "missing field normal=[...]"))?;
+        let reduce =
+            reduce.ok_or_else(|| ArchError::new(SPACE, "", "missing field reduce=[...]"))?;
         let g = Genotype {
             normal: build_cell("normal", &normal)?,
             reduce: build_cell("reduce", &reduce)?,
@@ -443,7 +477,11 @@ impl<'a> PyParser<'a> {
         if self.eat(c) {
             Ok(())
         } else {
-            let found = self.rest().chars().next().map_or("end of text".to_string(), |ch| format!("'{ch}'"));
+            let found = self
+                .rest()
+                .chars()
+                .next()
+                .map_or("end of text".to_string(), |ch| format!("'{ch}'"));
             Err(self.err(format!("expected '{c}', found {found}")))
         }
     }
@@ -483,9 +521,11 @@ impl<'a> PyParser<'a> {
     fn string(&mut self) -> Result<String, ArchError> {
         self.skip_ws();
         let r = self.rest();
-        let q = r.chars().next().filter(|c| *c == '\'' || *c == '"').ok_or_else(|| {
-            self.err(format!("expected a quoted op name, found {}", quoted(r)))
-        })?;
+        let q = r
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+            .ok_or_else(|| self.err(format!("expected a quoted op name, found {}", quoted(r))))?;
         let body = &r[1..];
         let end = body
             .find(q)
@@ -505,7 +545,11 @@ impl<'a> PyParser<'a> {
             self.expect(',')?;
             let input = self.int()?;
             self.expect(')').map_err(|e| {
-                ArchError::new(SPACE, edge_location(cell, out.len()), format!("each edge is ('op', input): {}", e.message))
+                ArchError::new(
+                    SPACE,
+                    edge_location(cell, out.len()),
+                    format!("each edge is ('op', input): {}", e.message),
+                )
             })?;
             out.push((op, input));
             if self.eat(',') {
@@ -541,7 +585,10 @@ impl<'a> PyParser<'a> {
             }
             Ok(v)
         } else {
-            Err(self.err(format!("{key} must be range(2, 6) or [2, 3, 4, 5], found {}", quoted(self.rest()))))
+            Err(self.err(format!(
+                "{key} must be range(2, 6) or [2, 3, 4, 5], found {}",
+                quoted(self.rest())
+            )))
         }
     }
 }
@@ -593,21 +640,37 @@ mod tests {
         let bad_op = V2.replacen("dil_conv_3x3", "sep_conv_7x7", 1);
         let e = Genotype::parse(&bad_op).unwrap_err().to_string();
         assert!(e.contains("normal cell, node 5, edge 2"), "{e}");
-        assert!(e.contains("'sep_conv_7x7'") && e.contains("dil_conv_5x5"), "{e}");
+        assert!(
+            e.contains("'sep_conv_7x7'") && e.contains("dil_conv_5x5"),
+            "{e}"
+        );
 
         let bad_input = V2.replacen("('sep_conv_3x3', 1)", "('sep_conv_3x3', 4)", 1);
         let e = Genotype::parse(&bad_input).unwrap_err().to_string();
-        assert!(e.contains("normal cell, node 2, edge 2") && e.contains("input 4 is out of range"), "{e}");
+        assert!(
+            e.contains("normal cell, node 2, edge 2") && e.contains("input 4 is out of range"),
+            "{e}"
+        );
 
         let short = r#"{"normal": [["sep_conv_3x3", 0]], "reduce": []}"#;
         let e = Genotype::parse(short).unwrap_err().to_string();
-        assert!(e.contains("expected 8 (op, input) pairs") && e.contains("found 1"), "{e}");
+        assert!(
+            e.contains("expected 8 (op, input) pairs") && e.contains("found 1"),
+            "{e}"
+        );
 
         let concat = V2.replacen("normal_concat=[2, 3, 4, 5]", "normal_concat=range(2, 5)", 1);
         let e = Genotype::parse(&concat).unwrap_err().to_string();
         assert!(e.contains("normal_concat"), "{e}");
 
-        for junk in ["", "Genotype(", "Genotype(normal=[('a'", "{\"normal\": 3}", "hello", "Genotype(normal=[], reduce=[]) trailing"] {
+        for junk in [
+            "",
+            "Genotype(",
+            "Genotype(normal=[('a'",
+            "{\"normal\": 3}",
+            "hello",
+            "Genotype(normal=[], reduce=[]) trailing",
+        ] {
             assert!(Genotype::parse(junk).is_err(), "{junk}");
         }
     }

@@ -16,7 +16,11 @@ pub struct ArchError {
 }
 
 impl ArchError {
-    pub(crate) fn new(space: &'static str, at: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        space: &'static str,
+        at: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ArchError {
             space,
             at: at.into(),

@@ -198,7 +198,11 @@ mod tests {
             assert_eq!(s.parse(&a.to_text()).unwrap().hash(), a.hash());
             assert_eq!(s.name().parse::<Space>().unwrap(), s);
         }
-        assert!("resnet".parse::<Space>().unwrap_err().to_string().contains("darts, nb201"));
+        assert!("resnet"
+            .parse::<Space>()
+            .unwrap_err()
+            .to_string()
+            .contains("darts, nb201"));
     }
 
     #[test]

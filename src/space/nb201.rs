@@ -56,27 +56,48 @@ impl Nb201Cell {
                 .strip_prefix('|')
                 .and_then(|s| s.strip_suffix('|'))
                 .ok_or_else(|| {
-                    ArchError::new(SPACE, format!("node {to}"), format!("each node is written |op~j|...|, found {}", quoted(node)))
+                    ArchError::new(
+                        SPACE,
+                        format!("node {to}"),
+                        format!("each node is written |op~j|...|, found {}", quoted(node)),
+                    )
                 })?;
             let edges: Vec<&str> = inner.split('|').collect();
             if edges.len() != to {
                 return Err(ArchError::new(
                     SPACE,
                     format!("node {to}"),
-                    format!("node {to} takes {to} inputs (from nodes 0..={}), found {} in {}", to - 1, edges.len(), quoted(node)),
+                    format!(
+                        "node {to} takes {to} inputs (from nodes 0..={}), found {} in {}",
+                        to - 1,
+                        edges.len(),
+                        quoted(node)
+                    ),
                 ));
             }
             for (from, edge) in edges.iter().enumerate() {
                 let at = format!("node {to}, edge from node {from}");
                 let (op, idx) = edge.split_once('~').ok_or_else(|| {
-                    ArchError::new(SPACE, at.clone(), format!("expected op~{from}, found {}", quoted(edge)))
+                    ArchError::new(
+                        SPACE,
+                        at.clone(),
+                        format!("expected op~{from}, found {}", quoted(edge)),
+                    )
                 })?;
                 let op = op.trim();
                 let o = OPS.iter().position(|x| *x == op).ok_or_else(|| {
-                    ArchError::new(SPACE, at.clone(), format!("unknown op {}; valid ops: {}", quoted(op), OPS.join(", ")))
+                    ArchError::new(
+                        SPACE,
+                        at.clone(),
+                        format!("unknown op {}; valid ops: {}", quoted(op), OPS.join(", ")),
+                    )
                 })?;
                 let idx: usize = idx.trim().parse().map_err(|_| {
-                    ArchError::new(SPACE, at.clone(), format!("input index must be a number, found {}", quoted(idx)))
+                    ArchError::new(
+                        SPACE,
+                        at.clone(),
+                        format!("input index must be a number, found {}", quoted(idx)),
+                    )
                 })?;
                 if idx != from {
                     return Err(ArchError::new(
@@ -216,7 +237,10 @@ mod tests {
     fn disconnected_edges_do_not_change_the_canonical_form() {
         // Node 1 is unreachable (edge 0->1 is none), so what node 1 feeds does not matter.
         let a = Nb201Cell::parse("|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|").unwrap();
-        let b = Nb201Cell::parse("|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|").unwrap();
+        let b = Nb201Cell::parse(
+            "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        )
+        .unwrap();
         assert_ne!(a, b);
         assert_eq!(a.canonical(), b.canonical());
         let c = Nb201Cell::parse(A).unwrap();
@@ -247,7 +271,12 @@ mod tests {
         for _ in 0..100 {
             let c = Nb201Cell::random(&mut rng);
             let m = c.mutate(&mut rng);
-            let diff = c.ops.iter().zip(m.ops.iter()).filter(|(a, b)| a != b).count();
+            let diff = c
+                .ops
+                .iter()
+                .zip(m.ops.iter())
+                .filter(|(a, b)| a != b)
+                .count();
             assert_eq!(diff, 1);
         }
     }

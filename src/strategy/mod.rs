@@ -67,7 +67,9 @@ impl std::str::FromStr for StrategyKind {
         match s {
             "random" => Ok(StrategyKind::Random),
             "rea" => Ok(StrategyKind::Rea),
-            other => Err(format!("unknown strategy '{other}'; valid strategies: random, rea")),
+            other => Err(format!(
+                "unknown strategy '{other}'; valid strategies: random, rea"
+            )),
         }
     }
 }
@@ -94,7 +96,10 @@ pub struct ReaSettings {
 
 impl Default for ReaSettings {
     fn default() -> Self {
-        ReaSettings { population: 20, sample: 5 }
+        ReaSettings {
+            population: 20,
+            sample: 5,
+        }
     }
 }
 

@@ -84,14 +84,22 @@ impl Strategy for RegularizedEvolution {
 
     fn state(&self) -> serde_json::Value {
         let saved = SavedState {
-            population: self.population.iter().map(|(a, s)| (a.to_text(), *s)).collect(),
+            population: self
+                .population
+                .iter()
+                .map(|(a, s)| (a.to_text(), *s))
+                .collect(),
         };
         serde_json::to_value(saved).unwrap_or(serde_json::Value::Null)
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
-        let err = |message: String| StrategyError::Restore { strategy: "rea", message };
-        let saved: SavedState = serde_json::from_value(state.clone()).map_err(|e| err(e.to_string()))?;
+        let err = |message: String| StrategyError::Restore {
+            strategy: "rea",
+            message,
+        };
+        let saved: SavedState =
+            serde_json::from_value(state.clone()).map_err(|e| err(e.to_string()))?;
         let mut pop = VecDeque::with_capacity(saved.population.len());
         for (text, s) in saved.population {
             pop.push_back((self.space.parse(&text).map_err(|e| err(e.to_string()))?, s));
@@ -107,7 +115,13 @@ mod tests {
 
     #[test]
     fn fills_then_mutates_and_ages_out() {
-        let mut rea = RegularizedEvolution::new(Space::Nb201, ReaSettings { population: 3, sample: 2 });
+        let mut rea = RegularizedEvolution::new(
+            Space::Nb201,
+            ReaSettings {
+                population: 3,
+                sample: 2,
+            },
+        );
         let mut rng = Rng::seed(1);
         for i in 0..3 {
             let p = rea.propose(&mut rng).unwrap();
@@ -137,7 +151,12 @@ mod tests {
         other.restore(&s).unwrap();
         let mut r1 = rng.clone();
         let mut r2 = rng;
-        assert_eq!(rea.propose(&mut r1).unwrap().arch, other.propose(&mut r2).unwrap().arch);
-        assert!(other.restore(&serde_json::json!({"population": [["junk", 1.0]]})).is_err());
+        assert_eq!(
+            rea.propose(&mut r1).unwrap().arch,
+            other.propose(&mut r2).unwrap().arch
+        );
+        assert!(other
+            .restore(&serde_json::json!({"population": [["junk", 1.0]]}))
+            .is_err());
     }
 }

@@ -1,0 +1,80 @@
+//! A search strategy of your own, run through seki's session machinery.
+//!
+//! This one is a greedy hill-climber: it keeps the best architecture seen and
+//! proposes single-step mutations of it. Run it against the NAS-Bench-201
+//! table:
+//!
+//! ```sh
+//! cargo run --release --example custom_strategy -- ../shared/benchmarks/nb201/nb201-cifar10.csv
+//! ```
+
+use seki::config::Config;
+use seki::eval::Nb201Table;
+use seki::rng::Rng;
+use seki::session::{Session, Spec};
+use seki::space::{Arch, Space};
+use seki::strategy::{Proposal, Strategy, StrategyError};
+
+struct HillClimb {
+    space: Space,
+    best: Option<(Arch, f64)>,
+}
+
+impl Strategy for HillClimb {
+    fn name(&self) -> &'static str {
+        "hill-climb"
+    }
+    fn propose(&mut self, rng: &mut Rng) -> Result<Proposal, StrategyError> {
+        Ok(match &self.best {
+            Some((a, _)) => Proposal {
+                arch: a.mutate(rng),
+                origin: "mutation of the best".into(),
+            },
+            None => Proposal {
+                arch: self.space.random(rng),
+                origin: "random".into(),
+            },
+        })
+    }
+    fn observe(&mut self, arch: &Arch, score: Option<f64>) {
+        if let Some(s) = score {
+            if self.best.as_ref().is_none_or(|(_, b)| s > *b) {
+                self.best = Some((arch.clone(), s));
+            }
+        }
+    }
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!(self.best.as_ref().map(|(a, s)| (a.to_text(), s)))
+    }
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), StrategyError> {
+        Ok(())
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/benchmarks/nb201/nb201-cifar10.csv".into());
+    let mut table = Nb201Table::load(std::path::Path::new(&path))?;
+    let loaded = Config::parse("", None, std::path::Path::new("."))?;
+    let spec = Spec {
+        max_evaluations: 100,
+        ..Spec::from_config(&loaded.config)
+    };
+    let strategy = Box::new(HillClimb {
+        space: Space::Nb201,
+        best: None,
+    });
+    let summary = Session::with_strategy(spec, strategy, &mut table).run()?;
+    if let Some(best) = summary.best {
+        println!(
+            "best after {} evaluations ({} duplicates skipped): {}\nvalidation {:.2}, test {:.2}",
+            summary.evaluations,
+            summary.duplicates,
+            best.arch,
+            best.score,
+            best.test_accuracy.unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}

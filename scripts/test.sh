@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, then every unit and integration test,
+# closing with one line of totals.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked --all-targets 2>&1 | tee "$log"
+cargo test --locked --doc 2>&1 | tee -a "$log" >/dev/null
+totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d %d", p, f }' "$log")
+passed=${totals% *}
+failed=${totals#* }
+echo
+echo "tests: ${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

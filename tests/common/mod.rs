@@ -1,0 +1,71 @@
+//! Shared helpers for the CLI integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The NAS-Bench-201 table shipped beside the checkout in `../shared/`.
+pub fn table() -> PathBuf {
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks/nb201/nb201-cifar10.csv");
+    assert!(
+        p.is_file(),
+        "the NAS-Bench-201 table is missing at {}",
+        p.display()
+    );
+    p
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `seki` command run in `dir` with an empty config (built-in defaults
+/// plus the table path), so tests do not depend on the shipped config.toml.
+pub fn seki(dir: &Path) -> Command {
+    let cfg = dir.join("test-config.toml");
+    if !cfg.exists() {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[evaluator.nb201]\ntable = \"{}\"\n[kb]\ndir = \"kb\"\n",
+                table().display()
+            ),
+        )
+        .unwrap();
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seki"));
+    c.current_dir(dir)
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// Run and return (status ok, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out: Output = cmd.output().expect("seki runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Run, expecting success; return stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let (ok, out, err) = run(cmd);
+    assert!(ok, "command failed:\nstdout: {out}\nstderr: {err}");
+    out
+}
+
+/// Run, expecting failure; return stderr.
+pub fn fails(cmd: &mut Command) -> String {
+    let (ok, out, err) = run(cmd);
+    assert!(
+        !ok,
+        "command should have failed:\nstdout: {out}\nstderr: {err}"
+    );
+    err
+}

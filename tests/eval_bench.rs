@@ -1,0 +1,188 @@
+//! `seki eval`, `seki bench nb201`, `seki arch`, config errors.
+
+mod common;
+use common::*;
+
+const A: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+
+#[test]
+fn eval_looks_up_the_table_row() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(seki(d.path()).args([
+        "eval",
+        "--space",
+        "nb201",
+        "--evaluator",
+        "nb201",
+        "--arch",
+        A,
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Row 1 of the table.
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["score"], 82.834);
+    assert_eq!(v["test_accuracy"], 93.66);
+    assert_eq!(v["metrics"]["benchmark_index"], 1.0);
+    std::fs::write(d.path().join("a.txt"), A).unwrap();
+    let text = ok(seki(d.path()).args(["eval", "--space", "nb201", "--arch", "@a.txt"]));
+    assert!(text.contains("82.83"), "{text}");
+}
+
+#[test]
+fn eval_bad_inputs_are_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let e = fails(seki(d.path()).args([
+        "eval",
+        "--space",
+        "nb201",
+        "--arch",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|",
+    ]));
+    assert!(e.contains("node 3 takes 3 inputs"), "{e}");
+    let e = fails(seki(d.path()).args(["eval", "--space", "darts", "--arch", "x"]));
+    assert!(
+        e.contains("search.evaluator") && e.contains("nb201 space only"),
+        "{e}"
+    );
+    std::fs::write(
+        d.path().join("t.csv"),
+        "index,arch,cifar10_test_200ep\n0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1.0\n",
+    )
+    .unwrap();
+    let e =
+        fails(seki(d.path()).args(["eval", "--space", "nb201", "--table", "t.csv", "--arch", A]));
+    assert!(
+        e.contains("t.csv:1: missing column 'cifar10_valid_12ep'"),
+        "{e}"
+    );
+    let e = fails(seki(d.path()).args([
+        "eval",
+        "--space",
+        "nb201",
+        "--table",
+        "missing.csv",
+        "--arch",
+        A,
+    ]));
+    assert!(e.contains("missing.csv"), "{e}");
+    let e = fails(seki(d.path()).args(["eval", "--space", "resnet", "--arch", A]));
+    assert!(e.contains("valid spaces: darts, nb201"), "{e}");
+}
+
+#[test]
+fn bench_reproduces_published_random_search_and_rea_figures() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(seki(d.path()).args([
+        "bench",
+        "nb201",
+        "--strategy",
+        "random,rea",
+        "--budget",
+        "100",
+        "--seeds",
+        "20",
+        "--json",
+    ]));
+    let v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.len(), 2);
+    let at = |s: &serde_json::Value, n: u64| {
+        s["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["evaluations"] == n)
+            .unwrap()["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(v[0]["strategy"], "random");
+    assert_eq!(v[1]["seeds"], 20);
+    let evals: Vec<u64> = v[0]["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["evaluations"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evals, vec![25, 50, 100]);
+    // Published: random search 93.70 ± 0.36, REA 93.92 ± 0.30 at this budget; 20 seeds leave ~0.1 of noise.
+    let rs = at(&v[0], 100);
+    let rea = at(&v[1], 100);
+    assert!((93.4..94.1).contains(&rs), "random search {rs}");
+    assert!((93.7..94.3).contains(&rea), "REA {rea}");
+    assert!(at(&v[1], 25) < rea, "REA improves with budget");
+    let text = ok(seki(d.path()).args(["bench", "nb201", "--budget", "50", "--seeds", "3"]));
+    assert!(
+        text.contains("random (n=3)") && text.contains("rea (n=3)") && text.contains("±"),
+        "{text}"
+    );
+}
+
+#[test]
+fn arch_converts_between_darts_forms() {
+    let d = tempfile::tempdir().unwrap();
+    let g = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+    let json = ok(seki(d.path()).args(["arch", "--space", "darts", "--to", "json", g]));
+    let back = ok(seki(d.path()).args(["arch", "--space", "darts", "--to", "text", json.trim()]));
+    assert!(
+        back.starts_with("Genotype(normal=[('sep_conv_3x3', 0)") && back.contains("range(2, 6)"),
+        "{back}"
+    );
+    let e = fails(seki(d.path()).args([
+        "arch",
+        "--space",
+        "darts",
+        &g.replace("dil_conv_3x3", "conv_7x1_1x7"),
+    ]));
+    assert!(
+        e.contains("normal cell, node 5, edge 2") && e.contains("conv_7x1_1x7"),
+        "{e}"
+    );
+    let out = ok(seki(d.path()).args(["space", "nb201"]));
+    assert!(out.contains("nor_conv_1x1"));
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("c.toml"),
+        "[search]\nseed = 1\nmax_evaluatons = 5\n",
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seki"));
+    cmd.current_dir(d.path())
+        .args(["--config", "c.toml", "search"]);
+    let e = fails(&mut cmd);
+    assert!(
+        e.contains("c.toml") && e.contains("line 3") && e.contains("max_evaluatons"),
+        "{e}"
+    );
+    std::fs::write(d.path().join("c.toml"), "[search]\nmax_evaluations = 0\n").unwrap();
+    let e = fails(&mut cmd);
+    assert!(
+        e.contains("c.toml:2: search.max_evaluations: must be at least 1"),
+        "{e}"
+    );
+    let e = fails(seki(d.path()).args(["search", "--budget", "0"]));
+    assert!(e.contains("search.max_evaluations"), "{e}");
+}
+
+#[test]
+fn shipped_config_parses_and_help_is_complete() {
+    let d = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seki"));
+    cmd.current_dir(root())
+        .args(["--config", "config.toml", "kb", "list", "--top", "1"]);
+    ok(&mut cmd);
+    let help = ok(seki(d.path()).arg("--help"));
+    for sub in ["search", "eval", "kb", "bench", "arch", "space"] {
+        assert!(help.contains(sub), "{help}");
+    }
+    let kb_help = ok(seki(d.path()).args(["kb", "--help"]));
+    for sub in [
+        "list", "show", "add", "remove", "import", "export", "dedupe", "insights",
+    ] {
+        assert!(kb_help.contains(sub), "{kb_help}");
+    }
+}

@@ -1,0 +1,218 @@
+//! `seki kb ...`: the knowledge base from the command line.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+const A: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+
+fn copy_seed_kb(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::copy(
+        root().join("knowledge/architectures.jsonl"),
+        to.join("architectures.jsonl"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn shipped_knowledge_base_holds_published_darts_cells_with_citations() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(seki(d.path())
+        .args(["kb", "list", "--kb"])
+        .arg(root().join("knowledge"))
+        .args(["--space", "darts", "--json"]));
+    let recs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(recs.len() >= 7, "{out}");
+    for want in ["darts-v1", "darts-v2", "pc-darts", "p-darts", "gdas"] {
+        let r = recs
+            .iter()
+            .find(|r| r["id"] == want)
+            .unwrap_or_else(|| panic!("{want} missing"));
+        assert_eq!(r["provenance"]["source"], "paper");
+        assert!(r["provenance"]["citation"].as_str().unwrap().len() > 20);
+        assert!(r["metrics"]["params"].as_f64().unwrap() > 1e6);
+        let err = r["metrics"]["test_error"].as_f64().unwrap();
+        assert!((2.0..3.5).contains(&err));
+    }
+    // Distinct cells have distinct canonical hashes.
+    let mut hashes: Vec<&str> = recs.iter().map(|r| r["hash"].as_str().unwrap()).collect();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), recs.len());
+}
+
+#[test]
+fn list_top_show_and_pareto() {
+    let d = tempfile::tempdir().unwrap();
+    copy_seed_kb(&d.path().join("kb"));
+    let out = ok(seki(d.path()).args(["kb", "list", "--top", "2"]));
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let top: Vec<serde_json::Value> = ok(seki(d.path()).args(["kb", "list", "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for w in top.windows(2) {
+        assert!(w[0]["score"].as_f64() >= w[1]["score"].as_f64());
+    }
+    let show = ok(seki(d.path()).args(["kb", "show", "darts-v2"]));
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v["name"], "DARTS_V2");
+    assert_eq!(v["arch_json"]["normal"].as_array().unwrap().len(), 8);
+    // By hash prefix.
+    let hash = v["hash"].as_str().unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(seki(d.path()).args(["kb", "show", &hash[..8]]))).unwrap();
+    assert_eq!(again["id"], "darts-v2");
+    let pareto = ok(seki(d.path()).args(["kb", "list", "--pareto", "--json"]));
+    let front: Vec<serde_json::Value> = pareto
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!front.is_empty() && front.len() < top.len());
+    for w in front.windows(2) {
+        // Along the front, more parameters buy a better score.
+        assert!(w[1]["metrics"]["params"].as_f64() >= w[0]["metrics"]["params"].as_f64());
+        assert!(w[1]["score"].as_f64() > w[0]["score"].as_f64());
+    }
+    let e = fails(seki(d.path()).args(["kb", "show", "no-such-id"]));
+    assert!(e.contains("no-such-id"), "{e}");
+}
+
+#[test]
+fn add_remove_export_import_dedupe() {
+    let d = tempfile::tempdir().unwrap();
+    let rec = serde_json::json!({"space": "nb201", "arch": A, "score": 84.0, "metrics": {"params": 1.2e6}});
+    std::fs::write(d.path().join("one.json"), rec.to_string()).unwrap();
+    let out = ok(seki(d.path()).args(["kb", "add", "one.json"]));
+    assert!(out.contains("added 1 record"), "{out}");
+    let e = fails(seki(d.path()).args(["kb", "add", "one.json"]));
+    assert!(e.contains("already exists"), "{e}");
+    // The same architecture under another id is a duplicate for dedupe.
+    let mut rec2 = rec.clone();
+    rec2["id"] = "again".into();
+    std::fs::write(d.path().join("two.jsonl"), format!("{rec2}\n")).unwrap();
+    ok(seki(d.path()).args(["kb", "add", "two.jsonl"]));
+    let out = ok(seki(d.path()).args(["kb", "dedupe"]));
+    assert!(out.contains("removed again"), "{out}");
+    assert!(ok(seki(d.path()).args(["kb", "dedupe"])).contains("no duplicates"));
+    ok(seki(d.path()).args(["kb", "export", "out.json"]));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(doc["format"], "seki-kb/1");
+    assert_eq!(doc["architectures"].as_array().unwrap().len(), 1);
+    let out = ok(seki(d.path()).args(["kb", "import", "out.json", "--kb", "other"]));
+    assert!(out.contains("imported 1 record"), "{out}");
+    let out = ok(seki(d.path()).args(["kb", "import", "out.json", "--kb", "other"]));
+    assert!(out.contains("1 record(s) were already present"), "{out}");
+    let id = doc["architectures"][0]["id"].as_str().unwrap().to_string();
+    ok(seki(d.path()).args(["kb", "remove", &id]));
+    assert_eq!(
+        ok(seki(d.path()).args(["kb", "list", "--json"]))
+            .lines()
+            .count(),
+        0
+    );
+    assert!(ok(seki(d.path()).args(["kb", "insights"])).contains("no insights"));
+}
+
+#[test]
+fn bad_records_and_lines_name_file_line_and_problem() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("bad.json"),
+        r#"{"space": "nb201", "arch": "|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|"}"#,
+    )
+    .unwrap();
+    let e = fails(seki(d.path()).args(["kb", "add", "bad.json"]));
+    assert!(
+        e.contains("bad.json: record 1: field arch")
+            && e.contains("conv_9x9")
+            && e.contains("nor_conv_3x3"),
+        "{e}"
+    );
+    std::fs::write(d.path().join("nospace.json"), r#"{"arch": "x"}"#).unwrap();
+    let e = fails(seki(d.path()).args(["kb", "add", "nospace.json"]));
+    assert!(e.contains("missing field space"), "{e}");
+
+    copy_seed_kb(&d.path().join("kb"));
+    let path = d.path().join("kb/architectures.jsonl");
+    let orig = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = orig.lines().collect();
+    let broken = lines[2].replacen("sep_conv_3x3", "sep_conv_9x9", 1);
+    let text = format!(
+        "{}\n{}\n{}\n{{not json\n",
+        lines[..2].join("\n"),
+        broken,
+        lines[3..].join("\n")
+    );
+    std::fs::write(&path, &text).unwrap();
+    let e = fails(seki(d.path()).args(["kb", "list"]));
+    assert!(
+        e.contains("architectures.jsonl:3")
+            && e.contains("sep_conv_9x9")
+            && e.contains("--skip-bad-lines"),
+        "{e}"
+    );
+    let (ok_, out, err) = run(seki(d.path()).args(["kb", "list", "--skip-bad-lines", "--json"]));
+    assert!(ok_, "{err}");
+    assert_eq!(out.lines().count(), lines.len() - 1);
+    assert!(
+        err.contains(":3:") && err.contains(&format!(":{}:", lines.len() + 1)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_crash_mid_append_does_not_break_the_next_load() {
+    let d = tempfile::tempdir().unwrap();
+    copy_seed_kb(&d.path().join("kb"));
+    let path = d.path().join("kb/architectures.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let n = whole.lines().count();
+    // A half-written last record (no newline): what a kill during append leaves.
+    std::fs::write(&path, format!("{whole}{}", &whole[..80])).unwrap();
+    assert_eq!(
+        ok(seki(d.path()).args(["kb", "list", "--json"]))
+            .lines()
+            .count(),
+        n
+    );
+    let rec = serde_json::json!({"space": "nb201", "arch": A, "score": 80.0});
+    std::fs::write(d.path().join("r.json"), rec.to_string()).unwrap();
+    ok(seki(d.path()).args(["kb", "add", "r.json"]));
+    assert_eq!(
+        ok(seki(d.path()).args(["kb", "list", "--json"]))
+            .lines()
+            .count(),
+        n + 1
+    );
+}
+
+#[test]
+fn second_writer_gets_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("kb")).unwrap();
+    let _held = seki::knowledge::FileLock::acquire(&d.path().join("kb/.lock")).unwrap();
+    std::fs::write(
+        d.path().join("r.json"),
+        serde_json::json!({"space": "nb201", "arch": A}).to_string(),
+    )
+    .unwrap();
+    let e = fails(seki(d.path()).args(["kb", "add", "r.json"]));
+    assert!(
+        e.contains("locked by another writer")
+            && e.contains(&format!("pid {}", std::process::id())),
+        "{e}"
+    );
+    let e = fails(seki(d.path()).args(["search", "--budget", "3", "--run-dir", "r"]));
+    assert!(
+        e.contains("locked") && e.contains("--kb-records none"),
+        "{e}"
+    );
+    // Readers are not blocked.
+    ok(seki(d.path()).args(["kb", "list"]));
+}
