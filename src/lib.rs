@@ -14,6 +14,7 @@ pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod knowledge;
+pub mod llm;
 pub mod rng;
 pub mod session;
 pub mod space;

@@ -1,0 +1,201 @@
+//! Language models behind one provider-agnostic interface.
+//!
+//! A backend implements [`ChatModel`]: messages in, a [`ChatResponse`] out
+//! (text, token usage, latency, why generation stopped). Options carry the
+//! sampling settings and an optional output [`Constraint`] (a JSON schema)
+//! that backends enforce (grammar-constrained decoding) or pass on (a
+//! server's JSON-schema response format, or the schema stated in the prompt).
+
+pub mod replay;
+
+pub use replay::{Recorded, ReplayModel};
+
+use serde::{Deserialize, Serialize};
+
+/// Who speaks a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions.
+    System,
+    /// The user (here: the agent).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Speaker.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+}
+
+impl Message {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// A constraint on the form of the output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Constraint {
+    /// The reply must be JSON satisfying this schema.
+    JsonSchema(serde_json::Value),
+}
+
+/// Sampling and output options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatOptions {
+    /// Sampling temperature (0: greedy).
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    pub top_p: f64,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Seed, for backends that honour one.
+    pub seed: Option<u64>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+    /// Required output form.
+    pub constraint: Option<Constraint>,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        ChatOptions {
+            temperature: 0.7,
+            top_p: 0.95,
+            max_tokens: 512,
+            seed: None,
+            stop: Vec::new(),
+            constraint: None,
+        }
+    }
+}
+
+/// Tokens used by one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Generated tokens.
+    pub completion_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, o: Usage) {
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+    }
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended its reply.
+    Stop,
+    /// `max_tokens` was reached.
+    Length,
+    /// A stop sequence was produced.
+    StopSequence,
+    /// The output constraint was completed.
+    ConstraintComplete,
+    /// Anything else the backend reported.
+    Other(String),
+}
+
+/// A model's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The text.
+    pub text: String,
+    /// Tokens used.
+    pub usage: Usage,
+    /// Seconds the call took.
+    pub latency_seconds: f64,
+    /// Why generation stopped.
+    pub finish: FinishReason,
+    /// The model that answered.
+    pub model: String,
+    /// Cost in US dollars, when the profile gives prices.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+/// An LLM failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// The server answered with an error status.
+    #[error("{backend}: HTTP {status}: {message}")]
+    Http {
+        /// Backend name.
+        backend: String,
+        /// Status code.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The call failed after every retry.
+    #[error("{backend}: gave up after {attempts} attempts: {last}")]
+    Exhausted {
+        /// Backend name.
+        backend: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// The reply could not be understood.
+    #[error("{backend}: malformed reply: {message}")]
+    BadReply {
+        /// Backend name.
+        backend: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Setup is wrong (missing key, model file, unknown profile, ...).
+    #[error("{0}")]
+    Setup(String),
+    /// A replayed session asked for a reply the recording does not have.
+    #[error("replay: {0}")]
+    Replay(String),
+    /// The local model failed.
+    #[error("local model: {0}")]
+    Local(String),
+}
+
+/// A chat-completion backend.
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync {
+    /// The backend and model, for provenance (never includes secrets).
+    fn name(&self) -> String;
+    /// Complete a conversation.
+    async fn chat(
+        &self,
+        messages: &[Message],
+        options: &ChatOptions,
+    ) -> Result<ChatResponse, LlmError>;
+}
