@@ -198,6 +198,8 @@ pub struct Config {
     pub evaluator: EvaluatorConfig,
     /// `[bench]`
     pub bench: BenchConfig,
+    /// `[llm]`: LLM backend profiles.
+    pub llm: crate::llm::profile::LlmConfig,
 }
 
 /// A loaded configuration and where it came from.
@@ -260,6 +262,9 @@ impl Loaded {
                 ),
             ));
         }
+        if let Some((key, message)) = c.llm.problems().into_iter().next() {
+            return Err(self.invalid(&key, message));
+        }
         if c.bench.seeds == 0 || c.bench.budget == 0 {
             return Err(self.invalid(
                 "bench.seeds",
@@ -313,6 +318,7 @@ impl Config {
         resolve(base, &mut config.kb.dir);
         resolve(base, &mut config.search.runs_dir);
         resolve(base, &mut config.evaluator.nb201.table);
+        config.llm.finish(base);
         let loaded = Loaded {
             config,
             path: path.map(Path::to_path_buf),

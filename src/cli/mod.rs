@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod kb;
+mod llm;
 mod search;
 
 use anyhow::{Context, Result};
@@ -48,6 +49,9 @@ pub enum Command {
     Arch(ArchArgs),
     /// Describe a search space: its ops, rules and text format.
     Space(SpaceArgs),
+    /// Chat with a configured LLM profile, or measure its speed.
+    #[command(subcommand)]
+    Llm(llm::LlmCommand),
 }
 
 impl Cli {
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(c) => bench::run(cli.config.as_deref(), c),
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
+        Command::Llm(c) => llm::run(cli.config.as_deref(), c),
     }
 }
 
