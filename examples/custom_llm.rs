@@ -74,16 +74,16 @@ impl ChatModel for Simplest {
         options: &ChatOptions,
     ) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
-        let text = match &options.constraint {
-            Some(Constraint::JsonSchema(s)) => simplest(s).to_string(),
-            None => messages
-                .last()
-                .map(|m| m.content.clone())
-                .ok_or_else(|| LlmError::BadReply {
-                    backend: self.name(),
-                    message: "no messages to answer".into(),
+        let text =
+            match &options.constraint {
+                Some(Constraint::JsonSchema(s)) => simplest(s).to_string(),
+                None => messages.last().map(|m| m.content.clone()).ok_or_else(|| {
+                    LlmError::BadReply {
+                        backend: self.name(),
+                        message: "no messages to answer".into(),
+                    }
                 })?,
-        };
+            };
         let words = |s: &str| s.split_whitespace().count() as u64;
         Ok(ChatResponse {
             usage: Usage {
@@ -120,6 +120,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let echo = model
         .chat(&[Message::user("hello, backend")], &ChatOptions::default())
         .await?;
-    println!("echo: {} ({} words)", echo.text, echo.usage.completion_tokens);
+    println!(
+        "echo: {} ({} words)",
+        echo.text, echo.usage.completion_tokens
+    );
     Ok(())
 }

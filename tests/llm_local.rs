@@ -23,12 +23,15 @@ fn model_path() -> PathBuf {
 }
 
 /// The model, loaded once for the whole file (re-quantized to Q8_0, cached
-/// beside the model).
+/// beside the model). One thread: the tests run beside each other and
+/// beside other processes, and Candle's spinning workers slow each other
+/// down badly when the cores are oversubscribed.
 fn model() -> &'static LocalModel {
     static M: OnceLock<LocalModel> = OnceLock::new();
     M.get_or_init(|| {
         let p = GgufProfile {
             model: model_path(),
+            threads: 1,
             ..Default::default()
         };
         LocalModel::load("local", &p).unwrap()
@@ -151,6 +154,7 @@ fn requantized_copy_is_cached_and_the_original_loads_too() {
     let p = GgufProfile {
         model: model_path(),
         requantize: Requantize::None,
+        threads: 1,
         ..Default::default()
     };
     let m = LocalModel::load("raw", &p).unwrap();
@@ -172,7 +176,10 @@ fn broken_setups_give_clear_errors() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("corrupt.gguf") && e.contains("not a readable GGUF"), "{e}");
+    assert!(
+        e.contains("corrupt.gguf") && e.contains("not a readable GGUF"),
+        "{e}"
+    );
 
     let e = LocalModel::load(
         "x",
@@ -183,7 +190,10 @@ fn broken_setups_give_clear_errors() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("is missing") && e.contains("scripts/setup.sh"), "{e}");
+    assert!(
+        e.contains("is missing") && e.contains("scripts/setup.sh"),
+        "{e}"
+    );
 
     // Through the CLI: the default profile of a config in an empty folder.
     let cfg = dir.path().join("c.toml");
@@ -197,7 +207,10 @@ fn broken_setups_give_clear_errors() {
     assert!(err.contains("fetch it with: scripts/setup.sh"), "{err}");
     std::fs::write(
         &cfg,
-        format!("[llm.profiles.local]\nkind = \"gguf\"\nmodel = \"{}\"\n", bad.display()),
+        format!(
+            "[llm.profiles.local]\nkind = \"gguf\"\nmodel = \"{}\"\n",
+            bad.display()
+        ),
     )
     .unwrap();
     let err = common::fails(
@@ -216,7 +229,7 @@ fn cli_chat_with_schema_and_bench_json() {
     std::fs::write(
         &cfg,
         format!(
-            "[llm.profiles.local]\nkind = \"gguf\"\nmodel = \"{}\"\n",
+            "[llm.profiles.local]\nkind = \"gguf\"\nmodel = \"{}\"\nthreads = 1\n",
             model_path().display()
         ),
     )
@@ -226,13 +239,23 @@ fn cli_chat_with_schema_and_bench_json() {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_seki"));
     c.arg("--config")
         .arg(&cfg)
-        .args(["llm", "chat", "Propose a NAS-Bench-201 cell.", "--seed", "3", "--schema"])
+        .args([
+            "llm",
+            "chat",
+            "Propose a NAS-Bench-201 cell.",
+            "--seed",
+            "3",
+            "--schema",
+        ])
         .arg(&schema);
     let (ok, out, err) = common::run(&mut c);
     assert!(ok, "{err}");
     let v = constrain::validate(&arch_schema(Space::Nb201), &out).unwrap();
     arch_from_json(Space::Nb201, &v).unwrap();
-    assert!(err.contains("usage:") && err.contains("ConstraintComplete"), "{err}");
+    assert!(
+        err.contains("usage:") && err.contains("ConstraintComplete"),
+        "{err}"
+    );
 
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_seki"));
     c.arg("--config").arg(&cfg).args([

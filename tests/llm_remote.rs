@@ -202,12 +202,18 @@ async fn correct_server_answers_with_usage_cost_key_and_headers() {
     assert_eq!(r.usage.completion_tokens, 5);
     assert_eq!(r.model, "loopback-model");
     let cost = r.cost_usd.unwrap();
-    assert!((cost - (12.0 * 1.0 + 5.0 * 4.0) / 1e6).abs() < 1e-12, "{cost}");
+    assert!(
+        (cost - (12.0 * 1.0 + 5.0 * 4.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     let head = seen[0].head.to_ascii_lowercase();
     assert!(head.starts_with("post /v1/chat/completions "), "{head}");
-    assert!(head.contains("authorization: bearer sk-loopback-secret"), "{head}");
+    assert!(
+        head.contains("authorization: bearer sk-loopback-secret"),
+        "{head}"
+    );
     assert!(head.contains("x-team: nas"), "{head}");
     let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(body["model"], "test-model");
@@ -256,10 +262,15 @@ async fn persistent_500_gives_a_clear_error_after_the_last_try() {
     let mut p = profile(&server.url);
     p.max_retries = 2;
     let e = ask(&p).await.unwrap_err();
-    assert!(matches!(e, LlmError::Exhausted { attempts: 3, .. }), "{e:?}");
+    assert!(
+        matches!(e, LlmError::Exhausted { attempts: 3, .. }),
+        "{e:?}"
+    );
     let msg = e.to_string();
     assert!(
-        msg.contains("gave up after 3 attempts") && msg.contains("HTTP 500") && msg.contains("model crashed"),
+        msg.contains("gave up after 3 attempts")
+            && msg.contains("HTTP 500")
+            && msg.contains("model crashed"),
         "{msg}"
     );
     assert_eq!(server.seen().len(), 3);
@@ -288,7 +299,11 @@ async fn client_errors_fail_at_once_with_the_servers_message() {
 
 #[tokio::test]
 async fn a_hang_past_the_timeout_is_retried_and_reported() {
-    let server = Server::start(vec![Reply::Hang(Duration::from_secs(30)), Reply::Ok("awake")]).await;
+    let server = Server::start(vec![
+        Reply::Hang(Duration::from_secs(30)),
+        Reply::Ok("awake"),
+    ])
+    .await;
     let mut p = profile(&server.url);
     p.timeout_seconds = 0.3;
     let r = ask(&p).await.unwrap();
@@ -300,7 +315,10 @@ async fn a_hang_past_the_timeout_is_retried_and_reported() {
     p.timeout_seconds = 0.2;
     p.max_retries = 1;
     let e = ask(&p).await.unwrap_err().to_string();
-    assert!(e.contains("gave up after 2 attempts") && e.contains("no reply within"), "{e}");
+    assert!(
+        e.contains("gave up after 2 attempts") && e.contains("no reply within"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -314,7 +332,10 @@ async fn truncated_and_non_json_bodies_are_retried_and_reported() {
     let mut p = profile(&server.url);
     p.max_retries = 1;
     let e = ask(&p).await.unwrap_err().to_string();
-    assert!(e.contains("malformed reply") && e.contains("not JSON"), "{e}");
+    assert!(
+        e.contains("malformed reply") && e.contains("not JSON"),
+        "{e}"
+    );
 
     let server = Server::start(vec![Reply::Truncated]).await;
     let mut p = profile(&server.url);
@@ -335,7 +356,10 @@ async fn dropped_connections_and_refused_ports_are_connection_errors() {
     let mut p = profile(&format!("http://127.0.0.1:{port}/v1"));
     p.max_retries = 1;
     let e = ask(&p).await.unwrap_err().to_string();
-    assert!(e.contains("gave up after 2 attempts") && e.contains("connection failed"), "{e}");
+    assert!(
+        e.contains("gave up after 2 attempts") && e.contains("connection failed"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -385,10 +409,17 @@ fn cli_chat_prints_the_reply_and_usage() {
         r#"{"type": "object", "properties": {"a": {"type": "integer", "maximum": 5}}, "required": ["a"]}"#,
     )
     .unwrap();
-    let (ok, out, err) = common::run(seki(&cfg).args(["llm", "chat", "say json", "--schema"]).arg(&schema));
+    let (ok, out, err) = common::run(
+        seki(&cfg)
+            .args(["llm", "chat", "say json", "--schema"])
+            .arg(&schema),
+    );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "{\"a\": 3}");
-    assert!(err.contains("usage: 12 prompt + 5 completion tokens") && err.contains("cost $"), "{err}");
+    assert!(
+        err.contains("usage: 12 prompt + 5 completion tokens") && err.contains("cost $"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -403,8 +434,15 @@ fn cli_chat_rejects_a_reply_that_breaks_the_schema() {
         r#"{"type": "object", "properties": {"a": {"type": "integer", "maximum": 5}}, "required": ["a"]}"#,
     )
     .unwrap();
-    let err = common::fails(seki(&cfg).args(["llm", "chat", "x", "--schema"]).arg(&schema));
-    assert!(err.contains("does not satisfy the schema") && err.contains("#/a"), "{err}");
+    let err = common::fails(
+        seki(&cfg)
+            .args(["llm", "chat", "x", "--schema"])
+            .arg(&schema),
+    );
+    assert!(
+        err.contains("does not satisfy the schema") && err.contains("#/a"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -413,7 +451,10 @@ fn cli_setup_errors_are_clear() {
     // unknown profile
     let cfg = remote_config(dir.path(), "http://127.0.0.1:9/v1", "");
     let err = common::fails(seki(&cfg).args(["llm", "chat", "x", "--llm", "nope"]));
-    assert!(err.contains("unknown LLM profile 'nope'") && err.contains("remote"), "{err}");
+    assert!(
+        err.contains("unknown LLM profile 'nope'") && err.contains("remote"),
+        "{err}"
+    );
     // bad URL: the config names the key and line
     let cfg = remote_config(dir.path(), "htp:/nowhere", "");
     let err = common::fails(seki(&cfg).args(["llm", "chat", "x"]));
@@ -432,7 +473,10 @@ fn cli_setup_errors_are_clear() {
             .args(["llm", "chat", "x"])
             .env_remove("SEKI_TEST_UNSET_KEY_VAR"),
     );
-    assert!(err.contains("SEKI_TEST_UNSET_KEY_VAR") && err.contains("not set"), "{err}");
+    assert!(
+        err.contains("SEKI_TEST_UNSET_KEY_VAR") && err.contains("not set"),
+        "{err}"
+    );
     // an unknown key in a profile
     let cfg = remote_config(dir.path(), "http://127.0.0.1:9/v1", "temprature = 1\n");
     let err = common::fails(seki(&cfg).args(["llm", "chat", "x"]));

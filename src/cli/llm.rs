@@ -95,7 +95,10 @@ fn chat(config: &seki::config::Config, a: ChatArgs) -> Result<()> {
     let r = rt.block_on(model.chat(&messages, &options))?;
     if let Some(s) = &schema {
         if let Err(e) = seki::llm::constrain::validate(s, &r.text) {
-            bail!("the reply does not satisfy the schema: {e}\nreply: {}", r.text);
+            bail!(
+                "the reply does not satisfy the schema: {e}\nreply: {}",
+                r.text
+            );
         }
     }
     if a.json {

@@ -451,8 +451,12 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(check_base_url("http://127.0.0.1:8080/v1").is_ok());
-        assert!(check_base_url("ftp://x/v1").unwrap_err().contains("http://"));
-        assert!(check_base_url("not a url").unwrap_err().contains("not a valid URL"));
+        assert!(check_base_url("ftp://x/v1")
+            .unwrap_err()
+            .contains("http://"));
+        assert!(check_base_url("not a url")
+            .unwrap_err()
+            .contains("not a valid URL"));
         let m = OpenaiModel::new("p", &profile(JsonMode::Prompt)).unwrap();
         assert_eq!(m.url.as_str(), "http://127.0.0.1:9/v1/chat/completions");
     }
@@ -491,9 +495,14 @@ mod tests {
         let m = OpenaiModel::new("p", &profile(JsonMode::Prompt)).unwrap();
         let c = m.cost(&r.usage).unwrap();
         assert!((c - (1000.0 * 2.0 + 500.0 * 10.0) / 1e6).abs() < 1e-12);
-        assert!(parse_reply("{\"choices\": [").unwrap_err().contains("not JSON"));
+        assert!(parse_reply("{\"choices\": [")
+            .unwrap_err()
+            .contains("not JSON"));
         assert!(parse_reply("{\"choices\": []}").is_err());
-        assert_eq!(server_message(r#"{"error":{"message":"bad key"}}"#), "bad key");
+        assert_eq!(
+            server_message(r#"{"error":{"message":"bad key"}}"#),
+            "bad key"
+        );
     }
 
     #[test]

@@ -40,10 +40,7 @@ pub struct LlmConfig {
 impl Default for LlmConfig {
     fn default() -> Self {
         let mut profiles = BTreeMap::new();
-        profiles.insert(
-            "local".to_string(),
-            Profile::Gguf(GgufProfile::default()),
-        );
+        profiles.insert("local".to_string(), Profile::Gguf(GgufProfile::default()));
         LlmConfig {
             default_profile: "local".to_string(),
             profiles,
@@ -133,7 +130,10 @@ impl LlmConfig {
                     }
                     for (k, v) in [
                         ("price_prompt_per_million", o.price_prompt_per_million),
-                        ("price_completion_per_million", o.price_completion_per_million),
+                        (
+                            "price_completion_per_million",
+                            o.price_completion_per_million,
+                        ),
                     ] {
                         if let Some(v) = v {
                             if !(v.is_finite() && v >= 0.0) {
@@ -187,6 +187,13 @@ pub struct GgufProfile {
     pub repeat_last_n: usize,
     /// Most tokens of prompt plus reply.
     pub context_tokens: usize,
+    /// CPU threads for the model (0: Candle's default, `CANDLE_NUM_THREADS`
+    /// or `RAYON_NUM_THREADS` when set, else all physical cores). Candle
+    /// sizes its thread pools once per process, so this applies when the
+    /// first model of the process is loaded. Candle's workers spin at
+    /// barriers: on a machine shared with other busy processes, 1 thread can
+    /// be much faster than several that wait on each other.
+    pub threads: usize,
 }
 
 impl Default for GgufProfile {
@@ -199,6 +206,7 @@ impl Default for GgufProfile {
             repeat_penalty: 1.1,
             repeat_last_n: 64,
             context_tokens: 4096,
+            threads: 0,
         }
     }
 }
@@ -325,7 +333,10 @@ mod tests {
         }
         assert!(c.problems().is_empty());
         let e = c.profile(Some("nope")).unwrap_err().to_string();
-        assert!(e.contains("unknown LLM profile 'nope'") && e.contains("remote"), "{e}");
+        assert!(
+            e.contains("unknown LLM profile 'nope'") && e.contains("remote"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -355,6 +366,9 @@ mod tests {
             price_completion_per_million: None,
         };
         let d = format!("{p:?}");
-        assert!(!d.contains("sk-secret") && d.contains("Authorization"), "{d}");
+        assert!(
+            !d.contains("sk-secret") && d.contains("Authorization"),
+            "{d}"
+        );
     }
 }

@@ -88,7 +88,9 @@ pub fn parse_retry_after(value: &str, now_unix: i64) -> Option<Duration> {
     );
     let at = time::PrimitiveDateTime::parse(v, &format).ok()?;
     let at = at.assume_utc().unix_timestamp();
-    Some(Duration::from_secs(at.saturating_sub(now_unix).max(0) as u64))
+    Some(Duration::from_secs(
+        at.saturating_sub(now_unix).max(0) as u64
+    ))
 }
 
 /// A jitter source: SplitMix64 over a seed from the clock and a counter.
@@ -150,19 +152,31 @@ mod tests {
             max: Duration::from_secs(10),
         };
         let f = status(500, None);
-        assert_eq!(b.delay(0, &f, 0.999_999), Duration::from_secs_f64(0.999_999_5));
+        assert_eq!(
+            b.delay(0, &f, 0.999_999),
+            Duration::from_secs_f64(0.999_999_5)
+        );
         assert_eq!(b.delay(0, &f, 0.0), Duration::from_millis(500));
         assert_eq!(b.delay(2, &f, 0.0), Duration::from_secs(2));
         assert_eq!(b.delay(9, &f, 0.0), Duration::from_secs(5));
         // Retry-After wins over the schedule, capped at max.
-        assert_eq!(b.delay(0, &status(429, Some(3)), 0.0), Duration::from_secs(3));
-        assert_eq!(b.delay(0, &status(429, Some(99)), 0.0), Duration::from_secs(10));
+        assert_eq!(
+            b.delay(0, &status(429, Some(3)), 0.0),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            b.delay(0, &status(429, Some(99)), 0.0),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("2", 0), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(" 0.5 ", 0), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after(" 0.5 ", 0),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1_445_412_470),
             Some(Duration::from_secs(10))

@@ -18,7 +18,11 @@ use serde_json::{json, Value};
 pub fn arch_schema(space: Space) -> Value {
     match space {
         Space::Darts => {
-            let ops: Vec<&str> = darts::OPS.iter().copied().filter(|o| *o != "none").collect();
+            let ops: Vec<&str> = darts::OPS
+                .iter()
+                .copied()
+                .filter(|o| *o != "none")
+                .collect();
             let pair = |max_input: usize| {
                 json!({
                     "type": "array",
@@ -89,7 +93,11 @@ pub fn arch_from_json(space: Space, v: &Value) -> Result<Arch, ArchError> {
                 text.push('|');
                 for (j, op) in ops.iter().enumerate() {
                     let op = op.as_str().ok_or_else(|| {
-                        ArchError::new("nb201", key.clone(), format!("op must be a string, found {op}"))
+                        ArchError::new(
+                            "nb201",
+                            key.clone(),
+                            format!("op must be a string, found {op}"),
+                        )
                     })?;
                     text.push_str(&format!("{op}~{j}|"));
                 }
@@ -115,7 +123,8 @@ mod tests {
                 let v = match &arch {
                     Arch::Darts(_) => arch.to_json(),
                     Arch::Nb201(c) => {
-                        let ops: Vec<&str> = c.ops.iter().map(|&o| nb201::OPS[o as usize]).collect();
+                        let ops: Vec<&str> =
+                            c.ops.iter().map(|&o| nb201::OPS[o as usize]).collect();
                         json!({"node1": [ops[0]], "node2": [ops[1], ops[2]], "node3": [ops[3], ops[4], ops[5]]})
                     }
                 };

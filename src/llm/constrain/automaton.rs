@@ -69,7 +69,10 @@ fn int_complete(text: &[u8], min: Option<i64>, max: Option<i64>) -> bool {
     if d.is_empty() || (d.len() > 1 && d[0] == b'0') || (neg && d == b"0") || d.len() > 18 {
         return false;
     }
-    let Some(v) = std::str::from_utf8(d).ok().and_then(|s| s.parse::<i64>().ok()) else {
+    let Some(v) = std::str::from_utf8(d)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    else {
         return false;
     };
     let v = if neg { -v } else { v };
@@ -91,7 +94,10 @@ fn int_feasible(text: &[u8], min: Option<i64>, max: Option<i64>) -> bool {
     if d.len() > 1 && d[0] == b'0' {
         return false;
     }
-    let Some(v) = std::str::from_utf8(d).ok().and_then(|s| s.parse::<i128>().ok()) else {
+    let Some(v) = std::str::from_utf8(d)
+        .ok()
+        .and_then(|s| s.parse::<i128>().ok())
+    else {
         return false;
     };
     if neg && v == 0 {
@@ -198,7 +204,9 @@ impl Automaton {
                         return false;
                     };
                     let len = t.len();
-                    if l.iter().any(|x| x.len() > len && x[..len] == t[..] && x[len] == b) {
+                    if l.iter()
+                        .any(|x| x.len() > len && x[..len] == t[..] && x[len] == b)
+                    {
                         t.push(b);
                         return true;
                     }
@@ -413,7 +421,10 @@ mod tests {
             "required": ["cell", "ok"]
         }));
         assert!(accepts(&a, r#"{"cell":[["conv",0]],"ok":true}"#));
-        assert!(accepts(&a, r#"{"cell":[["conv",12],["pool",3]],"note":"a\"b","ok":false}"#));
+        assert!(accepts(
+            &a,
+            r#"{"cell":[["conv",12],["pool",3]],"note":"a\"b","ok":false}"#
+        ));
         for bad in [
             r#"{"cell":[],"ok":true}"#,
             r#"{"cell":[["conv",13]],"ok":true}"#,
@@ -430,7 +441,9 @@ mod tests {
         // prefixes stay alive, and the completed value accepts nothing more
         let s = a.feed(&a.start(), br#"{"cell":[["co"#).unwrap();
         assert!(!a.is_complete(&s) && a.can_continue(&s));
-        let s = a.feed(&a.start(), br#"{"cell":[["conv",1]],"ok":true}"#).unwrap();
+        let s = a
+            .feed(&a.start(), br#"{"cell":[["conv",1]],"ok":true}"#)
+            .unwrap();
         assert!(a.is_complete(&s) && !a.can_continue(&s));
     }
 

@@ -138,9 +138,12 @@ impl Grammar {
         } else {
             match obj.get("type").and_then(Value::as_str) {
                 Some("object") => {
-                    if obj.get("additionalProperties").is_some_and(|v| v != &Value::Bool(false)) {
+                    if obj
+                        .get("additionalProperties")
+                        .is_some_and(|v| v != &Value::Bool(false))
+                    {
                         return Err(err(
-                            "only \"additionalProperties\": false is supported".into(),
+                            "only \"additionalProperties\": false is supported".into()
                         ));
                     }
                     let required: Vec<&str> = match obj.get("required") {
@@ -221,9 +224,11 @@ impl Grammar {
                 Some("string") => Node::String {
                     max_len: match obj.get("maxLength") {
                         None => None,
-                        Some(v) => Some(v.as_u64().ok_or_else(|| {
-                            err("\"maxLength\" must be a whole number".into())
-                        })? as usize),
+                        Some(v) => Some(
+                            v.as_u64()
+                                .ok_or_else(|| err("\"maxLength\" must be a whole number".into()))?
+                                as usize,
+                        ),
                     },
                 },
                 Some("integer") => {
@@ -272,11 +277,15 @@ impl Grammar {
         };
         match node {
             Node::Literals(l) => {
-                if l.iter().any(|x| serde_json::from_slice::<Value>(x).ok().as_ref() == Some(v)) {
+                if l.iter()
+                    .any(|x| serde_json::from_slice::<Value>(x).ok().as_ref() == Some(v))
+                {
                     Ok(())
                 } else {
-                    let options: Vec<String> =
-                        l.iter().map(|x| String::from_utf8_lossy(x).into_owned()).collect();
+                    let options: Vec<String> = l
+                        .iter()
+                        .map(|x| String::from_utf8_lossy(x).into_owned())
+                        .collect();
                     err(format!("{v} is not one of {}", options.join(", ")))
                 }
             }
@@ -302,10 +311,7 @@ impl Grammar {
                     return err(format!("expected an array, found {v}"));
                 };
                 if a.len() < *min || a.len() > *max {
-                    return err(format!(
-                        "expected {min} to {max} items, found {}",
-                        a.len()
-                    ));
+                    return err(format!("expected {min} to {max} items, found {}", a.len()));
                 }
                 for (i, x) in a.iter().enumerate() {
                     let Some(n) = prefix.get(i).copied().or(*items) else {
@@ -378,7 +384,10 @@ mod tests {
             (json!({"type": "number"}), "number"),
             (json!({"anyOf": []}), "type"),
             (json!({"type": "object", "required": ["z"]}), "'z'"),
-            (json!({"type": "array", "prefixItems": [{"type": "null"}], "minItems": 2}), "minItems"),
+            (
+                json!({"type": "array", "prefixItems": [{"type": "null"}], "minItems": 2}),
+                "minItems",
+            ),
         ] {
             let e = Grammar::compile(&s).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");

@@ -132,8 +132,13 @@ mod tests {
 
     #[test]
     fn masks_allow_exactly_the_valid_tokens() {
-        let toks: Vec<&[u8]> = vec![b"{", b"{\"", b"\"a\"", b"\"a\":", b":", b"1", b"12", b"}", b" ", b"x", b"2}"];
-        let trie = VocabTrie::new(toks.len(), toks.iter().enumerate().map(|(i, t)| (i as u32, *t)));
+        let toks: Vec<&[u8]> = vec![
+            b"{", b"{\"", b"\"a\"", b"\"a\":", b":", b"1", b"12", b"}", b" ", b"x", b"2}",
+        ];
+        let trie = VocabTrie::new(
+            toks.len(),
+            toks.iter().enumerate().map(|(i, t)| (i as u32, *t)),
+        );
         let a = Automaton::new(
             Grammar::compile(&json!({"type": "object", "properties": {"a": {"type": "integer", "maximum": 15}}, "required": ["a"]}))
                 .unwrap(),

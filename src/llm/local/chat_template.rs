@@ -42,12 +42,7 @@ pub fn fallback(arch: &str, has_token: impl Fn(&str) -> bool) -> (&'static str, 
 
 impl ChatTemplate {
     /// Compile `source` (Jinja).
-    pub fn new(
-        template: &str,
-        origin: &str,
-        bos: &str,
-        eos: &str,
-    ) -> Result<Self, TemplateError> {
+    pub fn new(template: &str, origin: &str, bos: &str, eos: &str) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
@@ -117,7 +112,10 @@ mod tests {
             "user<|end_header_id|>\n\nq<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
         ));
         assert_eq!(fallback("gemma3", |_| false).0, "gemma");
-        assert_eq!(fallback("llama", |t| t == "<|start_header_id|>").0, "llama3");
+        assert_eq!(
+            fallback("llama", |t| t == "<|start_header_id|>").0,
+            "llama3"
+        );
         assert_eq!(fallback("qwen2", |_| false).0, "chatml");
     }
 

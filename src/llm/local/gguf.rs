@@ -130,8 +130,9 @@ pub fn tokenizer(c: &gguf_file::Content) -> Result<Tokenizer, String> {
         .unwrap_or_default();
     let model = md_string(c, "tokenizer.ggml.model").unwrap_or_else(|| "gpt2".into());
     Tokenizer::new(Vocab {
-        add_space_prefix: md_bool(c, "tokenizer.ggml.add_space_prefix")
-            .unwrap_or(model == "llama" && md_string(c, "general.architecture").as_deref() == Some("llama")),
+        add_space_prefix: md_bool(c, "tokenizer.ggml.add_space_prefix").unwrap_or(
+            model == "llama" && md_string(c, "general.architecture").as_deref() == Some("llama"),
+        ),
         model,
         pre: md_string(c, "tokenizer.ggml.pre"),
         tokens,
@@ -154,7 +155,8 @@ pub fn load_weights(
 ) -> Result<Weights, String> {
     let arch = md_string(&content, "general.architecture").unwrap_or_default();
     let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let err = |e: candle_core::Error| format!("{}: cannot load {arch} weights: {e}", path.display());
+    let err =
+        |e: candle_core::Error| format!("{}: cannot load {arch} weights: {e}", path.display());
     match arch.as_str() {
         "llama" | "mistral" => quantized_llama::ModelWeights::from_gguf(content, &mut f, device)
             .map(Weights::Llama)

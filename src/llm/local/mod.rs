@@ -16,8 +16,8 @@ pub mod tokenizer;
 
 use super::constrain::{Automaton, Grammar, Masker, VocabTrie};
 use super::profile::{GgufProfile, Requantize, FETCH_COMMAND};
-use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
 use super::Usage;
+use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
 use chat_template::ChatTemplate;
@@ -97,6 +97,9 @@ fn missing_model(profile: &str, path: &Path) -> LlmError {
 impl LocalModel {
     /// Load the model of a `gguf` profile called `name`.
     pub fn load(name: &str, p: &GgufProfile) -> Result<Self, LlmError> {
+        if p.threads > 0 {
+            set_threads(p.threads);
+        }
         if !p.model.is_file() {
             return Err(missing_model(name, &p.model));
         }
@@ -112,8 +115,7 @@ impl LocalModel {
         let template = match gguf::md_string(&content, "tokenizer.chat_template") {
             Some(t) => ChatTemplate::new(&t, "gguf", &bos, &eos),
             None => {
-                let (origin, t) =
-                    chat_template::fallback(&arch, |s| tokenizer.id(s).is_some());
+                let (origin, t) = chat_template::fallback(&arch, |s| tokenizer.id(s).is_some());
                 ChatTemplate::new(t, origin, &bos, &eos)
             }
         }
@@ -335,6 +337,15 @@ impl LocalModel {
         }
         t.generated_tokens = out.len();
         t.generation_seconds = t1.elapsed().as_secs_f64();
+        tracing::debug!(
+            "{}: prompt {} tokens in {:.3} s, generated {} tokens in {:.3} s ({:.3} s computing masks)",
+            inner.name,
+            t.prompt_tokens,
+            t.prompt_seconds,
+            t.generated_tokens,
+            t.generation_seconds,
+            t.mask_seconds
+        );
         let text = String::from_utf8_lossy(&text_bytes).into_owned();
         Ok((
             ChatResponse {
@@ -410,6 +421,21 @@ impl LocalModel {
         t.generation_seconds = t1.elapsed().as_secs_f64();
         Ok(t)
     }
+}
+
+/// Size Candle's CPU thread pools. Candle reads `CANDLE_NUM_THREADS` and
+/// `RAYON_NUM_THREADS` once, when its pools start (at the first model
+/// operation of the process), and offers no other setting; so this sets them
+/// once, before any model runs, and only when the user has not set them.
+fn set_threads(n: usize) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+            if std::env::var_os(var).is_none() {
+                std::env::set_var(var, n.to_string());
+            }
+        }
+    });
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -93,7 +93,9 @@ pub fn requantized(
             .map_err(|e| format!("tensor {name}: {e}"))?;
         let dims = t.shape().dims().to_vec();
         let convertible = slow(t.dtype())
-            && dims.last().is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0);
+            && dims
+                .last()
+                .is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0);
         let t = if convertible {
             let f = t
                 .dequantize(&Device::Cpu)
@@ -127,7 +129,8 @@ pub fn requantized(
         let f = w
             .into_inner()
             .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        f.sync_all().map_err(|e| format!("{}: {e}", tmp.display()))?;
+        f.sync_all()
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &out).map_err(|e| format!("{}: {e}", out.display()))
     };
     let r = write();

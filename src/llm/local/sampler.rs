@@ -131,7 +131,10 @@ mod tests {
     fn greedy_mask_and_penalty() {
         let mut rng = Rng::seed(0);
         let l = vec![1.0, 3.0, 2.0];
-        assert_eq!(sample(&mut l.clone(), None, &[], &settings(0.0), &mut rng), Some(1));
+        assert_eq!(
+            sample(&mut l.clone(), None, &[], &settings(0.0), &mut rng),
+            Some(1)
+        );
         let mask = [true, false, true];
         assert_eq!(
             sample(&mut l.clone(), Some(&mask), &[], &settings(0.0), &mut rng),
@@ -141,7 +144,13 @@ mod tests {
         s.repeat_penalty = 2.0;
         assert_eq!(sample(&mut l.clone(), None, &[1], &s, &mut rng), Some(2));
         assert_eq!(
-            sample(&mut l.clone(), Some(&[false; 3]), &[], &settings(1.0), &mut rng),
+            sample(
+                &mut l.clone(),
+                Some(&[false; 3]),
+                &[],
+                &settings(1.0),
+                &mut rng
+            ),
             None
         );
     }

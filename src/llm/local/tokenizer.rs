@@ -112,7 +112,8 @@ pub fn byte_to_char() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..256u32 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         let c = if printable {
             b
         } else {
@@ -171,9 +172,7 @@ impl Tokenizer {
             .tokens
             .iter()
             .enumerate()
-            .filter(|(i, t)| {
-                matches!(types[*i], TYPE_CONTROL | TYPE_USER_DEFINED) && !t.is_empty()
-            })
+            .filter(|(i, t)| matches!(types[*i], TYPE_CONTROL | TYPE_USER_DEFINED) && !t.is_empty())
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
@@ -752,7 +751,10 @@ mod tests {
         assert_eq!(ids[0], 1);
         let ids = t.encode("<|im_start|>", false).unwrap();
         assert!(ids.len() > 1);
-        assert_eq!(t.decode(&t.encode("<|im_start|>x", true).unwrap(), true), "x");
+        assert_eq!(
+            t.decode(&t.encode("<|im_start|>x", true).unwrap(), true),
+            "x"
+        );
     }
 
     #[test]
