@@ -128,6 +128,26 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
     let t = model.bench(a.prompt_tokens, a.tokens)?;
     let pps = t.prompt_tokens as f64 / t.prompt_seconds.max(1e-9);
     let gps = t.generated_tokens as f64 / t.generation_seconds.max(1e-9);
+    // Constrained decoding: one DARTS proposal (masks cached per state, as
+    // in use), then every mask along it again from scratch, and the widest
+    // mask there is (inside a free string, where almost every token fits).
+    let schema = seki::llm::schema::arch_schema(seki::space::Space::Darts);
+    let (r, ct) = model.generate(
+        &[Message::user("Propose a DARTS architecture as JSON.")],
+        &ChatOptions {
+            temperature: 0.8,
+            max_tokens: 400,
+            seed: Some(0),
+            constraint: Some(Constraint::JsonSchema(schema.clone())),
+            ..Default::default()
+        },
+    )?;
+    let cold = model.mask_cost(&schema, &r.text)?;
+    let free = model.mask_cost(&serde_json::json!({"type": "string"}), "\"")?;
+    let c_gps = ct.generated_tokens as f64 / ct.generation_seconds.max(1e-9);
+    let mask_ms_cached = 1e3 * ct.mask_seconds / (ct.generated_tokens.max(1) as f64);
+    let mask_ms_cold = 1e3 * cold.iter().sum::<f64>() / cold.len().max(1) as f64;
+    let mask_ms_free = 1e3 * free.last().copied().unwrap_or(0.0);
     if a.json {
         println!(
             "{}",
@@ -139,14 +159,20 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
                 "generated_tokens": t.generated_tokens,
                 "prompt_tokens_per_s": pps,
                 "generation_tokens_per_s": gps,
+                "constrained_tokens": ct.generated_tokens,
+                "constrained_generation_tokens_per_s": c_gps,
+                "mask_ms_per_token_cached": mask_ms_cached,
+                "mask_ms_per_state_uncached": mask_ms_cold,
+                "mask_ms_free_string_uncached": mask_ms_free,
             })
         );
     } else {
         println!(
-            "profile {name} ({})\nprompt:     {} tokens, {pps:.1} tokens/s\ngeneration: {} tokens, {gps:.1} tokens/s",
+            "profile {name} ({})\nprompt:     {} tokens, {pps:.1} tokens/s\ngeneration: {} tokens, {gps:.1} tokens/s\nconstrained (DARTS schema): {} tokens, {c_gps:.1} tokens/s; masks {mask_ms_cached:.3} ms/token as used (cached), {mask_ms_cold:.3} ms/state from scratch, {mask_ms_free:.3} ms for the widest (free string)",
             p.model.display(),
             t.prompt_tokens,
-            t.generated_tokens
+            t.generated_tokens,
+            ct.generated_tokens,
         );
     }
     Ok(())

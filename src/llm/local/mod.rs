@@ -404,8 +404,7 @@ impl LocalModel {
         let mut logits = weights.forward(&input, 0).map_err(local)?;
         t.prompt_seconds = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let mut pos = tokens.len();
-        for _ in 0..generate {
+        for pos in tokens.len()..tokens.len() + generate {
             let next = logits
                 .squeeze(0)
                 .and_then(|x| x.argmax(0))
@@ -415,11 +414,45 @@ impl LocalModel {
                 .and_then(|x| x.unsqueeze(0))
                 .map_err(local)?;
             logits = weights.forward(&input, pos).map_err(local)?;
-            pos += 1;
         }
         t.generated_tokens = generate;
         t.generation_seconds = t1.elapsed().as_secs_f64();
         Ok(t)
+    }
+}
+
+impl LocalModel {
+    /// Cost of computing constraint masks from scratch (no cache): the
+    /// seconds each mask took along `text`, for the start state and the
+    /// state after each of its tokens.
+    pub fn mask_cost(&self, schema: &serde_json::Value, text: &str) -> Result<Vec<f64>, LlmError> {
+        let g = Grammar::compile(schema).map_err(|e| LlmError::Setup(e.to_string()))?;
+        let a = Automaton::new(g);
+        let ids = self
+            .inner
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| LlmError::Local(e.to_string()))?;
+        let mut state = a.start();
+        let mut states = vec![state.clone()];
+        for id in ids {
+            for &b in self.inner.tokenizer.token_bytes(id) {
+                if !a.step_in_place(&mut state, b) {
+                    return Err(LlmError::Local(format!(
+                        "the text leaves the schema: {text}"
+                    )));
+                }
+            }
+            states.push(state.clone());
+        }
+        let mut out = Vec::with_capacity(states.len());
+        for s in &states {
+            let t = Instant::now();
+            let allowed = self.inner.trie.mask(&a, s).iter().filter(|x| **x).count();
+            out.push(t.elapsed().as_secs_f64());
+            tracing::debug!("mask: {allowed} allowed tokens");
+        }
+        Ok(out)
     }
 }
 
