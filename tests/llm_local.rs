@@ -59,6 +59,31 @@ fn tokenizer_matches_smollm2_and_round_trips() {
         let ids = t.encode(s, false).unwrap();
         assert_eq!(t.decode(&ids, false), s, "{s:?}");
     }
+    // Token ids as Hugging Face `tokenizers` gives them for SmolLM2's
+    // tokenizer (BPE over the same vocabulary and merges, pre-tokenizer
+    // Digits(individual) + ByteLevel(no prefix space)).
+    for (s, want) in [
+        (
+            "it's I'll we've they're don't",
+            vec![269, 506, 339, 3060, 392, 3543, 502, 2316, 1326, 982],
+        ),
+        (
+            "  multiple   spaces\t\ttabs\n\nnewlines \n",
+            vec![
+                216, 2701, 256, 5600, 197, 197, 100, 7366, 198, 198, 2241, 5110, 3717,
+            ],
+        ),
+        (
+            "12345 3.14 1,000,000 x2y3",
+            vec![
+                33, 34, 35, 36, 37, 216, 35, 30, 33, 36, 216, 33, 28, 32, 32, 32, 28, 32, 32, 32,
+                1792, 34, 105, 35,
+            ],
+        ),
+        ("a\u{a0}b\u{2003}c", vec![81, 15442, 82, 321, 221, 83]),
+    ] {
+        assert_eq!(t.encode(s, false).unwrap(), want, "{s:?}");
+    }
     // Special tokens are single tokens when parsed, and plain text when not.
     let ids = t.encode("<|im_start|>user\nhi<|im_end|>", true).unwrap();
     assert_eq!(t.token(ids[0]), Some("<|im_start|>"));
