@@ -33,6 +33,12 @@ pub enum Event {
         /// When (RFC 3339).
         time: String,
     },
+    /// Something the strategy did while proposing (an LLM exchange, a repair,
+    /// a fallback), as the strategy describes it.
+    Strategy {
+        /// The strategy's record.
+        detail: serde_json::Value,
+    },
     /// An architecture was evaluated.
     Evaluation(Box<Step>),
     /// A proposal was already evaluated and was not evaluated again.

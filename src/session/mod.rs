@@ -14,7 +14,9 @@ use crate::knowledge::store::StoreError;
 use crate::knowledge::{now_rfc3339, ArchRecord, KbError, KnowledgeBase, Provenance};
 use crate::rng::Rng;
 use crate::space::{ArchError, Space};
-use crate::strategy::{self, ReaSettings, Strategy, StrategyError, StrategyKind};
+use crate::strategy::{
+    self, Context, Observation, ReaSettings, Strategy, StrategyError, StrategyKind,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -158,6 +160,10 @@ pub struct Summary {
     pub stop_reason: String,
     /// Seconds, over all runs of the session.
     pub elapsed_seconds: f64,
+    /// The strategy's own counters (for the LLM-guided strategy: replies
+    /// parsed first time, after repair, fallbacks, tokens and cost per stage).
+    #[serde(flatten)]
+    pub strategy_stats: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A callback told of progress after each step.
@@ -398,7 +404,7 @@ impl<'e> Session<'e> {
             metrics.insert("test_accuracy".into(), t);
         }
         ArchRecord {
-            id: format!("{}-{:04}", self.id, step.n),
+            id: self.record_id(step.n),
             name: None,
             space: self.spec.space,
             arch: step.arch.clone(),
@@ -469,12 +475,30 @@ impl<'e> Session<'e> {
 
     /// One step: propose, and evaluate unless already evaluated.
     pub fn step(&mut self) -> Result<(), SessionError> {
-        let proposal = self.strategy.propose(&mut self.rng)?;
+        let seen = &self.seen;
+        let is_seen = |h: &str| seen.contains_key(h);
+        let proposal = self
+            .strategy
+            .propose(&mut Context::new(&mut self.rng, &is_seen));
+        for detail in self.strategy.drain_events() {
+            self.journal(&Event::Strategy { detail })?;
+        }
+        let proposal = proposal?;
+        self.store_insights()?;
         let hash = proposal.arch.hash();
         if let Some(&(of, score)) = self.seen.get(&hash) {
             self.duplicates += 1;
             self.consecutive_duplicates += 1;
-            self.strategy.observe(&proposal.arch, score);
+            let params = self
+                .steps
+                .get(of.wrapping_sub(1))
+                .and_then(|s| s.result.metrics.get("params").copied());
+            self.strategy.observe(&Observation {
+                arch: &proposal.arch,
+                score,
+                evaluation: None,
+                params,
+            });
             tracing::debug!(%hash, of, "duplicate proposal skipped");
             self.journal(&Event::Duplicate {
                 arch: proposal.arch.to_text(),
@@ -493,8 +517,13 @@ impl<'e> Session<'e> {
             EvalStatus::Ok => result.score,
             _ => None,
         };
-        self.strategy.observe(&proposal.arch, score);
         let n = self.steps.len() + 1;
+        self.strategy.observe(&Observation {
+            arch: &proposal.arch,
+            score,
+            evaluation: Some(n),
+            params: result.metrics.get("params").copied(),
+        });
         self.seen.insert(hash.clone(), (n, score));
         let best_before = self.best().map(|b| b.score);
         let step = Step {
@@ -531,6 +560,43 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
+    /// The KB record id of this session's evaluation `n`.
+    pub fn record_id(&self, n: usize) -> String {
+        format!("{}-{n:04}", self.id)
+    }
+
+    /// Move the strategy's new insights into the knowledge base, first adding
+    /// the session records they cite as evidence.
+    fn store_insights(&mut self) -> Result<(), SessionError> {
+        let insights = self.strategy.drain_insights();
+        if insights.is_empty() {
+            return Ok(());
+        }
+        let Some(kb) = self.kb.as_ref() else {
+            return Ok(());
+        };
+        let mut missing = Vec::new();
+        for ins in &insights {
+            for id in &ins.evidence {
+                if kb.get(id).is_some() || missing.iter().any(|r: &ArchRecord| r.id == *id) {
+                    continue;
+                }
+                if let Some(step) = self.steps.iter().find(|s| self.record_id(s.n) == *id) {
+                    missing.push(self.kb_record(step));
+                }
+            }
+        }
+        let fresh: Vec<_> = insights
+            .into_iter()
+            .filter(|i| kb.insights().iter().all(|x| x.id != i.id))
+            .collect();
+        if let Some(kb) = self.kb.as_mut() {
+            kb.add(missing)?;
+            kb.add_insights(fresh)?;
+        }
+        Ok(())
+    }
+
     /// Run until the budget ends; writes `summary.json` and returns the summary.
     pub fn run(mut self) -> Result<Summary, SessionError> {
         self.report("start");
@@ -539,8 +605,8 @@ impl<'e> Session<'e> {
                 break r;
             }
             self.step()?;
-            let stage = self.strategy.name();
-            self.report(stage);
+            let stage = self.strategy.stage();
+            self.report(&stage);
         };
         self.journal(&Event::End {
             reason: reason.clone(),
@@ -561,6 +627,7 @@ impl<'e> Session<'e> {
             best: self.best(),
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),
+            strategy_stats: self.strategy.stats(),
         };
         if let Some(run) = &self.run {
             run.write_json(run_dir::SUMMARY, &summary)?;
