@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         space: Space::Nb201,
         best: None,
     });
-    let summary = Session::with_strategy(spec, strategy, &mut table).run()?;
+    let summary = Session::in_memory(spec, strategy, &mut table).run()?;
     if let Some(best) = summary.best {
         println!(
             "best after {} evaluations ({} duplicates skipped): {}\nvalidation {:.2}, test {:.2}",

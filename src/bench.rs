@@ -84,7 +84,7 @@ pub fn run_strategy(
         let mut s = spec.clone();
         s.seed = first_seed + k as u64;
         let mut eval = table.clone();
-        let steps = Session::in_memory(s, &mut eval).run_to_steps()?;
+        let steps = Session::baseline(s, &mut eval)?.run_to_steps()?;
         for (i, &m) in marks.iter().enumerate() {
             if let Some(t) = returned_test_accuracy(&steps, m) {
                 per_mark[i].push(t);

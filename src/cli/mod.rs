@@ -92,6 +92,17 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
     Ok(Config::load(path)?)
 }
 
+/// The chat model of an LLM profile ("" = the default profile).
+pub fn llm_profile(
+    _config: &seki::config::Config,
+    name: &str,
+) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
+    anyhow::bail!(
+        "LLM profile '{}': no LLM backends are built into this version yet; use --llm-replay FILE",
+        if name.is_empty() { "default" } else { name }
+    )
+}
+
 /// Read an architecture argument: the text itself, or `@FILE` for a file's contents.
 pub fn read_arch_arg(space: Space, arg: &str) -> Result<Arch> {
     let text = match arg.strip_prefix('@') {

@@ -23,6 +23,10 @@ pub enum Event {
         seed: u64,
         /// seki version.
         version: String,
+        /// The strategy's state before the first step (e.g. the knowledge the
+        /// agent started from), so replays and resumes start identically.
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        initial_state: serde_json::Value,
         /// When (RFC 3339).
         time: String,
     },

@@ -150,7 +150,8 @@ pub struct Summary {
     pub seed: u64,
     /// Evaluations done.
     pub evaluations: usize,
-    /// Proposals that repeated an evaluated architecture.
+    /// Proposals that repeated an evaluated architecture (for the agent, also
+    /// those it re-asked the LLM for).
     pub duplicates: usize,
     /// Evaluations whose status was not `ok`.
     pub failed: usize,
@@ -189,14 +190,14 @@ pub struct Session<'e> {
 }
 
 impl<'e> Session<'e> {
-    /// A session kept in memory only (no run directory), e.g. for benchmarks.
-    pub fn in_memory(spec: Spec, evaluator: &'e mut dyn Evaluator) -> Self {
-        let strategy = strategy::build(spec.strategy, spec.space, spec.rea);
-        Session::with_strategy(spec, strategy, evaluator)
+    /// A session of a baseline strategy (random, rea) kept in memory only.
+    pub fn baseline(spec: Spec, evaluator: &'e mut dyn Evaluator) -> Result<Self, SessionError> {
+        let strategy = strategy::build(spec.strategy, spec.space, spec.rea)?;
+        Ok(Session::in_memory(spec, strategy, evaluator))
     }
 
-    /// An in-memory session driven by a strategy of your own.
-    pub fn with_strategy(
+    /// A session kept in memory only (no run directory), driven by any strategy.
+    pub fn in_memory(
         spec: Spec,
         strategy: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
@@ -223,12 +224,13 @@ impl<'e> Session<'e> {
     /// Start a new session in a fresh run directory, snapshotting `config_toml`.
     pub fn create(
         spec: Spec,
+        strategy: Box<dyn Strategy>,
         run: RunDir,
         config_toml: &str,
         evaluator: &'e mut dyn Evaluator,
     ) -> Result<Self, SessionError> {
         run.write_text(run_dir::CONFIG, config_toml)?;
-        let mut s = Session::in_memory(spec, evaluator);
+        let mut s = Session::in_memory(spec, strategy, evaluator);
         s.id = run.session_id();
         journal::append(
             &run.journal(),
@@ -238,6 +240,7 @@ impl<'e> Session<'e> {
                 strategy: s.spec.strategy.name().into(),
                 seed: s.spec.seed,
                 version: env!("CARGO_PKG_VERSION").into(),
+                initial_state: s.strategy.state(),
                 time: now_rfc3339(),
             },
         )?;
@@ -245,14 +248,21 @@ impl<'e> Session<'e> {
         Ok(s)
     }
 
-    /// Continue a session from its run directory. Returns the session and the
-    /// config it was started with.
+    /// The config a run directory's session was started with.
+    pub fn snapshot(run: &RunDir) -> Result<Config, SessionError> {
+        Ok(Config::load(Some(&run.config()))?.config)
+    }
+
+    /// Continue a session from its run directory, with the config it was
+    /// started with ([`Session::snapshot`]) and a fresh strategy of the same
+    /// kind (its state is restored from the journal).
     pub fn resume(
         run: RunDir,
+        config: &Config,
+        strategy: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
-    ) -> Result<(Self, Config), SessionError> {
-        let loaded = Config::load(Some(&run.config()))?;
-        let spec = Spec::from_config(&loaded.config);
+    ) -> Result<Self, SessionError> {
+        let spec = Spec::from_config(config);
         let events = journal::read(&run.journal())?;
         let mismatch = |message: String| SessionError::Mismatch {
             path: run.journal().display().to_string(),
@@ -275,8 +285,13 @@ impl<'e> Session<'e> {
                 )));
             }
         }
-        let mut s = Session::in_memory(spec, evaluator);
+        let mut s = Session::in_memory(spec, strategy, evaluator);
         s.id = run.session_id();
+        if let Some(Event::Start { initial_state, .. }) = events.first() {
+            if !initial_state.is_null() {
+                s.strategy.restore(initial_state)?;
+            }
+        }
         let mut last_state: Option<StepState> = None;
         for ev in events {
             match ev {
@@ -318,7 +333,7 @@ impl<'e> Session<'e> {
         )?;
         s.run = Some(run);
         s.write_best()?;
-        Ok((s, loaded.config))
+        Ok(s)
     }
 
     /// Record results in a knowledge base (the session holds its writer lock).
@@ -343,6 +358,11 @@ impl<'e> Session<'e> {
             kb.add(missing)?;
         }
         Ok(self)
+    }
+
+    /// Restore the strategy's state (e.g. a replay's recorded starting state).
+    pub fn restore_strategy(&mut self, state: &serde_json::Value) -> Result<(), SessionError> {
+        Ok(self.strategy.restore(state)?)
     }
 
     /// Call `f` after every step.
@@ -618,7 +638,13 @@ impl<'e> Session<'e> {
             strategy: self.spec.strategy.name().into(),
             seed: self.spec.seed,
             evaluations: self.steps.len(),
-            duplicates: self.duplicates,
+            duplicates: self.duplicates
+                + self
+                    .strategy
+                    .stats()
+                    .get("llm_duplicates")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0) as usize,
             failed: self
                 .steps
                 .iter()

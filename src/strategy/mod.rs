@@ -18,6 +18,21 @@ use serde::{Deserialize, Serialize};
 /// A strategy failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StrategyError {
+    /// The `seki` strategy was asked for without language models.
+    #[error("the seki strategy needs an LLM: build it with seki::agent::SekiAgent::new")]
+    NeedsLlm,
+    /// The LLM failed in a way retries did not mend.
+    #[error("LLM call failed in stage {stage}: {source}")]
+    Llm {
+        /// The agent stage.
+        stage: String,
+        /// The backend's error.
+        #[source]
+        source: crate::llm::LlmError,
+    },
+    /// A prompt template failed to render.
+    #[error(transparent)]
+    Prompt(#[from] crate::prompt::PromptError),
     /// A journalled state could not be restored.
     #[error("cannot restore {strategy} state from the journal: {message}")]
     Restore {
@@ -107,6 +122,8 @@ pub enum StrategyKind {
     Random,
     /// Regularized (aging) evolution.
     Rea,
+    /// SEKI: LLM-guided self-evolution and knowledge inspiration.
+    Seki,
 }
 
 impl std::str::FromStr for StrategyKind {
@@ -115,8 +132,9 @@ impl std::str::FromStr for StrategyKind {
         match s {
             "random" => Ok(StrategyKind::Random),
             "rea" => Ok(StrategyKind::Rea),
+            "seki" => Ok(StrategyKind::Seki),
             other => Err(format!(
-                "unknown strategy '{other}'; valid strategies: random, rea"
+                "unknown strategy '{other}'; valid strategies: seki, rea, random"
             )),
         }
     }
@@ -128,6 +146,7 @@ impl StrategyKind {
         match self {
             StrategyKind::Random => "random",
             StrategyKind::Rea => "rea",
+            StrategyKind::Seki => "seki",
         }
     }
 }
@@ -151,10 +170,17 @@ impl Default for ReaSettings {
     }
 }
 
-/// Build a strategy.
-pub fn build(kind: StrategyKind, space: Space, rea: ReaSettings) -> Box<dyn Strategy> {
+/// Build a baseline strategy. The LLM-guided `seki` strategy needs language
+/// models and is built by [`crate::agent::SekiAgent::new`] instead; asking
+/// for it here gives random search's place to an error.
+pub fn build(
+    kind: StrategyKind,
+    space: Space,
+    rea: ReaSettings,
+) -> Result<Box<dyn Strategy>, StrategyError> {
     match kind {
-        StrategyKind::Random => Box::new(RandomSearch::new(space)),
-        StrategyKind::Rea => Box::new(RegularizedEvolution::new(space, rea)),
+        StrategyKind::Random => Ok(Box::new(RandomSearch::new(space))),
+        StrategyKind::Rea => Ok(Box::new(RegularizedEvolution::new(space, rea))),
+        StrategyKind::Seki => Err(StrategyError::NeedsLlm),
     }
 }
