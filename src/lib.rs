@@ -17,6 +17,7 @@ pub mod eval;
 pub mod knowledge;
 pub mod llm;
 pub mod prompt;
+pub mod report;
 pub mod rng;
 pub mod session;
 pub mod space;

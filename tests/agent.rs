@@ -323,3 +323,57 @@ fn a_broken_user_template_is_named_with_its_line() {
         "{e}"
     );
 }
+
+#[test]
+fn report_compares_runs_with_charts_and_insights() {
+    let d = tempfile::tempdir().unwrap();
+    let (ok_, out, err) = run(seki(d.path()).args([
+        "search",
+        "--strategy",
+        "seki",
+        "--budget",
+        "8",
+        "--run-dir",
+        "s",
+        "--kb",
+        "kb",
+        "--llm-replay",
+        &fixture(),
+    ]));
+    assert!(ok_, "{err}");
+    assert!(out.contains("report     s/report.md"), "{out}");
+    ok(seki(d.path()).args([
+        "search",
+        "--budget",
+        "12",
+        "--run-dir",
+        "r",
+        "--kb-records",
+        "none",
+        "-q",
+    ]));
+    let out = ok(seki(d.path()).args(["report", "s", "r", "--out", "cmp"]));
+    assert_eq!(out.trim(), "cmp/report.md");
+    let md = std::fs::read_to_string(d.path().join("cmp/report.md")).unwrap();
+    for want in [
+        "| s (seki) | seki | 8 |",
+        "| r (rea) | rea | 12 |",
+        "best_so_far.svg",
+        "## Insights",
+        "s-i001",
+        "evidence: `s-000",
+        "| 5 | 1 | 1 | 1 |",
+        "## Tokens and cost",
+        "inspiration_patterns",
+    ] {
+        assert!(md.contains(want), "{want} missing from\n{md}");
+    }
+    let svg = std::fs::read_to_string(d.path().join("cmp/best_so_far.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // One line and one legend mark per run, in each run's colour.
+    assert_eq!(svg.matches(r##"stroke="#1F77B4""##).count(), 2, "{svg}");
+    assert_eq!(svg.matches(r##"stroke="#FF7F0E""##).count(), 2, "{svg}");
+    assert!(svg.contains("s (seki)") && svg.contains("r (rea)"));
+    let e = fails(seki(d.path()).args(["report", "nowhere"]));
+    assert!(e.contains("nowhere"), "{e}");
+}

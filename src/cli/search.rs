@@ -332,7 +332,16 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         (session.on_progress(progress).run()?, run_path)
     };
     bar.finish_and_clear();
-    print_summary(&summary, &run_path, a.json)
+    let report = if summary.evaluations > 0 {
+        Some(super::write_report(&[run_path.clone()], None)?)
+    } else {
+        None
+    };
+    print_summary(&summary, &run_path, a.json)?;
+    if let (Some(r), false) = (report, a.json) {
+        println!("report     {}", r.display());
+    }
+    Ok(())
 }
 
 fn attach_kb<'e>(
