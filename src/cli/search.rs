@@ -333,7 +333,7 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     };
     bar.finish_and_clear();
     let report = if summary.evaluations > 0 {
-        Some(super::write_report(&[run_path.clone()], None)?)
+        Some(super::write_report(std::slice::from_ref(&run_path), None)?)
     } else {
         None
     };
