@@ -109,6 +109,10 @@ pub struct SearchConfig {
     pub max_evaluations: usize,
     /// Budget: wall-clock seconds over the whole session, resumes included (0: none).
     pub max_seconds: f64,
+    /// Budget: LLM tokens (prompt + completion) over the session (0: none).
+    pub max_tokens: u64,
+    /// Budget: LLM cost in US dollars over the session (0: none).
+    pub max_cost_usd: f64,
     /// Folder under which each session gets its run directory.
     pub runs_dir: PathBuf,
     /// Which results enter the knowledge base.
@@ -126,6 +130,8 @@ impl Default for SearchConfig {
             seed: 0,
             max_evaluations: 100,
             max_seconds: 0.0,
+            max_tokens: 0,
+            max_cost_usd: 0.0,
             runs_dir: PathBuf::from("runs"),
             kb_records: KbRecords::Improvements,
             max_consecutive_duplicates: 1000,
@@ -304,6 +310,9 @@ impl Loaded {
                 "search.max_seconds",
                 "must be 0 (no limit) or a positive number of seconds",
             ));
+        }
+        if !(c.search.max_cost_usd >= 0.0 && c.search.max_cost_usd.is_finite()) {
+            return Err(self.invalid("search.max_cost_usd", "must be 0 (no limit) or a positive amount"));
         }
         if c.strategy.rea.population == 0 {
             return Err(self.invalid("strategy.rea.population", "must be at least 1"));

@@ -42,6 +42,12 @@ pub struct SearchArgs {
     /// Wall-clock budget in seconds, 0 for none [config: search.max_seconds].
     #[arg(long, value_name = "SECONDS")]
     pub max_seconds: Option<f64>,
+    /// LLM token budget, 0 for none [config: search.max_tokens].
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// LLM cost budget in US dollars, 0 for none [config: search.max_cost_usd].
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
     /// Seed [config: search.seed].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -99,6 +105,12 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     }
     if let Some(v) = a.seed {
         c.search.seed = v;
+    }
+    if let Some(v) = a.max_tokens {
+        c.search.max_tokens = v;
+    }
+    if let Some(v) = a.max_cost {
+        c.search.max_cost_usd = v;
     }
     if let Some(v) = &a.kb {
         c.kb.dir = v.clone();

@@ -39,6 +39,9 @@ pub enum SessionError {
     /// The knowledge base failed.
     #[error(transparent)]
     Kb(#[from] KbError),
+    /// The agent could not be set up.
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
     /// The config snapshot is bad.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -72,6 +75,10 @@ pub struct Spec {
     pub max_seconds: f64,
     /// Stop after this many consecutive duplicates.
     pub max_consecutive_duplicates: usize,
+    /// LLM token budget (0: none).
+    pub max_tokens: u64,
+    /// LLM cost budget in US dollars (0: none).
+    pub max_cost_usd: f64,
     /// Which results go to the knowledge base.
     pub kb_records: KbRecords,
 }
@@ -87,6 +94,8 @@ impl Spec {
             max_evaluations: c.search.max_evaluations,
             max_seconds: c.search.max_seconds,
             max_consecutive_duplicates: c.search.max_consecutive_duplicates.max(1),
+            max_tokens: c.search.max_tokens,
+            max_cost_usd: c.search.max_cost_usd,
             kb_records: c.search.kb_records,
         }
     }
@@ -483,6 +492,19 @@ impl<'e> Session<'e> {
         }
         if self.spec.max_seconds > 0.0 && self.elapsed() >= self.spec.max_seconds {
             return Some(format!("budget: {} seconds", self.spec.max_seconds));
+        }
+        let stats = self.strategy.stats();
+        if self.spec.max_tokens > 0 {
+            let used = stats.get("tokens").and_then(|v| v.as_u64()).unwrap_or(0);
+            if used >= self.spec.max_tokens {
+                return Some(format!("budget: {} LLM tokens ({used} used)", self.spec.max_tokens));
+            }
+        }
+        if self.spec.max_cost_usd > 0.0 {
+            let used = stats.get("cost_usd").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            if used >= self.spec.max_cost_usd {
+                return Some(format!("budget: ${} of LLM cost (${used:.4} used)", self.spec.max_cost_usd));
+            }
         }
         if self.consecutive_duplicates >= self.spec.max_consecutive_duplicates {
             return Some(format!(
