@@ -312,7 +312,10 @@ impl Loaded {
             ));
         }
         if !(c.search.max_cost_usd >= 0.0 && c.search.max_cost_usd.is_finite()) {
-            return Err(self.invalid("search.max_cost_usd", "must be 0 (no limit) or a positive amount"));
+            return Err(self.invalid(
+                "search.max_cost_usd",
+                "must be 0 (no limit) or a positive amount",
+            ));
         }
         if c.strategy.rea.population == 0 {
             return Err(self.invalid("strategy.rea.population", "must be at least 1"));

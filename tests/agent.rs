@@ -377,3 +377,51 @@ fn report_compares_runs_with_charts_and_insights() {
     let e = fails(seki(d.path()).args(["report", "nowhere"]));
     assert!(e.contains("nowhere"), "{e}");
 }
+
+#[test]
+fn token_and_cost_budgets_stop_the_session() {
+    let d = tempfile::tempdir().unwrap();
+    // The fixture's replies, each now reporting 120 tokens and $0.001.
+    let priced: String = std::fs::read_to_string(root().join(FIXTURE))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let full = serde_json::json!({"prompt": null, "response": {
+                "text": v["text"], "usage": {"prompt_tokens": 100, "completion_tokens": 20},
+                "latency_seconds": 0.5, "finish": "stop", "model": "priced", "cost_usd": 0.001}});
+            format!("{full}\n")
+        })
+        .collect();
+    std::fs::write(d.path().join("priced.jsonl"), priced).unwrap();
+    for (flag, value, reason) in [
+        ("--max-tokens", "500", "LLM tokens"),
+        ("--max-cost", "0.003", "LLM cost"),
+    ] {
+        let run_dir = format!("r{flag}");
+        let out = ok(seki(d.path()).args([
+            "search",
+            "--strategy",
+            "seki",
+            "--budget",
+            "8",
+            "--run-dir",
+            &run_dir,
+            "--kb-records",
+            "none",
+            "--kb",
+            "nokb",
+            "--llm-replay",
+            "priced.jsonl",
+            flag,
+            value,
+            "--json",
+        ]));
+        let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        // Evaluation 2 uses 2 calls (240 tokens, $0.002); evaluation 3 three more
+        // (strategy, an unusable architecture, its repair).
+        assert_eq!(s["evaluations"], 3, "{s}");
+        assert!(s["stop_reason"].as_str().unwrap().contains(reason), "{s}");
+        assert_eq!(s["tokens"], 600);
+    }
+}

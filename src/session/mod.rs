@@ -497,13 +497,22 @@ impl<'e> Session<'e> {
         if self.spec.max_tokens > 0 {
             let used = stats.get("tokens").and_then(|v| v.as_u64()).unwrap_or(0);
             if used >= self.spec.max_tokens {
-                return Some(format!("budget: {} LLM tokens ({used} used)", self.spec.max_tokens));
+                return Some(format!(
+                    "budget: {} LLM tokens ({used} used)",
+                    self.spec.max_tokens
+                ));
             }
         }
         if self.spec.max_cost_usd > 0.0 {
-            let used = stats.get("cost_usd").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            let used = stats
+                .get("cost_usd")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
             if used >= self.spec.max_cost_usd {
-                return Some(format!("budget: ${} of LLM cost (${used:.4} used)", self.spec.max_cost_usd));
+                return Some(format!(
+                    "budget: ${} of LLM cost (${used:.4} used)",
+                    self.spec.max_cost_usd
+                ));
             }
         }
         if self.consecutive_duplicates >= self.spec.max_consecutive_duplicates {
