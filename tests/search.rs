@@ -97,7 +97,7 @@ fn same_seed_same_session_different_seed_different_session() {
 #[test]
 fn resume_after_sigkill_matches_uninterrupted_run() {
     let d = tempfile::tempdir().unwrap();
-    let budget = "3000";
+    let budget = "400";
     ok(seki(d.path()).args([
         "search",
         "--strategy",
