@@ -3,7 +3,7 @@
 //! architecture each session would return at each checkpoint.
 
 use crate::eval::Nb201Table;
-use crate::session::{Session, SessionError, Spec, Step};
+use crate::session::{best_step, Session, SessionError, Spec, Step};
 use crate::strategy::Strategy;
 use serde::Serialize;
 
@@ -42,18 +42,7 @@ pub fn checkpoints(budget: usize) -> Vec<usize> {
 /// The test accuracy of the architecture a session returns after `n`
 /// evaluations: the one with the best search score among the first `n`.
 pub fn returned_test_accuracy(steps: &[Step], n: usize) -> Option<f64> {
-    steps
-        .iter()
-        .take(n)
-        .filter(|s| s.result.score.is_some())
-        .max_by(|a, b| {
-            a.result
-                .score
-                .unwrap_or(f64::MIN)
-                .total_cmp(&b.result.score.unwrap_or(f64::MIN))
-                .then(b.n.cmp(&a.n))
-        })
-        .and_then(|s| s.result.test_accuracy)
+    best_step(&steps[..n.min(steps.len())]).and_then(|s| s.result.test_accuracy)
 }
 
 fn mean_std(xs: &[f64]) -> (f64, f64) {

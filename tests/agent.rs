@@ -238,27 +238,7 @@ fn resume_after_a_kill_equals_an_uninterrupted_run() {
     run_fixture(d.path(), "whole", "kb1");
     // Cut the journal in the middle of the 5th evaluation's line, after the
     // LLM exchanges of that proposal: what a kill at that moment leaves.
-    std::fs::create_dir(d.path().join("cut")).unwrap();
-    std::fs::copy(
-        d.path().join("whole/config.toml"),
-        d.path().join("cut/config.toml"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(d.path().join("whole/journal.jsonl")).unwrap();
-    let mut kept = String::new();
-    let mut n = 0;
-    for line in text.lines() {
-        if line.contains("\"event\":\"evaluation\"") {
-            n += 1;
-            if n == 5 {
-                kept.push_str(&line[..line.len() / 3]);
-                break;
-            }
-        }
-        kept.push_str(line);
-        kept.push('\n');
-    }
-    std::fs::write(d.path().join("cut/journal.jsonl"), kept).unwrap();
+    cut_run(&d.path().join("whole"), &d.path().join("cut"), 5, 0.333);
     std::fs::create_dir_all(d.path().join("kb2")).unwrap();
     let out = ok(seki(d.path()).args([
         "search",

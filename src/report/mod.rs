@@ -115,15 +115,7 @@ impl Run {
 
     /// The best evaluation.
     pub fn best(&self) -> Option<&Step> {
-        self.steps
-            .iter()
-            .filter(|s| s.result.score.is_some())
-            .max_by(|a, b| {
-                a.result
-                    .score
-                    .unwrap_or(f64::MIN)
-                    .total_cmp(&b.result.score.unwrap_or(f64::MIN))
-            })
+        crate::session::best_step(&self.steps)
     }
 
     /// (params, score, evaluation) of evaluations whose parameter count is known.

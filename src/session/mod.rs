@@ -146,6 +146,16 @@ impl Best {
     }
 }
 
+/// The best evaluation among `steps`: the highest search score, the earliest
+/// on ties (as a session keeps its best).
+pub fn best_step(steps: &[Step]) -> Option<&Step> {
+    steps
+        .iter()
+        .filter_map(|s| s.result.score.map(|v| (v, s)))
+        .max_by(|(a, sa), (b, sb)| a.total_cmp(b).then(sb.n.cmp(&sa.n)))
+        .map(|(_, s)| s)
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
