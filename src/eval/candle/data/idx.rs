@@ -168,6 +168,7 @@ mod tests {
         assert!(e.contains("count mismatch"), "{e}");
         let e = err(d.path(), "train-images-idx3-ubyte", &[1, 2]);
         assert!(e.contains("truncated"), "{e}");
+        good_set(d.path(), false);
         std::fs::write(d.path().join("t10k-images-idx3-ubyte"), [0x1f, 0x8b, 1, 2, 3]).unwrap();
         let e = load_dir(d.path()).unwrap_err().to_string();
         assert!(e.contains("t10k-images-idx3-ubyte") && e.contains("gzip"), "{e}");

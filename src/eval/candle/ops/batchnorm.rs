@@ -28,7 +28,7 @@ pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> 
     let op = BnTrain { eps, saved: saved.clone() };
     let y = x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
     let stats = match saved.lock() {
-        Ok(mut g) => g.take(),
+        Ok(g) => g.clone(),
         Err(_) => None,
     };
     match stats {
