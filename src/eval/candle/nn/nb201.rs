@@ -99,7 +99,16 @@ impl ResBlock {
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let y = self.a.forward(x, ctx)?;
         let y = self.b.forward(&y, ctx)?;
-        let r = pool(x, PoolKind::Avg, 2, 2, 0)?;
+        // Odd sizes: repeat the last row and column so the shortcut matches
+        // the strided convolution's ceil(n / 2) (an average over the cells
+        // inside the image, as with count_include_pad = False).
+        let (_, _, h, w) = x.dims4()?;
+        let x = if h % 2 == 1 || w % 2 == 1 {
+            x.pad_with_same(2, 0, h % 2)?.pad_with_same(3, 0, w % 2)?
+        } else {
+            x.clone()
+        };
+        let r = pool(&x, PoolKind::Avg, 2, 2, 0)?;
         let r = self.down.forward(&r, ctx)?;
         r + y
     }
