@@ -1,24 +1,12 @@
 //! Training-mode batch normalisation over `N, H, W` per channel, as one fused
-//! op: forward computes the batch statistics and normalises in parallel over
-//! channels; backward reuses the saved statistics.
+//! candle op: forward computes the batch statistics and normalises; backward
+//! reuses the saved statistics (kernels in `seki-kernels`).
 
 use super::{dims4, f32_slice};
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
+use candle_core::{bail, CpuStorage, CudaStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use seki_kernels::batchnorm as k;
+pub use seki_kernels::batchnorm::Stats as BnStats;
 use std::sync::{Arc, Mutex};
-
-/// The batch statistics of one forward pass, per channel.
-#[derive(Debug, Clone, Default)]
-pub struct BnStats {
-    /// Batch mean.
-    pub mean: Vec<f32>,
-    /// Biased batch variance.
-    pub var: Vec<f32>,
-    /// `1 / sqrt(var + eps)`.
-    pub invstd: Vec<f32>,
-    /// Elements per channel (`N * H * W`).
-    pub count: usize,
-}
 
 /// Normalise `x: [N, C, H, W]` with its batch statistics, scale by `gamma`
 /// and shift by `beta` (both `[C]`). Returns the output and the statistics
@@ -42,24 +30,15 @@ struct BnTrain {
     saved: Arc<Mutex<Option<BnStats>>>,
 }
 
-impl BnTrain {
-    fn stats(&self) -> Result<BnStats> {
-        match self.saved.lock() {
-            Ok(g) => match g.as_ref() {
-                Some(s) => Ok(s.clone()),
-                None => bail!("batch-norm: backward before forward"),
-            },
-            Err(_) => bail!("batch-norm: statistics lock poisoned"),
-        }
+fn check(op: &str, x: &Layout, p: &Layout) -> Result<(usize, usize, usize)> {
+    let (n, c, h, w) = dims4(op, x)?;
+    if p.dims() != [c] {
+        bail!("{op}: per-channel parameters must have shape [{c}], found {:?}", p.dims())
     }
-}
-
-/// Per-channel sums over the planes of channel `ch`.
-fn channel_fold(x: &[f32], n: usize, c: usize, hw: usize, ch: usize, mut f: impl FnMut(&[f32])) {
-    for b in 0..n {
-        let i = (b * c + ch) * hw;
-        f(&x[i..i + hw]);
+    if n * h * w == 0 {
+        bail!("{op}: empty batch")
     }
+    Ok((n, c, h * w))
 }
 
 impl CustomOp3 for BnTrain {
@@ -76,58 +55,27 @@ impl CustomOp3 for BnTrain {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = dims4(self.name(), l1)?;
-        if l2.dims() != [c] || l3.dims() != [c] {
-            bail!("{}: gamma and beta must have shape [{c}]", self.name())
-        }
-        let hw = h * w;
-        let count = n * hw;
-        if count == 0 {
-            bail!("{}: empty batch", self.name())
-        }
+        let (n, c, hw) = check(self.name(), l1, l2)?;
+        check(self.name(), l1, l3)?;
         let x = f32_slice(self.name(), s1, l1)?;
         let gamma = f32_slice(self.name(), s2, l2)?;
         let beta = f32_slice(self.name(), s3, l3)?;
-        let mv: Vec<(f32, f32)> = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let mut s = 0f64;
-                channel_fold(x, n, c, hw, ch, |p| s += p.iter().map(|&v| v as f64).sum::<f64>());
-                let mean = s / count as f64;
-                let mut q = 0f64;
-                channel_fold(x, n, c, hw, ch, |p| {
-                    q += p.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>()
-                });
-                (mean as f32, (q / count as f64) as f32)
-            })
-            .collect();
-        let mean: Vec<f32> = mv.iter().map(|m| m.0).collect();
-        let var: Vec<f32> = mv.iter().map(|m| m.1).collect();
-        let invstd: Vec<f32> = var.iter().map(|v| 1.0 / ((*v as f64 + self.eps).sqrt() as f32)).collect();
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(hw).enumerate().for_each(|(plane, o)| {
-            let ch = plane % c;
-            let a = invstd[ch] * gamma[ch];
-            let b = beta[ch] - mean[ch] * a;
-            for (y, v) in o.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-                *y = v * a + b;
-            }
-        });
+        let (y, stats) = k::forward(x, gamma, beta, n, c, hw, self.eps);
         if let Ok(mut g) = self.saved.lock() {
-            *g = Some(BnStats { mean, var, invstd, count });
+            *g = Some(stats);
         }
-        Ok((CpuStorage::F32(out), Shape::from_dims(&[n, c, h, w])))
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
     fn cuda_fwd(
         &self,
-        s1: &candle_core::CudaStorage,
+        s1: &CudaStorage,
         l1: &Layout,
-        s2: &candle_core::CudaStorage,
+        s2: &CudaStorage,
         l2: &Layout,
-        s3: &candle_core::CudaStorage,
+        s3: &CudaStorage,
         l3: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
+    ) -> Result<(CudaStorage, Shape)> {
         // The CPU kernel records the statistics.
         super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
     }
@@ -140,7 +88,13 @@ impl CustomOp3 for BnTrain {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let stats = self.stats()?;
+        let stats = match self.saved.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => None,
+        };
+        let Some(stats) = stats else {
+            bail!("batch-norm: backward before forward")
+        };
         let c = gamma.dim(0)?;
         let g = g.contiguous()?;
         let packed = x.apply_op3_no_bwd(gamma, &g, &BnBwd { stats })?;
@@ -171,64 +125,29 @@ impl CustomOp3 for BnBwd {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = dims4(self.name(), l1)?;
-        if l3.dims() != l1.dims() || l2.dims() != [c] || self.stats.mean.len() != c {
+        let (n, c, hw) = check(self.name(), l1, l2)?;
+        if l3.dims() != l1.dims() || self.stats.mean.len() != c {
             bail!("{}: mismatched shapes", self.name())
         }
-        let hw = h * w;
         let x = f32_slice(self.name(), s1, l1)?;
         let gamma = f32_slice(self.name(), s2, l2)?;
-        let gr = f32_slice(self.name(), s3, l3)?;
-        let st = &self.stats;
-        // Per channel: sum(dy) and sum(dy * xhat).
-        let sums: Vec<(f32, f32)> = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let (m, is) = (st.mean[ch], st.invstd[ch]);
-                let (mut sd, mut sdx) = (0f64, 0f64);
-                for b in 0..n {
-                    let i = (b * c + ch) * hw;
-                    let (mut a, mut q) = (0f32, 0f32);
-                    for (gv, xv) in gr[i..i + hw].iter().zip(&x[i..i + hw]) {
-                        a += gv;
-                        q += gv * (xv - m) * is;
-                    }
-                    sd += a as f64;
-                    sdx += q as f64;
-                }
-                (sd as f32, sdx as f32)
-            })
-            .collect();
-        let nx = x.len();
-        let mut out = vec![0f32; nx + 2 * c];
-        let inv_count = 1.0 / st.count as f32;
-        out[..nx].par_chunks_mut(hw).enumerate().for_each(|(plane, d)| {
-            let ch = plane % c;
-            let (m, is) = (st.mean[ch], st.invstd[ch]);
-            let k = gamma[ch] * is;
-            let md = sums[ch].0 * inv_count;
-            let mdx = sums[ch].1 * inv_count;
-            let i = plane * hw;
-            for ((dv, gv), xv) in d.iter_mut().zip(&gr[i..i + hw]).zip(&x[i..i + hw]) {
-                *dv = k * (gv - md - (xv - m) * is * mdx);
-            }
-        });
-        for ch in 0..c {
-            out[nx + ch] = sums[ch].1;
-            out[nx + c + ch] = sums[ch].0;
-        }
-        Ok((CpuStorage::F32(out), Shape::from_dims(&[nx + 2 * c])))
+        let g = f32_slice(self.name(), s3, l3)?;
+        let (mut dx, dg, db) = k::backward(x, gamma, g, &self.stats, n, c, hw);
+        let len = dx.len() + 2 * c;
+        dx.extend_from_slice(&dg);
+        dx.extend_from_slice(&db);
+        Ok((CpuStorage::F32(dx), Shape::from_dims(&[len])))
     }
 
     fn cuda_fwd(
         &self,
-        s1: &candle_core::CudaStorage,
+        s1: &CudaStorage,
         l1: &Layout,
-        s2: &candle_core::CudaStorage,
+        s2: &CudaStorage,
         l2: &Layout,
-        s3: &candle_core::CudaStorage,
+        s3: &CudaStorage,
         l3: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
+    ) -> Result<(CudaStorage, Shape)> {
         super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
     }
 }

@@ -33,19 +33,6 @@ pub(crate) fn dims4(op: &str, l: &Layout) -> Result<(usize, usize, usize, usize)
     }
 }
 
-/// The output range `lo..hi` of positions `o` such that `o * stride + off`
-/// is inside `0..len`, clipped to `0..out`.
-#[inline]
-pub(crate) fn valid_range(off: isize, stride: usize, len: usize, out: usize) -> (usize, usize) {
-    let s = stride as isize;
-    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
-    let last = len as isize - 1 - off;
-    let hi = if last < 0 { 0 } else { last / s + 1 };
-    let lo = (lo as usize).min(out);
-    let hi = (hi as usize).min(out);
-    (lo, hi.max(lo))
-}
-
 #[cfg(test)]
 pub(crate) mod testutil {
     use candle_core::{Device, Tensor};

@@ -1,61 +1,26 @@
 //! 2-D max and average pooling with padding (average with
-//! `count_include_pad = False`), forward and backward, parallel over planes.
+//! `count_include_pad = False`), as a candle op with a hand-written backward
+//! (kernels in `seki-kernels`).
 
 use super::{dims4, f32_slice};
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
-/// Max or average.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolKind {
-    /// Maximum over the window's in-bounds cells.
-    Max,
-    /// Mean over the window's in-bounds cells (padding not counted).
-    Avg,
-}
-
-/// Geometry of a pooling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolParams {
-    /// Max or average.
-    pub kind: PoolKind,
-    /// Window size (square).
-    pub k: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Padding on each side (must be below `k`).
-    pub pad: usize,
-}
-
-impl PoolParams {
-    /// Output size along one axis for input size `n`, if the window fits.
-    pub fn out_size(&self, n: usize) -> Option<usize> {
-        (n + 2 * self.pad).checked_sub(self.k).map(|r| r / self.stride + 1)
-    }
-
-    fn check(&self, op: &str, h: usize, w: usize) -> Result<(usize, usize)> {
-        if self.k == 0 || self.stride == 0 || self.pad >= self.k {
-            bail!("{op}: need kernel > padding >= 0 and stride > 0")
-        }
-        match (self.out_size(h), self.out_size(w)) {
-            (Some(a), Some(b)) if a > 0 && b > 0 => Ok((a, b)),
-            _ => bail!("{op}: input {h}x{w} is smaller than the {}x{} window", self.k, self.k),
-        }
-    }
-
-    /// The in-bounds input range `lo..hi` of the window at output `o`.
-    #[inline]
-    fn window(&self, o: usize, n: usize) -> (usize, usize) {
-        let start = (o * self.stride) as isize - self.pad as isize;
-        let lo = start.max(0) as usize;
-        let hi = ((start + self.k as isize).max(0) as usize).min(n);
-        (lo, hi.max(lo))
-    }
-}
+use candle_core::{bail, CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use seki_kernels::pool::{self as k, Dims};
+pub use seki_kernels::{PoolKind, PoolParams};
 
 /// Pool `x: [N, C, H, W]`.
 pub fn pool2d(x: &Tensor, p: PoolParams) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Pool(p))
+}
+
+fn geometry(op: &str, p: &PoolParams, l: &Layout) -> Result<(usize, usize, Dims)> {
+    let (n, c, h, w) = dims4(op, l)?;
+    if p.k == 0 || p.stride == 0 || p.pad >= p.k {
+        bail!("{op}: need kernel > padding >= 0 and stride > 0")
+    }
+    match (p.out_size(h), p.out_size(w)) {
+        (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((n, c, Dims { planes: n * c, h, w, oh, ow })),
+        _ => bail!("{op}: input {h}x{w} is smaller than the {k}x{k} window", k = p.k),
+    }
 }
 
 struct Pool(PoolParams);
@@ -69,44 +34,12 @@ impl CustomOp1 for Pool {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let p = self.0;
-        let (n, c, h, w) = dims4(self.name(), l)?;
-        let (oh, ow) = p.check(self.name(), h, w)?;
-        let x = f32_slice(self.name(), s, l)?;
-        let mut out = vec![0f32; n * c * oh * ow];
-        out.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, o)| {
-            let xp = &x[plane * h * w..(plane + 1) * h * w];
-            for oy in 0..oh {
-                let (y0, y1) = p.window(oy, h);
-                for ox in 0..ow {
-                    let (x0, x1) = p.window(ox, w);
-                    o[oy * ow + ox] = match p.kind {
-                        PoolKind::Max => {
-                            let mut m = f32::NEG_INFINITY;
-                            for iy in y0..y1 {
-                                for &v in &xp[iy * w + x0..iy * w + x1] {
-                                    if v > m || v.is_nan() {
-                                        m = v;
-                                    }
-                                }
-                            }
-                            m
-                        }
-                        PoolKind::Avg => {
-                            let mut s = 0f32;
-                            for iy in y0..y1 {
-                                s += xp[iy * w + x0..iy * w + x1].iter().sum::<f32>();
-                            }
-                            s / ((y1 - y0) * (x1 - x0)).max(1) as f32
-                        }
-                    };
-                }
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from_dims(&[n, c, oh, ow])))
+        let (n, c, d) = geometry(self.name(), &self.0, l)?;
+        let y = k::forward(f32_slice(self.name(), s, l)?, &self.0, d);
+        Ok((CpuStorage::F32(y), Shape::from_dims(&[n, c, d.oh, d.ow])))
     }
 
-    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
         super::gpu::op1(self, s, l)
     }
 
@@ -125,62 +58,15 @@ impl CustomOp2 for PoolBwd {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let p = self.0;
-        let (n, c, h, w) = dims4(self.name(), l1)?;
-        let (oh, ow) = p.check(self.name(), h, w)?;
-        if l2.dims() != [n, c, oh, ow] {
-            bail!("{}: gradient shape {:?}, expected [{n}, {c}, {oh}, {ow}]", self.name(), l2.dims())
+        let (n, c, d) = geometry(self.name(), &self.0, l1)?;
+        if l2.dims() != [n, c, d.oh, d.ow] {
+            bail!("{}: gradient shape {:?}, expected [{n}, {c}, {}, {}]", self.name(), l2.dims(), d.oh, d.ow)
         }
-        let x = f32_slice(self.name(), s1, l1)?;
-        let gr = f32_slice(self.name(), s2, l2)?;
-        let mut out = vec![0f32; n * c * h * w];
-        out.par_chunks_mut(h * w).enumerate().for_each(|(plane, dx)| {
-            let xp = &x[plane * h * w..(plane + 1) * h * w];
-            let gp = &gr[plane * oh * ow..(plane + 1) * oh * ow];
-            for oy in 0..oh {
-                let (y0, y1) = p.window(oy, h);
-                for ox in 0..ow {
-                    let (x0, x1) = p.window(ox, w);
-                    let gv = gp[oy * ow + ox];
-                    match p.kind {
-                        PoolKind::Max => {
-                            let mut best = None;
-                            let mut m = f32::NEG_INFINITY;
-                            for iy in y0..y1 {
-                                for ix in x0..x1 {
-                                    let v = xp[iy * w + ix];
-                                    if best.is_none() || v > m || v.is_nan() {
-                                        m = v;
-                                        best = Some(iy * w + ix);
-                                    }
-                                }
-                            }
-                            if let Some(i) = best {
-                                dx[i] += gv;
-                            }
-                        }
-                        PoolKind::Avg => {
-                            let share = gv / ((y1 - y0) * (x1 - x0)).max(1) as f32;
-                            for iy in y0..y1 {
-                                for d in &mut dx[iy * w + x0..iy * w + x1] {
-                                    *d += share;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from_dims(&[n, c, h, w])))
+        let dx = k::backward(f32_slice(self.name(), s1, l1)?, f32_slice(self.name(), s2, l2)?, &self.0, d);
+        Ok((CpuStorage::F32(dx), Shape::from_dims(&[n, c, d.h, d.w])))
     }
 
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
+    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
         super::gpu::op2(self, s1, l1, s2, l2)
     }
 }

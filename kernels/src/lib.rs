@@ -1,0 +1,31 @@
+//! CPU kernels of seki's candle evaluator, on contiguous `f32` NCHW slices:
+//! depthwise convolution, padded max/average pooling and training-mode batch
+//! normalisation, forward and backward, parallel over planes or channels.
+//!
+//! A separate crate so that it is optimised in every build profile (the
+//! parent's `[profile.dev.package.seki-kernels]`): the inner loops are what a
+//! training step spends its time in, and unoptimised they are ~30x slower.
+//! Callers check shapes; the functions assume consistent lengths.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![warn(missing_docs)]
+
+pub mod batchnorm;
+pub mod depthwise;
+pub mod pool;
+
+pub use depthwise::DwParams;
+pub use pool::{PoolKind, PoolParams};
+
+/// The output range `lo..hi` of positions `o` such that `o * stride + off`
+/// is inside `0..len`, clipped to `0..out`.
+#[inline]
+pub fn valid_range(off: isize, stride: usize, len: usize, out: usize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let last = len as isize - 1 - off;
+    let hi = if last < 0 { 0 } else { last / s + 1 };
+    let lo = (lo as usize).min(out);
+    let hi = (hi as usize).min(out);
+    (lo, hi.max(lo))
+}
