@@ -12,6 +12,7 @@
 
 pub mod batchnorm;
 pub mod depthwise;
+pub mod im2col;
 pub mod pool;
 
 pub use depthwise::DwParams;

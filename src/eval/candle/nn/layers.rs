@@ -31,7 +31,11 @@ impl Conv {
             let xs = x.reshape((n, cin, h * wd))?;
             w.broadcast_left(n)?.matmul(&xs)?.reshape((n, cout, h, wd))?
         } else {
-            x.conv2d(&self.w, self.pad, self.stride, 1, 1)?
+            // Unfold, then one matrix product per sample.
+            let p = DwParams { k: self.k, stride: self.stride, pad: self.pad, dilation: 1 };
+            let (cols, (oh, ow)) = ops::im2col(x, p)?;
+            let w = self.w.reshape((cout, cin * self.k * self.k))?;
+            w.broadcast_left(n)?.matmul(&cols)?.reshape((n, cout, oh, ow))?
         };
         let (_, _, oh, ow) = y.dims4()?;
         ctx.macs += (cout * oh * ow * cin * self.k * self.k) as u64;

@@ -6,10 +6,12 @@
 pub mod batchnorm;
 pub mod depthwise;
 mod gpu;
+pub mod im2col;
 pub mod pool;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
+pub use im2col::im2col;
 pub use pool::{pool2d, PoolKind, PoolParams};
 
 use candle_core::{bail, CpuStorage, Layout, Result};
