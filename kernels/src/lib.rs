@@ -14,6 +14,7 @@ pub mod batchnorm;
 pub mod depthwise;
 pub mod im2col;
 pub mod pool;
+pub mod relu;
 
 pub use depthwise::DwParams;
 pub use pool::{PoolKind, PoolParams};

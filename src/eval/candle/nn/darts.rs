@@ -4,7 +4,7 @@
 
 use super::layers::{drop_path, global_avg_pool, pool, BatchNorm, Conv, DwConv, FactorizedReduce, Linear, ReluConvBn};
 use super::{Builder, Ctx, Network};
-use crate::eval::candle::ops::{DwParams, PoolKind};
+use crate::eval::candle::ops::{self, DwParams, PoolKind};
 use crate::space::darts::{Cell as CellGenes, Genotype, NODES};
 use candle_core::{bail, DType, Result, Tensor};
 
@@ -40,7 +40,7 @@ impl DwBlock {
     }
 
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.dw.forward(&x.relu()?, ctx)?;
+        let y = self.dw.forward(&ops::relu(x)?, ctx)?;
         let y = self.pw.forward(&y, ctx)?;
         self.bn.forward(&y, ctx)
     }
@@ -196,10 +196,10 @@ impl AuxHead {
 
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let (_, _, h, _) = x.dims4()?;
-        let x = x.relu()?;
+        let x = ops::relu(x)?;
         let x = if h >= 5 { pool(&x, PoolKind::Avg, 5, 3, 0)? } else { x };
-        let x = self.bn1.forward(&self.c1.forward(&x, ctx)?, ctx)?.relu()?;
-        let x = self.bn2.forward(&self.c2.forward(&x, ctx)?, ctx)?.relu()?;
+        let x = ops::relu(&self.bn1.forward(&self.c1.forward(&x, ctx)?, ctx)?)?;
+        let x = ops::relu(&self.bn2.forward(&self.c2.forward(&x, ctx)?, ctx)?)?;
         self.fc.forward(&global_avg_pool(&x)?, ctx)
     }
 }

@@ -162,7 +162,7 @@ impl ReluConvBn {
 
     /// Apply.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.conv.forward(&x.relu()?, ctx)?;
+        let y = self.conv.forward(&ops::relu(x)?, ctx)?;
         self.bn.forward(&y, ctx)
     }
 }
@@ -187,7 +187,7 @@ impl FactorizedReduce {
 
     /// Apply.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let x = x.relu()?;
+        let x = ops::relu(x)?;
         let (_, _, h, w) = x.dims4()?;
         let a = self.c1.forward(&x, ctx)?;
         // The second path sees the input shifted by one pixel; padding the

@@ -4,7 +4,7 @@
 
 use super::layers::{global_avg_pool, pool, BatchNorm, Conv, Linear, ReluConvBn};
 use super::{Builder, Ctx, Network};
-use crate::eval::candle::ops::PoolKind;
+use crate::eval::candle::ops::{self, PoolKind};
 use crate::space::nb201::{Nb201Cell, EDGES, OPS};
 use candle_core::{bail, Result, Tensor};
 
@@ -168,7 +168,7 @@ impl Network for Nb201Net {
                 Stage::Res(m) => m.forward(&h, ctx)?,
             };
         }
-        let h = self.last_bn.forward(&h, ctx)?.relu()?;
+        let h = ops::relu(&self.last_bn.forward(&h, ctx)?)?;
         Ok((self.classifier.forward(&global_avg_pool(&h)?, ctx)?, None))
     }
 }

@@ -8,11 +8,13 @@ pub mod depthwise;
 mod gpu;
 pub mod im2col;
 pub mod pool;
+pub mod relu;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
 pub use im2col::im2col;
 pub use pool::{pool2d, PoolKind, PoolParams};
+pub use relu::relu;
 
 use candle_core::{bail, CpuStorage, Layout, Result};
 
