@@ -28,7 +28,7 @@ if [ -z "$py" ]; then
 fi
 
 cargo build --release --quiet
-seki=$(RAYON_NUM_THREADS=$threads target/release/seki bench-train --cells 6 --channels 16 --batch 64 --size 32 --spans)
+seki=$(RAYON_NUM_THREADS=$threads CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1} target/release/seki bench-train --cells 6 --channels 16 --batch 64 --size 32 --spans)
 torch=$(OMP_NUM_THREADS=$threads "$py" bench/train_pytorch.py "$threads")
 echo "seki:    $seki"
 echo "pytorch: $torch"

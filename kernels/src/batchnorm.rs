@@ -17,7 +17,15 @@ pub struct Stats {
 
 /// `y = (x - mean) * invstd * gamma + beta` with the batch statistics of
 /// `x: [n, c, hw]`; returns `y` and the statistics.
-pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], n: usize, c: usize, hw: usize, eps: f64) -> (Vec<f32>, Stats) {
+pub fn forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    n: usize,
+    c: usize,
+    hw: usize,
+    eps: f64,
+) -> (Vec<f32>, Stats) {
     let count = n * hw;
     let mv: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
@@ -39,21 +47,42 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], n: usize, c: usize, hw: u
         .collect();
     let mean: Vec<f32> = mv.iter().map(|m| m.0).collect();
     let var: Vec<f32> = mv.iter().map(|m| m.1).collect();
-    let invstd: Vec<f32> = var.iter().map(|v| 1.0 / ((*v as f64 + eps).sqrt() as f32)).collect();
+    let invstd: Vec<f32> = var
+        .iter()
+        .map(|v| 1.0 / ((*v as f64 + eps).sqrt() as f32))
+        .collect();
     let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(hw.max(1)).enumerate().for_each(|(plane, o)| {
-        let ch = plane % c;
-        let a = invstd[ch] * gamma[ch];
-        let b = beta[ch] - mean[ch] * a;
-        for (y, v) in o.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-            *y = v * a + b;
-        }
-    });
-    (out, Stats { mean, var, invstd, count })
+    out.par_chunks_mut(hw.max(1))
+        .enumerate()
+        .for_each(|(plane, o)| {
+            let ch = plane % c;
+            let a = invstd[ch] * gamma[ch];
+            let b = beta[ch] - mean[ch] * a;
+            for (y, v) in o.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
+                *y = v * a + b;
+            }
+        });
+    (
+        out,
+        Stats {
+            mean,
+            var,
+            invstd,
+            count,
+        },
+    )
 }
 
 /// Gradients `(dx, dgamma, dbeta)` from the output gradient `g`.
-pub fn backward(x: &[f32], gamma: &[f32], g: &[f32], st: &Stats, n: usize, c: usize, hw: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+pub fn backward(
+    x: &[f32],
+    gamma: &[f32],
+    g: &[f32],
+    st: &Stats,
+    n: usize,
+    c: usize,
+    hw: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let sums: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -74,17 +103,19 @@ pub fn backward(x: &[f32], gamma: &[f32], g: &[f32], st: &Stats, n: usize, c: us
         .collect();
     let mut dx = vec![0f32; x.len()];
     let inv_count = 1.0 / st.count.max(1) as f32;
-    dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(plane, d)| {
-        let ch = plane % c;
-        let (m, is) = (st.mean[ch], st.invstd[ch]);
-        let k = gamma[ch] * is;
-        let md = sums[ch].0 * inv_count;
-        let mdx = sums[ch].1 * inv_count * is;
-        let i = plane * hw;
-        for ((dv, gv), xv) in d.iter_mut().zip(&g[i..i + hw]).zip(&x[i..i + hw]) {
-            *dv = k * (gv - md - (xv - m) * mdx);
-        }
-    });
+    dx.par_chunks_mut(hw.max(1))
+        .enumerate()
+        .for_each(|(plane, d)| {
+            let ch = plane % c;
+            let (m, is) = (st.mean[ch], st.invstd[ch]);
+            let k = gamma[ch] * is;
+            let md = sums[ch].0 * inv_count;
+            let mdx = sums[ch].1 * inv_count * is;
+            let i = plane * hw;
+            for ((dv, gv), xv) in d.iter_mut().zip(&g[i..i + hw]).zip(&x[i..i + hw]) {
+                *dv = k * (gv - md - (xv - m) * mdx);
+            }
+        });
     let dgamma = sums.iter().map(|s| s.1).collect();
     let dbeta = sums.iter().map(|s| s.0).collect();
     (dx, dgamma, dbeta)

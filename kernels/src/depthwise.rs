@@ -97,36 +97,40 @@ pub fn forward(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
 pub fn backward_input(g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
     let mut out = vec![0f32; d.n * d.c * h * w];
-    out.par_chunks_mut(h * w).enumerate().for_each(|(plane, dxp)| {
-        let ch = plane % d.c;
-        let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
-        let kw = &wt[ch * kk..(ch + 1) * kk];
-        for oy in 0..oh {
-            let grow = &gp[oy * ow..(oy + 1) * ow];
-            for ki in 0..p.k {
-                let iy = (oy * p.stride) as isize + p.off(ki);
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let drow = &mut dxp[iy as usize * w..(iy as usize + 1) * w];
-                for kj in 0..p.k {
-                    let wv = kw[ki * p.k + kj];
-                    let dx = p.off(kj);
-                    let (lo, hi) = valid_range(dx, p.stride, w, ow);
-                    if p.stride == 1 && lo < hi {
-                        let start = (lo as isize + dx) as usize;
-                        for (dv, gv) in drow[start..start + (hi - lo)].iter_mut().zip(&grow[lo..hi]) {
-                            *dv += wv * gv;
-                        }
-                    } else {
-                        for ox in lo..hi {
-                            drow[((ox * p.stride) as isize + dx) as usize] += wv * grow[ox];
+    out.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(plane, dxp)| {
+            let ch = plane % d.c;
+            let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
+            let kw = &wt[ch * kk..(ch + 1) * kk];
+            for oy in 0..oh {
+                let grow = &gp[oy * ow..(oy + 1) * ow];
+                for ki in 0..p.k {
+                    let iy = (oy * p.stride) as isize + p.off(ki);
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let drow = &mut dxp[iy as usize * w..(iy as usize + 1) * w];
+                    for kj in 0..p.k {
+                        let wv = kw[ki * p.k + kj];
+                        let dx = p.off(kj);
+                        let (lo, hi) = valid_range(dx, p.stride, w, ow);
+                        if p.stride == 1 && lo < hi {
+                            let start = (lo as isize + dx) as usize;
+                            for (dv, gv) in
+                                drow[start..start + (hi - lo)].iter_mut().zip(&grow[lo..hi])
+                            {
+                                *dv += wv * gv;
+                            }
+                        } else {
+                            for ox in lo..hi {
+                                drow[((ox * p.stride) as isize + dx) as usize] += wv * grow[ox];
+                            }
                         }
                     }
                 }
             }
-        }
-    });
+        });
     out
 }
 
@@ -154,7 +158,8 @@ pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
                         let mut s = 0f32;
                         if p.stride == 1 && lo < hi {
                             let start = (lo as isize + dx) as usize;
-                            for (gv, xv) in grow[lo..hi].iter().zip(&xrow[start..start + (hi - lo)]) {
+                            for (gv, xv) in grow[lo..hi].iter().zip(&xrow[start..start + (hi - lo)])
+                            {
                                 s += gv * xv;
                             }
                         } else {

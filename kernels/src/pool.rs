@@ -62,35 +62,37 @@ pub struct Dims {
 pub fn forward(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow) = (d.h, d.w, d.oh, d.ow);
     let mut out = vec![0f32; d.planes * oh * ow];
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, o)| {
-        let xp = &x[plane * h * w..(plane + 1) * h * w];
-        for oy in 0..oh {
-            let (y0, y1) = p.window(oy, h);
-            for ox in 0..ow {
-                let (x0, x1) = p.window(ox, w);
-                o[oy * ow + ox] = match p.kind {
-                    PoolKind::Max => {
-                        let mut m = f32::NEG_INFINITY;
-                        for iy in y0..y1 {
-                            for &v in &xp[iy * w + x0..iy * w + x1] {
-                                if v > m || v.is_nan() {
-                                    m = v;
+    out.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each(|(plane, o)| {
+            let xp = &x[plane * h * w..(plane + 1) * h * w];
+            for oy in 0..oh {
+                let (y0, y1) = p.window(oy, h);
+                for ox in 0..ow {
+                    let (x0, x1) = p.window(ox, w);
+                    o[oy * ow + ox] = match p.kind {
+                        PoolKind::Max => {
+                            let mut m = f32::NEG_INFINITY;
+                            for iy in y0..y1 {
+                                for &v in &xp[iy * w + x0..iy * w + x1] {
+                                    if v > m || v.is_nan() {
+                                        m = v;
+                                    }
                                 }
                             }
+                            m
                         }
-                        m
-                    }
-                    PoolKind::Avg => {
-                        let mut s = 0f32;
-                        for iy in y0..y1 {
-                            s += xp[iy * w + x0..iy * w + x1].iter().sum::<f32>();
+                        PoolKind::Avg => {
+                            let mut s = 0f32;
+                            for iy in y0..y1 {
+                                s += xp[iy * w + x0..iy * w + x1].iter().sum::<f32>();
+                            }
+                            s / ((y1 - y0) * (x1 - x0)).max(1) as f32
                         }
-                        s / ((y1 - y0) * (x1 - x0)).max(1) as f32
-                    }
-                };
+                    };
+                }
             }
-        }
-    });
+        });
     out
 }
 
@@ -99,42 +101,44 @@ pub fn forward(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
 pub fn backward(x: &[f32], g: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow) = (d.h, d.w, d.oh, d.ow);
     let mut out = vec![0f32; d.planes * h * w];
-    out.par_chunks_mut(h * w).enumerate().for_each(|(plane, dx)| {
-        let xp = &x[plane * h * w..(plane + 1) * h * w];
-        let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
-        for oy in 0..oh {
-            let (y0, y1) = p.window(oy, h);
-            for ox in 0..ow {
-                let (x0, x1) = p.window(ox, w);
-                let gv = gp[oy * ow + ox];
-                match p.kind {
-                    PoolKind::Max => {
-                        let mut best = None;
-                        let mut m = f32::NEG_INFINITY;
-                        for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let v = xp[iy * w + ix];
-                                if best.is_none() || v > m || v.is_nan() {
-                                    m = v;
-                                    best = Some(iy * w + ix);
+    out.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(plane, dx)| {
+            let xp = &x[plane * h * w..(plane + 1) * h * w];
+            let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
+            for oy in 0..oh {
+                let (y0, y1) = p.window(oy, h);
+                for ox in 0..ow {
+                    let (x0, x1) = p.window(ox, w);
+                    let gv = gp[oy * ow + ox];
+                    match p.kind {
+                        PoolKind::Max => {
+                            let mut best = None;
+                            let mut m = f32::NEG_INFINITY;
+                            for iy in y0..y1 {
+                                for ix in x0..x1 {
+                                    let v = xp[iy * w + ix];
+                                    if best.is_none() || v > m || v.is_nan() {
+                                        m = v;
+                                        best = Some(iy * w + ix);
+                                    }
                                 }
                             }
+                            if let Some(i) = best {
+                                dx[i] += gv;
+                            }
                         }
-                        if let Some(i) = best {
-                            dx[i] += gv;
-                        }
-                    }
-                    PoolKind::Avg => {
-                        let share = gv / ((y1 - y0) * (x1 - x0)).max(1) as f32;
-                        for iy in y0..y1 {
-                            for dv in &mut dx[iy * w + x0..iy * w + x1] {
-                                *dv += share;
+                        PoolKind::Avg => {
+                            let share = gv / ((y1 - y0) * (x1 - x0)).max(1) as f32;
+                            for iy in y0..y1 {
+                                for dv in &mut dx[iy * w + x0..iy * w + x1] {
+                                    *dv += share;
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-    });
+        });
     out
 }

@@ -7,11 +7,13 @@ const CHUNK: usize = 16 * 1024;
 /// `max(x, 0)`.
 pub fn forward(x: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| {
-        for (ov, iv) in o.iter_mut().zip(i) {
-            *ov = iv.max(0.0);
-        }
-    });
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, i)| {
+            for (ov, iv) in o.iter_mut().zip(i) {
+                *ov = iv.max(0.0);
+            }
+        });
     out
 }
 

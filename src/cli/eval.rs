@@ -151,7 +151,11 @@ fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) 
             println!("{k:<24} {v}");
         }
         if !report.loss_curve.is_empty() {
-            let c: Vec<String> = report.loss_curve.iter().map(|l| format!("{l:.4}")).collect();
+            let c: Vec<String> = report
+                .loss_curve
+                .iter()
+                .map(|l| format!("{l:.4}"))
+                .collect();
             println!("loss curve {}", c.join(" "));
         }
     }

@@ -48,14 +48,25 @@ const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1
 
 pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
     use candle_core::{Device, Tensor};
-    let text = if a.arch == "DARTS_V2" { DARTS_V2.to_string() } else { a.arch.clone() };
+    let text = if a.arch == "DARTS_V2" {
+        DARTS_V2.to_string()
+    } else {
+        a.arch.clone()
+    };
     let arch = super::read_arch_arg(Space::Darts, &text)?;
-    let cfg = CandleConfig { cells: a.cells, channels: a.channels, weight_decay: 3e-4, ..CandleConfig::default() };
+    let cfg = CandleConfig {
+        cells: a.cells,
+        channels: a.channels,
+        weight_decay: 3e-4,
+        ..CandleConfig::default()
+    };
     let dev = Device::Cpu;
     let (mut net, params) = train::build(&arch, &cfg, a.in_channels, a.size, 10, &dev)?;
     let n = a.batch;
     let mut rng = seki::rng::Rng::seed(1);
-    let xs: Vec<f32> = (0..n * a.in_channels * a.size * a.size).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
+    let xs: Vec<f32> = (0..n * a.in_channels * a.size * a.size)
+        .map(|_| rng.unit() as f32 * 2.0 - 1.0)
+        .collect();
     let x = Tensor::from_vec(xs, (n, a.in_channels, a.size, a.size), &dev)?;
     let ys: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
     let y = Tensor::from_vec(ys, n, &dev)?;

@@ -61,19 +61,26 @@ impl CandleEvaluator {
     /// dataset is loaded now (in-process) or checked now (child mode), so a
     /// missing or malformed file is reported before any search starts.
     pub fn new(cfg: CandleConfig, mode: Mode) -> Result<Self, CandleError> {
-        cfg.check().map_err(|(k, m)| CandleError::Setup(format!("evaluator.candle.{k}: {m}")))?;
+        cfg.check()
+            .map_err(|(k, m)| CandleError::Setup(format!("evaluator.candle.{k}: {m}")))?;
         train::select_device(cfg.device)?;
         let data = data::Dataset::load(cfg.dataset, &cfg.data_dir)?;
         let data = match mode {
             Mode::InProcess => Some(data),
             Mode::Child(_) => None,
         };
-        Ok(CandleEvaluator { cfg, mode, data, last: None })
+        Ok(CandleEvaluator {
+            cfg,
+            mode,
+            data,
+            last: None,
+        })
     }
 
     /// Run evaluations in child processes of the running executable.
     pub fn with_current_exe(cfg: CandleConfig) -> Result<Self, CandleError> {
-        let exe = std::env::current_exe().map_err(|e| CandleError::Setup(format!("cannot locate the seki executable: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| CandleError::Setup(format!("cannot locate the seki executable: {e}")))?;
         Self::new(cfg, Mode::Child(exe))
     }
 
@@ -117,10 +124,17 @@ impl Evaluator for CandleEvaluator {
         put("stage_cells", c.stage_cells.into());
         put("channels", c.channels.into());
         put("lr", c.lr.into());
-        put("optimizer", serde_json::to_value(c.optimizer).unwrap_or_default());
+        put(
+            "optimizer",
+            serde_json::to_value(c.optimizer).unwrap_or_default(),
+        );
         put("seed", c.seed.into());
         put("score", "valid_accuracy_percent".into());
-        EvaluatorInfo { kind: "candle".into(), dataset: Some(c.dataset.name().into()), settings }
+        EvaluatorInfo {
+            kind: "candle".into(),
+            dataset: Some(c.dataset.name().into()),
+            settings,
+        }
     }
 
     fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError> {

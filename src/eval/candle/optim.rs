@@ -61,13 +61,21 @@ impl Optimizer {
             let w = p.var.as_tensor();
             let new = match c.kind {
                 OptimizerKind::Sgd => {
-                    let g = if c.weight_decay != 0.0 { (g + (w * c.weight_decay)?)? } else { g.clone() };
+                    let g = if c.weight_decay != 0.0 {
+                        (g + (w * c.weight_decay)?)?
+                    } else {
+                        g.clone()
+                    };
                     let d = if c.momentum != 0.0 {
                         let buf = match &self.m[i] {
                             Some(b) => ((b * c.momentum)? + &g)?,
                             None => g.clone(),
                         };
-                        let d = if c.nesterov { (&g + (&buf * c.momentum)?)? } else { buf.clone() };
+                        let d = if c.nesterov {
+                            (&g + (&buf * c.momentum)?)?
+                        } else {
+                            buf.clone()
+                        };
                         self.m[i] = Some(buf);
                         d
                     } else {
@@ -149,26 +157,45 @@ mod tests {
     /// Minimise w^2 / 2 (gradient w) and compare with hand-computed steps.
     #[test]
     fn sgd_momentum_nesterov_and_decay_follow_pytorch() {
-        let cfg = OptimConfig { kind: OptimizerKind::Sgd, momentum: 0.9, nesterov: false, weight_decay: 0.1 };
+        let cfg = OptimConfig {
+            kind: OptimizerKind::Sgd,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 0.1,
+        };
         let p = one_param(1.0);
         let mut o = Optimizer::new(cfg, 1);
         let mut w = 1.0f64;
         let mut buf = 0.0f64;
         for i in 0..3 {
-            let loss = (p[0].var.as_tensor().sqr().unwrap() * 0.5).unwrap().sum_all().unwrap();
+            let loss = (p[0].var.as_tensor().sqr().unwrap() * 0.5)
+                .unwrap()
+                .sum_all()
+                .unwrap();
             let g = loss.backward().unwrap();
             o.step(&p, &g, 0.5).unwrap();
             let d = w + 0.1 * w;
             buf = if i == 0 { d } else { 0.9 * buf + d };
             w -= 0.5 * buf;
-            assert!((value(&p) as f64 - w).abs() < 1e-5, "step {i}: {} vs {w}", value(&p));
+            assert!(
+                (value(&p) as f64 - w).abs() < 1e-5,
+                "step {i}: {} vs {w}",
+                value(&p)
+            );
         }
-        let cfg = OptimConfig { nesterov: true, weight_decay: 0.0, ..cfg };
+        let cfg = OptimConfig {
+            nesterov: true,
+            weight_decay: 0.0,
+            ..cfg
+        };
         let p = one_param(1.0);
         let mut o = Optimizer::new(cfg, 1);
         let (mut w, mut buf) = (1.0f64, 0.0f64);
         for i in 0..3 {
-            let loss = (p[0].var.as_tensor().sqr().unwrap() * 0.5).unwrap().sum_all().unwrap();
+            let loss = (p[0].var.as_tensor().sqr().unwrap() * 0.5)
+                .unwrap()
+                .sum_all()
+                .unwrap();
             let g = loss.backward().unwrap();
             o.step(&p, &g, 0.1).unwrap();
             buf = if i == 0 { w } else { 0.9 * buf + w };
@@ -179,10 +206,18 @@ mod tests {
 
     #[test]
     fn adamw_first_step_moves_by_lr() {
-        let cfg = OptimConfig { kind: OptimizerKind::Adamw, momentum: 0.0, nesterov: false, weight_decay: 0.0 };
+        let cfg = OptimConfig {
+            kind: OptimizerKind::Adamw,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
         let p = one_param(2.0);
         let mut o = Optimizer::new(cfg, 1);
-        let loss = (p[0].var.as_tensor().sqr().unwrap() * 0.5).unwrap().sum_all().unwrap();
+        let loss = (p[0].var.as_tensor().sqr().unwrap() * 0.5)
+            .unwrap()
+            .sum_all()
+            .unwrap();
         o.step(&p, &loss.backward().unwrap(), 0.01).unwrap();
         assert!((value(&p) - 1.99).abs() < 1e-5, "{}", value(&p));
     }
@@ -193,11 +228,18 @@ mod tests {
         assert!((cosine_lr(0.1, 0.0, 5, 10) - 0.05).abs() < 1e-12);
         assert!(cosine_lr(0.1, 0.001, 10, 10) - 0.001 < 1e-12);
         let p = one_param(3.0);
-        let loss = (p[0].var.as_tensor().sqr().unwrap() * 2.0).unwrap().sum_all().unwrap();
+        let loss = (p[0].var.as_tensor().sqr().unwrap() * 2.0)
+            .unwrap()
+            .sum_all()
+            .unwrap();
         let mut g = loss.backward().unwrap();
         let n = clip_grad_norm(&p, &mut g, 1.0).unwrap();
         assert!((n - 12.0).abs() < 1e-4);
-        let after = g.get(p[0].var.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+        let after = g
+            .get(p[0].var.as_tensor())
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
         assert!((after - 1.0).abs() < 1e-4, "{after}");
     }
 }

@@ -122,12 +122,18 @@ impl CandleConfig {
             return bad("batch_size", "must be at least 1");
         }
         if self.valid_size == 0 {
-            return bad("valid_size", "must be at least 1 (the search score is validation accuracy)");
+            return bad(
+                "valid_size",
+                "must be at least 1 (the search score is validation accuracy)",
+            );
         }
         if self.cells < 3 {
-            return bad("cells", "must be at least 3 (reduction cells sit at 1/3 and 2/3 of the depth)");
+            return bad(
+                "cells",
+                "must be at least 3 (reduction cells sit at 1/3 and 2/3 of the depth)",
+            );
         }
-        if self.channels < 2 || self.channels % 2 != 0 {
+        if self.channels < 2 || !self.channels.is_multiple_of(2) {
             return bad("channels", "must be an even number of at least 2");
         }
         if self.stage_cells == 0 {

@@ -28,7 +28,10 @@ pub struct Report {
 impl Report {
     /// A report with only a failed status.
     pub fn failed(status: EvalStatus) -> Self {
-        Report { evaluation: Evaluation::failed(status), loss_curve: Vec::new() }
+        Report {
+            evaluation: Evaluation::failed(status),
+            loss_curve: Vec::new(),
+        }
     }
 }
 
@@ -40,7 +43,9 @@ pub fn select_device(kind: DeviceKind) -> Result<Device, CandleError> {
             if cfg!(feature = "cuda") {
                 Ok(Device::new_cuda(0)?)
             } else {
-                Err(CandleError::Setup("device = \"cuda\" needs seki built with --features cuda".into()))
+                Err(CandleError::Setup(
+                    "device = \"cuda\" needs seki built with --features cuda".into(),
+                ))
             }
         }
         DeviceKind::Auto => {
@@ -75,7 +80,12 @@ pub fn build(
             Box::new(DartsNet::new(&mut b, g, shape, size)?)
         }
         Arch::Nb201(c) => {
-            let shape = Nb201Shape { stage_cells: cfg.stage_cells, channels: cfg.channels, in_channels, classes };
+            let shape = Nb201Shape {
+                stage_cells: cfg.stage_cells,
+                channels: cfg.channels,
+                in_channels,
+                classes,
+            };
             Box::new(Nb201Net::new(&mut b, c, shape)?)
         }
     };
@@ -100,14 +110,24 @@ fn batch(
     device: &Device,
 ) -> Result<(Tensor, Tensor), CandleError> {
     let x = data::to_f32(images, idx, d.kind, aug);
-    let x = Tensor::from_vec(x, (idx.len(), images.channels, images.size, images.size), device)?;
+    let x = Tensor::from_vec(
+        x,
+        (idx.len(), images.channels, images.size, images.size),
+        device,
+    )?;
     let y: Vec<u32> = idx.iter().map(|&i| images.labels[i] as u32).collect();
     let y = Tensor::from_vec(y, idx.len(), device)?;
     Ok((x, y))
 }
 
 /// Accuracy (fraction) and mean loss of `net` on `images` in inference mode.
-pub fn accuracy(net: &mut dyn Network, images: &Images, d: &Dataset, batch_size: usize, device: &Device) -> Result<(f64, f64), CandleError> {
+pub fn accuracy(
+    net: &mut dyn Network,
+    images: &Images,
+    d: &Dataset,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(f64, f64), CandleError> {
     let mut ctx = Ctx::new(false, 0.0, 0);
     let (mut correct, mut loss_sum) = (0usize, 0f64);
     let all: Vec<usize> = (0..images.len()).collect();
@@ -117,7 +137,11 @@ pub fn accuracy(net: &mut dyn Network, images: &Images, d: &Dataset, batch_size:
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?.to_scalar::<f32>()? as f64;
         loss_sum += loss * idx.len() as f64;
         let pred = logits.argmax(1)?;
-        correct += pred.eq(&y)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()? as usize;
+        correct += pred
+            .eq(&y)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()? as usize;
     }
     let n = images.len().max(1) as f64;
     Ok((correct as f64 / n, loss_sum / n))
@@ -134,7 +158,12 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Evaluate `arch` on loaded data: size check, training, scoring. A
 /// `deadline` makes the loop stop itself with `timed_out` (in-process runs;
 /// the worker process is killed from outside instead).
-pub fn evaluate(arch: &Arch, cfg: &CandleConfig, d: &Dataset, deadline: Option<Instant>) -> Result<Report, CandleError> {
+pub fn evaluate(
+    arch: &Arch,
+    cfg: &CandleConfig,
+    d: &Dataset,
+    deadline: Option<Instant>,
+) -> Result<Report, CandleError> {
     let device = select_device(cfg.device)?;
     let (ch, size) = (d.train.channels, d.train.size);
     let (mut net, params) = build(arch, cfg, ch, size, d.classes, &device)?;
@@ -160,9 +189,17 @@ pub fn evaluate(arch: &Arch, cfg: &CandleConfig, d: &Dataset, deadline: Option<I
         return Ok(r);
     }
 
-    let splits = data::split(d, cfg.valid_size, cfg.train_subset, cfg.test_subset, cfg.seed);
+    let splits = data::split(
+        d,
+        cfg.valid_size,
+        cfg.train_subset,
+        cfg.test_subset,
+        cfg.seed,
+    );
     if splits.train.is_empty() {
-        return Err(CandleError::Setup("no training images left after the validation split".into()));
+        return Err(CandleError::Setup(
+            "no training images left after the validation split".into(),
+        ));
     }
     let aug = Augment {
         crop_pad: if cfg.augment { (size / 8).max(1) } else { 0 },
@@ -232,17 +269,28 @@ pub fn evaluate(arch: &Arch, cfg: &CandleConfig, d: &Dataset, deadline: Option<I
     let (valid_acc, valid_loss) = accuracy(net.as_mut(), &splits.valid, d, eval_batch, &device)?;
     let (test_acc, _) = accuracy(net.as_mut(), &splits.test, d, eval_batch, &device)?;
     if !valid_loss.is_finite() {
-        let mut r = Report::failed(EvalStatus::Diverged(format!("validation loss is {valid_loss}")));
+        let mut r = Report::failed(EvalStatus::Diverged(format!(
+            "validation loss is {valid_loss}"
+        )));
         r.evaluation.metrics = metrics;
         r.loss_curve = curve;
         return Ok(r);
     }
     metrics.insert("train_seconds".into(), train_seconds);
-    metrics.insert("train_images_per_second".into(), (count_images(&curve, splits.train.len())) / train_seconds.max(1e-9));
-    metrics.insert("final_loss".into(), curve.last().copied().unwrap_or(f64::NAN));
+    metrics.insert(
+        "train_images_per_second".into(),
+        (count_images(&curve, splits.train.len())) / train_seconds.max(1e-9),
+    );
+    metrics.insert(
+        "final_loss".into(),
+        curve.last().copied().unwrap_or(f64::NAN),
+    );
     metrics.insert("valid_loss".into(), valid_loss);
     metrics.insert("epochs".into(), cfg.epochs as f64);
-    metrics.insert("latency_ms".into(), latency_ms(net.as_mut(), ch, size, &device)?);
+    metrics.insert(
+        "latency_ms".into(),
+        latency_ms(net.as_mut(), ch, size, &device)?,
+    );
     if let Some(m) = peak_rss_mib() {
         metrics.insert("peak_memory_mib".into(), m);
     }
@@ -262,7 +310,12 @@ fn count_images(curve: &[f64], per_epoch: usize) -> f64 {
 }
 
 /// Median wall time of a batch-1 forward pass in inference mode, in ms.
-fn latency_ms(net: &mut dyn Network, ch: usize, size: usize, device: &Device) -> Result<f64, CandleError> {
+fn latency_ms(
+    net: &mut dyn Network,
+    ch: usize,
+    size: usize,
+    device: &Device,
+) -> Result<f64, CandleError> {
     let x = Tensor::zeros((1, ch, size, size), DType::F32, device)?;
     let mut times = Vec::new();
     for _ in 0..5 {
@@ -273,7 +326,12 @@ fn latency_ms(net: &mut dyn Network, ch: usize, size: usize, device: &Device) ->
         times.push(t.elapsed());
     }
     times.sort();
-    Ok(times.get(2).copied().unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0)
+    Ok(times
+        .get(2)
+        .copied()
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
+        * 1000.0)
 }
 
 #[cfg(test)]
@@ -285,7 +343,10 @@ mod tests {
 
     fn sizes(arch: &Arch, cfg: &CandleConfig, ch: usize, size: usize) -> (u64, u64) {
         let (mut net, params) = build(arch, cfg, ch, size, 10, &Device::Cpu).unwrap();
-        (param_count(&params), count_macs(net.as_mut(), ch, size, &Device::Cpu).unwrap())
+        (
+            param_count(&params),
+            count_macs(net.as_mut(), ch, size, &Device::Cpu).unwrap(),
+        )
     }
 
     /// DARTS reports 3.3M parameters for DARTS_V2 at 20 cells, 36 channels
@@ -293,7 +354,12 @@ mod tests {
     #[test]
     fn darts_v2_has_the_published_parameter_count() {
         let arch = Arch::Darts(Genotype::parse(DARTS_V2).unwrap());
-        let cfg = CandleConfig { cells: 20, channels: 36, auxiliary_weight: 0.4, ..CandleConfig::default() };
+        let cfg = CandleConfig {
+            cells: 20,
+            channels: 36,
+            auxiliary_weight: 0.4,
+            ..CandleConfig::default()
+        };
         let (params, macs) = sizes(&arch, &cfg, 3, 32);
         assert_eq!(params, 3_349_342);
         // Roughly 0.5 G multiply-adds per 32x32 image.
@@ -305,7 +371,11 @@ mod tests {
     #[test]
     fn nb201_has_the_published_sizes() {
         let cell = Nb201Cell::parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|").unwrap();
-        let cfg = CandleConfig { stage_cells: 5, channels: 16, ..CandleConfig::default() };
+        let cfg = CandleConfig {
+            stage_cells: 5,
+            channels: 16,
+            ..CandleConfig::default()
+        };
         let (params, macs) = sizes(&Arch::Nb201(cell), &cfg, 3, 32);
         assert!((params as f64 - 1_531_546.0).abs() < 2_000.0, "{params}");
         assert!((macs as f64 / 1e6 - 220.1).abs() < 3.0, "{macs}");
@@ -313,9 +383,19 @@ mod tests {
 
     #[test]
     fn networks_run_forward_and_backward_on_small_inputs() {
-        let cfg = CandleConfig { cells: 3, channels: 4, stage_cells: 1, drop_path: 0.2, auxiliary_weight: 0.4, ..CandleConfig::default() };
+        let cfg = CandleConfig {
+            cells: 3,
+            channels: 4,
+            stage_cells: 1,
+            drop_path: 0.2,
+            auxiliary_weight: 0.4,
+            ..CandleConfig::default()
+        };
         let mut rng = Rng::seed(3);
-        for arch in [Arch::Darts(Genotype::random(&mut rng)), Arch::Nb201(Nb201Cell::random(&mut rng))] {
+        for arch in [
+            Arch::Darts(Genotype::random(&mut rng)),
+            Arch::Nb201(Nb201Cell::random(&mut rng)),
+        ] {
             for (ch, size) in [(1, 12), (3, 10)] {
                 let (mut net, params) = build(&arch, &cfg, ch, size, 10, &Device::Cpu).unwrap();
                 let x = Tensor::randn(0f32, 1.0, (2, ch, size, size), &Device::Cpu).unwrap();
@@ -327,8 +407,15 @@ mod tests {
                     None => y.sum_all().unwrap(),
                 };
                 let g = loss.backward().unwrap();
-                let with_grad = params.iter().filter(|p| g.get(p.var.as_tensor()).is_some()).count();
-                assert!(with_grad > params.len() / 2, "{arch:?}: {with_grad}/{}", params.len());
+                let with_grad = params
+                    .iter()
+                    .filter(|p| g.get(p.var.as_tensor()).is_some())
+                    .count();
+                assert!(
+                    with_grad > params.len() / 2,
+                    "{arch:?}: {with_grad}/{}",
+                    params.len()
+                );
             }
         }
     }

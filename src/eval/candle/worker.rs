@@ -41,23 +41,47 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()
 }
 
 fn run_request(text: &str) -> Result<Report, CandleError> {
-    let req: Request = serde_json::from_str(text).map_err(|e| CandleError::Setup(format!("bad worker request: {e}")))?;
-    let space: Space = req.space.parse().map_err(|e: crate::space::UnknownSpace| CandleError::Setup(e.to_string()))?;
-    let arch = space.parse(&req.arch).map_err(|e| CandleError::Setup(e.to_string()))?;
+    let req: Request = serde_json::from_str(text)
+        .map_err(|e| CandleError::Setup(format!("bad worker request: {e}")))?;
+    let space: Space = req
+        .space
+        .parse()
+        .map_err(|e: crate::space::UnknownSpace| CandleError::Setup(e.to_string()))?;
+    let arch = space
+        .parse(&req.arch)
+        .map_err(|e| CandleError::Setup(e.to_string()))?;
     let data = Dataset::load(req.config.dataset, &req.config.data_dir)?;
     evaluate(&arch, &req.config, &data, None)
 }
 
 /// Run `program eval-worker` on `arch`, killing it after the configured timeout.
 pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Report, CandleError> {
-    let req = Request { space: arch.space().name().to_string(), arch: arch.to_text(), config: cfg.clone() };
+    let req = Request {
+        space: arch.space().name().to_string(),
+        arch: arch.to_text(),
+        config: cfg.clone(),
+    };
     let body = serde_json::to_string(&req).map_err(|e| CandleError::Setup(e.to_string()))?;
     let mut cmd = Command::new(program);
-    cmd.arg("eval-worker").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg("eval-worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if cfg.threads > 0 {
         cmd.env("RAYON_NUM_THREADS", cfg.threads.to_string());
     }
-    let io = |what: &str, e: std::io::Error| CandleError::Setup(format!("evaluation worker {}: {what}: {e}", program.display()));
+    // Candle's element-wise ops fan out to a spin-waiting thread pool that
+    // loses badly to the rayon kernels when cores are shared; run them
+    // inline unless told otherwise.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        cmd.env("CANDLE_NUM_THREADS", "1");
+    }
+    let io = |what: &str, e: std::io::Error| {
+        CandleError::Setup(format!(
+            "evaluation worker {}: {what}: {e}",
+            program.display()
+        ))
+    };
     let mut child = cmd.spawn().map_err(|e| io("cannot start", e))?;
     let started = Instant::now();
     if let Some(mut stdin) = child.stdin.take() {
@@ -98,7 +122,11 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
             cfg.timeout_seconds
         ))));
     };
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     match serde_json::from_str::<Report>(last) {
         Ok(r) => Ok(r),
         Err(_) => {
@@ -109,7 +137,11 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
             };
             Ok(Report::failed(EvalStatus::Failed(format!(
                 "evaluation worker exited with {status} without a result{}",
-                if tail.is_empty() { String::new() } else { format!(": {tail}") }
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {tail}")
+                }
             ))))
         }
     }

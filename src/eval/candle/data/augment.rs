@@ -28,8 +28,13 @@ impl Augment {
                     for y in 0..size {
                         for x in 0..size {
                             let (sy, sx) = (y as isize + dy, x as isize + dx);
-                            let inside = sy >= 0 && sx >= 0 && (sy as usize) < size && (sx as usize) < size;
-                            img[c * hw + y * size + x] = if inside { src[c * hw + sy as usize * size + sx as usize] } else { 0.0 };
+                            let inside =
+                                sy >= 0 && sx >= 0 && (sy as usize) < size && (sx as usize) < size;
+                            img[c * hw + y * size + x] = if inside {
+                                src[c * hw + sy as usize * size + sx as usize]
+                            } else {
+                                0.0
+                            };
                         }
                     }
                 }
@@ -67,7 +72,11 @@ mod tests {
     fn flip_crop_and_cutout_move_pixels() {
         let img: Vec<f32> = (0..16).map(|v| v as f32 + 1.0).collect();
         let mut rng = Rng::seed(1);
-        let flip = Augment { crop_pad: 0, flip: true, cutout: 0 };
+        let flip = Augment {
+            crop_pad: 0,
+            flip: true,
+            cutout: 0,
+        };
         let mut seen_flip = false;
         for _ in 0..20 {
             let mut a = img.clone();
@@ -78,7 +87,11 @@ mod tests {
             }
         }
         assert!(seen_flip);
-        let crop = Augment { crop_pad: 1, flip: false, cutout: 0 };
+        let crop = Augment {
+            crop_pad: 1,
+            flip: false,
+            cutout: 0,
+        };
         let mut shifted = false;
         for _ in 0..20 {
             let mut a = img.clone();
@@ -88,7 +101,11 @@ mod tests {
             shifted |= a != img;
         }
         assert!(shifted);
-        let cut = Augment { crop_pad: 0, flip: false, cutout: 2 };
+        let cut = Augment {
+            crop_pad: 0,
+            flip: false,
+            cutout: 2,
+        };
         let mut a = img.clone();
         cut.apply(&mut a, 1, 4, &mut rng);
         assert!(a.iter().filter(|v| **v == 0.0).count() >= 1);

@@ -35,17 +35,30 @@ pub fn parse_file(path: &Path, label_bytes: usize, classes: usize) -> Result<Ima
         if label as usize >= classes {
             return Err(DataError::malformed(
                 path,
-                format!("label {label} of record {i} is out of range 0..={}", classes - 1),
+                format!(
+                    "label {label} of record {i} is out of range 0..={}",
+                    classes - 1
+                ),
             ));
         }
         labels.push(label);
         pixels.extend_from_slice(&r[label_bytes..]);
     }
-    Ok(Images { pixels, labels, channels: 3, size: 32 })
+    Ok(Images {
+        pixels,
+        labels,
+        channels: 3,
+        size: 32,
+    })
 }
 
 fn concat(parts: Vec<Images>) -> Images {
-    let mut out = Images { pixels: Vec::new(), labels: Vec::new(), channels: 3, size: 32 };
+    let mut out = Images {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        channels: 3,
+        size: 32,
+    };
     for p in parts {
         out.pixels.extend(p.pixels);
         out.labels.extend(p.labels);
@@ -76,7 +89,10 @@ pub fn load_cifar10(dir: &Path) -> Result<(Images, Images), DataError> {
 /// CIFAR-100 (fine labels) from `dir` (or `dir/cifar-100-binary`).
 pub fn load_cifar100(dir: &Path) -> Result<(Images, Images), DataError> {
     let d = base(dir, "cifar-100-binary", "test.bin");
-    Ok((parse_file(&d.join("train.bin"), 2, 100)?, parse_file(&d.join("test.bin"), 2, 100)?))
+    Ok((
+        parse_file(&d.join("train.bin"), 2, 100)?,
+        parse_file(&d.join("test.bin"), 2, 100)?,
+    ))
 }
 
 #[cfg(test)]
@@ -98,11 +114,18 @@ mod tests {
         let sub = d.path().join("cifar-10-batches-bin");
         std::fs::create_dir(&sub).unwrap();
         for i in 1..=5 {
-            std::fs::write(sub.join(format!("data_batch_{i}.bin")), records(&[&[i as u8], &[9]])).unwrap();
+            std::fs::write(
+                sub.join(format!("data_batch_{i}.bin")),
+                records(&[&[i as u8], &[9]]),
+            )
+            .unwrap();
         }
         std::fs::write(sub.join("test_batch.bin"), records(&[&[3]])).unwrap();
         let (train, test) = load_cifar10(d.path()).unwrap();
-        assert_eq!((train.len(), test.len(), train.channels, train.size), (10, 1, 3, 32));
+        assert_eq!(
+            (train.len(), test.len(), train.channels, train.size),
+            (10, 1, 3, 32)
+        );
         assert_eq!(&train.labels[..4], &[1, 9, 2, 9]);
         assert_eq!(train.pixels[PIXELS], 1);
 
@@ -110,10 +133,16 @@ mod tests {
         cut.pop();
         std::fs::write(sub.join("data_batch_3.bin"), cut).unwrap();
         let e = load_cifar10(d.path()).unwrap_err().to_string();
-        assert!(e.contains("data_batch_3.bin") && e.contains("truncated"), "{e}");
+        assert!(
+            e.contains("data_batch_3.bin") && e.contains("truncated"),
+            "{e}"
+        );
         std::fs::write(sub.join("data_batch_3.bin"), records(&[&[10]])).unwrap();
         let e = load_cifar10(d.path()).unwrap_err().to_string();
-        assert!(e.contains("data_batch_3.bin") && e.contains("label 10"), "{e}");
+        assert!(
+            e.contains("data_batch_3.bin") && e.contains("label 10"),
+            "{e}"
+        );
         std::fs::remove_file(sub.join("test_batch.bin")).unwrap();
         let e = load_cifar10(d.path()).unwrap_err().to_string();
         assert!(e.contains("cannot read"), "{e}");

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 /// Read a whole file, gunzipping it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io { path: path.to_path_buf(), source };
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
@@ -24,7 +27,10 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
 fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let header = 4 + 4 * ndims;
     if bytes.len() < 4 {
-        return Err(DataError::malformed(path, "truncated: shorter than the 4-byte IDX magic"));
+        return Err(DataError::malformed(
+            path,
+            "truncated: shorter than the 4-byte IDX magic",
+        ));
     }
     let expected = [0, 0, 0x08, ndims as u8];
     if bytes[..4] != expected {
@@ -37,7 +43,13 @@ fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<(Vec<usize>, Vec<u8>
         ));
     }
     if bytes.len() < header {
-        return Err(DataError::malformed(path, format!("truncated: header needs {header} bytes, file has {}", bytes.len())));
+        return Err(DataError::malformed(
+            path,
+            format!(
+                "truncated: header needs {header} bytes, file has {}",
+                bytes.len()
+            ),
+        ));
     }
     let dims: Vec<usize> = bytes[4..header]
         .chunks(4)
@@ -45,19 +57,28 @@ fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<(Vec<usize>, Vec<u8>
         .collect();
     let len = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let Some(len) = len else {
-        return Err(DataError::malformed(path, format!("dimensions {dims:?} overflow")));
+        return Err(DataError::malformed(
+            path,
+            format!("dimensions {dims:?} overflow"),
+        ));
     };
     let body = &bytes[header..];
     if body.len() < len {
         return Err(DataError::malformed(
             path,
-            format!("truncated: dimensions {dims:?} need {len} data bytes, file has {}", body.len()),
+            format!(
+                "truncated: dimensions {dims:?} need {len} data bytes, file has {}",
+                body.len()
+            ),
         ));
     }
     if body.len() > len {
         return Err(DataError::malformed(
             path,
-            format!("{} trailing bytes after the {len} data bytes of dimensions {dims:?}", body.len() - len),
+            format!(
+                "{} trailing bytes after the {len} data bytes of dimensions {dims:?}",
+                body.len() - len
+            ),
         ));
     }
     Ok((dims, body.to_vec()))
@@ -68,18 +89,34 @@ pub fn load_pair(images: &Path, labels: &Path) -> Result<Images, DataError> {
     let (idims, pixels) = parse(images, &read_maybe_gz(images)?, 3)?;
     let (ldims, labels_v) = parse(labels, &read_maybe_gz(labels)?, 1)?;
     if idims[1] != idims[2] || idims[1] == 0 {
-        return Err(DataError::malformed(images, format!("images must be square, found {}x{}", idims[1], idims[2])));
+        return Err(DataError::malformed(
+            images,
+            format!("images must be square, found {}x{}", idims[1], idims[2]),
+        ));
     }
     if idims[0] != ldims[0] {
         return Err(DataError::malformed(
             labels,
-            format!("count mismatch: {} labels for {} images in {}", ldims[0], idims[0], images.display()),
+            format!(
+                "count mismatch: {} labels for {} images in {}",
+                ldims[0],
+                idims[0],
+                images.display()
+            ),
         ));
     }
     if let Some((i, l)) = labels_v.iter().enumerate().find(|(_, l)| **l >= 10) {
-        return Err(DataError::malformed(labels, format!("label {l} of item {i} is out of range 0..=9")));
+        return Err(DataError::malformed(
+            labels,
+            format!("label {l} of item {i} is out of range 0..=9"),
+        ));
     }
-    Ok(Images { pixels, labels: labels_v, channels: 1, size: idims[1] })
+    Ok(Images {
+        pixels,
+        labels: labels_v,
+        channels: 1,
+        size: idims[1],
+    })
 }
 
 /// `dir/name` or `dir/name.gz`, whichever exists (the plain name if neither).
@@ -95,8 +132,14 @@ fn find(dir: &Path, name: &str) -> PathBuf {
 
 /// Load `train-*` and `t10k-*` from a folder.
 pub fn load_dir(dir: &Path) -> Result<(Images, Images), DataError> {
-    let train = load_pair(&find(dir, "train-images-idx3-ubyte"), &find(dir, "train-labels-idx1-ubyte"))?;
-    let test = load_pair(&find(dir, "t10k-images-idx3-ubyte"), &find(dir, "t10k-labels-idx1-ubyte"))?;
+    let train = load_pair(
+        &find(dir, "train-images-idx3-ubyte"),
+        &find(dir, "train-labels-idx1-ubyte"),
+    )?;
+    let test = load_pair(
+        &find(dir, "t10k-images-idx3-ubyte"),
+        &find(dir, "t10k-labels-idx1-ubyte"),
+    )?;
     Ok((train, test))
 }
 
@@ -116,7 +159,11 @@ mod tests {
     use std::io::Write;
 
     fn write(dir: &Path, name: &str, bytes: &[u8], gz: bool) -> PathBuf {
-        let p = dir.join(if gz { format!("{name}.gz") } else { name.to_string() });
+        let p = dir.join(if gz {
+            format!("{name}.gz")
+        } else {
+            name.to_string()
+        });
         if gz {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             e.write_all(bytes).unwrap();
@@ -130,8 +177,18 @@ mod tests {
     fn good_set(dir: &Path, gz: bool) {
         let px: Vec<u8> = (0..3 * 16).map(|i| i as u8).collect();
         for pre in ["train", "t10k"] {
-            write(dir, &format!("{pre}-images-idx3-ubyte"), &encode(&[3, 4, 4], &px), gz);
-            write(dir, &format!("{pre}-labels-idx1-ubyte"), &encode(&[3], &[0, 9, 4]), gz);
+            write(
+                dir,
+                &format!("{pre}-images-idx3-ubyte"),
+                &encode(&[3, 4, 4], &px),
+                gz,
+            );
+            write(
+                dir,
+                &format!("{pre}-labels-idx1-ubyte"),
+                &encode(&[3], &[0, 9, 4]),
+                gz,
+            );
         }
     }
 
@@ -156,22 +213,45 @@ mod tests {
     #[test]
     fn malformed_files_name_file_and_fault() {
         let d = tempfile::tempdir().unwrap();
-        let e = err(d.path(), "train-images-idx3-ubyte", &encode(&[3, 4], &[0; 12]));
-        assert!(e.contains("train-images-idx3-ubyte") && e.contains("bad magic"), "{e}");
+        let e = err(
+            d.path(),
+            "train-images-idx3-ubyte",
+            &encode(&[3, 4], &[0; 12]),
+        );
+        assert!(
+            e.contains("train-images-idx3-ubyte") && e.contains("bad magic"),
+            "{e}"
+        );
         let mut short = encode(&[3, 4, 4], &[0; 48]);
         short.truncate(40);
         let e = err(d.path(), "train-images-idx3-ubyte", &short);
         assert!(e.contains("truncated"), "{e}");
-        let e = err(d.path(), "t10k-labels-idx1-ubyte", &encode(&[3], &[0, 10, 1]));
-        assert!(e.contains("t10k-labels-idx1-ubyte") && e.contains("label 10") && e.contains("out of range"), "{e}");
+        let e = err(
+            d.path(),
+            "t10k-labels-idx1-ubyte",
+            &encode(&[3], &[0, 10, 1]),
+        );
+        assert!(
+            e.contains("t10k-labels-idx1-ubyte")
+                && e.contains("label 10")
+                && e.contains("out of range"),
+            "{e}"
+        );
         let e = err(d.path(), "train-labels-idx1-ubyte", &encode(&[2], &[0, 1]));
         assert!(e.contains("count mismatch"), "{e}");
         let e = err(d.path(), "train-images-idx3-ubyte", &[1, 2]);
         assert!(e.contains("truncated"), "{e}");
         good_set(d.path(), false);
-        std::fs::write(d.path().join("t10k-images-idx3-ubyte"), [0x1f, 0x8b, 1, 2, 3]).unwrap();
+        std::fs::write(
+            d.path().join("t10k-images-idx3-ubyte"),
+            [0x1f, 0x8b, 1, 2, 3],
+        )
+        .unwrap();
         let e = load_dir(d.path()).unwrap_err().to_string();
-        assert!(e.contains("t10k-images-idx3-ubyte") && e.contains("gzip"), "{e}");
+        assert!(
+            e.contains("t10k-images-idx3-ubyte") && e.contains("gzip"),
+            "{e}"
+        );
         let e = load_dir(&d.path().join("missing")).unwrap_err().to_string();
         assert!(e.contains("cannot read") && e.contains("missing"), "{e}");
     }

@@ -137,7 +137,12 @@ impl Images {
             pixels.extend_from_slice(&self.pixels[i * n..(i + 1) * n]);
             labels.push(self.labels[i]);
         }
-        Images { pixels, labels, channels: self.channels, size: self.size }
+        Images {
+            pixels,
+            labels,
+            channels: self.channels,
+            size: self.size,
+        }
     }
 }
 
@@ -160,15 +165,30 @@ impl Dataset {
         match kind {
             DatasetKind::FashionMnist | DatasetKind::Mnist => {
                 let (train, test) = idx::load_dir(dir)?;
-                Ok(Dataset { kind, train, test, classes: 10 })
+                Ok(Dataset {
+                    kind,
+                    train,
+                    test,
+                    classes: 10,
+                })
             }
             DatasetKind::Cifar10 => {
                 let (train, test) = cifar::load_cifar10(dir)?;
-                Ok(Dataset { kind, train, test, classes: 10 })
+                Ok(Dataset {
+                    kind,
+                    train,
+                    test,
+                    classes: 10,
+                })
             }
             DatasetKind::Cifar100 => {
                 let (train, test) = cifar::load_cifar100(dir)?;
-                Ok(Dataset { kind, train, test, classes: 100 })
+                Ok(Dataset {
+                    kind,
+                    train,
+                    test,
+                    classes: 100,
+                })
             }
         }
     }
@@ -188,13 +208,23 @@ pub struct Splits {
 /// Split the training set by `seed`: `valid` images held out, then at most
 /// `train_subset` (0: all) of the rest to train on; at most `test_subset`
 /// (0: all) test images, also chosen by `seed`.
-pub fn split(d: &Dataset, valid: usize, train_subset: usize, test_subset: usize, seed: u64) -> Splits {
+pub fn split(
+    d: &Dataset,
+    valid: usize,
+    train_subset: usize,
+    test_subset: usize,
+    seed: u64,
+) -> Splits {
     let mut rng = Rng::seed(seed ^ 0xDA7A);
     let n = d.train.len();
     let order = rng.sample_indices(n, n);
     let valid = valid.min(n.saturating_sub(1));
     let (v, rest) = order.split_at(valid);
-    let t = if train_subset == 0 { rest.len() } else { train_subset.min(rest.len()) };
+    let t = if train_subset == 0 {
+        rest.len()
+    } else {
+        train_subset.min(rest.len())
+    };
     let test = if test_subset == 0 || test_subset >= d.test.len() {
         d.test.clone()
     } else {
@@ -202,11 +232,20 @@ pub fn split(d: &Dataset, valid: usize, train_subset: usize, test_subset: usize,
         idx.sort_unstable();
         d.test.select(&idx)
     };
-    Splits { train: d.train.select(&rest[..t]), valid: d.train.select(v), test }
+    Splits {
+        train: d.train.select(&rest[..t]),
+        valid: d.train.select(v),
+        test,
+    }
 }
 
 /// Turn images into normalised `f32` NCHW data, applying `aug` when given.
-pub fn to_f32(images: &Images, idx: &[usize], kind: DatasetKind, aug: Option<(&Augment, &mut Rng)>) -> Vec<f32> {
+pub fn to_f32(
+    images: &Images,
+    idx: &[usize],
+    kind: DatasetKind,
+    aug: Option<(&Augment, &mut Rng)>,
+) -> Vec<f32> {
     let (mean, std) = kind.normalisation();
     let n = images.image_len();
     let hw = images.size * images.size;
@@ -236,7 +275,12 @@ mod tests {
             channels: 1,
             size: 2,
         };
-        Dataset { kind: DatasetKind::Mnist, train: imgs.clone(), test: imgs, classes: 10 }
+        Dataset {
+            kind: DatasetKind::Mnist,
+            train: imgs.clone(),
+            test: imgs,
+            classes: 10,
+        }
     }
 
     #[test]
@@ -253,7 +297,10 @@ mod tests {
         let (t, v) = (ids(&a.train), ids(&a.valid));
         assert!(t.iter().all(|p| !v.contains(p)));
         let all = split(&d, 10, 0, 0, 1);
-        assert_eq!((all.train.len(), all.valid.len(), all.test.len()), (90, 10, 100));
+        assert_eq!(
+            (all.train.len(), all.valid.len(), all.test.len()),
+            (90, 10, 100)
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! cells with reduction cells at 1/3 and 2/3 of the depth, global pooling and
 //! a linear classifier, with an optional auxiliary head.
 
-use super::layers::{drop_path, global_avg_pool, pool, BatchNorm, Conv, DwConv, FactorizedReduce, Linear, ReluConvBn};
+use super::layers::{
+    drop_path, global_avg_pool, pool, BatchNorm, Conv, DwConv, FactorizedReduce, Linear, ReluConvBn,
+};
 use super::{Builder, Ctx, Network};
 use crate::eval::candle::ops::{self, DwParams, PoolKind};
 use crate::space::darts::{Cell as CellGenes, Genotype, NODES};
@@ -65,8 +67,14 @@ impl Op {
         };
         Ok(match name {
             "none" => Op::Zero { stride },
-            "max_pool_3x3" => Op::Pool { kind: PoolKind::Max, stride },
-            "avg_pool_3x3" => Op::Pool { kind: PoolKind::Avg, stride },
+            "max_pool_3x3" => Op::Pool {
+                kind: PoolKind::Max,
+                stride,
+            },
+            "avg_pool_3x3" => Op::Pool {
+                kind: PoolKind::Avg,
+                stride,
+            },
             "skip_connect" if stride == 1 => Op::Identity,
             "skip_connect" => Op::Reduce(FactorizedReduce::new(b, c, c)?),
             "sep_conv_3x3" | "sep_conv_5x5" => {
@@ -87,7 +95,11 @@ impl Op {
         match self {
             Op::Zero { stride } => {
                 let (n, c, h, w) = x.dims4()?;
-                Tensor::zeros((n, c, h.div_ceil(*stride), w.div_ceil(*stride)), DType::F32, x.device())
+                Tensor::zeros(
+                    (n, c, h.div_ceil(*stride), w.div_ceil(*stride)),
+                    DType::F32,
+                    x.device(),
+                )
             }
             Op::Identity => Ok(x.clone()),
             Op::Reduce(r) => r.forward(x, ctx),
@@ -127,7 +139,15 @@ struct Cell {
 }
 
 impl Cell {
-    fn new(b: &mut Builder, genes: &CellGenes, c_pp: usize, c_p: usize, c: usize, reduction: bool, reduction_prev: bool) -> Result<Self> {
+    fn new(
+        b: &mut Builder,
+        genes: &CellGenes,
+        c_pp: usize,
+        c_p: usize,
+        c: usize,
+        reduction: bool,
+        reduction_prev: bool,
+    ) -> Result<Self> {
         let pre0 = if reduction_prev {
             Pre::Fr(b.scope("preprocess0", |b| FactorizedReduce::new(b, c_pp, c))?)
         } else {
@@ -141,7 +161,12 @@ impl Cell {
             ops.push(b.scope(format!("ops.{i}"), |b| Op::new(b, e.op_name(), c, stride))?);
             inputs.push(e.input as usize);
         }
-        Ok(Cell { pre0, pre1, ops, inputs })
+        Ok(Cell {
+            pre0,
+            pre1,
+            ops,
+            inputs,
+        })
     }
 
     fn forward(&mut self, s0: &Tensor, s1: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
@@ -197,7 +222,11 @@ impl AuxHead {
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let (_, _, h, _) = x.dims4()?;
         let x = ops::relu(x)?;
-        let x = if h >= 5 { pool(&x, PoolKind::Avg, 5, 3, 0)? } else { x };
+        let x = if h >= 5 {
+            pool(&x, PoolKind::Avg, 5, 3, 0)?
+        } else {
+            x
+        };
         let x = ops::relu(&self.bn1.forward(&self.c1.forward(&x, ctx)?, ctx)?)?;
         let x = ops::relu(&self.bn2.forward(&self.c2.forward(&x, ctx)?, ctx)?)?;
         self.fc.forward(&global_avg_pool(&x)?, ctx)
@@ -217,7 +246,7 @@ pub struct DartsNet {
 impl DartsNet {
     /// Build for images of `size x size`.
     pub fn new(b: &mut Builder, g: &Genotype, s: DartsShape, size: usize) -> Result<Self> {
-        if s.cells < 3 || s.channels < 2 || s.channels % 2 != 0 {
+        if s.cells < 3 || s.channels < 2 || !s.channels.is_multiple_of(2) {
             bail!("a DARTS network needs at least 3 cells and an even channel count")
         }
         let c_stem = 3 * s.channels;
@@ -236,7 +265,9 @@ impl DartsNet {
                 res = res.div_ceil(2);
             }
             let genes = if reduction { &g.reduce } else { &g.normal };
-            let cell = b.scope(format!("cells.{i}"), |b| Cell::new(b, genes, c_pp, c_p, c, reduction, reduction_prev))?;
+            let cell = b.scope(format!("cells.{i}"), |b| {
+                Cell::new(b, genes, c_pp, c_p, c, reduction, reduction_prev)
+            })?;
             cells.push(cell);
             reduction_prev = reduction;
             (c_pp, c_p) = (c_p, NODES * c);
@@ -246,7 +277,14 @@ impl DartsNet {
             }
         }
         let classifier = b.scope("classifier", |b| Linear::new(b, c_p, s.classes))?;
-        Ok(DartsNet { stem, stem_bn, cells, aux_after, aux, classifier })
+        Ok(DartsNet {
+            stem,
+            stem_bn,
+            cells,
+            aux_after,
+            aux,
+            classifier,
+        })
     }
 }
 

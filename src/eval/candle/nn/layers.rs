@@ -15,7 +15,14 @@ pub struct Conv {
 
 impl Conv {
     /// PyTorch's default initialisation: uniform with bound `1/sqrt(fan_in)`.
-    pub fn new(b: &mut Builder, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Self> {
+    pub fn new(
+        b: &mut Builder,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self> {
         let bound = 1.0 / ((cin * k * k) as f64).sqrt();
         let w = b.uniform("weight", &[cout, cin, k, k], bound)?;
         Ok(Conv { w, k, stride, pad })
@@ -29,13 +36,22 @@ impl Conv {
             // A pointwise convolution is one matrix product per sample.
             let w = self.w.reshape((cout, cin))?;
             let xs = x.reshape((n, cin, h * wd))?;
-            w.broadcast_left(n)?.matmul(&xs)?.reshape((n, cout, h, wd))?
+            w.broadcast_left(n)?
+                .matmul(&xs)?
+                .reshape((n, cout, h, wd))?
         } else {
             // Unfold, then one matrix product per sample.
-            let p = DwParams { k: self.k, stride: self.stride, pad: self.pad, dilation: 1 };
+            let p = DwParams {
+                k: self.k,
+                stride: self.stride,
+                pad: self.pad,
+                dilation: 1,
+            };
             let (cols, (oh, ow)) = ops::im2col(x, p)?;
             let w = self.w.reshape((cout, cin * self.k * self.k))?;
-            w.broadcast_left(n)?.matmul(&cols)?.reshape((n, cout, oh, ow))?
+            w.broadcast_left(n)?
+                .matmul(&cols)?
+                .reshape((n, cout, oh, ow))?
         };
         let (_, _, oh, ow) = y.dims4()?;
         ctx.macs += (cout * oh * ow * cin * self.k * self.k) as u64;
@@ -98,10 +114,15 @@ impl BatchNorm {
         if ctx.train {
             let (y, st) = ops::batch_norm_train(x, &self.gamma, &self.beta, BN_EPS)?;
             let dev = x.device();
-            let unbias = if st.count > 1 { st.count as f64 / (st.count - 1) as f64 } else { 1.0 };
+            let unbias = if st.count > 1 {
+                st.count as f64 / (st.count - 1) as f64
+            } else {
+                1.0
+            };
             let mean = Tensor::from_vec(st.mean, c, dev)?;
             let var = (Tensor::from_vec(st.var, c, dev)? * unbias)?;
-            self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
+            self.running_mean =
+                ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
             self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (var * BN_MOMENTUM)?)?;
             Ok(y)
         } else {
@@ -138,7 +159,15 @@ impl Linear {
 
 /// Padded pooling.
 pub fn pool(x: &Tensor, kind: PoolKind, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
-    ops::pool2d(x, PoolParams { kind, k, stride, pad })
+    ops::pool2d(
+        x,
+        PoolParams {
+            kind,
+            k,
+            stride,
+            pad,
+        },
+    )
 }
 
 /// Global average pooling `[N, C, H, W] -> [N, C]`.
@@ -154,7 +183,14 @@ pub struct ReluConvBn {
 
 impl ReluConvBn {
     /// Build.
-    pub fn new(b: &mut Builder, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Result<Self> {
+    pub fn new(
+        b: &mut Builder,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self> {
         let conv = b.scope("conv", |b| Conv::new(b, cin, cout, k, stride, pad))?;
         let bn = b.scope("bn", |b| BatchNorm::new(b, cout))?;
         Ok(ReluConvBn { conv, bn })
@@ -208,7 +244,13 @@ pub fn drop_path(x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
     let keep = 1.0 - ctx.drop_path;
     let n = x.dim(0)?;
     let mask: Vec<f32> = (0..n)
-        .map(|_| if ctx.rng.unit() < keep { (1.0 / keep) as f32 } else { 0.0 })
+        .map(|_| {
+            if ctx.rng.unit() < keep {
+                (1.0 / keep) as f32
+            } else {
+                0.0
+            }
+        })
         .collect();
     let mask = Tensor::from_vec(mask, (n, 1, 1, 1), x.device())?;
     x.broadcast_mul(&mask)

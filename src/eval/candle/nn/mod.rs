@@ -62,7 +62,11 @@ impl Builder {
     }
 
     /// Run `f` with `name` pushed on the name prefix.
-    pub fn scope<T>(&mut self, name: impl Into<String>, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    pub fn scope<T>(
+        &mut self,
+        name: impl Into<String>,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         self.prefix.push(name.into());
         let r = f(self);
         self.prefix.pop();
@@ -114,7 +118,12 @@ pub trait Network: Send {
 
 /// Multiply-adds of one sample through `net`, counted on a zero input of
 /// `[1, channels, size, size]` in inference mode.
-pub fn count_macs(net: &mut dyn Network, channels: usize, size: usize, device: &Device) -> Result<u64> {
+pub fn count_macs(
+    net: &mut dyn Network,
+    channels: usize,
+    size: usize,
+    device: &Device,
+) -> Result<u64> {
     let x = Tensor::zeros((1, channels, size, size), DType::F32, device)?;
     let mut ctx = Ctx::new(false, 0.0, 0);
     net.forward(&x, &mut ctx)?;

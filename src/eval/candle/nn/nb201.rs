@@ -41,8 +41,12 @@ impl InferCell {
             ops.push(match name {
                 "none" => Op::Zero,
                 "skip_connect" => Op::Identity,
-                "nor_conv_1x1" => Op::Conv(b.scope(format!("edges.{i}"), |b| ReluConvBn::new(b, c, c, 1, 1, 0))?),
-                "nor_conv_3x3" => Op::Conv(b.scope(format!("edges.{i}"), |b| ReluConvBn::new(b, c, c, 3, 1, 1))?),
+                "nor_conv_1x1" => {
+                    Op::Conv(b.scope(format!("edges.{i}"), |b| ReluConvBn::new(b, c, c, 1, 1, 0))?)
+                }
+                "nor_conv_3x3" => {
+                    Op::Conv(b.scope(format!("edges.{i}"), |b| ReluConvBn::new(b, c, c, 3, 1, 1))?)
+                }
                 "avg_pool_3x3" => Op::AvgPool,
                 other => bail!("unknown NAS-Bench-201 op {other}"),
             });
@@ -143,18 +147,28 @@ impl Nb201Net {
         for stage in 0..3 {
             let cs = c << stage;
             if stage > 0 {
-                cells.push(Stage::Res(b.scope(format!("cells.{idx}"), |b| ResBlock::new(b, c_prev, cs))?));
+                cells.push(Stage::Res(
+                    b.scope(format!("cells.{idx}"), |b| ResBlock::new(b, c_prev, cs))?,
+                ));
                 idx += 1;
             }
             for _ in 0..s.stage_cells {
-                cells.push(Stage::Cell(b.scope(format!("cells.{idx}"), |b| InferCell::new(b, cell, cs))?));
+                cells.push(Stage::Cell(
+                    b.scope(format!("cells.{idx}"), |b| InferCell::new(b, cell, cs))?,
+                ));
                 idx += 1;
             }
             c_prev = cs;
         }
         let last_bn = b.scope("lastact.0", |b| BatchNorm::new(b, c_prev))?;
         let classifier = b.scope("classifier", |b| Linear::new(b, c_prev, s.classes))?;
-        Ok(Nb201Net { stem, stem_bn, cells, last_bn, classifier })
+        Ok(Nb201Net {
+            stem,
+            stem_bn,
+            cells,
+            last_bn,
+            classifier,
+        })
     }
 }
 

@@ -11,10 +11,20 @@ use std::sync::{Arc, Mutex};
 /// Normalise `x: [N, C, H, W]` with its batch statistics, scale by `gamma`
 /// and shift by `beta` (both `[C]`). Returns the output and the statistics
 /// (for the running averages).
-pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, BnStats)> {
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, BnStats)> {
     let saved = Arc::new(Mutex::new(None));
-    let op = BnTrain { eps, saved: saved.clone() };
-    let y = x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let op = BnTrain {
+        eps,
+        saved: saved.clone(),
+    };
+    let y = x
+        .contiguous()?
+        .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
     let stats = match saved.lock() {
         Ok(g) => g.clone(),
         Err(_) => None,
@@ -33,7 +43,10 @@ struct BnTrain {
 fn check(op: &str, x: &Layout, p: &Layout) -> Result<(usize, usize, usize)> {
     let (n, c, h, w) = dims4(op, x)?;
     if p.dims() != [c] {
-        bail!("{op}: per-channel parameters must have shape [{c}], found {:?}", p.dims())
+        bail!(
+            "{op}: per-channel parameters must have shape [{c}], found {:?}",
+            p.dims()
+        )
     }
     if n * h * w == 0 {
         bail!("{op}: empty batch")
@@ -163,10 +176,24 @@ mod tests {
         let g = Tensor::ones(3, candle_core::DType::F32, x.device()).unwrap();
         let b = Tensor::zeros(3, candle_core::DType::F32, x.device()).unwrap();
         let (y, st) = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
-        let m = y.mean_keepdim(0).unwrap().mean_keepdim(2).unwrap().mean_keepdim(3).unwrap();
+        let m = y
+            .mean_keepdim(0)
+            .unwrap()
+            .mean_keepdim(2)
+            .unwrap()
+            .mean_keepdim(3)
+            .unwrap();
         let m = m.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(m.iter().all(|v| v.abs() < 1e-5), "{m:?}");
-        let v = y.sqr().unwrap().mean_keepdim(0).unwrap().mean_keepdim(2).unwrap().mean_keepdim(3).unwrap();
+        let v = y
+            .sqr()
+            .unwrap()
+            .mean_keepdim(0)
+            .unwrap()
+            .mean_keepdim(2)
+            .unwrap()
+            .mean_keepdim(3)
+            .unwrap();
         let v = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(v.iter().all(|v| (v - 1.0).abs() < 1e-3), "{v:?}");
         assert_eq!(st.count, 100);
@@ -178,8 +205,23 @@ mod tests {
         let x = rand_tensor(&[3, 2, 4, 3], 8);
         let g = (rand_tensor(&[2], 9) + 1.5).unwrap();
         let b = rand_tensor(&[2], 10);
-        grad_check(&x, &|t| batch_norm_train(t, &g, &b, 1e-5).unwrap().0, 1e-2, "bn x");
-        grad_check(&g, &|t| batch_norm_train(&x, t, &b, 1e-5).unwrap().0, 1e-2, "bn gamma");
-        grad_check(&b, &|t| batch_norm_train(&x, &g, t, 1e-5).unwrap().0, 1e-2, "bn beta");
+        grad_check(
+            &x,
+            &|t| batch_norm_train(t, &g, &b, 1e-5).unwrap().0,
+            1e-2,
+            "bn x",
+        );
+        grad_check(
+            &g,
+            &|t| batch_norm_train(&x, t, &b, 1e-5).unwrap().0,
+            1e-2,
+            "bn gamma",
+        );
+        grad_check(
+            &b,
+            &|t| batch_norm_train(&x, &g, t, 1e-5).unwrap().0,
+            1e-2,
+            "bn beta",
+        );
     }
 }

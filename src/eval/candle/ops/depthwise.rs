@@ -18,11 +18,25 @@ fn geometry(op: &str, p: &DwParams, x: &Layout, w: &Layout) -> Result<Dims> {
         bail!("{op}: kernel, stride and dilation must be positive")
     }
     if w.dims() != [c, 1, p.k, p.k] {
-        bail!("{op}: weight shape {:?}, expected [{c}, 1, {k}, {k}]", w.dims(), k = p.k)
+        bail!(
+            "{op}: weight shape {:?}, expected [{c}, 1, {k}, {k}]",
+            w.dims(),
+            k = p.k
+        )
     }
     match (p.out_size(h), p.out_size(wd)) {
-        (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok(Dims { n, c, h, w: wd, oh, ow }),
-        _ => bail!("{op}: input {h}x{wd} is smaller than the {k}x{k} window", k = p.k),
+        (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok(Dims {
+            n,
+            c,
+            h,
+            w: wd,
+            oh,
+            ow,
+        }),
+        _ => bail!(
+            "{op}: input {h}x{wd} is smaller than the {k}x{k} window",
+            k = p.k
+        ),
     }
 }
 
@@ -33,20 +47,60 @@ impl CustomOp2 for DwConv {
         "depthwise-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let d = geometry(self.name(), &self.0, l1, l2)?;
-        let y = k::forward(f32_slice(self.name(), s1, l1)?, f32_slice(self.name(), s2, l2)?, &self.0, d);
-        Ok((CpuStorage::F32(y), Shape::from_dims(&[d.n, d.c, d.oh, d.ow])))
+        let y = k::forward(
+            f32_slice(self.name(), s1, l1)?,
+            f32_slice(self.name(), s2, l2)?,
+            &self.0,
+            d,
+        );
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from_dims(&[d.n, d.c, d.oh, d.ow]),
+        ))
     }
 
-    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
         super::gpu::op2(self, s1, l1, s2, l2)
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = g.contiguous()?;
-        let gx = x.apply_op3_no_bwd(w, &g, &DwBwd { p: self.0, input: true })?;
-        let gw = x.apply_op3_no_bwd(w, &g, &DwBwd { p: self.0, input: false })?;
+        let gx = x.apply_op3_no_bwd(
+            w,
+            &g,
+            &DwBwd {
+                p: self.0,
+                input: true,
+            },
+        )?;
+        let gw = x.apply_op3_no_bwd(
+            w,
+            &g,
+            &DwBwd {
+                p: self.0,
+                input: false,
+            },
+        )?;
         Ok((Some(gx), Some(gw)))
     }
 }
@@ -73,7 +127,11 @@ impl candle_core::CustomOp3 for DwBwd {
     ) -> Result<(CpuStorage, Shape)> {
         let d = geometry(self.name(), &self.p, l1, l2)?;
         if l3.dims() != [d.n, d.c, d.oh, d.ow] {
-            bail!("{}: gradient shape {:?} does not match the output", self.name(), l3.dims())
+            bail!(
+                "{}: gradient shape {:?} does not match the output",
+                self.name(),
+                l3.dims()
+            )
         }
         let g = f32_slice(self.name(), s3, l3)?;
         if self.input {
@@ -81,7 +139,10 @@ impl candle_core::CustomOp3 for DwBwd {
             Ok((CpuStorage::F32(dx), Shape::from_dims(&[d.n, d.c, d.h, d.w])))
         } else {
             let dw = k::backward_weight(f32_slice(self.name(), s1, l1)?, g, &self.p, d);
-            Ok((CpuStorage::F32(dw), Shape::from_dims(&[d.c, 1, self.p.k, self.p.k])))
+            Ok((
+                CpuStorage::F32(dw),
+                Shape::from_dims(&[d.c, 1, self.p.k, self.p.k]),
+            ))
         }
     }
 
@@ -110,14 +171,34 @@ mod tests {
 
     #[test]
     fn forward_matches_grouped_conv2d() {
-        for (k, s, pad, d) in [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (5, 2, 2, 1), (3, 1, 2, 2), (5, 2, 4, 2), (3, 2, 0, 1)] {
-            let p = DwParams { k, stride: s, pad, dilation: d };
+        for (k, s, pad, d) in [
+            (3, 1, 1, 1),
+            (3, 2, 1, 1),
+            (5, 1, 2, 1),
+            (5, 2, 2, 1),
+            (3, 1, 2, 2),
+            (5, 2, 4, 2),
+            (3, 2, 0, 1),
+        ] {
+            let p = DwParams {
+                k,
+                stride: s,
+                pad,
+                dilation: d,
+            };
             let x = rand_tensor(&[2, 3, 9, 8], 1);
             let w = rand_tensor(&[3, 1, k, k], 2);
             let a = depthwise_conv2d(&x, &w, p).unwrap();
             let b = reference(&x, &w, p);
             assert_eq!(a.dims(), b.dims(), "{p:?}");
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(diff < 1e-5, "{p:?}: {diff}");
         }
     }
@@ -125,17 +206,37 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         for (k, s, pad, d) in [(3, 1, 1, 1), (3, 2, 1, 1), (5, 2, 4, 2)] {
-            let p = DwParams { k, stride: s, pad, dilation: d };
+            let p = DwParams {
+                k,
+                stride: s,
+                pad,
+                dilation: d,
+            };
             let w = rand_tensor(&[2, 1, k, k], 3);
             let x = rand_tensor(&[2, 2, 7, 6], 4);
-            grad_check(&x, &|t| depthwise_conv2d(t, &w, p).unwrap(), 1e-2, "dw input");
-            grad_check(&w, &|t| depthwise_conv2d(&x, t, p).unwrap(), 1e-2, "dw weight");
+            grad_check(
+                &x,
+                &|t| depthwise_conv2d(t, &w, p).unwrap(),
+                1e-2,
+                "dw input",
+            );
+            grad_check(
+                &w,
+                &|t| depthwise_conv2d(&x, t, p).unwrap(),
+                1e-2,
+                "dw weight",
+            );
         }
     }
 
     #[test]
     fn too_small_input_is_an_error() {
-        let p = DwParams { k: 5, stride: 1, pad: 0, dilation: 2 };
+        let p = DwParams {
+            k: 5,
+            stride: 1,
+            pad: 0,
+            dilation: 2,
+        };
         let x = rand_tensor(&[1, 1, 4, 4], 1);
         let w = rand_tensor(&[1, 1, 5, 5], 1);
         assert!(depthwise_conv2d(&x, &w, p).is_err());

@@ -3,7 +3,9 @@
 //! (kernels in `seki-kernels`).
 
 use super::{dims4, f32_slice};
-use candle_core::{bail, CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{
+    bail, CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor,
+};
 use seki_kernels::pool::{self as k, Dims};
 pub use seki_kernels::{PoolKind, PoolParams};
 
@@ -18,8 +20,21 @@ fn geometry(op: &str, p: &PoolParams, l: &Layout) -> Result<(usize, usize, Dims)
         bail!("{op}: need kernel > padding >= 0 and stride > 0")
     }
     match (p.out_size(h), p.out_size(w)) {
-        (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((n, c, Dims { planes: n * c, h, w, oh, ow })),
-        _ => bail!("{op}: input {h}x{w} is smaller than the {k}x{k} window", k = p.k),
+        (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((
+            n,
+            c,
+            Dims {
+                planes: n * c,
+                h,
+                w,
+                oh,
+                ow,
+            },
+        )),
+        _ => bail!(
+            "{op}: input {h}x{w} is smaller than the {k}x{k} window",
+            k = p.k
+        ),
     }
 }
 
@@ -57,16 +72,39 @@ impl CustomOp2 for PoolBwd {
         "pool2d-bwd"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c, d) = geometry(self.name(), &self.0, l1)?;
         if l2.dims() != [n, c, d.oh, d.ow] {
-            bail!("{}: gradient shape {:?}, expected [{n}, {c}, {}, {}]", self.name(), l2.dims(), d.oh, d.ow)
+            bail!(
+                "{}: gradient shape {:?}, expected [{n}, {c}, {}, {}]",
+                self.name(),
+                l2.dims(),
+                d.oh,
+                d.ow
+            )
         }
-        let dx = k::backward(f32_slice(self.name(), s1, l1)?, f32_slice(self.name(), s2, l2)?, &self.0, d);
+        let dx = k::backward(
+            f32_slice(self.name(), s1, l1)?,
+            f32_slice(self.name(), s2, l2)?,
+            &self.0,
+            d,
+        );
         Ok((CpuStorage::F32(dx), Shape::from_dims(&[n, c, d.h, d.w])))
     }
 
-    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
         super::gpu::op2(self, s1, l1, s2, l2)
     }
 }
@@ -80,22 +118,49 @@ mod tests {
     fn unpadded_pools_match_candle() {
         let x = rand_tensor(&[2, 3, 8, 8], 5);
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            let p = PoolParams { kind, k: 2, stride: 2, pad: 0 };
+            let p = PoolParams {
+                kind,
+                k: 2,
+                stride: 2,
+                pad: 0,
+            };
             let a = pool2d(&x, p).unwrap();
             let b = match kind {
                 PoolKind::Max => x.max_pool2d(2).unwrap(),
                 PoolKind::Avg => x.avg_pool2d(2).unwrap(),
             };
-            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let d = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(d < 1e-6, "{kind:?}: {d}");
         }
     }
 
     #[test]
     fn avg_excludes_padding() {
-        let x = Tensor::ones((1, 1, 3, 3), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-        let p = PoolParams { kind: PoolKind::Avg, k: 3, stride: 1, pad: 1 };
-        let y = pool2d(&x, p).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let x = Tensor::ones(
+            (1, 1, 3, 3),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let p = PoolParams {
+            kind: PoolKind::Avg,
+            k: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let y = pool2d(&x, p)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert!(y.iter().all(|v| (v - 1.0).abs() < 1e-6), "{y:?}");
     }
 
@@ -103,7 +168,12 @@ mod tests {
     fn gradients_match_finite_differences() {
         for kind in [PoolKind::Max, PoolKind::Avg] {
             for (k, s, pad) in [(3, 1, 1), (3, 2, 1), (5, 3, 0)] {
-                let p = PoolParams { kind, k, stride: s, pad };
+                let p = PoolParams {
+                    kind,
+                    k,
+                    stride: s,
+                    pad,
+                };
                 let x = rand_tensor(&[2, 2, 7, 8], 6);
                 grad_check(&x, &|t| pool2d(t, p).unwrap(), 1e-3, "pool");
             }

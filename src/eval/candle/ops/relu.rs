@@ -18,7 +18,10 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((CpuStorage::F32(k::forward(f32_slice(self.name(), s, l)?)), l.shape().clone()))
+        Ok((
+            CpuStorage::F32(k::forward(f32_slice(self.name(), s, l)?)),
+            l.shape().clone(),
+        ))
     }
 
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
@@ -38,15 +41,34 @@ impl CustomOp2 for ReluBwd {
         "relu-bwd"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         if l1.dims() != l2.dims() {
-            candle_core::bail!("relu-bwd: shapes {:?} and {:?} differ", l1.dims(), l2.dims())
+            candle_core::bail!(
+                "relu-bwd: shapes {:?} and {:?} differ",
+                l1.dims(),
+                l2.dims()
+            )
         }
-        let dx = k::backward(f32_slice(self.name(), s1, l1)?, f32_slice(self.name(), s2, l2)?);
+        let dx = k::backward(
+            f32_slice(self.name(), s1, l1)?,
+            f32_slice(self.name(), s2, l2)?,
+        );
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 
-    fn cuda_fwd(&self, s1: &CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<(CudaStorage, Shape)> {
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
         super::gpu::op2(self, s1, l1, s2, l2)
     }
 }
@@ -61,7 +83,10 @@ mod tests {
         let x = rand_tensor(&[2, 3, 5, 4], 21);
         let a = relu(&x).unwrap();
         let b = x.relu().unwrap();
-        assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
         grad_check(&x, &|t| relu(t).unwrap(), 1e-3, "relu");
     }
 }
