@@ -1,5 +1,6 @@
 //! Training-mode batch normalisation over `N, H, W` per channel.
 
+use crate::{dot, sum};
 use rayon::prelude::*;
 
 /// Batch statistics per channel.
@@ -33,14 +34,22 @@ pub fn forward(
             let mut s = 0f64;
             for b in 0..n {
                 let i = (b * c + ch) * hw;
-                s += x[i..i + hw].iter().map(|&v| v as f64).sum::<f64>();
+                s += sum(&x[i..i + hw]) as f64;
             }
             let mean = s / count.max(1) as f64;
             let m = mean as f32;
             let mut q = 0f64;
             for b in 0..n {
                 let i = (b * c + ch) * hw;
-                q += x[i..i + hw].iter().map(|&v| (v - m) * (v - m)).sum::<f32>() as f64;
+                let mut acc = [0f32; 8];
+                let mut c8 = x[i..i + hw].chunks_exact(8);
+                for v in &mut c8 {
+                    for k in 0..8 {
+                        acc[k] += (v[k] - m) * (v[k] - m);
+                    }
+                }
+                let rest: f32 = c8.remainder().iter().map(|v| (v - m) * (v - m)).sum();
+                q += (acc.iter().sum::<f32>() + rest) as f64;
             }
             (m, (q / count.max(1) as f64) as f32)
         })
@@ -90,11 +99,10 @@ pub fn backward(
             let (mut sd, mut sdx) = (0f64, 0f64);
             for b in 0..n {
                 let i = (b * c + ch) * hw;
-                let (mut a, mut q) = (0f32, 0f32);
-                for (gv, xv) in g[i..i + hw].iter().zip(&x[i..i + hw]) {
-                    a += gv;
-                    q += gv * (xv - m);
-                }
+                let (gs, xs) = (&g[i..i + hw], &x[i..i + hw]);
+                let a = sum(gs);
+                // sum(g * (x - m)) = sum(g * x) - m * sum(g)
+                let q = dot(gs, xs) - m * a;
                 sd += a as f64;
                 sdx += (q * is) as f64;
             }

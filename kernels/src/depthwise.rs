@@ -1,7 +1,7 @@
 //! Depthwise 2-D convolution: one `k x k` filter per channel, any stride,
 //! zero padding and dilation.
 
-use crate::valid_range;
+use crate::{dot, valid_range};
 use rayon::prelude::*;
 
 /// Geometry of a depthwise convolution.
@@ -158,10 +158,7 @@ pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
                         let mut s = 0f32;
                         if p.stride == 1 && lo < hi {
                             let start = (lo as isize + dx) as usize;
-                            for (gv, xv) in grow[lo..hi].iter().zip(&xrow[start..start + (hi - lo)])
-                            {
-                                s += gv * xv;
-                            }
+                            s = dot(&grow[lo..hi], &xrow[start..start + (hi - lo)]);
                         } else {
                             for ox in lo..hi {
                                 s += grow[ox] * xrow[((ox * p.stride) as isize + dx) as usize];
