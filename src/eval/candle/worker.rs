@@ -156,3 +156,87 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Nb201Cell;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, body: &str) -> std::path::PathBuf {
+        let p = dir.join("worker.sh");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn arch() -> Arch {
+        Arch::Nb201(
+            Nb201Cell::parse(
+                "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_crashing_worker_is_a_failed_result_with_its_stderr() {
+        let d = tempfile::tempdir().unwrap();
+        let p = script(
+            d.path(),
+            "cat >/dev/null; echo 'worker blew up' >&2; exit 3",
+        );
+        let r = run_child(&p, &arch(), &CandleConfig::default()).unwrap();
+        match r.evaluation.status {
+            EvalStatus::Failed(m) => {
+                assert!(m.contains("worker blew up") && m.contains('3'), "{m}")
+            }
+            s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_hanging_worker_is_killed_at_the_timeout() {
+        let d = tempfile::tempdir().unwrap();
+        let p = script(d.path(), "cat >/dev/null; exec sleep 30");
+        let cfg = CandleConfig {
+            timeout_seconds: 0.3,
+            ..CandleConfig::default()
+        };
+        let r = run_child(&p, &arch(), &cfg).unwrap();
+        assert!(
+            matches!(r.evaluation.status, EvalStatus::TimedOut(_)),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn the_worker_reads_a_request_and_answers_one_json_line() {
+        let d = tempfile::tempdir().unwrap();
+        let req = Request {
+            space: "nb201".into(),
+            arch: arch().to_text(),
+            config: CandleConfig {
+                data_dir: d.path().join("nowhere"),
+                ..CandleConfig::default()
+            },
+        };
+        let mut out = Vec::new();
+        serve(
+            &mut serde_json::to_string(&req).unwrap().as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        let r: Report = serde_json::from_slice(&out).unwrap();
+        match r.evaluation.status {
+            EvalStatus::Failed(m) => assert!(m.contains("nowhere"), "{m}"),
+            s => panic!("{s:?}"),
+        }
+        let mut out = Vec::new();
+        serve(&mut &b"{not json"[..], &mut out).unwrap();
+        let r: Report = serde_json::from_slice(&out).unwrap();
+        assert!(
+            matches!(r.evaluation.status, EvalStatus::Failed(ref m) if m.contains("bad worker request"))
+        );
+    }
+}
