@@ -15,6 +15,8 @@ pub struct DwParams {
     pub pad: usize,
     /// Dilation.
     pub dilation: usize,
+    /// Apply ReLU to the input first (fused: no separate ReLU pass or node).
+    pub relu: bool,
 }
 
 impl DwParams {
@@ -58,7 +60,8 @@ pub fn forward(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
         .enumerate()
         .for_each(|(plane, o)| {
             let ch = plane % d.c;
-            let xp = &x[plane * h * w..(plane + 1) * h * w];
+            let xp = input_plane(x, plane, h * w, p.relu);
+            let xp: &[f32] = &xp;
             let kw = &wt[ch * kk..(ch + 1) * kk];
             for oy in 0..oh {
                 let orow = &mut o[oy * ow..(oy + 1) * ow];
@@ -93,8 +96,19 @@ pub fn forward(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     out
 }
 
-/// Gradient with respect to the input, from the output gradient `g`.
-pub fn backward_input(g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
+/// Plane `plane` of `x`, through ReLU when `relu`.
+fn input_plane(x: &[f32], plane: usize, len: usize, relu: bool) -> std::borrow::Cow<'_, [f32]> {
+    let xp = &x[plane * len..(plane + 1) * len];
+    if relu {
+        std::borrow::Cow::Owned(xp.iter().map(|v| v.max(0.0)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(xp)
+    }
+}
+
+/// Gradient with respect to the input (`x` gives the fused ReLU's mask),
+/// from the output gradient `g`.
+pub fn backward_input(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
     let mut out = vec![0f32; d.n * d.c * h * w];
     out.par_chunks_mut(h * w)
@@ -130,6 +144,14 @@ pub fn backward_input(g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
                     }
                 }
             }
+            if p.relu {
+                let xp = &x[plane * h * w..(plane + 1) * h * w];
+                for (dv, xv) in dxp.iter_mut().zip(xp) {
+                    if *xv <= 0.0 {
+                        *dv = 0.0;
+                    }
+                }
+            }
         });
     out
 }
@@ -142,7 +164,8 @@ pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
         let mut acc = vec![0f64; kk];
         for b in 0..d.n {
             let plane = b * d.c + ch;
-            let xp = &x[plane * h * w..(plane + 1) * h * w];
+            let xp = input_plane(x, plane, h * w, p.relu);
+            let xp: &[f32] = &xp;
             let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
             for oy in 0..oh {
                 let grow = &gp[oy * ow..(oy + 1) * ow];

@@ -19,13 +19,9 @@ pub fn forward(x: &[f32]) -> Vec<f32> {
 
 /// `g` where the ReLU output `y` is positive, else 0.
 pub fn backward(y: &[f32], g: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; y.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(y.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(o, (yc, gc))| {
-            for ((ov, yv), gv) in o.iter_mut().zip(yc).zip(gc) {
-                *ov = if *yv > 0.0 { *gv } else { 0.0 };
-            }
-        });
-    out
+    y.par_iter()
+        .zip(g.par_iter())
+        .with_min_len(CHUNK)
+        .map(|(yv, gv)| if *yv > 0.0 { *gv } else { 0.0 })
+        .collect()
 }

@@ -42,7 +42,7 @@ impl DwBlock {
     }
 
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.dw.forward(&ops::relu(x)?, ctx)?;
+        let y = self.dw.forward(x, ctx)?;
         let y = self.pw.forward(&y, ctx)?;
         self.bn.forward(&y, ctx)
     }
@@ -59,11 +59,13 @@ enum Op {
 
 impl Op {
     fn new(b: &mut Builder, name: &str, c: usize, stride: usize) -> Result<Self> {
+        // ReLU is fused into the depthwise convolution.
         let dw = |k: usize, s: usize, d: usize| DwParams {
             k,
             stride: s,
             pad: d * (k - 1) / 2,
             dilation: d,
+            relu: true,
         };
         Ok(match name {
             "none" => Op::Zero { stride },

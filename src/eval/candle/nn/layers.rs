@@ -46,6 +46,7 @@ impl Conv {
                 stride: self.stride,
                 pad: self.pad,
                 dilation: 1,
+                relu: false,
             };
             let (cols, (oh, ow)) = ops::im2col(x, p)?;
             let w = self.w.reshape((cout, cin * self.k * self.k))?;

@@ -135,7 +135,13 @@ impl candle_core::CustomOp3 for DwBwd {
         }
         let g = f32_slice(self.name(), s3, l3)?;
         if self.input {
-            let dx = k::backward_input(g, f32_slice(self.name(), s2, l2)?, &self.p, d);
+            let dx = k::backward_input(
+                f32_slice(self.name(), s1, l1)?,
+                g,
+                f32_slice(self.name(), s2, l2)?,
+                &self.p,
+                d,
+            );
             Ok((CpuStorage::F32(dx), Shape::from_dims(&[d.n, d.c, d.h, d.w])))
         } else {
             let dw = k::backward_weight(f32_slice(self.name(), s1, l1)?, g, &self.p, d);
@@ -185,6 +191,7 @@ mod tests {
                 stride: s,
                 pad,
                 dilation: d,
+                relu: false,
             };
             let x = rand_tensor(&[2, 3, 9, 8], 1);
             let w = rand_tensor(&[3, 1, k, k], 2);
@@ -211,6 +218,7 @@ mod tests {
                 stride: s,
                 pad,
                 dilation: d,
+                relu: false,
             };
             let w = rand_tensor(&[2, 1, k, k], 3);
             let x = rand_tensor(&[2, 2, 7, 6], 4);
@@ -230,12 +238,51 @@ mod tests {
     }
 
     #[test]
+    fn fused_relu_matches_relu_then_convolution() {
+        let p = DwParams {
+            k: 3,
+            stride: 2,
+            pad: 1,
+            dilation: 1,
+            relu: true,
+        };
+        let x = rand_tensor(&[2, 3, 9, 8], 31);
+        let w = rand_tensor(&[3, 1, 3, 3], 32);
+        let a = depthwise_conv2d(&x, &w, p).unwrap();
+        let b = reference(&x.relu().unwrap(), &w, p);
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        let x = rand_tensor(&[2, 2, 7, 6], 33);
+        let w = rand_tensor(&[2, 1, 3, 3], 34);
+        grad_check(
+            &x,
+            &|t| depthwise_conv2d(t, &w, p).unwrap(),
+            1e-3,
+            "dw+relu input",
+        );
+        grad_check(
+            &w,
+            &|t| depthwise_conv2d(&x, t, p).unwrap(),
+            1e-3,
+            "dw+relu weight",
+        );
+    }
+
+    #[test]
     fn too_small_input_is_an_error() {
         let p = DwParams {
             k: 5,
             stride: 1,
             pad: 0,
             dilation: 2,
+            relu: false,
         };
         let x = rand_tensor(&[1, 1, 4, 4], 1);
         let w = rand_tensor(&[1, 1, 5, 5], 1);

@@ -131,6 +131,7 @@ mod tests {
                 stride: s,
                 pad,
                 dilation: d,
+                relu: false,
             };
             let x = rand_tensor(&[2, 3, 9, 8], 11);
             let w = rand_tensor(&[4, 3, k, k], 12);
@@ -156,6 +157,7 @@ mod tests {
                 stride: s,
                 pad,
                 dilation: 1,
+                relu: false,
             };
             let x = rand_tensor(&[2, 2, 7, 6], 13);
             grad_check(&x, &|t| im2col(t, p).unwrap().0, 1e-2, "im2col");

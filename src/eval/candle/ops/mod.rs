@@ -172,6 +172,7 @@ mod torch_reference {
                         stride: us("stride"),
                         pad: us("pad"),
                         dilation: us("dilation"),
+                        relu: false,
                     };
                     let y = depthwise_conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
                     close(&what, &y, &c["y"]);
