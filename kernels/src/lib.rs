@@ -13,6 +13,7 @@
 pub mod batchnorm;
 pub mod depthwise;
 pub mod im2col;
+pub mod pointwise;
 pub mod pool;
 pub mod relu;
 

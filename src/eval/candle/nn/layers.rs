@@ -30,16 +30,18 @@ impl Conv {
 
     /// Apply.
     pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let (n, cin, h, wd) = x.dims4()?;
+        self.forward_relu(x, false, ctx)
+    }
+
+    /// Apply to `relu(x)` when `relu` (fused for pointwise convolutions).
+    pub fn forward_relu(&self, x: &Tensor, relu: bool, ctx: &mut Ctx) -> Result<Tensor> {
+        let (n, cin, _, _) = x.dims4()?;
         let cout = self.w.dim(0)?;
         let y = if self.k == 1 && self.stride == 1 && self.pad == 0 {
-            // A pointwise convolution is one matrix product per sample.
-            let w = self.w.reshape((cout, cin))?;
-            let xs = x.reshape((n, cin, h * wd))?;
-            w.broadcast_left(n)?
-                .matmul(&xs)?
-                .reshape((n, cout, h, wd))?
+            ops::pointwise_conv2d(x, &self.w, relu)?
         } else {
+            let x = if relu { ops::relu(x)? } else { x.clone() };
+            let x = &x;
             // Unfold, then one matrix product per sample.
             let p = DwParams {
                 k: self.k,
@@ -199,7 +201,7 @@ impl ReluConvBn {
 
     /// Apply.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.conv.forward(&ops::relu(x)?, ctx)?;
+        let y = self.conv.forward_relu(x, true, ctx)?;
         self.bn.forward(&y, ctx)
     }
 }

@@ -7,12 +7,14 @@ pub mod batchnorm;
 pub mod depthwise;
 mod gpu;
 pub mod im2col;
+pub mod pointwise;
 pub mod pool;
 pub mod relu;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
 pub use im2col::im2col;
+pub use pointwise::pointwise_conv2d;
 pub use pool::{pool2d, PoolKind, PoolParams};
 pub use relu::relu;
 
