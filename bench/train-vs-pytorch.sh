@@ -28,10 +28,11 @@ if [ -z "$py" ]; then
 fi
 
 cargo build --release --quiet
+seki_bin=${CARGO_TARGET_DIR:-target}/release/seki
 # The same environment the evaluation worker gets (see src/eval/candle/worker.rs).
 export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1} MALLOC_MMAP_THRESHOLD_=33554432 \
   MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=268435456
-seki=$(RAYON_NUM_THREADS=$threads target/release/seki bench-train --cells 6 --channels 16 --batch 64 --size 32 --spans)
+seki=$(RAYON_NUM_THREADS=$threads "$seki_bin" bench-train --cells 6 --channels 16 --batch 64 --size 32 --spans)
 torch=$(OMP_NUM_THREADS=$threads "$py" bench/train_pytorch.py "$threads")
 echo "seki:    $seki"
 echo "pytorch: $torch"
