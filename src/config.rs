@@ -48,6 +48,8 @@ pub enum ConfigError {
 pub enum EvaluatorKind {
     /// The NAS-Bench-201 table (CIFAR-10), `nb201` space only.
     Nb201,
+    /// Train with candle on real data (both spaces).
+    Candle,
 }
 
 impl std::str::FromStr for EvaluatorKind {
@@ -55,8 +57,9 @@ impl std::str::FromStr for EvaluatorKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "nb201" => Ok(EvaluatorKind::Nb201),
+            "candle" => Ok(EvaluatorKind::Candle),
             other => Err(format!(
-                "unknown evaluator '{other}'; valid evaluators: nb201"
+                "unknown evaluator '{other}'; valid evaluators: nb201, candle"
             )),
         }
     }
@@ -169,6 +172,8 @@ impl Default for Nb201Config {
 pub struct EvaluatorConfig {
     /// `[evaluator.nb201]`
     pub nb201: Nb201Config,
+    /// `[evaluator.candle]`
+    pub candle: crate::eval::candle::CandleConfig,
 }
 
 /// `[bench]`
@@ -368,6 +373,9 @@ impl Loaded {
                 "agent.max_tokens_text and agent.max_tokens_arch must be at least 1",
             ));
         }
+        if let Err((key, message)) = c.evaluator.candle.check() {
+            return Err(self.invalid(&format!("evaluator.candle.{key}"), message));
+        }
         if c.bench.seeds == 0 || c.bench.budget == 0 {
             return Err(self.invalid(
                 "bench.seeds",
@@ -424,6 +432,7 @@ impl Config {
         if !config.agent.prompts_dir.as_os_str().is_empty() {
             resolve(base, &mut config.agent.prompts_dir);
         }
+        resolve(base, &mut config.evaluator.candle.data_dir);
         let loaded = Loaded {
             config,
             path: path.map(Path::to_path_buf),

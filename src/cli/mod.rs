@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 mod kb;
 mod search;
+mod worker;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -51,6 +52,12 @@ pub enum Command {
     Arch(ArchArgs),
     /// Describe a search space: its ops, rules and text format.
     Space(SpaceArgs),
+    /// Internal: run one Candle evaluation (JSON request on stdin, result on stdout).
+    #[command(hide = true)]
+    EvalWorker,
+    /// Internal: time Candle training and inference of a DARTS network (benchmark).
+    #[command(hide = true)]
+    BenchTrain(worker::BenchTrainArgs),
 }
 
 impl Cli {
@@ -88,6 +95,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => run_report(a),
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
+        Command::EvalWorker => worker::run_worker(),
+        Command::BenchTrain(a) => worker::run_bench_train(a),
     }
 }
 
