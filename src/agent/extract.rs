@@ -99,12 +99,16 @@ fn balanced(s: &str, open: char, close: char) -> Option<&str> {
     None
 }
 
-/// Read the NB201 JSON forms: `{"arch": "|...|"}` or an object holding a
-/// list of 6 op names in edge order (`{"edges": [...]}` or any key).
+/// Read the NB201 JSON forms: the schema's `{"node1": [op], "node2": [op, op],
+/// "node3": [op, op, op]}`, `{"arch": "|...|"}`, or an object holding a list
+/// of 6 op names in edge order (e.g. `{"edges": [...]}`).
 fn nb201_from_json(v: &serde_json::Value) -> Option<Result<Nb201Cell, ArchError>> {
     let obj = v.as_object()?;
-    if let Some(s) = obj.get("arch").and_then(|a| a.as_str()) {
-        return Some(Nb201Cell::parse(s));
+    if obj.contains_key("node1") || obj.contains_key("arch") {
+        return Some(crate::llm::schema::arch_from_json(Space::Nb201, v).and_then(|a| match a {
+            Arch::Nb201(c) => Ok(c),
+            Arch::Darts(_) => Err(ArchError::new("nb201", "", "expected a NAS-Bench-201 cell")),
+        }));
     }
     for val in obj.values() {
         if let Some(list) = val.as_array() {
@@ -175,7 +179,7 @@ pub fn extract(space: Space, reply: &str) -> Result<Arch, ExtractError> {
             space: space.name(),
             format: match space {
                 Space::Darts => "JSON {\"normal\": [[op, input], ...], \"reduce\": [...]}",
-                Space::Nb201 => "{\"edges\": [6 ops]} or |op~0|+|op~0|op~1|+|op~0|op~1|op~2|",
+                Space::Nb201 => "{\"node1\": [op], \"node2\": [op, op], \"node3\": [op, op, op]} or |op~0|+|op~0|op~1|+|op~0|op~1|op~2|",
             },
         },
     })
@@ -205,6 +209,7 @@ mod tests {
             NB.to_string(),
             format!("The new cell is {NB}."),
             format!("```\n{{\"arch\": \"{NB}\"}}\n```"),
+            r#"{"node1": ["nor_conv_3x3"], "node2": ["nor_conv_3x3", "avg_pool_3x3"], "node3": ["skip_connect", "nor_conv_3x3", "skip_connect"]}"#.to_string(),
             r#"{"edges": ["nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "skip_connect"]}"#.to_string(),
         ] {
             assert_eq!(extract(Space::Nb201, &reply).unwrap(), nb, "{reply}");

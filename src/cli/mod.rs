@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod kb;
+mod llm;
 mod search;
 mod worker;
 
@@ -58,6 +59,9 @@ pub enum Command {
     /// Internal: time Candle training and inference of a DARTS network (benchmark).
     #[command(hide = true)]
     BenchTrain(worker::BenchTrainArgs),
+    /// Chat with a configured LLM profile, or measure its speed.
+    #[command(subcommand)]
+    Llm(llm::LlmCommand),
 }
 
 impl Cli {
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Space(a) => run_space(a),
         Command::EvalWorker => worker::run_worker(),
         Command::BenchTrain(a) => worker::run_bench_train(a),
+        Command::Llm(c) => llm::run(cli.config.as_deref(), c),
     }
 }
 
@@ -106,14 +111,9 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
 }
 
 /// The chat model of an LLM profile ("" = the default profile).
-pub fn llm_profile(
-    _config: &seki::config::Config,
-    name: &str,
-) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
-    anyhow::bail!(
-        "LLM profile '{}': no LLM backends are built into this version yet; use --llm-replay FILE",
-        if name.is_empty() { "default" } else { name }
-    )
+pub fn llm_profile(config: &seki::config::Config, name: &str) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
+    let name = Some(name).filter(|n| !n.is_empty());
+    Ok(std::sync::Arc::from(seki::llm::from_profile(config, name)?))
 }
 
 /// Read an architecture argument: the text itself, or `@FILE` for a file's contents.

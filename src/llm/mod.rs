@@ -6,9 +6,17 @@
 //! that backends enforce (grammar-constrained decoding) or pass on (a
 //! server's JSON-schema response format, or the schema stated in the prompt).
 
+pub mod constrain;
+pub mod local;
+pub mod openai;
+pub mod profile;
 pub mod replay;
+pub mod retry;
 pub mod schema;
 
+pub use local::LocalModel;
+pub use openai::OpenaiModel;
+pub use profile::{from_profile, LlmConfig, Profile};
 pub use replay::{Recorded, ReplayModel};
 
 use serde::{Deserialize, Serialize};

@@ -1,26 +1,45 @@
-//! JSON schemas of each search space's architecture, for constrained output.
+//! JSON schemas of architectures, for constrained decoding and for servers'
+//! `json_schema` response formats, and the conversion of a reply back to an
+//! [`Arch`].
+//!
+//! - DARTS: the space's own JSON form,
+//!   `{"normal": [[op, input], ... 8 pairs], "reduce": [... 8 pairs]}`, with
+//!   ops from the seven non-`none` DARTS ops and each pair's input bounded
+//!   by its node (pairs 1-2 read nodes 0-1, pairs 3-4 nodes 0-2, pairs 5-6
+//!   nodes 0-3, pairs 7-8 nodes 0-4), via `prefixItems`.
+//! - NAS-Bench-201: `{"node1": [op], "node2": [op, op], "node3": [op, op, op]}`:
+//!   node i's list gives the ops of its edges from nodes 0, 1, ..., i-1, in
+//!   the order of the string form `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
 
-use crate::space::{darts, nb201, Space};
+use crate::space::{darts, nb201, Arch, ArchError, Space};
 use serde_json::{json, Value};
 
-/// The JSON schema an architecture reply must satisfy.
-///
-/// DARTS: `{"normal": [[op, input] x 8], "reduce": [[op, input] x 8]}`.
-/// NAS-Bench-201: `{"edges": [op x 6]}` in the order of the string form
-/// (node 1's edge from 0; node 2's from 0, 1; node 3's from 0, 1, 2).
+/// The JSON schema of an architecture of `space`.
 pub fn arch_schema(space: Space) -> Value {
     match space {
         Space::Darts => {
-            let pair = json!({
+            let ops: Vec<&str> = darts::OPS
+                .iter()
+                .copied()
+                .filter(|o| *o != "none")
+                .collect();
+            let pair = |max_input: usize| {
+                json!({
+                    "type": "array",
+                    "prefixItems": [
+                        {"type": "string", "enum": ops},
+                        {"type": "integer", "minimum": 0, "maximum": max_input}
+                    ],
+                    "minItems": 2,
+                    "maxItems": 2
+                })
+            };
+            let cell = json!({
                 "type": "array",
-                "prefixItems": [
-                    {"type": "string", "enum": darts::OPS[1..]},
-                    {"type": "integer", "minimum": 0, "maximum": 5}
-                ],
-                "minItems": 2,
-                "maxItems": 2
+                "prefixItems": (0..darts::EDGES).map(|i| pair(i / 2 + 1)).collect::<Vec<_>>(),
+                "minItems": darts::EDGES,
+                "maxItems": darts::EDGES
             });
-            let cell = json!({"type": "array", "items": pair, "minItems": 8, "maxItems": 8});
             json!({
                 "type": "object",
                 "properties": {"normal": cell, "reduce": cell},
@@ -28,18 +47,100 @@ pub fn arch_schema(space: Space) -> Value {
                 "additionalProperties": false
             })
         }
-        Space::Nb201 => json!({
-            "type": "object",
-            "properties": {
-                "edges": {
+        Space::Nb201 => {
+            let op = json!({"type": "string", "enum": nb201::OPS});
+            let node = |n: usize| {
+                json!({
                     "type": "array",
-                    "items": {"type": "string", "enum": nb201::OPS},
-                    "minItems": 6,
-                    "maxItems": 6
+                    "prefixItems": vec![op.clone(); n],
+                    "minItems": n,
+                    "maxItems": n
+                })
+            };
+            json!({
+                "type": "object",
+                "properties": {"node1": node(1), "node2": node(2), "node3": node(3)},
+                "required": ["node1", "node2", "node3"],
+                "additionalProperties": false
+            })
+        }
+    }
+}
+
+/// Read an architecture from a reply that follows [`arch_schema`] (for
+/// NAS-Bench-201 the space's string form is accepted too, as a JSON string
+/// or under the key `"arch"`).
+pub fn arch_from_json(space: Space, v: &Value) -> Result<Arch, ArchError> {
+    match space {
+        Space::Darts => space.parse(&v.to_string()),
+        Space::Nb201 => {
+            if let Some(s) = v.as_str().or_else(|| v.get("arch").and_then(Value::as_str)) {
+                return space.parse(s);
+            }
+            let mut text = String::new();
+            for n in 1..=3 {
+                let key = format!("node{n}");
+                let ops = v.get(&key).and_then(Value::as_array).ok_or_else(|| {
+                    ArchError::new(
+                        "nb201",
+                        "",
+                        format!("expected {{\"node1\": [op], \"node2\": [op, op], \"node3\": [op, op, op]}}; {key} is missing or not a list"),
+                    )
+                })?;
+                if n > 1 {
+                    text.push('+');
                 }
-            },
-            "required": ["edges"],
-            "additionalProperties": false
-        }),
+                text.push('|');
+                for (j, op) in ops.iter().enumerate() {
+                    let op = op.as_str().ok_or_else(|| {
+                        ArchError::new(
+                            "nb201",
+                            key.clone(),
+                            format!("op must be a string, found {op}"),
+                        )
+                    })?;
+                    text.push_str(&format!("{op}~{j}|"));
+                }
+            }
+            space.parse(&text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::constrain::Grammar;
+    use crate::rng::Rng;
+
+    #[test]
+    fn schemas_compile_and_accept_the_spaces_own_architectures() {
+        for space in Space::ALL {
+            let g = Grammar::compile(&arch_schema(space)).unwrap();
+            let mut rng = Rng::seed(3);
+            for _ in 0..20 {
+                let arch = space.random(&mut rng);
+                let v = match &arch {
+                    Arch::Darts(_) => arch.to_json(),
+                    Arch::Nb201(c) => {
+                        let ops: Vec<&str> =
+                            c.ops.iter().map(|&o| nb201::OPS[o as usize]).collect();
+                        json!({"node1": [ops[0]], "node2": [ops[1], ops[2]], "node3": [ops[3], ops[4], ops[5]]})
+                    }
+                };
+                g.validate(&v).unwrap();
+                assert_eq!(arch_from_json(space, &v).unwrap(), arch);
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_inputs_are_rejected_by_the_schema() {
+        let g = Grammar::compile(&arch_schema(Space::Darts)).unwrap();
+        let mut v = Space::Darts.random(&mut Rng::seed(0)).to_json();
+        v["normal"][0][1] = json!(2);
+        assert!(g.validate(&v).is_err());
+        let e = arch_from_json(Space::Nb201, &json!({"node1": []})).unwrap_err();
+        assert!(e.to_string().contains("node2"), "{e}");
     }
 }

@@ -1,0 +1,484 @@
+//! The OpenAI-compatible backend against real HTTP servers on 127.0.0.1:
+//! one that answers correctly, and scripted ones that inject faults (429
+//! with Retry-After, 500, a hang past the timeout, a truncated body, a
+//! non-JSON body, a dropped connection, 4xx).
+
+mod common;
+
+use seki::llm::profile::{JsonMode, OpenaiProfile};
+use seki::llm::{ChatModel, ChatOptions, Constraint, LlmError, Message, OpenaiModel};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the server does with one request.
+#[derive(Debug, Clone)]
+enum Reply {
+    /// 200 with a completion whose content is this text.
+    Ok(&'static str),
+    /// This status and body, with an optional Retry-After.
+    Status(u16, &'static str, Option<&'static str>),
+    /// Read the request, then send nothing for this long.
+    Hang(Duration),
+    /// 200 announcing more bytes than it sends, then close.
+    Truncated,
+    /// 200 with a body that is not JSON.
+    NotJson,
+    /// Close the connection without answering.
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    head: String,
+    body: String,
+    at: Instant,
+}
+
+struct Server {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+fn completion(text: &str) -> String {
+    serde_json::json!({
+        "id": "c1", "object": "chat.completion", "created": 0, "model": "loopback-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    })
+    .to_string()
+}
+
+async fn read_request(s: &mut TcpStream) -> Option<(String, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned();
+            return Some((head, body));
+        }
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn response(status: u16, body: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    )
+}
+
+impl Server {
+    /// Serve `script` in order (the last entry repeats).
+    async fn start(script: Vec<Reply>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        tokio::spawn(async move {
+            let mut i = 0usize;
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let reply = script[i.min(script.len() - 1)].clone();
+                i += 1;
+                let seen = Arc::clone(&seen2);
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut s).await else {
+                        return;
+                    };
+                    seen.lock().unwrap().push(Seen {
+                        head,
+                        body,
+                        at: Instant::now(),
+                    });
+                    let out = match reply {
+                        Reply::Ok(t) => response(200, &completion(t), ""),
+                        Reply::Status(code, body, ra) => response(
+                            code,
+                            body,
+                            &ra.map(|r| format!("retry-after: {r}\r\n"))
+                                .unwrap_or_default(),
+                        ),
+                        Reply::Hang(d) => {
+                            tokio::time::sleep(d).await;
+                            return;
+                        }
+                        Reply::Truncated => {
+                            let full = completion("never complete");
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                                full.len(),
+                                &full[..full.len() / 2]
+                            )
+                        }
+                        Reply::NotJson => response(200, "<html>proxy error</html>", ""),
+                        Reply::Drop => return,
+                    };
+                    let _ = s.write_all(out.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        Server { url, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn profile(url: &str) -> OpenaiProfile {
+    OpenaiProfile {
+        base_url: url.to_string(),
+        model: "test-model".into(),
+        api_key_env: None,
+        headers: BTreeMap::new(),
+        timeout_seconds: 5.0,
+        max_retries: 3,
+        backoff_initial_seconds: 0.01,
+        backoff_max_seconds: 2.0,
+        json_mode: JsonMode::JsonSchema,
+        price_prompt_per_million: Some(1.0),
+        price_completion_per_million: Some(4.0),
+    }
+}
+
+async fn ask(p: &OpenaiProfile) -> Result<seki::llm::ChatResponse, LlmError> {
+    let m = OpenaiModel::new("remote", p).unwrap();
+    m.chat(
+        &[Message::system("be brief"), Message::user("hello")],
+        &ChatOptions::default(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn correct_server_answers_with_usage_cost_key_and_headers() {
+    let server = Server::start(vec![Reply::Ok("hi there")]).await;
+    let mut p = profile(&server.url);
+    std::env::set_var("SEKI_TEST_KEY_OK", "sk-loopback-secret");
+    p.api_key_env = Some("SEKI_TEST_KEY_OK".into());
+    p.headers.insert("X-Team".into(), "nas".into());
+    let m = OpenaiModel::new("remote", &p).unwrap();
+    assert!(!format!("{m:?}").contains("sk-loopback-secret"));
+    let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    let r = m
+        .chat(
+            &[Message::user("hello")],
+            &ChatOptions {
+                seed: Some(5),
+                constraint: Some(Constraint::JsonSchema(schema.clone())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.text, "hi there");
+    assert_eq!(r.usage.prompt_tokens, 12);
+    assert_eq!(r.usage.completion_tokens, 5);
+    assert_eq!(r.model, "loopback-model");
+    let cost = r.cost_usd.unwrap();
+    assert!(
+        (cost - (12.0 * 1.0 + 5.0 * 4.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    let head = seen[0].head.to_ascii_lowercase();
+    assert!(head.starts_with("post /v1/chat/completions "), "{head}");
+    assert!(
+        head.contains("authorization: bearer sk-loopback-secret"),
+        "{head}"
+    );
+    assert!(head.contains("x-team: nas"), "{head}");
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(body["model"], "test-model");
+    assert_eq!(body["seed"], 5);
+    assert_eq!(body["messages"][0]["content"], "hello");
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_on_429() {
+    let server = Server::start(vec![
+        Reply::Status(429, r#"{"error":{"message":"slow down"}}"#, Some("1")),
+        Reply::Ok("done"),
+    ])
+    .await;
+    let r = ask(&profile(&server.url)).await.unwrap();
+    assert_eq!(r.text, "done");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    // The backoff alone would wait about 10 ms; Retry-After asks for 1 s.
+    assert!(seen[1].at.duration_since(seen[0].at) >= Duration::from_millis(950));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_succeed() {
+    let server = Server::start(vec![
+        Reply::Status(500, "boom", None),
+        Reply::Status(503, "busy", None),
+        Reply::Ok("third time"),
+    ])
+    .await;
+    let r = ask(&profile(&server.url)).await.unwrap();
+    assert_eq!(r.text, "third time");
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn persistent_500_gives_a_clear_error_after_the_last_try() {
+    let server = Server::start(vec![Reply::Status(
+        500,
+        r#"{"error":{"message":"model crashed"}}"#,
+        None,
+    )])
+    .await;
+    let mut p = profile(&server.url);
+    p.max_retries = 2;
+    let e = ask(&p).await.unwrap_err();
+    assert!(
+        matches!(e, LlmError::Exhausted { attempts: 3, .. }),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("gave up after 3 attempts")
+            && msg.contains("HTTP 500")
+            && msg.contains("model crashed"),
+        "{msg}"
+    );
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn client_errors_fail_at_once_with_the_servers_message() {
+    let server = Server::start(vec![Reply::Status(
+        401,
+        r#"{"error":{"message":"Incorrect API key provided"}}"#,
+        None,
+    )])
+    .await;
+    let e = ask(&profile(&server.url)).await.unwrap_err();
+    match &e {
+        LlmError::Http {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 401);
+            assert_eq!(message, "Incorrect API key provided");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_hang_past_the_timeout_is_retried_and_reported() {
+    let server = Server::start(vec![
+        Reply::Hang(Duration::from_secs(30)),
+        Reply::Ok("awake"),
+    ])
+    .await;
+    let mut p = profile(&server.url);
+    p.timeout_seconds = 0.3;
+    let r = ask(&p).await.unwrap();
+    assert_eq!(r.text, "awake");
+    assert_eq!(server.seen().len(), 2);
+
+    let server = Server::start(vec![Reply::Hang(Duration::from_secs(30))]).await;
+    let mut p = profile(&server.url);
+    p.timeout_seconds = 0.2;
+    p.max_retries = 1;
+    let e = ask(&p).await.unwrap_err().to_string();
+    assert!(
+        e.contains("gave up after 2 attempts") && e.contains("no reply within"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn truncated_and_non_json_bodies_are_retried_and_reported() {
+    let server = Server::start(vec![Reply::Truncated, Reply::NotJson, Reply::Ok("clean")]).await;
+    let r = ask(&profile(&server.url)).await.unwrap();
+    assert_eq!(r.text, "clean");
+    assert_eq!(server.seen().len(), 3);
+
+    let server = Server::start(vec![Reply::NotJson]).await;
+    let mut p = profile(&server.url);
+    p.max_retries = 1;
+    let e = ask(&p).await.unwrap_err().to_string();
+    assert!(
+        e.contains("malformed reply") && e.contains("not JSON"),
+        "{e}"
+    );
+
+    let server = Server::start(vec![Reply::Truncated]).await;
+    let mut p = profile(&server.url);
+    p.max_retries = 0;
+    let e = ask(&p).await.unwrap_err().to_string();
+    assert!(e.contains("gave up after 1 attempts"), "{e}");
+}
+
+#[tokio::test]
+async fn dropped_connections_and_refused_ports_are_connection_errors() {
+    let server = Server::start(vec![Reply::Drop, Reply::Ok("back")]).await;
+    assert_eq!(ask(&profile(&server.url)).await.unwrap().text, "back");
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut p = profile(&format!("http://127.0.0.1:{port}/v1"));
+    p.max_retries = 1;
+    let e = ask(&p).await.unwrap_err().to_string();
+    assert!(
+        e.contains("gave up after 2 attempts") && e.contains("connection failed"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn errors_never_contain_the_key() {
+    let server = Server::start(vec![Reply::Status(403, "forbidden", None)]).await;
+    let mut p = profile(&server.url);
+    std::env::set_var("SEKI_TEST_KEY_LEAK", "sk-never-print-me");
+    p.api_key_env = Some("SEKI_TEST_KEY_LEAK".into());
+    let e = ask(&p).await.unwrap_err();
+    assert!(!format!("{e} {e:?}").contains("sk-never-print-me"));
+}
+
+// ---- through the CLI ----
+
+/// A config with a remote profile pointing at `url`.
+fn remote_config(dir: &std::path::Path, url: &str, extra: &str) -> std::path::PathBuf {
+    let cfg = dir.join("llm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[llm]\ndefault_profile = \"remote\"\n[llm.profiles.remote]\nkind = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nbackoff_initial_seconds = 0.01\n{extra}"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn seki(cfg: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_seki"));
+    c.arg("--config").arg(cfg).env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn cli_chat_prints_the_reply_and_usage() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Server::start(vec![Reply::Ok("{\"a\": 3}")]));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = remote_config(
+        dir.path(),
+        &server.url,
+        "price_prompt_per_million = 1.0\nprice_completion_per_million = 2.0\n",
+    );
+    let schema = dir.path().join("s.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "properties": {"a": {"type": "integer", "maximum": 5}}, "required": ["a"]}"#,
+    )
+    .unwrap();
+    let (ok, out, err) = common::run(
+        seki(&cfg)
+            .args(["llm", "chat", "say json", "--schema"])
+            .arg(&schema),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "{\"a\": 3}");
+    assert!(
+        err.contains("usage: 12 prompt + 5 completion tokens") && err.contains("cost $"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_chat_rejects_a_reply_that_breaks_the_schema() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Server::start(vec![Reply::Ok("{\"a\": 9}")]));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = remote_config(dir.path(), &server.url, "");
+    let schema = dir.path().join("s.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "properties": {"a": {"type": "integer", "maximum": 5}}, "required": ["a"]}"#,
+    )
+    .unwrap();
+    let err = common::fails(
+        seki(&cfg)
+            .args(["llm", "chat", "x", "--schema"])
+            .arg(&schema),
+    );
+    assert!(
+        err.contains("does not satisfy the schema") && err.contains("#/a"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_setup_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    // unknown profile
+    let cfg = remote_config(dir.path(), "http://127.0.0.1:9/v1", "");
+    let err = common::fails(seki(&cfg).args(["llm", "chat", "x", "--llm", "nope"]));
+    assert!(
+        err.contains("unknown LLM profile 'nope'") && err.contains("remote"),
+        "{err}"
+    );
+    // bad URL: the config names the key and line
+    let cfg = remote_config(dir.path(), "htp:/nowhere", "");
+    let err = common::fails(seki(&cfg).args(["llm", "chat", "x"]));
+    assert!(
+        err.contains("llm.toml:5: llm.profiles.remote.base_url") && err.contains("http://"),
+        "{err}"
+    );
+    // missing key variable
+    let cfg = remote_config(
+        dir.path(),
+        "http://127.0.0.1:9/v1",
+        "api_key_env = \"SEKI_TEST_UNSET_KEY_VAR\"\n",
+    );
+    let err = common::fails(
+        seki(&cfg)
+            .args(["llm", "chat", "x"])
+            .env_remove("SEKI_TEST_UNSET_KEY_VAR"),
+    );
+    assert!(
+        err.contains("SEKI_TEST_UNSET_KEY_VAR") && err.contains("not set"),
+        "{err}"
+    );
+    // an unknown key in a profile
+    let cfg = remote_config(dir.path(), "http://127.0.0.1:9/v1", "temprature = 1\n");
+    let err = common::fails(seki(&cfg).args(["llm", "chat", "x"]));
+    assert!(err.contains("temprature"), "{err}");
+}
