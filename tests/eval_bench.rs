@@ -40,7 +40,16 @@ fn eval_bad_inputs_are_clear_errors() {
         "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|",
     ]));
     assert!(e.contains("node 3 takes 3 inputs"), "{e}");
-    let e = fails(seki(d.path()).args(["eval", "--space", "darts", "--arch", "x"]));
+    // (Without --evaluator, a DARTS cell goes to the candle evaluator.)
+    let e = fails(seki(d.path()).args([
+        "eval",
+        "--space",
+        "darts",
+        "--evaluator",
+        "nb201",
+        "--arch",
+        "x",
+    ]));
     assert!(
         e.contains("search.evaluator") && e.contains("nb201 space only"),
         "{e}"

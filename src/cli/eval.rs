@@ -20,6 +20,17 @@ pub struct EvalArgs {
     /// The architecture, or @FILE to read it from a file.
     #[arg(long)]
     pub arch: String,
+    /// Dataset of the candle evaluator: fashion-mnist, mnist, cifar10, cifar100
+    /// [config: evaluator.candle.dataset]. Implies --evaluator candle.
+    #[arg(long)]
+    pub dataset: Option<seki::eval::candle::data::DatasetKind>,
+    /// Dataset folder [config: evaluator.candle.data_dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Training epochs of the candle evaluator [config: evaluator.candle.epochs].
+    /// Implies --evaluator candle.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -32,6 +43,23 @@ pub fn run(config: Option<&Path>, a: EvalArgs) -> Result<()> {
     }
     if let Some(e) = a.evaluator {
         loaded.config.search.evaluator = e;
+    } else if a.dataset.is_some()
+        || a.epochs.is_some()
+        || (loaded.config.search.space == Space::Darts
+            && loaded.config.search.evaluator == EvaluatorKind::Nb201)
+    {
+        // Only the candle evaluator scores DARTS cells or uses these flags.
+        loaded.config.search.evaluator = EvaluatorKind::Candle;
+    }
+    let candle = &mut loaded.config.evaluator.candle;
+    if let Some(d) = a.dataset {
+        candle.dataset = d;
+    }
+    if let Some(d) = &a.data_dir {
+        candle.data_dir = d.clone();
+    }
+    if let Some(e) = a.epochs {
+        candle.epochs = e;
     }
     if let Some(t) = &a.table {
         loaded.config.evaluator.nb201.table = t.clone();
@@ -39,6 +67,9 @@ pub fn run(config: Option<&Path>, a: EvalArgs) -> Result<()> {
     loaded.validate()?;
     let cfg = &loaded.config;
     let arch = super::read_arch_arg(cfg.search.space, &a.arch)?;
+    if cfg.search.evaluator == EvaluatorKind::Candle {
+        return run_candle(cfg, &arch, a.json);
+    }
     let mut evaluator = seki::eval::from_config(cfg)?;
     let result = evaluator.evaluate(&arch)?;
     if a.json {
@@ -61,6 +92,71 @@ pub fn run(config: Option<&Path>, a: EvalArgs) -> Result<()> {
         }
         for (k, v) in &result.metrics {
             println!("{k:<10} {v}");
+        }
+    }
+    Ok(())
+}
+
+/// `seki eval` with the candle evaluator: trains in a child process and
+/// prints accuracies as fractions (`valid_accuracy`, `test_accuracy`) next to
+/// the search score in percent (`score`), and the loss curve.
+fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) -> Result<()> {
+    use seki::eval::Evaluator;
+    let mut evaluator =
+        seki::eval::candle::CandleEvaluator::with_current_exe(cfg.evaluator.candle.clone())?;
+    let report = evaluator.evaluate_report(arch)?;
+    let e = &report.evaluation;
+    let metric = |k: &str| e.metrics.get(k).copied();
+    if json {
+        let v = serde_json::json!({
+            "status": e.status.name(),
+            "reason": match &e.status {
+                seki::eval::EvalStatus::Ok => None,
+                seki::eval::EvalStatus::Diverged(r)
+                | seki::eval::EvalStatus::TooLarge(r)
+                | seki::eval::EvalStatus::TimedOut(r)
+                | seki::eval::EvalStatus::Failed(r) => Some(r.clone()),
+            },
+            "valid_accuracy": e.score.map(|s| s / 100.0),
+            "test_accuracy": e.test_accuracy.map(|s| s / 100.0),
+            "score": e.score,
+            "params": metric("params"),
+            "flops": metric("flops"),
+            "train_seconds": metric("train_seconds"),
+            "metrics": e.metrics,
+            "loss_curve": report.loss_curve,
+            "arch": arch.to_text(),
+            "hash": arch.hash(),
+            "evaluator": evaluator.info(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("arch       {}", arch.to_text());
+        println!("hash       {}", arch.hash());
+        println!("status     {}", e.status.name());
+        if let seki::eval::EvalStatus::Diverged(r)
+        | seki::eval::EvalStatus::TooLarge(r)
+        | seki::eval::EvalStatus::TimedOut(r)
+        | seki::eval::EvalStatus::Failed(r) = &e.status
+        {
+            println!("reason     {r}");
+        }
+        if let Some(s) = e.score {
+            println!("valid      {s:.2} (validation accuracy, %)");
+        }
+        if let Some(t) = e.test_accuracy {
+            println!("test       {t:.2} (test accuracy, %)");
+        }
+        for (k, v) in &e.metrics {
+            println!("{k:<24} {v}");
+        }
+        if !report.loss_curve.is_empty() {
+            let c: Vec<String> = report
+                .loss_curve
+                .iter()
+                .map(|l| format!("{l:.4}"))
+                .collect();
+            println!("loss curve {}", c.join(" "));
         }
     }
     Ok(())

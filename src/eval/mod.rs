@@ -4,6 +4,7 @@
 //! search strategy ever sees (a validation accuracy); test figures are kept
 //! apart in `test_accuracy`, for reports only.
 
+pub mod candle;
 pub mod nb201_table;
 
 pub use nb201_table::{Nb201Table, TableError};
@@ -85,6 +86,9 @@ pub enum EvalError {
     /// The NAS-Bench-201 table could not be loaded.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// The Candle evaluator could not run (data, device, worker).
+    #[error(transparent)]
+    Candle(#[from] candle::CandleError),
 }
 
 /// Something that scores architectures.
@@ -101,5 +105,8 @@ pub fn from_config(config: &crate::config::Config) -> Result<Box<dyn Evaluator>,
         crate::config::EvaluatorKind::Nb201 => {
             Ok(Box::new(Nb201Table::load(&config.evaluator.nb201.table)?))
         }
+        crate::config::EvaluatorKind::Candle => Ok(Box::new(
+            candle::CandleEvaluator::with_current_exe(config.evaluator.candle.clone())?,
+        )),
     }
 }

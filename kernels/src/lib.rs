@@ -1,0 +1,85 @@
+//! CPU kernels of seki's candle evaluator, on contiguous `f32` NCHW slices:
+//! depthwise convolution, padded max/average pooling and training-mode batch
+//! normalisation, forward and backward, parallel over planes or channels.
+//!
+//! A separate crate so that it is optimised in every build profile (the
+//! parent's `[profile.dev.package.seki-kernels]`): the inner loops are what a
+//! training step spends its time in, and unoptimised they are ~30x slower.
+//! Callers check shapes; the functions assume consistent lengths.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![warn(missing_docs)]
+
+pub mod batchnorm;
+pub mod depthwise;
+pub mod im2col;
+pub mod pointwise;
+pub mod pool;
+pub mod relu;
+
+pub use depthwise::DwParams;
+pub use pool::{PoolKind, PoolParams};
+
+/// The output range `lo..hi` of positions `o` such that `o * stride + off`
+/// is inside `0..len`, clipped to `0..out`.
+#[inline]
+pub fn valid_range(off: isize, stride: usize, len: usize, out: usize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let last = len as isize - 1 - off;
+    let hi = if last < 0 { 0 } else { last / s + 1 };
+    let lo = (lo as usize).min(out);
+    let hi = (hi as usize).min(out);
+    (lo, hi.max(lo))
+}
+
+/// Dot product with eight independent accumulators, so the compiler can
+/// vectorise it (a plain `f32` fold cannot be reassociated).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        s += x * y;
+    }
+    s
+}
+
+/// Sum with eight independent accumulators.
+#[inline]
+pub fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut c = a.chunks_exact(8);
+    for x in &mut c {
+        for i in 0..8 {
+            acc[i] += x[i];
+        }
+    }
+    acc.iter().sum::<f32>() + c.remainder().iter().sum::<f32>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_and_sum_match_plain_loops() {
+        let a: Vec<f32> = (0..37).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..37).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - want).abs() < 1e-3);
+        assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-3);
+        assert_eq!(valid_range(-1, 1, 5, 5), (1, 5));
+        assert_eq!(valid_range(1, 1, 5, 5), (0, 4));
+        assert_eq!(valid_range(-1, 2, 5, 3), (1, 3));
+    }
+}

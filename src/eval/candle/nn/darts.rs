@@ -1,0 +1,311 @@
+//! The DARTS network (Liu et al., 2019, `NetworkCIFAR`): a stem, a stack of
+//! cells with reduction cells at 1/3 and 2/3 of the depth, global pooling and
+//! a linear classifier, with an optional auxiliary head.
+
+use super::layers::{
+    drop_path, global_avg_pool, pool, BatchNorm, Conv, DwConv, FactorizedReduce, Linear, ReluConvBn,
+};
+use super::{Builder, Ctx, Network};
+use crate::eval::candle::ops::{self, DwParams, PoolKind};
+use crate::space::darts::{Cell as CellGenes, Genotype, NODES};
+use candle_core::{bail, DType, Result, Tensor};
+
+/// Shape of a DARTS network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DartsShape {
+    /// Cells (depth).
+    pub cells: usize,
+    /// Channels of the first cells.
+    pub channels: usize,
+    /// Image channels (1 or 3).
+    pub in_channels: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Build the auxiliary head (after the second reduction cell).
+    pub auxiliary: bool,
+}
+
+/// ReLU, depthwise, pointwise, BN (`sep_conv` is two of these, `dil_conv` one).
+struct DwBlock {
+    dw: DwConv,
+    pw: Conv,
+    bn: BatchNorm,
+}
+
+impl DwBlock {
+    fn new(b: &mut Builder, cin: usize, cout: usize, p: DwParams) -> Result<Self> {
+        Ok(DwBlock {
+            dw: b.scope("dw", |b| DwConv::new(b, cin, p))?,
+            pw: b.scope("pw", |b| Conv::new(b, cin, cout, 1, 1, 0))?,
+            bn: b.scope("bn", |b| BatchNorm::new(b, cout))?,
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let y = self.dw.forward(x, ctx)?;
+        let y = self.pw.forward(&y, ctx)?;
+        self.bn.forward(&y, ctx)
+    }
+}
+
+enum Op {
+    Zero { stride: usize },
+    Identity,
+    Reduce(FactorizedReduce),
+    Pool { kind: PoolKind, stride: usize },
+    Sep(DwBlock, DwBlock),
+    Dil(DwBlock),
+}
+
+impl Op {
+    fn new(b: &mut Builder, name: &str, c: usize, stride: usize) -> Result<Self> {
+        // ReLU is fused into the depthwise convolution.
+        let dw = |k: usize, s: usize, d: usize| DwParams {
+            k,
+            stride: s,
+            pad: d * (k - 1) / 2,
+            dilation: d,
+            relu: true,
+        };
+        Ok(match name {
+            "none" => Op::Zero { stride },
+            "max_pool_3x3" => Op::Pool {
+                kind: PoolKind::Max,
+                stride,
+            },
+            "avg_pool_3x3" => Op::Pool {
+                kind: PoolKind::Avg,
+                stride,
+            },
+            "skip_connect" if stride == 1 => Op::Identity,
+            "skip_connect" => Op::Reduce(FactorizedReduce::new(b, c, c)?),
+            "sep_conv_3x3" | "sep_conv_5x5" => {
+                let k = if name == "sep_conv_3x3" { 3 } else { 5 };
+                let a = b.scope("0", |b| DwBlock::new(b, c, c, dw(k, stride, 1)))?;
+                let z = b.scope("1", |b| DwBlock::new(b, c, c, dw(k, 1, 1)))?;
+                Op::Sep(a, z)
+            }
+            "dil_conv_3x3" | "dil_conv_5x5" => {
+                let k = if name == "dil_conv_3x3" { 3 } else { 5 };
+                Op::Dil(DwBlock::new(b, c, c, dw(k, stride, 2))?)
+            }
+            other => bail!("unknown DARTS op {other}"),
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        match self {
+            Op::Zero { stride } => {
+                let (n, c, h, w) = x.dims4()?;
+                Tensor::zeros(
+                    (n, c, h.div_ceil(*stride), w.div_ceil(*stride)),
+                    DType::F32,
+                    x.device(),
+                )
+            }
+            Op::Identity => Ok(x.clone()),
+            Op::Reduce(r) => r.forward(x, ctx),
+            Op::Pool { kind, stride } => pool(x, *kind, 3, *stride, 1),
+            Op::Sep(a, z) => {
+                let y = a.forward(x, ctx)?;
+                z.forward(&y, ctx)
+            }
+            Op::Dil(a) => a.forward(x, ctx),
+        }
+    }
+
+    fn droppable(&self) -> bool {
+        !matches!(self, Op::Identity | Op::Zero { .. })
+    }
+}
+
+enum Pre {
+    Rcb(ReluConvBn),
+    Fr(FactorizedReduce),
+}
+
+impl Pre {
+    fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        match self {
+            Pre::Rcb(m) => m.forward(x, ctx),
+            Pre::Fr(m) => m.forward(x, ctx),
+        }
+    }
+}
+
+struct Cell {
+    pre0: Pre,
+    pre1: Pre,
+    ops: Vec<Op>,
+    inputs: Vec<usize>,
+}
+
+impl Cell {
+    fn new(
+        b: &mut Builder,
+        genes: &CellGenes,
+        c_pp: usize,
+        c_p: usize,
+        c: usize,
+        reduction: bool,
+        reduction_prev: bool,
+    ) -> Result<Self> {
+        let pre0 = if reduction_prev {
+            Pre::Fr(b.scope("preprocess0", |b| FactorizedReduce::new(b, c_pp, c))?)
+        } else {
+            Pre::Rcb(b.scope("preprocess0", |b| ReluConvBn::new(b, c_pp, c, 1, 1, 0))?)
+        };
+        let pre1 = Pre::Rcb(b.scope("preprocess1", |b| ReluConvBn::new(b, c_p, c, 1, 1, 0))?);
+        let mut ops = Vec::new();
+        let mut inputs = Vec::new();
+        for (i, e) in genes.iter().enumerate() {
+            let stride = if reduction && e.input < 2 { 2 } else { 1 };
+            ops.push(b.scope(format!("ops.{i}"), |b| Op::new(b, e.op_name(), c, stride))?);
+            inputs.push(e.input as usize);
+        }
+        Ok(Cell {
+            pre0,
+            pre1,
+            ops,
+            inputs,
+        })
+    }
+
+    fn forward(&mut self, s0: &Tensor, s1: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let mut states = vec![self.pre0.forward(s0, ctx)?, self.pre1.forward(s1, ctx)?];
+        for node in 0..NODES {
+            let mut sum: Option<Tensor> = None;
+            for j in [2 * node, 2 * node + 1] {
+                let input = match states.get(self.inputs[j]) {
+                    Some(t) => t.clone(),
+                    None => bail!("edge {j} reads node {} before it exists", self.inputs[j]),
+                };
+                let op = &mut self.ops[j];
+                let mut h = op.forward(&input, ctx)?;
+                if op.droppable() {
+                    h = drop_path(&h, ctx)?;
+                }
+                sum = Some(match sum {
+                    None => h,
+                    Some(s) => (s + h)?,
+                });
+            }
+            match sum {
+                Some(s) => states.push(s),
+                None => bail!("node {node} has no edges"),
+            }
+        }
+        Tensor::cat(&states[2..], 1)
+    }
+}
+
+/// The auxiliary classifier (`AuxiliaryHeadCIFAR`), adapted to any input size.
+struct AuxHead {
+    c1: Conv,
+    bn1: BatchNorm,
+    c2: Conv,
+    bn2: BatchNorm,
+    fc: Linear,
+}
+
+impl AuxHead {
+    fn new(b: &mut Builder, c: usize, size: usize, classes: usize) -> Result<Self> {
+        let pooled = if size >= 5 { (size - 5) / 3 + 1 } else { 1 };
+        let k2 = pooled.clamp(1, 2);
+        Ok(AuxHead {
+            c1: b.scope("conv1", |b| Conv::new(b, c, 128, 1, 1, 0))?,
+            bn1: b.scope("bn1", |b| BatchNorm::new(b, 128))?,
+            c2: b.scope("conv2", |b| Conv::new(b, 128, 768, k2, 1, 0))?,
+            bn2: b.scope("bn2", |b| BatchNorm::new(b, 768))?,
+            fc: b.scope("classifier", |b| Linear::new(b, 768, classes))?,
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let (_, _, h, _) = x.dims4()?;
+        let x = ops::relu(x)?;
+        let x = if h >= 5 {
+            pool(&x, PoolKind::Avg, 5, 3, 0)?
+        } else {
+            x
+        };
+        let x = ops::relu(&self.bn1.forward(&self.c1.forward(&x, ctx)?, ctx)?)?;
+        let x = ops::relu(&self.bn2.forward(&self.c2.forward(&x, ctx)?, ctx)?)?;
+        self.fc.forward(&global_avg_pool(&x)?, ctx)
+    }
+}
+
+/// The DARTS network for one genotype.
+pub struct DartsNet {
+    stem: Conv,
+    stem_bn: BatchNorm,
+    cells: Vec<Cell>,
+    aux_after: Option<usize>,
+    aux: Option<AuxHead>,
+    classifier: Linear,
+}
+
+impl DartsNet {
+    /// Build for images of `size x size`.
+    pub fn new(b: &mut Builder, g: &Genotype, s: DartsShape, size: usize) -> Result<Self> {
+        if s.cells < 3 || s.channels < 2 || !s.channels.is_multiple_of(2) {
+            bail!("a DARTS network needs at least 3 cells and an even channel count")
+        }
+        let c_stem = 3 * s.channels;
+        let stem = b.scope("stem.0", |b| Conv::new(b, s.in_channels, c_stem, 3, 1, 1))?;
+        let stem_bn = b.scope("stem.1", |b| BatchNorm::new(b, c_stem))?;
+        let (mut c_pp, mut c_p, mut c) = (c_stem, c_stem, s.channels);
+        let mut reduction_prev = false;
+        let mut cells = Vec::new();
+        let mut aux = None;
+        let mut aux_after = None;
+        let mut res = size;
+        for i in 0..s.cells {
+            let reduction = i == s.cells / 3 || i == 2 * s.cells / 3;
+            if reduction {
+                c *= 2;
+                res = res.div_ceil(2);
+            }
+            let genes = if reduction { &g.reduce } else { &g.normal };
+            let cell = b.scope(format!("cells.{i}"), |b| {
+                Cell::new(b, genes, c_pp, c_p, c, reduction, reduction_prev)
+            })?;
+            cells.push(cell);
+            reduction_prev = reduction;
+            (c_pp, c_p) = (c_p, NODES * c);
+            if i == 2 * s.cells / 3 && s.auxiliary {
+                aux = Some(b.scope("auxiliary_head", |b| AuxHead::new(b, c_p, res, s.classes))?);
+                aux_after = Some(i);
+            }
+        }
+        let classifier = b.scope("classifier", |b| Linear::new(b, c_p, s.classes))?;
+        Ok(DartsNet {
+            stem,
+            stem_bn,
+            cells,
+            aux_after,
+            aux,
+            classifier,
+        })
+    }
+}
+
+impl Network for DartsNet {
+    fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<(Tensor, Option<Tensor>)> {
+        let s = self.stem.forward(x, ctx)?;
+        let s = self.stem_bn.forward(&s, ctx)?;
+        let (mut s0, mut s1) = (s.clone(), s);
+        let mut aux_logits = None;
+        for (i, cell) in self.cells.iter_mut().enumerate() {
+            let next = cell.forward(&s0, &s1, ctx)?;
+            (s0, s1) = (s1, next);
+            if Some(i) == self.aux_after && ctx.train {
+                if let Some(head) = self.aux.as_mut() {
+                    aux_logits = Some(head.forward(&s1, ctx)?);
+                }
+            }
+        }
+        let logits = self.classifier.forward(&global_avg_pool(&s1)?, ctx)?;
+        Ok((logits, aux_logits))
+    }
+}

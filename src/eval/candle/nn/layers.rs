@@ -1,0 +1,260 @@
+//! Layers: convolution, depthwise convolution, batch norm, linear, pooling,
+//! and the composite blocks both spaces use.
+
+use super::{Builder, Ctx};
+use crate::eval::candle::ops::{self, DwParams, PoolKind, PoolParams};
+use candle_core::{DType, Result, Tensor, Var};
+
+/// A dense convolution without bias (`[out, in, k, k]`).
+pub struct Conv {
+    w: Var,
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Conv {
+    /// PyTorch's default initialisation: uniform with bound `1/sqrt(fan_in)`.
+    pub fn new(
+        b: &mut Builder,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self> {
+        let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+        let w = b.uniform("weight", &[cout, cin, k, k], bound)?;
+        Ok(Conv { w, k, stride, pad })
+    }
+
+    /// Apply.
+    pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        self.forward_relu(x, false, ctx)
+    }
+
+    /// Apply to `relu(x)` when `relu` (fused for pointwise convolutions).
+    pub fn forward_relu(&self, x: &Tensor, relu: bool, ctx: &mut Ctx) -> Result<Tensor> {
+        let (n, cin, _, _) = x.dims4()?;
+        let cout = self.w.dim(0)?;
+        let y = if self.k == 1 && self.stride == 1 && self.pad == 0 {
+            ops::pointwise_conv2d(x, &self.w, relu)?
+        } else {
+            let x = if relu { ops::relu(x)? } else { x.clone() };
+            let x = &x;
+            // Unfold, then one matrix product per sample.
+            let p = DwParams {
+                k: self.k,
+                stride: self.stride,
+                pad: self.pad,
+                dilation: 1,
+                relu: false,
+            };
+            let (cols, (oh, ow)) = ops::im2col(x, p)?;
+            let w = self.w.reshape((cout, cin * self.k * self.k))?;
+            w.broadcast_left(n)?
+                .matmul(&cols)?
+                .reshape((n, cout, oh, ow))?
+        };
+        let (_, _, oh, ow) = y.dims4()?;
+        ctx.macs += (cout * oh * ow * cin * self.k * self.k) as u64;
+        Ok(y)
+    }
+}
+
+/// A depthwise convolution (`[C, 1, k, k]`).
+pub struct DwConv {
+    w: Var,
+    p: DwParams,
+}
+
+impl DwConv {
+    /// Uniform init with bound `1/sqrt(k*k)`.
+    pub fn new(b: &mut Builder, c: usize, p: DwParams) -> Result<Self> {
+        let bound = 1.0 / ((p.k * p.k) as f64).sqrt();
+        let w = b.uniform("weight", &[c, 1, p.k, p.k], bound)?;
+        Ok(DwConv { w, p })
+    }
+
+    /// Apply.
+    pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let y = ops::depthwise_conv2d(x, &self.w, self.p)?;
+        let (_, c, oh, ow) = y.dims4()?;
+        ctx.macs += (c * oh * ow * self.p.k * self.p.k) as u64;
+        Ok(y)
+    }
+}
+
+/// Batch normalisation with affine parameters and running statistics
+/// (momentum 0.1, eps 1e-5, unbiased running variance as in PyTorch).
+pub struct BatchNorm {
+    gamma: Var,
+    beta: Var,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+impl BatchNorm {
+    /// Scale 1, shift 0, running mean 0 and variance 1.
+    pub fn new(b: &mut Builder, c: usize) -> Result<Self> {
+        let gamma = b.constant("weight", &[c], 1.0)?;
+        let beta = b.constant("bias", &[c], 0.0)?;
+        Ok(BatchNorm {
+            gamma,
+            beta,
+            running_mean: Tensor::zeros(c, DType::F32, &b.device)?,
+            running_var: Tensor::ones(c, DType::F32, &b.device)?,
+        })
+    }
+
+    /// Apply: batch statistics (and running-average updates) in training,
+    /// running statistics in inference.
+    pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let c = self.gamma.dim(0)?;
+        if ctx.train {
+            let (y, st) = ops::batch_norm_train(x, &self.gamma, &self.beta, BN_EPS)?;
+            let dev = x.device();
+            let unbias = if st.count > 1 {
+                st.count as f64 / (st.count - 1) as f64
+            } else {
+                1.0
+            };
+            let mean = Tensor::from_vec(st.mean, c, dev)?;
+            let var = (Tensor::from_vec(st.var, c, dev)? * unbias)?;
+            self.running_mean =
+                ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
+            self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (var * BN_MOMENTUM)?)?;
+            Ok(y)
+        } else {
+            let scale = (self.gamma.as_tensor() / (&self.running_var + BN_EPS)?.sqrt()?)?;
+            let shift = (self.beta.as_tensor() - (&self.running_mean * &scale)?)?;
+            x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
+                .broadcast_add(&shift.reshape((1, c, 1, 1))?)
+        }
+    }
+}
+
+/// A fully connected layer with bias.
+pub struct Linear {
+    w: Var,
+    b: Var,
+}
+
+impl Linear {
+    /// PyTorch's default initialisation.
+    pub fn new(bld: &mut Builder, cin: usize, cout: usize) -> Result<Self> {
+        let bound = 1.0 / (cin as f64).sqrt();
+        let w = bld.uniform("weight", &[cout, cin], bound)?;
+        let b = bld.uniform("bias", &[cout], bound)?;
+        Ok(Linear { w, b })
+    }
+
+    /// Apply to `[N, in]`.
+    pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let (cout, cin) = self.w.dims2()?;
+        ctx.macs += (cout * cin) as u64;
+        x.matmul(&self.w.t()?)?.broadcast_add(&self.b)
+    }
+}
+
+/// Padded pooling.
+pub fn pool(x: &Tensor, kind: PoolKind, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
+    ops::pool2d(
+        x,
+        PoolParams {
+            kind,
+            k,
+            stride,
+            pad,
+        },
+    )
+}
+
+/// Global average pooling `[N, C, H, W] -> [N, C]`.
+pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
+    x.mean(3)?.mean(2)
+}
+
+/// ReLU, convolution, batch norm.
+pub struct ReluConvBn {
+    conv: Conv,
+    bn: BatchNorm,
+}
+
+impl ReluConvBn {
+    /// Build.
+    pub fn new(
+        b: &mut Builder,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self> {
+        let conv = b.scope("conv", |b| Conv::new(b, cin, cout, k, stride, pad))?;
+        let bn = b.scope("bn", |b| BatchNorm::new(b, cout))?;
+        Ok(ReluConvBn { conv, bn })
+    }
+
+    /// Apply.
+    pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let y = self.conv.forward_relu(x, true, ctx)?;
+        self.bn.forward(&y, ctx)
+    }
+}
+
+/// Halve the resolution with two offset strided 1x1 convolutions (ReLU
+/// first), concatenated, then batch norm.
+pub struct FactorizedReduce {
+    c1: Conv,
+    c2: Conv,
+    bn: BatchNorm,
+}
+
+impl FactorizedReduce {
+    /// Build (`cout` must be even).
+    pub fn new(b: &mut Builder, cin: usize, cout: usize) -> Result<Self> {
+        let half = cout / 2;
+        let c1 = b.scope("conv_1", |b| Conv::new(b, cin, half, 1, 2, 0))?;
+        let c2 = b.scope("conv_2", |b| Conv::new(b, cin, cout - half, 1, 2, 0))?;
+        let bn = b.scope("bn", |b| BatchNorm::new(b, cout))?;
+        Ok(FactorizedReduce { c1, c2, bn })
+    }
+
+    /// Apply.
+    pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        let x = ops::relu(x)?;
+        let (_, _, h, w) = x.dims4()?;
+        let a = self.c1.forward(&x, ctx)?;
+        // The second path sees the input shifted by one pixel; padding the
+        // far edge keeps both paths the same size for odd inputs.
+        let shifted = x.pad_with_zeros(2, 0, 1)?.pad_with_zeros(3, 0, 1)?;
+        let shifted = shifted.narrow(2, 1, h)?.narrow(3, 1, w)?;
+        let b = self.c2.forward(&shifted, ctx)?;
+        let y = Tensor::cat(&[a, b], 1)?;
+        self.bn.forward(&y, ctx)
+    }
+}
+
+/// Zeroes per sample with probability `p`, scaling survivors by `1/(1-p)`.
+pub fn drop_path(x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+    if !ctx.train || ctx.drop_path <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = 1.0 - ctx.drop_path;
+    let n = x.dim(0)?;
+    let mask: Vec<f32> = (0..n)
+        .map(|_| {
+            if ctx.rng.unit() < keep {
+                (1.0 / keep) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, (n, 1, 1, 1), x.device())?;
+    x.broadcast_mul(&mask)
+}

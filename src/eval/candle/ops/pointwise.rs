@@ -1,0 +1,194 @@
+//! Pointwise (1x1, stride 1) convolution as a candle op with a hand-written
+//! backward, optionally with the ReLU before it fused in (kernels in
+//! `seki-kernels`). Replaces one small matrix product per sample (candle's
+//! batched matmul) and a separate ReLU node.
+
+use super::{dims4, f32_slice};
+use candle_core::{
+    bail, CpuStorage, CudaStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
+};
+use seki_kernels::pointwise::{self as k, Dims};
+
+/// `y = w @ relu?(x)` per pixel, `x: [N, Cin, H, W]`, `w: [Cout, Cin, 1, 1]`.
+pub fn pointwise_conv2d(x: &Tensor, w: &Tensor, relu: bool) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, Pointwise { relu })
+}
+
+fn geometry(op: &str, x: &Layout, w: &Layout) -> Result<(Dims, usize, usize)> {
+    let (n, cin, h, wd) = dims4(op, x)?;
+    let cout = w.dims().first().copied().unwrap_or(0);
+    if w.dims() != [cout, cin, 1, 1] {
+        bail!(
+            "{op}: weight shape {:?}, expected [out, {cin}, 1, 1]",
+            w.dims()
+        )
+    }
+    Ok((
+        Dims {
+            n,
+            cin,
+            cout,
+            hw: h * wd,
+        },
+        h,
+        wd,
+    ))
+}
+
+struct Pointwise {
+    relu: bool,
+}
+
+impl CustomOp2 for Pointwise {
+    fn name(&self) -> &'static str {
+        "pointwise-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (d, h, w) = geometry(self.name(), l1, l2)?;
+        let y = k::forward(
+            f32_slice(self.name(), s1, l1)?,
+            f32_slice(self.name(), s2, l2)?,
+            d,
+            self.relu,
+        );
+        Ok((CpuStorage::F32(y), Shape::from_dims(&[d.n, d.cout, h, w])))
+    }
+
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        super::gpu::op2(self, s1, l1, s2, l2)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let gx = x.apply_op3_no_bwd(
+            w,
+            &g,
+            &PointwiseBwd {
+                relu: self.relu,
+                input: true,
+            },
+        )?;
+        let gw = x.apply_op3_no_bwd(
+            w,
+            &g,
+            &PointwiseBwd {
+                relu: self.relu,
+                input: false,
+            },
+        )?;
+        Ok((Some(gx), Some(gw)))
+    }
+}
+
+/// `(x, w, grad) -> dx` (`input`) or `dw`.
+struct PointwiseBwd {
+    relu: bool,
+    input: bool,
+}
+
+impl CustomOp3 for PointwiseBwd {
+    fn name(&self) -> &'static str {
+        "pointwise-conv2d-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (d, h, w) = geometry(self.name(), l1, l2)?;
+        if l3.dims() != [d.n, d.cout, h, w] {
+            bail!(
+                "{}: gradient shape {:?} does not match the output",
+                self.name(),
+                l3.dims()
+            )
+        }
+        let x = f32_slice(self.name(), s1, l1)?;
+        let g = f32_slice(self.name(), s3, l3)?;
+        if self.input {
+            let dx = k::backward_input(x, g, f32_slice(self.name(), s2, l2)?, d, self.relu);
+            Ok((CpuStorage::F32(dx), Shape::from_dims(&[d.n, d.cin, h, w])))
+        } else {
+            let dw = k::backward_weight(x, g, d, self.relu);
+            Ok((
+                CpuStorage::F32(dw),
+                Shape::from_dims(&[d.cout, d.cin, 1, 1]),
+            ))
+        }
+    }
+
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{grad_check, rand_tensor};
+    use super::*;
+
+    #[test]
+    fn matches_conv2d_and_finite_differences() {
+        for relu in [false, true] {
+            let x = rand_tensor(&[2, 3, 5, 4], 41);
+            let w = rand_tensor(&[4, 3, 1, 1], 42);
+            let a = pointwise_conv2d(&x, &w, relu).unwrap();
+            let xin = if relu { x.relu().unwrap() } else { x.clone() };
+            let b = xin.conv2d(&w, 0, 1, 1, 1).unwrap();
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "relu {relu}: {diff}");
+            grad_check(
+                &x,
+                &|t| pointwise_conv2d(t, &w, relu).unwrap(),
+                1e-3,
+                "pw input",
+            );
+            grad_check(
+                &w,
+                &|t| pointwise_conv2d(&x, t, relu).unwrap(),
+                1e-3,
+                "pw weight",
+            );
+        }
+    }
+}
