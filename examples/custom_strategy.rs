@@ -10,10 +10,9 @@
 
 use seki::config::Config;
 use seki::eval::Nb201Table;
-use seki::rng::Rng;
 use seki::session::{Session, Spec};
 use seki::space::{Arch, Space};
-use seki::strategy::{Proposal, Strategy, StrategyError};
+use seki::strategy::{Context, Observation, Proposal, Strategy, StrategyError};
 
 struct HillClimb {
     space: Space,
@@ -24,22 +23,22 @@ impl Strategy for HillClimb {
     fn name(&self) -> &'static str {
         "hill-climb"
     }
-    fn propose(&mut self, rng: &mut Rng) -> Result<Proposal, StrategyError> {
+    fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
         Ok(match &self.best {
             Some((a, _)) => Proposal {
-                arch: a.mutate(rng),
+                arch: a.mutate(ctx.rng),
                 origin: "mutation of the best".into(),
             },
             None => Proposal {
-                arch: self.space.random(rng),
+                arch: self.space.random(ctx.rng),
                 origin: "random".into(),
             },
         })
     }
-    fn observe(&mut self, arch: &Arch, score: Option<f64>) {
-        if let Some(s) = score {
+    fn observe(&mut self, obs: &Observation<'_>) {
+        if let Some(s) = obs.score {
             if self.best.as_ref().is_none_or(|(_, b)| s > *b) {
-                self.best = Some((arch.clone(), s));
+                self.best = Some((obs.arch.clone(), s));
             }
         }
     }
@@ -65,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         space: Space::Nb201,
         best: None,
     });
-    let summary = Session::with_strategy(spec, strategy, &mut table).run()?;
+    let summary = Session::in_memory(spec, strategy, &mut table).run()?;
     if let Some(best) = summary.best {
         println!(
             "best after {} evaluations ({} duplicates skipped): {}\nvalidation {:.2}, test {:.2}",

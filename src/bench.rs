@@ -3,7 +3,8 @@
 //! architecture each session would return at each checkpoint.
 
 use crate::eval::Nb201Table;
-use crate::session::{Session, SessionError, Spec, Step};
+use crate::session::{best_step, Session, SessionError, Spec, Step};
+use crate::strategy::Strategy;
 use serde::Serialize;
 
 /// Mean and spread at one checkpoint.
@@ -41,18 +42,7 @@ pub fn checkpoints(budget: usize) -> Vec<usize> {
 /// The test accuracy of the architecture a session returns after `n`
 /// evaluations: the one with the best search score among the first `n`.
 pub fn returned_test_accuracy(steps: &[Step], n: usize) -> Option<f64> {
-    steps
-        .iter()
-        .take(n)
-        .filter(|s| s.result.score.is_some())
-        .max_by(|a, b| {
-            a.result
-                .score
-                .unwrap_or(f64::MIN)
-                .total_cmp(&b.result.score.unwrap_or(f64::MIN))
-                .then(b.n.cmp(&a.n))
-        })
-        .and_then(|s| s.result.test_accuracy)
+    best_step(&steps[..n.min(steps.len())]).and_then(|s| s.result.test_accuracy)
 }
 
 fn mean_std(xs: &[f64]) -> (f64, f64) {
@@ -69,13 +59,38 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Makes a fresh strategy for each seeded session.
+pub type StrategyFactory<'a> = dyn FnMut(&Spec) -> Result<Box<dyn Strategy>, SessionError> + 'a;
+
 /// Run `seeds` sessions (seeds `first_seed..first_seed + seeds`) of the
-/// strategy in `spec` against the table and summarise them.
+/// baseline strategy in `spec` against the table and summarise them.
 pub fn run_strategy(
     table: &Nb201Table,
     spec: &Spec,
     seeds: usize,
     first_seed: u64,
+) -> Result<StrategyResult, SessionError> {
+    let mut baseline = |s: &Spec| Ok(crate::strategy::build(s.strategy, s.space, s.rea)?);
+    run_with(
+        table,
+        spec,
+        seeds,
+        first_seed,
+        &mut baseline,
+        &mut |_, _| {},
+    )
+}
+
+/// Like [`run_strategy`], with each session's strategy from `make` (e.g. the
+/// LLM-guided agent with a fresh, private knowledge pool) and `done(seed,
+/// test accuracy of the returned architecture)` told after each session.
+pub fn run_with(
+    table: &Nb201Table,
+    spec: &Spec,
+    seeds: usize,
+    first_seed: u64,
+    make: &mut StrategyFactory<'_>,
+    done: &mut dyn FnMut(u64, Option<f64>),
 ) -> Result<StrategyResult, SessionError> {
     let budget = spec.max_evaluations;
     let marks = checkpoints(budget);
@@ -84,7 +99,10 @@ pub fn run_strategy(
         let mut s = spec.clone();
         s.seed = first_seed + k as u64;
         let mut eval = table.clone();
-        let steps = Session::in_memory(s, &mut eval).run_to_steps()?;
+        let seed = s.seed;
+        let strategy = make(&s)?;
+        let steps = Session::in_memory(s, strategy, &mut eval).run_to_steps()?;
+        done(seed, returned_test_accuracy(&steps, budget));
         for (i, &m) in marks.iter().enumerate() {
             if let Some(t) = returned_test_accuracy(&steps, m) {
                 per_mark[i].push(t);

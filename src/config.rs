@@ -112,6 +112,10 @@ pub struct SearchConfig {
     pub max_evaluations: usize,
     /// Budget: wall-clock seconds over the whole session, resumes included (0: none).
     pub max_seconds: f64,
+    /// Budget: LLM tokens (prompt + completion) over the session (0: none).
+    pub max_tokens: u64,
+    /// Budget: LLM cost in US dollars over the session (0: none).
+    pub max_cost_usd: f64,
     /// Folder under which each session gets its run directory.
     pub runs_dir: PathBuf,
     /// Which results enter the knowledge base.
@@ -129,6 +133,8 @@ impl Default for SearchConfig {
             seed: 0,
             max_evaluations: 100,
             max_seconds: 0.0,
+            max_tokens: 0,
+            max_cost_usd: 0.0,
             runs_dir: PathBuf::from("runs"),
             kb_records: KbRecords::Improvements,
             max_consecutive_duplicates: 1000,
@@ -189,6 +195,70 @@ impl Default for BenchConfig {
     }
 }
 
+/// `[agent]`: the SEKI strategy (self-evolution and knowledge inspiration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// k: inspiration samples come from the top-k architectures.
+    pub top_k: usize,
+    /// ξ: architectures sampled from the top-k for one inspiration.
+    pub sample: usize,
+    /// λ: self-evolution iterations per round.
+    pub evolution_iterations: usize,
+    /// γ: knowledge-inspiration iterations per round.
+    pub inspiration_iterations: usize,
+    /// Refinements of the current line shown in self-evolution prompts.
+    pub history: usize,
+    /// Insights shown in prompts (most recent active ones).
+    pub insights_in_prompt: usize,
+    /// Repair prompts after an unparsable reply before falling back to a mutation.
+    pub max_repairs: usize,
+    /// Times to re-ask when the LLM proposes an evaluated architecture.
+    pub max_duplicate_retries: usize,
+    /// LLM profile for self-evolution ("" = llm.default_profile).
+    pub llm_evolution: String,
+    /// LLM profile for knowledge inspiration ("" = llm.default_profile).
+    pub llm_inspiration: String,
+    /// Sampling temperature for self-evolution.
+    pub temperature_evolution: f64,
+    /// Sampling temperature for knowledge inspiration.
+    pub temperature_inspiration: f64,
+    /// Most tokens for a strategy or pattern reply.
+    pub max_tokens_text: usize,
+    /// Most tokens for an architecture reply.
+    pub max_tokens_arch: usize,
+    /// Folder of prompt templates overriding the built-in ones ("" = built-in).
+    pub prompts_dir: PathBuf,
+    /// The objective stated to the LLM.
+    pub objective: String,
+    /// Constraints stated to the LLM ("" = none).
+    pub constraints: String,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            top_k: 10,
+            sample: 3,
+            evolution_iterations: 3,
+            inspiration_iterations: 1,
+            history: 5,
+            insights_in_prompt: 5,
+            max_repairs: 2,
+            max_duplicate_retries: 2,
+            llm_evolution: String::new(),
+            llm_inspiration: String::new(),
+            temperature_evolution: 0.7,
+            temperature_inspiration: 0.9,
+            max_tokens_text: 160,
+            max_tokens_arch: 400,
+            prompts_dir: PathBuf::new(),
+            objective: "maximise validation accuracy".into(),
+            constraints: String::new(),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -203,6 +273,8 @@ pub struct Config {
     pub evaluator: EvaluatorConfig,
     /// `[bench]`
     pub bench: BenchConfig,
+    /// `[agent]`
+    pub agent: AgentConfig,
 }
 
 /// A loaded configuration and where it came from.
@@ -244,6 +316,12 @@ impl Loaded {
                 "must be 0 (no limit) or a positive number of seconds",
             ));
         }
+        if !(c.search.max_cost_usd >= 0.0 && c.search.max_cost_usd.is_finite()) {
+            return Err(self.invalid(
+                "search.max_cost_usd",
+                "must be 0 (no limit) or a positive amount",
+            ));
+        }
         if c.strategy.rea.population == 0 {
             return Err(self.invalid("strategy.rea.population", "must be at least 1"));
         }
@@ -267,6 +345,36 @@ impl Loaded {
         }
         if let Err((key, message)) = c.evaluator.candle.check() {
             return Err(self.invalid(&format!("evaluator.candle.{key}"), message));
+        }
+        let a = &c.agent;
+        if a.top_k == 0 {
+            return Err(self.invalid("agent.top_k", "must be at least 1"));
+        }
+        if a.sample == 0 || a.sample > a.top_k {
+            return Err(self.invalid(
+                "agent.sample",
+                format!("must be between 1 and agent.top_k ({})", a.top_k),
+            ));
+        }
+        if a.evolution_iterations + a.inspiration_iterations == 0 {
+            return Err(self.invalid(
+                "agent.evolution_iterations",
+                "agent.evolution_iterations and agent.inspiration_iterations cannot both be 0",
+            ));
+        }
+        for (key, t) in [
+            ("agent.temperature_evolution", a.temperature_evolution),
+            ("agent.temperature_inspiration", a.temperature_inspiration),
+        ] {
+            if !(0.0..=5.0).contains(&t) {
+                return Err(self.invalid(key, format!("must be between 0 and 5, found {t}")));
+            }
+        }
+        if a.max_tokens_text == 0 || a.max_tokens_arch == 0 {
+            return Err(self.invalid(
+                "agent.max_tokens_arch",
+                "agent.max_tokens_text and agent.max_tokens_arch must be at least 1",
+            ));
         }
         if c.bench.seeds == 0 || c.bench.budget == 0 {
             return Err(self.invalid(
@@ -322,6 +430,9 @@ impl Config {
         resolve(base, &mut config.search.runs_dir);
         resolve(base, &mut config.evaluator.nb201.table);
         resolve(base, &mut config.evaluator.candle.data_dir);
+        if !config.agent.prompts_dir.as_os_str().is_empty() {
+            resolve(base, &mut config.agent.prompts_dir);
+        }
         let loaded = Loaded {
             config,
             path: path.map(Path::to_path_buf),

@@ -10,11 +10,14 @@
 //! [`space`], an [`eval`]uator scores it, the [`session`] journals the result
 //! and the [`knowledge`] base keeps it.
 
+pub mod agent;
 pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod knowledge;
 pub mod llm;
+pub mod prompt;
+pub mod report;
 pub mod rng;
 pub mod session;
 pub mod space;

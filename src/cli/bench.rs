@@ -2,9 +2,10 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use seki::agent::{Models, SekiAgent};
 use seki::bench;
 use seki::eval::Nb201Table;
-use seki::session::Spec;
+use seki::session::{SessionError, Spec};
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,9 @@ pub struct Nb201Args {
     /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
     #[arg(long, value_name = "PATH")]
     pub table: Option<PathBuf>,
+    /// LLM profile for the seki strategy [config: agent.llm_evolution / agent.llm_inspiration].
+    #[arg(long, value_name = "PROFILE")]
+    pub llm: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -61,11 +65,64 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         spec.strategy = *kind;
         spec.max_evaluations = cfg.bench.budget;
         spec.max_seconds = 0.0;
-        results.push(bench::run_strategy(
+        if *kind != StrategyKind::Seki {
+            results.push(bench::run_strategy(
+                &table,
+                &spec,
+                cfg.bench.seeds,
+                a.first_seed,
+            )?);
+            continue;
+        }
+        // Each seed: the agent with an empty, private knowledge pool; the
+        // prompts only ever see validation scores.
+        let evo_name = a
+            .llm
+            .clone()
+            .unwrap_or_else(|| cfg.agent.llm_evolution.clone());
+        let ins_name = a
+            .llm
+            .clone()
+            .unwrap_or_else(|| cfg.agent.llm_inspiration.clone());
+        let evo = super::llm_profile(cfg, &evo_name)?;
+        let ins = if ins_name == evo_name {
+            evo.clone()
+        } else {
+            super::llm_profile(cfg, &ins_name)?
+        };
+        let models = Models {
+            evolution: evo,
+            inspiration: ins,
+        };
+        let info = seki::eval::Evaluator::info(&table);
+        let task = seki::agent::task_for(cfg, &info);
+        let mut make = |s: &Spec| -> Result<Box<dyn seki::strategy::Strategy>, SessionError> {
+            let agent = SekiAgent::new(
+                s.space,
+                cfg.agent.clone(),
+                task.clone(),
+                &format!("bench-s{}", s.seed),
+                Vec::new(),
+                models.clone(),
+            )?;
+            Ok(Box::new(agent))
+        };
+        let quiet = a.json;
+        let mut done = |seed: u64, t: Option<f64>| {
+            if !quiet {
+                eprintln!(
+                    "seki seed {seed}: test accuracy of the returned architecture {}",
+                    t.map_or("-".into(), |t| format!("{t:.2}"))
+                );
+            }
+        };
+        results.push(bench::run_with(
             &table,
             &spec,
             cfg.bench.seeds,
             a.first_seed,
+            &mut make,
+            &mut done,
         )?);
     }
     if a.json {

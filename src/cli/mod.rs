@@ -45,6 +45,9 @@ pub enum Command {
     /// Benchmark strategies.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Write a Markdown report with SVG charts for run directories (the first
+    /// is the subject; the others are compared with it).
+    Report(ReportArgs),
     /// Parse, check and convert an architecture between text forms.
     Arch(ArchArgs),
     /// Describe a search space: its ops, rules and text format.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(cli.config.as_deref(), a),
         Command::Kb(c) => kb::run(cli.config.as_deref(), c),
         Command::Bench(c) => bench::run(cli.config.as_deref(), c),
+        Command::Report(a) => run_report(a),
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
         Command::EvalWorker => worker::run_worker(),
@@ -99,6 +103,17 @@ pub fn run(cli: Cli) -> Result<()> {
 /// Load the config file.
 pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
     Ok(Config::load(path)?)
+}
+
+/// The chat model of an LLM profile ("" = the default profile).
+pub fn llm_profile(
+    _config: &seki::config::Config,
+    name: &str,
+) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
+    anyhow::bail!(
+        "LLM profile '{}': no LLM backends are built into this version yet; use --llm-replay FILE",
+        if name.is_empty() { "default" } else { name }
+    )
 }
 
 /// Read an architecture argument: the text itself, or `@FILE` for a file's contents.
@@ -148,6 +163,37 @@ fn run_arch(a: ArchArgs) -> Result<()> {
         ArchFormat::Canonical => println!("{}", arch.canonical()),
     }
     eprintln!("hash: {}", arch.hash());
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories: the session to report, then any to compare with it.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Output folder [default: the first run directory].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Write the report of a run directory (and comparisons) and return its path.
+pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
+    let loaded = runs
+        .iter()
+        .map(|r| {
+            seki::report::Run::load(r)
+                .with_context(|| format!("cannot read run directory {}", r.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let out = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| runs[0].clone());
+    Ok(seki::report::write(&loaded, &out)?.markdown)
+}
+
+fn run_report(a: ReportArgs) -> Result<()> {
+    let md = write_report(&a.runs, a.out.as_deref())?;
+    println!("{}", md.display());
     Ok(())
 }
 

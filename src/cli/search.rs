@@ -3,12 +3,20 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use seki::agent::{
+    initial_state, load_recording, recording_from_journal, used_before_resume, Models,
+};
+use seki::config::Config;
 use seki::config::{EvaluatorKind, KbRecords, Loaded};
+use seki::eval::Evaluator;
 use seki::knowledge::{KnowledgeBase, OpenOptions};
+use seki::llm::ReplayModel;
 use seki::session::{RunDir, Session, Spec, Summary};
 use seki::space::Space;
+use seki::strategy::Strategy;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -34,6 +42,12 @@ pub struct SearchArgs {
     /// Wall-clock budget in seconds, 0 for none [config: search.max_seconds].
     #[arg(long, value_name = "SECONDS")]
     pub max_seconds: Option<f64>,
+    /// LLM token budget, 0 for none [config: search.max_tokens].
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// LLM cost budget in US dollars, 0 for none [config: search.max_cost_usd].
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
     /// Seed [config: search.seed].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -46,6 +60,15 @@ pub struct SearchArgs {
     /// Which results enter the knowledge base: all, improvements, none [config: search.kb_records].
     #[arg(long, value_name = "WHICH", value_parser = parse_kb_records)]
     pub kb_records: Option<KbRecords>,
+    /// Re-run the seki session in RUN_DIR from its recorded LLM replies,
+    /// without calling any LLM, into a new run directory (--run-dir, default
+    /// RUN_DIR-replay), and check that it evaluates the same architectures.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "space", "strategy", "evaluator", "seed", "table"])]
+    pub replay: Option<PathBuf>,
+    /// Answer the agent's LLM calls from a recording (JSON Lines of
+    /// `{"text": ...}` or full recorded replies) instead of the configured LLM.
+    #[arg(long, value_name = "FILE")]
+    pub llm_replay: Option<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -83,6 +106,12 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     if let Some(v) = a.seed {
         c.search.seed = v;
     }
+    if let Some(v) = a.max_tokens {
+        c.search.max_tokens = v;
+    }
+    if let Some(v) = a.max_cost {
+        c.search.max_cost_usd = v;
+    }
     if let Some(v) = &a.kb {
         c.kb.dir = v.clone();
     }
@@ -116,6 +145,77 @@ fn new_run_dir(runs: &Path, spec: &Spec) -> PathBuf {
     p
 }
 
+/// Where the session's LLM replies come from.
+enum Llm {
+    /// The configured profiles.
+    Profiles,
+    /// Recorded replies (a recording file, or a run directory's journal), and
+    /// how many of them to skip.
+    Recorded(Vec<seki::llm::Recorded>, bool),
+}
+
+fn models(cfg: &Config, llm: &Llm, skip: usize) -> Result<Models> {
+    match llm {
+        Llm::Recorded(replies, strict) => {
+            let rest: Vec<_> = replies.iter().skip(skip).cloned().collect();
+            Ok(Models::same(Arc::new(ReplayModel::new(
+                "replay", rest, *strict,
+            ))))
+        }
+        Llm::Profiles => {
+            let evo = super::llm_profile(cfg, &cfg.agent.llm_evolution)?;
+            let ins = if cfg.agent.llm_inspiration == cfg.agent.llm_evolution {
+                evo.clone()
+            } else {
+                super::llm_profile(cfg, &cfg.agent.llm_inspiration)?
+            };
+            Ok(Models {
+                evolution: evo,
+                inspiration: ins,
+            })
+        }
+    }
+}
+
+/// The strategy a config names; the agent gets its models and starting knowledge.
+fn strategy(
+    cfg: &Config,
+    session: &str,
+    evaluator: &dyn Evaluator,
+    llm: &Llm,
+    skip: usize,
+) -> Result<Box<dyn Strategy>> {
+    if cfg.search.strategy != StrategyKind::Seki {
+        return Ok(seki::strategy::build(
+            cfg.search.strategy,
+            cfg.search.space,
+            cfg.strategy.rea,
+        )?);
+    }
+    let kb = if cfg.kb.dir.is_dir() {
+        Some(
+            KnowledgeBase::open(
+                &cfg.kb.dir,
+                OpenOptions {
+                    skip_bad_lines: cfg.kb.skip_bad_lines,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("cannot read knowledge base {}", cfg.kb.dir.display()))?,
+        )
+    } else {
+        None
+    };
+    let agent = seki::agent::build(
+        cfg,
+        session,
+        &evaluator.info(),
+        kb.as_ref(),
+        models(cfg, llm, skip)?,
+    )?;
+    Ok(Box::new(agent))
+}
+
 pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     let bar = if quiet || a.json {
         ProgressBar::hidden()
@@ -135,13 +235,29 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         let best = p.best_score.map_or("-".to_string(), |b| format!("{b:.2}"));
         bar.set_message(format!("best {best}  dup {}  [{}]", p.duplicates, p.stage));
     };
+    let recording = match &a.llm_replay {
+        Some(f) => Llm::Recorded(
+            load_recording(f)
+                .with_context(|| format!("cannot read LLM recording {}", f.display()))?,
+            false,
+        ),
+        None => Llm::Profiles,
+    };
 
     let (summary, run_path) = if let Some(dir) = &a.resume {
         let run = RunDir::open(dir)?;
-        let snapshot = seki::config::Config::load(Some(&run.config()))
+        let cfg = Session::snapshot(&run)
             .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
-        let mut evaluator = seki::eval::from_config(&snapshot.config)?;
-        let (session, cfg) = Session::resume(run, evaluator.as_mut())?;
+        let events = seki::session::journal::read(&run.journal())?;
+        let mut evaluator = seki::eval::from_config(&cfg)?;
+        let strategy = strategy(
+            &cfg,
+            &run.session_id(),
+            evaluator.as_ref(),
+            &recording,
+            used_before_resume(&events),
+        )?;
+        let session = Session::resume(run, &cfg, strategy, evaluator.as_mut())?;
         eprintln!(
             "resuming {} after {} evaluations",
             dir.display(),
@@ -149,6 +265,68 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         );
         let session = attach_kb(session, &cfg, a.kb.as_deref())?;
         (session.on_progress(progress).run()?, dir.clone())
+    } else if let Some(original) = &a.replay {
+        let orig = RunDir::open(original)?;
+        let mut cfg = Session::snapshot(&orig).with_context(|| {
+            format!("cannot read the config snapshot of {}", original.display())
+        })?;
+        if cfg.search.strategy != StrategyKind::Seki {
+            bail!(
+                "{} is a {} session; only seki sessions have LLM replies to replay",
+                original.display(),
+                cfg.search.strategy.name()
+            );
+        }
+        cfg.search.kb_records = KbRecords::None;
+        let events = seki::session::journal::read(&orig.journal())?;
+        let replies = Llm::Recorded(recording_from_journal(&events), true);
+        let run_path = a.run_dir.clone().unwrap_or_else(|| {
+            let mut name = original.as_os_str().to_owned();
+            name.push("-replay");
+            PathBuf::from(name)
+        });
+        let mut evaluator = seki::eval::from_config(&cfg)?;
+        let run = RunDir::create(&run_path)?;
+        // The replay's records keep the original session's ids.
+        let strategy = strategy(&cfg, &orig.session_id(), evaluator.as_ref(), &replies, 0)?;
+        let snapshot = toml::to_string_pretty(&cfg).context("cannot write the config snapshot")?;
+        let mut session = Session::create(
+            Spec::from_config(&cfg),
+            strategy,
+            run,
+            &snapshot,
+            evaluator.as_mut(),
+        )?;
+        let start = initial_state(&events);
+        if !start.is_null() {
+            session.restore_strategy(&start)?;
+        }
+        let summary = session.on_progress(progress).run()?;
+        bar.finish_and_clear();
+        let ours = seki::session::journal::read(&run_path.join(seki::session::run_dir::JOURNAL))?;
+        let archs = |ev: &[seki::session::Event]| -> Vec<String> {
+            ev.iter()
+                .filter_map(|e| match e {
+                    seki::session::Event::Evaluation(s) => Some(s.arch.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (want, got) = (archs(&events), archs(&ours));
+        if want != got {
+            bail!(
+                "the replay diverged from {}: {} of its {} evaluations match, in order, before the first difference",
+                original.display(),
+                want.iter().zip(&got).take_while(|(a, b)| a == b).count(),
+                want.len()
+            );
+        }
+        eprintln!(
+            "replay matches {}: the same {} evaluations, in order",
+            original.display(),
+            got.len()
+        );
+        (summary, run_path)
     } else {
         let mut loaded = super::load_config(config)?;
         apply_flags(&mut loaded, &a)?;
@@ -160,12 +338,22 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             .unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
         let mut evaluator = seki::eval::from_config(&cfg)?;
         let run = RunDir::create(&run_path)?;
-        let session = Session::create(spec, run, &loaded.to_toml(), evaluator.as_mut())?;
+        let strategy = strategy(&cfg, &run.session_id(), evaluator.as_ref(), &recording, 0)?;
+        let session = Session::create(spec, strategy, run, &loaded.to_toml(), evaluator.as_mut())?;
         let session = attach_kb(session, &cfg, None)?;
         (session.on_progress(progress).run()?, run_path)
     };
     bar.finish_and_clear();
-    print_summary(&summary, &run_path, a.json)
+    let report = if summary.evaluations > 0 {
+        Some(super::write_report(std::slice::from_ref(&run_path), None)?)
+    } else {
+        None
+    };
+    print_summary(&summary, &run_path, a.json)?;
+    if let (Some(r), false) = (report, a.json) {
+        println!("report     {}", r.display());
+    }
+    Ok(())
 }
 
 fn attach_kb<'e>(

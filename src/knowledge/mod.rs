@@ -319,6 +319,30 @@ impl KnowledgeBase {
         Ok(())
     }
 
+    /// Replace insights that share an id with one already stored (e.g. one
+    /// later evidence contradicted) and append the others; rewrites the
+    /// insights file atomically when any was replaced.
+    pub fn upsert_insights(&mut self, insights: Vec<Insight>) -> Result<(), KbError> {
+        self.writable()?;
+        let mut fresh = Vec::new();
+        let mut replaced = false;
+        for ins in insights {
+            match self.insights.iter_mut().find(|x| x.id == ins.id) {
+                Some(slot) => {
+                    if *slot != ins {
+                        *slot = ins;
+                        replaced = true;
+                    }
+                }
+                None => fresh.push(ins),
+            }
+        }
+        if replaced {
+            store::rewrite_jsonl(&self.dir.join(INSIGHT_FILE), &self.insights)?;
+        }
+        self.add_insights(fresh)
+    }
+
     /// Remove the record (or insight) with this id; drops it from insights'
     /// evidence. Returns the ids of the insights that cited it.
     pub fn remove(&mut self, id: &str) -> Result<Vec<String>, KbError> {

@@ -7,6 +7,7 @@
 //! server's JSON-schema response format, or the schema stated in the prompt).
 
 pub mod replay;
+pub mod schema;
 
 pub use replay::{Recorded, ReplayModel};
 

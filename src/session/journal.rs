@@ -23,6 +23,10 @@ pub enum Event {
         seed: u64,
         /// seki version.
         version: String,
+        /// The strategy's state before the first step (e.g. the knowledge the
+        /// agent started from), so replays and resumes start identically.
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        initial_state: serde_json::Value,
         /// When (RFC 3339).
         time: String,
     },
@@ -32,6 +36,12 @@ pub enum Event {
         evaluations: usize,
         /// When (RFC 3339).
         time: String,
+    },
+    /// Something the strategy did while proposing (an LLM exchange, a repair,
+    /// a fallback), as the strategy describes it.
+    Strategy {
+        /// The strategy's record.
+        detail: serde_json::Value,
     },
     /// An architecture was evaluated.
     Evaluation(Box<Step>),

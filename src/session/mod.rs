@@ -14,7 +14,9 @@ use crate::knowledge::store::StoreError;
 use crate::knowledge::{now_rfc3339, ArchRecord, KbError, KnowledgeBase, Provenance};
 use crate::rng::Rng;
 use crate::space::{ArchError, Space};
-use crate::strategy::{self, ReaSettings, Strategy, StrategyError, StrategyKind};
+use crate::strategy::{
+    self, Context, Observation, ReaSettings, Strategy, StrategyError, StrategyKind,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -37,6 +39,9 @@ pub enum SessionError {
     /// The knowledge base failed.
     #[error(transparent)]
     Kb(#[from] KbError),
+    /// The agent could not be set up.
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
     /// The config snapshot is bad.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -70,6 +75,10 @@ pub struct Spec {
     pub max_seconds: f64,
     /// Stop after this many consecutive duplicates.
     pub max_consecutive_duplicates: usize,
+    /// LLM token budget (0: none).
+    pub max_tokens: u64,
+    /// LLM cost budget in US dollars (0: none).
+    pub max_cost_usd: f64,
     /// Which results go to the knowledge base.
     pub kb_records: KbRecords,
 }
@@ -85,6 +94,8 @@ impl Spec {
             max_evaluations: c.search.max_evaluations,
             max_seconds: c.search.max_seconds,
             max_consecutive_duplicates: c.search.max_consecutive_duplicates.max(1),
+            max_tokens: c.search.max_tokens,
+            max_cost_usd: c.search.max_cost_usd,
             kb_records: c.search.kb_records,
         }
     }
@@ -135,6 +146,16 @@ impl Best {
     }
 }
 
+/// The best evaluation among `steps`: the highest search score, the earliest
+/// on ties (as a session keeps its best).
+pub fn best_step(steps: &[Step]) -> Option<&Step> {
+    steps
+        .iter()
+        .filter_map(|s| s.result.score.map(|v| (v, s)))
+        .max_by(|(a, sa), (b, sb)| a.total_cmp(b).then(sb.n.cmp(&sa.n)))
+        .map(|(_, s)| s)
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -148,7 +169,8 @@ pub struct Summary {
     pub seed: u64,
     /// Evaluations done.
     pub evaluations: usize,
-    /// Proposals that repeated an evaluated architecture.
+    /// Proposals that repeated an evaluated architecture (for the agent, also
+    /// those it re-asked the LLM for).
     pub duplicates: usize,
     /// Evaluations whose status was not `ok`.
     pub failed: usize,
@@ -158,6 +180,10 @@ pub struct Summary {
     pub stop_reason: String,
     /// Seconds, over all runs of the session.
     pub elapsed_seconds: f64,
+    /// The strategy's own counters (for the LLM-guided strategy: replies
+    /// parsed first time, after repair, fallbacks, tokens and cost per stage).
+    #[serde(flatten)]
+    pub strategy_stats: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A callback told of progress after each step.
@@ -183,14 +209,14 @@ pub struct Session<'e> {
 }
 
 impl<'e> Session<'e> {
-    /// A session kept in memory only (no run directory), e.g. for benchmarks.
-    pub fn in_memory(spec: Spec, evaluator: &'e mut dyn Evaluator) -> Self {
-        let strategy = strategy::build(spec.strategy, spec.space, spec.rea);
-        Session::with_strategy(spec, strategy, evaluator)
+    /// A session of a baseline strategy (random, rea) kept in memory only.
+    pub fn baseline(spec: Spec, evaluator: &'e mut dyn Evaluator) -> Result<Self, SessionError> {
+        let strategy = strategy::build(spec.strategy, spec.space, spec.rea)?;
+        Ok(Session::in_memory(spec, strategy, evaluator))
     }
 
-    /// An in-memory session driven by a strategy of your own.
-    pub fn with_strategy(
+    /// A session kept in memory only (no run directory), driven by any strategy.
+    pub fn in_memory(
         spec: Spec,
         strategy: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
@@ -217,12 +243,13 @@ impl<'e> Session<'e> {
     /// Start a new session in a fresh run directory, snapshotting `config_toml`.
     pub fn create(
         spec: Spec,
+        strategy: Box<dyn Strategy>,
         run: RunDir,
         config_toml: &str,
         evaluator: &'e mut dyn Evaluator,
     ) -> Result<Self, SessionError> {
         run.write_text(run_dir::CONFIG, config_toml)?;
-        let mut s = Session::in_memory(spec, evaluator);
+        let mut s = Session::in_memory(spec, strategy, evaluator);
         s.id = run.session_id();
         journal::append(
             &run.journal(),
@@ -232,6 +259,7 @@ impl<'e> Session<'e> {
                 strategy: s.spec.strategy.name().into(),
                 seed: s.spec.seed,
                 version: env!("CARGO_PKG_VERSION").into(),
+                initial_state: s.strategy.state(),
                 time: now_rfc3339(),
             },
         )?;
@@ -239,14 +267,21 @@ impl<'e> Session<'e> {
         Ok(s)
     }
 
-    /// Continue a session from its run directory. Returns the session and the
-    /// config it was started with.
+    /// The config a run directory's session was started with.
+    pub fn snapshot(run: &RunDir) -> Result<Config, SessionError> {
+        Ok(Config::load(Some(&run.config()))?.config)
+    }
+
+    /// Continue a session from its run directory, with the config it was
+    /// started with ([`Session::snapshot`]) and a fresh strategy of the same
+    /// kind (its state is restored from the journal).
     pub fn resume(
         run: RunDir,
+        config: &Config,
+        strategy: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
-    ) -> Result<(Self, Config), SessionError> {
-        let loaded = Config::load(Some(&run.config()))?;
-        let spec = Spec::from_config(&loaded.config);
+    ) -> Result<Self, SessionError> {
+        let spec = Spec::from_config(config);
         let events = journal::read(&run.journal())?;
         let mismatch = |message: String| SessionError::Mismatch {
             path: run.journal().display().to_string(),
@@ -269,8 +304,13 @@ impl<'e> Session<'e> {
                 )));
             }
         }
-        let mut s = Session::in_memory(spec, evaluator);
+        let mut s = Session::in_memory(spec, strategy, evaluator);
         s.id = run.session_id();
+        if let Some(Event::Start { initial_state, .. }) = events.first() {
+            if !initial_state.is_null() {
+                s.strategy.restore(initial_state)?;
+            }
+        }
         let mut last_state: Option<StepState> = None;
         for ev in events {
             match ev {
@@ -312,7 +352,7 @@ impl<'e> Session<'e> {
         )?;
         s.run = Some(run);
         s.write_best()?;
-        Ok((s, loaded.config))
+        Ok(s)
     }
 
     /// Record results in a knowledge base (the session holds its writer lock).
@@ -337,6 +377,11 @@ impl<'e> Session<'e> {
             kb.add(missing)?;
         }
         Ok(self)
+    }
+
+    /// Restore the strategy's state (e.g. a replay's recorded starting state).
+    pub fn restore_strategy(&mut self, state: &serde_json::Value) -> Result<(), SessionError> {
+        Ok(self.strategy.restore(state)?)
     }
 
     /// Call `f` after every step.
@@ -398,7 +443,7 @@ impl<'e> Session<'e> {
             metrics.insert("test_accuracy".into(), t);
         }
         ArchRecord {
-            id: format!("{}-{:04}", self.id, step.n),
+            id: self.record_id(step.n),
             name: None,
             space: self.spec.space,
             arch: step.arch.clone(),
@@ -458,6 +503,28 @@ impl<'e> Session<'e> {
         if self.spec.max_seconds > 0.0 && self.elapsed() >= self.spec.max_seconds {
             return Some(format!("budget: {} seconds", self.spec.max_seconds));
         }
+        let stats = self.strategy.stats();
+        if self.spec.max_tokens > 0 {
+            let used = stats.get("tokens").and_then(|v| v.as_u64()).unwrap_or(0);
+            if used >= self.spec.max_tokens {
+                return Some(format!(
+                    "budget: {} LLM tokens ({used} used)",
+                    self.spec.max_tokens
+                ));
+            }
+        }
+        if self.spec.max_cost_usd > 0.0 {
+            let used = stats
+                .get("cost_usd")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            if used >= self.spec.max_cost_usd {
+                return Some(format!(
+                    "budget: ${} of LLM cost (${used:.4} used)",
+                    self.spec.max_cost_usd
+                ));
+            }
+        }
         if self.consecutive_duplicates >= self.spec.max_consecutive_duplicates {
             return Some(format!(
                 "no new architectures: the last {} proposals were all evaluated before",
@@ -469,12 +536,30 @@ impl<'e> Session<'e> {
 
     /// One step: propose, and evaluate unless already evaluated.
     pub fn step(&mut self) -> Result<(), SessionError> {
-        let proposal = self.strategy.propose(&mut self.rng)?;
+        let seen = &self.seen;
+        let is_seen = |h: &str| seen.contains_key(h);
+        let proposal = self
+            .strategy
+            .propose(&mut Context::new(&mut self.rng, &is_seen));
+        for detail in self.strategy.drain_events() {
+            self.journal(&Event::Strategy { detail })?;
+        }
+        let proposal = proposal?;
+        self.store_insights()?;
         let hash = proposal.arch.hash();
         if let Some(&(of, score)) = self.seen.get(&hash) {
             self.duplicates += 1;
             self.consecutive_duplicates += 1;
-            self.strategy.observe(&proposal.arch, score);
+            let params = self
+                .steps
+                .get(of.wrapping_sub(1))
+                .and_then(|s| s.result.metrics.get("params").copied());
+            self.strategy.observe(&Observation {
+                arch: &proposal.arch,
+                score,
+                evaluation: None,
+                params,
+            });
             tracing::debug!(%hash, of, "duplicate proposal skipped");
             self.journal(&Event::Duplicate {
                 arch: proposal.arch.to_text(),
@@ -493,8 +578,13 @@ impl<'e> Session<'e> {
             EvalStatus::Ok => result.score,
             _ => None,
         };
-        self.strategy.observe(&proposal.arch, score);
         let n = self.steps.len() + 1;
+        self.strategy.observe(&Observation {
+            arch: &proposal.arch,
+            score,
+            evaluation: Some(n),
+            params: result.metrics.get("params").copied(),
+        });
         self.seen.insert(hash.clone(), (n, score));
         let best_before = self.best().map(|b| b.score);
         let step = Step {
@@ -531,6 +621,43 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
+    /// The KB record id of this session's evaluation `n`.
+    pub fn record_id(&self, n: usize) -> String {
+        format!("{}-{n:04}", self.id)
+    }
+
+    /// Move the strategy's new insights into the knowledge base, first adding
+    /// the session records they cite as evidence.
+    fn store_insights(&mut self) -> Result<(), SessionError> {
+        let insights = self.strategy.drain_insights();
+        if insights.is_empty() {
+            return Ok(());
+        }
+        let Some(kb) = self.kb.as_ref() else {
+            return Ok(());
+        };
+        let mut missing = Vec::new();
+        for ins in &insights {
+            for id in &ins.evidence {
+                if kb.get(id).is_some() || missing.iter().any(|r: &ArchRecord| r.id == *id) {
+                    continue;
+                }
+                if let Some(step) = self.steps.iter().find(|s| self.record_id(s.n) == *id) {
+                    missing.push(self.kb_record(step));
+                }
+            }
+        }
+        let fresh: Vec<_> = insights
+            .into_iter()
+            .filter(|i| kb.insights().iter().all(|x| x.id != i.id))
+            .collect();
+        if let Some(kb) = self.kb.as_mut() {
+            kb.add(missing)?;
+            kb.add_insights(fresh)?;
+        }
+        Ok(())
+    }
+
     /// Run until the budget ends; writes `summary.json` and returns the summary.
     pub fn run(mut self) -> Result<Summary, SessionError> {
         self.report("start");
@@ -539,8 +666,8 @@ impl<'e> Session<'e> {
                 break r;
             }
             self.step()?;
-            let stage = self.strategy.name();
-            self.report(stage);
+            let stage = self.strategy.stage();
+            self.report(&stage);
         };
         self.journal(&Event::End {
             reason: reason.clone(),
@@ -552,7 +679,13 @@ impl<'e> Session<'e> {
             strategy: self.spec.strategy.name().into(),
             seed: self.spec.seed,
             evaluations: self.steps.len(),
-            duplicates: self.duplicates,
+            duplicates: self.duplicates
+                + self
+                    .strategy
+                    .stats()
+                    .get("llm_duplicates")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0) as usize,
             failed: self
                 .steps
                 .iter()
@@ -561,6 +694,7 @@ impl<'e> Session<'e> {
             best: self.best(),
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),
+            strategy_stats: self.strategy.stats(),
         };
         if let Some(run) = &self.run {
             run.write_json(run_dir::SUMMARY, &summary)?;

@@ -18,6 +18,21 @@ use serde::{Deserialize, Serialize};
 /// A strategy failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StrategyError {
+    /// The `seki` strategy was asked for without language models.
+    #[error("the seki strategy needs an LLM: build it with seki::agent::SekiAgent::new")]
+    NeedsLlm,
+    /// The LLM failed in a way retries did not mend.
+    #[error("LLM call failed in stage {stage}: {source}")]
+    Llm {
+        /// The agent stage.
+        stage: String,
+        /// The backend's error.
+        #[source]
+        source: crate::llm::LlmError,
+    },
+    /// A prompt template failed to render.
+    #[error(transparent)]
+    Prompt(#[from] crate::prompt::PromptError),
     /// A journalled state could not be restored.
     #[error("cannot restore {strategy} state from the journal: {message}")]
     Restore {
@@ -33,8 +48,40 @@ pub enum StrategyError {
 pub struct Proposal {
     /// The architecture.
     pub arch: Arch,
-    /// How it was made (`random`, `mutation`, ...), for the journal.
+    /// How it was made (`random`, `mutation`, `self-evolution`, ...), for the journal.
     pub origin: String,
+}
+
+/// What a strategy may consult while proposing.
+pub struct Context<'a> {
+    /// The session's random stream (journalled; use no other randomness).
+    pub rng: &'a mut Rng,
+    seen: &'a dyn Fn(&str) -> bool,
+}
+
+impl<'a> Context<'a> {
+    /// A context over a random stream and a test for evaluated hashes.
+    pub fn new(rng: &'a mut Rng, seen: &'a dyn Fn(&str) -> bool) -> Self {
+        Context { rng, seen }
+    }
+
+    /// Whether an architecture (by canonical hash) was evaluated already.
+    pub fn is_seen(&self, arch: &Arch) -> bool {
+        (self.seen)(&arch.hash())
+    }
+}
+
+/// The outcome of a proposal, as a strategy may see it (never test figures).
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    /// The architecture.
+    pub arch: &'a Arch,
+    /// Its search score (validation accuracy, %); `None` when it failed.
+    pub score: Option<f64>,
+    /// The evaluation number; `None` for a duplicate answered from an earlier evaluation.
+    pub evaluation: Option<usize>,
+    /// Its parameter count, when the evaluator knows it.
+    pub params: Option<f64>,
 }
 
 /// A search strategy.
@@ -42,13 +89,29 @@ pub trait Strategy {
     /// The strategy's name (`random`, `rea`, ...).
     fn name(&self) -> &'static str;
     /// Propose the next architecture to evaluate.
-    fn propose(&mut self, rng: &mut Rng) -> Result<Proposal, StrategyError>;
-    /// Learn the search score of an evaluated architecture (`None`: it failed).
-    fn observe(&mut self, arch: &Arch, score: Option<f64>);
+    fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError>;
+    /// Learn the outcome of a proposal.
+    fn observe(&mut self, obs: &Observation<'_>);
     /// The strategy's whole state.
     fn state(&self) -> serde_json::Value;
     /// Restore a state saved by [`state`](Self::state).
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError>;
+    /// What happened inside the last proposal (e.g. LLM exchanges), for the journal.
+    fn drain_events(&mut self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+    /// Insights distilled since the last call, for the knowledge base.
+    fn drain_insights(&mut self) -> Vec<crate::knowledge::Insight> {
+        Vec::new()
+    }
+    /// Counters for the session summary.
+    fn stats(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
+    /// What the strategy is doing now, for progress displays.
+    fn stage(&self) -> String {
+        self.name().to_string()
+    }
 }
 
 /// Which strategy to run, with its settings.
@@ -59,6 +122,8 @@ pub enum StrategyKind {
     Random,
     /// Regularized (aging) evolution.
     Rea,
+    /// SEKI: LLM-guided self-evolution and knowledge inspiration.
+    Seki,
 }
 
 impl std::str::FromStr for StrategyKind {
@@ -67,8 +132,9 @@ impl std::str::FromStr for StrategyKind {
         match s {
             "random" => Ok(StrategyKind::Random),
             "rea" => Ok(StrategyKind::Rea),
+            "seki" => Ok(StrategyKind::Seki),
             other => Err(format!(
-                "unknown strategy '{other}'; valid strategies: random, rea"
+                "unknown strategy '{other}'; valid strategies: seki, rea, random"
             )),
         }
     }
@@ -80,6 +146,7 @@ impl StrategyKind {
         match self {
             StrategyKind::Random => "random",
             StrategyKind::Rea => "rea",
+            StrategyKind::Seki => "seki",
         }
     }
 }
@@ -103,10 +170,17 @@ impl Default for ReaSettings {
     }
 }
 
-/// Build a strategy.
-pub fn build(kind: StrategyKind, space: Space, rea: ReaSettings) -> Box<dyn Strategy> {
+/// Build a baseline strategy. The LLM-guided `seki` strategy needs language
+/// models and is built by [`crate::agent::SekiAgent::new`] instead; asking
+/// for it here gives random search's place to an error.
+pub fn build(
+    kind: StrategyKind,
+    space: Space,
+    rea: ReaSettings,
+) -> Result<Box<dyn Strategy>, StrategyError> {
     match kind {
-        StrategyKind::Random => Box::new(RandomSearch::new(space)),
-        StrategyKind::Rea => Box::new(RegularizedEvolution::new(space, rea)),
+        StrategyKind::Random => Ok(Box::new(RandomSearch::new(space))),
+        StrategyKind::Rea => Ok(Box::new(RegularizedEvolution::new(space, rea))),
+        StrategyKind::Seki => Err(StrategyError::NeedsLlm),
     }
 }

@@ -1,8 +1,7 @@
 //! Uniform random search.
 
-use super::{Proposal, Strategy, StrategyError};
-use crate::rng::Rng;
-use crate::space::{Arch, Space};
+use super::{Context, Observation, Proposal, Strategy, StrategyError};
+use crate::space::Space;
 
 /// Samples every architecture uniformly at random; keeps no state.
 #[derive(Debug, Clone)]
@@ -21,13 +20,13 @@ impl Strategy for RandomSearch {
     fn name(&self) -> &'static str {
         "random"
     }
-    fn propose(&mut self, rng: &mut Rng) -> Result<Proposal, StrategyError> {
+    fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
         Ok(Proposal {
-            arch: self.space.random(rng),
+            arch: self.space.random(ctx.rng),
             origin: "random".into(),
         })
     }
-    fn observe(&mut self, _arch: &Arch, _score: Option<f64>) {}
+    fn observe(&mut self, _obs: &Observation<'_>) {}
     fn state(&self) -> serde_json::Value {
         serde_json::Value::Null
     }

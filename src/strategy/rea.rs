@@ -4,8 +4,7 @@
 //! each step draws `sample` members at random, mutates the best of them once,
 //! and the child joins the population while the oldest member leaves.
 
-use super::{Proposal, ReaSettings, Strategy, StrategyError};
-use crate::rng::Rng;
+use super::{Context, Observation, Proposal, ReaSettings, Strategy, StrategyError};
 use crate::space::{Arch, Space};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -49,7 +48,8 @@ impl Strategy for RegularizedEvolution {
         "rea"
     }
 
-    fn propose(&mut self, rng: &mut Rng) -> Result<Proposal, StrategyError> {
+    fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
+        let rng = &mut *ctx.rng;
         if self.population.len() < self.settings.population {
             return Ok(Proposal {
                 arch: self.space.random(rng),
@@ -73,9 +73,9 @@ impl Strategy for RegularizedEvolution {
         }
     }
 
-    fn observe(&mut self, arch: &Arch, score: Option<f64>) {
-        if let Some(s) = score.filter(|s| s.is_finite()) {
-            self.population.push_back((arch.clone(), s));
+    fn observe(&mut self, obs: &Observation<'_>) {
+        if let Some(s) = obs.score.filter(|s| s.is_finite()) {
+            self.population.push_back((obs.arch.clone(), s));
             while self.population.len() > self.settings.population {
                 self.population.pop_front();
             }
@@ -112,6 +112,21 @@ impl Strategy for RegularizedEvolution {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Rng;
+
+    fn obs(a: &Arch, s: Option<f64>) -> Observation<'_> {
+        Observation {
+            arch: a,
+            score: s,
+            evaluation: None,
+            params: None,
+        }
+    }
+
+    fn propose(r: &mut RegularizedEvolution, rng: &mut Rng) -> Proposal {
+        let never = |_: &str| false;
+        r.propose(&mut Context::new(rng, &never)).unwrap()
+    }
 
     #[test]
     fn fills_then_mutates_and_ages_out() {
@@ -124,17 +139,17 @@ mod tests {
         );
         let mut rng = Rng::seed(1);
         for i in 0..3 {
-            let p = rea.propose(&mut rng).unwrap();
+            let p = propose(&mut rea, &mut rng);
             assert!(p.origin.starts_with("random"));
-            rea.observe(&p.arch, Some(i as f64));
+            rea.observe(&obs(&p.arch, Some(i as f64)));
         }
-        let p = rea.propose(&mut rng).unwrap();
+        let p = propose(&mut rea, &mut rng);
         assert!(p.origin.starts_with("mutation"), "{}", p.origin);
-        rea.observe(&p.arch, Some(10.0));
+        rea.observe(&obs(&p.arch, Some(10.0)));
         assert_eq!(rea.population().count(), 3);
         assert_eq!(rea.population().last().unwrap().1, 10.0);
         // Failed evaluations do not join.
-        rea.observe(&p.arch, None);
+        rea.observe(&obs(&p.arch, None));
         assert_eq!(rea.population().count(), 3);
     }
 
@@ -143,8 +158,8 @@ mod tests {
         let mut rea = RegularizedEvolution::new(Space::Nb201, ReaSettings::default());
         let mut rng = Rng::seed(2);
         for i in 0..25 {
-            let p = rea.propose(&mut rng).unwrap();
-            rea.observe(&p.arch, Some(i as f64));
+            let p = propose(&mut rea, &mut rng);
+            rea.observe(&obs(&p.arch, Some(i as f64)));
         }
         let s = rea.state();
         let mut other = RegularizedEvolution::new(Space::Nb201, ReaSettings::default());
@@ -152,8 +167,8 @@ mod tests {
         let mut r1 = rng.clone();
         let mut r2 = rng;
         assert_eq!(
-            rea.propose(&mut r1).unwrap().arch,
-            other.propose(&mut r2).unwrap().arch
+            propose(&mut rea, &mut r1).arch,
+            propose(&mut other, &mut r2).arch
         );
         assert!(other
             .restore(&serde_json::json!({"population": [["junk", 1.0]]}))

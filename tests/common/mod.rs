@@ -69,3 +69,26 @@ pub fn fails(cmd: &mut Command) -> String {
     );
     err
 }
+
+/// Copy a run directory's config and its journal up to the middle of the
+/// line of evaluation `n` (a fraction `keep` of that line): what a kill while
+/// writing that line leaves on disk.
+pub fn cut_run(from: &Path, to: &Path, n: usize, keep: f64) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::copy(from.join("config.toml"), to.join("config.toml")).unwrap();
+    let text = std::fs::read_to_string(from.join("journal.jsonl")).unwrap();
+    let mut kept = String::new();
+    let mut seen = 0;
+    for line in text.lines() {
+        if line.contains("\"event\":\"evaluation\"") {
+            seen += 1;
+            if seen == n {
+                kept.push_str(&line[..(line.len() as f64 * keep) as usize]);
+                break;
+            }
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    std::fs::write(to.join("journal.jsonl"), kept).unwrap();
+}

@@ -1,0 +1,328 @@
+//! Reports: a Markdown summary of one or more run directories with SVG charts
+//! (best score against evaluations; score against parameters with the Pareto
+//! front), the insights with their evidence, and token and cost use.
+
+mod charts;
+
+use crate::session::{journal, Event, Step};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A report failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A run directory could not be read.
+    #[error("{0}")]
+    Journal(#[from] journal::JournalError),
+    /// A file could not be written.
+    #[error(transparent)]
+    Store(#[from] crate::knowledge::StoreError),
+    /// A chart could not be drawn.
+    #[error("cannot draw {chart}: {message}")]
+    Chart {
+        /// The chart's file.
+        chart: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Nothing to report.
+    #[error("{0} has no evaluations to report")]
+    Empty(PathBuf),
+}
+
+/// One run as the report sees it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Its label (session id and strategy).
+    pub label: String,
+    /// Its strategy.
+    pub strategy: String,
+    /// Its space.
+    pub space: String,
+    /// Evaluations in order.
+    pub steps: Vec<Step>,
+    /// The summary, if the session ended.
+    pub summary: Option<Value>,
+    /// Insights: (id, text, evidence, status).
+    pub insights: Vec<Value>,
+}
+
+impl Run {
+    /// Read a run directory.
+    pub fn load(dir: &Path) -> Result<Run, ReportError> {
+        let events = journal::read(&dir.join(crate::session::run_dir::JOURNAL))?;
+        let (mut strategy, mut space, mut session) = (String::new(), String::new(), String::new());
+        let mut steps = Vec::new();
+        let mut last_state = Value::Null;
+        for e in events {
+            match e {
+                Event::Start {
+                    strategy: st,
+                    space: sp,
+                    session: se,
+                    ..
+                } => {
+                    strategy = st;
+                    space = sp;
+                    session = se;
+                }
+                Event::Evaluation(s) => {
+                    last_state = s.state.strategy_state.clone();
+                    steps.push(*s);
+                }
+                Event::Duplicate { state, .. } => last_state = state.strategy_state,
+                _ => {}
+            }
+        }
+        if steps.is_empty() {
+            return Err(ReportError::Empty(dir.to_path_buf()));
+        }
+        let summary = std::fs::read_to_string(dir.join(crate::session::run_dir::SUMMARY))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let insights = last_state["insights"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            label: format!("{session} ({strategy})"),
+            strategy,
+            space,
+            steps,
+            summary,
+            insights,
+        })
+    }
+
+    /// Best score so far after each evaluation.
+    pub fn best_so_far(&self) -> Vec<(usize, f64)> {
+        let mut best = f64::NEG_INFINITY;
+        let mut out = Vec::new();
+        for s in &self.steps {
+            if let Some(v) = s.result.score {
+                best = best.max(v);
+            }
+            if best.is_finite() {
+                out.push((s.n, best));
+            }
+        }
+        out
+    }
+
+    /// The best evaluation.
+    pub fn best(&self) -> Option<&Step> {
+        crate::session::best_step(&self.steps)
+    }
+
+    /// (params, score, evaluation) of evaluations whose parameter count is known.
+    pub fn size_points(&self) -> Vec<(f64, f64, usize)> {
+        self.steps
+            .iter()
+            .filter_map(|s| Some((*s.result.metrics.get("params")?, s.result.score?, s.n)))
+            .collect()
+    }
+}
+
+/// Indices of the points no other point beats on both score (higher) and
+/// parameters (fewer).
+pub fn pareto_front(points: &[(f64, f64, usize)]) -> Vec<usize> {
+    let mut front: Vec<usize> = (0..points.len())
+        .filter(|&i| {
+            let (p, s, _) = points[i];
+            !points
+                .iter()
+                .any(|&(p2, s2, _)| p2 <= p && s2 >= s && (p2 < p || s2 > s))
+        })
+        .collect();
+    front.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0));
+    front
+}
+
+/// Files a report wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The Markdown report.
+    pub markdown: PathBuf,
+    /// The charts.
+    pub charts: Vec<PathBuf>,
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+/// Write `report.md` and its charts into `out` for the given runs (the first
+/// is the subject; the others are compared with it).
+pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
+    std::fs::create_dir_all(out).map_err(crate::knowledge::store::io_err(out))?;
+    let mut charts = Vec::new();
+    let best_chart = out.join("best_so_far.svg");
+    charts::best_so_far(runs, &best_chart)?;
+    charts.push(best_chart);
+    let subject = &runs[0];
+    let points = subject.size_points();
+    let pareto_chart = out.join("pareto.svg");
+    let has_sizes = points.len() >= 2;
+    if has_sizes {
+        charts::pareto(subject, &points, &pareto_front(&points), &pareto_chart)?;
+        charts.push(pareto_chart);
+    }
+
+    let mut md = String::new();
+    let _ = writeln!(md, "# seki report: {}\n", subject.label);
+    let _ = writeln!(md, "Run directory: `{}`  ", subject.dir.display());
+    let _ = writeln!(
+        md,
+        "Space: {}, strategy: {}, evaluations: {}\n",
+        subject.space,
+        subject.strategy,
+        subject.steps.len()
+    );
+    let _ = writeln!(md, "## Results\n");
+    let _ = writeln!(md, "| run | strategy | evaluations | best score | test accuracy of best (reported only) | best found at |");
+    let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: |");
+    for r in runs {
+        let b = r.best();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.strategy,
+            r.steps.len(),
+            fmt_opt(b.and_then(|s| s.result.score), 2),
+            fmt_opt(b.and_then(|s| s.result.test_accuracy), 2),
+            b.map_or("-".into(), |s| s.n.to_string())
+        );
+    }
+    if let Some(b) = subject.best() {
+        let _ = writeln!(
+            md,
+            "\nBest architecture (evaluation {}, hash `{}`):\n\n```\n{}\n```\n",
+            b.n, b.hash, b.arch
+        );
+    }
+    let _ = writeln!(
+        md,
+        "![best score so far against evaluations](best_so_far.svg)\n"
+    );
+    let _ = writeln!(md, "## Score against size\n");
+    if has_sizes {
+        let front = pareto_front(&points);
+        let _ = writeln!(
+            md,
+            "![score against parameters, Pareto front marked](pareto.svg)\n"
+        );
+        let _ = writeln!(md, "Pareto front (fewest parameters first):\n");
+        let _ = writeln!(
+            md,
+            "| evaluation | params | score |\n| ---: | ---: | ---: |"
+        );
+        for i in front {
+            let (p, s, n) = points[i];
+            let _ = writeln!(md, "| {n} | {:.0} | {s:.2} |", p);
+        }
+        md.push('\n');
+    } else {
+        let _ = writeln!(
+            md,
+            "This evaluator reports no parameter counts, so there is no size chart.\n"
+        );
+    }
+    if let Some(s) = &subject.summary {
+        if s.get("parsed_first_try").is_some() {
+            let _ = writeln!(md, "## LLM replies\n");
+            let _ = writeln!(md, "| parsed first time | parsed after repair | fell back to a mutation | duplicates |\n| ---: | ---: | ---: | ---: |");
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |\n",
+                s["parsed_first_try"], s["parsed_after_repair"], s["fell_back"], s["duplicates"]
+            );
+            if let Some(usage) = s["usage"].as_object() {
+                let _ = writeln!(md, "## Tokens and cost\n");
+                let _ = writeln!(md, "| stage | calls | prompt tokens | completion tokens | seconds | cost (USD) |\n| --- | ---: | ---: | ---: | ---: | ---: |");
+                for (stage, u) in usage {
+                    let _ = writeln!(
+                        md,
+                        "| {stage} | {} | {} | {} | {:.1} | {:.4} |",
+                        u["calls"],
+                        u["prompt_tokens"],
+                        u["completion_tokens"],
+                        u["seconds"].as_f64().unwrap_or(0.0),
+                        u["cost_usd"].as_f64().unwrap_or(0.0)
+                    );
+                }
+                md.push('\n');
+            }
+        }
+        let _ = writeln!(
+            md,
+            "Stopped: {}\n",
+            s["stop_reason"].as_str().unwrap_or("?")
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "The session has not ended (no summary.json); resume it with `seki search --resume`.\n"
+        );
+    }
+    let _ = writeln!(md, "## Insights\n");
+    if subject.insights.is_empty() {
+        let _ = writeln!(md, "No insights were distilled in this session.\n");
+    }
+    for i in &subject.insights {
+        let evidence: Vec<String> = i["evidence"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(|s| format!("`{s}`")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let status = match i["status"].as_str() {
+            Some("contradicted") => format!(
+                " — **contradicted** by {}",
+                i["contradicted_by"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "- **{}**: {}{status}  \n  evidence: {}",
+            i["id"].as_str().unwrap_or("?"),
+            i["text"].as_str().unwrap_or(""),
+            evidence.join(", ")
+        );
+    }
+    let markdown = out.join("report.md");
+    crate::knowledge::store::write_atomic(&markdown, md.as_bytes())?;
+    Ok(Written { markdown, charts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pareto_front_keeps_only_undominated_points() {
+        let pts = vec![
+            (1.0, 80.0, 1),
+            (2.0, 85.0, 2),
+            (2.5, 84.0, 3),
+            (3.0, 90.0, 4),
+            (0.5, 70.0, 5),
+        ];
+        let f: Vec<usize> = pareto_front(&pts).into_iter().map(|i| pts[i].2).collect();
+        assert_eq!(f, vec![5, 1, 2, 4]);
+    }
+}
