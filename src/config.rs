@@ -343,9 +343,6 @@ impl Loaded {
                 ),
             ));
         }
-        if let Err((key, message)) = c.evaluator.candle.check() {
-            return Err(self.invalid(&format!("evaluator.candle.{key}"), message));
-        }
         let a = &c.agent;
         if a.top_k == 0 {
             return Err(self.invalid("agent.top_k", "must be at least 1"));
@@ -375,6 +372,9 @@ impl Loaded {
                 "agent.max_tokens_arch",
                 "agent.max_tokens_text and agent.max_tokens_arch must be at least 1",
             ));
+        }
+        if let Err((key, message)) = c.evaluator.candle.check() {
+            return Err(self.invalid(&format!("evaluator.candle.{key}"), message));
         }
         if c.bench.seeds == 0 || c.bench.budget == 0 {
             return Err(self.invalid(
@@ -429,10 +429,10 @@ impl Config {
         resolve(base, &mut config.kb.dir);
         resolve(base, &mut config.search.runs_dir);
         resolve(base, &mut config.evaluator.nb201.table);
-        resolve(base, &mut config.evaluator.candle.data_dir);
         if !config.agent.prompts_dir.as_os_str().is_empty() {
             resolve(base, &mut config.agent.prompts_dir);
         }
+        resolve(base, &mut config.evaluator.candle.data_dir);
         let loaded = Loaded {
             config,
             path: path.map(Path::to_path_buf),
