@@ -66,20 +66,3 @@ pub fn sum(a: &[f32]) -> f32 {
     }
     acc.iter().sum::<f32>() + c.remainder().iter().sum::<f32>()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dot_and_sum_match_plain_loops() {
-        let a: Vec<f32> = (0..37).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..37).map(|i| 1.0 - i as f32 * 0.25).collect();
-        let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - want).abs() < 1e-3);
-        assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-3);
-        assert_eq!(valid_range(-1, 1, 5, 5), (1, 5));
-        assert_eq!(valid_range(1, 1, 5, 5), (0, 4));
-        assert_eq!(valid_range(-1, 2, 5, 3), (1, 3));
-    }
-}

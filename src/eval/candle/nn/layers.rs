@@ -5,6 +5,16 @@ use super::{Builder, Ctx};
 use crate::eval::candle::ops::{self, DwParams, PoolKind, PoolParams};
 use candle_core::{DType, Result, Tensor, Var};
 
+/// A parameter as used by a forward pass: in inference it is detached, so
+/// no autograd graph (and none of its activations) is kept alive.
+fn param(v: &Var, ctx: &Ctx) -> Tensor {
+    if ctx.train {
+        v.as_tensor().clone()
+    } else {
+        v.as_tensor().detach()
+    }
+}
+
 /// A dense convolution without bias (`[out, in, k, k]`).
 pub struct Conv {
     w: Var,
@@ -38,7 +48,7 @@ impl Conv {
         let (n, cin, _, _) = x.dims4()?;
         let cout = self.w.dim(0)?;
         let y = if self.k == 1 && self.stride == 1 && self.pad == 0 {
-            ops::pointwise_conv2d(x, &self.w, relu)?
+            ops::pointwise_conv2d(x, &param(&self.w, ctx), relu)?
         } else {
             let x = if relu { ops::relu(x)? } else { x.clone() };
             let x = &x;
@@ -51,7 +61,7 @@ impl Conv {
                 relu: false,
             };
             let (cols, (oh, ow)) = ops::im2col(x, p)?;
-            let w = self.w.reshape((cout, cin * self.k * self.k))?;
+            let w = param(&self.w, ctx).reshape((cout, cin * self.k * self.k))?;
             w.broadcast_left(n)?
                 .matmul(&cols)?
                 .reshape((n, cout, oh, ow))?
@@ -78,7 +88,7 @@ impl DwConv {
 
     /// Apply.
     pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = ops::depthwise_conv2d(x, &self.w, self.p)?;
+        let y = ops::depthwise_conv2d(x, &param(&self.w, ctx), self.p)?;
         let (_, c, oh, ow) = y.dims4()?;
         ctx.macs += (c * oh * ow * self.p.k * self.p.k) as u64;
         Ok(y)
@@ -129,8 +139,8 @@ impl BatchNorm {
             self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (var * BN_MOMENTUM)?)?;
             Ok(y)
         } else {
-            let scale = (self.gamma.as_tensor() / (&self.running_var + BN_EPS)?.sqrt()?)?;
-            let shift = (self.beta.as_tensor() - (&self.running_mean * &scale)?)?;
+            let scale = (param(&self.gamma, ctx) / (&self.running_var + BN_EPS)?.sqrt()?)?;
+            let shift = (param(&self.beta, ctx) - (&self.running_mean * &scale)?)?;
             x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
                 .broadcast_add(&shift.reshape((1, c, 1, 1))?)
         }
@@ -156,7 +166,8 @@ impl Linear {
     pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let (cout, cin) = self.w.dims2()?;
         ctx.macs += (cout * cin) as u64;
-        x.matmul(&self.w.t()?)?.broadcast_add(&self.b)
+        x.matmul(&param(&self.w, ctx).t()?)?
+            .broadcast_add(&param(&self.b, ctx))
     }
 }
 

@@ -228,3 +228,23 @@ mod torch_reference {
         }
     }
 }
+
+/// The shared helpers of `seki-kernels` (its own crate's tests do not run
+/// in `cargo test` of this package, so they live here).
+#[cfg(test)]
+mod kernel_helpers {
+    use seki_kernels::{dot, sum, valid_range};
+
+    #[test]
+    fn dot_and_sum_match_plain_loops_and_ranges_clip() {
+        let a: Vec<f32> = (0..37).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..37).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - want).abs() < 1e-3);
+        assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-3);
+        assert_eq!(valid_range(-1, 1, 5, 5), (1, 5));
+        assert_eq!(valid_range(1, 1, 5, 5), (0, 4));
+        assert_eq!(valid_range(-1, 2, 5, 3), (1, 3));
+        assert_eq!(valid_range(9, 1, 5, 5), (0, 0));
+    }
+}

@@ -162,9 +162,14 @@ mod tests {
 
     #[test]
     fn matches_conv2d_and_finite_differences() {
-        for relu in [false, true] {
-            let x = rand_tensor(&[2, 3, 5, 4], 41);
-            let w = rand_tensor(&[4, 3, 1, 1], 42);
+        for (relu, cin, cout, h, w) in [
+            (false, 3, 4, 5, 4),
+            (true, 3, 4, 5, 4),
+            (false, 6, 9, 17, 18),
+            (true, 5, 7, 3, 3),
+        ] {
+            let x = rand_tensor(&[2, cin, h, w], 41);
+            let w = rand_tensor(&[cout, cin, 1, 1], 42);
             let a = pointwise_conv2d(&x, &w, relu).unwrap();
             let xin = if relu { x.relu().unwrap() } else { x.clone() };
             let b = xin.conv2d(&w, 0, 1, 1, 1).unwrap();
