@@ -179,7 +179,8 @@ fn show(space: Space, text: &str) -> String {
                 .iter()
                 .map(|&o| crate::space::nb201::OPS[o as usize % 5])
                 .collect();
-            json!({"node1": [ops[0]], "node2": [ops[1], ops[2]], "node3": [ops[3], ops[4], ops[5]]}).to_string()
+            json!({"node1": [ops[0]], "node2": [ops[1], ops[2]], "node3": [ops[3], ops[4], ops[5]]})
+                .to_string()
         }
         Err(_) => text.to_string(),
     }

@@ -111,7 +111,10 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
 }
 
 /// The chat model of an LLM profile ("" = the default profile).
-pub fn llm_profile(config: &seki::config::Config, name: &str) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
+pub fn llm_profile(
+    config: &seki::config::Config,
+    name: &str,
+) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
     let name = Some(name).filter(|n| !n.is_empty());
     Ok(std::sync::Arc::from(seki::llm::from_profile(config, name)?))
 }
