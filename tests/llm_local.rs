@@ -298,3 +298,60 @@ fn cli_chat_with_schema_and_bench_json() {
     assert!(v["generation_tokens_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(v["generated_tokens"], 4);
 }
+
+/// A profile naming a Hugging Face Hub repository and file: resolved from the
+/// Hub's usual cache (`HF_HOME`) without any network when the file is there;
+/// a clear error naming repository, file and endpoint when it cannot be fetched.
+#[test]
+fn hub_models_come_from_the_usual_cache_or_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("hf");
+    let repo_dir = home.join("hub/models--HuggingFaceTB--SmolLM2-135M-Instruct-GGUF");
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::create_dir_all(repo_dir.join("snapshots/0123abcd")).unwrap();
+    std::fs::write(repo_dir.join("refs/main"), "0123abcd").unwrap();
+    std::os::unix::fs::symlink(
+        model_path(),
+        repo_dir.join("snapshots/0123abcd/smollm2-135m.gguf"),
+    )
+    .unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[llm.profiles.hub]\nkind = \"gguf\"\nmodel = \"not-here.gguf\"\nhf_repo = \"HuggingFaceTB/SmolLM2-135M-Instruct-GGUF\"\nhf_file = \"smollm2-135m.gguf\"\nrequantize = \"none\"\nthreads = 1\n\
+         [llm.profiles.absent]\nkind = \"gguf\"\nmodel = \"not-here.gguf\"\nhf_repo = \"HuggingFaceTB/SmolLM2-135M-Instruct-GGUF\"\nhf_file = \"other.gguf\"\n\
+         [llm.profiles.half]\nkind = \"gguf\"\nmodel = \"not-here.gguf\"\nhf_repo = \"HuggingFaceTB/SmolLM2-135M-Instruct-GGUF\"\n",
+    )
+    .unwrap();
+    let chat = |profile: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_seki"));
+        c.arg("--config")
+            .arg(&cfg)
+            .args([
+                "llm",
+                "chat",
+                "Say hello.",
+                "--llm",
+                profile,
+                "--max-tokens",
+                "4",
+                "--seed",
+                "1",
+            ])
+            .env("HF_HOME", &home)
+            .env("HF_ENDPOINT", "http://127.0.0.1:9");
+        common::run(&mut c)
+    };
+    let (ok, out, err) = chat("hub");
+    assert!(ok, "{err}");
+    assert!(!out.trim().is_empty());
+    let (ok, _, err) = chat("absent");
+    assert!(!ok);
+    assert!(
+        err.contains("cannot download other.gguf from the Hugging Face Hub repository HuggingFaceTB/SmolLM2-135M-Instruct-GGUF (http://127.0.0.1:9)"),
+        "{err}"
+    );
+    let (ok, _, err) = chat("half");
+    assert!(!ok);
+    assert!(err.contains("hf_repo and hf_file go together"), "{err}");
+}

@@ -7,6 +7,7 @@
 //! server's JSON-schema response format, or the schema stated in the prompt).
 
 pub mod constrain;
+pub mod hub;
 pub mod local;
 pub mod openai;
 pub mod profile;

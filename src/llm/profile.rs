@@ -173,8 +173,17 @@ pub enum Requantize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GgufProfile {
-    /// The GGUF file.
+    /// The GGUF file. When it does not exist and `hf_repo` is set, the file
+    /// `hf_file` of that Hugging Face Hub repository is downloaded into the
+    /// Hub cache and used instead.
     pub model: PathBuf,
+    /// Hugging Face Hub repository to fetch the model from (e.g.
+    /// `HuggingFaceTB/SmolLM2-135M-Instruct-GGUF`).
+    pub hf_repo: Option<String>,
+    /// The GGUF file in `hf_repo`.
+    pub hf_file: Option<String>,
+    /// Branch, tag or commit of `hf_repo` (default `main`).
+    pub hf_revision: Option<String>,
     /// Re-quantize weights at load: `"q8_0"` (default) or `"none"`.
     pub requantize: Requantize,
     /// Where the re-quantized file is cached (default: beside the model).
@@ -200,6 +209,9 @@ impl Default for GgufProfile {
     fn default() -> Self {
         GgufProfile {
             model: PathBuf::from(DEFAULT_MODEL),
+            hf_repo: None,
+            hf_file: None,
+            hf_revision: None,
             requantize: Requantize::Q8_0,
             cache_dir: None,
             top_k: 40,
@@ -310,7 +322,21 @@ pub fn from_profile(
 ) -> Result<Box<dyn ChatModel>, LlmError> {
     let (name, profile) = config.llm.profile(name)?;
     match profile {
-        Profile::Gguf(g) => Ok(Box::new(super::local::LocalModel::load(name, g)?)),
+        Profile::Gguf(g) => match (&g.hf_repo, &g.hf_file) {
+            (Some(repo), Some(file)) if !g.model.is_file() => {
+                let path = super::hub::fetch(&super::hub::HubFile {
+                    repo: repo.clone(),
+                    file: file.clone(),
+                    revision: g.hf_revision.clone(),
+                })?;
+                let fetched = GgufProfile { model: path, ..g.clone() };
+                Ok(Box::new(super::local::LocalModel::load(name, &fetched)?))
+            }
+            (Some(_), None) | (None, Some(_)) => Err(LlmError::Setup(format!(
+                "LLM profile '{name}': hf_repo and hf_file go together (the repository and the GGUF file in it)"
+            ))),
+            _ => Ok(Box::new(super::local::LocalModel::load(name, g)?)),
+        },
         Profile::Openai(o) => Ok(Box::new(super::openai::OpenaiModel::new(name, o)?)),
     }
 }
