@@ -1,6 +1,8 @@
-//! CPU kernels of seki's candle evaluator, on contiguous `f32` NCHW slices:
+//! Kernels of seki's candle evaluator, on contiguous `f32` NCHW slices:
 //! depthwise convolution, padded max/average pooling and training-mode batch
-//! normalisation, forward and backward, parallel over planes or channels.
+//! normalisation, forward and backward, parallel over planes or channels;
+//! and the CUDA versions of the convolution, pooling and ReLU kernels
+//! ([`cuda`]: the source, its PTX and a host build for tests).
 //!
 //! A separate crate so that it is optimised in every build profile (the
 //! parent's `[profile.dev.package.seki-kernels]`): the inner loops are what a
@@ -11,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod batchnorm;
+pub mod cuda;
 pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;

@@ -126,14 +126,12 @@ impl BatchNorm {
         let c = self.gamma.dim(0)?;
         if ctx.train {
             let (y, st) = ops::batch_norm_train(x, &self.gamma, &self.beta, BN_EPS)?;
-            let dev = x.device();
             let unbias = if st.count > 1 {
                 st.count as f64 / (st.count - 1) as f64
             } else {
                 1.0
             };
-            let mean = Tensor::from_vec(st.mean, c, dev)?;
-            let var = (Tensor::from_vec(st.var, c, dev)? * unbias)?;
+            let (mean, var) = (st.mean, (st.var * unbias)?);
             self.running_mean =
                 ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
             self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (var * BN_MOMENTUM)?)?;

@@ -1,22 +1,38 @@
-//! Training-mode batch normalisation over `N, H, W` per channel, as one fused
-//! candle op: forward computes the batch statistics and normalises; backward
-//! reuses the saved statistics (kernels in `seki-kernels`).
+//! Training-mode batch normalisation over `N, H, W` per channel. On the CPU
+//! one fused candle op: forward computes the batch statistics and
+//! normalises; backward reuses the saved statistics (kernels in
+//! `seki-kernels`). On other devices (CUDA) it is built from candle's own
+//! reductions and broadcasts, which keeps the statistics on the device.
 
 use super::{dims4, f32_slice};
-use candle_core::{bail, CpuStorage, CudaStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::batchnorm as k;
-pub use seki_kernels::batchnorm::Stats as BnStats;
+use seki_kernels::batchnorm::Stats;
 use std::sync::{Arc, Mutex};
 
+/// The batch statistics of a training-mode batch norm (detached, `[C]`,
+/// on the input's device), for the running averages.
+#[derive(Debug, Clone)]
+pub struct BnStats {
+    /// Per-channel mean.
+    pub mean: Tensor,
+    /// Per-channel biased variance.
+    pub var: Tensor,
+    /// Elements per channel (`N * H * W`).
+    pub count: usize,
+}
+
 /// Normalise `x: [N, C, H, W]` with its batch statistics, scale by `gamma`
-/// and shift by `beta` (both `[C]`). Returns the output and the statistics
-/// (for the running averages).
+/// and shift by `beta` (both `[C]`). Returns the output and the statistics.
 pub fn batch_norm_train(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
     eps: f64,
 ) -> Result<(Tensor, BnStats)> {
+    if !x.device().is_cpu() {
+        return batch_norm_train_composite(x, gamma, beta, eps);
+    }
     let saved = Arc::new(Mutex::new(None));
     let op = BnTrain {
         eps,
@@ -30,14 +46,59 @@ pub fn batch_norm_train(
         Err(_) => None,
     };
     match stats {
-        Some(s) => Ok((y, s)),
+        Some(s) => {
+            let c = s.mean.len();
+            let dev = x.device();
+            let stats = BnStats {
+                mean: Tensor::from_vec(s.mean, c, dev)?,
+                var: Tensor::from_vec(s.var, c, dev)?,
+                count: s.count,
+            };
+            Ok((y, stats))
+        }
         None => bail!("batch-norm: no statistics were recorded"),
     }
 }
 
+/// The same from candle's ops (autograd by candle): the path for devices
+/// other than the CPU.
+pub(crate) fn batch_norm_train_composite(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, BnStats)> {
+    let (n, c, h, w) = x.dims4()?;
+    for p in [gamma, beta] {
+        if p.dims() != [c] {
+            bail!(
+                "batch-norm-train: per-channel parameters must have shape [{c}], found {:?}",
+                p.dims()
+            )
+        }
+    }
+    let count = n * h * w;
+    if count == 0 {
+        bail!("batch-norm-train: empty batch")
+    }
+    let mean = (x.sum_keepdim((0, 2, 3))? / count as f64)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = (xc.sqr()?.sum_keepdim((0, 2, 3))? / count as f64)?;
+    let scale = (var.affine(1.0, eps)?.sqrt()?.recip()? * gamma.reshape((1, c, 1, 1))?)?;
+    let y = xc
+        .broadcast_mul(&scale)?
+        .broadcast_add(&beta.reshape((1, c, 1, 1))?)?;
+    let stats = BnStats {
+        mean: mean.flatten_all()?.detach(),
+        var: var.flatten_all()?.detach(),
+        count,
+    };
+    Ok((y, stats))
+}
+
 struct BnTrain {
     eps: f64,
-    saved: Arc<Mutex<Option<BnStats>>>,
+    saved: Arc<Mutex<Option<Stats>>>,
 }
 
 fn check(op: &str, x: &Layout, p: &Layout) -> Result<(usize, usize, usize)> {
@@ -80,19 +141,6 @@ impl CustomOp3 for BnTrain {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        // The CPU kernel records the statistics.
-        super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
-    }
-
     fn bwd(
         &self,
         x: &Tensor,
@@ -121,7 +169,7 @@ impl CustomOp3 for BnTrain {
 
 /// `(x, gamma, grad) -> [dx (flattened), dgamma, dbeta]` in one buffer.
 struct BnBwd {
-    stats: BnStats,
+    stats: Stats,
 }
 
 impl CustomOp3 for BnBwd {
@@ -150,18 +198,6 @@ impl CustomOp3 for BnBwd {
         dx.extend_from_slice(&dg);
         dx.extend_from_slice(&db);
         Ok((CpuStorage::F32(dx), Shape::from_dims(&[len])))
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
     }
 }
 
@@ -197,7 +233,45 @@ mod tests {
         let v = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(v.iter().all(|v| (v - 1.0).abs() < 1e-3), "{v:?}");
         assert_eq!(st.count, 100);
-        assert!(st.var.iter().all(|v| *v > 0.5), "{:?}", st.var);
+        let var = st.var.to_vec1::<f32>().unwrap();
+        assert!(var.iter().all(|v| *v > 0.5), "{var:?}");
+    }
+
+    /// The composite path (used on GPUs) agrees with the fused CPU op:
+    /// output, statistics and all three gradients.
+    #[test]
+    fn composite_path_matches_the_cpu_op() {
+        let x = candle_core::Var::from_tensor(&(rand_tensor(&[4, 3, 5, 6], 11) * 2.0).unwrap())
+            .unwrap();
+        let g = candle_core::Var::from_tensor(&(rand_tensor(&[3], 12) + 1.5).unwrap()).unwrap();
+        let b = candle_core::Var::from_tensor(&rand_tensor(&[3], 13)).unwrap();
+        let proj = rand_tensor(&[4, 3, 5, 6], 14);
+        let run = |f: &dyn Fn(&Tensor, &Tensor, &Tensor) -> (Tensor, BnStats)| {
+            let (y, st) = f(x.as_tensor(), g.as_tensor(), b.as_tensor());
+            let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+            assert_eq!(st.count, 120);
+            vec![
+                y,
+                st.mean,
+                st.var,
+                grads.get(x.as_tensor()).unwrap().clone(),
+                grads.get(g.as_tensor()).unwrap().clone(),
+                grads.get(b.as_tensor()).unwrap().clone(),
+            ]
+        };
+        let a = run(&|x, g, b| batch_norm_train(x, g, b, 1e-5).unwrap());
+        let c = run(&|x, g, b| batch_norm_train_composite(x, g, b, 1e-5).unwrap());
+        for (i, (a, c)) in a.iter().zip(&c).enumerate() {
+            let diff = (a - c)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-4, "output {i}: {diff}");
+        }
     }
 
     #[test]

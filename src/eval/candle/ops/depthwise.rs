@@ -3,7 +3,9 @@
 //! (kernels in `seki-kernels`).
 
 use super::{dims4, f32_slice};
-use candle_core::{bail, CpuStorage, CudaStorage, CustomOp2, Layout, Result, Shape, Tensor};
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use seki_kernels::depthwise::{self as k, Dims};
 pub use seki_kernels::DwParams;
 
@@ -67,6 +69,7 @@ impl CustomOp2 for DwConv {
         ))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
         s1: &CudaStorage,
@@ -74,7 +77,9 @@ impl CustomOp2 for DwConv {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op2(self, s1, l1, s2, l2)
+        let d = geometry(self.name(), &self.0, l1, l2)?;
+        let y = super::gpu::dw_forward(self.name(), (s1, l1), (s2, l2), &self.0, d)?;
+        Ok((y, Shape::from_dims(&[d.n, d.c, d.oh, d.ow])))
     }
 
     fn bwd(
@@ -111,6 +116,29 @@ struct DwBwd {
     input: bool,
 }
 
+impl DwBwd {
+    /// The geometry, with the gradient's shape checked against the output.
+    fn geometry(&self, x: &Layout, w: &Layout, g: &Layout) -> Result<Dims> {
+        let name = "depthwise-conv2d-bwd";
+        let d = geometry(name, &self.p, x, w)?;
+        if g.dims() != [d.n, d.c, d.oh, d.ow] {
+            bail!(
+                "{name}: gradient shape {:?} does not match the output",
+                g.dims()
+            )
+        }
+        Ok(d)
+    }
+
+    fn shape(&self, d: Dims) -> Shape {
+        if self.input {
+            Shape::from_dims(&[d.n, d.c, d.h, d.w])
+        } else {
+            Shape::from_dims(&[d.c, 1, self.p.k, self.p.k])
+        }
+    }
+}
+
 impl candle_core::CustomOp3 for DwBwd {
     fn name(&self) -> &'static str {
         "depthwise-conv2d-bwd"
@@ -125,33 +153,18 @@ impl candle_core::CustomOp3 for DwBwd {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.p, l1, l2)?;
-        if l3.dims() != [d.n, d.c, d.oh, d.ow] {
-            bail!(
-                "{}: gradient shape {:?} does not match the output",
-                self.name(),
-                l3.dims()
-            )
-        }
+        let d = self.geometry(l1, l2, l3)?;
         let g = f32_slice(self.name(), s3, l3)?;
-        if self.input {
-            let dx = k::backward_input(
-                f32_slice(self.name(), s1, l1)?,
-                g,
-                f32_slice(self.name(), s2, l2)?,
-                &self.p,
-                d,
-            );
-            Ok((CpuStorage::F32(dx), Shape::from_dims(&[d.n, d.c, d.h, d.w])))
+        let x = f32_slice(self.name(), s1, l1)?;
+        let out = if self.input {
+            k::backward_input(x, g, f32_slice(self.name(), s2, l2)?, &self.p, d)
         } else {
-            let dw = k::backward_weight(f32_slice(self.name(), s1, l1)?, g, &self.p, d);
-            Ok((
-                CpuStorage::F32(dw),
-                Shape::from_dims(&[d.c, 1, self.p.k, self.p.k]),
-            ))
-        }
+            k::backward_weight(x, g, &self.p, d)
+        };
+        Ok((CpuStorage::F32(out), self.shape(d)))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
         s1: &CudaStorage,
@@ -161,7 +174,13 @@ impl candle_core::CustomOp3 for DwBwd {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
+        let d = self.geometry(l1, l2, l3)?;
+        let out = if self.input {
+            super::gpu::dw_backward_input(self.name(), (s1, l1), (s2, l2), (s3, l3), &self.p, d)?
+        } else {
+            super::gpu::dw_backward_weight(self.name(), (s1, l1), (s3, l3), &self.p, d)?
+        };
+        Ok((out, self.shape(d)))
     }
 }
 

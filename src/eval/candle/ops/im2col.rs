@@ -2,7 +2,9 @@
 //! matrix products (kernels in `seki-kernels`).
 
 use super::{dims4, f32_slice};
-use candle_core::{bail, CpuStorage, CudaStorage, CustomOp1, Layout, Result, Shape, Tensor};
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use seki_kernels::depthwise::Dims;
 use seki_kernels::im2col as k;
 use seki_kernels::DwParams;
@@ -50,8 +52,14 @@ impl CustomOp1 for Im2Col {
         ))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op1(self, s, l)
+        let d = geometry(self.name(), &self.0, l)?;
+        let cols = super::gpu::im2col(self.name(), (s, l), &self.0, d)?;
+        Ok((
+            cols,
+            Shape::from_dims(&[d.n, d.c * self.0.k * self.0.k, d.oh * d.ow]),
+        ))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -62,6 +70,21 @@ impl CustomOp1 for Im2Col {
 
 /// `(x (for its shape), grad of the columns) -> dx`.
 struct Col2Im(DwParams);
+
+impl Col2Im {
+    /// The geometry, with the column gradient's shape checked.
+    fn geometry(&self, x: &Layout, cols: &Layout) -> Result<Dims> {
+        let name = "col2im";
+        let d = geometry(name, &self.0, x)?;
+        if cols.dims() != [d.n, d.c * self.0.k * self.0.k, d.oh * d.ow] {
+            bail!(
+                "{name}: column gradient shape {:?} does not match",
+                cols.dims()
+            )
+        }
+        Ok(d)
+    }
+}
 
 impl candle_core::CustomOp2 for Col2Im {
     fn name(&self) -> &'static str {
@@ -75,27 +98,22 @@ impl candle_core::CustomOp2 for Col2Im {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.0, l1)?;
-        let kk = self.0.k * self.0.k;
-        if l2.dims() != [d.n, d.c * kk, d.oh * d.ow] {
-            bail!(
-                "{}: column gradient shape {:?} does not match",
-                self.name(),
-                l2.dims()
-            )
-        }
+        let d = self.geometry(l1, l2)?;
         let dx = k::col2im(f32_slice(self.name(), s2, l2)?, &self.0, d);
         Ok((CpuStorage::F32(dx), Shape::from_dims(&[d.n, d.c, d.h, d.w])))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
-        s1: &CudaStorage,
+        _s1: &CudaStorage,
         l1: &Layout,
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op2(self, s1, l1, s2, l2)
+        let d = self.geometry(l1, l2)?;
+        let dx = super::gpu::col2im(self.name(), (s2, l2), &self.0, d)?;
+        Ok((dx, Shape::from_dims(&[d.n, d.c, d.h, d.w])))
     }
 }
 

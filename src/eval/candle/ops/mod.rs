@@ -2,10 +2,19 @@
 //! the CPU: depthwise convolution, padded pooling and training-mode batch
 //! normalisation. Candle 0.11's own versions are either missing (pool padding,
 //! pool backward when kernel != stride) or slow (grouped convolution).
+//!
+//! On CUDA (feature `cuda`), depthwise convolution, pooling, im2col/col2im
+//! and ReLU run native kernels (`gpu.rs`, source in
+//! `kernels/cuda/seki_ops.cu`, checked on the CPU through its host build in
+//! `host_emulation.rs`); pointwise convolution and batch norm use candle's
+//! own ops there (cuBLAS matmul, reductions).
 
 pub mod batchnorm;
 pub mod depthwise;
+#[cfg(feature = "cuda")]
 mod gpu;
+#[cfg(test)]
+mod host_emulation;
 pub mod im2col;
 pub mod pointwise;
 pub mod pool;

@@ -1,18 +1,38 @@
 //! Pointwise (1x1, stride 1) convolution as a candle op with a hand-written
 //! backward, optionally with the ReLU before it fused in (kernels in
 //! `seki-kernels`). Replaces one small matrix product per sample (candle's
-//! batched matmul) and a separate ReLU node.
+//! batched matmul) and a separate ReLU node on the CPU; on other devices
+//! (CUDA) it is that batched matmul, which cuBLAS runs well.
 
 use super::{dims4, f32_slice};
-use candle_core::{
-    bail, CpuStorage, CudaStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
-};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::pointwise::{self as k, Dims};
 
 /// `y = w @ relu?(x)` per pixel, `x: [N, Cin, H, W]`, `w: [Cout, Cin, 1, 1]`.
 pub fn pointwise_conv2d(x: &Tensor, w: &Tensor, relu: bool) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return pointwise_conv2d_matmul(x, w, relu);
+    }
     x.contiguous()?
         .apply_op2(&w.contiguous()?, Pointwise { relu })
+}
+
+/// The same as one batched matrix product of candle's (autograd by candle):
+/// the path for devices other than the CPU.
+pub(crate) fn pointwise_conv2d_matmul(x: &Tensor, w: &Tensor, relu: bool) -> Result<Tensor> {
+    let (n, cin, h, wd) = x.dims4()?;
+    let cout = w.dims().first().copied().unwrap_or(0);
+    if w.dims() != [cout, cin, 1, 1] {
+        bail!(
+            "pointwise-conv2d: weight shape {:?}, expected [out, {cin}, 1, 1]",
+            w.dims()
+        )
+    }
+    let x = if relu { super::relu(x)? } else { x.clone() };
+    w.reshape((cout, cin))?
+        .broadcast_left(n)?
+        .matmul(&x.reshape((n, cin, h * wd))?)?
+        .reshape((n, cout, h, wd))
 }
 
 fn geometry(op: &str, x: &Layout, w: &Layout) -> Result<(Dims, usize, usize)> {
@@ -60,16 +80,6 @@ impl CustomOp2 for Pointwise {
             self.relu,
         );
         Ok((CpuStorage::F32(y), Shape::from_dims(&[d.n, d.cout, h, w])))
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op2(self, s1, l1, s2, l2)
     }
 
     fn bwd(
@@ -141,18 +151,6 @@ impl CustomOp3 for PointwiseBwd {
             ))
         }
     }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op3(self, s1, l1, s2, l2, s3, l3)
-    }
 }
 
 #[cfg(test)]
@@ -195,5 +193,42 @@ mod tests {
                 "pw weight",
             );
         }
+    }
+
+    /// The matmul path (used on GPUs) agrees with the CPU op, values and
+    /// gradients.
+    #[test]
+    fn matmul_path_matches_the_cpu_op() {
+        for relu in [false, true] {
+            let x = candle_core::Var::from_tensor(&rand_tensor(&[3, 5, 6, 7], 43)).unwrap();
+            let w = candle_core::Var::from_tensor(&rand_tensor(&[4, 5, 1, 1], 44)).unwrap();
+            let proj = rand_tensor(&[3, 4, 6, 7], 45);
+            let run = |f: &dyn Fn(&Tensor, &Tensor) -> Tensor| {
+                let y = f(x.as_tensor(), w.as_tensor());
+                let g = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+                [
+                    y,
+                    g.get(x.as_tensor()).unwrap().clone(),
+                    g.get(w.as_tensor()).unwrap().clone(),
+                ]
+            };
+            let a = run(&|x, w| pointwise_conv2d(x, w, relu).unwrap());
+            let b = run(&|x, w| pointwise_conv2d_matmul(x, w, relu).unwrap());
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                let diff = (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(diff < 1e-4, "relu {relu}, output {i}: {diff}");
+            }
+        }
+        let bad = rand_tensor(&[4, 3, 1, 1], 46);
+        let x = rand_tensor(&[1, 5, 2, 2], 47);
+        let e = pointwise_conv2d_matmul(&x, &bad, false).unwrap_err();
+        assert!(e.to_string().contains("expected [out, 5, 1, 1]"), "{e}");
     }
 }

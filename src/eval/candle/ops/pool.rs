@@ -3,9 +3,9 @@
 //! (kernels in `seki-kernels`).
 
 use super::{dims4, f32_slice};
-use candle_core::{
-    bail, CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor,
-};
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use seki_kernels::pool::{self as k, Dims};
 pub use seki_kernels::{PoolKind, PoolParams};
 
@@ -54,8 +54,11 @@ impl CustomOp1 for Pool {
         Ok((CpuStorage::F32(y), Shape::from_dims(&[n, c, d.oh, d.ow])))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op1(self, s, l)
+        let (n, c, d) = geometry(self.name(), &self.0, l)?;
+        let y = super::gpu::pool_forward(self.name(), (s, l), &self.0, d)?;
+        Ok((y, Shape::from_dims(&[n, c, d.oh, d.ow])))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -66,6 +69,23 @@ impl CustomOp1 for Pool {
 
 /// `(x, grad) -> dx`.
 struct PoolBwd(PoolParams);
+
+impl PoolBwd {
+    /// `(n, c, dims)`, with the gradient's shape checked against the output.
+    fn geometry(&self, x: &Layout, g: &Layout) -> Result<(usize, usize, Dims)> {
+        let name = "pool2d-bwd";
+        let (n, c, d) = geometry(name, &self.0, x)?;
+        if g.dims() != [n, c, d.oh, d.ow] {
+            bail!(
+                "{name}: gradient shape {:?}, expected [{n}, {c}, {}, {}]",
+                g.dims(),
+                d.oh,
+                d.ow
+            )
+        }
+        Ok((n, c, d))
+    }
+}
 
 impl CustomOp2 for PoolBwd {
     fn name(&self) -> &'static str {
@@ -79,16 +99,7 @@ impl CustomOp2 for PoolBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, d) = geometry(self.name(), &self.0, l1)?;
-        if l2.dims() != [n, c, d.oh, d.ow] {
-            bail!(
-                "{}: gradient shape {:?}, expected [{n}, {c}, {}, {}]",
-                self.name(),
-                l2.dims(),
-                d.oh,
-                d.ow
-            )
-        }
+        let (n, c, d) = self.geometry(l1, l2)?;
         let dx = k::backward(
             f32_slice(self.name(), s1, l1)?,
             f32_slice(self.name(), s2, l2)?,
@@ -98,6 +109,7 @@ impl CustomOp2 for PoolBwd {
         Ok((CpuStorage::F32(dx), Shape::from_dims(&[n, c, d.h, d.w])))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
         s1: &CudaStorage,
@@ -105,7 +117,9 @@ impl CustomOp2 for PoolBwd {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op2(self, s1, l1, s2, l2)
+        let (n, c, d) = self.geometry(l1, l2)?;
+        let dx = super::gpu::pool_backward(self.name(), (s1, l1), (s2, l2), &self.0, d)?;
+        Ok((dx, Shape::from_dims(&[n, c, d.h, d.w])))
     }
 }
 

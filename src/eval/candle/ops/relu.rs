@@ -2,7 +2,9 @@
 //! tensor, converts it and multiplies: three passes and allocations).
 
 use super::f32_slice;
-use candle_core::{CpuStorage, CudaStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use seki_kernels::relu as k;
 
 /// `max(x, 0)`.
@@ -24,8 +26,10 @@ impl CustomOp1 for Relu {
         ))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op1(self, s, l)
+        let y = super::gpu::relu_forward(self.name(), (s, l))?;
+        Ok((y, l.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -35,6 +39,13 @@ impl CustomOp1 for Relu {
 
 /// `(relu output, grad) -> dx`.
 struct ReluBwd;
+
+fn same_shape(y: &Layout, g: &Layout) -> Result<()> {
+    if y.dims() != g.dims() {
+        candle_core::bail!("relu-bwd: shapes {:?} and {:?} differ", y.dims(), g.dims())
+    }
+    Ok(())
+}
 
 impl CustomOp2 for ReluBwd {
     fn name(&self) -> &'static str {
@@ -48,13 +59,7 @@ impl CustomOp2 for ReluBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if l1.dims() != l2.dims() {
-            candle_core::bail!(
-                "relu-bwd: shapes {:?} and {:?} differ",
-                l1.dims(),
-                l2.dims()
-            )
-        }
+        same_shape(l1, l2)?;
         let dx = k::backward(
             f32_slice(self.name(), s1, l1)?,
             f32_slice(self.name(), s2, l2)?,
@@ -62,6 +67,7 @@ impl CustomOp2 for ReluBwd {
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
         s1: &CudaStorage,
@@ -69,7 +75,9 @@ impl CustomOp2 for ReluBwd {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::gpu::op2(self, s1, l1, s2, l2)
+        same_shape(l1, l2)?;
+        let dx = super::gpu::relu_backward(self.name(), (s1, l1), (s2, l2))?;
+        Ok((dx, l1.shape().clone()))
     }
 }
 
