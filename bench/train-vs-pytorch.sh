@@ -9,23 +9,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
 
-# A Python with torch: the current one, Debian's CPU-only python3-torch, or
-# pip's torch (CPU wheel index first).
-py=""
-for cand in python3 /usr/bin/python3; do
-  if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import torch' 2>/dev/null; then py=$cand; break; fi
-done
-if [ -z "$py" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-     && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch >/dev/null 2>&1 \
-     && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    py=/usr/bin/python3
-  else
-    python3 -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu \
-      || python3 -m pip install --quiet torch
-    py=python3
+# A Python with a current PyTorch: $TORCH_PYTHON if set, else a virtual
+# environment under target/ with torch from PyPI (the CPU-only wheel index
+# first; PyPI's default wheel also runs on the CPU, it only brings CUDA
+# libraries along, ~3 GB once).
+venv=${TORCH_VENV:-target/torch-venv}
+py=${TORCH_PYTHON:-$venv/bin/python}
+if ! "$py" -c 'import torch' 2>/dev/null; then
+  if [ -n "${TORCH_PYTHON:-}" ]; then
+    echo "train-vs-pytorch: $TORCH_PYTHON cannot import torch" >&2
+    exit 1
   fi
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --timeout 20 \
+      torch numpy --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
+    || "$venv/bin/pip" install --quiet --disable-pip-version-check torch numpy
 fi
+echo "pytorch: $("$py" -c 'import torch; print(torch.__version__, torch.__config__.parallel_info().splitlines()[0])')" >&2
 
 cargo build --release --quiet
 seki_bin=${CARGO_TARGET_DIR:-target}/release/seki

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The CUDA kernels compile (nvcc from PyPI) and assemble for three GPU generations.
+scripts/cuda-toolkit.sh --check >/dev/null
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 log=$(mktemp)

@@ -32,6 +32,18 @@
 #define SEKI_DEVICE static inline
 #endif
 
+// Geometry, passed by value (the same layout as `ConvArgs` and `PoolArgs`
+// in ../src/cuda.rs): input [n, c, h, w], output [n, c, oh, ow], a k x k
+// window with stride, zero padding and dilation; `relu` applies ReLU to the
+// input first (depthwise kernels only).
+struct SekiConv {
+  int n, c, h, w, oh, ow, k, stride, pad, dil, relu;
+};
+// planes = n * c planes of h x w pooled to oh x ow.
+struct SekiPool {
+  int planes, h, w, oh, ow, k, stride, pad, is_max;
+};
+
 // max(v, 0) with NaN -> 0, as Rust's f32::max(v, 0.0).
 SEKI_DEVICE float seki_relu(float v) {
   return v > 0.f ? v : 0.f;
@@ -49,9 +61,9 @@ SEKI_DEVICE int seki_tap_source(int i, int off, int stride, int out) {
 // ---------------------------------------------------------------- depthwise
 
 // y[b, ch, oy, ox] = sum_{ki, kj} w[ch, ki, kj] * act(x[b, ch, oy*s + ki*d - p, ox*s + kj*d - p])
-SEKI_KERNEL void seki_dw_fwd(const float* x, const float* wt, float* y, int n,
-                             int c, int h, int w, int oh, int ow, int k,
-                             int stride, int pad, int dil, int relu) {
+SEKI_KERNEL void seki_dw_fwd(const float* x, const float* wt, float* y, SekiConv geo) {
+  const int n = geo.n, c = geo.c, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, dil = geo.dil, relu = geo.relu;
   long long total = (long long)n * c * oh * ow;
   SEKI_FOR(i, total) {
     int ox = (int)(i % ow);
@@ -80,9 +92,9 @@ SEKI_KERNEL void seki_dw_fwd(const float* x, const float* wt, float* y, int n,
 // dx[b, ch, iy, ix] = sum over the taps that read (iy, ix) of w * g, masked
 // by the fused ReLU (x <= 0 gets no gradient).
 SEKI_KERNEL void seki_dw_bwd_input(const float* x, const float* wt,
-                                   const float* g, float* dx, int n, int c,
-                                   int h, int w, int oh, int ow, int k,
-                                   int stride, int pad, int dil, int relu) {
+                                   const float* g, float* dx, SekiConv geo) {
+  const int n = geo.n, c = geo.c, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, dil = geo.dil, relu = geo.relu;
   long long total = (long long)n * c * h * w;
   SEKI_FOR(i, total) {
     int ix = (int)(i % w);
@@ -109,10 +121,9 @@ SEKI_KERNEL void seki_dw_bwd_input(const float* x, const float* wt,
 
 // dw[ch, ki, kj] += sum_{oy, ox} g[b, ch, oy, ox] * act(x[b, ch, iy, ix]),
 // one thread per (ch, tap, b); `dw` must be zeroed.
-SEKI_KERNEL void seki_dw_bwd_weight(const float* x, const float* g, float* dw,
-                                    int n, int c, int h, int w, int oh,
-                                    int ow, int k, int stride, int pad,
-                                    int dil, int relu) {
+SEKI_KERNEL void seki_dw_bwd_weight(const float* x, const float* g, float* dw, SekiConv geo) {
+  const int n = geo.n, c = geo.c, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, dil = geo.dil, relu = geo.relu;
   int kk = k * k;
   long long total = (long long)c * kk * n;
   SEKI_FOR(i, total) {
@@ -173,9 +184,9 @@ SEKI_DEVICE int seki_window_argmax(const float* xp, int w, int y0, int y1,
 }
 
 // Max (is_max != 0) or average pooling of every plane.
-SEKI_KERNEL void seki_pool_fwd(const float* x, float* y, int planes, int h,
-                               int w, int oh, int ow, int k, int stride,
-                               int pad, int is_max) {
+SEKI_KERNEL void seki_pool_fwd(const float* x, float* y, SekiPool geo) {
+  const int planes = geo.planes, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, is_max = geo.is_max;
   long long total = (long long)planes * oh * ow;
   SEKI_FOR(i, total) {
     int ox = (int)(i % ow);
@@ -211,9 +222,9 @@ SEKI_KERNEL void seki_pool_fwd(const float* x, float* y, int planes, int h,
 // dx of a pooling: every output window that covers (iy, ix) contributes
 // its gradient (max: only if (iy, ix) is that window's first maximum;
 // average: divided by the window's cell count).
-SEKI_KERNEL void seki_pool_bwd(const float* x, const float* g, float* dx,
-                               int planes, int h, int w, int oh, int ow, int k,
-                               int stride, int pad, int is_max) {
+SEKI_KERNEL void seki_pool_bwd(const float* x, const float* g, float* dx, SekiPool geo) {
+  const int planes = geo.planes, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, is_max = geo.is_max;
   long long total = (long long)planes * h * w;
   SEKI_FOR(i, total) {
     int ix = (int)(i % w);
@@ -252,9 +263,9 @@ SEKI_KERNEL void seki_pool_bwd(const float* x, const float* g, float* dx,
 // ----------------------------------------------------------- im2col, col2im
 
 // cols[b, ch*k*k + ki*k + kj, oy*ow + ox] = x[b, ch, oy*s + ki*d - p, ox*s + kj*d - p] (0 outside).
-SEKI_KERNEL void seki_im2col(const float* x, float* cols, int n, int c, int h,
-                             int w, int oh, int ow, int k, int stride, int pad,
-                             int dil) {
+SEKI_KERNEL void seki_im2col(const float* x, float* cols, SekiConv geo) {
+  const int n = geo.n, c = geo.c, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, dil = geo.dil;
   int kk = k * k;
   long long rows = (long long)oh * ow;
   long long total = (long long)n * c * kk * rows;
@@ -273,9 +284,9 @@ SEKI_KERNEL void seki_im2col(const float* x, float* cols, int n, int c, int h,
 }
 
 // The adjoint of seki_im2col: x[b, ch, iy, ix] = sum of the columns that read it.
-SEKI_KERNEL void seki_col2im(const float* cols, float* x, int n, int c, int h,
-                             int w, int oh, int ow, int k, int stride, int pad,
-                             int dil) {
+SEKI_KERNEL void seki_col2im(const float* cols, float* x, SekiConv geo) {
+  const int n = geo.n, c = geo.c, h = geo.h, w = geo.w, oh = geo.oh, ow = geo.ow;
+  const int k = geo.k, stride = geo.stride, pad = geo.pad, dil = geo.dil;
   int kk = k * k;
   long long rows = (long long)oh * ow;
   long long total = (long long)n * c * h * w;

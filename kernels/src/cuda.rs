@@ -1,11 +1,10 @@
-//! The CUDA side of the kernels: `cuda/seki_ops.cu`, the argument lists its
-//! kernels take (shared by the GPU launcher in the `seki` crate and by the
-//! host build), the PTX (feature `cuda`) and the host build (feature
-//! `host-emulation`).
+//! The CUDA side of the kernels: `cuda/seki_ops.cu`, the geometry structs
+//! its kernels take by value ([`ConvArgs`], [`PoolArgs`]; the same layout as
+//! `SekiConv` and `SekiPool` there), the PTX (feature `cuda`) and the host
+//! build (feature `host-emulation`).
 //!
-//! Every kernel takes its buffers first, then the `i32` geometry returned
-//! by [`conv_args`] (plus `relu` for the depthwise kernels) or
-//! [`pool_args`], in that order.
+//! Kernel signatures: the input buffers, the output buffer, then the
+//! geometry (`i64` length for the ReLU kernels).
 
 use crate::depthwise::{Dims, DwParams};
 use crate::pool::{self, PoolKind, PoolParams};
@@ -19,61 +18,101 @@ pub const MODULE: &str = "seki_ops";
 
 /// Kernel names, as exported by `cuda/seki_ops.cu`.
 pub mod names {
-    /// Depthwise convolution, forward.
+    /// Depthwise convolution, forward: `(x, w) -> y`, [`super::ConvArgs`].
     pub const DW_FWD: &str = "seki_dw_fwd";
-    /// Depthwise convolution, gradient of the input.
+    /// Depthwise convolution, input gradient: `(x, w, g) -> dx`.
     pub const DW_BWD_INPUT: &str = "seki_dw_bwd_input";
-    /// Depthwise convolution, gradient of the weights (accumulates).
+    /// Depthwise convolution, weight gradient: `(x, g) -> dw`; one thread
+    /// per (channel, tap, sample), accumulated atomically into zeros.
     pub const DW_BWD_WEIGHT: &str = "seki_dw_bwd_weight";
-    /// Pooling, forward.
+    /// Pooling, forward: `x -> y`, [`super::PoolArgs`].
     pub const POOL_FWD: &str = "seki_pool_fwd";
-    /// Pooling, gradient of the input.
+    /// Pooling, input gradient: `(x, g) -> dx`.
     pub const POOL_BWD: &str = "seki_pool_bwd";
-    /// im2col.
+    /// `x -> cols`, [`super::ConvArgs`] (`relu` unused).
     pub const IM2COL: &str = "seki_im2col";
-    /// col2im.
+    /// `cols -> x`, [`super::ConvArgs`] (`relu` unused).
     pub const COL2IM: &str = "seki_col2im";
-    /// ReLU, forward.
+    /// `x -> max(x, 0)`, `i64` length.
     pub const RELU_FWD: &str = "seki_relu_fwd";
-    /// ReLU, backward.
+    /// `(y, g) -> dx`, `i64` length.
     pub const RELU_BWD: &str = "seki_relu_bwd";
+}
+
+/// Convolution geometry as the kernels take it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct ConvArgs {
+    pub n: i32,
+    pub c: i32,
+    pub h: i32,
+    pub w: i32,
+    pub oh: i32,
+    pub ow: i32,
+    pub k: i32,
+    pub stride: i32,
+    pub pad: i32,
+    pub dil: i32,
+    /// 1 to apply ReLU to the input first.
+    pub relu: i32,
+}
+
+/// Pooling geometry as the kernels take it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct PoolArgs {
+    pub planes: i32,
+    pub h: i32,
+    pub w: i32,
+    pub oh: i32,
+    pub ow: i32,
+    pub k: i32,
+    pub stride: i32,
+    pub pad: i32,
+    /// 1 for max, 0 for average.
+    pub is_max: i32,
 }
 
 fn int(v: usize) -> Option<i32> {
     i32::try_from(v).ok()
 }
 
-/// `[n, c, h, w, oh, ow, k, stride, pad, dilation]`, or `None` when a value
-/// does not fit an `i32`.
-pub fn conv_args(p: &DwParams, d: Dims) -> Option<[i32; 10]> {
-    Some([
-        int(d.n)?,
-        int(d.c)?,
-        int(d.h)?,
-        int(d.w)?,
-        int(d.oh)?,
-        int(d.ow)?,
-        int(p.k)?,
-        int(p.stride)?,
-        int(p.pad)?,
-        int(p.dilation)?,
-    ])
+impl ConvArgs {
+    /// The geometry, or `None` when a value does not fit an `i32`.
+    pub fn new(p: &DwParams, d: Dims) -> Option<Self> {
+        Some(ConvArgs {
+            n: int(d.n)?,
+            c: int(d.c)?,
+            h: int(d.h)?,
+            w: int(d.w)?,
+            oh: int(d.oh)?,
+            ow: int(d.ow)?,
+            k: int(p.k)?,
+            stride: int(p.stride)?,
+            pad: int(p.pad)?,
+            dil: int(p.dilation)?,
+            relu: i32::from(p.relu),
+        })
+    }
 }
 
-/// `[planes, h, w, oh, ow, k, stride, pad, is_max]`, or `None` when a value
-/// does not fit an `i32`.
-pub fn pool_args(p: &PoolParams, d: pool::Dims) -> Option<[i32; 9]> {
-    Some([
-        int(d.planes)?,
-        int(d.h)?,
-        int(d.w)?,
-        int(d.oh)?,
-        int(d.ow)?,
-        int(p.k)?,
-        int(p.stride)?,
-        int(p.pad)?,
-        i32::from(p.kind == PoolKind::Max),
-    ])
+impl PoolArgs {
+    /// The geometry, or `None` when a value does not fit an `i32`.
+    pub fn new(p: &PoolParams, d: pool::Dims) -> Option<Self> {
+        Some(PoolArgs {
+            planes: int(d.planes)?,
+            h: int(d.h)?,
+            w: int(d.w)?,
+            oh: int(d.oh)?,
+            ow: int(d.ow)?,
+            k: int(p.k)?,
+            stride: int(p.stride)?,
+            pad: int(p.pad)?,
+            is_max: i32::from(p.kind == PoolKind::Max),
+        })
+    }
 }
 
 /// The kernels built for the host and run serially: the same code as on
@@ -81,160 +120,61 @@ pub fn pool_args(p: &PoolParams, d: pool::Dims) -> Option<[i32; 9]> {
 /// `None` when a buffer's length does not match the geometry.
 #[cfg(feature = "host-emulation")]
 pub mod host {
-    use super::{conv_args, pool_args};
+    use super::{ConvArgs, PoolArgs};
     use crate::depthwise::{Dims, DwParams};
     use crate::pool::{self, PoolParams};
 
-    type Conv = [i32; 10];
-    type Pool = [i32; 9];
+    type In = *const f32;
+    type Out = *mut f32;
 
-    #[allow(clippy::too_many_arguments)]
-    mod ffi {
-        extern "C" {
-            pub fn seki_dw_fwd(
-                x: *const f32,
-                w: *const f32,
-                y: *mut f32,
-                n: i32,
-                c: i32,
-                h: i32,
-                w_: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                dil: i32,
-                relu: i32,
-            );
-            pub fn seki_dw_bwd_input(
-                x: *const f32,
-                w: *const f32,
-                g: *const f32,
-                dx: *mut f32,
-                n: i32,
-                c: i32,
-                h: i32,
-                w_: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                dil: i32,
-                relu: i32,
-            );
-            pub fn seki_dw_bwd_weight(
-                x: *const f32,
-                g: *const f32,
-                dw: *mut f32,
-                n: i32,
-                c: i32,
-                h: i32,
-                w_: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                dil: i32,
-                relu: i32,
-            );
-            pub fn seki_pool_fwd(
-                x: *const f32,
-                y: *mut f32,
-                planes: i32,
-                h: i32,
-                w: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                is_max: i32,
-            );
-            pub fn seki_pool_bwd(
-                x: *const f32,
-                g: *const f32,
-                dx: *mut f32,
-                planes: i32,
-                h: i32,
-                w: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                is_max: i32,
-            );
-            pub fn seki_im2col(
-                x: *const f32,
-                cols: *mut f32,
-                n: i32,
-                c: i32,
-                h: i32,
-                w: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                dil: i32,
-            );
-            pub fn seki_col2im(
-                cols: *const f32,
-                x: *mut f32,
-                n: i32,
-                c: i32,
-                h: i32,
-                w: i32,
-                oh: i32,
-                ow: i32,
-                k: i32,
-                stride: i32,
-                pad: i32,
-                dil: i32,
-            );
-            pub fn seki_relu_fwd(x: *const f32, y: *mut f32, len: i64);
-            pub fn seki_relu_bwd(y: *const f32, g: *const f32, dx: *mut f32, len: i64);
+    extern "C" {
+        fn seki_dw_fwd(x: In, w: In, y: Out, g: ConvArgs);
+        fn seki_dw_bwd_input(x: In, w: In, g: In, dx: Out, geo: ConvArgs);
+        fn seki_dw_bwd_weight(x: In, g: In, dw: Out, geo: ConvArgs);
+        fn seki_pool_fwd(x: In, y: Out, g: PoolArgs);
+        fn seki_pool_bwd(x: In, g: In, dx: Out, geo: PoolArgs);
+        fn seki_im2col(x: In, cols: Out, g: ConvArgs);
+        fn seki_col2im(cols: In, x: Out, g: ConvArgs);
+        fn seki_relu_fwd(x: In, y: Out, len: i64);
+        fn seki_relu_bwd(y: In, g: In, dx: Out, len: i64);
+    }
+
+    /// `out_len` zeros written by `kernel`, if every input has its expected
+    /// length.
+    fn run(
+        inputs: &[(&[f32], usize)],
+        out_len: usize,
+        kernel: impl FnOnce(Out),
+    ) -> Option<Vec<f32>> {
+        if inputs.iter().any(|(buf, len)| buf.len() != *len) {
+            return None;
         }
+        let mut out = vec![0f32; out_len];
+        kernel(out.as_mut_ptr());
+        Some(out)
     }
 
-    fn conv(p: &DwParams, d: Dims) -> Option<Conv> {
-        conv_args(p, d)
+    fn sizes(p: &DwParams, d: Dims) -> (usize, usize, usize) {
+        (
+            d.n * d.c * d.h * d.w,
+            d.n * d.c * d.oh * d.ow,
+            d.c * p.k * p.k,
+        )
     }
+
+    // SAFETY (every call below): `run` has checked each buffer against the
+    // length the geometry implies, which is exactly what the kernel indexes.
 
     /// Depthwise forward.
     pub fn dw_forward(x: &[f32], w: &[f32], p: &DwParams, d: Dims) -> Option<Vec<f32>> {
-        let a = conv(p, d)?;
-        let kk = p.k * p.k;
-        if x.len() != d.n * d.c * d.h * d.w || w.len() != d.c * kk {
-            return None;
-        }
-        let mut y = vec![0f32; d.n * d.c * d.oh * d.ow];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_dw_fwd(
-                x.as_ptr(),
-                w.as_ptr(),
-                y.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-                a[9],
-                i32::from(p.relu),
-            )
-        };
-        Some(y)
+        let a = ConvArgs::new(p, d)?;
+        let (xs, ys, ws) = sizes(p, d);
+        run(&[(x, xs), (w, ws)], ys, |y| unsafe {
+            seki_dw_fwd(x.as_ptr(), w.as_ptr(), y, a)
+        })
     }
 
-    /// Depthwise gradient of the input.
+    /// Depthwise input gradient.
     pub fn dw_backward_input(
         x: &[f32],
         g: &[f32],
@@ -242,196 +182,73 @@ pub mod host {
         p: &DwParams,
         d: Dims,
     ) -> Option<Vec<f32>> {
-        let a = conv(p, d)?;
-        let kk = p.k * p.k;
-        if x.len() != d.n * d.c * d.h * d.w
-            || w.len() != d.c * kk
-            || g.len() != d.n * d.c * d.oh * d.ow
-        {
-            return None;
-        }
-        let mut dx = vec![0f32; x.len()];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_dw_bwd_input(
-                x.as_ptr(),
-                w.as_ptr(),
-                g.as_ptr(),
-                dx.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-                a[9],
-                i32::from(p.relu),
-            )
-        };
-        Some(dx)
+        let a = ConvArgs::new(p, d)?;
+        let (xs, ys, ws) = sizes(p, d);
+        run(&[(x, xs), (g, ys), (w, ws)], xs, |dx| unsafe {
+            seki_dw_bwd_input(x.as_ptr(), w.as_ptr(), g.as_ptr(), dx, a)
+        })
     }
 
-    /// Depthwise gradient of the weights.
+    /// Depthwise weight gradient.
     pub fn dw_backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Option<Vec<f32>> {
-        let a = conv(p, d)?;
-        if x.len() != d.n * d.c * d.h * d.w || g.len() != d.n * d.c * d.oh * d.ow {
-            return None;
-        }
-        let mut dw = vec![0f32; d.c * p.k * p.k];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_dw_bwd_weight(
-                x.as_ptr(),
-                g.as_ptr(),
-                dw.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-                a[9],
-                i32::from(p.relu),
-            )
-        };
-        Some(dw)
-    }
-
-    fn pool(p: &PoolParams, d: pool::Dims) -> Option<Pool> {
-        pool_args(p, d)
+        let a = ConvArgs::new(p, d)?;
+        let (xs, ys, ws) = sizes(p, d);
+        run(&[(x, xs), (g, ys)], ws, |dw| unsafe {
+            seki_dw_bwd_weight(x.as_ptr(), g.as_ptr(), dw, a)
+        })
     }
 
     /// Pooling forward.
     pub fn pool_forward(x: &[f32], p: &PoolParams, d: pool::Dims) -> Option<Vec<f32>> {
-        let a = pool(p, d)?;
-        if x.len() != d.planes * d.h * d.w {
-            return None;
-        }
-        let mut y = vec![0f32; d.planes * d.oh * d.ow];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_pool_fwd(
-                x.as_ptr(),
-                y.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-            )
-        };
-        Some(y)
+        let a = PoolArgs::new(p, d)?;
+        let (xs, ys) = (d.planes * d.h * d.w, d.planes * d.oh * d.ow);
+        run(&[(x, xs)], ys, |y| unsafe {
+            seki_pool_fwd(x.as_ptr(), y, a)
+        })
     }
 
-    /// Pooling gradient of the input.
+    /// Pooling input gradient.
     pub fn pool_backward(x: &[f32], g: &[f32], p: &PoolParams, d: pool::Dims) -> Option<Vec<f32>> {
-        let a = pool(p, d)?;
-        if x.len() != d.planes * d.h * d.w || g.len() != d.planes * d.oh * d.ow {
-            return None;
-        }
-        let mut dx = vec![0f32; x.len()];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_pool_bwd(
-                x.as_ptr(),
-                g.as_ptr(),
-                dx.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-            )
-        };
-        Some(dx)
+        let a = PoolArgs::new(p, d)?;
+        let (xs, ys) = (d.planes * d.h * d.w, d.planes * d.oh * d.ow);
+        run(&[(x, xs), (g, ys)], xs, |dx| unsafe {
+            seki_pool_bwd(x.as_ptr(), g.as_ptr(), dx, a)
+        })
     }
 
     /// im2col.
     pub fn im2col(x: &[f32], p: &DwParams, d: Dims) -> Option<Vec<f32>> {
-        let a = conv(p, d)?;
-        if x.len() != d.n * d.c * d.h * d.w {
-            return None;
-        }
-        let mut cols = vec![0f32; d.n * d.c * p.k * p.k * d.oh * d.ow];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_im2col(
-                x.as_ptr(),
-                cols.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-                a[9],
-            )
-        };
-        Some(cols)
+        let a = ConvArgs::new(p, d)?;
+        let (xs, _, _) = sizes(p, d);
+        let cols = d.n * d.c * p.k * p.k * d.oh * d.ow;
+        run(&[(x, xs)], cols, |c| unsafe {
+            seki_im2col(x.as_ptr(), c, a)
+        })
     }
 
     /// col2im.
     pub fn col2im(cols: &[f32], p: &DwParams, d: Dims) -> Option<Vec<f32>> {
-        let a = conv(p, d)?;
-        if cols.len() != d.n * d.c * p.k * p.k * d.oh * d.ow {
-            return None;
-        }
-        let mut x = vec![0f32; d.n * d.c * d.h * d.w];
-        // SAFETY: the lengths match the geometry the kernel indexes with.
-        unsafe {
-            ffi::seki_col2im(
-                cols.as_ptr(),
-                x.as_mut_ptr(),
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                a[7],
-                a[8],
-                a[9],
-            )
-        };
-        Some(x)
+        let a = ConvArgs::new(p, d)?;
+        let (xs, _, _) = sizes(p, d);
+        let cs = d.n * d.c * p.k * p.k * d.oh * d.ow;
+        run(&[(cols, cs)], xs, |x| unsafe {
+            seki_col2im(cols.as_ptr(), x, a)
+        })
     }
 
     /// ReLU forward.
     pub fn relu_forward(x: &[f32]) -> Option<Vec<f32>> {
         let len = i64::try_from(x.len()).ok()?;
-        let mut y = vec![0f32; x.len()];
-        // SAFETY: both buffers hold `len` values.
-        unsafe { ffi::seki_relu_fwd(x.as_ptr(), y.as_mut_ptr(), len) };
-        Some(y)
+        run(&[], x.len(), |y| unsafe {
+            seki_relu_fwd(x.as_ptr(), y, len)
+        })
     }
 
     /// ReLU backward from the forward output `y`.
     pub fn relu_backward(y: &[f32], g: &[f32]) -> Option<Vec<f32>> {
-        if y.len() != g.len() {
-            return None;
-        }
         let len = i64::try_from(y.len()).ok()?;
-        let mut dx = vec![0f32; y.len()];
-        // SAFETY: all three buffers hold `len` values.
-        unsafe { ffi::seki_relu_bwd(y.as_ptr(), g.as_ptr(), dx.as_mut_ptr(), len) };
-        Some(dx)
+        run(&[(g, y.len())], y.len(), |dx| unsafe {
+            seki_relu_bwd(y.as_ptr(), g.as_ptr(), dx, len)
+        })
     }
 }

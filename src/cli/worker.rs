@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use seki::eval::candle::{nn, train, worker, CandleConfig};
+use seki::eval::candle::{nn, train, worker, CandleConfig, DeviceKind};
 use seki::space::Space;
 use std::time::Instant;
 
@@ -41,13 +41,27 @@ pub struct BenchTrainArgs {
     /// Print per-step timing spans (forward, backward, update).
     #[arg(long)]
     pub spans: bool,
+    /// Where to train: cpu, cuda (needs --features cuda) or auto.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: DeviceKind,
+}
+
+fn parse_device(s: &str) -> std::result::Result<DeviceKind, String> {
+    match s {
+        "cpu" => Ok(DeviceKind::Cpu),
+        "cuda" => Ok(DeviceKind::Cuda),
+        "auto" => Ok(DeviceKind::Auto),
+        other => Err(format!(
+            "unknown device {other:?}: expected cpu, cuda or auto"
+        )),
+    }
 }
 
 /// The DARTS_V2 genotype (Liu et al., 2019).
 const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
 
 pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
-    use candle_core::{Device, Tensor};
+    use candle_core::Tensor;
     let text = if a.arch == "DARTS_V2" {
         DARTS_V2.to_string()
     } else {
@@ -60,7 +74,7 @@ pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
         weight_decay: 3e-4,
         ..CandleConfig::default()
     };
-    let dev = Device::Cpu;
+    let dev = train::select_device(a.device)?;
     let (mut net, params) = train::build(&arch, &cfg, a.in_channels, a.size, 10, &dev)?;
     let n = a.batch;
     let mut rng = seki::rng::Rng::seed(1);
@@ -123,6 +137,7 @@ pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
             "train_images_per_second": images / train_time,
             "infer_images_per_second": images / infer_time,
             "params": train::param_count(&params),
+            "device": if dev.is_cuda() { "cuda" } else { "cpu" },
         })
     );
     Ok(())

@@ -78,7 +78,10 @@ impl CustomOp2 for DwConv {
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
         let d = geometry(self.name(), &self.0, l1, l2)?;
-        let y = super::gpu::dw_forward(self.name(), (s1, l1), (s2, l2), &self.0, d)?;
+        use super::gpu::{self, names, Launch};
+        let k = Launch::per_output(names::DW_FWD, d.n * d.c * d.oh * d.ow);
+        let arg = gpu::conv_args(self.name(), &self.0, d)?;
+        let y = gpu::run(self.name(), k, &[(s1, l1), (s2, l2)], arg)?;
         Ok((y, Shape::from_dims(&[d.n, d.c, d.oh, d.ow])))
     }
 
@@ -174,11 +177,21 @@ impl candle_core::CustomOp3 for DwBwd {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
+        use super::gpu::{self, names, Launch};
         let d = self.geometry(l1, l2, l3)?;
+        let arg = gpu::conv_args(self.name(), &self.p, d)?;
         let out = if self.input {
-            super::gpu::dw_backward_input(self.name(), (s1, l1), (s2, l2), (s3, l3), &self.p, d)?
+            let k = Launch::per_output(names::DW_BWD_INPUT, d.n * d.c * d.h * d.w);
+            gpu::run(self.name(), k, &[(s1, l1), (s2, l2), (s3, l3)], arg)?
         } else {
-            super::gpu::dw_backward_weight(self.name(), (s1, l1), (s3, l3), &self.p, d)?
+            let kk = self.p.k * self.p.k;
+            let k = Launch {
+                name: names::DW_BWD_WEIGHT,
+                out: d.c * kk,
+                threads: d.c * kk * d.n,
+                zeroed: true,
+            };
+            gpu::run(self.name(), k, &[(s1, l1), (s3, l3)], arg)?
         };
         Ok((out, self.shape(d)))
     }

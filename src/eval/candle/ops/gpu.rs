@@ -2,17 +2,18 @@
 //! `kernels/cuda/seki_ops.cu` (PTX built by `seki-kernels` with the `cuda`
 //! feature, loaded once per device) on candle's CUDA storage. The kernels'
 //! index arithmetic is tested on the CPU through their host build
-//! (`host_emulation` below); pointwise convolutions and batch norm do not
-//! come here: on a GPU they are built from candle's own ops (cuBLAS,
-//! reductions), see `pointwise.rs` and `batchnorm.rs`.
+//! (`host_emulation.rs`); pointwise convolutions and batch norm do not come
+//! here: on a GPU they are built from candle's own ops (cuBLAS, reductions),
+//! see `pointwise.rs` and `batchnorm.rs`.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, LaunchArgs, LaunchConfig, PushKernelArg,
+    CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::WrapErr;
-use candle_core::{bail, CudaDevice, CudaStorage, Layout, Result};
-use seki_kernels::cuda::{conv_args, names, pool_args, MODULE, PTX};
+use candle_core::{bail, CudaStorage, Layout, Result};
+pub(crate) use seki_kernels::cuda::names;
+use seki_kernels::cuda::{ConvArgs, PoolArgs, MODULE, PTX};
 use seki_kernels::depthwise::Dims;
 use seki_kernels::{pool, DwParams, PoolParams};
 
@@ -21,12 +22,33 @@ use seki_kernels::{pool, DwParams, PoolParams};
 const BLOCK: u32 = 256;
 const MAX_BLOCKS: usize = 1 << 20;
 
-fn config(total: usize) -> LaunchConfig {
-    let blocks = total.div_ceil(BLOCK as usize).clamp(1, MAX_BLOCKS) as u32;
-    LaunchConfig {
-        grid_dim: (blocks, 1, 1),
-        block_dim: (BLOCK, 1, 1),
-        shared_mem_bytes: 0,
+/// A kernel argument passed by value: the geometry structs (`#[repr(C)]`,
+/// laid out as `SekiConv`/`SekiPool` in seki_ops.cu) or an `i64` length.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct ByValue<T: Copy>(pub T);
+
+// SAFETY: `T` is plain old data with the C layout the kernel expects.
+unsafe impl<T: Copy> DeviceRepr for ByValue<T> {}
+
+/// One launch: kernel `name` writes `out` floats (zeroed first when it
+/// accumulates) with `threads` logical threads.
+pub(crate) struct Launch<'a> {
+    pub name: &'a str,
+    pub out: usize,
+    pub threads: usize,
+    pub zeroed: bool,
+}
+
+impl<'a> Launch<'a> {
+    /// A kernel with one thread per output element.
+    pub fn per_output(name: &'a str, out: usize) -> Self {
+        Launch {
+            name,
+            out,
+            threads: out,
+            zeroed: false,
+        }
     }
 }
 
@@ -41,241 +63,155 @@ fn view<'a>(op: &str, s: &'a CudaStorage, l: &Layout) -> Result<CudaView<'a, f32
     }
 }
 
-/// Kernels come from `dev.get_or_load_custom_func(name, MODULE, PTX)`: the
-/// module is loaded on first use per device.
-///
-/// Push the `i32` arguments after the buffers and launch over `total`
-/// elements.
-fn run<'a>(mut b: LaunchArgs<'a>, total: usize, ints: &'a [i32]) -> Result<()> {
-    if total == 0 {
-        return Ok(());
+/// Run `k` on `inputs` with the by-value argument `arg`; returns the output
+/// on the inputs' device. The callers derive `k.out`, `k.threads` and `arg`
+/// from the same checked layouts as `inputs`.
+pub(crate) fn run<T: Copy>(
+    op: &str,
+    k: Launch<'_>,
+    inputs: &[(&CudaStorage, &Layout)],
+    arg: T,
+) -> Result<CudaStorage> {
+    let Some(&(first, _)) = inputs.first() else {
+        bail!("{op}: no inputs")
+    };
+    let dev = first.device();
+    let views = inputs
+        .iter()
+        .map(|(s, l)| view(op, s, l))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = if k.zeroed {
+        dev.alloc_zeros::<f32>(k.out)?
+    } else {
+        // SAFETY: the kernel writes every element.
+        unsafe { dev.alloc::<f32>(k.out) }?
+    };
+    if k.threads > 0 {
+        let func = dev.get_or_load_custom_func(k.name, MODULE, PTX)?;
+        let mut b = func.builder();
+        for v in &views {
+            b.arg(v);
+        }
+        b.arg(&mut out);
+        let arg = ByValue(arg);
+        b.arg(&arg);
+        let blocks = k.threads.div_ceil(BLOCK as usize).clamp(1, MAX_BLOCKS) as u32;
+        let cfg = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the buffers hold the element counts the geometry implies,
+        // and the argument list matches the kernel's signature.
+        unsafe { b.launch(cfg) }.w()?;
     }
-    for v in ints {
-        b.arg(v);
-    }
-    // SAFETY: the buffers hold the element counts the geometry in `ints`
-    // implies (the callers derive both from the checked layouts), and the
-    // argument list matches the kernel's signature in seki_ops.cu.
-    unsafe { b.launch(config(total)) }.w()?;
-    Ok(())
+    Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
 }
 
-fn wrap(dev: &CudaDevice, s: CudaSlice<f32>) -> CudaStorage {
-    CudaStorage::wrap_cuda_slice(s, dev.clone())
-}
-
-fn conv(op: &str, p: &DwParams, d: Dims) -> Result<[i32; 10]> {
-    match conv_args(p, d) {
+/// The convolution geometry as the kernels take it.
+pub(crate) fn conv_args(op: &str, p: &DwParams, d: Dims) -> Result<ConvArgs> {
+    match ConvArgs::new(p, d) {
         Some(a) => Ok(a),
         None => bail!("{op}: the tensor is too large for the CUDA kernels (i32 dimensions)"),
     }
 }
 
-fn pool_geometry(op: &str, p: &PoolParams, d: pool::Dims) -> Result<[i32; 9]> {
-    match pool_args(p, d) {
+/// The pooling geometry as the kernels take it.
+pub(crate) fn pool_args(op: &str, p: &PoolParams, d: pool::Dims) -> Result<PoolArgs> {
+    match PoolArgs::new(p, d) {
         Some(a) => Ok(a),
         None => bail!("{op}: the tensor is too large for the CUDA kernels (i32 dimensions)"),
     }
 }
 
-/// Depthwise convolution forward: `[n, c, oh, ow]`.
-pub(crate) fn dw_forward(
-    op: &str,
-    (x, lx): (&CudaStorage, &Layout),
-    (w, lw): (&CudaStorage, &Layout),
-    p: &DwParams,
-    d: Dims,
-) -> Result<CudaStorage> {
-    let mut ints = conv(op, p, d)?.to_vec();
-    ints.push(i32::from(p.relu));
-    let dev = x.device();
-    let (xv, wv) = (view(op, x, lx)?, view(op, w, lw)?);
-    let total = d.n * d.c * d.oh * d.ow;
-    // SAFETY: every element is written by the kernel.
-    let mut y = unsafe { dev.alloc::<f32>(total) }?;
-    let func = dev.get_or_load_custom_func(names::DW_FWD, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&wv);
-    b.arg(&mut y);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, y))
-}
+/// On a real GPU (these run only in `--features cuda` builds, which need
+/// one): every op's output and gradients on CUDA against the CPU ops.
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::rand_tensor;
+    use super::super::{
+        batch_norm_train, depthwise_conv2d, im2col, pointwise_conv2d, pool2d, relu, PoolKind,
+    };
+    use super::*;
+    use candle_core::{Device, Tensor, Var};
 
-/// Depthwise convolution, gradient of the input: `[n, c, h, w]`.
-pub(crate) fn dw_backward_input(
-    op: &str,
-    (x, lx): (&CudaStorage, &Layout),
-    (w, lw): (&CudaStorage, &Layout),
-    (g, lg): (&CudaStorage, &Layout),
-    p: &DwParams,
-    d: Dims,
-) -> Result<CudaStorage> {
-    let mut ints = conv(op, p, d)?.to_vec();
-    ints.push(i32::from(p.relu));
-    let dev = x.device();
-    let (xv, wv, gv) = (view(op, x, lx)?, view(op, w, lw)?, view(op, g, lg)?);
-    let total = d.n * d.c * d.h * d.w;
-    // SAFETY: every element is written by the kernel.
-    let mut dx = unsafe { dev.alloc::<f32>(total) }?;
-    let func = dev.get_or_load_custom_func(names::DW_BWD_INPUT, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&wv);
-    b.arg(&gv);
-    b.arg(&mut dx);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, dx))
-}
+    type Op<'a> = &'a dyn Fn(&[Tensor]) -> Tensor;
 
-/// Depthwise convolution, gradient of the weights: `[c, 1, k, k]`.
-pub(crate) fn dw_backward_weight(
-    op: &str,
-    (x, lx): (&CudaStorage, &Layout),
-    (g, lg): (&CudaStorage, &Layout),
-    p: &DwParams,
-    d: Dims,
-) -> Result<CudaStorage> {
-    let mut ints = conv(op, p, d)?.to_vec();
-    ints.push(i32::from(p.relu));
-    let dev = x.device();
-    let (xv, gv) = (view(op, x, lx)?, view(op, g, lg)?);
-    // The kernel accumulates with atomics into zeros.
-    let mut dw = dev.alloc_zeros::<f32>(d.c * p.k * p.k)?;
-    let total = d.c * p.k * p.k * d.n;
-    let func = dev.get_or_load_custom_func(names::DW_BWD_WEIGHT, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&gv);
-    b.arg(&mut dw);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, dw))
-}
-
-/// Pooling forward: `[planes, oh, ow]`.
-pub(crate) fn pool_forward(
-    op: &str,
-    (x, lx): (&CudaStorage, &Layout),
-    p: &PoolParams,
-    d: pool::Dims,
-) -> Result<CudaStorage> {
-    let ints = pool_geometry(op, p, d)?;
-    let dev = x.device();
-    let xv = view(op, x, lx)?;
-    let total = d.planes * d.oh * d.ow;
-    // SAFETY: every element is written by the kernel.
-    let mut y = unsafe { dev.alloc::<f32>(total) }?;
-    let func = dev.get_or_load_custom_func(names::POOL_FWD, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&mut y);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, y))
-}
-
-/// Pooling, gradient of the input: `[planes, h, w]`.
-pub(crate) fn pool_backward(
-    op: &str,
-    (x, lx): (&CudaStorage, &Layout),
-    (g, lg): (&CudaStorage, &Layout),
-    p: &PoolParams,
-    d: pool::Dims,
-) -> Result<CudaStorage> {
-    let ints = pool_geometry(op, p, d)?;
-    let dev = x.device();
-    let (xv, gv) = (view(op, x, lx)?, view(op, g, lg)?);
-    let total = d.planes * d.h * d.w;
-    // SAFETY: every element is written by the kernel.
-    let mut dx = unsafe { dev.alloc::<f32>(total) }?;
-    let func = dev.get_or_load_custom_func(names::POOL_BWD, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&gv);
-    b.arg(&mut dx);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, dx))
-}
-
-/// im2col: `[n, c * k * k, oh * ow]`.
-pub(crate) fn im2col(
-    op: &str,
-    (x, lx): (&CudaStorage, &Layout),
-    p: &DwParams,
-    d: Dims,
-) -> Result<CudaStorage> {
-    let ints = conv(op, p, d)?;
-    let dev = x.device();
-    let xv = view(op, x, lx)?;
-    let total = d.n * d.c * p.k * p.k * d.oh * d.ow;
-    // SAFETY: every element is written by the kernel.
-    let mut cols = unsafe { dev.alloc::<f32>(total) }?;
-    let func = dev.get_or_load_custom_func(names::IM2COL, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&mut cols);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, cols))
-}
-
-/// col2im: `[n, c, h, w]`.
-pub(crate) fn col2im(
-    op: &str,
-    (cols, lc): (&CudaStorage, &Layout),
-    p: &DwParams,
-    d: Dims,
-) -> Result<CudaStorage> {
-    let ints = conv(op, p, d)?;
-    let dev = cols.device();
-    let cv = view(op, cols, lc)?;
-    let total = d.n * d.c * d.h * d.w;
-    // SAFETY: every element is written by the kernel.
-    let mut x = unsafe { dev.alloc::<f32>(total) }?;
-    let func = dev.get_or_load_custom_func(names::COL2IM, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&cv);
-    b.arg(&mut x);
-    run(b, total, &ints)?;
-    Ok(wrap(dev, x))
-}
-
-/// ReLU forward.
-pub(crate) fn relu_forward(op: &str, (x, lx): (&CudaStorage, &Layout)) -> Result<CudaStorage> {
-    let dev = x.device();
-    let xv = view(op, x, lx)?;
-    let len = xv.len();
-    // SAFETY: every element is written by the kernel.
-    let mut y = unsafe { dev.alloc::<f32>(len) }?;
-    let n = len as i64;
-    let func = dev.get_or_load_custom_func(names::RELU_FWD, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&xv);
-    b.arg(&mut y);
-    b.arg(&n);
-    run(b, len, &[])?;
-    Ok(wrap(dev, y))
-}
-
-/// ReLU backward from the forward output `y`.
-pub(crate) fn relu_backward(
-    op: &str,
-    (y, ly): (&CudaStorage, &Layout),
-    (g, lg): (&CudaStorage, &Layout),
-) -> Result<CudaStorage> {
-    let dev = y.device();
-    let (yv, gv) = (view(op, y, ly)?, view(op, g, lg)?);
-    let len = yv.len();
-    if gv.len() != len {
-        bail!("{op}: gradient and output lengths differ")
+    /// `f(inputs)` and the gradients of `sum(f * proj)` on the CPU and on
+    /// CUDA device 0 must agree.
+    fn agree(what: &str, inputs: &[Tensor], f: Op<'_>) {
+        let gpu = Device::new_cuda(0).unwrap();
+        let run = |dev: &Device| -> Vec<Vec<f32>> {
+            let vars: Vec<Var> = inputs
+                .iter()
+                .map(|t| Var::from_tensor(&t.to_device(dev).unwrap()).unwrap())
+                .collect();
+            let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+            let y = f(&ts);
+            let proj = rand_tensor(y.dims(), 77).to_device(dev).unwrap();
+            let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = vec![y.flatten_all().unwrap().to_vec1::<f32>().unwrap()];
+            for v in &vars {
+                let g = grads.get(v.as_tensor()).unwrap();
+                out.push(g.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            }
+            out
+        };
+        let (a, b) = (run(&Device::Cpu), run(&gpu));
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(a.len(), b.len(), "{what} output {i}");
+            for (j, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-3 * (1.0 + x.abs()),
+                    "{what} output {i}[{j}]: cpu {x}, cuda {y}"
+                );
+            }
+        }
     }
-    // SAFETY: every element is written by the kernel.
-    let mut dx = unsafe { dev.alloc::<f32>(len) }?;
-    let n = len as i64;
-    let func = dev.get_or_load_custom_func(names::RELU_BWD, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&yv);
-    b.arg(&gv);
-    b.arg(&mut dx);
-    b.arg(&n);
-    run(b, len, &[])?;
-    Ok(wrap(dev, dx))
+
+    #[test]
+    fn every_op_agrees_with_the_cpu() {
+        let x = rand_tensor(&[4, 6, 15, 16], 1);
+        for (k, stride, pad, dilation) in [(3, 1, 1, 1), (5, 2, 2, 1), (3, 1, 2, 2), (5, 2, 4, 2)] {
+            for relu_in in [false, true] {
+                let p = DwParams {
+                    k,
+                    stride,
+                    pad,
+                    dilation,
+                    relu: relu_in,
+                };
+                let w = rand_tensor(&[6, 1, k, k], 2);
+                agree(&format!("depthwise {p:?}"), &[x.clone(), w], &|t| {
+                    depthwise_conv2d(&t[0], &t[1], p).unwrap()
+                });
+                let p = DwParams { relu: false, ..p };
+                agree(&format!("im2col {p:?}"), &[x.clone()], &|t| {
+                    im2col(&t[0], p).unwrap().0
+                });
+            }
+        }
+        for kind in [PoolKind::Max, PoolKind::Avg] {
+            for stride in [1, 2] {
+                let p = PoolParams {
+                    kind,
+                    k: 3,
+                    stride,
+                    pad: 1,
+                };
+                agree(&format!("pool {p:?}"), &[x.clone()], &|t| {
+                    pool2d(&t[0], p).unwrap()
+                });
+            }
+        }
+        agree("relu", &[x.clone()], &|t| relu(&t[0]).unwrap());
+        let w = rand_tensor(&[5, 6, 1, 1], 3);
+        agree("pointwise", &[x.clone(), w], &|t| {
+            pointwise_conv2d(&t[0], &t[1], true).unwrap()
+        });
+        let (g, b) = ((rand_tensor(&[6], 4) + 1.5).unwrap(), rand_tensor(&[6], 5));
+        agree("batch norm", &[x.clone(), g, b], &|t| {
+            batch_norm_train(&t[0], &t[1], &t[2], 1e-5).unwrap().0
+        });
+    }
 }

@@ -55,11 +55,12 @@ impl CustomOp1 for Im2Col {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
         let d = geometry(self.name(), &self.0, l)?;
-        let cols = super::gpu::im2col(self.name(), (s, l), &self.0, d)?;
-        Ok((
-            cols,
-            Shape::from_dims(&[d.n, d.c * self.0.k * self.0.k, d.oh * d.ow]),
-        ))
+        use super::gpu::{self, names, Launch};
+        let kk = self.0.k * self.0.k;
+        let k = Launch::per_output(names::IM2COL, d.n * d.c * kk * d.oh * d.ow);
+        let arg = gpu::conv_args(self.name(), &self.0, d)?;
+        let cols = gpu::run(self.name(), k, &[(s, l)], arg)?;
+        Ok((cols, Shape::from_dims(&[d.n, d.c * kk, d.oh * d.ow])))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -112,7 +113,10 @@ impl candle_core::CustomOp2 for Col2Im {
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
         let d = self.geometry(l1, l2)?;
-        let dx = super::gpu::col2im(self.name(), (s2, l2), &self.0, d)?;
+        use super::gpu::{self, names, Launch};
+        let k = Launch::per_output(names::COL2IM, d.n * d.c * d.h * d.w);
+        let arg = gpu::conv_args(self.name(), &self.0, d)?;
+        let dx = gpu::run(self.name(), k, &[(s2, l2)], arg)?;
         Ok((dx, Shape::from_dims(&[d.n, d.c, d.h, d.w])))
     }
 }

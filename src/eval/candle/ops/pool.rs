@@ -57,7 +57,10 @@ impl CustomOp1 for Pool {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
         let (n, c, d) = geometry(self.name(), &self.0, l)?;
-        let y = super::gpu::pool_forward(self.name(), (s, l), &self.0, d)?;
+        use super::gpu::{self, names, Launch};
+        let k = Launch::per_output(names::POOL_FWD, d.planes * d.oh * d.ow);
+        let arg = gpu::pool_args(self.name(), &self.0, d)?;
+        let y = gpu::run(self.name(), k, &[(s, l)], arg)?;
         Ok((y, Shape::from_dims(&[n, c, d.oh, d.ow])))
     }
 
@@ -118,7 +121,10 @@ impl CustomOp2 for PoolBwd {
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
         let (n, c, d) = self.geometry(l1, l2)?;
-        let dx = super::gpu::pool_backward(self.name(), (s1, l1), (s2, l2), &self.0, d)?;
+        use super::gpu::{self, names, Launch};
+        let k = Launch::per_output(names::POOL_BWD, d.planes * d.h * d.w);
+        let arg = gpu::pool_args(self.name(), &self.0, d)?;
+        let dx = gpu::run(self.name(), k, &[(s1, l1), (s2, l2)], arg)?;
         Ok((dx, Shape::from_dims(&[n, c, d.h, d.w])))
     }
 }

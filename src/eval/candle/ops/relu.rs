@@ -28,7 +28,14 @@ impl CustomOp1 for Relu {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        let y = super::gpu::relu_forward(self.name(), (s, l))?;
+        use super::gpu::{self, names, Launch};
+        let n = l.shape().elem_count();
+        let y = gpu::run(
+            self.name(),
+            Launch::per_output(names::RELU_FWD, n),
+            &[(s, l)],
+            n as i64,
+        )?;
         Ok((y, l.shape().clone()))
     }
 
@@ -76,7 +83,10 @@ impl CustomOp2 for ReluBwd {
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
         same_shape(l1, l2)?;
-        let dx = super::gpu::relu_backward(self.name(), (s1, l1), (s2, l2))?;
+        use super::gpu::{self, names, Launch};
+        let n = l1.shape().elem_count();
+        let k = Launch::per_output(names::RELU_BWD, n);
+        let dx = gpu::run(self.name(), k, &[(s1, l1), (s2, l2)], n as i64)?;
         Ok((dx, l1.shape().clone()))
     }
 }
