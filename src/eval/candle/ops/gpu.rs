@@ -186,7 +186,7 @@ mod tests {
                     depthwise_conv2d(&t[0], &t[1], p).unwrap()
                 });
                 let p = DwParams { relu: false, ..p };
-                agree(&format!("im2col {p:?}"), &[x.clone()], &|t| {
+                agree(&format!("im2col {p:?}"), std::slice::from_ref(&x), &|t| {
                     im2col(&t[0], p).unwrap().0
                 });
             }
@@ -199,12 +199,12 @@ mod tests {
                     stride,
                     pad: 1,
                 };
-                agree(&format!("pool {p:?}"), &[x.clone()], &|t| {
+                agree(&format!("pool {p:?}"), std::slice::from_ref(&x), &|t| {
                     pool2d(&t[0], p).unwrap()
                 });
             }
         }
-        agree("relu", &[x.clone()], &|t| relu(&t[0]).unwrap());
+        agree("relu", std::slice::from_ref(&x), &|t| relu(&t[0]).unwrap());
         let w = rand_tensor(&[5, 6, 1, 1], 3);
         agree("pointwise", &[x.clone(), w], &|t| {
             pointwise_conv2d(&t[0], &t[1], true).unwrap()
