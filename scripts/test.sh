@@ -7,11 +7,11 @@ scripts/setup.sh
 # The CUDA kernels compile (nvcc from PyPI) and assemble for three GPU generations.
 scripts/cuda-toolkit.sh --check >/dev/null
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked --all-targets 2>&1 | tee "$log"
-cargo test --locked --doc 2>&1 | tee -a "$log" >/dev/null
+cargo test --locked --workspace --all-targets 2>&1 | tee "$log"
+cargo test --locked --workspace --doc 2>&1 | tee -a "$log" >/dev/null
 totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d %d", p, f }' "$log")
 passed=${totals% *}
 failed=${totals#* }

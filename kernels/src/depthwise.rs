@@ -1,7 +1,9 @@
 //! Depthwise 2-D convolution: one `k x k` filter per channel, any stride,
 //! zero padding and dilation.
 
-use crate::{dot, valid_range};
+#[cfg(test)]
+use crate::dot;
+use crate::valid_range;
 use rayon::prelude::*;
 
 /// Geometry of a depthwise convolution.
@@ -52,8 +54,246 @@ pub struct Dims {
     pub ow: usize,
 }
 
+/// Output lanes a register block covers.
+const LANES: usize = 8;
+
+/// A zero-padded copy of one input plane (ReLU applied when asked), `ph`
+/// rows of `pw` values: the convolution loops then need no bounds checks.
+struct Padded {
+    buf: Vec<f32>,
+    pw: usize,
+}
+
+impl Padded {
+    fn new() -> Self {
+        Padded {
+            buf: Vec::new(),
+            pw: 0,
+        }
+    }
+
+    /// Fill from `src` (`h x w`) with `pad` zeros on each side, rows at
+    /// least `min_pw` wide.
+    fn fill(&mut self, src: &[f32], h: usize, w: usize, pad: usize, min_pw: usize, relu: bool) {
+        let pw = (w + 2 * pad).max(min_pw);
+        let ph = h + 2 * pad;
+        self.pw = pw;
+        self.buf.clear();
+        self.buf.resize(ph * pw, 0.0);
+        for (iy, row) in src.chunks_exact(w.max(1)).take(h).enumerate() {
+            let dst = &mut self.buf[(iy + pad) * pw + pad..(iy + pad) * pw + pad + w];
+            if relu {
+                for (d, v) in dst.iter_mut().zip(row) {
+                    *d = v.max(0.0);
+                }
+            } else {
+                dst.copy_from_slice(row);
+            }
+        }
+    }
+}
+
+/// Row width the stride-1 register blocks read up to.
+fn blocked_width(ow: usize, span: usize) -> usize {
+    ow.div_ceil(LANES) * LANES + span
+}
+
+crate::simd_fn! {
+    /// One plane: `out[oy, ox] = sum_{ki, kj} wt[ki, kj] * src[oy * s + ki * d, ox * s + kj * d]`
+    /// over a padded source with rows of `pw` (at least
+    /// `blocked_width(ow, (k - 1) * d)` wide when `s == 1`).
+    fn conv_plane<M>(
+        src: &[f32],
+        pw: usize,
+        wt: &[f32],
+        k: usize,
+        s: usize,
+        d: usize,
+        out: &mut [f32],
+        oh: usize,
+        ow: usize,
+    ) {
+        for oy in 0..oh {
+            let orow = &mut out[oy * ow..(oy + 1) * ow];
+            if s == 1 {
+                let mut ox0 = 0;
+                while ox0 < ow {
+                    let mut acc = [0f32; LANES];
+                    for ki in 0..k {
+                        let base = (oy + ki * d) * pw + ox0;
+                        for kj in 0..k {
+                            let wv = wt[ki * k + kj];
+                            let xs = &src[base + kj * d..base + kj * d + LANES];
+                            for l in 0..LANES {
+                                acc[l] = M::madd(wv, xs[l], acc[l]);
+                            }
+                        }
+                    }
+                    let n = LANES.min(ow - ox0);
+                    orow[ox0..ox0 + n].copy_from_slice(&acc[..n]);
+                    ox0 += LANES;
+                }
+            } else {
+                orow.fill(0.0);
+                for ki in 0..k {
+                    let base = (oy * s + ki * d) * pw;
+                    for kj in 0..k {
+                        let wv = wt[ki * k + kj];
+                        let row = &src[base + kj * d..];
+                        for (ox, o) in orow.iter_mut().enumerate() {
+                            *o = M::madd(wv, row[ox * s], *o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `y[n, c] = x[n, c] * w[c]` (cross-correlation); `w` is `[c, k, k]`.
 pub fn forward(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
+    let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
+    let span = (p.k - 1) * p.dilation;
+    let min_pw = if p.stride == 1 {
+        blocked_width(ow, span)
+    } else {
+        0
+    };
+    let mut out = vec![0f32; d.n * d.c * oh * ow];
+    out.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each_init(Padded::new, |pad, (plane, o)| {
+            let ch = plane % d.c;
+            pad.fill(
+                &x[plane * h * w..(plane + 1) * h * w],
+                h,
+                w,
+                p.pad,
+                min_pw,
+                p.relu,
+            );
+            let kw = &wt[ch * kk..(ch + 1) * kk];
+            conv_plane(&pad.buf, pad.pw, kw, p.k, p.stride, p.dilation, o, oh, ow);
+        });
+    out
+}
+
+/// Gradient with respect to the input (`x` gives the fused ReLU's mask),
+/// from the output gradient `g`. With stride 1 it is the forward
+/// convolution of the padded gradient with the flipped filter.
+pub fn backward_input(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
+    let span = (p.k - 1) * p.dilation;
+    if p.stride != 1 || p.pad > span {
+        return backward_input_general(x, g, wt, p, d);
+    }
+    let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
+    let gpad = span - p.pad;
+    let min_pw = blocked_width(w, span);
+    let mut out = vec![0f32; d.n * d.c * h * w];
+    out.par_chunks_mut(h * w).enumerate().for_each_init(
+        || (Padded::new(), vec![0f32; kk]),
+        |(pad, flipped), (plane, dxp)| {
+            let ch = plane % d.c;
+            let kw = &wt[ch * kk..(ch + 1) * kk];
+            for (i, f) in flipped.iter_mut().enumerate() {
+                *f = kw[kk - 1 - i];
+            }
+            pad.fill(
+                &g[plane * oh * ow..(plane + 1) * oh * ow],
+                oh,
+                ow,
+                gpad,
+                min_pw,
+                false,
+            );
+            conv_plane(&pad.buf, pad.pw, flipped, p.k, 1, p.dilation, dxp, h, w);
+            if p.relu {
+                let xp = &x[plane * h * w..(plane + 1) * h * w];
+                for (dv, xv) in dxp.iter_mut().zip(xp) {
+                    *dv = if *xv > 0.0 { *dv } else { 0.0 };
+                }
+            }
+        },
+    );
+    out
+}
+
+crate::simd_fn! {
+    /// `acc[ki * k + kj] += sum_{oy, ox} g[oy, ox] * src[oy * s + ki * d, ox * s + kj * d]`
+    /// for one plane over a padded source with rows of `pw`.
+    fn weight_plane<M>(
+        src: &[f32],
+        pw: usize,
+        g: &[f32],
+        k: usize,
+        s: usize,
+        d: usize,
+        oh: usize,
+        ow: usize,
+        acc: &mut [f64],
+    ) {
+        for ki in 0..k {
+            for kj in 0..k {
+                let mut lanes = [0f32; LANES];
+                for oy in 0..oh {
+                    let grow = &g[oy * ow..(oy + 1) * ow];
+                    let base = (oy * s + ki * d) * pw + kj * d;
+                    if s == 1 {
+                        let xs = &src[base..base + ow];
+                        let mut gc = grow.chunks_exact(LANES);
+                        let mut xc = xs.chunks_exact(LANES);
+                        for (gv, xv) in (&mut gc).zip(&mut xc) {
+                            for l in 0..LANES {
+                                lanes[l] = M::madd(gv[l], xv[l], lanes[l]);
+                            }
+                        }
+                        for (i, (gv, xv)) in gc.remainder().iter().zip(xc.remainder()).enumerate() {
+                            lanes[i] = M::madd(*gv, *xv, lanes[i]);
+                        }
+                    } else {
+                        for (ox, gv) in grow.iter().enumerate() {
+                            lanes[ox % LANES] = M::madd(*gv, src[base + ox * s], lanes[ox % LANES]);
+                        }
+                    }
+                }
+                acc[ki * k + kj] += lanes.iter().map(|v| *v as f64).sum::<f64>();
+            }
+        }
+    }
+}
+
+/// Gradient with respect to the weights (`[c, k, k]`), summed over the batch.
+pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
+    let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
+    let mut out = vec![0f32; d.c * kk];
+    out.par_chunks_mut(kk).enumerate().for_each(|(ch, dw)| {
+        let mut acc = vec![0f64; kk];
+        let mut pad = Padded::new();
+        for b in 0..d.n {
+            let plane = b * d.c + ch;
+            pad.fill(
+                &x[plane * h * w..(plane + 1) * h * w],
+                h,
+                w,
+                p.pad,
+                0,
+                p.relu,
+            );
+            let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
+            weight_plane(
+                &pad.buf, pad.pw, gp, p.k, p.stride, p.dilation, oh, ow, &mut acc,
+            );
+        }
+        for (dv, a) in dw.iter_mut().zip(&acc) {
+            *dv = *a as f32;
+        }
+    });
+    out
+}
+
+/// The general forward (any geometry): row-wise, with bounds per tap.
+#[cfg(test)]
+fn forward_general(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
     let mut out = vec![0f32; d.n * d.c * oh * ow];
     out.par_chunks_mut(oh * ow)
@@ -97,6 +337,7 @@ pub fn forward(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
 }
 
 /// Plane `plane` of `x`, through ReLU when `relu`.
+#[cfg(test)]
 fn input_plane(x: &[f32], plane: usize, len: usize, relu: bool) -> std::borrow::Cow<'_, [f32]> {
     let xp = &x[plane * len..(plane + 1) * len];
     if relu {
@@ -106,9 +347,8 @@ fn input_plane(x: &[f32], plane: usize, len: usize, relu: bool) -> std::borrow::
     }
 }
 
-/// Gradient with respect to the input (`x` gives the fused ReLU's mask),
-/// from the output gradient `g`.
-pub fn backward_input(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
+/// The general input gradient (any geometry): a scatter over the taps.
+fn backward_input_general(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
     let mut out = vec![0f32; d.n * d.c * h * w];
     out.par_chunks_mut(h * w)
@@ -156,8 +396,9 @@ pub fn backward_input(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -
     out
 }
 
-/// Gradient with respect to the weights (`[c, k, k]`), summed over the batch.
-pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
+/// The general weight gradient (any geometry), with bounds per tap.
+#[cfg(test)]
+fn backward_weight_general(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
     let mut out = vec![0f32; d.c * kk];
     out.par_chunks_mut(kk).enumerate().for_each(|(ch, dw)| {
@@ -197,4 +438,71 @@ pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
         }
     });
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    /// The blocked, padded kernels agree with the general ones.
+    #[test]
+    fn fast_paths_match_the_general_kernels() {
+        for &(k, stride, pad, dilation) in &[
+            (3, 1, 1, 1),
+            (5, 1, 2, 1),
+            (3, 1, 2, 2),
+            (5, 1, 4, 2),
+            (3, 2, 1, 1),
+            (5, 2, 4, 2),
+            (3, 1, 0, 1),
+            (1, 1, 0, 1),
+        ] {
+            for relu in [false, true] {
+                let p = DwParams {
+                    k,
+                    stride,
+                    pad,
+                    dilation,
+                    relu,
+                };
+                let (n, c, h, w) = (2, 3, 11, 13);
+                let (oh, ow) = (p.out_size(h).unwrap(), p.out_size(w).unwrap());
+                let d = Dims { n, c, h, w, oh, ow };
+                let x = values(n * c * h * w, 1);
+                let wt = values(c * k * k, 2);
+                let g = values(n * c * oh * ow, 3);
+                let close = |a: &[f32], b: &[f32], what: &str| {
+                    assert_eq!(a.len(), b.len());
+                    for (i, (u, v)) in a.iter().zip(b).enumerate() {
+                        assert!(
+                            (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
+                            "{what} {p:?} [{i}]: {u} vs {v}"
+                        );
+                    }
+                };
+                close(
+                    &forward(&x, &wt, &p, d),
+                    &forward_general(&x, &wt, &p, d),
+                    "forward",
+                );
+                close(
+                    &backward_input(&x, &g, &wt, &p, d),
+                    &backward_input_general(&x, &g, &wt, &p, d),
+                    "input",
+                );
+                close(
+                    &backward_weight(&x, &g, &p, d),
+                    &backward_weight_general(&x, &g, &p, d),
+                    "weight",
+                );
+            }
+        }
+    }
 }

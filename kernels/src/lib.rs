@@ -19,6 +19,7 @@ pub mod im2col;
 pub mod pointwise;
 pub mod pool;
 pub mod relu;
+pub mod simd;
 
 pub use depthwise::DwParams;
 pub use pool::{PoolKind, PoolParams};

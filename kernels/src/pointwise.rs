@@ -1,7 +1,8 @@
-//! Pointwise (1x1) convolution as per-sample matrix products, blocked over
-//! pixels, parallel over samples; optional ReLU on the input, fused.
+//! Pointwise (1x1) convolution as per-sample matrix products on the `gemm`
+//! crate's SIMD micro-kernels (AVX2/FMA, AVX-512 or NEON, chosen at run
+//! time), parallel over samples; optional ReLU on the input, fused.
 
-use crate::dot;
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Shapes: input `[n, cin, hw]`, weight `[cout, cin]`, output `[n, cout, hw]`.
@@ -17,8 +18,92 @@ pub struct Dims {
     pub hw: usize,
 }
 
-/// Pixels per block: one block of every input row stays in cache.
-const BLOCK: usize = 256;
+/// A matrix operand: `rows x cols` elements of `data`, element `(r, c)` at
+/// `r * rs + c * cs`.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major `rows x cols`.
+    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose (no copy).
+    fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    /// Whether every element it addresses is inside `data`.
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `out = a @ b` (or `out += a @ b` when `accumulate`), `out` row-major
+/// `a.rows x b.cols`, single-threaded (callers parallelise over samples).
+/// Mismatched operands leave `out` untouched.
+fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if b.rows != k || out.len() != m * n || !a.fits() || !b.fits() {
+        debug_assert!(false, "pointwise: mismatched operands");
+        return;
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: `fits` checked that every element the strides address lies
+    // inside each operand, and `out` holds exactly `m * n` values.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    }
+}
 
 fn sample_input(x: &[f32], b: usize, d: Dims, relu: bool) -> std::borrow::Cow<'_, [f32]> {
     let xs = &x[b * d.cin * d.hw..(b + 1) * d.cin * d.hw];
@@ -36,83 +121,14 @@ pub fn forward(x: &[f32], w: &[f32], d: Dims, relu: bool) -> Vec<f32> {
         .enumerate()
         .for_each(|(b, ys)| {
             let xs = sample_input(x, b, d, relu);
-            // y[co, :] = sum_ci w[co, ci] * x[ci, :]
-            matmul_rows(w, d.cout, d.cin, |co, ci| co * d.cin + ci, &xs, d.hw, ys);
+            matmul(
+                ys,
+                false,
+                Mat::rows(w, d.cout, d.cin),
+                Mat::rows(&xs, d.cin, d.hw),
+            );
         });
     out
-}
-
-/// `out[r, :] = sum_k a(r, k) * rows[k, :]` for `r < m`, `k < kdim`, rows
-/// of length `len`; `a(r, k)` indexes `coef`. Four output rows at a time
-/// share each loaded input vector (a register tile the compiler vectorises).
-fn matmul_rows(
-    coef: &[f32],
-    m: usize,
-    kdim: usize,
-    a: impl Fn(usize, usize) -> usize,
-    rows: &[f32],
-    len: usize,
-    out: &mut [f32],
-) {
-    const R: usize = 4;
-    const L: usize = 8;
-    for lo in (0..len).step_by(BLOCK) {
-        let hi = (lo + BLOCK).min(len);
-        let mut r0 = 0;
-        while r0 + R <= m {
-            let mut p = lo;
-            while p + L <= hi {
-                let mut acc = [[0f32; L]; R];
-                for k in 0..kdim {
-                    let xv: &[f32] = &rows[k * len + p..k * len + p + L];
-                    for (j, accj) in acc.iter_mut().enumerate() {
-                        let c = coef[a(r0 + j, k)];
-                        for l in 0..L {
-                            accj[l] += c * xv[l];
-                        }
-                    }
-                }
-                for (j, accj) in acc.iter().enumerate() {
-                    out[(r0 + j) * len + p..(r0 + j) * len + p + L].copy_from_slice(accj);
-                }
-                p += L;
-            }
-            for r in r0..r0 + R {
-                tail(coef, r, kdim, &a, rows, len, p, hi, out);
-            }
-            r0 += R;
-        }
-        for r in r0..m {
-            tail(coef, r, kdim, &a, rows, len, lo, hi, out);
-        }
-    }
-}
-
-/// `out[r, p..hi] = sum_k a(r, k) * rows[k, p..hi]` (the edges of the tiles).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn tail(
-    coef: &[f32],
-    r: usize,
-    kdim: usize,
-    a: &impl Fn(usize, usize) -> usize,
-    rows: &[f32],
-    len: usize,
-    p: usize,
-    hi: usize,
-    out: &mut [f32],
-) {
-    if p >= hi {
-        return;
-    }
-    let orow = &mut out[r * len + p..r * len + hi];
-    orow.fill(0.0);
-    for k in 0..kdim {
-        let c = coef[a(r, k)];
-        for (o, xv) in orow.iter_mut().zip(&rows[k * len + p..k * len + hi]) {
-            *o += c * xv;
-        }
-    }
 }
 
 /// `dx[b] = w^T @ g[b]`, masked by `x > 0` when the ReLU is fused.
@@ -122,8 +138,12 @@ pub fn backward_input(x: &[f32], g: &[f32], w: &[f32], d: Dims, relu: bool) -> V
         .enumerate()
         .for_each(|(b, dxs)| {
             let gs = &g[b * d.cout * d.hw..(b + 1) * d.cout * d.hw];
-            // dx[ci, :] = sum_co w[co, ci] * g[co, :]
-            matmul_rows(w, d.cin, d.cout, |ci, co| co * d.cin + ci, gs, d.hw, dxs);
+            matmul(
+                dxs,
+                false,
+                Mat::rows(w, d.cout, d.cin).t(),
+                Mat::rows(gs, d.cout, d.hw),
+            );
             if relu {
                 let xs = &x[b * d.cin * d.hw..(b + 1) * d.cin * d.hw];
                 for (dv, xv) in dxs.iter_mut().zip(xs) {
@@ -138,27 +158,31 @@ pub fn backward_input(x: &[f32], g: &[f32], w: &[f32], d: Dims, relu: bool) -> V
 
 /// `dw = sum_b g[b] @ relu?(x[b])^T`.
 pub fn backward_weight(x: &[f32], g: &[f32], d: Dims, relu: bool) -> Vec<f32> {
-    // Per sample partial sums (parallel over samples), then a reduction.
-    let partial: Vec<Vec<f32>> = (0..d.n)
+    let size = d.cout * d.cin;
+    // Per-thread partial sums over its samples, then a reduction.
+    (0..d.n)
         .into_par_iter()
-        .map(|b| {
-            let xs = sample_input(x, b, d, relu);
-            let gs = &g[b * d.cout * d.hw..(b + 1) * d.cout * d.hw];
-            let mut dw = vec![0f32; d.cout * d.cin];
-            for co in 0..d.cout {
-                let grow = &gs[co * d.hw..(co + 1) * d.hw];
-                for ci in 0..d.cin {
-                    dw[co * d.cin + ci] = dot(grow, &xs[ci * d.hw..(ci + 1) * d.hw]);
+        .fold(
+            || vec![0f32; size],
+            |mut dw, b| {
+                let xs = sample_input(x, b, d, relu);
+                let gs = &g[b * d.cout * d.hw..(b + 1) * d.cout * d.hw];
+                matmul(
+                    &mut dw,
+                    true,
+                    Mat::rows(gs, d.cout, d.hw),
+                    Mat::rows(&xs, d.cin, d.hw).t(),
+                );
+                dw
+            },
+        )
+        .reduce(
+            || vec![0f32; size],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
                 }
-            }
-            dw
-        })
-        .collect();
-    let mut out = vec![0f32; d.cout * d.cin];
-    for p in &partial {
-        for (o, v) in out.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
-    out
+                a
+            },
+        )
 }
