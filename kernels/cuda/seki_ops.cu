@@ -12,7 +12,7 @@
 //
 // Semantics follow the CPU kernels exactly: ReLU maps NaN to 0 (Rust's
 // f32::max), a max pool takes the first maximum of its window in row-major
-// order (a NaN always wins), an average pool divides by the in-bounds cell
+// order (the first NaN wins), an average pool divides by the in-bounds cell
 // count (count_include_pad = False).
 
 #if defined(__CUDACC__)
@@ -174,7 +174,7 @@ SEKI_DEVICE int seki_window_argmax(const float* xp, int w, int y0, int y1,
   for (int iy = y0; iy < y1; ++iy) {
     for (int ix = x0; ix < x1; ++ix) {
       float v = xp[(long long)iy * w + ix];
-      if (best < 0 || v > m || SEKI_ISNAN(v)) {
+      if (best < 0 || v > m || (SEKI_ISNAN(v) && !SEKI_ISNAN(m))) {
         m = v;
         best = iy * w + ix;
       }

@@ -210,7 +210,7 @@ pub fn backward_input(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -
             if p.relu {
                 let xp = &x[plane * h * w..(plane + 1) * h * w];
                 for (dv, xv) in dxp.iter_mut().zip(xp) {
-                    *dv = if *xv > 0.0 { *dv } else { 0.0 };
+                    *dv = if *xv <= 0.0 { 0.0 } else { *dv };
                 }
             }
         },

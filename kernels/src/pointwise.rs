@@ -147,9 +147,7 @@ pub fn backward_input(x: &[f32], g: &[f32], w: &[f32], d: Dims, relu: bool) -> V
             if relu {
                 let xs = &x[b * d.cin * d.hw..(b + 1) * d.cin * d.hw];
                 for (dv, xv) in dxs.iter_mut().zip(xs) {
-                    if *xv <= 0.0 {
-                        *dv = 0.0;
-                    }
+                    *dv = if *xv <= 0.0 { 0.0 } else { *dv };
                 }
             }
         });

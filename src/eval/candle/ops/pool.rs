@@ -5,13 +5,13 @@
 use super::{dims4, f32_slice};
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::pool::{self as k, Dims};
 pub use seki_kernels::{PoolKind, PoolParams};
 
 /// Pool `x: [N, C, H, W]`.
 pub fn pool2d(x: &Tensor, p: PoolParams) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Pool(p))
+    x.contiguous()?.apply_op1(Pool { p })
 }
 
 fn geometry(op: &str, p: &PoolParams, l: &Layout) -> Result<(usize, usize, Dims)> {
@@ -38,39 +38,42 @@ fn geometry(op: &str, p: &PoolParams, l: &Layout) -> Result<(usize, usize, Dims)
     }
 }
 
-struct Pool(PoolParams);
+struct Pool {
+    p: PoolParams,
+}
 
 impl CustomOp1 for Pool {
     fn name(&self) -> &'static str {
-        match self.0.kind {
+        match self.p.kind {
             PoolKind::Max => "max-pool2d",
             PoolKind::Avg => "avg-pool2d",
         }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, d) = geometry(self.name(), &self.0, l)?;
-        let y = k::forward(f32_slice(self.name(), s, l)?, &self.0, d);
+        let (n, c, d) = geometry(self.name(), &self.p, l)?;
+        let y = k::forward(f32_slice(self.name(), s, l)?, &self.p, d);
         Ok((CpuStorage::F32(y), Shape::from_dims(&[n, c, d.oh, d.ow])))
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        let (n, c, d) = geometry(self.name(), &self.0, l)?;
+        let (n, c, d) = geometry(self.name(), &self.p, l)?;
         use super::gpu::{self, names, Launch};
         let k = Launch::per_output(names::POOL_FWD, d.planes * d.oh * d.ow);
-        let arg = gpu::pool_args(self.name(), &self.0, d)?;
+        let arg = gpu::pool_args(self.name(), &self.p, d)?;
         let y = gpu::run(self.name(), k, &[(s, l)], arg)?;
         Ok((y, Shape::from_dims(&[n, c, d.oh, d.ow])))
     }
 
-    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, x: &Tensor, res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let g = g.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&g, &PoolBwd(self.0))?))
+        Ok(Some(x.apply_op3_no_bwd(res, &g, &PoolBwd(self.p))?))
     }
 }
 
-/// `(x, grad) -> dx`.
+/// `(x, y, grad) -> dx` (`y`, the forward's output, tells a max pool
+/// which cell won; the CUDA kernel finds it again from `x`).
 struct PoolBwd(PoolParams);
 
 impl PoolBwd {
@@ -90,7 +93,7 @@ impl PoolBwd {
     }
 }
 
-impl CustomOp2 for PoolBwd {
+impl CustomOp3 for PoolBwd {
     fn name(&self) -> &'static str {
         "pool2d-bwd"
     }
@@ -101,14 +104,19 @@ impl CustomOp2 for PoolBwd {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, d) = self.geometry(l1, l2)?;
-        let dx = k::backward(
-            f32_slice(self.name(), s1, l1)?,
-            f32_slice(self.name(), s2, l2)?,
-            &self.0,
-            d,
-        );
+        let (n, c, d) = self.geometry(l1, l3)?;
+        if l2.dims() != l3.dims() {
+            bail!("{}: output and gradient shapes differ", self.name())
+        }
+        let x = f32_slice(self.name(), s1, l1)?;
+        let g = f32_slice(self.name(), s3, l3)?;
+        let dx = match self.0.kind {
+            PoolKind::Max => k::backward_max(x, f32_slice(self.name(), s2, l2)?, g, &self.0, d),
+            PoolKind::Avg => k::backward(x, g, &self.0, d),
+        };
         Ok((CpuStorage::F32(dx), Shape::from_dims(&[n, c, d.h, d.w])))
     }
 
@@ -117,14 +125,16 @@ impl CustomOp2 for PoolBwd {
         &self,
         s1: &CudaStorage,
         l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
+        _s2: &CudaStorage,
+        _l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (n, c, d) = self.geometry(l1, l2)?;
+        let (n, c, d) = self.geometry(l1, l3)?;
         use super::gpu::{self, names, Launch};
         let k = Launch::per_output(names::POOL_BWD, d.planes * d.h * d.w);
         let arg = gpu::pool_args(self.name(), &self.0, d)?;
-        let dx = gpu::run(self.name(), k, &[(s1, l1), (s2, l2)], arg)?;
+        let dx = gpu::run(self.name(), k, &[(s1, l1), (s3, l3)], arg)?;
         Ok((dx, Shape::from_dims(&[n, c, d.h, d.w])))
     }
 }
