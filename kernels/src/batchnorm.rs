@@ -41,15 +41,9 @@ pub fn forward(
             let mut q = 0f64;
             for b in 0..n {
                 let i = (b * c + ch) * hw;
-                let mut acc = [0f32; 8];
-                let mut c8 = x[i..i + hw].chunks_exact(8);
-                for v in &mut c8 {
-                    for k in 0..8 {
-                        acc[k] += (v[k] - m) * (v[k] - m);
-                    }
-                }
-                let rest: f32 = c8.remainder().iter().map(|v| (v - m) * (v - m)).sum();
-                q += (acc.iter().sum::<f32>() + rest) as f64;
+                let mut s = 0f32;
+                squared_deviations(&x[i..i + hw], m, &mut s);
+                q += s as f64;
             }
             (m, (q / count.max(1) as f64) as f32)
         })
@@ -67,9 +61,7 @@ pub fn forward(
             let ch = plane % c;
             let a = invstd[ch] * gamma[ch];
             let b = beta[ch] - mean[ch] * a;
-            for (y, v) in o.iter_mut().zip(&x[plane * hw..(plane + 1) * hw]) {
-                *y = v * a + b;
-            }
+            affine(&x[plane * hw..(plane + 1) * hw], a, b, o);
         });
     (
         out,
@@ -120,11 +112,44 @@ pub fn backward(
             let md = sums[ch].0 * inv_count;
             let mdx = sums[ch].1 * inv_count * is;
             let i = plane * hw;
-            for ((dv, gv), xv) in d.iter_mut().zip(&g[i..i + hw]).zip(&x[i..i + hw]) {
-                *dv = k * (gv - md - (xv - m) * mdx);
-            }
+            input_gradient(&g[i..i + hw], &x[i..i + hw], k, md, m, mdx, d);
         });
     let dgamma = sums.iter().map(|s| s.1).collect();
     let dbeta = sums.iter().map(|s| s.0).collect();
     (dx, dgamma, dbeta)
+}
+
+crate::simd_fn! {
+    /// `out = sum (v - m)^2` over `x`.
+    fn squared_deviations<M>(x: &[f32], m: f32, out: &mut f32) {
+        const A: usize = 32;
+        let mut acc = [0f32; A];
+        let mut c = x.chunks_exact(A);
+        for v in &mut c {
+            for k in 0..A {
+                let d = v[k] - m;
+                acc[k] = M::madd(d, d, acc[k]);
+            }
+        }
+        let rest: f32 = c.remainder().iter().map(|v| (v - m) * (v - m)).sum();
+        *out = acc.iter().sum::<f32>() + rest;
+    }
+}
+
+crate::simd_fn! {
+    /// `y = x * a + b`.
+    fn affine<M>(x: &[f32], a: f32, b: f32, y: &mut [f32]) {
+        for (o, v) in y.iter_mut().zip(x) {
+            *o = M::madd(*v, a, b);
+        }
+    }
+}
+
+crate::simd_fn! {
+    /// `dx = k * (g - md - (x - m) * mdx)`.
+    fn input_gradient<M>(g: &[f32], x: &[f32], k: f32, md: f32, m: f32, mdx: f32, dx: &mut [f32]) {
+        for ((d, gv), xv) in dx.iter_mut().zip(g).zip(x) {
+            *d = k * (gv - md - (xv - m) * mdx);
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod im2col;
 pub mod pointwise;
 pub mod pool;
 pub mod relu;
+#[macro_use]
 pub mod simd;
 
 pub use depthwise::DwParams;
@@ -37,36 +38,55 @@ pub fn valid_range(off: isize, stride: usize, len: usize, out: usize) -> (usize,
     (lo, hi.max(lo))
 }
 
-/// Dot product with eight independent accumulators, so the compiler can
-/// vectorise it (a plain `f32` fold cannot be reassociated).
+/// Dot product with 32 independent accumulators (so the compiler can
+/// vectorise it: a plain `f32` fold cannot be reassociated), in the AVX2
+/// build when the CPU has it.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        s += x * y;
-    }
-    s
+    let mut out = 0.0;
+    dot_into(a, b, &mut out);
+    out
 }
 
-/// Sum with eight independent accumulators.
+const ACC: usize = 32;
+
+simd_fn! {
+    fn dot_into<M>(a: &[f32], b: &[f32], out: &mut f32) {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0f32; ACC];
+        let mut ca = a.chunks_exact(ACC);
+        let mut cb = b.chunks_exact(ACC);
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for i in 0..ACC {
+                acc[i] = M::madd(x[i], y[i], acc[i]);
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+            s = M::madd(*x, *y, s);
+        }
+        *out = s;
+    }
+}
+
+/// Sum with 32 independent accumulators (AVX2 build when available).
 #[inline]
 pub fn sum(a: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut c = a.chunks_exact(8);
-    for x in &mut c {
-        for i in 0..8 {
-            acc[i] += x[i];
+    let mut out = 0.0;
+    sum_into(a, &mut out);
+    out
+}
+
+simd_fn! {
+    fn sum_into<M>(a: &[f32], out: &mut f32) {
+        let mut acc = [0f32; ACC];
+        let mut c = a.chunks_exact(ACC);
+        for x in &mut c {
+            for i in 0..ACC {
+                acc[i] += x[i];
+            }
         }
+        *out = acc.iter().sum::<f32>() + c.remainder().iter().sum::<f32>();
     }
-    acc.iter().sum::<f32>() + c.remainder().iter().sum::<f32>()
 }

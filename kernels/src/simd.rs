@@ -57,7 +57,7 @@ macro_rules! simd_fn {
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
             #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
             fn body<$m: $crate::simd::Madd>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
