@@ -105,12 +105,21 @@ fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     }
 }
 
-fn sample_input(x: &[f32], b: usize, d: Dims, relu: bool) -> std::borrow::Cow<'_, [f32]> {
+/// Sample `b` of `x`, through ReLU (into `buf`, reused) when `relu`.
+fn sample_input<'a>(
+    x: &'a [f32],
+    b: usize,
+    d: Dims,
+    relu: bool,
+    buf: &'a mut Vec<f32>,
+) -> &'a [f32] {
     let xs = &x[b * d.cin * d.hw..(b + 1) * d.cin * d.hw];
     if relu {
-        std::borrow::Cow::Owned(xs.iter().map(|v| v.max(0.0)).collect())
+        buf.clear();
+        buf.extend(xs.iter().map(|v| v.max(0.0)));
+        buf
     } else {
-        std::borrow::Cow::Borrowed(xs)
+        xs
     }
 }
 
@@ -119,13 +128,13 @@ pub fn forward(x: &[f32], w: &[f32], d: Dims, relu: bool) -> Vec<f32> {
     let mut out = vec![0f32; d.n * d.cout * d.hw];
     out.par_chunks_mut(d.cout * d.hw.max(1))
         .enumerate()
-        .for_each(|(b, ys)| {
-            let xs = sample_input(x, b, d, relu);
+        .for_each_init(Vec::new, |buf, (b, ys)| {
+            let xs = sample_input(x, b, d, relu, buf);
             matmul(
                 ys,
                 false,
                 Mat::rows(w, d.cout, d.cin),
-                Mat::rows(&xs, d.cin, d.hw),
+                Mat::rows(xs, d.cin, d.hw),
             );
         });
     out
@@ -161,19 +170,20 @@ pub fn backward_weight(x: &[f32], g: &[f32], d: Dims, relu: bool) -> Vec<f32> {
     (0..d.n)
         .into_par_iter()
         .fold(
-            || vec![0f32; size],
-            |mut dw, b| {
-                let xs = sample_input(x, b, d, relu);
+            || (vec![0f32; size], Vec::new()),
+            |(mut dw, mut buf), b| {
+                let xs = sample_input(x, b, d, relu, &mut buf);
                 let gs = &g[b * d.cout * d.hw..(b + 1) * d.cout * d.hw];
                 matmul(
                     &mut dw,
                     true,
                     Mat::rows(gs, d.cout, d.hw),
-                    Mat::rows(&xs, d.cin, d.hw).t(),
+                    Mat::rows(xs, d.cin, d.hw).t(),
                 );
-                dw
+                (dw, buf)
             },
         )
+        .map(|(dw, _)| dw)
         .reduce(
             || vec![0f32; size],
             |mut a, b| {

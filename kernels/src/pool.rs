@@ -84,15 +84,35 @@ pub fn forward(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
         || vec![0f32; h * ow],
         |rows, (plane, o)| {
             let xp = &x[plane * h * w..(plane + 1) * h * w];
+            // 3-wide, stride 1, padding 1 (the DARTS pools): the interior as
+            // three shifted slices, which vectorises; the rest per window.
+            let shifted = p.k == 3 && p.stride == 1 && p.pad == 1 && w == ow && w > 2;
             for iy in 0..h {
                 let xr = &xp[iy * w..(iy + 1) * w];
-                for (r, &(x0, x1)) in rows[iy * ow..(iy + 1) * ow].iter_mut().zip(&wx) {
+                let rr = &mut rows[iy * ow..(iy + 1) * ow];
+                for (ox, (r, &(x0, x1))) in rr.iter_mut().zip(&wx).enumerate() {
+                    if shifted && ox > 0 && ox + 1 < w {
+                        continue;
+                    }
                     let win = &xr[x0..x1];
                     *r = if max {
                         win.iter().fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v))
                     } else {
                         win.iter().sum()
                     };
+                }
+                if shifted {
+                    let (a, b, c) = (&xr[..w - 2], &xr[1..w - 1], &xr[2..]);
+                    let inner = &mut rr[1..w - 1];
+                    if max {
+                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                            *r = max_nan(max_nan(max_nan(f32::NEG_INFINITY, u), v), z);
+                        }
+                    } else {
+                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                            *r = u + v + z;
+                        }
+                    }
                 }
             }
             for (oy, &(y0, y1)) in wy.iter().enumerate() {
