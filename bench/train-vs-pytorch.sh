@@ -4,10 +4,11 @@
 # PyTorch (CPU, 2 threads, NCHW and channels_last); print images/s and the
 # seki/PyTorch ratios. The last line is one JSON object with train_ratio_nchw,
 # train_ratio_channels_last, infer_ratio_nchw, infer_ratio_channels_last.
-# Not a test. Usage: bench/train-vs-pytorch.sh [THREADS]
+# Not a test. Usage: bench/train-vs-pytorch.sh [THREADS] [STEPS] (2, 40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
+steps=${2:-40}
 
 # A Python with a current PyTorch: $TORCH_PYTHON if set, else a virtual
 # environment under target/ with torch from PyPI (the CPU-only wheel index
@@ -32,8 +33,8 @@ seki_bin=${CARGO_TARGET_DIR:-target}/release/seki
 # The same environment the evaluation worker gets (see src/eval/candle/worker.rs).
 export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1} MALLOC_MMAP_THRESHOLD_=33554432 \
   MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=268435456
-seki=$(RAYON_NUM_THREADS=$threads "$seki_bin" bench-train --cells 6 --channels 16 --batch 64 --size 32 --spans)
-torch=$(OMP_NUM_THREADS=$threads "$py" bench/train_pytorch.py "$threads")
+seki=$(RAYON_NUM_THREADS=$threads "$seki_bin" bench-train --cells 6 --channels 16 --batch 64 --size 32 --steps "$steps" --spans)
+torch=$(OMP_NUM_THREADS=$threads "$py" bench/train_pytorch.py "$threads" "$steps")
 echo "seki:    $seki"
 echo "pytorch: $torch"
 python3 - "$seki" "$torch" <<'PY'

@@ -9,7 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
-CELLS, C, BATCH, SIZE, STEPS, WARMUP = 6, 16, 64, 32, 20, 3
+CELLS, C, BATCH, SIZE, WARMUP = 6, 16, 64, 32, 3
+STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 
 NORMAL = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
           ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)]
