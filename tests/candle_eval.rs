@@ -263,3 +263,50 @@ fn search_with_the_candle_evaluator_records_results() {
         assert!(e["metrics"]["flops"].as_f64().unwrap() > 0.0, "{e}");
     }
 }
+
+/// Without the `cuda` feature, asking for the GPU is a clear error before
+/// any training (`seki eval` and the training benchmark), and `auto` trains
+/// on the CPU.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_the_feature_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = format!("--arch={DARTS_V2}");
+    let err =
+        fails(seki(dir.path(), "device = \"cuda\"").args(["eval", "--space", "darts", &arch]));
+    assert!(
+        err.contains("device = \"cuda\" needs seki built with --features cuda"),
+        "{err}"
+    );
+    let err = fails(
+        Command::new(env!("CARGO_BIN_EXE_seki"))
+            .current_dir(dir.path())
+            .args([
+                "bench-train",
+                "--device",
+                "cuda",
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+            ]),
+    );
+    assert!(err.contains("--features cuda"), "{err}");
+    let out = ok(Command::new(env!("CARGO_BIN_EXE_seki"))
+        .current_dir(dir.path())
+        .args([
+            "bench-train",
+            "--device",
+            "auto",
+            "--cells",
+            "3",
+            "--channels",
+            "4",
+        ])
+        .args([
+            "--batch", "2", "--size", "8", "--steps", "1", "--warmup", "0",
+        ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["device"], "cpu", "{v}");
+    assert!(v["train_images_per_second"].as_f64().unwrap() > 0.0, "{v}");
+}

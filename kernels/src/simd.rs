@@ -6,6 +6,8 @@
 //! those features. The crate stays portable (no `-C target-cpu`), and the
 //! loops get the vector width the machine has.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// Multiply-add as the inner loops use it: `a * b + c`.
 pub trait Madd {
     /// `a * b + c`.
@@ -33,9 +35,22 @@ impl Madd for Fused {
     }
 }
 
-/// Whether the CPU has AVX2 and FMA (std caches the answer).
+static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Run only the baseline builds from now on (`true`), or the fastest the
+/// CPU supports again (`false`): for comparing the two in tests and
+/// benchmarks. Results agree up to rounding.
+pub fn set_baseline_only(on: bool) {
+    BASELINE_ONLY.store(on, Ordering::Relaxed);
+}
+
+/// Whether the AVX2 + FMA builds run: the CPU has both features (std caches
+/// the answer) and [`set_baseline_only`] is off.
 #[inline]
 pub fn has_avx2_fma() -> bool {
+    if BASELINE_ONLY.load(Ordering::Relaxed) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -74,4 +89,81 @@ macro_rules! simd_fn {
             body::<$crate::simd::Plain>($($arg),*)
         }
     };
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::depthwise::{self, Dims};
+    use crate::{batchnorm, dot, sum, DwParams};
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (u, v)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
+                "{what}[{i}]: {u} vs {v}"
+            );
+        }
+    }
+
+    /// Everything the SIMD builds compute, once per build (the baseline one
+    /// and, on CPUs with AVX2 + FMA, the fast one).
+    fn run_all() -> Vec<Vec<f32>> {
+        let mut out = Vec::new();
+        let a = values(1000, 1);
+        let b = values(1000, 2);
+        out.push(vec![dot(&a, &b), sum(&a)]);
+        for &(k, stride, pad, dilation, relu) in
+            &[(3, 1, 1, 1, true), (5, 1, 4, 2, false), (3, 2, 1, 1, true)]
+        {
+            let p = DwParams {
+                k,
+                stride,
+                pad,
+                dilation,
+                relu,
+            };
+            let (n, c, h, w) = (2, 3, 17, 15);
+            let d = Dims {
+                n,
+                c,
+                h,
+                w,
+                oh: p.out_size(h).unwrap(),
+                ow: p.out_size(w).unwrap(),
+            };
+            let x = values(n * c * h * w, 3);
+            let wt = values(c * k * k, 4);
+            let g = values(n * c * d.oh * d.ow, 5);
+            out.push(depthwise::forward(&x, &wt, &p, d));
+            out.push(depthwise::backward_input(&x, &g, &wt, &p, d));
+            out.push(depthwise::backward_weight(&x, &g, &p, d));
+        }
+        let (n, c, hw) = (4, 3, 37);
+        let x = values(n * c * hw, 6);
+        let (gamma, beta) = (values(c, 7), values(c, 8));
+        let (y, st) = batchnorm::forward(&x, &gamma, &beta, n, c, hw, 1e-5);
+        let (dx, dg, db) = batchnorm::backward(&x, &gamma, &values(n * c * hw, 9), &st, n, c, hw);
+        out.extend([y, st.mean, st.var, dx, dg, db]);
+        out
+    }
+
+    #[test]
+    fn baseline_and_simd_builds_agree() {
+        super::set_baseline_only(true);
+        assert!(!super::has_avx2_fma());
+        let base = run_all();
+        super::set_baseline_only(false);
+        let fast = run_all();
+        for (i, (a, b)) in base.iter().zip(&fast).enumerate() {
+            close(a, b, &format!("result {i}"));
+        }
+    }
 }
