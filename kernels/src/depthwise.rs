@@ -444,12 +444,7 @@ fn backward_weight_general(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
+    use crate::testutil::{close, values};
 
     /// The blocked, padded kernels agree with the general ones.
     #[test]
@@ -478,29 +473,20 @@ mod tests {
                 let x = values(n * c * h * w, 1);
                 let wt = values(c * k * k, 2);
                 let g = values(n * c * oh * ow, 3);
-                let close = |a: &[f32], b: &[f32], what: &str| {
-                    assert_eq!(a.len(), b.len());
-                    for (i, (u, v)) in a.iter().zip(b).enumerate() {
-                        assert!(
-                            (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
-                            "{what} {p:?} [{i}]: {u} vs {v}"
-                        );
-                    }
-                };
                 close(
                     &forward(&x, &wt, &p, d),
                     &forward_general(&x, &wt, &p, d),
-                    "forward",
+                    &format!("forward {p:?}"),
                 );
                 close(
                     &backward_input(&x, &g, &wt, &p, d),
                     &backward_input_general(&x, &g, &wt, &p, d),
-                    "input",
+                    &format!("input {p:?}"),
                 );
                 close(
                     &backward_weight(&x, &g, &p, d),
                     &backward_weight_general(&x, &g, &p, d),
-                    "weight",
+                    &format!("weight {p:?}"),
                 );
             }
         }

@@ -90,3 +90,25 @@ simd_fn! {
         *out = acc.iter().sum::<f32>() + c.remainder().iter().sum::<f32>();
     }
 }
+
+/// Test data shared by the kernels' tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// `n` deterministic values in [-1, 1].
+    pub fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    /// `a` and `b` agree to a relative 1e-4.
+    pub fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (u, v)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
+                "{what}[{i}]: {u} vs {v}"
+            );
+        }
+    }
+}

@@ -95,23 +95,8 @@ macro_rules! simd_fn {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::depthwise::{self, Dims};
+    use crate::testutil::{close, values};
     use crate::{batchnorm, dot, sum, DwParams};
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
-
-    fn close(a: &[f32], b: &[f32], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (u, v)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (u - v).abs() <= 1e-4 * (1.0 + v.abs()),
-                "{what}[{i}]: {u} vs {v}"
-            );
-        }
-    }
 
     /// Everything the SIMD builds compute, once per build (the baseline one
     /// and, on CPUs with AVX2 + FMA, the fast one).

@@ -203,7 +203,7 @@ impl CustomOp3 for BnBwd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{grad_check, rand_tensor};
+    use super::super::testutil::{grad_check, max_diff, rand_tensor};
     use super::*;
 
     #[test]
@@ -262,14 +262,7 @@ mod tests {
         let a = run(&|x, g, b| batch_norm_train(x, g, b, 1e-5).unwrap());
         let c = run(&|x, g, b| batch_norm_train_composite(x, g, b, 1e-5).unwrap());
         for (i, (a, c)) in a.iter().zip(&c).enumerate() {
-            let diff = (a - c)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(a, c);
             assert!(diff < 1e-4, "output {i}: {diff}");
         }
     }

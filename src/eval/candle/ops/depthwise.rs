@@ -199,7 +199,7 @@ impl candle_core::CustomOp3 for DwBwd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{grad_check, rand_tensor};
+    use super::super::testutil::{grad_check, max_diff, rand_tensor};
     use super::*;
 
     fn reference(x: &Tensor, w: &Tensor, p: DwParams) -> Tensor {
@@ -230,14 +230,7 @@ mod tests {
             let a = depthwise_conv2d(&x, &w, p).unwrap();
             let b = reference(&x, &w, p);
             assert_eq!(a.dims(), b.dims(), "{p:?}");
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(&a, &b);
             assert!(diff < 1e-5, "{p:?}: {diff}");
         }
     }
@@ -282,14 +275,7 @@ mod tests {
         let w = rand_tensor(&[3, 1, 3, 3], 32);
         let a = depthwise_conv2d(&x, &w, p).unwrap();
         let b = reference(&x.relu().unwrap(), &w, p);
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_diff(&a, &b);
         assert!(diff < 1e-5, "{diff}");
         let x = rand_tensor(&[2, 2, 7, 6], 33);
         let w = rand_tensor(&[2, 1, 3, 3], 34);

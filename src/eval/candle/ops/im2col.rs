@@ -123,7 +123,7 @@ impl candle_core::CustomOp2 for Col2Im {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{grad_check, rand_tensor};
+    use super::super::testutil::{grad_check, max_diff, rand_tensor};
     use super::*;
 
     fn conv_via_im2col(x: &Tensor, w: &Tensor, p: DwParams) -> Tensor {
@@ -159,14 +159,7 @@ mod tests {
             let w = rand_tensor(&[4, 3, k, k], 12);
             let a = conv_via_im2col(&x, &w, p);
             let b = x.conv2d(&w, pad, s, d, 1).unwrap();
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(&a, &b);
             assert!(diff < 1e-5, "{p:?}: {diff}");
         }
     }

@@ -69,6 +69,18 @@ pub(crate) mod testutil {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
+    /// The largest absolute difference between two tensors of one shape.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// Check the analytic gradient of `f(x).sum() * weights` against
     /// central finite differences (in f64 on the f32 op, with tolerance).
     pub fn grad_check(x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor, eps: f32, which: &str) {

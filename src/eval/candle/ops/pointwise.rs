@@ -155,7 +155,7 @@ impl CustomOp3 for PointwiseBwd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{grad_check, rand_tensor};
+    use super::super::testutil::{grad_check, max_diff, rand_tensor};
     use super::*;
 
     #[test]
@@ -171,14 +171,7 @@ mod tests {
             let a = pointwise_conv2d(&x, &w, relu).unwrap();
             let xin = if relu { x.relu().unwrap() } else { x.clone() };
             let b = xin.conv2d(&w, 0, 1, 1, 1).unwrap();
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(&a, &b);
             assert!(diff < 1e-5, "relu {relu}: {diff}");
             grad_check(
                 &x,
@@ -215,14 +208,7 @@ mod tests {
             let a = run(&|x, w| pointwise_conv2d(x, w, relu).unwrap());
             let b = run(&|x, w| pointwise_conv2d_matmul(x, w, relu).unwrap());
             for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-                let diff = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let diff = max_diff(a, b);
                 assert!(diff < 1e-4, "relu {relu}, output {i}: {diff}");
             }
         }

@@ -141,7 +141,7 @@ impl CustomOp3 for PoolBwd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{grad_check, rand_tensor};
+    use super::super::testutil::{grad_check, max_diff, rand_tensor};
     use super::*;
 
     #[test]
@@ -159,14 +159,7 @@ mod tests {
                 PoolKind::Max => x.max_pool2d(2).unwrap(),
                 PoolKind::Avg => x.avg_pool2d(2).unwrap(),
             };
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_diff(&a, &b);
             assert!(d < 1e-6, "{kind:?}: {d}");
         }
     }
