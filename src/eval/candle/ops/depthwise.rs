@@ -92,24 +92,7 @@ impl CustomOp2 for DwConv {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = g.contiguous()?;
-        let gx = x.apply_op3_no_bwd(
-            w,
-            &g,
-            &DwBwd {
-                p: self.0,
-                input: true,
-            },
-        )?;
-        let gw = x.apply_op3_no_bwd(
-            w,
-            &g,
-            &DwBwd {
-                p: self.0,
-                input: false,
-            },
-        )?;
-        Ok((Some(gx), Some(gw)))
+        super::grads_of_x_and_w(x, w, g, |input| DwBwd { p: self.0, input })
     }
 }
 

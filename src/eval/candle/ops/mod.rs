@@ -40,6 +40,21 @@ pub(crate) fn f32_slice<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&
     }
 }
 
+/// The gradients of a two-input op `y = f(x, w)` whose backward op takes
+/// `(x, w, grad)` and returns the input gradient (`input = true`) or the
+/// weight gradient.
+pub(crate) fn grads_of_x_and_w<B: candle_core::CustomOp3>(
+    x: &candle_core::Tensor,
+    w: &candle_core::Tensor,
+    g: &candle_core::Tensor,
+    bwd: impl Fn(bool) -> B,
+) -> Result<(Option<candle_core::Tensor>, Option<candle_core::Tensor>)> {
+    let g = g.contiguous()?;
+    let gx = x.apply_op3_no_bwd(w, &g, &bwd(true))?;
+    let gw = x.apply_op3_no_bwd(w, &g, &bwd(false))?;
+    Ok((Some(gx), Some(gw)))
+}
+
 /// The 4 dims of an NCHW layout, or an error naming the op.
 pub(crate) fn dims4(op: &str, l: &Layout) -> Result<(usize, usize, usize, usize)> {
     match *l.dims() {

@@ -89,24 +89,10 @@ impl CustomOp2 for Pointwise {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = g.contiguous()?;
-        let gx = x.apply_op3_no_bwd(
-            w,
-            &g,
-            &PointwiseBwd {
-                relu: self.relu,
-                input: true,
-            },
-        )?;
-        let gw = x.apply_op3_no_bwd(
-            w,
-            &g,
-            &PointwiseBwd {
-                relu: self.relu,
-                input: false,
-            },
-        )?;
-        Ok((Some(gx), Some(gw)))
+        super::grads_of_x_and_w(x, w, g, |input| PointwiseBwd {
+            relu: self.relu,
+            input,
+        })
     }
 }
 
