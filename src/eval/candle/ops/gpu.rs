@@ -22,14 +22,21 @@ use seki_kernels::{pool, DwParams, PoolParams};
 const BLOCK: u32 = 256;
 const MAX_BLOCKS: usize = 1 << 20;
 
-/// A kernel argument passed by value: the geometry structs (`#[repr(C)]`,
-/// laid out as `SekiConv`/`SekiPool` in seki_ops.cu) or an `i64` length.
+/// The types the kernels take by value: the geometry structs (`#[repr(C)]`,
+/// laid out as `SekiConv`/`SekiPool` in seki_ops.cu) and `i64` lengths.
+pub(crate) trait ByValueArg: Copy {}
+impl ByValueArg for ConvArgs {}
+impl ByValueArg for PoolArgs {}
+impl ByValueArg for i64 {}
+
+/// A kernel argument passed by value.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub(crate) struct ByValue<T: Copy>(pub T);
+struct ByValue<T: ByValueArg>(T);
 
-// SAFETY: `T` is plain old data with the C layout the kernel expects.
-unsafe impl<T: Copy> DeviceRepr for ByValue<T> {}
+// SAFETY: every `ByValueArg` is plain old data (no pointers) with the C
+// layout of the kernel parameter it is passed as.
+unsafe impl<T: ByValueArg> DeviceRepr for ByValue<T> {}
 
 /// One launch: kernel `name` writes `out` floats (zeroed first when it
 /// accumulates) with `threads` logical threads.
@@ -66,7 +73,7 @@ fn view<'a>(op: &str, s: &'a CudaStorage, l: &Layout) -> Result<CudaView<'a, f32
 /// Run `k` on `inputs` with the by-value argument `arg`; returns the output
 /// on the inputs' device. The callers derive `k.out`, `k.threads` and `arg`
 /// from the same checked layouts as `inputs`.
-pub(crate) fn run<T: Copy>(
+pub(crate) fn run<T: ByValueArg>(
     op: &str,
     k: Launch<'_>,
     inputs: &[(&CudaStorage, &Layout)],
