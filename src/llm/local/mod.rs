@@ -245,18 +245,7 @@ impl LocalModel {
                 .unwrap_or(0)
         });
         let mut rng = Rng::seed(seed);
-        let mut t = Timings {
-            prompt_tokens: tokens.len(),
-            ..Default::default()
-        };
-
-        weights.clear();
-        let t0 = Instant::now();
-        let input = Tensor::new(tokens.as_slice(), &inner.device)
-            .and_then(|x| x.unsqueeze(0))
-            .map_err(local)?;
-        let mut logits = weights.forward(&input, 0).map_err(local)?;
-        t.prompt_seconds = t0.elapsed().as_secs_f64();
+        let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device)?;
 
         let t1 = Instant::now();
         let mut state = masker.as_ref().map(|m| m.automaton.start());
@@ -392,17 +381,7 @@ impl LocalModel {
                 tokens.len()
             )));
         }
-        weights.clear();
-        let mut t = Timings {
-            prompt_tokens: tokens.len(),
-            ..Default::default()
-        };
-        let t0 = Instant::now();
-        let input = Tensor::new(tokens.as_slice(), &inner.device)
-            .and_then(|x| x.unsqueeze(0))
-            .map_err(local)?;
-        let mut logits = weights.forward(&input, 0).map_err(local)?;
-        t.prompt_seconds = t0.elapsed().as_secs_f64();
+        let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device)?;
         let t1 = Instant::now();
         for pos in tokens.len()..tokens.len() + generate {
             let next = logits
@@ -493,4 +472,26 @@ impl ChatModel for LocalModel {
             .await
             .map_err(|e| LlmError::Local(format!("generation thread failed: {e}")))?
     }
+}
+
+/// Run the prompt through a fresh KV cache: the logits of its last
+/// position, and timings with the prompt part filled in.
+fn prefill(
+    weights: &mut gguf::Weights,
+    tokens: &[u32],
+    device: &candle_core::Device,
+) -> Result<(Tensor, Timings), LlmError> {
+    let local = |e: candle_core::Error| LlmError::Local(e.to_string());
+    weights.clear();
+    let t0 = Instant::now();
+    let input = Tensor::new(tokens, device)
+        .and_then(|x| x.unsqueeze(0))
+        .map_err(local)?;
+    let logits = weights.forward(&input, 0).map_err(local)?;
+    let t = Timings {
+        prompt_tokens: tokens.len(),
+        prompt_seconds: t0.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    Ok((logits, t))
 }
