@@ -11,14 +11,6 @@ fn fixture() -> String {
     root().join(FIXTURE).display().to_string()
 }
 
-fn journal(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn evaluations(dir: &Path) -> Vec<serde_json::Value> {
     journal(dir)
         .into_iter()

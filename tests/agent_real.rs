@@ -33,14 +33,6 @@ fn command(dir: &Path, config: &str) -> std::process::Command {
     c
 }
 
-fn journal(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn the_local_model_drives_seki_on_the_nb201_table() {
     let d = tempfile::tempdir().unwrap();

@@ -192,29 +192,20 @@ fn broken_setups_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("corrupt.gguf");
     std::fs::write(&bad, b"GGUF\x03\x00\x00\x00garbage that is not a header").unwrap();
-    let e = LocalModel::load(
-        "x",
-        &GgufProfile {
-            model: bad.clone(),
+    let load_error = |model: std::path::PathBuf| {
+        let profile = GgufProfile {
+            model,
             ..Default::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+        };
+        LocalModel::load("x", &profile).unwrap_err().to_string()
+    };
+    let e = load_error(bad.clone());
     assert!(
         e.contains("corrupt.gguf") && e.contains("not a readable GGUF"),
         "{e}"
     );
 
-    let e = LocalModel::load(
-        "x",
-        &GgufProfile {
-            model: dir.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            ..Default::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = load_error(dir.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     assert!(
         e.contains("is missing") && e.contains("scripts/setup.sh"),
         "{e}"

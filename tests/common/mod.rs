@@ -44,6 +44,15 @@ pub fn seki(dir: &Path) -> Command {
 }
 
 /// Run and return (status ok, stdout, stderr).
+/// The events of a run directory's journal.
+pub fn journal(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 pub fn run(cmd: &mut Command) -> (bool, String, String) {
     let out: Output = cmd.output().expect("seki runs");
     (
