@@ -25,14 +25,8 @@ impl Strategy for HillClimb {
     }
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
         Ok(match &self.best {
-            Some((a, _)) => Proposal {
-                arch: a.mutate(ctx.rng),
-                origin: "mutation of the best".into(),
-            },
-            None => Proposal {
-                arch: self.space.random(ctx.rng),
-                origin: "random".into(),
-            },
+            Some((a, _)) => Proposal::from_parent(a.mutate(ctx.rng), "mutation of the best", a),
+            None => Proposal::new(self.space.random(ctx.rng), "random"),
         })
     }
     fn observe(&mut self, obs: &Observation<'_>) {

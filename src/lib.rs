@@ -21,4 +21,5 @@ pub mod report;
 pub mod rng;
 pub mod session;
 pub mod space;
+pub mod store;
 pub mod strategy;

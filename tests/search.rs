@@ -62,7 +62,8 @@ fn search_writes_run_dir_and_kb_records() {
     let list = ok(seki(d.path()).args(["kb", "list", "--json"]));
     let first: serde_json::Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
     assert_eq!(first["arch"], best["arch"]);
-    assert_eq!(first["provenance"]["session"], "run");
+    assert_eq!(first["provenance"]["session"], summary["session"]);
+    assert!(summary["session"].as_str().unwrap().starts_with("run-"));
     // No architecture was evaluated twice.
     let mut archs: Vec<String> = evs.iter().map(|e| e.1.clone()).collect();
     archs.sort();

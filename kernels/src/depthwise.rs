@@ -473,6 +473,30 @@ mod tests {
                 let x = values(n * c * h * w, 1);
                 let wt = values(c * k * k, 2);
                 let g = values(n * c * oh * ow, 3);
+                // Both the dispatching kernels and the general ones against
+                // the plain reference (stride 2 dispatches to the general
+                // input gradient, so comparing the two alone proves nothing).
+                let (y, dx, dw) = crate::testutil::naive::depthwise(&x, &wt, &g, &p, d);
+                close(
+                    &forward(&x, &wt, &p, d),
+                    &y,
+                    &format!("forward vs reference {p:?}"),
+                );
+                close(
+                    &backward_input(&x, &g, &wt, &p, d),
+                    &dx,
+                    &format!("input vs reference {p:?}"),
+                );
+                close(
+                    &backward_weight(&x, &g, &p, d),
+                    &dw,
+                    &format!("weight vs reference {p:?}"),
+                );
+                close(
+                    &backward_input_general(&x, &g, &wt, &p, d),
+                    &dx,
+                    &format!("general input vs reference {p:?}"),
+                );
                 close(
                     &forward(&x, &wt, &p, d),
                     &forward_general(&x, &wt, &p, d),

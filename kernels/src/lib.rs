@@ -101,6 +101,109 @@ pub(crate) mod testutil {
             .collect()
     }
 
+    /// Plain, direct-loop references in f64, independent of every kernel
+    /// (no blocking, no padding tricks, no SIMD), for the kernels' tests.
+    pub mod naive {
+        use crate::depthwise::{Dims, DwParams};
+
+        /// The input position of output `o` and tap `t`, if inside `0..n`.
+        fn at(o: usize, t: usize, p: &DwParams, n: usize) -> Option<usize> {
+            let i = (o * p.stride + t * p.dilation) as isize - p.pad as isize;
+            (i >= 0 && (i as usize) < n).then_some(i as usize)
+        }
+
+        /// Depthwise convolution (ReLU on the input first when `p.relu`):
+        /// output, input gradient and weight gradient for output gradient `g`.
+        pub fn depthwise(
+            x: &[f32],
+            wt: &[f32],
+            g: &[f32],
+            p: &DwParams,
+            d: Dims,
+        ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+            let k = p.k;
+            let mut y = vec![0f64; d.n * d.c * d.oh * d.ow];
+            let mut dx = vec![0f64; d.n * d.c * d.h * d.w];
+            let mut dw = vec![0f64; d.c * k * k];
+            for b in 0..d.n {
+                for ch in 0..d.c {
+                    let plane = b * d.c + ch;
+                    for oy in 0..d.oh {
+                        for ox in 0..d.ow {
+                            let o = (plane * d.oh + oy) * d.ow + ox;
+                            for ki in 0..k {
+                                for kj in 0..k {
+                                    let (Some(iy), Some(ix)) =
+                                        (at(oy, ki, p, d.h), at(ox, kj, p, d.w))
+                                    else {
+                                        continue;
+                                    };
+                                    let xi = (plane * d.h + iy) * d.w + ix;
+                                    let raw = x[xi] as f64;
+                                    let xv = if p.relu { raw.max(0.0) } else { raw };
+                                    let wi = (ch * k + ki) * k + kj;
+                                    y[o] += xv * wt[wi] as f64;
+                                    dw[wi] += g[o] as f64 * xv;
+                                    if !p.relu || raw > 0.0 {
+                                        dx[xi] += g[o] as f64 * wt[wi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let f = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect();
+            (f(y), f(dx), f(dw))
+        }
+
+        /// Training-mode batch norm of `x: [n, c, hw]`: `y`, mean, biased
+        /// variance, and the gradients of `x`, `gamma` and `beta` for `g`.
+        #[allow(clippy::too_many_arguments)]
+        pub fn batchnorm(
+            x: &[f32],
+            gamma: &[f32],
+            beta: &[f32],
+            g: &[f32],
+            n: usize,
+            c: usize,
+            hw: usize,
+            eps: f64,
+        ) -> [Vec<f32>; 6] {
+            let m = (n * hw) as f64;
+            let idx = |b: usize, ch: usize, i: usize| (b * c + ch) * hw + i;
+            let mut out: [Vec<f32>; 6] = Default::default();
+            out[0] = vec![0.0; x.len()];
+            out[3] = vec![0.0; x.len()];
+            for ch in 0..c {
+                let all: Vec<usize> = (0..n)
+                    .flat_map(|b| (0..hw).map(move |i| idx(b, ch, i)))
+                    .collect();
+                let mean = all.iter().map(|&i| x[i] as f64).sum::<f64>() / m;
+                let var = all
+                    .iter()
+                    .map(|&i| (x[i] as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / m;
+                let inv = 1.0 / (var + eps).sqrt();
+                let xhat = |i: usize| (x[i] as f64 - mean) * inv;
+                let (gm, bt) = (gamma[ch] as f64, beta[ch] as f64);
+                let dbeta: f64 = all.iter().map(|&i| g[i] as f64).sum();
+                let dgamma: f64 = all.iter().map(|&i| g[i] as f64 * xhat(i)).sum();
+                for &i in &all {
+                    out[0][i] = (xhat(i) * gm + bt) as f32;
+                    out[3][i] =
+                        (gm * inv / m * (m * g[i] as f64 - dbeta - xhat(i) * dgamma)) as f32;
+                }
+                out[1].push(mean as f32);
+                out[2].push(var as f32);
+                out[4].push(dgamma as f32);
+                out[5].push(dbeta as f32);
+            }
+            out
+        }
+    }
+
     /// `a` and `b` agree to a relative 1e-4.
     pub fn close(a: &[f32], b: &[f32], what: &str) {
         assert_eq!(a.len(), b.len(), "{what}");

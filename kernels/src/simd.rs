@@ -99,12 +99,23 @@ mod tests {
     use crate::{batchnorm, dot, sum, DwParams};
 
     /// Everything the SIMD builds compute, once per build (the baseline one
-    /// and, on CPUs with AVX2 + FMA, the fast one).
-    fn run_all() -> Vec<Vec<f32>> {
+    /// and, on CPUs with AVX2 + FMA, the fast one), each beside its plain
+    /// reference from [`crate::testutil::naive`] (never from a build).
+    fn run_all() -> Vec<(Vec<f32>, Vec<f32>)> {
+        use crate::testutil::naive;
         let mut out = Vec::new();
         let a = values(1000, 1);
         let b = values(1000, 2);
-        out.push(vec![dot(&a, &b), sum(&a)]);
+        let want_dot = a
+            .iter()
+            .zip(&b)
+            .map(|(u, v)| *u as f64 * *v as f64)
+            .sum::<f64>();
+        let want_sum = a.iter().map(|u| *u as f64).sum::<f64>();
+        out.push((
+            vec![dot(&a, &b), sum(&a)],
+            vec![want_dot as f32, want_sum as f32],
+        ));
         for &(k, stride, pad, dilation, relu) in
             &[(3, 1, 1, 1, true), (5, 1, 4, 2, false), (3, 2, 1, 1, true)]
         {
@@ -127,16 +138,21 @@ mod tests {
             let x = values(n * c * h * w, 3);
             let wt = values(c * k * k, 4);
             let g = values(n * c * d.oh * d.ow, 5);
-            out.push(depthwise::forward(&x, &wt, &p, d));
-            out.push(depthwise::backward_input(&x, &g, &wt, &p, d));
-            out.push(depthwise::backward_weight(&x, &g, &p, d));
+            let (y, dx, dw) = naive::depthwise(&x, &wt, &g, &p, d);
+            out.push((depthwise::forward(&x, &wt, &p, d), y));
+            out.push((depthwise::backward_input(&x, &g, &wt, &p, d), dx));
+            out.push((depthwise::backward_weight(&x, &g, &p, d), dw));
         }
         let (n, c, hw) = (4, 3, 37);
         let x = values(n * c * hw, 6);
         let (gamma, beta) = (values(c, 7), values(c, 8));
+        let g = values(n * c * hw, 9);
         let (y, st) = batchnorm::forward(&x, &gamma, &beta, n, c, hw, 1e-5);
-        let (dx, dg, db) = batchnorm::backward(&x, &gamma, &values(n * c * hw, 9), &st, n, c, hw);
-        out.extend([y, st.mean, st.var, dx, dg, db]);
+        let (dx, dg, db) = batchnorm::backward(&x, &gamma, &g, &st, n, c, hw);
+        let want = naive::batchnorm(&x, &gamma, &beta, &g, n, c, hw, 1e-5);
+        for (got, want) in [y, st.mean, st.var, dx, dg, db].into_iter().zip(want) {
+            out.push((got, want));
+        }
         out
     }
 
@@ -144,11 +160,12 @@ mod tests {
     fn baseline_and_simd_builds_agree() {
         super::set_baseline_only(true);
         assert!(!super::has_avx2_fma());
-        let base = run_all();
+        for (i, (got, want)) in run_all().iter().enumerate() {
+            close(got, want, &format!("baseline build, result {i}"));
+        }
         super::set_baseline_only(false);
-        let fast = run_all();
-        for (i, (a, b)) in base.iter().zip(&fast).enumerate() {
-            close(a, b, &format!("result {i}"));
+        for (i, (got, want)) in run_all().iter().enumerate() {
+            close(got, want, &format!("default build, result {i}"));
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Recorded LLM replies: read from a session's journal (to replay it) or from
 //! a file of replies (to drive the agent exactly in tests).
 
-use crate::knowledge::store::{read_jsonl, StoreError};
 use crate::llm::{ChatResponse, FinishReason, Recorded, Usage};
 use crate::session::Event;
+use crate::store::{read_jsonl, StoreError};
 use std::path::Path;
 
 #[derive(serde::Deserialize)]

@@ -367,24 +367,30 @@ impl SekiAgent {
         Ok(resp)
     }
 
-    /// A mutation of `parent` (or a random architecture) not evaluated before.
-    fn fallback(&self, ctx: &mut Context<'_>, parent: Option<&str>) -> Arch {
-        let parent = parent.and_then(|p| self.space.parse(p).ok());
-        for _ in 0..200 {
-            let a = match &parent {
-                Some(p) => p.mutate(ctx.rng),
-                None => self.space.random(ctx.rng),
-            };
-            if !ctx.is_seen(&a) {
-                return a;
+    /// A mutation of `parent` (or a random architecture) not evaluated
+    /// before, with the parent's hash when it is a mutation. The search is
+    /// bounded: when nearly every architecture has been seen it may return a
+    /// seen one, which the session counts as a duplicate (and stops after
+    /// `max_consecutive_duplicates` of them).
+    fn fallback(&self, ctx: &mut Context<'_>, parent: Option<&str>) -> (Arch, Option<String>) {
+        const MUTATION_TRIES: usize = 200;
+        const RANDOM_TRIES: usize = 2000;
+        if let Some(p) = parent.and_then(|p| self.space.parse(p).ok()) {
+            for _ in 0..MUTATION_TRIES {
+                let a = p.mutate(ctx.rng);
+                if !ctx.is_seen(&a) {
+                    return (a, Some(p.hash()));
+                }
             }
         }
-        loop {
-            let a = self.space.random(ctx.rng);
+        let mut a = self.space.random(ctx.rng);
+        for _ in 1..RANDOM_TRIES {
             if !ctx.is_seen(&a) {
-                return a;
+                break;
             }
+            a = self.space.random(ctx.rng);
         }
+        (a, None)
     }
 
     /// Ask for an architecture, repairing and re-asking as configured, and
@@ -407,6 +413,10 @@ impl SekiAgent {
             ),
         };
         let step = format!("{}_arch", stage.name());
+        let parent_hash = parent
+            .as_deref()
+            .and_then(|p| self.space.parse(p).ok())
+            .map(|a| a.hash());
         let mut repairs = 0;
         let mut duplicates = 0;
         let why = loop {
@@ -444,6 +454,7 @@ impl SekiAgent {
                     return Ok(Proposal {
                         arch: a,
                         origin: format!("{} ({outcome})", stage.name()),
+                        parent: parent_hash,
                     });
                 }
                 Err(e) => {
@@ -460,13 +471,14 @@ impl SekiAgent {
             }
         };
         self.state.counters.fell_back += 1;
-        let arch = self.fallback(ctx, parent.as_deref());
+        let (arch, parent_hash) = self.fallback(ctx, parent.as_deref());
         self.events.push(
             json!({"kind": "fallback", "stage": step, "reason": why, "arch": arch.to_text()}),
         );
         Ok(Proposal {
             arch,
             origin: format!("{} (fallback: mutation; {why})", stage.name()),
+            parent: parent_hash,
         })
     }
 
@@ -613,14 +625,10 @@ impl Strategy for SekiAgent {
                 .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (e.id.clone(), a)))
                 .find(|(_, a)| !ctx.is_seen(a));
             return Ok(match seed {
-                Some((id, arch)) => Proposal {
-                    arch,
-                    origin: format!("seed: {id} from the knowledge base"),
-                },
-                None => Proposal {
-                    arch: self.fallback(ctx, None),
-                    origin: "seed: random".into(),
-                },
+                Some((id, arch)) => {
+                    Proposal::new(arch, format!("seed: {id} from the knowledge base"))
+                }
+                None => Proposal::new(self.fallback(ctx, None).0, "seed: random"),
             });
         };
         let stage = self.next_stage();
@@ -757,5 +765,58 @@ impl Strategy for SekiAgent {
             serde_json::to_value(&c.usage).unwrap_or(Value::Null),
         );
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ReplayModel;
+    use crate::rng::Rng;
+
+    fn agent() -> SekiAgent {
+        let task = Task {
+            dataset: "cifar10".into(),
+            objective: "accuracy".into(),
+            constraints: String::new(),
+            score_label: "validation accuracy".into(),
+        };
+        let model: Arc<dyn ChatModel> = Arc::new(ReplayModel::new("replay", Vec::new(), false));
+        SekiAgent::new(
+            Space::Nb201,
+            AgentConfig::default(),
+            task,
+            "t",
+            Vec::new(),
+            Models::same(model),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn fallback_ends_when_every_architecture_was_seen() {
+        let a = agent();
+        let mut rng = Rng::seed(1);
+        let all_seen = |_: &str| true;
+        let mut ctx = Context::new(&mut rng, &all_seen);
+        let parent = Space::Nb201.random(&mut Rng::seed(2)).to_text();
+        // Returns (a seen architecture, for the session to count as a
+        // duplicate) instead of looping for ever.
+        let (arch, parent_hash) = a.fallback(&mut ctx, Some(&parent));
+        assert!(parent_hash.is_none(), "not a mutation of the parent");
+        assert!(ctx.is_seen(&arch));
+        let (_, none) = a.fallback(&mut ctx, None);
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn fallback_mutates_the_parent_when_it_can() {
+        let a = agent();
+        let mut rng = Rng::seed(1);
+        let none_seen = |_: &str| false;
+        let mut ctx = Context::new(&mut rng, &none_seen);
+        let p = Space::Nb201.random(&mut Rng::seed(2));
+        let (_, parent_hash) = a.fallback(&mut ctx, Some(&p.to_text()));
+        assert_eq!(parent_hash, Some(p.hash()));
     }
 }

@@ -253,7 +253,7 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             let doc = kb.export();
             let mut text = serde_json::to_string_pretty(&doc)?;
             text.push('\n');
-            knowledge::store::write_atomic(&file, text.as_bytes())?;
+            seki::store::write_atomic(&file, text.as_bytes())?;
             println!(
                 "exported {} record(s) and {} insight(s) to {}",
                 kb.entries().len(),

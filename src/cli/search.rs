@@ -27,7 +27,7 @@ pub struct SearchArgs {
     /// Search space [config: search.space].
     #[arg(long)]
     pub space: Option<Space>,
-    /// Strategy: random or rea [config: search.strategy].
+    /// Strategy: seki, rea or random [config: search.strategy].
     #[arg(long)]
     pub strategy: Option<StrategyKind>,
     /// Evaluator [config: search.evaluator].

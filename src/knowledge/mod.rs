@@ -9,12 +9,12 @@
 //! atomically. Reading needs no lock.
 
 pub mod record;
-pub mod store;
 
+use crate::store;
+pub use crate::store::{FileLock, SkippedLine, StoreError};
 pub use record::{
     higher_is_better, now_rfc3339, ArchRecord, EvaluatorInfo, Insight, InsightStatus, Provenance,
 };
-pub use store::{FileLock, SkippedLine, StoreError};
 
 use crate::space::{Arch, Space};
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -158,7 +158,7 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 /// Write `report.md` and its charts into `out` for the given runs (the first
 /// is the subject; the others are compared with it).
 pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
-    std::fs::create_dir_all(out).map_err(crate::knowledge::store::io_err(out))?;
+    std::fs::create_dir_all(out).map_err(crate::store::io_err(out))?;
     let mut charts = Vec::new();
     let best_chart = out.join("best_so_far.svg");
     charts::best_so_far(runs, &best_chart)?;
@@ -305,7 +305,7 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
         );
     }
     let markdown = out.join("report.md");
-    crate::knowledge::store::write_atomic(&markdown, md.as_bytes())?;
+    crate::store::write_atomic(&markdown, md.as_bytes())?;
     Ok(Written { markdown, charts })
 }
 

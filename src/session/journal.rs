@@ -2,8 +2,8 @@
 //! session killed at any moment resumes from its last complete line.
 
 use crate::eval::Evaluation;
-use crate::knowledge::store::{self, StoreError};
 use crate::rng::Rng;
+use crate::store::{self, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,9 @@ pub enum Event {
         hash: String,
         /// How the strategy made it.
         origin: String,
+        /// The canonical hash of its parent, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
         /// The evaluation number that first evaluated it.
         of: usize,
         /// State after this step.
@@ -90,6 +93,10 @@ pub struct Step {
     pub hash: String,
     /// How the strategy made it.
     pub origin: String,
+    /// The canonical hash of its parent (the architecture it was made from),
+    /// if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// The result.
     #[serde(flatten)]
     pub result: Evaluation,

@@ -10,10 +10,10 @@ pub use run_dir::RunDir;
 
 use crate::config::{Config, ConfigError, KbRecords};
 use crate::eval::{EvalError, EvalStatus, Evaluator};
-use crate::knowledge::store::StoreError;
 use crate::knowledge::{now_rfc3339, ArchRecord, KbError, KnowledgeBase, Provenance};
 use crate::rng::Rng;
 use crate::space::{ArchError, Space};
+use crate::store::StoreError;
 use crate::strategy::{
     self, Context, Observation, ReaSettings, Strategy, StrategyError, StrategyKind,
 };
@@ -256,7 +256,7 @@ impl<'e> Session<'e> {
             &Event::Start {
                 session: s.id.clone(),
                 space: s.spec.space.to_string(),
-                strategy: s.spec.strategy.name().into(),
+                strategy: s.strategy.name().into(),
                 seed: s.spec.seed,
                 version: env!("CARGO_PKG_VERSION").into(),
                 initial_state: s.strategy.state(),
@@ -278,7 +278,7 @@ impl<'e> Session<'e> {
     pub fn resume(
         run: RunDir,
         config: &Config,
-        strategy: Box<dyn Strategy>,
+        strategy_impl: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
     ) -> Result<Self, SessionError> {
         let spec = Spec::from_config(config);
@@ -294,17 +294,15 @@ impl<'e> Session<'e> {
             ..
         }) = events.first()
         {
-            if *space != spec.space.name()
-                || *strategy != spec.strategy.name()
-                || *seed != spec.seed
-            {
+            let given = strategy_impl.name();
+            if *space != spec.space.name() || *strategy != given || *seed != spec.seed {
                 return Err(mismatch(format!(
-                    "journal says space {space}, strategy {strategy}, seed {seed}; config says {}, {}, {}",
-                    spec.space, spec.strategy.name(), spec.seed
+                    "journal says space {space}, strategy {strategy}, seed {seed}; resumed with {}, {given}, {}",
+                    spec.space, spec.seed
                 )));
             }
         }
-        let mut s = Session::in_memory(spec, strategy, evaluator);
+        let mut s = Session::in_memory(spec, strategy_impl, evaluator);
         s.id = run.session_id();
         if let Some(Event::Start { initial_state, .. }) = events.first() {
             if !initial_state.is_null() {
@@ -453,7 +451,7 @@ impl<'e> Session<'e> {
             provenance: Provenance {
                 source: "session".into(),
                 session: Some(self.id.clone()),
-                strategy: Some(self.spec.strategy.name().into()),
+                strategy: Some(self.strategy.name().into()),
                 ..Default::default()
             },
             created: now_rfc3339(),
@@ -565,6 +563,7 @@ impl<'e> Session<'e> {
                 arch: proposal.arch.to_text(),
                 hash,
                 origin: proposal.origin,
+                parent: proposal.parent,
                 of,
                 state: self.state(),
             })?;
@@ -592,6 +591,7 @@ impl<'e> Session<'e> {
             arch: proposal.arch.to_text(),
             hash,
             origin: proposal.origin,
+            parent: proposal.parent,
             result,
             eval_seconds,
             state: self.state(),
@@ -618,6 +618,9 @@ impl<'e> Session<'e> {
         if let (Some(kb), Some(r)) = (self.kb.as_mut(), record) {
             kb.add(vec![r])?;
         }
+        // What the strategy learnt from this result (e.g. an insight now
+        // contradicted) reaches the knowledge base at once.
+        self.store_insights()?;
         Ok(())
     }
 
@@ -626,8 +629,9 @@ impl<'e> Session<'e> {
         format!("{}-{n:04}", self.id)
     }
 
-    /// Move the strategy's new insights into the knowledge base, first adding
-    /// the session records they cite as evidence.
+    /// Move the strategy's new and changed insights (e.g. newly
+    /// contradicted ones) into the knowledge base, first adding the session
+    /// records they cite, for or against.
     fn store_insights(&mut self) -> Result<(), SessionError> {
         let insights = self.strategy.drain_insights();
         if insights.is_empty() {
@@ -638,7 +642,7 @@ impl<'e> Session<'e> {
         };
         let mut missing = Vec::new();
         for ins in &insights {
-            for id in &ins.evidence {
+            for id in ins.evidence.iter().chain(&ins.contradicted_by) {
                 if kb.get(id).is_some() || missing.iter().any(|r: &ArchRecord| r.id == *id) {
                     continue;
                 }
@@ -647,13 +651,9 @@ impl<'e> Session<'e> {
                 }
             }
         }
-        let fresh: Vec<_> = insights
-            .into_iter()
-            .filter(|i| kb.insights().iter().all(|x| x.id != i.id))
-            .collect();
         if let Some(kb) = self.kb.as_mut() {
             kb.add(missing)?;
-            kb.add_insights(fresh)?;
+            kb.upsert_insights(insights)?;
         }
         Ok(())
     }
@@ -676,7 +676,7 @@ impl<'e> Session<'e> {
         let summary = Summary {
             session: self.id.clone(),
             space: self.spec.space.to_string(),
-            strategy: self.spec.strategy.name().into(),
+            strategy: self.strategy.name().into(),
             seed: self.spec.seed,
             evaluations: self.steps.len(),
             duplicates: self.duplicates

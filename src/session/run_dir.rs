@@ -1,7 +1,7 @@
 //! A session's run directory: the effective config, the journal, the best
 //! architecture so far and the final summary.
 
-use crate::knowledge::store::{self, StoreError};
+use crate::store::{self, StoreError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,30 @@ pub const SUMMARY: &str = "summary.json";
 #[derive(Debug, Clone)]
 pub struct RunDir {
     path: PathBuf,
+    session: String,
+}
+
+/// A session id unique across sessions: the folder's name and a short hash
+/// of its full path, the time and the process, so two sessions whose run
+/// directories share a name (`/tmp/a/run`, later `/tmp/b/run`) never give
+/// knowledge-base records the same id.
+fn new_session_id(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "session".into());
+    let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(full.to_string_lossy().as_bytes());
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let d = h.finalize();
+    format!("{name}-{:02x}{:02x}{:02x}", d[0], d[1], d[2])
 }
 
 impl RunDir {
@@ -26,6 +50,7 @@ impl RunDir {
         std::fs::create_dir_all(path).map_err(store::io_err(path))?;
         let rd = RunDir {
             path: path.to_path_buf(),
+            session: new_session_id(path),
         };
         if rd.journal().exists() {
             return Err(StoreError::Io {
@@ -39,21 +64,33 @@ impl RunDir {
         Ok(rd)
     }
 
-    /// Open an existing run directory.
+    /// Open an existing run directory; its session id is the one its
+    /// journal's start line records.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let rd = RunDir {
-            path: path.to_path_buf(),
+        let journal = path.join(JOURNAL);
+        let not_a_run = |why: &str| StoreError::Io {
+            path: journal.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, why.to_string()),
         };
-        if !rd.journal().is_file() {
-            return Err(StoreError::Io {
-                path: rd.journal(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no session journal here; is this a run directory?",
-                ),
-            });
+        if !journal.is_file() {
+            return Err(not_a_run(
+                "no session journal here; is this a run directory?",
+            ));
         }
-        Ok(rd)
+        let session = match super::journal::read(&journal) {
+            Ok(events) => match events.first() {
+                Some(super::Event::Start { session, .. }) => session.clone(),
+                _ => return Err(not_a_run("the journal has no start line")),
+            },
+            Err(super::JournalError::Store(e)) => return Err(e),
+            Err(super::JournalError::NoStart(_)) => {
+                return Err(not_a_run("the journal has no start line"))
+            }
+        };
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            session,
+        })
     }
 
     /// The folder.
@@ -61,12 +98,10 @@ impl RunDir {
         &self.path
     }
 
-    /// The session id: the folder's name.
+    /// The session id (the folder's name and a short unique suffix; for an
+    /// existing session, the id its journal records).
     pub fn session_id(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "session".into())
+        self.session.clone()
     }
 
     /// Path of the journal.

@@ -50,6 +50,29 @@ pub struct Proposal {
     pub arch: Arch,
     /// How it was made (`random`, `mutation`, `self-evolution`, ...), for the journal.
     pub origin: String,
+    /// The canonical hash of the architecture it was made from (its primary
+    /// parent), when it has one; the report draws the lineage from it.
+    pub parent: Option<String>,
+}
+
+impl Proposal {
+    /// A proposal with no parent (random, seeded).
+    pub fn new(arch: Arch, origin: impl Into<String>) -> Self {
+        Proposal {
+            arch,
+            origin: origin.into(),
+            parent: None,
+        }
+    }
+
+    /// A proposal made from `parent`.
+    pub fn from_parent(arch: Arch, origin: impl Into<String>, parent: &Arch) -> Self {
+        Proposal {
+            arch,
+            origin: origin.into(),
+            parent: Some(parent.hash()),
+        }
+    }
 }
 
 /// What a strategy may consult while proposing.

@@ -21,10 +21,7 @@ impl Strategy for RandomSearch {
         "random"
     }
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
-        Ok(Proposal {
-            arch: self.space.random(ctx.rng),
-            origin: "random".into(),
-        })
+        Ok(Proposal::new(self.space.random(ctx.rng), "random"))
     }
     fn observe(&mut self, _obs: &Observation<'_>) {}
     fn state(&self) -> serde_json::Value {

@@ -51,10 +51,10 @@ impl Strategy for RegularizedEvolution {
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
         let rng = &mut *ctx.rng;
         if self.population.len() < self.settings.population {
-            return Ok(Proposal {
-                arch: self.space.random(rng),
-                origin: "random (filling the population)".into(),
-            });
+            return Ok(Proposal::new(
+                self.space.random(rng),
+                "random (filling the population)",
+            ));
         }
         let picks = rng.sample_indices(self.population.len(), self.settings.sample);
         let parent = picks
@@ -62,14 +62,12 @@ impl Strategy for RegularizedEvolution {
             .filter_map(|&i| self.population.get(i))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         match parent {
-            Some((p, score)) => Ok(Proposal {
-                arch: p.mutate(rng),
-                origin: format!("mutation of {} (score {score:.2})", p.hash()),
-            }),
-            None => Ok(Proposal {
-                arch: self.space.random(rng),
-                origin: "random".into(),
-            }),
+            Some((p, score)) => Ok(Proposal::from_parent(
+                p.mutate(rng),
+                format!("mutation of {} (score {score:.2})", p.hash()),
+                p,
+            )),
+            None => Ok(Proposal::new(self.space.random(rng), "random")),
         }
     }
 

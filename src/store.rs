@@ -215,53 +215,87 @@ pub fn rewrite_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<(), Sto
 /// An exclusive advisory lock on a file, held until dropped.
 ///
 /// The operating system releases it when the process ends, even by SIGKILL,
-/// so a crash never leaves a stale lock behind.
+/// so a lock whose holder died is simply taken over by the next writer; a
+/// lock held by a live process is an error naming its pid. The lock file is
+/// removed when the lock is dropped, so a finished writer leaves nothing
+/// behind in the folder.
 #[derive(Debug)]
 pub struct FileLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+/// Whether `file` is still the file at `path` (not unlinked and replaced).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 impl FileLock {
     /// Take the lock at `path`, or fail at once with [`StoreError::Locked`].
     pub fn acquire(path: &Path) -> Result<Self, StoreError> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_err(path))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut s = String::new();
-                let _ = file.read_to_string(&mut s);
-                let holder = s
-                    .trim()
-                    .parse::<u32>()
-                    .map(|p| format!(" (pid {p})"))
-                    .unwrap_or_default();
-                return Err(StoreError::Locked {
-                    path: path.to_path_buf(),
-                    holder,
-                });
+        // A releasing holder unlinks the file; a lock taken on the unlinked
+        // file would be no lock at all, so open again until the locked file
+        // is the one at `path`.
+        for _ in 0..16 {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io_err(path))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut s = String::new();
+                    let _ = file.read_to_string(&mut s);
+                    let holder = s
+                        .trim()
+                        .parse::<u32>()
+                        .map(|p| format!(" (pid {p})"))
+                        .unwrap_or_default();
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                        holder,
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path)(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path)(e)),
+            if !same_file(&file, path) {
+                continue;
+            }
+            file.set_len(0).map_err(io_err(path))?;
+            file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
+            write!(file, "{}", std::process::id()).map_err(io_err(path))?;
+            let _ = file.sync_data();
+            return Ok(FileLock {
+                file,
+                path: path.to_path_buf(),
+            });
         }
-        file.set_len(0).map_err(io_err(path))?;
-        file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
-        write!(file, "{}", std::process::id()).map_err(io_err(path))?;
-        let _ = file.sync_data();
-        Ok(FileLock {
-            _file: file,
+        Err(StoreError::Locked {
             path: path.to_path_buf(),
+            holder: " (it was released and re-taken repeatedly)".into(),
         })
     }
 
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock, so no one locks the old file
+        // after it is gone; a waiting opener sees the swap and retries.
+        if same_file(&self.file, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -314,6 +348,22 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_file_left_by_a_dead_writer_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".lock");
+        // What a writer killed with SIGKILL leaves: the file with its pid,
+        // but no lock (the kernel dropped it with the process).
+        fs::write(&p, "4194303").unwrap();
+        let lock = FileLock::acquire(&p).unwrap();
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            std::process::id().to_string()
+        );
+        drop(lock);
+        assert!(!p.exists());
+    }
+
+    #[test]
     fn second_lock_fails_until_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(".lock");
@@ -322,7 +372,9 @@ mod tests {
         assert!(e.contains("locked by another writer"), "{e}");
         assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         drop(first);
-        FileLock::acquire(&p).unwrap();
+        let again = FileLock::acquire(&p).unwrap();
+        drop(again);
+        assert!(!p.exists(), "a released lock leaves no file behind");
     }
 
     #[test]
