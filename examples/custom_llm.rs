@@ -10,7 +10,7 @@
 //! cargo run --example custom_llm
 //! ```
 
-use seki::llm::schema::{arch_from_json, arch_schema};
+use seki::space::notation::{arch_from_json, arch_schema};
 use seki::llm::{
     constrain, ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message,
     Usage,

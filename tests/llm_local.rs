@@ -6,8 +6,8 @@
 mod common;
 
 use seki::llm::profile::{GgufProfile, Requantize};
-use seki::llm::schema::{arch_from_json, arch_schema};
 use seki::llm::{constrain, ChatOptions, Constraint, FinishReason, LocalModel, Message};
+use seki::space::notation::{arch_from_json, arch_schema};
 use seki::space::Space;
 use std::path::PathBuf;
 use std::sync::OnceLock;

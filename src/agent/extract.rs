@@ -106,7 +106,7 @@ fn nb201_from_json(v: &serde_json::Value) -> Option<Result<Nb201Cell, ArchError>
     let obj = v.as_object()?;
     if obj.contains_key("node1") || obj.contains_key("arch") {
         return Some(
-            crate::llm::schema::arch_from_json(Space::Nb201, v).and_then(|a| match a {
+            crate::space::notation::arch_from_json(Space::Nb201, v).and_then(|a| match a {
                 Arch::Nb201(c) => Ok(c),
                 Arch::Darts(_) => Err(ArchError::new("nb201", "", "expected a NAS-Bench-201 cell")),
             }),

@@ -4,8 +4,9 @@ use super::extract::extract;
 use super::insights::{clip, judge, split_patterns};
 use crate::config::AgentConfig;
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
-use crate::llm::{schema::arch_schema, ChatModel, ChatOptions, ChatResponse, Constraint, Message};
+use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
+use crate::space::notation::{self, arch_schema};
 use crate::space::{Arch, Space};
 use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError};
 use serde::{Deserialize, Serialize};
@@ -157,31 +158,10 @@ impl Stage {
     }
 }
 
-/// How an architecture is written in replies (matches [`arch_schema`]).
-fn output_format(space: Space) -> &'static str {
-    match space {
-        Space::Darts => {
-            "JSON {\"normal\": [[op, input], ... 8 pairs], \"reduce\": [[op, input], ... 8 pairs]}"
-        }
-        Space::Nb201 => {
-            "JSON {\"edges\": [6 ops: node1<-0, node2<-0, node2<-1, node3<-0, node3<-1, node3<-2]}"
-        }
-    }
-}
-
-/// An architecture as shown to the LLM: in the form it must write.
+/// An architecture as shown to the LLM: in the notation it must write.
 fn show(space: Space, text: &str) -> String {
     match space.parse(text) {
-        Ok(Arch::Darts(g)) => g.to_json().to_string(),
-        Ok(Arch::Nb201(c)) => {
-            let ops: Vec<&str> = c
-                .ops
-                .iter()
-                .map(|&o| crate::space::nb201::OPS[o as usize % 5])
-                .collect();
-            json!({"node1": [ops[0]], "node2": [ops[1], ops[2]], "node3": [ops[3], ops[4], ops[5]]})
-                .to_string()
-        }
+        Ok(a) => notation::to_llm(&a).to_string(),
         Err(_) => text.to_string(),
     }
 }
@@ -294,8 +274,8 @@ impl SekiAgent {
             "name": d.name,
             "ops": d.ops,
             "rules": d.rules,
-            "format": output_format(self.space),
-            "example": show(self.space, &Arch::to_text(&self.space.parse(&d.example).unwrap_or_else(|_| self.space.random(&mut crate::rng::Rng::seed(0))))),
+            "format": notation::format_hint(self.space),
+            "example": show(self.space, &d.example),
         })
     }
 

@@ -131,7 +131,7 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
     // Constrained decoding: one DARTS proposal (masks cached per state, as
     // in use), then every mask along it again from scratch, and the widest
     // mask there is (inside a free string, where almost every token fits).
-    let schema = seki::llm::schema::arch_schema(seki::space::Space::Darts);
+    let schema = seki::space::notation::arch_schema(seki::space::Space::Darts);
     let (r, ct) = model.generate(
         &[Message::user("Propose a DARTS architecture as JSON.")],
         &ChatOptions {

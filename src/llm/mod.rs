@@ -13,7 +13,6 @@ pub mod openai;
 pub mod profile;
 pub mod replay;
 pub mod retry;
-pub mod schema;
 
 pub use local::LocalModel;
 pub use openai::OpenaiModel;

@@ -13,7 +13,7 @@
 use super::error::{quoted, ArchError};
 use crate::rng::Rng;
 
-const SPACE: &str = "darts";
+pub(super) const SPACE: &str = "darts";
 
 /// The eight candidate operations, in the DARTS `PRIMITIVES` order.
 pub const OPS: [&str; 8] = [
@@ -27,16 +27,61 @@ pub const OPS: [&str; 8] = [
     "dil_conv_5x5",
 ];
 
+/// One of the eight candidate operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// `none`: the zero op.
+    None,
+    /// `max_pool_3x3`.
+    MaxPool3x3,
+    /// `avg_pool_3x3`.
+    AvgPool3x3,
+    /// `skip_connect`: identity (a factorized reduction at stride 2).
+    SkipConnect,
+    /// `sep_conv_3x3`: two stacked separable 3x3 convolutions.
+    SepConv3x3,
+    /// `sep_conv_5x5`.
+    SepConv5x5,
+    /// `dil_conv_3x3`: a dilated separable 3x3 convolution.
+    DilConv3x3,
+    /// `dil_conv_5x5`.
+    DilConv5x5,
+}
+
+impl Op {
+    /// Every op, in [`OPS`] order.
+    pub const ALL: [Op; 8] = [
+        Op::None,
+        Op::MaxPool3x3,
+        Op::AvgPool3x3,
+        Op::SkipConnect,
+        Op::SepConv3x3,
+        Op::SepConv5x5,
+        Op::DilConv3x3,
+        Op::DilConv5x5,
+    ];
+
+    /// The op's name in the DARTS notation.
+    pub fn name(self) -> &'static str {
+        OPS[self as usize]
+    }
+
+    /// The op of a name, if it is one.
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
 /// Intermediate nodes per cell.
 pub const NODES: usize = 4;
 /// Edges per cell (two per intermediate node).
 pub const EDGES: usize = 2 * NODES;
 
-/// One edge of a cell: an op index into [`OPS`] and the input node.
+/// One edge of a cell: an op and the input node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Edge {
-    /// Index into [`OPS`].
-    pub op: u8,
+    /// The operation.
+    pub op: Op,
     /// Input node: 0 and 1 are the cell inputs, 2.. the intermediate nodes.
     pub input: u8,
 }
@@ -44,7 +89,7 @@ pub struct Edge {
 impl Edge {
     /// The op's name.
     pub fn op_name(&self) -> &'static str {
-        OPS[self.op as usize % OPS.len()]
+        self.op.name()
     }
 }
 
@@ -60,25 +105,22 @@ pub struct Genotype {
     pub reduce: Cell,
 }
 
-fn op_index(name: &str, at: &str) -> Result<u8, ArchError> {
-    OPS.iter()
-        .position(|o| *o == name)
-        .map(|i| i as u8)
-        .ok_or_else(|| {
-            ArchError::new(
-                SPACE,
-                at,
-                format!("unknown op {}; valid ops: {}", quoted(name), OPS.join(", ")),
-            )
-        })
+fn op_index(name: &str, at: &str) -> Result<Op, ArchError> {
+    Op::from_name(name).ok_or_else(|| {
+        ArchError::new(
+            SPACE,
+            at,
+            format!("unknown op {}; valid ops: {}", quoted(name), OPS.join(", ")),
+        )
+    })
 }
 
-fn edge_location(cell: &str, i: usize) -> String {
+pub(super) fn edge_location(cell: &str, i: usize) -> String {
     format!("{cell} cell, node {}, edge {}", i / 2 + 2, i % 2 + 1)
 }
 
 /// Build and validate one cell from `(op, input)` pairs.
-fn build_cell(cell: &str, pairs: &[(String, i64)]) -> Result<Cell, ArchError> {
+pub(super) fn build_cell(cell: &str, pairs: &[(String, i64)]) -> Result<Cell, ArchError> {
     if pairs.len() != EDGES {
         return Err(ArchError::new(
             SPACE,
@@ -89,7 +131,10 @@ fn build_cell(cell: &str, pairs: &[(String, i64)]) -> Result<Cell, ArchError> {
             ),
         ));
     }
-    let mut out = [Edge { op: 0, input: 0 }; EDGES];
+    let mut out = [Edge {
+        op: Op::None,
+        input: 0,
+    }; EDGES];
     for (i, (name, input)) in pairs.iter().enumerate() {
         let at = edge_location(cell, i);
         let op = op_index(name, &at)?;
@@ -112,7 +157,7 @@ fn build_cell(cell: &str, pairs: &[(String, i64)]) -> Result<Cell, ArchError> {
     Ok(out)
 }
 
-fn check_concat(cell: &str, concat: Option<Vec<i64>>) -> Result<(), ArchError> {
+pub(super) fn check_concat(cell: &str, concat: Option<Vec<i64>>) -> Result<(), ArchError> {
     match concat {
         None => Ok(()),
         Some(v) if v == [2, 3, 4, 5] => Ok(()),
@@ -234,60 +279,10 @@ impl Genotype {
         Ok(g)
     }
 
-    /// Parse the `Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)` form.
+    /// Parse the `Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)` form
+    /// (see [`super::genotype`]).
     pub fn parse_genotype(text: &str) -> Result<Self, ArchError> {
-        let mut p = PyParser::new(text);
-        p.expect_word("Genotype")?;
-        p.expect('(')?;
-        let mut normal = None;
-        let mut reduce = None;
-        let mut normal_concat = None;
-        let mut reduce_concat = None;
-        loop {
-            p.skip_ws();
-            if p.eat(')') {
-                break;
-            }
-            let key = p.ident()?;
-            p.expect('=')?;
-            match key.as_str() {
-                "normal" => normal = Some(p.pair_list(&key)?),
-                "reduce" => reduce = Some(p.pair_list(&key)?),
-                "normal_concat" => normal_concat = Some(p.concat(&key)?),
-                "reduce_concat" => reduce_concat = Some(p.concat(&key)?),
-                other => {
-                    return Err(ArchError::new(
-                        SPACE,
-                        "",
-                        format!("unknown Genotype field {}; expected normal, normal_concat, reduce, reduce_concat", quoted(other)),
-                    ))
-                }
-            }
-            p.skip_ws();
-            if p.eat(',') {
-                continue;
-            }
-            p.expect(')')?;
-            break;
-        }
-        p.skip_ws();
-        if !p.at_end() {
-            return Err(p.err(format!(
-                "unexpected text after Genotype(...): {}",
-                quoted(p.rest())
-            )));
-        }
-        let normal =
-            normal.ok_or_else(|| ArchError::new(SPACE, "", "missing field normal=[...]"))?;
-        let reduce =
-            reduce.ok_or_else(|| ArchError::new(SPACE, "", "missing field reduce=[...]"))?;
-        let g = Genotype {
-            normal: build_cell("normal", &normal)?,
-            reduce: build_cell("reduce", &reduce)?,
-        };
-        check_concat("normal", normal_concat)?;
-        check_concat("reduce", reduce_concat)?;
-        Ok(g)
+        super::genotype::parse(text)
     }
 
     /// The `Genotype(...)` text form.
@@ -357,7 +352,11 @@ impl Genotype {
             .filter(|&x| x != cell[i].input && x != sibling)
             .collect();
         if rng.below(2) == 0 || inputs.is_empty() {
-            let ops: Vec<u8> = (1..OPS.len() as u8).filter(|&o| o != cell[i].op).collect();
+            let ops: Vec<Op> = Op::ALL[1..]
+                .iter()
+                .copied()
+                .filter(|&o| o != cell[i].op)
+                .collect();
             if let Some(&op) = rng.choose(&ops) {
                 cell[i].op = op;
             }
@@ -369,12 +368,15 @@ impl Genotype {
 }
 
 fn random_cell(rng: &mut Rng) -> Cell {
-    let mut cell = [Edge { op: 0, input: 0 }; EDGES];
+    let mut cell = [Edge {
+        op: Op::None,
+        input: 0,
+    }; EDGES];
     for n in 0..NODES {
         let inputs = rng.sample_indices(n + 2, 2);
         for (k, &input) in inputs.iter().enumerate() {
             cell[2 * n + k] = Edge {
-                op: 1 + rng.below(OPS.len() - 1) as u8,
+                op: Op::ALL[1 + rng.below(Op::ALL.len() - 1)],
                 input: input as u8,
             };
         }
@@ -404,7 +406,10 @@ fn canonical_cell(cell: &Cell) -> String {
     let mut best: Option<String> = None;
     'perm: for perm in permutations() {
         // perm[old node index] = new node index (both 0..4, i.e. node - 2).
-        let mut nodes: [[Edge; 2]; NODES] = [[Edge { op: 0, input: 0 }; 2]; NODES];
+        let mut nodes: [[Edge; 2]; NODES] = [[Edge {
+            op: Op::None,
+            input: 0,
+        }; 2]; NODES];
         for old in 0..NODES {
             let new = perm[old] as usize;
             for k in 0..2 {
@@ -441,158 +446,6 @@ fn canonical_cell(cell: &Cell) -> String {
     best.unwrap_or_default()
 }
 
-/// A tiny recursive-descent reader for the Python literal subset in `Genotype(...)`.
-struct PyParser<'a> {
-    text: &'a str,
-    pos: usize,
-}
-
-impl<'a> PyParser<'a> {
-    fn new(text: &'a str) -> Self {
-        PyParser { text, pos: 0 }
-    }
-    fn rest(&self) -> &'a str {
-        &self.text[self.pos..]
-    }
-    fn at_end(&self) -> bool {
-        self.pos >= self.text.len()
-    }
-    fn err(&self, msg: impl Into<String>) -> ArchError {
-        ArchError::new(SPACE, format!("character {}", self.pos + 1), msg)
-    }
-    fn skip_ws(&mut self) {
-        let r = self.rest();
-        self.pos += r.len() - r.trim_start().len();
-    }
-    fn eat(&mut self, c: char) -> bool {
-        self.skip_ws();
-        if self.rest().starts_with(c) {
-            self.pos += c.len_utf8();
-            true
-        } else {
-            false
-        }
-    }
-    fn expect(&mut self, c: char) -> Result<(), ArchError> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            let found = self
-                .rest()
-                .chars()
-                .next()
-                .map_or("end of text".to_string(), |ch| format!("'{ch}'"));
-            Err(self.err(format!("expected '{c}', found {found}")))
-        }
-    }
-    fn ident(&mut self) -> Result<String, ArchError> {
-        self.skip_ws();
-        let r = self.rest();
-        let n = r
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(r.len());
-        if n == 0 {
-            return Err(self.err(format!("expected a name, found {}", quoted(r))));
-        }
-        self.pos += n;
-        Ok(r[..n].to_string())
-    }
-    fn expect_word(&mut self, w: &str) -> Result<(), ArchError> {
-        let got = self.ident()?;
-        if got == w {
-            Ok(())
-        } else {
-            Err(self.err(format!("expected {w}, found {}", quoted(&got))))
-        }
-    }
-    fn int(&mut self) -> Result<i64, ArchError> {
-        self.skip_ws();
-        let r = self.rest();
-        let n = r
-            .char_indices()
-            .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
-            .map_or(r.len(), |(i, _)| i);
-        let v = r[..n]
-            .parse::<i64>()
-            .map_err(|_| self.err(format!("expected an integer, found {}", quoted(r))))?;
-        self.pos += n;
-        Ok(v)
-    }
-    fn string(&mut self) -> Result<String, ArchError> {
-        self.skip_ws();
-        let r = self.rest();
-        let q = r
-            .chars()
-            .next()
-            .filter(|c| *c == '\'' || *c == '"')
-            .ok_or_else(|| self.err(format!("expected a quoted op name, found {}", quoted(r))))?;
-        let body = &r[1..];
-        let end = body
-            .find(q)
-            .ok_or_else(|| self.err("unterminated string"))?;
-        self.pos += end + 2;
-        Ok(body[..end].to_string())
-    }
-    fn pair_list(&mut self, cell: &str) -> Result<Vec<(String, i64)>, ArchError> {
-        self.expect('[')?;
-        let mut out = Vec::new();
-        loop {
-            if self.eat(']') {
-                break;
-            }
-            self.expect('(')?;
-            let op = self.string()?;
-            self.expect(',')?;
-            let input = self.int()?;
-            self.expect(')').map_err(|e| {
-                ArchError::new(
-                    SPACE,
-                    edge_location(cell, out.len()),
-                    format!("each edge is ('op', input): {}", e.message),
-                )
-            })?;
-            out.push((op, input));
-            if self.eat(',') {
-                continue;
-            }
-            self.expect(']')?;
-            break;
-        }
-        Ok(out)
-    }
-    fn concat(&mut self, key: &str) -> Result<Vec<i64>, ArchError> {
-        self.skip_ws();
-        if self.rest().starts_with("range") {
-            self.expect_word("range")?;
-            self.expect('(')?;
-            let a = self.int()?;
-            self.expect(',')?;
-            let b = self.int()?;
-            self.expect(')')?;
-            Ok((a..b).collect())
-        } else if self.eat('[') {
-            let mut v = Vec::new();
-            loop {
-                if self.eat(']') {
-                    break;
-                }
-                v.push(self.int()?);
-                if self.eat(',') {
-                    continue;
-                }
-                self.expect(']')?;
-                break;
-            }
-            Ok(v)
-        } else {
-            Err(self.err(format!(
-                "{key} must be range(2, 6) or [2, 3, 4, 5], found {}",
-                quoted(self.rest())
-            )))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,7 +471,7 @@ mod tests {
         assert_ne!(g, h);
         assert_eq!(g.canonical(), h.canonical());
         let mut k = g.clone();
-        k.normal[0].op = 5;
+        k.normal[0].op = Op::SepConv5x5;
         assert_ne!(g.canonical(), k.canonical());
     }
 

@@ -6,7 +6,9 @@
 
 pub mod darts;
 mod error;
+mod genotype;
 pub mod nb201;
+pub mod notation;
 
 pub use darts::Genotype;
 pub use error::ArchError;

@@ -18,17 +18,58 @@ pub const OPS: [&str; 5] = [
     "avg_pool_3x3",
 ];
 
+/// One of the five operations on an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// `none`: the zero op (the edge is absent).
+    None,
+    /// `skip_connect`: identity.
+    SkipConnect,
+    /// `nor_conv_1x1`: ReLU, 1x1 convolution, batch norm.
+    Conv1x1,
+    /// `nor_conv_3x3`: ReLU, 3x3 convolution, batch norm.
+    Conv3x3,
+    /// `avg_pool_3x3`: 3x3 average pooling.
+    AvgPool3x3,
+}
+
+impl Op {
+    /// Every op, in [`OPS`] order.
+    pub const ALL: [Op; 5] = [
+        Op::None,
+        Op::SkipConnect,
+        Op::Conv1x1,
+        Op::Conv3x3,
+        Op::AvgPool3x3,
+    ];
+
+    /// The op's name in the benchmark's notation.
+    pub fn name(self) -> &'static str {
+        OPS[self.index()]
+    }
+
+    /// Its position in [`OPS`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The op of a name, if it is one.
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
 /// Edges in text order, as `(to, from)`.
 pub const EDGES: [(usize, usize); 6] = [(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)];
 
 /// Number of cells in the space (5^6).
 pub const SIZE: usize = 15_625;
 
-/// A NAS-Bench-201 cell: the op index (into [`OPS`]) of each edge in [`EDGES`] order.
+/// A NAS-Bench-201 cell: the op of each edge in [`EDGES`] order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nb201Cell {
-    /// Op index per edge.
-    pub ops: [u8; 6],
+    /// Op per edge.
+    pub ops: [Op; 6],
 }
 
 impl Nb201Cell {
@@ -47,7 +88,7 @@ impl Nb201Cell {
                 ),
             ));
         }
-        let mut ops = [0u8; 6];
+        let mut ops = [Op::None; 6];
         let mut k = 0;
         for (n, node) in nodes.iter().enumerate() {
             let to = n + 1;
@@ -85,7 +126,7 @@ impl Nb201Cell {
                     )
                 })?;
                 let op = op.trim();
-                let o = OPS.iter().position(|x| *x == op).ok_or_else(|| {
+                let o = Op::from_name(op).ok_or_else(|| {
                     ArchError::new(
                         SPACE,
                         at.clone(),
@@ -106,7 +147,7 @@ impl Nb201Cell {
                         format!("edge {} of node {to} must read node {from} (written ~{from}), found ~{idx}", from + 1),
                     ));
                 }
-                ops[k] = o as u8;
+                ops[k] = o;
                 k += 1;
             }
         }
@@ -123,7 +164,7 @@ impl Nb201Cell {
             }
             s.push('|');
             for from in 0..to {
-                s.push_str(OPS[self.ops[k] as usize % OPS.len()]);
+                s.push_str(self.ops[k].name());
                 s.push('~');
                 s.push_str(&from.to_string());
                 s.push('|');
@@ -135,7 +176,7 @@ impl Nb201Cell {
 
     /// A dense code in `0..SIZE` (base-5 digits, first edge most significant).
     pub fn code(&self) -> usize {
-        self.ops.iter().fold(0, |acc, &o| acc * 5 + o as usize)
+        self.ops.iter().fold(0, |acc, &o| acc * 5 + o.index())
     }
 
     /// The cell with the given [`code`](Self::code); `None` when out of range.
@@ -143,10 +184,10 @@ impl Nb201Cell {
         if code >= SIZE {
             return None;
         }
-        let mut ops = [0u8; 6];
+        let mut ops = [Op::None; 6];
         let mut c = code;
         for i in (0..6).rev() {
-            ops[i] = (c % 5) as u8;
+            ops[i] = Op::ALL[c % Op::ALL.len()];
             c /= 5;
         }
         Some(Nb201Cell { ops })
@@ -168,7 +209,7 @@ impl Nb201Cell {
                 .enumerate()
                 .filter(|(_, &(t, _))| t == to)
                 .map(|(k, &(_, from))| {
-                    let op = OPS[self.ops[k] as usize % OPS.len()];
+                    let op = self.ops[k].name();
                     let input = &nodes[from];
                     if op == "none" || input == "#" {
                         "#".to_string()
@@ -187,9 +228,9 @@ impl Nb201Cell {
 
     /// A uniformly random cell.
     pub fn random(rng: &mut Rng) -> Self {
-        let mut ops = [0u8; 6];
+        let mut ops = [Op::None; 6];
         for o in ops.iter_mut() {
-            *o = rng.below(OPS.len()) as u8;
+            *o = Op::ALL[rng.below(Op::ALL.len())];
         }
         Nb201Cell { ops }
     }
@@ -198,7 +239,7 @@ impl Nb201Cell {
     pub fn mutate(&self, rng: &mut Rng) -> Self {
         let mut child = *self;
         let e = rng.below(6);
-        let choices: Vec<u8> = (0..OPS.len() as u8).filter(|&o| o != self.ops[e]).collect();
+        let choices: Vec<Op> = Op::ALL.into_iter().filter(|&o| o != self.ops[e]).collect();
         if let Some(&o) = rng.choose(&choices) {
             child.ops[e] = o;
         }

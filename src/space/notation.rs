@@ -1,6 +1,8 @@
-//! JSON schemas of architectures, for constrained decoding and for servers'
-//! `json_schema` response formats, and the conversion of a reply back to an
-//! [`Arch`].
+//! The LLM-facing notation of each space, defined once: how an architecture
+//! is shown in prompts ([`to_llm`]), described to the model
+//! ([`format_hint`]), constrained in replies ([`arch_schema`], for
+//! constrained decoding and servers' `json_schema` response formats) and read
+//! back ([`arch_from_json`]). Prompts and replies use the same form.
 //!
 //! - DARTS: the space's own JSON form,
 //!   `{"normal": [[op, input], ... 8 pairs], "reduce": [... 8 pairs]}`, with
@@ -11,8 +13,31 @@
 //!   node i's list gives the ops of its edges from nodes 0, 1, ..., i-1, in
 //!   the order of the string form `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
 
-use crate::space::{darts, nb201, Arch, ArchError, Space};
+use super::{darts, nb201, Arch, ArchError, Space};
 use serde_json::{json, Value};
+
+/// An architecture in the notation the LLM reads and writes.
+pub fn to_llm(arch: &Arch) -> Value {
+    match arch {
+        Arch::Darts(g) => g.to_json(),
+        Arch::Nb201(c) => {
+            let op = |k: usize| c.ops[k].name();
+            json!({"node1": [op(0)], "node2": [op(1), op(2)], "node3": [op(3), op(4), op(5)]})
+        }
+    }
+}
+
+/// One line telling the model how to write an architecture of `space`.
+pub fn format_hint(space: Space) -> &'static str {
+    match space {
+        Space::Darts => {
+            "JSON {\"normal\": [[op, input], ... 8 pairs], \"reduce\": [[op, input], ... 8 pairs]}"
+        }
+        Space::Nb201 => {
+            "JSON {\"node1\": [op from node 0], \"node2\": [op from node 0, op from node 1], \"node3\": [op from node 0, op from node 1, op from node 2]}"
+        }
+    }
+}
 
 /// The JSON schema of an architecture of `space`.
 pub fn arch_schema(space: Space) -> Value {
@@ -120,16 +145,20 @@ mod tests {
             let mut rng = Rng::seed(3);
             for _ in 0..20 {
                 let arch = space.random(&mut rng);
-                let v = match &arch {
-                    Arch::Darts(_) => arch.to_json(),
-                    Arch::Nb201(c) => {
-                        let ops: Vec<&str> =
-                            c.ops.iter().map(|&o| nb201::OPS[o as usize]).collect();
-                        json!({"node1": [ops[0]], "node2": [ops[1], ops[2]], "node3": [ops[3], ops[4], ops[5]]})
-                    }
-                };
+                let v = to_llm(&arch);
                 g.validate(&v).unwrap();
                 assert_eq!(arch_from_json(space, &v).unwrap(), arch);
+            }
+        }
+    }
+
+    #[test]
+    fn the_hint_names_the_keys_the_prompts_show() {
+        let mut rng = Rng::seed(5);
+        for space in Space::ALL {
+            let shown = to_llm(&space.random(&mut rng));
+            for key in shown.as_object().unwrap().keys() {
+                assert!(format_hint(space).contains(&format!("\"{key}\"")), "{key}");
             }
         }
     }
