@@ -10,11 +10,11 @@
 //! cargo run --example custom_llm
 //! ```
 
-use seki::space::notation::{arch_from_json, arch_schema};
 use seki::llm::{
     constrain, ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message,
     Usage,
 };
+use seki::space::notation::{arch_from_json, arch_schema};
 use seki::space::Space;
 use serde_json::{json, Value};
 use std::time::Instant;

@@ -81,6 +81,34 @@ pub fn run_strategy(
     )
 }
 
+/// Run `seeds` sessions of the SEKI agent with `models` against the table.
+/// Each seed's agent starts from an empty, private pool (no knowledge base),
+/// so seeds are independent; prompts only ever see validation scores.
+pub fn run_seki(
+    table: &Nb201Table,
+    spec: &Spec,
+    cfg: &crate::config::Config,
+    models: crate::agent::Models,
+    first_seed: u64,
+    seeds: usize,
+    done: &mut dyn FnMut(u64, Option<f64>),
+) -> Result<StrategyResult, SessionError> {
+    let info = crate::eval::Evaluator::info(table);
+    let mut cfg = cfg.clone();
+    cfg.search.space = spec.space;
+    let mut make = |s: &Spec| -> Result<Box<dyn crate::strategy::Strategy>, SessionError> {
+        let agent = crate::agent::build(
+            &cfg,
+            &format!("bench-s{}", s.seed),
+            &info,
+            None,
+            models.clone(),
+        )?;
+        Ok(Box::new(agent))
+    };
+    run_with(table, spec, seeds, first_seed, &mut make, done)
+}
+
 /// Like [`run_strategy`], with each session's strategy from `make` (e.g. the
 /// LLM-guided agent with a fresh, private knowledge pool) and `done(seed,
 /// test accuracy of the returned architecture)` told after each session.

@@ -5,6 +5,11 @@
 
 use crate::space::Space;
 use crate::strategy::{ReaSettings, StrategyKind};
+
+// Each layer owns its settings; this file reads the file and hands each
+// layer its part. Re-exported here so `seki::config::*` names every section.
+pub use crate::agent::AgentConfig;
+pub use crate::eval::{EvaluatorConfig, EvaluatorKind, Nb201Config};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -40,29 +45,6 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// Which evaluator scores architectures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EvaluatorKind {
-    /// The NAS-Bench-201 table (CIFAR-10), `nb201` space only.
-    Nb201,
-    /// Train with candle on real data (both spaces).
-    Candle,
-}
-
-impl std::str::FromStr for EvaluatorKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "nb201" => Ok(EvaluatorKind::Nb201),
-            "candle" => Ok(EvaluatorKind::Candle),
-            other => Err(format!(
-                "unknown evaluator '{other}'; valid evaluators: nb201, candle"
-            )),
-        }
-    }
 }
 
 /// Which evaluated architectures a session adds to the knowledge base.
@@ -150,32 +132,6 @@ pub struct StrategyConfig {
     pub rea: ReaSettings,
 }
 
-/// `[evaluator.nb201]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Nb201Config {
-    /// The table CSV.
-    pub table: PathBuf,
-}
-
-impl Default for Nb201Config {
-    fn default() -> Self {
-        Nb201Config {
-            table: PathBuf::from("../shared/benchmarks/nb201/nb201-cifar10.csv"),
-        }
-    }
-}
-
-/// `[evaluator]`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvaluatorConfig {
-    /// `[evaluator.nb201]`
-    pub nb201: Nb201Config,
-    /// `[evaluator.candle]`
-    pub candle: crate::eval::candle::CandleConfig,
-}
-
 /// `[bench]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -191,70 +147,6 @@ impl Default for BenchConfig {
         BenchConfig {
             seeds: 20,
             budget: 100,
-        }
-    }
-}
-
-/// `[agent]`: the SEKI strategy (self-evolution and knowledge inspiration).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentConfig {
-    /// k: inspiration samples come from the top-k architectures.
-    pub top_k: usize,
-    /// ξ: architectures sampled from the top-k for one inspiration.
-    pub sample: usize,
-    /// λ: self-evolution iterations per round.
-    pub evolution_iterations: usize,
-    /// γ: knowledge-inspiration iterations per round.
-    pub inspiration_iterations: usize,
-    /// Refinements of the current line shown in self-evolution prompts.
-    pub history: usize,
-    /// Insights shown in prompts (most recent active ones).
-    pub insights_in_prompt: usize,
-    /// Repair prompts after an unparsable reply before falling back to a mutation.
-    pub max_repairs: usize,
-    /// Times to re-ask when the LLM proposes an evaluated architecture.
-    pub max_duplicate_retries: usize,
-    /// LLM profile for self-evolution ("" = llm.default_profile).
-    pub llm_evolution: String,
-    /// LLM profile for knowledge inspiration ("" = llm.default_profile).
-    pub llm_inspiration: String,
-    /// Sampling temperature for self-evolution.
-    pub temperature_evolution: f64,
-    /// Sampling temperature for knowledge inspiration.
-    pub temperature_inspiration: f64,
-    /// Most tokens for a strategy or pattern reply.
-    pub max_tokens_text: usize,
-    /// Most tokens for an architecture reply.
-    pub max_tokens_arch: usize,
-    /// Folder of prompt templates overriding the built-in ones ("" = built-in).
-    pub prompts_dir: PathBuf,
-    /// The objective stated to the LLM.
-    pub objective: String,
-    /// Constraints stated to the LLM ("" = none).
-    pub constraints: String,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        AgentConfig {
-            top_k: 10,
-            sample: 3,
-            evolution_iterations: 3,
-            inspiration_iterations: 1,
-            history: 5,
-            insights_in_prompt: 5,
-            max_repairs: 2,
-            max_duplicate_retries: 2,
-            llm_evolution: String::new(),
-            llm_inspiration: String::new(),
-            temperature_evolution: 0.7,
-            temperature_inspiration: 0.9,
-            max_tokens_text: 160,
-            max_tokens_arch: 400,
-            prompts_dir: PathBuf::new(),
-            objective: "maximise validation accuracy".into(),
-            constraints: String::new(),
         }
     }
 }

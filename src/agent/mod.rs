@@ -6,14 +6,18 @@
 //! The agent is a [`Strategy`](crate::strategy::Strategy), so it runs under
 //! the same sessions, budgets, journal and resume as the baselines.
 
+pub mod events;
 pub mod extract;
 mod insights;
 pub mod recording;
 mod seki;
+pub mod settings;
 
+pub use events::{AgentEvent, ParseOutcome};
 pub use extract::{extract, ExtractError};
 pub use recording::{initial_state, load_recording, recording_from_journal, used_before_resume};
 pub use seki::{AgentError, Models, PoolEntry, SekiAgent, Task};
+pub use settings::AgentConfig;
 
 use crate::config::Config;
 use crate::knowledge::{EvaluatorInfo, KnowledgeBase};

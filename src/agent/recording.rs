@@ -1,6 +1,7 @@
 //! Recorded LLM replies: read from a session's journal (to replay it) or from
 //! a file of replies (to drive the agent exactly in tests).
 
+use super::events::AgentEvent;
 use crate::llm::{ChatResponse, FinishReason, Recorded, Usage};
 use crate::session::Event;
 use crate::store::{read_jsonl, StoreError};
@@ -41,16 +42,15 @@ pub fn recording_from_journal(events: &[Event]) -> Vec<Recorded> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Strategy { detail } if detail["kind"] == "llm" => {
-                let response: ChatResponse =
-                    serde_json::from_value(detail["response"].clone()).ok()?;
-                let prompt = detail["messages"]
-                    .as_array()
-                    .and_then(|m| m.last())
-                    .and_then(|m| m["content"].as_str())
-                    .map(str::to_string);
-                Some(Recorded { prompt, response })
-            }
+            Event::Strategy { detail } => match AgentEvent::from_detail(detail)? {
+                AgentEvent::Llm {
+                    messages, response, ..
+                } => Some(Recorded {
+                    prompt: messages.last().map(|m| m.content.clone()),
+                    response,
+                }),
+                _ => None,
+            },
             _ => None,
         })
         .collect()
@@ -66,7 +66,10 @@ pub fn used_before_resume(events: &[Event]) -> usize {
         .unwrap_or(0);
     events[..last_state]
         .iter()
-        .filter(|e| matches!(e, Event::Strategy { detail } if detail["kind"] == "llm"))
+        .filter(|e| {
+            matches!(e, Event::Strategy { detail }
+                if matches!(AgentEvent::from_detail(detail), Some(AgentEvent::Llm { .. })))
+        })
         .count()
 }
 

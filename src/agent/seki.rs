@@ -1,14 +1,15 @@
 //! The SEKI strategy.
 
+use super::events::{AgentEvent, CallOptions, ParseOutcome};
 use super::extract::extract;
 use super::insights::{clip, judge, split_patterns};
-use crate::config::AgentConfig;
+use super::settings::AgentConfig;
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
 use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
 use crate::space::notation::{self, arch_schema};
 use crate::space::{Arch, Space};
-use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError};
+use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError, StrategyStats};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -130,7 +131,7 @@ pub struct SekiAgent {
     models: Models,
     rt: tokio::runtime::Runtime,
     state: AgentState,
-    events: Vec<Value>,
+    events: Vec<AgentEvent>,
     outbox: Vec<Insight>,
 }
 
@@ -336,14 +337,18 @@ impl SekiAgent {
         u.completion_tokens += resp.usage.completion_tokens;
         u.cost_usd += resp.cost_usd.unwrap_or(0.0);
         u.seconds += resp.latency_seconds;
-        self.events.push(json!({
-            "kind": "llm",
-            "stage": stage,
-            "model": model.name(),
-            "messages": messages,
-            "options": {"temperature": temperature, "max_tokens": max_tokens, "seed": options.seed, "constrained": constrained},
-            "response": resp,
-        }));
+        self.events.push(AgentEvent::Llm {
+            stage: stage.to_string(),
+            model: model.name(),
+            messages: messages.to_vec(),
+            options: CallOptions {
+                temperature,
+                max_tokens,
+                seed: options.seed,
+                constrained,
+            },
+            response: resp.clone(),
+        });
         Ok(resp)
     }
 
@@ -411,7 +416,13 @@ impl SekiAgent {
             match extract(self.space, &resp.text) {
                 Ok(a) if ctx.is_seen(&a) => {
                     self.state.counters.llm_duplicates += 1;
-                    self.events.push(json!({"kind": "parse", "stage": step, "outcome": "duplicate", "arch": a.to_text()}));
+                    self.events.push(AgentEvent::Parse {
+                        stage: step.clone(),
+                        outcome: ParseOutcome::Duplicate,
+                        repairs: None,
+                        arch: Some(a.to_text()),
+                        error: None,
+                    });
                     if duplicates >= self.cfg.max_duplicate_retries {
                         break format!("still a duplicate after {duplicates} re-asks");
                     }
@@ -423,22 +434,34 @@ impl SekiAgent {
                     ));
                 }
                 Ok(a) => {
-                    let outcome = if repairs == 0 {
+                    let (outcome, word) = if repairs == 0 {
                         self.state.counters.parsed_first_try += 1;
-                        "parsed"
+                        (ParseOutcome::Parsed, "parsed")
                     } else {
                         self.state.counters.parsed_after_repair += 1;
-                        "repaired"
+                        (ParseOutcome::Repaired, "repaired")
                     };
-                    self.events.push(json!({"kind": "parse", "stage": step, "outcome": outcome, "repairs": repairs, "arch": a.to_text()}));
+                    self.events.push(AgentEvent::Parse {
+                        stage: step.clone(),
+                        outcome,
+                        repairs: Some(repairs),
+                        arch: Some(a.to_text()),
+                        error: None,
+                    });
                     return Ok(Proposal {
                         arch: a,
-                        origin: format!("{} ({outcome})", stage.name()),
+                        origin: format!("{} ({word})", stage.name()),
                         parent: parent_hash,
                     });
                 }
                 Err(e) => {
-                    self.events.push(json!({"kind": "parse", "stage": step, "outcome": "invalid", "error": e.to_string()}));
+                    self.events.push(AgentEvent::Parse {
+                        stage: step.clone(),
+                        outcome: ParseOutcome::Invalid,
+                        repairs: Some(repairs),
+                        arch: None,
+                        error: Some(e.to_string()),
+                    });
                     if repairs >= self.cfg.max_repairs {
                         break format!("unparsable after {repairs} repairs: {e}");
                     }
@@ -452,9 +475,11 @@ impl SekiAgent {
         };
         self.state.counters.fell_back += 1;
         let (arch, parent_hash) = self.fallback(ctx, parent.as_deref());
-        self.events.push(
-            json!({"kind": "fallback", "stage": step, "reason": why, "arch": arch.to_text()}),
-        );
+        self.events.push(AgentEvent::Fallback {
+            stage: step,
+            reason: why.clone(),
+            arch: arch.to_text(),
+        });
         Ok(Proposal {
             arch,
             origin: format!("{} (fallback: mutation; {why})", stage.name()),
@@ -557,7 +582,11 @@ impl SekiAgent {
                 },
                 created: now_rfc3339(),
             };
-            self.events.push(json!({"kind": "insight", "id": insight.id, "text": insight.text, "evidence": insight.evidence}));
+            self.events.push(AgentEvent::Insight {
+                id: insight.id.clone(),
+                text: insight.text.clone(),
+                evidence: insight.evidence.clone(),
+            });
             ids.push(insight.id.clone());
             self.outbox.push(insight.clone());
             self.state.insights.push(insight);
@@ -709,21 +738,23 @@ impl Strategy for SekiAgent {
 
     fn drain_events(&mut self) -> Vec<Value> {
         std::mem::take(&mut self.events)
+            .iter()
+            .map(AgentEvent::to_detail)
+            .collect()
     }
 
     fn drain_insights(&mut self) -> Vec<Insight> {
         std::mem::take(&mut self.outbox)
     }
 
-    fn stats(&self) -> serde_json::Map<String, Value> {
+    fn stats(&self) -> StrategyStats {
         let c = &self.state.counters;
-        let mut m = serde_json::Map::new();
-        m.insert("parsed_first_try".into(), c.parsed_first_try.into());
-        m.insert("parsed_after_repair".into(), c.parsed_after_repair.into());
-        m.insert("fell_back".into(), c.fell_back.into());
-        m.insert("llm_duplicates".into(), c.llm_duplicates.into());
-        m.insert("insights".into(), self.state.insights.len().into());
-        m.insert(
+        let mut details = serde_json::Map::new();
+        details.insert("parsed_first_try".into(), c.parsed_first_try.into());
+        details.insert("parsed_after_repair".into(), c.parsed_after_repair.into());
+        details.insert("fell_back".into(), c.fell_back.into());
+        details.insert("insights".into(), self.state.insights.len().into());
+        details.insert(
             "insights_contradicted".into(),
             self.state
                 .insights
@@ -732,19 +763,20 @@ impl Strategy for SekiAgent {
                 .count()
                 .into(),
         );
-        let tokens: u64 = c
-            .usage
-            .values()
-            .map(|u| u.prompt_tokens + u.completion_tokens)
-            .sum();
-        let cost: f64 = c.usage.values().map(|u| u.cost_usd).sum();
-        m.insert("tokens".into(), tokens.into());
-        m.insert("cost_usd".into(), json!(cost));
-        m.insert(
+        details.insert(
             "usage".into(),
             serde_json::to_value(&c.usage).unwrap_or(Value::Null),
         );
-        m
+        StrategyStats {
+            tokens: c
+                .usage
+                .values()
+                .map(|u| u.prompt_tokens + u.completion_tokens)
+                .sum(),
+            cost_usd: c.usage.values().map(|u| u.cost_usd).sum(),
+            llm_duplicates: c.llm_duplicates,
+            details,
+        }
     }
 }
 

@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use seki::agent::{Models, SekiAgent};
 use seki::bench;
 use seki::eval::Nb201Table;
-use seki::session::{SessionError, Spec};
+use seki::session::setup::{self, LlmSource};
+use seki::session::Spec;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
 
@@ -74,39 +74,12 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             )?);
             continue;
         }
-        // Each seed: the agent with an empty, private knowledge pool; the
-        // prompts only ever see validation scores.
-        let evo_name = a
-            .llm
-            .clone()
-            .unwrap_or_else(|| cfg.agent.llm_evolution.clone());
-        let ins_name = a
-            .llm
-            .clone()
-            .unwrap_or_else(|| cfg.agent.llm_inspiration.clone());
-        let evo = super::llm_profile(cfg, &evo_name)?;
-        let ins = if ins_name == evo_name {
-            evo.clone()
-        } else {
-            super::llm_profile(cfg, &ins_name)?
-        };
-        let models = Models {
-            evolution: evo,
-            inspiration: ins,
-        };
-        let info = seki::eval::Evaluator::info(&table);
-        let task = seki::agent::task_for(cfg, &info);
-        let mut make = |s: &Spec| -> Result<Box<dyn seki::strategy::Strategy>, SessionError> {
-            let agent = SekiAgent::new(
-                s.space,
-                cfg.agent.clone(),
-                task.clone(),
-                &format!("bench-s{}", s.seed),
-                Vec::new(),
-                models.clone(),
-            )?;
-            Ok(Box::new(agent))
-        };
+        let models = setup::models(
+            cfg,
+            &LlmSource::Profiles {
+                profile: a.llm.clone(),
+            },
+        )?;
         let quiet = a.json;
         let mut done = |seed: u64, t: Option<f64>| {
             if !quiet {
@@ -116,12 +89,13 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
                 );
             }
         };
-        results.push(bench::run_with(
+        results.push(bench::run_seki(
             &table,
             &spec,
-            cfg.bench.seeds,
+            cfg,
+            models,
             a.first_seed,
-            &mut make,
+            cfg.bench.seeds,
             &mut done,
         )?);
     }

@@ -70,7 +70,7 @@ pub fn run(config: Option<&Path>, a: EvalArgs) -> Result<()> {
     if cfg.search.evaluator == EvaluatorKind::Candle {
         return run_candle(cfg, &arch, a.json);
     }
-    let mut evaluator = seki::eval::from_config(cfg)?;
+    let mut evaluator = seki::session::setup::evaluator(cfg)?;
     let result = evaluator.evaluate(&arch)?;
     if a.json {
         let mut v = serde_json::to_value(&result)?;

@@ -78,7 +78,7 @@ fn chat(config: &seki::config::Config, a: ChatArgs) -> Result<()> {
             Some(v)
         }
     };
-    let model = seki::llm::from_profile(config, a.llm.as_deref())?;
+    let model = seki::llm::from_profile(&config.llm, a.llm.as_deref())?;
     let mut messages = Vec::new();
     if let Some(s) = &a.system {
         messages.push(Message::system(s.clone()));

@@ -110,15 +110,6 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
     Ok(Config::load(path)?)
 }
 
-/// The chat model of an LLM profile ("" = the default profile).
-pub fn llm_profile(
-    config: &seki::config::Config,
-    name: &str,
-) -> Result<std::sync::Arc<dyn seki::llm::ChatModel>> {
-    let name = Some(name).filter(|n| !n.is_empty());
-    Ok(std::sync::Arc::from(seki::llm::from_profile(config, name)?))
-}
-
 /// Read an architecture argument: the text itself, or `@FILE` for a file's contents.
 pub fn read_arch_arg(space: Space, arg: &str) -> Result<Arch> {
     let text = match arg.strip_prefix('@') {

@@ -3,20 +3,14 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use seki::agent::{
-    initial_state, load_recording, recording_from_journal, used_before_resume, Models,
-};
-use seki::config::Config;
+use seki::agent::{initial_state, load_recording, recording_from_journal, used_before_resume};
 use seki::config::{EvaluatorKind, KbRecords, Loaded};
-use seki::eval::Evaluator;
 use seki::knowledge::{KnowledgeBase, OpenOptions};
-use seki::llm::ReplayModel;
+use seki::session::setup::{self, LlmSource};
 use seki::session::{RunDir, Session, Spec, Summary};
 use seki::space::Space;
-use seki::strategy::Strategy;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -145,77 +139,6 @@ fn new_run_dir(runs: &Path, spec: &Spec) -> PathBuf {
     p
 }
 
-/// Where the session's LLM replies come from.
-enum Llm {
-    /// The configured profiles.
-    Profiles,
-    /// Recorded replies (a recording file, or a run directory's journal), and
-    /// how many of them to skip.
-    Recorded(Vec<seki::llm::Recorded>, bool),
-}
-
-fn models(cfg: &Config, llm: &Llm, skip: usize) -> Result<Models> {
-    match llm {
-        Llm::Recorded(replies, strict) => {
-            let rest: Vec<_> = replies.iter().skip(skip).cloned().collect();
-            Ok(Models::same(Arc::new(ReplayModel::new(
-                "replay", rest, *strict,
-            ))))
-        }
-        Llm::Profiles => {
-            let evo = super::llm_profile(cfg, &cfg.agent.llm_evolution)?;
-            let ins = if cfg.agent.llm_inspiration == cfg.agent.llm_evolution {
-                evo.clone()
-            } else {
-                super::llm_profile(cfg, &cfg.agent.llm_inspiration)?
-            };
-            Ok(Models {
-                evolution: evo,
-                inspiration: ins,
-            })
-        }
-    }
-}
-
-/// The strategy a config names; the agent gets its models and starting knowledge.
-fn strategy(
-    cfg: &Config,
-    session: &str,
-    evaluator: &dyn Evaluator,
-    llm: &Llm,
-    skip: usize,
-) -> Result<Box<dyn Strategy>> {
-    if cfg.search.strategy != StrategyKind::Seki {
-        return Ok(seki::strategy::build(
-            cfg.search.strategy,
-            cfg.search.space,
-            cfg.strategy.rea,
-        )?);
-    }
-    let kb = if cfg.kb.dir.is_dir() {
-        Some(
-            KnowledgeBase::open(
-                &cfg.kb.dir,
-                OpenOptions {
-                    skip_bad_lines: cfg.kb.skip_bad_lines,
-                    ..Default::default()
-                },
-            )
-            .with_context(|| format!("cannot read knowledge base {}", cfg.kb.dir.display()))?,
-        )
-    } else {
-        None
-    };
-    let agent = seki::agent::build(
-        cfg,
-        session,
-        &evaluator.info(),
-        kb.as_ref(),
-        models(cfg, llm, skip)?,
-    )?;
-    Ok(Box::new(agent))
-}
-
 pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     let bar = if quiet || a.json {
         ProgressBar::hidden()
@@ -236,12 +159,11 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         bar.set_message(format!("best {best}  dup {}  [{}]", p.duplicates, p.stage));
     };
     let recording = match &a.llm_replay {
-        Some(f) => Llm::Recorded(
+        Some(f) => Some(
             load_recording(f)
                 .with_context(|| format!("cannot read LLM recording {}", f.display()))?,
-            false,
         ),
-        None => Llm::Profiles,
+        None => None,
     };
 
     let (summary, run_path) = if let Some(dir) = &a.resume {
@@ -249,14 +171,16 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         let cfg = Session::snapshot(&run)
             .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
         let events = seki::session::journal::read(&run.journal())?;
-        let mut evaluator = seki::eval::from_config(&cfg)?;
-        let strategy = strategy(
-            &cfg,
-            &run.session_id(),
-            evaluator.as_ref(),
-            &recording,
-            used_before_resume(&events),
-        )?;
+        let mut evaluator = setup::evaluator(&cfg)?;
+        let llm = match recording {
+            Some(replies) => LlmSource::Recorded {
+                replies,
+                strict: false,
+                skip: used_before_resume(&events),
+            },
+            None => LlmSource::profiles(),
+        };
+        let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
         let session = Session::resume(run, &cfg, strategy, evaluator.as_mut())?;
         eprintln!(
             "resuming {} after {} evaluations",
@@ -279,16 +203,20 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         }
         cfg.search.kb_records = KbRecords::None;
         let events = seki::session::journal::read(&orig.journal())?;
-        let replies = Llm::Recorded(recording_from_journal(&events), true);
+        let replies = LlmSource::Recorded {
+            replies: recording_from_journal(&events),
+            strict: true,
+            skip: 0,
+        };
         let run_path = a.run_dir.clone().unwrap_or_else(|| {
             let mut name = original.as_os_str().to_owned();
             name.push("-replay");
             PathBuf::from(name)
         });
-        let mut evaluator = seki::eval::from_config(&cfg)?;
+        let mut evaluator = setup::evaluator(&cfg)?;
         let run = RunDir::create(&run_path)?;
         // The replay's records keep the original session's ids.
-        let strategy = strategy(&cfg, &orig.session_id(), evaluator.as_ref(), &replies, 0)?;
+        let strategy = setup::strategy(&cfg, &orig.session_id(), &evaluator.info(), &replies)?;
         let snapshot = toml::to_string_pretty(&cfg).context("cannot write the config snapshot")?;
         let mut session = Session::create(
             Spec::from_config(&cfg),
@@ -336,9 +264,17 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             .run_dir
             .clone()
             .unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
-        let mut evaluator = seki::eval::from_config(&cfg)?;
+        let mut evaluator = setup::evaluator(&cfg)?;
         let run = RunDir::create(&run_path)?;
-        let strategy = strategy(&cfg, &run.session_id(), evaluator.as_ref(), &recording, 0)?;
+        let llm = match recording {
+            Some(replies) => LlmSource::Recorded {
+                replies,
+                strict: false,
+                skip: 0,
+            },
+            None => LlmSource::profiles(),
+        };
+        let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
         let session = Session::create(spec, strategy, run, &loaded.to_toml(), evaluator.as_mut())?;
         let session = attach_kb(session, &cfg, None)?;
         (session.on_progress(progress).run()?, run_path)

@@ -6,8 +6,10 @@
 
 pub mod candle;
 pub mod nb201_table;
+pub mod settings;
 
 pub use nb201_table::{Nb201Table, TableError};
+pub use settings::{EvaluatorConfig, EvaluatorKind, Nb201Config};
 
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
@@ -99,14 +101,15 @@ pub trait Evaluator {
     fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError>;
 }
 
-/// Build the evaluator a config names.
-pub fn from_config(config: &crate::config::Config) -> Result<Box<dyn Evaluator>, EvalError> {
-    match config.search.evaluator {
-        crate::config::EvaluatorKind::Nb201 => {
-            Ok(Box::new(Nb201Table::load(&config.evaluator.nb201.table)?))
-        }
-        crate::config::EvaluatorKind::Candle => Ok(Box::new(
-            candle::CandleEvaluator::with_current_exe(config.evaluator.candle.clone())?,
-        )),
+/// Build the evaluator of `kind` with its settings.
+pub fn build(
+    kind: EvaluatorKind,
+    settings: &EvaluatorConfig,
+) -> Result<Box<dyn Evaluator>, EvalError> {
+    match kind {
+        EvaluatorKind::Nb201 => Ok(Box::new(Nb201Table::load(&settings.nb201.table)?)),
+        EvaluatorKind::Candle => Ok(Box::new(candle::CandleEvaluator::with_current_exe(
+            settings.candle.clone(),
+        )?)),
     }
 }

@@ -317,10 +317,10 @@ impl std::fmt::Debug for OpenaiProfile {
 /// fix: an unknown profile lists the known ones, a missing model file names
 /// the command that fetches it, a missing key variable names the variable.
 pub fn from_profile(
-    config: &crate::config::Config,
+    config: &LlmConfig,
     name: Option<&str>,
 ) -> Result<Box<dyn ChatModel>, LlmError> {
-    let (name, profile) = config.llm.profile(name)?;
+    let (name, profile) = config.profile(name)?;
     match profile {
         Profile::Gguf(g) => match (&g.hf_repo, &g.hf_file) {
             (Some(repo), Some(file)) if !g.model.is_file() => {

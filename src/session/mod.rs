@@ -4,6 +4,7 @@
 
 pub mod journal;
 pub mod run_dir;
+pub mod setup;
 
 pub use journal::{Event, JournalError, Step, StepState};
 pub use run_dir::RunDir;
@@ -42,6 +43,9 @@ pub enum SessionError {
     /// The agent could not be set up.
     #[error(transparent)]
     Agent(#[from] crate::agent::AgentError),
+    /// An LLM backend could not be set up.
+    #[error(transparent)]
+    Llm(#[from] crate::llm::LlmError),
     /// The config snapshot is bad.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -183,7 +187,7 @@ pub struct Summary {
     /// The strategy's own counters (for the LLM-guided strategy: replies
     /// parsed first time, after repair, fallbacks, tokens and cost per stage).
     #[serde(flatten)]
-    pub strategy_stats: serde_json::Map<String, serde_json::Value>,
+    pub strategy_stats: crate::strategy::StrategyStats,
 }
 
 /// A callback told of progress after each step.
@@ -503,7 +507,7 @@ impl<'e> Session<'e> {
         }
         let stats = self.strategy.stats();
         if self.spec.max_tokens > 0 {
-            let used = stats.get("tokens").and_then(|v| v.as_u64()).unwrap_or(0);
+            let used = stats.tokens;
             if used >= self.spec.max_tokens {
                 return Some(format!(
                     "budget: {} LLM tokens ({used} used)",
@@ -512,10 +516,7 @@ impl<'e> Session<'e> {
             }
         }
         if self.spec.max_cost_usd > 0.0 {
-            let used = stats
-                .get("cost_usd")
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.0);
+            let used = stats.cost_usd;
             if used >= self.spec.max_cost_usd {
                 return Some(format!(
                     "budget: ${} of LLM cost (${used:.4} used)",
@@ -679,13 +680,7 @@ impl<'e> Session<'e> {
             strategy: self.strategy.name().into(),
             seed: self.spec.seed,
             evaluations: self.steps.len(),
-            duplicates: self.duplicates
-                + self
-                    .strategy
-                    .stats()
-                    .get("llm_duplicates")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0) as usize,
+            duplicates: self.duplicates + self.strategy.stats().llm_duplicates as usize,
             failed: self
                 .steps
                 .iter()

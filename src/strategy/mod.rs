@@ -127,14 +127,40 @@ pub trait Strategy {
     fn drain_insights(&mut self) -> Vec<crate::knowledge::Insight> {
         Vec::new()
     }
-    /// Counters for the session summary.
-    fn stats(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::Map::new()
+    /// Counters for the session's budgets and summary.
+    fn stats(&self) -> StrategyStats {
+        StrategyStats::default()
     }
     /// What the strategy is doing now, for progress displays.
     fn stage(&self) -> String {
         self.name().to_string()
     }
+}
+
+/// What a strategy has used and done, for the session's budgets and summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StrategyStats {
+    /// LLM tokens used (prompt and completion), against `search.max_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens: u64,
+    /// LLM cost in US dollars, against `search.max_cost_usd`.
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub cost_usd: f64,
+    /// Proposals the LLM repeated and was re-asked for (counted with the
+    /// session's duplicates).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub llm_duplicates: u64,
+    /// The strategy's own counters, shown as they are in `summary.json`.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_f(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Which strategy to run, with its settings.

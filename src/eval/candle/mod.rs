@@ -22,7 +22,6 @@ use super::{EvalError, Evaluation, Evaluator};
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// A failure of the Candle evaluator that is not a result about the architecture.
 #[derive(Debug, thiserror::Error)]
@@ -38,41 +37,30 @@ pub enum CandleError {
     Setup(String),
 }
 
-/// Where evaluations run.
-#[derive(Debug, Clone)]
-pub enum Mode {
-    /// In a child process: `program eval-worker` (the seki binary).
-    Child(PathBuf),
-    /// In this process (no hard timeout: the training loop checks the
-    /// deadline between steps).
-    InProcess,
-}
-
 /// Trains and scores architectures of either space.
+///
+/// Each evaluation runs in a child process (`seki eval-worker`), so a crash,
+/// an out-of-memory kill or a hung training run is a failed result with its
+/// reason, never the end of the session, and the time limit is enforced by
+/// killing the child.
 pub struct CandleEvaluator {
     cfg: CandleConfig,
-    mode: Mode,
-    data: Option<data::Dataset>,
+    program: PathBuf,
     last: Option<Report>,
 }
 
 impl CandleEvaluator {
-    /// An evaluator with `cfg`, running evaluations as `mode` says. The
-    /// dataset is loaded now (in-process) or checked now (child mode), so a
+    /// An evaluator with `cfg`, running each evaluation as `program
+    /// eval-worker` (the seki binary). The dataset is loaded once now, so a
     /// missing or malformed file is reported before any search starts.
-    pub fn new(cfg: CandleConfig, mode: Mode) -> Result<Self, CandleError> {
+    pub fn new(cfg: CandleConfig, program: PathBuf) -> Result<Self, CandleError> {
         cfg.check()
             .map_err(|(k, m)| CandleError::Setup(format!("evaluator.candle.{k}: {m}")))?;
         train::select_device(cfg.device)?;
-        let data = data::Dataset::load(cfg.dataset, &cfg.data_dir)?;
-        let data = match mode {
-            Mode::InProcess => Some(data),
-            Mode::Child(_) => None,
-        };
+        data::Dataset::load(cfg.dataset, &cfg.data_dir)?;
         Ok(CandleEvaluator {
             cfg,
-            mode,
-            data,
+            program,
             last: None,
         })
     }
@@ -81,7 +69,7 @@ impl CandleEvaluator {
     pub fn with_current_exe(cfg: CandleConfig) -> Result<Self, CandleError> {
         let exe = std::env::current_exe()
             .map_err(|e| CandleError::Setup(format!("cannot locate the seki executable: {e}")))?;
-        Self::new(cfg, Mode::Child(exe))
+        Self::new(cfg, exe)
     }
 
     /// The settings.
@@ -96,14 +84,7 @@ impl CandleEvaluator {
 
     /// Evaluate and return the full report.
     pub fn evaluate_report(&mut self, arch: &Arch) -> Result<Report, CandleError> {
-        let report = match (&self.mode, &self.data) {
-            (Mode::Child(program), _) => worker::run_child(program, arch, &self.cfg)?,
-            (Mode::InProcess, Some(d)) => {
-                let deadline = Instant::now() + Duration::from_secs_f64(self.cfg.timeout_seconds);
-                train::evaluate(arch, &self.cfg, d, Some(deadline))?
-            }
-            (Mode::InProcess, None) => return Err(CandleError::Setup("no dataset loaded".into())),
-        };
+        let report = worker::run_child(&self.program, arch, &self.cfg)?;
         self.last = Some(report.clone());
         Ok(report)
     }

@@ -1,0 +1,68 @@
+//! `[agent]`: the SEKI strategy's settings.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `[agent]`: the SEKI strategy (self-evolution and knowledge inspiration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// k: inspiration samples come from the top-k architectures.
+    pub top_k: usize,
+    /// ξ: architectures sampled from the top-k for one inspiration.
+    pub sample: usize,
+    /// λ: self-evolution iterations per round.
+    pub evolution_iterations: usize,
+    /// γ: knowledge-inspiration iterations per round.
+    pub inspiration_iterations: usize,
+    /// Refinements of the current line shown in self-evolution prompts.
+    pub history: usize,
+    /// Insights shown in prompts (most recent active ones).
+    pub insights_in_prompt: usize,
+    /// Repair prompts after an unparsable reply before falling back to a mutation.
+    pub max_repairs: usize,
+    /// Times to re-ask when the LLM proposes an evaluated architecture.
+    pub max_duplicate_retries: usize,
+    /// LLM profile for self-evolution ("" = llm.default_profile).
+    pub llm_evolution: String,
+    /// LLM profile for knowledge inspiration ("" = llm.default_profile).
+    pub llm_inspiration: String,
+    /// Sampling temperature for self-evolution.
+    pub temperature_evolution: f64,
+    /// Sampling temperature for knowledge inspiration.
+    pub temperature_inspiration: f64,
+    /// Most tokens for a strategy or pattern reply.
+    pub max_tokens_text: usize,
+    /// Most tokens for an architecture reply.
+    pub max_tokens_arch: usize,
+    /// Folder of prompt templates overriding the built-in ones ("" = built-in).
+    pub prompts_dir: PathBuf,
+    /// The objective stated to the LLM.
+    pub objective: String,
+    /// Constraints stated to the LLM ("" = none).
+    pub constraints: String,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            top_k: 10,
+            sample: 3,
+            evolution_iterations: 3,
+            inspiration_iterations: 1,
+            history: 5,
+            insights_in_prompt: 5,
+            max_repairs: 2,
+            max_duplicate_retries: 2,
+            llm_evolution: String::new(),
+            llm_inspiration: String::new(),
+            temperature_evolution: 0.7,
+            temperature_inspiration: 0.9,
+            max_tokens_text: 160,
+            max_tokens_arch: 400,
+            prompts_dir: PathBuf::new(),
+            objective: "maximise validation accuracy".into(),
+            constraints: String::new(),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `[evaluator]`: which evaluator scores architectures, and each one's
+//! settings (the Candle evaluator's own live in [`super::candle::settings`]).
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which evaluator scores architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvaluatorKind {
+    /// The NAS-Bench-201 table (CIFAR-10), `nb201` space only.
+    Nb201,
+    /// Train with candle on real data (both spaces).
+    Candle,
+}
+
+impl std::str::FromStr for EvaluatorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nb201" => Ok(EvaluatorKind::Nb201),
+            "candle" => Ok(EvaluatorKind::Candle),
+            other => Err(format!(
+                "unknown evaluator '{other}'; valid evaluators: nb201, candle"
+            )),
+        }
+    }
+}
+
+/// `[evaluator.nb201]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nb201Config {
+    /// The table CSV.
+    pub table: PathBuf,
+}
+
+impl Default for Nb201Config {
+    fn default() -> Self {
+        Nb201Config {
+            table: PathBuf::from("../shared/benchmarks/nb201/nb201-cifar10.csv"),
+        }
+    }
+}
+
+/// `[evaluator]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluatorConfig {
+    /// `[evaluator.nb201]`
+    pub nb201: Nb201Config,
+    /// `[evaluator.candle]`
+    pub candle: crate::eval::candle::CandleConfig,
+}

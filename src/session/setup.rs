@@ -1,0 +1,118 @@
+//! Building what a session runs from a config: its evaluator, the language
+//! models of the agent, and any strategy, the LLM-guided one included. The
+//! command line only parses flags and calls these.
+
+use super::SessionError;
+use crate::agent::{self, Models};
+use crate::config::Config;
+use crate::eval::{self, Evaluator};
+use crate::knowledge::{EvaluatorInfo, KnowledgeBase, OpenOptions};
+use crate::llm::{self, ChatModel, Recorded, ReplayModel};
+use crate::strategy::{self, Strategy, StrategyKind};
+use std::sync::Arc;
+
+/// Where the agent's LLM replies come from.
+#[derive(Debug, Clone)]
+pub enum LlmSource {
+    /// The config's profiles (`agent.llm_evolution`, `agent.llm_inspiration`),
+    /// or one profile for both stages when `profile` names it.
+    Profiles {
+        /// A profile overriding both stages' (`--llm`).
+        profile: Option<String>,
+    },
+    /// Recorded replies, in order, skipping the first `skip` (those a resumed
+    /// session already used). `strict`: a call that differs from the
+    /// recorded one is an error (replays), else the reply is used anyway.
+    Recorded {
+        /// The replies.
+        replies: Vec<Recorded>,
+        /// Fail on a call that does not match its recording.
+        strict: bool,
+        /// Replies already used.
+        skip: usize,
+    },
+}
+
+impl LlmSource {
+    /// The configured profiles.
+    pub fn profiles() -> Self {
+        LlmSource::Profiles { profile: None }
+    }
+}
+
+/// The evaluator the config names, with its settings.
+pub fn evaluator(cfg: &Config) -> Result<Box<dyn Evaluator>, SessionError> {
+    Ok(eval::build(cfg.search.evaluator, &cfg.evaluator)?)
+}
+
+fn profile(cfg: &Config, name: &str) -> Result<Arc<dyn ChatModel>, SessionError> {
+    let name = Some(name).filter(|n| !n.is_empty());
+    Ok(Arc::from(llm::from_profile(&cfg.llm, name)?))
+}
+
+/// The language models of the agent's two stages (one model when both
+/// stages name the same profile).
+pub fn models(cfg: &Config, source: &LlmSource) -> Result<Models, SessionError> {
+    match source {
+        LlmSource::Recorded {
+            replies,
+            strict,
+            skip,
+        } => {
+            let rest: Vec<Recorded> = replies.iter().skip(*skip).cloned().collect();
+            Ok(Models::same(Arc::new(ReplayModel::new(
+                "replay", rest, *strict,
+            ))))
+        }
+        LlmSource::Profiles { profile: over } => {
+            let evo_name = over
+                .clone()
+                .unwrap_or_else(|| cfg.agent.llm_evolution.clone());
+            let ins_name = over
+                .clone()
+                .unwrap_or_else(|| cfg.agent.llm_inspiration.clone());
+            let evolution = profile(cfg, &evo_name)?;
+            let inspiration = if ins_name == evo_name {
+                evolution.clone()
+            } else {
+                profile(cfg, &ins_name)?
+            };
+            Ok(Models {
+                evolution,
+                inspiration,
+            })
+        }
+    }
+}
+
+/// The strategy the config names. The agent gets its models from `llm` and
+/// its starting architectures and insights from the knowledge base at
+/// `kb.dir` (read only; none when the folder does not exist). `session`
+/// prefixes the ids of the records and insights it makes.
+pub fn strategy(
+    cfg: &Config,
+    session: &str,
+    evaluator: &EvaluatorInfo,
+    llm: &LlmSource,
+) -> Result<Box<dyn Strategy>, SessionError> {
+    if cfg.search.strategy != StrategyKind::Seki {
+        return Ok(strategy::build(
+            cfg.search.strategy,
+            cfg.search.space,
+            cfg.strategy.rea,
+        )?);
+    }
+    let kb = if cfg.kb.dir.is_dir() {
+        Some(KnowledgeBase::open(
+            &cfg.kb.dir,
+            OpenOptions {
+                skip_bad_lines: cfg.kb.skip_bad_lines,
+                ..Default::default()
+            },
+        )?)
+    } else {
+        None
+    };
+    let agent = agent::build(cfg, session, evaluator, kb.as_ref(), models(cfg, llm)?)?;
+    Ok(Box::new(agent))
+}
