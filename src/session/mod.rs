@@ -3,6 +3,9 @@
 //! uninterrupted one would.
 
 pub mod journal;
+mod kb_sync;
+mod resume;
+mod run;
 pub mod run_dir;
 pub mod setup;
 
@@ -244,143 +247,6 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// Start a new session in a fresh run directory, snapshotting `config_toml`.
-    pub fn create(
-        spec: Spec,
-        strategy: Box<dyn Strategy>,
-        run: RunDir,
-        config_toml: &str,
-        evaluator: &'e mut dyn Evaluator,
-    ) -> Result<Self, SessionError> {
-        run.write_text(run_dir::CONFIG, config_toml)?;
-        let mut s = Session::in_memory(spec, strategy, evaluator);
-        s.id = run.session_id();
-        journal::append(
-            &run.journal(),
-            &Event::Start {
-                session: s.id.clone(),
-                space: s.spec.space.to_string(),
-                strategy: s.strategy.name().into(),
-                seed: s.spec.seed,
-                version: env!("CARGO_PKG_VERSION").into(),
-                initial_state: s.strategy.state(),
-                time: now_rfc3339(),
-            },
-        )?;
-        s.run = Some(run);
-        Ok(s)
-    }
-
-    /// The config a run directory's session was started with.
-    pub fn snapshot(run: &RunDir) -> Result<Config, SessionError> {
-        Ok(Config::load(Some(&run.config()))?.config)
-    }
-
-    /// Continue a session from its run directory, with the config it was
-    /// started with ([`Session::snapshot`]) and a fresh strategy of the same
-    /// kind (its state is restored from the journal).
-    pub fn resume(
-        run: RunDir,
-        config: &Config,
-        strategy_impl: Box<dyn Strategy>,
-        evaluator: &'e mut dyn Evaluator,
-    ) -> Result<Self, SessionError> {
-        let spec = Spec::from_config(config);
-        let events = journal::read(&run.journal())?;
-        let mismatch = |message: String| SessionError::Mismatch {
-            path: run.journal().display().to_string(),
-            message,
-        };
-        if let Some(Event::Start {
-            space,
-            strategy,
-            seed,
-            ..
-        }) = events.first()
-        {
-            let given = strategy_impl.name();
-            if *space != spec.space.name() || *strategy != given || *seed != spec.seed {
-                return Err(mismatch(format!(
-                    "journal says space {space}, strategy {strategy}, seed {seed}; resumed with {}, {given}, {}",
-                    spec.space, spec.seed
-                )));
-            }
-        }
-        let mut s = Session::in_memory(spec, strategy_impl, evaluator);
-        s.id = run.session_id();
-        if let Some(Event::Start { initial_state, .. }) = events.first() {
-            if !initial_state.is_null() {
-                s.strategy.restore(initial_state)?;
-            }
-        }
-        let mut last_state: Option<StepState> = None;
-        for ev in events {
-            match ev {
-                Event::Evaluation(step) => {
-                    let step = *step;
-                    if step.n != s.steps.len() + 1 {
-                        return Err(mismatch(format!(
-                            "evaluation {} follows evaluation {}",
-                            step.n,
-                            s.steps.len()
-                        )));
-                    }
-                    s.spec.space.parse(&step.arch)?;
-                    s.seen
-                        .insert(step.hash.clone(), (step.n, step.result.score));
-                    s.consecutive_duplicates = 0;
-                    last_state = Some(step.state.clone());
-                    s.record_step(step);
-                }
-                Event::Duplicate { state, .. } => {
-                    s.duplicates += 1;
-                    s.consecutive_duplicates += 1;
-                    last_state = Some(state);
-                }
-                _ => {}
-            }
-        }
-        if let Some(state) = last_state {
-            s.rng = state.rng;
-            s.strategy.restore(&state.strategy_state)?;
-            s.elapsed_before = state.elapsed;
-        }
-        journal::append(
-            &run.journal(),
-            &Event::Resume {
-                evaluations: s.steps.len(),
-                time: now_rfc3339(),
-            },
-        )?;
-        s.run = Some(run);
-        s.write_best()?;
-        Ok(s)
-    }
-
-    /// Record results in a knowledge base (the session holds its writer lock).
-    /// On resume, records the journal holds but the base lacks are added.
-    pub fn with_knowledge_base(mut self, kb: KnowledgeBase) -> Result<Self, SessionError> {
-        self.kb = Some(kb);
-        let mut best: Option<f64> = None;
-        let mut pending = Vec::new();
-        for step in &self.steps {
-            if self.wants_record(step, best) {
-                pending.push(self.kb_record(step));
-            }
-            if let Some(sc) = step.result.score {
-                best = Some(best.map_or(sc, |b: f64| b.max(sc)));
-            }
-        }
-        if let Some(kb) = self.kb.as_mut() {
-            let missing: Vec<ArchRecord> = pending
-                .into_iter()
-                .filter(|r| kb.get(&r.id).is_none())
-                .collect();
-            kb.add(missing)?;
-        }
-        Ok(self)
-    }
-
     /// Restore the strategy's state (e.g. a replay's recorded starting state).
     pub fn restore_strategy(&mut self, state: &serde_json::Value) -> Result<(), SessionError> {
         Ok(self.strategy.restore(state)?)
@@ -407,11 +273,11 @@ impl<'e> Session<'e> {
         self.best.and_then(|i| self.steps.get(i)).and_then(Best::of)
     }
 
-    fn elapsed(&self) -> f64 {
+    pub(super) fn elapsed(&self) -> f64 {
         self.elapsed_before + self.started.elapsed().as_secs_f64()
     }
 
-    fn record_step(&mut self, step: Step) {
+    pub(super) fn record_step(&mut self, step: Step) {
         let better = match (
             step.result.score,
             self.best
@@ -428,48 +294,14 @@ impl<'e> Session<'e> {
         }
     }
 
-    fn wants_record(&self, step: &Step, best_before: Option<f64>) -> bool {
-        let Some(score) = step.result.score else {
-            return false;
-        };
-        match self.spec.kb_records {
-            KbRecords::All => true,
-            KbRecords::Improvements => best_before.is_none_or(|b| score > b),
-            KbRecords::None => false,
-        }
-    }
-
-    fn kb_record(&self, step: &Step) -> ArchRecord {
-        let mut metrics = step.result.metrics.clone();
-        if let Some(t) = step.result.test_accuracy {
-            metrics.insert("test_accuracy".into(), t);
-        }
-        ArchRecord {
-            id: self.record_id(step.n),
-            name: None,
-            space: self.spec.space,
-            arch: step.arch.clone(),
-            score: step.result.score,
-            metrics,
-            evaluator: self.evaluator.info(),
-            provenance: Provenance {
-                source: "session".into(),
-                session: Some(self.id.clone()),
-                strategy: Some(self.strategy.name().into()),
-                ..Default::default()
-            },
-            created: now_rfc3339(),
-        }
-    }
-
-    fn write_best(&self) -> Result<(), SessionError> {
+    pub(super) fn write_best(&self) -> Result<(), SessionError> {
         if let (Some(run), Some(best)) = (&self.run, self.best()) {
             run.write_json(run_dir::BEST, &best)?;
         }
         Ok(())
     }
 
-    fn state(&self) -> StepState {
+    pub(super) fn state(&self) -> StepState {
         StepState {
             elapsed: self.elapsed(),
             rng: self.rng.clone(),
@@ -477,14 +309,14 @@ impl<'e> Session<'e> {
         }
     }
 
-    fn journal(&self, event: &Event) -> Result<(), SessionError> {
+    pub(super) fn journal(&self, event: &Event) -> Result<(), SessionError> {
         if let Some(run) = &self.run {
             journal::append(&run.journal(), event)?;
         }
         Ok(())
     }
 
-    fn report(&mut self, stage: &str) {
+    pub(super) fn report(&mut self, stage: &str) {
         let p = Progress {
             evaluations: self.steps.len(),
             max_evaluations: self.spec.max_evaluations,
@@ -495,213 +327,5 @@ impl<'e> Session<'e> {
         if let Some(f) = self.on_progress.as_mut() {
             f(&p);
         }
-    }
-
-    /// Why the session should stop now, if it should.
-    fn stop_reason(&self) -> Option<String> {
-        if self.steps.len() >= self.spec.max_evaluations {
-            return Some(format!("budget: {} evaluations", self.spec.max_evaluations));
-        }
-        if self.spec.max_seconds > 0.0 && self.elapsed() >= self.spec.max_seconds {
-            return Some(format!("budget: {} seconds", self.spec.max_seconds));
-        }
-        let stats = self.strategy.stats();
-        if self.spec.max_tokens > 0 {
-            let used = stats.tokens;
-            if used >= self.spec.max_tokens {
-                return Some(format!(
-                    "budget: {} LLM tokens ({used} used)",
-                    self.spec.max_tokens
-                ));
-            }
-        }
-        if self.spec.max_cost_usd > 0.0 {
-            let used = stats.cost_usd;
-            if used >= self.spec.max_cost_usd {
-                return Some(format!(
-                    "budget: ${} of LLM cost (${used:.4} used)",
-                    self.spec.max_cost_usd
-                ));
-            }
-        }
-        if self.consecutive_duplicates >= self.spec.max_consecutive_duplicates {
-            return Some(format!(
-                "no new architectures: the last {} proposals were all evaluated before",
-                self.consecutive_duplicates
-            ));
-        }
-        None
-    }
-
-    /// One step: propose, and evaluate unless already evaluated.
-    pub fn step(&mut self) -> Result<(), SessionError> {
-        let seen = &self.seen;
-        let is_seen = |h: &str| seen.contains_key(h);
-        let proposal = self
-            .strategy
-            .propose(&mut Context::new(&mut self.rng, &is_seen));
-        for detail in self.strategy.drain_events() {
-            self.journal(&Event::Strategy { detail })?;
-        }
-        let proposal = proposal?;
-        self.store_insights()?;
-        let hash = proposal.arch.hash();
-        if let Some(&(of, score)) = self.seen.get(&hash) {
-            self.duplicates += 1;
-            self.consecutive_duplicates += 1;
-            let params = self
-                .steps
-                .get(of.wrapping_sub(1))
-                .and_then(|s| s.result.metrics.get("params").copied());
-            self.strategy.observe(&Observation {
-                arch: &proposal.arch,
-                score,
-                evaluation: None,
-                params,
-            });
-            tracing::debug!(%hash, of, "duplicate proposal skipped");
-            self.journal(&Event::Duplicate {
-                arch: proposal.arch.to_text(),
-                hash,
-                origin: proposal.origin,
-                parent: proposal.parent,
-                of,
-                state: self.state(),
-            })?;
-            return Ok(());
-        }
-        self.consecutive_duplicates = 0;
-        let t = Instant::now();
-        let result = self.evaluator.evaluate(&proposal.arch)?;
-        let eval_seconds = t.elapsed().as_secs_f64();
-        let score = match result.status {
-            EvalStatus::Ok => result.score,
-            _ => None,
-        };
-        let n = self.steps.len() + 1;
-        self.strategy.observe(&Observation {
-            arch: &proposal.arch,
-            score,
-            evaluation: Some(n),
-            params: result.metrics.get("params").copied(),
-        });
-        self.seen.insert(hash.clone(), (n, score));
-        let best_before = self.best().map(|b| b.score);
-        let step = Step {
-            n,
-            arch: proposal.arch.to_text(),
-            hash,
-            origin: proposal.origin,
-            parent: proposal.parent,
-            result,
-            eval_seconds,
-            state: self.state(),
-        };
-        self.journal(&Event::Evaluation(Box::new(step.clone())))?;
-        match score {
-            Some(s) => tracing::debug!(n, score = s, arch = %step.arch, "evaluated"),
-            None => {
-                tracing::warn!(n, status = step.result.status.name(), arch = %step.arch, "evaluation failed")
-            }
-        }
-        let record = if self.kb.is_some() && self.wants_record(&step, best_before) {
-            Some(self.kb_record(&step))
-        } else {
-            None
-        };
-        self.record_step(step);
-        if self.best.is_some_and(|i| i + 1 == n) {
-            self.write_best()?;
-            if let Some(b) = self.best() {
-                tracing::info!(n, score = b.score, arch = %b.arch, "new best");
-            }
-        }
-        if let (Some(kb), Some(r)) = (self.kb.as_mut(), record) {
-            kb.add(vec![r])?;
-        }
-        // What the strategy learnt from this result (e.g. an insight now
-        // contradicted) reaches the knowledge base at once.
-        self.store_insights()?;
-        Ok(())
-    }
-
-    /// The KB record id of this session's evaluation `n`.
-    pub fn record_id(&self, n: usize) -> String {
-        format!("{}-{n:04}", self.id)
-    }
-
-    /// Move the strategy's new and changed insights (e.g. newly
-    /// contradicted ones) into the knowledge base, first adding the session
-    /// records they cite, for or against.
-    fn store_insights(&mut self) -> Result<(), SessionError> {
-        let insights = self.strategy.drain_insights();
-        if insights.is_empty() {
-            return Ok(());
-        }
-        let Some(kb) = self.kb.as_ref() else {
-            return Ok(());
-        };
-        let mut missing = Vec::new();
-        for ins in &insights {
-            for id in ins.evidence.iter().chain(&ins.contradicted_by) {
-                if kb.get(id).is_some() || missing.iter().any(|r: &ArchRecord| r.id == *id) {
-                    continue;
-                }
-                if let Some(step) = self.steps.iter().find(|s| self.record_id(s.n) == *id) {
-                    missing.push(self.kb_record(step));
-                }
-            }
-        }
-        if let Some(kb) = self.kb.as_mut() {
-            kb.add(missing)?;
-            kb.upsert_insights(insights)?;
-        }
-        Ok(())
-    }
-
-    /// Run until the budget ends; writes `summary.json` and returns the summary.
-    pub fn run(mut self) -> Result<Summary, SessionError> {
-        self.report("start");
-        let reason = loop {
-            if let Some(r) = self.stop_reason() {
-                break r;
-            }
-            self.step()?;
-            let stage = self.strategy.stage();
-            self.report(&stage);
-        };
-        self.journal(&Event::End {
-            reason: reason.clone(),
-            time: now_rfc3339(),
-        })?;
-        let summary = Summary {
-            session: self.id.clone(),
-            space: self.spec.space.to_string(),
-            strategy: self.strategy.name().into(),
-            seed: self.spec.seed,
-            evaluations: self.steps.len(),
-            duplicates: self.duplicates + self.strategy.stats().llm_duplicates as usize,
-            failed: self
-                .steps
-                .iter()
-                .filter(|s| s.result.status != EvalStatus::Ok)
-                .count(),
-            best: self.best(),
-            stop_reason: reason,
-            elapsed_seconds: self.elapsed(),
-            strategy_stats: self.strategy.stats(),
-        };
-        if let Some(run) = &self.run {
-            run.write_json(run_dir::SUMMARY, &summary)?;
-        }
-        Ok(summary)
-    }
-
-    /// Run until the budget ends and return every evaluation (for benchmarks).
-    pub fn run_to_steps(mut self) -> Result<Vec<Step>, SessionError> {
-        while self.stop_reason().is_none() {
-            self.step()?;
-        }
-        Ok(self.steps)
     }
 }

@@ -1,0 +1,61 @@
+//! What every prompt template sees: the task, the space and its notation,
+//! the active insights, and entries of the pool.
+
+use super::*;
+
+impl SekiAgent {
+    pub(super) fn active_insights(&self) -> Vec<Value> {
+        let active: Vec<&Insight> = self
+            .state
+            .insights
+            .iter()
+            .filter(|i| i.status == InsightStatus::Active)
+            .collect();
+        let skip = active.len().saturating_sub(self.cfg.insights_in_prompt);
+        active
+            .into_iter()
+            .skip(skip)
+            .map(|i| json!({"id": i.id, "text": i.text}))
+            .collect()
+    }
+
+    pub(super) fn space_ctx(&self) -> Value {
+        let d = self.space.describe();
+        json!({
+            "name": d.name,
+            "ops": d.ops,
+            "rules": d.rules,
+            "format": notation::format_hint(self.space),
+            "example": show(self.space, &d.example),
+        })
+    }
+
+    pub(super) fn base_ctx(&self) -> Value {
+        json!({
+            "task": self.task,
+            "space": self.space_ctx(),
+            "insights": self.active_insights(),
+            "duplicate": Value::Null,
+        })
+    }
+
+    pub(super) fn render(&self, name: &str, extra: Value) -> Result<String, StrategyError> {
+        let mut ctx = self.base_ctx();
+        if let (Some(o), Some(e)) = (ctx.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(self.prompts.render(name, &ctx)?)
+    }
+
+    pub(super) fn entry_ctx(&self, e: &PoolEntry) -> Value {
+        json!({
+            "id": e.id,
+            "arch": show(self.space, &e.arch),
+            "score": e.score,
+            "score_label": e.score_label,
+            "params": e.params,
+        })
+    }
+}
