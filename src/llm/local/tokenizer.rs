@@ -2,28 +2,30 @@
 //!
 //! Two families:
 //!
-//! - byte-level BPE (`tokenizer.ggml.model = "gpt2"`): the text is split by
-//!   the pre-tokenizer that `tokenizer.ggml.pre` names, each piece's bytes
-//!   are mapped to GPT-2's printable byte alphabet, and the ranked
-//!   `tokenizer.ggml.merges` are applied. Pre-tokenizers: `smollm`,
-//!   `starcoder`, `refact` (every digit its own piece, then GPT-2's split),
-//!   `gpt2`/`default` (GPT-2's split), `llama-bpe`/`llama3` (up to 3 digits
-//!   together) and `qwen2`/`deepseek-llm` style (single digits). No prefix
-//!   space is added.
+//! - byte-level BPE (`tokenizer.ggml.model = "gpt2"`): built with the
+//!   `tokenizers` crate from the GGUF's vocabulary and ranked merges, with
+//!   the pre-tokenizer that `tokenizer.ggml.pre` names ([`pre_tokenizer`]):
+//!   `smollm`, `starcoder`, `refact` (every digit its own piece, then GPT-2's
+//!   split), `gpt2`/`default` (GPT-2's split), `llama-bpe`/`llama3` (numbers
+//!   in runs of up to 3 digits) and `qwen2`/`deepseek-llm` style (single
+//!   digits), each followed by the byte-level alphabet without a prefix space.
 //! - SentencePiece-style BPE (`tokenizer.ggml.model = "llama"`, e.g. Gemma):
 //!   spaces become `▁`, adjacent pieces merge by the highest
 //!   `tokenizer.ggml.scores`, and characters outside the vocabulary fall back
-//!   to `<0xNN>` byte tokens.
+//!   to `<0xNN>` byte tokens. (GGUF files of this family carry scores, not
+//!   merges, so this merge loop is seki's own.)
 //!
 //! Control and user-defined tokens (`token_type` 3 and 4) written in the text
 //! (e.g. `<|im_start|>` in a rendered chat template) are matched whole when
-//! `special` is set. The splitting rules follow the published regular
-//! expressions of each pre-tokenizer, written out by hand (Rust's `regex`
-//! has no look-ahead); letters are `char::is_alphabetic`, numbers
-//! `char::is_numeric`.
+//! `special` is set. Decoding maps each token back to its bytes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{PreTokenizerWrapper, SplitDelimiterBehavior};
 
 /// A tokenizer failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -35,54 +37,54 @@ const TYPE_CONTROL: i32 = 3;
 const TYPE_USER_DEFINED: i32 = 4;
 const TYPE_BYTE: i32 = 6;
 
-/// How text is split before BPE (byte-level family).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreTokenizer {
-    /// GPT-2's split; with `individual_digits`, every digit is its own piece first.
-    Gpt2 {
-        /// Split digits one by one first (SmolLM, StarCoder).
-        individual_digits: bool,
-    },
-    /// Llama 3 / Qwen 2 style split; numbers in runs of at most `max_digits`.
-    Llama3 {
-        /// Longest run of digits in one piece.
-        max_digits: usize,
-    },
+/// GPT-2-style split with numbers in runs of `{1,N}` digits, as Llama 3
+/// (N = 3) and Qwen 2 (N = 1) publish it in their tokenizer files.
+fn llama3_pattern(max_digits: usize) -> String {
+    let numbers = if max_digits == 1 {
+        r"\p{N}".to_string()
+    } else {
+        format!(r"\p{{N}}{{1,{max_digits}}}")
+    };
+    format!(
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{{L}}\p{{N}}]?\p{{L}}+|{numbers}| ?[^\s\p{{L}}\p{{N}}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    )
 }
 
-impl PreTokenizer {
-    /// The pre-tokenizer that `tokenizer.ggml.pre` names.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "smollm" | "starcoder" | "refact" | "codeshell" | "minerva" | "exaone"
-            | "command-r" => PreTokenizer::Gpt2 {
-                individual_digits: true,
-            },
-            "gpt2" | "gpt-2" | "default" | "phi-2" | "jina-v2-en" | "olmo" | "mpt" | "falcon" => {
-                PreTokenizer::Gpt2 {
-                    individual_digits: false,
-                }
-            }
-            "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx" | "tekken" => {
-                PreTokenizer::Llama3 { max_digits: 3 }
-            }
-            "qwen2" | "qwen35" | "deepseek-llm" | "deepseek-coder" | "stablelm2" => {
-                PreTokenizer::Llama3 { max_digits: 1 }
-            }
-            _ => return None,
-        })
-    }
+/// The pre-tokenizer that `tokenizer.ggml.pre` names, `None` when unknown.
+pub fn pre_tokenizer(name: &str) -> Option<Result<PreTokenizerWrapper, TokenizerError>> {
+    let byte_level =
+        |use_regex: bool| PreTokenizerWrapper::from(ByteLevel::new(false, true, use_regex));
+    let split = |max_digits: usize| -> Result<PreTokenizerWrapper, TokenizerError> {
+        let split = Split::new(
+            SplitPattern::Regex(llama3_pattern(max_digits)),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| TokenizerError(format!("pre-tokenizer '{name}': {e}")))?;
+        Ok(PreTokenizerWrapper::from(Sequence::new(vec![
+            PreTokenizerWrapper::from(split),
+            byte_level(false),
+        ])))
+    };
+    Some(match name {
+        "smollm" | "starcoder" | "refact" | "codeshell" | "minerva" | "exaone" | "command-r" => {
+            Ok(PreTokenizerWrapper::from(Sequence::new(vec![
+                PreTokenizerWrapper::from(Digits::new(true)),
+                byte_level(true),
+            ])))
+        }
+        "gpt2" | "gpt-2" | "default" | "phi-2" | "jina-v2-en" | "olmo" | "mpt" | "falcon" => {
+            Ok(byte_level(true))
+        }
+        "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx" | "tekken" => split(3),
+        "qwen2" | "qwen35" | "deepseek-llm" | "deepseek-coder" | "stablelm2" => split(1),
+        _ => return None,
+    })
 }
 
 #[derive(Debug)]
 enum Model {
-    ByteBpe {
-        pre: PreTokenizer,
-        /// (left id, right id) -> (rank, merged id)
-        merges: HashMap<(u32, u32), (u32, u32)>,
-        /// token id of each byte's printable character
-        byte_ids: [Option<u32>; 256],
-    },
+    ByteBpe(Box<tokenizers::Tokenizer>),
     SentencePiece {
         scores: Vec<f32>,
         add_space_prefix: bool,
@@ -104,7 +106,6 @@ pub struct Tokenizer {
     eos: Option<u32>,
     add_bos: bool,
     unk: Option<u32>,
-    cache: Mutex<HashMap<String, Vec<u32>>>,
 }
 
 /// GPT-2's map from bytes to printable characters.
@@ -180,30 +181,32 @@ impl Tokenizer {
         let (model, bytes) = match v.model.as_str() {
             "gpt2" => {
                 let pre_name = v.pre.clone().unwrap_or_else(|| "default".into());
-                let pre = PreTokenizer::from_name(&pre_name).unwrap_or_else(|| {
+                let pre = pre_tokenizer(&pre_name).unwrap_or_else(|| {
                     tracing::warn!(
                         "tokenizer: unknown pre-tokenizer '{pre_name}'; using GPT-2's split"
                     );
-                    PreTokenizer::Gpt2 {
-                        individual_digits: false,
-                    }
-                });
-                let mut byte_ids = [None; 256];
-                for (b, c) in b2c.iter().enumerate() {
-                    byte_ids[b] = ids.get(&c.to_string()).copied();
-                }
-                let mut merges = HashMap::with_capacity(v.merges.len());
-                for (rank, m) in v.merges.iter().enumerate() {
+                    Ok(PreTokenizerWrapper::from(ByteLevel::new(false, true, true)))
+                })?;
+                let mut merges = Vec::with_capacity(v.merges.len());
+                for m in &v.merges {
                     let Some((a, b)) = m.split_once(' ') else {
                         return Err(TokenizerError(format!("malformed merge {m:?}")));
                     };
-                    let (Some(&ia), Some(&ib), Some(&im)) =
-                        (ids.get(a), ids.get(b), ids.get(&format!("{a}{b}")))
-                    else {
-                        continue;
-                    };
-                    merges.entry((ia, ib)).or_insert((rank as u32, im));
+                    if ids.contains_key(a)
+                        && ids.contains_key(b)
+                        && ids.contains_key(&format!("{a}{b}"))
+                    {
+                        merges.push((a.to_string(), b.to_string()));
+                    }
                 }
+                let vocab: tokenizers::models::bpe::Vocab =
+                    ids.iter().map(|(t, &i)| (t.clone(), i)).collect();
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .build()
+                    .map_err(|e| TokenizerError(format!("byte-level BPE: {e}")))?;
+                let mut hf = tokenizers::Tokenizer::new(bpe);
+                hf.with_pre_tokenizer(Some(pre));
                 let mut c2b = HashMap::with_capacity(256);
                 for (b, c) in b2c.iter().enumerate() {
                     c2b.insert(*c, b as u8);
@@ -230,14 +233,7 @@ impl Tokenizer {
                         }
                     })
                     .collect();
-                (
-                    Model::ByteBpe {
-                        pre,
-                        merges,
-                        byte_ids,
-                    },
-                    bytes,
-                )
+                (Model::ByteBpe(Box::new(hf)), bytes)
             }
             "llama" => {
                 let scores = if v.scores.len() == n {
@@ -291,7 +287,6 @@ impl Tokenizer {
             eos: v.eos,
             add_bos: v.add_bos,
             unk: v.unk,
-            cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -386,26 +381,11 @@ impl Tokenizer {
             return Ok(());
         }
         match &self.model {
-            Model::ByteBpe {
-                pre,
-                merges,
-                byte_ids,
-            } => {
-                for piece in pre_split(*pre, text) {
-                    if let Ok(cache) = self.cache.lock() {
-                        if let Some(ids) = cache.get(piece) {
-                            out.extend_from_slice(ids);
-                            continue;
-                        }
-                    }
-                    let ids = bpe_bytes(piece.as_bytes(), merges, byte_ids, self.unk)?;
-                    out.extend_from_slice(&ids);
-                    if let Ok(mut cache) = self.cache.lock() {
-                        if cache.len() < 100_000 {
-                            cache.insert(piece.to_string(), ids);
-                        }
-                    }
-                }
+            Model::ByteBpe(hf) => {
+                let enc = hf
+                    .encode_fast(text, false)
+                    .map_err(|e| TokenizerError(format!("cannot encode {text:?}: {e}")))?;
+                out.extend_from_slice(enc.get_ids());
                 Ok(())
             }
             Model::SentencePiece {
@@ -499,201 +479,46 @@ impl Tokenizer {
     }
 }
 
-/// Byte-level BPE of one piece.
-fn bpe_bytes(
-    piece: &[u8],
-    merges: &HashMap<(u32, u32), (u32, u32)>,
-    byte_ids: &[Option<u32>; 256],
-    unk: Option<u32>,
-) -> Result<Vec<u32>, TokenizerError> {
-    let mut syms: Vec<u32> = Vec::with_capacity(piece.len());
-    for &b in piece {
-        match byte_ids[b as usize].or(unk) {
-            Some(id) => syms.push(id),
-            None => {
-                return Err(TokenizerError(format!(
-                    "the vocabulary has no token for byte 0x{b:02X}"
-                )))
-            }
-        }
-    }
-    loop {
-        let mut pick: Option<(usize, u32, u32)> = None;
-        for i in 0..syms.len().saturating_sub(1) {
-            if let Some(&(rank, merged)) = merges.get(&(syms[i], syms[i + 1])) {
-                if pick.is_none_or(|(_, r, _)| rank < r) {
-                    pick = Some((i, rank, merged));
-                }
-            }
-        }
-        let Some((i, _, merged)) = pick else { break };
-        syms[i] = merged;
-        syms.remove(i + 1);
-    }
-    Ok(syms)
-}
-
-fn is_letter(c: char) -> bool {
-    c.is_alphabetic() && !c.is_numeric()
-}
-fn is_number(c: char) -> bool {
-    c.is_numeric()
-}
-fn is_other(c: char) -> bool {
-    !c.is_whitespace() && !is_letter(c) && !is_number(c)
-}
-fn is_newline(c: char) -> bool {
-    c == '\r' || c == '\n'
-}
-
-/// Split text into pieces as the pre-tokenizer does.
-pub fn pre_split(pre: PreTokenizer, text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    match pre {
-        PreTokenizer::Gpt2 { individual_digits } => {
-            if individual_digits {
-                let mut start = 0;
-                for (i, c) in text.char_indices() {
-                    if is_number(c) {
-                        gpt2_split(&text[start..i], &mut out);
-                        out.push(&text[i..i + c.len_utf8()]);
-                        start = i + c.len_utf8();
-                    }
-                }
-                gpt2_split(&text[start..], &mut out);
-            } else {
-                gpt2_split(text, &mut out);
-            }
-        }
-        PreTokenizer::Llama3 { max_digits } => llama3_split(text, max_digits, &mut out),
-    }
-    out
-}
-
-/// Run of chars from `j` while `f` holds; returns the end index.
-fn run(ch: &[(usize, char)], mut j: usize, f: impl Fn(char) -> bool) -> usize {
-    while j < ch.len() && f(ch[j].1) {
-        j += 1;
-    }
-    j
-}
-
-fn contraction(ch: &[(usize, char)], i: usize, case_insensitive: bool) -> Option<usize> {
-    if ch.get(i).map(|c| c.1) != Some('\'') {
-        return None;
-    }
-    let norm = |k: usize| {
-        ch.get(k).map(|c| {
-            if case_insensitive {
-                c.1.to_ascii_lowercase()
-            } else {
-                c.1
-            }
-        })
-    };
-    match (norm(i + 1), norm(i + 2)) {
-        (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l')) => Some(i + 3),
-        (Some('s' | 't' | 'm' | 'd'), _) => Some(i + 2),
-        _ => None,
-    }
-}
-
-/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-fn gpt2_split<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    let ch: Vec<(usize, char)> = text.char_indices().collect();
-    let at = |k: usize| ch.get(k).map_or(text.len(), |c| c.0);
-    let mut i = 0;
-    while i < ch.len() {
-        let end = if let Some(e) = contraction(&ch, i, false) {
-            e
-        } else {
-            let j = if ch[i].1 == ' ' { i + 1 } else { i };
-            match ch.get(j).map(|c| c.1) {
-                Some(c) if is_letter(c) => run(&ch, j, is_letter),
-                Some(c) if is_number(c) => run(&ch, j, is_number),
-                Some(c) if is_other(c) => run(&ch, j, is_other),
-                _ => whitespace_end(&ch, i),
-            }
-        };
-        out.push(&text[at(i)..at(end)]);
-        i = end;
-    }
-}
-
-/// `\s+(?!\S)|\s+` at `i` (a whitespace char).
-fn whitespace_end(ch: &[(usize, char)], i: usize) -> usize {
-    let k = run(ch, i, char::is_whitespace).max(i + 1);
-    if k < ch.len() && k - i > 1 {
-        k - 1
-    } else {
-        k
-    }
-}
-
-/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-fn llama3_split<'a>(text: &'a str, max_digits: usize, out: &mut Vec<&'a str>) {
-    let ch: Vec<(usize, char)> = text.char_indices().collect();
-    let at = |k: usize| ch.get(k).map_or(text.len(), |c| c.0);
-    let mut i = 0;
-    while i < ch.len() {
-        let c = ch[i].1;
-        let next = ch.get(i + 1).map(|c| c.1);
-        let end = if let Some(e) = contraction(&ch, i, true) {
-            e
-        } else if is_letter(c) {
-            run(&ch, i, is_letter)
-        } else if !is_newline(c) && !is_number(c) && next.is_some_and(is_letter) {
-            run(&ch, i + 1, is_letter)
-        } else if is_number(c) {
-            let mut k = i;
-            while k < ch.len() && k - i < max_digits.max(1) && is_number(ch[k].1) {
-                k += 1;
-            }
-            k
-        } else if is_other(c) || (c == ' ' && next.is_some_and(is_other)) {
-            let j = if c == ' ' { i + 1 } else { i };
-            let k = run(&ch, j, is_other);
-            run(&ch, k, is_newline)
-        } else {
-            // whitespace
-            let k = run(&ch, i, char::is_whitespace).max(i + 1);
-            match (i..k).rev().find(|&p| is_newline(ch[p].1)) {
-                Some(p) => p + 1,
-                None => whitespace_end(&ch, i),
-            }
-        };
-        out.push(&text[at(i)..at(end)]);
-        i = end;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn gpt2_split_follows_the_regex() {
-        let p = PreTokenizer::Gpt2 {
-            individual_digits: false,
-        };
-        assert_eq!(
-            pre_split(p, "Hello world, it's  42!\n\n  x"),
-            vec!["Hello", " world", ",", " it", "'s", " ", " 42", "!", "\n\n ", " x"]
-        );
-        assert_eq!(pre_split(p, "a  "), vec!["a", "  "]);
-        let s = PreTokenizer::Gpt2 {
-            individual_digits: true,
-        };
-        assert_eq!(pre_split(s, "ab 123c"), vec!["ab", " ", "1", "2", "3", "c"]);
+    /// The pieces the named pre-tokenizer cuts `text` into.
+    fn pieces(name: &str, text: &str) -> Vec<String> {
+        use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+        let pre = pre_tokenizer(name).unwrap().unwrap();
+        let mut pts = PreTokenizedString::from(text);
+        pre.pre_tokenize(&mut pts).unwrap();
+        pts.get_splits(OffsetReferential::Original, OffsetType::Byte)
+            .into_iter()
+            .map(|(_, (a, b), _)| text[a..b].to_string())
+            .collect()
     }
 
     #[test]
-    fn llama3_split_follows_the_regex() {
-        let p = PreTokenizer::Llama3 { max_digits: 3 };
+    fn gpt2_split_follows_the_regex() {
         assert_eq!(
-            pre_split(p, "Hello, WORLD'S 12345 (x)\n\n y"),
+            pieces("gpt2", "Hello world, it's  42!\n\n  x"),
+            vec!["Hello", " world", ",", " it", "'s", " ", " 42", "!", "\n\n ", " x"]
+        );
+        assert_eq!(pieces("gpt2", "a  "), vec!["a", "  "]);
+        assert_eq!(
+            pieces("smollm", "ab 123c"),
+            vec!["ab", " ", "1", "2", "3", "c"]
+        );
+    }
+
+    #[test]
+    fn llama3_and_qwen2_splits_follow_the_regex() {
+        assert_eq!(
+            pieces("llama-bpe", "Hello, WORLD'S 12345 (x)\n\n y"),
             vec!["Hello", ",", " WORLD", "'S", " ", "123", "45", " (", "x", ")\n\n", " y"]
         );
+        assert_eq!(
+            pieces("qwen2", "x 2024"),
+            vec!["x", " ", "2", "0", "2", "4"]
+        );
+        assert!(pre_tokenizer("no-such-pre").is_none());
     }
 
     /// A byte-level vocabulary: every byte, plus merges for "he", "hel",
