@@ -88,7 +88,7 @@ enum Model {
     SentencePiece {
         scores: Vec<f32>,
         add_space_prefix: bool,
-        byte_ids: [Option<u32>; 256],
+        byte_ids: Box<[Option<u32>; 256]>,
     },
 }
 
@@ -265,7 +265,7 @@ impl Tokenizer {
                     Model::SentencePiece {
                         scores,
                         add_space_prefix: v.add_space_prefix,
-                        byte_ids,
+                        byte_ids: Box::new(byte_ids),
                     },
                     bytes,
                 )
