@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The steps that have a template, with their built-in text.
-pub const TEMPLATES: [(&str, &str); 6] = [
+pub const TEMPLATES: [(&str, &str); 7] = [
     ("system", include_str!("../prompts/system.j2")),
     (
         "evolution_strategy",
@@ -30,6 +30,10 @@ pub const TEMPLATES: [(&str, &str); 6] = [
         include_str!("../prompts/inspiration_arch.j2"),
     ),
     ("repair", include_str!("../prompts/repair.j2")),
+    (
+        "ranked_mutation",
+        include_str!("../prompts/ranked_mutation.j2"),
+    ),
 ];
 
 /// A template problem.

@@ -189,3 +189,73 @@ fn sessions_in_folders_of_the_same_name_share_a_knowledge_base() {
     let reopened = RunDir::open(&d.path().join("b/run")).unwrap();
     assert_eq!(reopened.session_id(), ids[1]);
 }
+
+/// A replayed reply.
+fn reply(text: &str) -> seki::llm::Recorded {
+    seki::llm::Recorded {
+        prompt: None,
+        response: seki::llm::ChatResponse {
+            text: text.into(),
+            usage: Default::default(),
+            latency_seconds: 0.0,
+            finish: seki::llm::FinishReason::Stop,
+            model: "replay".into(),
+            cost_usd: None,
+        },
+    }
+}
+
+#[test]
+fn agent_operators_are_recorded_with_parents_and_counted() {
+    use seki::agent::{AgentConfig, Models, SekiAgent, Task};
+    let mut table = Nb201Table::load(&common::table()).unwrap();
+    let cfg = AgentConfig {
+        evolution_iterations: 1,
+        inspiration_iterations: 0,
+        ranked_iterations: 1,
+        crossover_iterations: 1,
+        ..Default::default()
+    };
+    // Seed (no LLM); evolution: strategy, architecture; ranked: a letter;
+    // crossover (no LLM); evolution again; ranked with an unreadable reply.
+    let replies = vec![
+        reply("Use 3x3 convolutions on every edge."),
+        reply(
+            r#"{"node1": ["nor_conv_3x3"], "node2": ["nor_conv_3x3", "nor_conv_3x3"], "node3": ["skip_connect", "nor_conv_3x3", "nor_conv_3x3"]}"#,
+        ),
+        reply("\"C\""),
+        reply("Add a 1x1 convolution."),
+        reply(
+            r#"{"node1": ["nor_conv_3x3"], "node2": ["nor_conv_1x1", "nor_conv_3x3"], "node3": ["skip_connect", "nor_conv_3x3", "nor_conv_3x3"]}"#,
+        ),
+        reply("no idea"),
+    ];
+    let model = std::sync::Arc::new(seki::llm::ReplayModel::new("replay", replies, false));
+    let task = Task {
+        dataset: "cifar10".into(),
+        objective: "accuracy".into(),
+        constraints: String::new(),
+        score_label: "validation accuracy".into(),
+    };
+    let agent = SekiAgent::new(
+        Space::Nb201,
+        cfg,
+        task,
+        "t",
+        Vec::new(),
+        Models::same(model),
+    )
+    .unwrap();
+    let summary = Session::in_memory(spec(6), Box::new(agent), &mut table)
+        .run()
+        .unwrap();
+    let ops = &summary.operators;
+    assert_eq!(ops["seed"].evaluations, 1);
+    assert_eq!(ops["self-evolution"].evaluations, 2);
+    assert_eq!(ops["llm-ranked-mutation"].proposals, 2, "{ops:?}");
+    assert_eq!(ops["crossover"].proposals, 1, "{ops:?}");
+    // Every child after the seed names an evaluated parent.
+    assert_eq!(ops["llm-ranked-mutation"].with_parent, 2);
+    assert_eq!(ops["crossover"].with_parent, 1);
+    assert_eq!(summary.strategy_stats.details["fell_back"], 1);
+}

@@ -15,6 +15,15 @@ pub struct AgentConfig {
     pub evolution_iterations: usize,
     /// γ: knowledge-inspiration iterations per round.
     pub inspiration_iterations: usize,
+    /// LLM-ranked mutations per round: the LLM picks one of
+    /// `ranked_candidates` single-edge mutations of the current architecture
+    /// (one prefill and a one-letter reply).
+    pub ranked_iterations: usize,
+    /// Mutations listed for a ranked-mutation choice (2 to 26).
+    pub ranked_candidates: usize,
+    /// Crossovers per round: a child of two architectures sampled from the
+    /// top-k, each node (DARTS) or edge (NB201) from one of them; no LLM.
+    pub crossover_iterations: usize,
     /// Refinements of the current line shown in self-evolution prompts.
     pub history: usize,
     /// Insights shown in prompts (most recent active ones).
@@ -50,6 +59,9 @@ impl Default for AgentConfig {
             sample: 3,
             evolution_iterations: 3,
             inspiration_iterations: 1,
+            ranked_iterations: 0,
+            ranked_candidates: 6,
+            crossover_iterations: 0,
             history: 5,
             insights_in_prompt: 5,
             max_repairs: 2,

@@ -56,6 +56,9 @@ pub enum Event {
         /// The canonical hash of its parent, if it has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<String>,
+        /// The operator that made it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        operator: String,
         /// The evaluation number that first evaluated it.
         of: usize,
         /// State after this step.
@@ -97,6 +100,9 @@ pub struct Step {
     /// if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// The operator that made it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
     /// The result.
     #[serde(flatten)]
     pub result: Evaluation,

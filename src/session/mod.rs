@@ -4,6 +4,7 @@
 
 pub mod journal;
 mod kb_sync;
+pub mod operators;
 mod resume;
 mod run;
 pub mod run_dir;
@@ -187,6 +188,9 @@ pub struct Summary {
     pub stop_reason: String,
     /// Seconds, over all runs of the session.
     pub elapsed_seconds: f64,
+    /// Per operator: proposals, duplicates, failures, score change against
+    /// the parent, new bests.
+    pub operators: std::collections::BTreeMap<String, operators::OperatorStats>,
     /// The strategy's own counters (for the LLM-guided strategy: replies
     /// parsed first time, after repair, fallbacks, tokens and cost per stage).
     #[serde(flatten)]
@@ -207,6 +211,7 @@ pub struct Session<'e> {
     steps: Vec<Step>,
     best: Option<usize>,
     duplicates: usize,
+    duplicate_operators: std::collections::BTreeMap<String, usize>,
     consecutive_duplicates: usize,
     elapsed_before: f64,
     started: Instant,
@@ -238,6 +243,7 @@ impl<'e> Session<'e> {
             steps: Vec::new(),
             best: None,
             duplicates: 0,
+            duplicate_operators: Default::default(),
             consecutive_duplicates: 0,
             elapsed_before: 0.0,
             started: Instant::now(),

@@ -92,7 +92,10 @@ impl<'e> Session<'e> {
                     last_state = Some(step.state.clone());
                     s.record_step(step);
                 }
-                Event::Duplicate { state, .. } => {
+                Event::Duplicate {
+                    state, operator, ..
+                } => {
+                    *s.duplicate_operators.entry(operator).or_insert(0) += 1;
                     s.duplicates += 1;
                     s.consecutive_duplicates += 1;
                     last_state = Some(state);

@@ -56,6 +56,10 @@ impl<'e> Session<'e> {
         if let Some(&(of, score)) = self.seen.get(&hash) {
             self.duplicates += 1;
             self.consecutive_duplicates += 1;
+            *self
+                .duplicate_operators
+                .entry(proposal.operator.clone())
+                .or_insert(0) += 1;
             let params = self
                 .steps
                 .get(of.wrapping_sub(1))
@@ -72,6 +76,7 @@ impl<'e> Session<'e> {
                 hash,
                 origin: proposal.origin,
                 parent: proposal.parent,
+                operator: proposal.operator.clone(),
                 of,
                 state: self.state(),
             })?;
@@ -100,6 +105,7 @@ impl<'e> Session<'e> {
             hash,
             origin: proposal.origin,
             parent: proposal.parent,
+            operator: proposal.operator,
             result,
             eval_seconds,
             state: self.state(),
@@ -162,6 +168,7 @@ impl<'e> Session<'e> {
             best: self.best(),
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),
+            operators: operators::operator_stats(&self.steps, &self.duplicate_operators),
             strategy_stats: self.strategy.stats(),
         };
         if let Some(run) = &self.run {

@@ -178,6 +178,36 @@ impl Arch {
             Arch::Nb201(c) => Arch::Nb201(c.mutate(rng)),
         }
     }
+
+    /// A child taking each unit from one parent or the other at random:
+    /// an NB201 edge, or a DARTS node (its two edges, so it stays valid).
+    /// `None` when the parents are of different spaces.
+    pub fn crossover(&self, other: &Arch, rng: &mut Rng) -> Option<Arch> {
+        match (self, other) {
+            (Arch::Nb201(a), Arch::Nb201(b)) => {
+                let mut c = *a;
+                for (k, op) in c.ops.iter_mut().enumerate() {
+                    if rng.below(2) == 1 {
+                        *op = b.ops[k];
+                    }
+                }
+                Some(Arch::Nb201(c))
+            }
+            (Arch::Darts(a), Arch::Darts(b)) => {
+                let mut c = a.clone();
+                for (cell, other) in [(&mut c.normal, &b.normal), (&mut c.reduce, &b.reduce)] {
+                    for node in 0..darts::NODES {
+                        if rng.below(2) == 1 {
+                            cell[2 * node] = other[2 * node];
+                            cell[2 * node + 1] = other[2 * node + 1];
+                        }
+                    }
+                }
+                Some(Arch::Darts(c))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Arch {
@@ -205,6 +235,27 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("darts, nb201"));
+    }
+
+    #[test]
+    fn crossover_takes_every_unit_from_a_parent_and_stays_valid() {
+        let mut rng = Rng::seed(8);
+        for s in Space::ALL {
+            for _ in 0..50 {
+                let (a, b) = (s.random(&mut rng), s.random(&mut rng));
+                let c = a.crossover(&b, &mut rng).unwrap();
+                // Valid: it parses back from its text.
+                assert_eq!(s.parse(&c.to_text()).unwrap(), c);
+                if let (Arch::Nb201(x), Arch::Nb201(y), Arch::Nb201(z)) = (&a, &b, &c) {
+                    for k in 0..6 {
+                        assert!(z.ops[k] == x.ops[k] || z.ops[k] == y.ops[k]);
+                    }
+                }
+            }
+        }
+        let d = Space::Darts.random(&mut rng);
+        let n = Space::Nb201.random(&mut rng);
+        assert!(d.crossover(&n, &mut rng).is_none());
     }
 
     #[test]

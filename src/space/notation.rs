@@ -27,6 +27,50 @@ pub fn to_llm(arch: &Arch) -> Value {
     }
 }
 
+/// What changed from `from` to `to`, edge by edge, in words the prompts use
+/// (e.g. `node2<-1: none -> nor_conv_3x3`).
+pub fn describe_change(from: &Arch, to: &Arch) -> String {
+    let mut out: Vec<String> = Vec::new();
+    match (from, to) {
+        (Arch::Nb201(a), Arch::Nb201(b)) => {
+            for (k, &(t, f)) in nb201::EDGES.iter().enumerate() {
+                if a.ops[k] != b.ops[k] {
+                    out.push(format!(
+                        "node{t}<-{f}: {} -> {}",
+                        a.ops[k].name(),
+                        b.ops[k].name()
+                    ));
+                }
+            }
+        }
+        (Arch::Darts(a), Arch::Darts(b)) => {
+            for (name, x, y) in [
+                ("normal", &a.normal, &b.normal),
+                ("reduce", &a.reduce, &b.reduce),
+            ] {
+                for i in 0..darts::EDGES {
+                    if x[i] != y[i] {
+                        out.push(format!(
+                            "{name} pair {}: [{}, {}] -> [{}, {}]",
+                            i + 1,
+                            x[i].op_name(),
+                            x[i].input,
+                            y[i].op_name(),
+                            y[i].input
+                        ));
+                    }
+                }
+            }
+        }
+        _ => out.push("a different space".into()),
+    }
+    if out.is_empty() {
+        "no change".into()
+    } else {
+        out.join("; ")
+    }
+}
+
 /// One line telling the model how to write an architecture of `space`.
 pub fn format_hint(space: Space) -> &'static str {
     match space {

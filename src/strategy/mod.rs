@@ -48,19 +48,26 @@ pub enum StrategyError {
 pub struct Proposal {
     /// The architecture.
     pub arch: Arch,
-    /// How it was made (`random`, `mutation`, `self-evolution`, ...), for the journal.
+    /// How it was made, in words, for the journal.
     pub origin: String,
+    /// The operator that made it (`random`, `mutation`, `self-evolution`,
+    /// `knowledge-inspiration`, `crossover`, ...): summaries and reports
+    /// count proposals, duplicates and score changes per operator.
+    pub operator: String,
     /// The canonical hash of the architecture it was made from (its primary
     /// parent), when it has one; the report draws the lineage from it.
     pub parent: Option<String>,
 }
 
 impl Proposal {
-    /// A proposal with no parent (random, seeded).
+    /// A proposal with no parent (random, seeded); its operator is its
+    /// origin until [`by`](Self::by) names one.
     pub fn new(arch: Arch, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
         Proposal {
             arch,
-            origin: origin.into(),
+            operator: origin.clone(),
+            origin,
             parent: None,
         }
     }
@@ -68,10 +75,15 @@ impl Proposal {
     /// A proposal made from `parent`.
     pub fn from_parent(arch: Arch, origin: impl Into<String>, parent: &Arch) -> Self {
         Proposal {
-            arch,
-            origin: origin.into(),
             parent: Some(parent.hash()),
+            ..Proposal::new(arch, origin)
         }
+    }
+
+    /// Name the operator that made it.
+    pub fn by(mut self, operator: &str) -> Self {
+        self.operator = operator.to_string();
+        self
     }
 }
 

@@ -51,10 +51,10 @@ impl Strategy for RegularizedEvolution {
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
         let rng = &mut *ctx.rng;
         if self.population.len() < self.settings.population {
-            return Ok(Proposal::new(
-                self.space.random(rng),
-                "random (filling the population)",
-            ));
+            return Ok(
+                Proposal::new(self.space.random(rng), "random (filling the population)")
+                    .by("random"),
+            );
         }
         let picks = rng.sample_indices(self.population.len(), self.settings.sample);
         let parent = picks
@@ -66,7 +66,8 @@ impl Strategy for RegularizedEvolution {
                 p.mutate(rng),
                 format!("mutation of {} (score {score:.2})", p.hash()),
                 p,
-            )),
+            )
+            .by("mutation")),
             None => Ok(Proposal::new(self.space.random(rng), "random")),
         }
     }

@@ -10,6 +10,18 @@ impl SekiAgent {
         call: Call<'_>,
         messages: &[Message],
     ) -> Result<ChatResponse, StrategyError> {
+        self.chat_with(ctx, call, messages, None)
+    }
+
+    /// [`chat`](Self::chat) with a schema of its own for a constrained call
+    /// (default: the space's architecture schema).
+    pub(super) fn chat_with(
+        &mut self,
+        ctx: &mut Context<'_>,
+        call: Call<'_>,
+        messages: &[Message],
+        schema: Option<Value>,
+    ) -> Result<ChatResponse, StrategyError> {
         let Call {
             stage,
             model,
@@ -21,7 +33,8 @@ impl SekiAgent {
             temperature,
             max_tokens,
             seed: Some(ctx.rng.next_u64()),
-            constraint: constrained.then(|| Constraint::JsonSchema(arch_schema(self.space))),
+            constraint: constrained
+                .then(|| Constraint::JsonSchema(schema.unwrap_or_else(|| arch_schema(self.space)))),
             ..ChatOptions::default()
         };
         let resp = self
@@ -97,7 +110,7 @@ impl SekiAgent {
         parent: Option<String>,
     ) -> Result<Proposal, StrategyError> {
         let (model, temperature) = match stage {
-            Stage::Evolution => (
+            Stage::Evolution | Stage::Ranked | Stage::Crossover => (
                 self.models.evolution.clone(),
                 self.cfg.temperature_evolution,
             ),
@@ -160,6 +173,7 @@ impl SekiAgent {
                     return Ok(Proposal {
                         arch: a,
                         origin: format!("{} ({word})", stage.name()),
+                        operator: stage.operator().into(),
                         parent: parent_hash,
                     });
                 }
@@ -192,6 +206,7 @@ impl SekiAgent {
         Ok(Proposal {
             arch,
             origin: format!("{} (fallback: mutation; {why})", stage.name()),
+            operator: "fallback-mutation".into(),
             parent: parent_hash,
         })
     }

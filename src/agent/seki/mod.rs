@@ -114,6 +114,8 @@ enum Pending {
     Seed,
     Evolution { strategy: String, parent_score: f64 },
     Inspiration { insights: Vec<String> },
+    Ranked { choice: String, parent_score: f64 },
+    Crossover,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -157,13 +159,27 @@ struct Call<'a> {
 enum Stage {
     Evolution,
     Inspiration,
+    Ranked,
+    Crossover,
 }
 
 impl Stage {
+    /// The operator its proposals are counted under.
+    fn operator(self) -> &'static str {
+        match self {
+            Stage::Evolution => "self-evolution",
+            Stage::Inspiration => "knowledge-inspiration",
+            Stage::Ranked => "llm-ranked-mutation",
+            Stage::Crossover => "crossover",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Stage::Evolution => "evolution",
             Stage::Inspiration => "inspiration",
+            Stage::Ranked => "ranked_mutation",
+            Stage::Crossover => "crossover",
         }
     }
 }
@@ -288,9 +304,9 @@ impl Strategy for SekiAgent {
                 .find(|(_, a)| !ctx.is_seen(a));
             return Ok(match seed {
                 Some((id, arch)) => {
-                    Proposal::new(arch, format!("seed: {id} from the knowledge base"))
+                    Proposal::new(arch, format!("seed: {id} from the knowledge base")).by("seed")
                 }
-                None => Proposal::new(self.fallback(ctx, None).0, "seed: random"),
+                None => Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed"),
             });
         };
         let stage = self.next_stage();
@@ -298,6 +314,8 @@ impl Strategy for SekiAgent {
         match stage {
             Stage::Evolution => self.evolve(ctx, current),
             Stage::Inspiration => self.inspire(ctx),
+            Stage::Ranked => self.ranked(ctx, current),
+            Stage::Crossover => self.crossover(ctx, current),
         }
     }
 
@@ -347,6 +365,34 @@ impl Strategy for SekiAgent {
                     strategy: clip(&strategy, 200),
                     outcome,
                 });
+                if let Some(e) = &entry {
+                    if better_than_current(e, &self.state.current) {
+                        self.state.current = Some(e.clone());
+                    }
+                }
+            }
+            Some(Pending::Ranked {
+                choice,
+                parent_score,
+            }) => {
+                let outcome = match &entry {
+                    Some(e) if e.score > parent_score => {
+                        format!("improved to {:.2} (from {parent_score:.2})", e.score)
+                    }
+                    Some(e) => format!("{:.2}, not better than {parent_score:.2}", e.score),
+                    None => "the evaluation failed".into(),
+                };
+                self.state.history.push(HistoryItem {
+                    strategy: choice,
+                    outcome,
+                });
+                if let Some(e) = &entry {
+                    if better_than_current(e, &self.state.current) {
+                        self.state.current = Some(e.clone());
+                    }
+                }
+            }
+            Some(Pending::Crossover) => {
                 if let Some(e) = &entry {
                     if better_than_current(e, &self.state.current) {
                         self.state.current = Some(e.clone());

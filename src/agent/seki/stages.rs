@@ -107,14 +107,178 @@ impl SekiAgent {
         Ok(p)
     }
 
+    /// The stage of the next iteration. A round is λ self-evolutions, γ
+    /// knowledge inspirations, then the ranked mutations and crossovers the
+    /// settings ask for; inspiration and crossover wait until the pool has
+    /// enough architectures to sample (self-evolution runs instead).
     pub(super) fn next_stage(&self) -> Stage {
-        let round = self.cfg.evolution_iterations + self.cfg.inspiration_iterations;
-        let pos = self.state.iterations % round.max(1);
-        let enough = self.state.pool.len() >= self.cfg.sample.min(self.cfg.top_k);
-        if (pos >= self.cfg.evolution_iterations && enough) || self.cfg.evolution_iterations == 0 {
-            Stage::Inspiration
-        } else {
-            Stage::Evolution
+        let c = &self.cfg;
+        let round = c.evolution_iterations
+            + c.inspiration_iterations
+            + c.ranked_iterations
+            + c.crossover_iterations;
+        if round == 0 {
+            return Stage::Evolution;
         }
+        let pos = self.state.iterations % round;
+        let enough = self.state.pool.len() >= c.sample.min(c.top_k).max(2);
+        let stage = if pos < c.evolution_iterations {
+            Stage::Evolution
+        } else if pos < c.evolution_iterations + c.inspiration_iterations {
+            Stage::Inspiration
+        } else if pos < c.evolution_iterations + c.inspiration_iterations + c.ranked_iterations {
+            Stage::Ranked
+        } else {
+            Stage::Crossover
+        };
+        match stage {
+            Stage::Inspiration | Stage::Crossover if !enough => Stage::Evolution,
+            s => s,
+        }
+    }
+
+    /// LLM-ranked mutation: list distinct unseen single-step mutations of
+    /// the current architecture with letters; the constrained reply is one
+    /// letter (one prefill, a few tokens).
+    pub(super) fn ranked(
+        &mut self,
+        ctx: &mut Context<'_>,
+        current: PoolEntry,
+    ) -> Result<Proposal, StrategyError> {
+        let parent = self.space.parse(&current.arch).ok();
+        let mut cands: Vec<Arch> = Vec::new();
+        if let Some(p) = &parent {
+            let want = self.cfg.ranked_candidates.clamp(2, 26);
+            for _ in 0..want * 20 {
+                let m = p.mutate(ctx.rng);
+                if !ctx.is_seen(&m) && !cands.iter().any(|c| c.hash() == m.hash()) {
+                    cands.push(m);
+                    if cands.len() == want {
+                        break;
+                    }
+                }
+            }
+        }
+        if cands.len() < 2 {
+            // Nothing to rank: self-evolution instead.
+            return self.evolve(ctx, current);
+        }
+        let letters: Vec<String> = (0..cands.len())
+            .map(|i| char::from(b'A' + i as u8).to_string())
+            .collect();
+        let listed: Vec<Value> = cands
+            .iter()
+            .zip(&letters)
+            .map(|(c, l)| {
+                json!({
+                    "letter": l,
+                    "arch": notation::to_llm(c).to_string(),
+                    "change": parent.as_ref().map(|p| notation::describe_change(p, c)).unwrap_or_default(),
+                })
+            })
+            .collect();
+        let history: Vec<Value> = {
+            let h = &self.state.history;
+            h[h.len().saturating_sub(self.cfg.history)..]
+                .iter()
+                .map(|x| json!({"strategy": x.strategy, "outcome": x.outcome}))
+                .collect()
+        };
+        let vars =
+            json!({"current": self.entry_ctx(&current), "history": history, "candidates": listed});
+        let messages = vec![
+            Message::system(self.render("system", vars.clone())?),
+            Message::user(self.render("ranked_mutation", vars)?),
+        ];
+        let schema = json!({"type": "string", "enum": letters});
+        let call = Call {
+            stage: "ranked_mutation",
+            model: self.models.evolution.clone(),
+            temperature: self.cfg.temperature_evolution,
+            max_tokens: 8,
+            constrained: true,
+        };
+        let resp = self.chat_with(ctx, call, &messages, Some(schema))?;
+        let picked = serde_json::from_str::<String>(resp.text.trim())
+            .ok()
+            .or_else(|| {
+                let t = resp.text.trim().trim_matches('"').to_string();
+                (t.len() == 1).then_some(t)
+            })
+            .and_then(|l| letters.iter().position(|x| *x == l));
+        let (idx, how) = match picked {
+            Some(i) => {
+                self.state.counters.parsed_first_try += 1;
+                (i, "picked")
+            }
+            None => {
+                self.state.counters.fell_back += 1;
+                (ctx.rng.below(cands.len()), "unreadable reply; random pick")
+            }
+        };
+        let letter = letters.get(idx).cloned().unwrap_or_default();
+        let arch = cands.swap_remove(idx);
+        let change = parent
+            .as_ref()
+            .map(|p| notation::describe_change(p, &arch))
+            .unwrap_or_default();
+        self.state.pending = Some(Pending::Ranked {
+            choice: format!("ranked choice {letter} of {}: {change}", letters.len()),
+            parent_score: current.score,
+        });
+        let mut p = Proposal::new(
+            arch,
+            format!("ranked mutation ({how} {letter} of {})", letters.len()),
+        )
+        .by(Stage::Ranked.operator());
+        p.parent = parent.map(|a| a.hash());
+        Ok(p)
+    }
+
+    /// Crossover of two architectures sampled from the top-k (no LLM).
+    pub(super) fn crossover(
+        &mut self,
+        ctx: &mut Context<'_>,
+        current: PoolEntry,
+    ) -> Result<Proposal, StrategyError> {
+        let mut ranked = self.state.pool.clone();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        ranked.truncate(self.cfg.top_k.max(2));
+        let archs: Vec<Arch> = ranked
+            .iter()
+            .filter_map(|e| self.space.parse(&e.arch).ok())
+            .collect();
+        // Pairs of the top-k in random order; the first pair with an
+        // unevaluated child gives it.
+        let pairs: Vec<(usize, usize)> = (0..archs.len())
+            .flat_map(|i| (i + 1..archs.len()).map(move |j| (i, j)))
+            .collect();
+        let order = ctx.rng.sample_indices(pairs.len(), pairs.len());
+        let pairs: Vec<(usize, usize)> = order
+            .iter()
+            .filter_map(|&k| pairs.get(k).copied())
+            .collect();
+        for (i, j) in pairs {
+            let (a, b) = (&archs[i], &archs[j]);
+            for _ in 0..10 {
+                if let Some(child) = a.crossover(b, ctx.rng) {
+                    if !ctx.is_seen(&child) {
+                        self.state.pending = Some(Pending::Crossover);
+                        return Ok(Proposal::from_parent(
+                            child,
+                            format!("crossover of {} and {}", a.hash(), b.hash()),
+                            a,
+                        )
+                        .by(Stage::Crossover.operator()));
+                    }
+                }
+            }
+        }
+        // The parents' children were all evaluated: a mutation of the current.
+        let (arch, parent) = self.fallback(ctx, Some(&current.arch));
+        self.state.pending = Some(Pending::Crossover);
+        let mut p = Proposal::new(arch, "crossover (fallback: mutation)").by("fallback-mutation");
+        p.parent = parent;
+        Ok(p)
     }
 }
