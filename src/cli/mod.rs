@@ -143,18 +143,36 @@ pub struct ArchArgs {
     #[arg(long, default_value = "darts")]
     pub space: Space,
     /// Output form.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", conflicts_with = "svg")]
     pub to: ArchFormat,
+    /// Draw the cells as an SVG diagram instead (to stdout, or to --out).
+    #[arg(long)]
+    pub svg: bool,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// The architecture, or @FILE to read it from a file.
     pub arch: String,
 }
 
 fn run_arch(a: ArchArgs) -> Result<()> {
     let arch = read_arch_arg(a.space, &a.arch)?;
-    match a.to {
-        ArchFormat::Text => println!("{}", arch.to_text()),
-        ArchFormat::Json => println!("{}", arch.to_json()),
-        ArchFormat::Canonical => println!("{}", arch.canonical()),
+    let text = if a.svg {
+        seki::space::diagram::svg(&arch)
+    } else {
+        let line = match a.to {
+            ArchFormat::Text => arch.to_text(),
+            ArchFormat::Json => arch.to_json().to_string(),
+            ArchFormat::Canonical => arch.canonical(),
+        };
+        line + "\n"
+    };
+    match &a.out {
+        Some(path) => {
+            seki::knowledge::store::write_atomic(path, text.as_bytes())?;
+            println!("{}", path.display());
+        }
+        None => print!("{text}"),
     }
     eprintln!("hash: {}", arch.hash());
     Ok(())
