@@ -46,8 +46,9 @@ pub enum Command {
     /// Benchmark strategies.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Write a Markdown report with SVG charts for run directories (the first
-    /// is the subject; the others are compared with it).
+    /// Write a report of run directories (the first is the subject; the others
+    /// are compared with it): report.md with SVG charts, and report.html, one
+    /// self-contained page with cell diagrams, the lineage and sortable tables.
     Report(ReportArgs),
     /// Parse, check and convert an architecture between text forms.
     Arch(ArchArgs),
@@ -169,7 +170,7 @@ fn run_arch(a: ArchArgs) -> Result<()> {
     };
     match &a.out {
         Some(path) => {
-            seki::knowledge::store::write_atomic(path, text.as_bytes())?;
+            seki::store::write_atomic(path, text.as_bytes())?;
             println!("{}", path.display());
         }
         None => print!("{text}"),
@@ -188,8 +189,8 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Write the report of a run directory (and comparisons) and return its path.
-pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
+/// Write the report of a run directory (and comparisons); returns what was written.
+pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<seki::report::Written> {
     let loaded = runs
         .iter()
         .map(|r| {
@@ -200,12 +201,13 @@ pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| runs[0].clone());
-    Ok(seki::report::write(&loaded, &out)?.markdown)
+    Ok(seki::report::write(&loaded, &out)?)
 }
 
 fn run_report(a: ReportArgs) -> Result<()> {
-    let md = write_report(&a.runs, a.out.as_deref())?;
-    println!("{}", md.display());
+    let w = write_report(&a.runs, a.out.as_deref())?;
+    println!("{}", w.markdown.display());
+    println!("{}", w.html.display());
     Ok(())
 }
 

@@ -120,7 +120,7 @@ fn nb201_cell(cell: &nb201::Nb201Cell) -> CellGraph {
         .map(|(&(to, from), op)| OpEdge {
             from,
             to,
-            op: nb201::OPS[op as usize % nb201::OPS.len()],
+            op: op.name(),
         })
         .collect();
     CellGraph {
