@@ -313,8 +313,7 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
         escape(r.end_reason.as_deref().unwrap_or("not ended"))
     );
     if views.len() > 1 {
-        s.push_str("<p class=\"meta\">");
-        for (a, l) in [
+        let links: Vec<String> = [
             ("archs", "architectures"),
             ("lineage", "lineage"),
             ("operators", "operators"),
@@ -322,10 +321,11 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
             ("llm", "LLM usage"),
             ("failures", "failures"),
             ("evaluations", "evaluations"),
-        ] {
-            let _ = write!(s, "<a href=\"#r{k}-{a}\">{l}</a> · ");
-        }
-        s.push_str("</p>");
+        ]
+        .iter()
+        .map(|(a, l)| format!("<a href=\"#r{k}-{a}\">{l}</a>"))
+        .collect();
+        let _ = write!(s, "<p class=\"meta\">{}</p>", links.join(" · "));
     }
     // Architectures.
     let _ = write!(

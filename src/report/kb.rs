@@ -327,7 +327,7 @@ fn records_section(page: &mut Page, kb: &KnowledgeBase) {
         let params = r.metric("params");
         let _ = write!(
             s,
-            "<tr id=\"{}\" data-n=\"{i}\"><td><code>{}</code></td><td>{}</td><td>{}</td>{}<td class=\"num\" data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{prov}</td><td>{}</td><td><code>{}</code></td><td>{button}</td></tr>",
+            "<tr id=\"{}\" data-n=\"{i}\"><td><code>{}</code></td><td>{}</td><td>{}</td>{}<td class=\"num\" data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"prov\">{prov}</td><td>{}</td><td><code>{}</code></td><td>{button}</td></tr>",
             anchor(&r.id),
             escape(&r.id),
             escape(r.name.as_deref().unwrap_or("")),

@@ -30,6 +30,7 @@ h3{font-size:15px;margin:14px 0 6px}
 .figs{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 figure{margin:0;background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px;max-width:100%;overflow-x:auto}
 figure.arch-fig{width:min-content}
+figure.arch-fig svg{max-width:none}
 figcaption{font-size:13px;color:var(--mute);margin:2px 2px 6px}
 figcaption b{color:var(--ink)}
 svg{max-width:100%;height:auto;display:block}
@@ -59,6 +60,8 @@ button.view:hover{background:#eef4fb}
 .path{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:6px 0}
 .path .step{border:1px solid var(--line);border-radius:6px;padding:2px 8px;background:#fff}
 .muted{color:var(--mute)}
+td.prov{min-width:280px;max-width:460px}
+td.prov .mono{word-break:break-all}
 .stats{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0 10px}
 .stat{background:#fff;border:1px solid var(--line);border-radius:6px;padding:6px 12px;min-width:120px}
 .stat b{display:block;font-size:18px}
