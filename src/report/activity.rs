@@ -186,7 +186,7 @@ impl Activity {
                 None => groups.push((i.outcome.clone(), i.reason.clone(), 1)),
             }
         }
-        groups.sort_by(|a, b| b.2.cmp(&a.2));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.2));
         groups
     }
 }

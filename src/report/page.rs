@@ -205,9 +205,9 @@ impl Page {
             env!("CARGO_PKG_VERSION"),
             escape(title)
         );
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<header class=\"top\"><h1>{}</h1><p>{}</p></header>\n",
+            "<header class=\"top\"><h1>{}</h1><p>{}</p></header>",
             escape(title),
             escape(subtitle)
         );
