@@ -1155,6 +1155,32 @@ mod tests {
     }
 
     #[test]
+    fn darts_runs_draw_normal_and_reduction_cells() {
+        let mut rng = crate::rng::Rng::seed(11);
+        let mut s = steps();
+        for x in &mut s {
+            let a = Space::Darts.random(&mut rng);
+            x.arch = a.to_text();
+            x.hash = a.hash();
+            x.parent = None;
+        }
+        s[1].parent = Some(s[0].hash.clone());
+        let mut r = run(s);
+        r.space = "darts".into();
+        r.pool.clear();
+        let html = render(&[r]);
+        let inline = html.split("<template").next().unwrap();
+        assert_eq!(
+            inline.matches("data-space=\"darts\"").count(),
+            2,
+            "best and seed"
+        );
+        assert_eq!(inline.matches("data-cell=\"reduce\"").count(), 2);
+        assert_eq!(html.matches("<template id=\"arch-darts-").count(), 4);
+        assert!(html.contains("Genotype(normal=[("));
+    }
+
+    #[test]
     fn a_run_without_parents_or_scores_still_renders() {
         let mut s = steps();
         for x in &mut s {
