@@ -3,6 +3,7 @@
 //! seconds and cost, how replies parsed, the replies it could not use, the
 //! insights it distilled, and the proposals skipped as duplicates.
 
+use crate::agent::events::{AgentEvent, ParseOutcome};
 use crate::session::Event;
 use serde_json::Value;
 
@@ -65,14 +66,6 @@ pub struct Activity {
     pub models: Vec<String>,
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn bump(counts: &mut Vec<(String, u64)>, key: &str) {
     match counts.iter_mut().find(|(k, _)| k == key) {
         Some((_, n)) => *n += 1,
@@ -98,16 +91,22 @@ impl Activity {
         }
     }
 
-    fn strategy(&mut self, d: &Value, after: usize) {
-        let stage = text(&d["stage"]);
-        match d["kind"].as_str() {
-            Some("llm") => {
-                let r = &d["response"];
+    fn strategy(&mut self, detail: &Value, after: usize) {
+        let Some(event) = AgentEvent::from_detail(detail) else {
+            return;
+        };
+        match event {
+            AgentEvent::Llm {
+                stage,
+                model,
+                response: r,
+                ..
+            } => {
                 let i = match self.llm.iter().position(|s| s.stage == stage) {
                     Some(i) => i,
                     None => {
                         self.llm.push(LlmStage {
-                            stage: stage.clone(),
+                            stage,
                             ..LlmStage::default()
                         });
                         self.llm.len() - 1
@@ -115,46 +114,56 @@ impl Activity {
                 };
                 if let Some(s) = self.llm.get_mut(i) {
                     s.calls += 1;
-                    s.prompt_tokens += r["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
-                    s.completion_tokens += r["usage"]["completion_tokens"].as_u64().unwrap_or(0);
-                    s.seconds += r["latency_seconds"].as_f64().unwrap_or(0.0);
-                    s.cost_usd += r["cost_usd"].as_f64().unwrap_or(0.0);
+                    s.prompt_tokens += r.usage.prompt_tokens;
+                    s.completion_tokens += r.usage.completion_tokens;
+                    s.seconds += r.latency_seconds;
+                    s.cost_usd += r.cost_usd.unwrap_or(0.0);
                 }
-                let model = match (d["model"].as_str(), r["model"].as_str()) {
-                    (Some(a), Some(b)) if a != b => format!("{a} ({b})"),
-                    (Some(a), _) => a.to_string(),
-                    (None, Some(b)) => b.to_string(),
-                    (None, None) => String::new(),
+                let model = if r.model.is_empty() || r.model == model {
+                    model
+                } else {
+                    format!("{model} ({})", r.model)
                 };
                 if !model.is_empty() && !self.models.contains(&model) {
                     self.models.push(model);
                 }
             }
-            Some("parse") => {
-                let outcome = text(&d["outcome"]);
-                bump(&mut self.outcomes, &outcome);
-                let reason = match outcome.as_str() {
-                    "invalid" => text(&d["error"]),
-                    "duplicate" => format!("repeats {}", text(&d["arch"])),
-                    _ => return,
+            AgentEvent::Parse {
+                stage,
+                outcome,
+                arch,
+                error,
+                ..
+            } => {
+                let name = match outcome {
+                    ParseOutcome::Parsed => "parsed",
+                    ParseOutcome::Repaired => "repaired",
+                    ParseOutcome::Duplicate => "duplicate",
+                    ParseOutcome::Invalid => "invalid",
+                };
+                bump(&mut self.outcomes, name);
+                let reason = match outcome {
+                    ParseOutcome::Invalid => error.unwrap_or_default(),
+                    ParseOutcome::Duplicate => format!("repeats {}", arch.unwrap_or_default()),
+                    ParseOutcome::Parsed | ParseOutcome::Repaired => return,
                 };
                 self.issues.push(Issue {
                     after,
                     stage,
-                    outcome,
+                    outcome: name.into(),
                     reason,
                 });
             }
-            Some("fallback") => {
+            AgentEvent::Fallback { stage, reason, .. } => {
                 bump(&mut self.outcomes, "fallback");
                 self.issues.push(Issue {
                     after,
                     stage,
                     outcome: "fallback".into(),
-                    reason: text(&d["reason"]),
+                    reason,
                 });
             }
-            _ => {}
+            AgentEvent::Insight { .. } => {}
         }
     }
 
@@ -194,25 +203,46 @@ impl Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::agent::events::CallOptions;
+    use crate::llm::{ChatResponse, FinishReason, Usage};
 
-    fn strategy(detail: Value) -> Event {
-        Event::Strategy { detail }
+    fn strategy(e: AgentEvent) -> Event {
+        Event::Strategy {
+            detail: e.to_detail(),
+        }
+    }
+
+    fn call(stage: &str, p: u64, c: u64, cost: Option<f64>) -> Event {
+        strategy(AgentEvent::Llm {
+            stage: stage.into(),
+            model: "m".into(),
+            messages: Vec::new(),
+            options: CallOptions {
+                temperature: 0.7,
+                max_tokens: 10,
+                seed: None,
+                constrained: false,
+            },
+            response: ChatResponse {
+                text: "x".into(),
+                usage: Usage {
+                    prompt_tokens: p,
+                    completion_tokens: c,
+                },
+                latency_seconds: 0.5,
+                finish: FinishReason::Stop,
+                model: "m".into(),
+                cost_usd: cost,
+            },
+        })
     }
 
     #[test]
     fn llm_calls_add_up_per_stage() {
         let mut a = Activity::default();
-        let call = |stage: &str, p: u64, c: u64, cost: Value| {
-            strategy(
-                json!({"kind": "llm", "stage": stage, "model": "m", "response": {
-                "usage": {"prompt_tokens": p, "completion_tokens": c},
-                "latency_seconds": 0.5, "cost_usd": cost, "model": "m"}}),
-            )
-        };
-        a.observe(&call("evolution_arch", 100, 10, json!(0.001)), 1);
-        a.observe(&call("evolution_strategy", 50, 5, Value::Null), 1);
-        a.observe(&call("evolution_arch", 100, 20, json!(0.002)), 2);
+        a.observe(&call("evolution_arch", 100, 10, Some(0.001)), 1);
+        a.observe(&call("evolution_strategy", 50, 5, None), 1);
+        a.observe(&call("evolution_arch", 100, 20, Some(0.002)), 2);
         assert_eq!(a.llm.len(), 2);
         assert_eq!(a.llm[0].stage, "evolution_arch");
         assert_eq!(
@@ -232,18 +262,35 @@ mod tests {
     #[test]
     fn unusable_replies_and_fallbacks_are_kept_with_their_reasons() {
         let mut a = Activity::default();
+        let parse = |outcome, error: Option<&str>| {
+            strategy(AgentEvent::Parse {
+                stage: "evolution_arch".into(),
+                outcome,
+                repairs: None,
+                arch: Some("x".into()),
+                error: error.map(str::to_string),
+            })
+        };
         for _ in 0..2 {
             a.observe(
-                &strategy(json!({"kind": "parse", "stage": "evolution_arch", "outcome": "invalid", "error": "unknown op 'conv_7x7'"})),
+                &parse(ParseOutcome::Invalid, Some("unknown op 'conv_7x7'")),
                 3,
             );
         }
+        a.observe(&parse(ParseOutcome::Parsed, None), 3);
         a.observe(
-            &strategy(json!({"kind": "parse", "stage": "evolution_arch", "outcome": "parsed", "arch": "x"})),
+            &strategy(AgentEvent::Fallback {
+                stage: "evolution_arch".into(),
+                reason: "unparsable after 2 repairs".into(),
+                arch: "y".into(),
+            }),
             3,
         );
+        // Lines that are not the agent's are ignored.
         a.observe(
-            &strategy(json!({"kind": "fallback", "stage": "evolution_arch", "reason": "unparsable after 2 repairs"})),
+            &Event::Strategy {
+                detail: serde_json::json!({"kind": "something else"}),
+            },
             3,
         );
         assert_eq!(
