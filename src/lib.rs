@@ -16,6 +16,7 @@ pub mod config;
 pub mod eval;
 pub mod knowledge;
 pub mod llm;
+pub mod markup;
 pub mod prompt;
 pub mod report;
 pub mod rng;

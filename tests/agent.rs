@@ -325,7 +325,7 @@ fn report_compares_runs_with_charts_and_insights() {
         "-q",
     ]));
     let out = ok(seki(d.path()).args(["report", "s", "r", "--out", "cmp"]));
-    assert_eq!(out.trim(), "cmp/report.md");
+    assert_eq!(out.trim(), "cmp/report.md\ncmp/report.html");
     let md = std::fs::read_to_string(d.path().join("cmp/report.md")).unwrap();
     let row = |run: &str, tail: &str| {
         md.lines()

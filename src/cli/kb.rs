@@ -79,6 +79,16 @@ pub enum KbCommand {
         #[command(flatten)]
         opts: KbOpts,
     },
+    /// Write the knowledge base as one self-contained HTML page (kb-report.html):
+    /// records by space and dataset with their provenance, the best cells
+    /// drawn, the Pareto fronts, and the insights with their evidence.
+    Report {
+        #[command(flatten)]
+        opts: KbOpts,
+        /// Output folder [default: the current folder].
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
     /// List the distilled insights with their evidence.
     Insights {
         #[command(flatten)]
@@ -270,6 +280,11 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             for (gone, kept) in &removed {
                 println!("removed {gone} (same architecture and evaluator as {kept})");
             }
+        }
+        KbCommand::Report { opts, out } => {
+            let kb = open(config, &opts, false)?;
+            let path = seki::report::kb::write(&kb, &out)?;
+            println!("{}", path.display());
         }
         KbCommand::Insights { opts, space, json } => {
             let kb = open(config, &opts, false)?;

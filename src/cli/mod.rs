@@ -46,8 +46,9 @@ pub enum Command {
     /// Benchmark strategies.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Write a Markdown report with SVG charts for run directories (the first
-    /// is the subject; the others are compared with it).
+    /// Write a report of run directories (the first is the subject; the others
+    /// are compared with it): report.md with SVG charts, and report.html, one
+    /// self-contained page with cell diagrams, the lineage and sortable tables.
     Report(ReportArgs),
     /// Parse, check and convert an architecture between text forms.
     Arch(ArchArgs),
@@ -143,18 +144,36 @@ pub struct ArchArgs {
     #[arg(long, default_value = "darts")]
     pub space: Space,
     /// Output form.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", conflicts_with = "svg")]
     pub to: ArchFormat,
+    /// Draw the cells as an SVG diagram instead (to stdout, or to --out).
+    #[arg(long)]
+    pub svg: bool,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// The architecture, or @FILE to read it from a file.
     pub arch: String,
 }
 
 fn run_arch(a: ArchArgs) -> Result<()> {
     let arch = read_arch_arg(a.space, &a.arch)?;
-    match a.to {
-        ArchFormat::Text => println!("{}", arch.to_text()),
-        ArchFormat::Json => println!("{}", arch.to_json()),
-        ArchFormat::Canonical => println!("{}", arch.canonical()),
+    let text = if a.svg {
+        seki::space::diagram::svg(&arch)
+    } else {
+        let line = match a.to {
+            ArchFormat::Text => arch.to_text(),
+            ArchFormat::Json => arch.to_json().to_string(),
+            ArchFormat::Canonical => arch.canonical(),
+        };
+        line + "\n"
+    };
+    match &a.out {
+        Some(path) => {
+            seki::store::write_atomic(path, text.as_bytes())?;
+            println!("{}", path.display());
+        }
+        None => print!("{text}"),
     }
     eprintln!("hash: {}", arch.hash());
     Ok(())
@@ -170,8 +189,8 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Write the report of a run directory (and comparisons) and return its path.
-pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
+/// Write the report of a run directory (and comparisons); returns what was written.
+pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<seki::report::Written> {
     let loaded = runs
         .iter()
         .map(|r| {
@@ -182,12 +201,13 @@ pub fn write_report(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| runs[0].clone());
-    Ok(seki::report::write(&loaded, &out)?.markdown)
+    Ok(seki::report::write(&loaded, &out)?)
 }
 
 fn run_report(a: ReportArgs) -> Result<()> {
-    let md = write_report(&a.runs, a.out.as_deref())?;
-    println!("{}", md.display());
+    let w = write_report(&a.runs, a.out.as_deref())?;
+    println!("{}", w.markdown.display());
+    println!("{}", w.html.display());
     Ok(())
 }
 

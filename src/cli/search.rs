@@ -287,7 +287,8 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     };
     print_summary(&summary, &run_path, a.json)?;
     if let (Some(r), false) = (report, a.json) {
-        println!("report     {}", r.display());
+        println!("report     {}", r.markdown.display());
+        println!("html       {}", r.html.display());
     }
     Ok(())
 }

@@ -1,11 +1,22 @@
 //! Reports: a Markdown summary of one or more run directories with SVG charts
 //! (best score against evaluations; score against parameters with the Pareto
-//! front), the insights with their evidence, and token and cost use.
+//! front), the insights with their evidence, and token and cost use; and the
+//! same runs as one self-contained HTML page ([`html`]) with cell diagrams,
+//! the search's lineage and sortable tables. [`kb`] renders a knowledge base
+//! the same way.
 
+pub mod activity;
 mod charts;
+pub mod html;
+pub mod kb;
+pub mod lineage;
+pub mod page;
+pub mod plot;
 
 use crate::session::{journal, Event, Step};
+use activity::Activity;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +59,61 @@ pub struct Run {
     pub summary: Option<Value>,
     /// Insights: (id, text, evidence, status).
     pub insights: Vec<Value>,
+    /// The session id (the run directory's name when it was made).
+    pub session: String,
+    /// The evaluator, as the run's config snapshot names it (empty if unknown).
+    pub evaluator: String,
+    /// When the session started (RFC 3339).
+    pub started: String,
+    /// Why it ended, if it did.
+    pub end_reason: Option<String>,
+    /// Seconds it ran, over all its runs.
+    pub elapsed: f64,
+    /// LLM use, reply outcomes, duplicates.
+    pub activity: Activity,
+    /// Knowledge-base architectures the strategy was shown (id, arch, score),
+    /// so that insight evidence from outside the session can be named.
+    pub pool: Vec<(String, String, Option<f64>)>,
+    /// For each insight id, the later designs that supported it.
+    pub supports: BTreeMap<String, u64>,
+}
+
+/// The evaluator a run's config snapshot names, with its dataset.
+fn evaluator_of(dir: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) else {
+        return String::new();
+    };
+    let Ok(v) = text.parse::<toml::Table>() else {
+        return String::new();
+    };
+    let name = v
+        .get("search")
+        .and_then(|s| s.get("evaluator"))
+        .and_then(|e| e.as_str())
+        .unwrap_or("");
+    match name {
+        "nb201" => "NAS-Bench-201 table (CIFAR-10)".into(),
+        "candle" => {
+            let ds = v
+                .get("evaluator")
+                .and_then(|e| e.get("candle"))
+                .and_then(|c| c.get("dataset"))
+                .and_then(|d| d.as_str())
+                .unwrap_or("?");
+            format!("candle training on {ds}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn pool_of(state: &Value, into: &mut Vec<(String, String, Option<f64>)>) {
+    for p in state["pool"].as_array().into_iter().flatten() {
+        if let (Some(id), Some(arch)) = (p["id"].as_str(), p["arch"].as_str()) {
+            if !into.iter().any(|(i, _, _)| i == id) {
+                into.push((id.to_string(), arch.to_string(), p["score"].as_f64()));
+            }
+        }
+    }
 }
 
 impl Run {
@@ -55,28 +121,50 @@ impl Run {
     pub fn load(dir: &Path) -> Result<Run, ReportError> {
         let events = journal::read(&dir.join(crate::session::run_dir::JOURNAL))?;
         let (mut strategy, mut space, mut session) = (String::new(), String::new(), String::new());
-        let mut steps = Vec::new();
+        let (mut started, mut end_reason, mut elapsed) = (String::new(), None, 0.0);
+        let mut steps: Vec<Step> = Vec::new();
         let mut last_state = Value::Null;
+        let mut activity = Activity::default();
+        let mut pool = Vec::new();
         for e in events {
+            activity.observe(&e, steps.len());
             match e {
                 Event::Start {
                     strategy: st,
                     space: sp,
                     session: se,
+                    initial_state,
+                    time,
                     ..
                 } => {
                     strategy = st;
                     space = sp;
                     session = se;
+                    started = time;
+                    pool_of(&initial_state, &mut pool);
                 }
                 Event::Evaluation(s) => {
                     last_state = s.state.strategy_state.clone();
+                    elapsed = s.state.elapsed;
                     steps.push(*s);
                 }
-                Event::Duplicate { state, .. } => last_state = state.strategy_state,
+                Event::Duplicate { state, .. } => {
+                    elapsed = state.elapsed;
+                    last_state = state.strategy_state;
+                }
+                Event::End { reason, .. } => end_reason = Some(reason),
                 _ => {}
             }
         }
+        pool_of(&last_state, &mut pool);
+        let supports = last_state["supports"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
         if steps.is_empty() {
             return Err(ReportError::Empty(dir.to_path_buf()));
         }
@@ -95,6 +183,14 @@ impl Run {
             steps,
             summary,
             insights,
+            session,
+            evaluator: evaluator_of(dir),
+            started,
+            end_reason,
+            elapsed,
+            activity,
+            pool,
+            supports,
         })
     }
 
@@ -147,6 +243,8 @@ pub fn pareto_front(points: &[(f64, f64, usize)]) -> Vec<usize> {
 pub struct Written {
     /// The Markdown report.
     pub markdown: PathBuf,
+    /// The self-contained HTML report.
+    pub html: PathBuf,
     /// The charts.
     pub charts: Vec<PathBuf>,
 }
@@ -155,8 +253,8 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.digits$}"))
 }
 
-/// Write `report.md` and its charts into `out` for the given runs (the first
-/// is the subject; the others are compared with it).
+/// Write `report.md` with its charts, and `report.html`, into `out` for the
+/// given runs (the first is the subject; the others are compared with it).
 pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
     std::fs::create_dir_all(out).map_err(crate::store::io_err(out))?;
     let mut charts = Vec::new();
@@ -306,7 +404,13 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
     }
     let markdown = out.join("report.md");
     crate::store::write_atomic(&markdown, md.as_bytes())?;
-    Ok(Written { markdown, charts })
+    let html = out.join("report.html");
+    crate::store::write_atomic(&html, html::render(runs).as_bytes())?;
+    Ok(Written {
+        markdown,
+        html,
+        charts,
+    })
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! canonicalised, sampled and mutated.
 //!
 //! [`Space`] names a search space; [`Arch`] is one architecture in it. Each
-//! space lives in its own file ([`darts`], [`nb201`]).
+//! space lives in its own file ([`darts`], [`nb201`]); [`diagram`] draws
+//! an architecture's cells as SVG.
 
 pub mod darts;
+pub mod diagram;
 mod error;
 mod genotype;
 pub mod nb201;
