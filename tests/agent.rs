@@ -133,11 +133,11 @@ fn recorded_replies_drive_the_loop_exactly() {
     assert_eq!(ins.len(), 2);
     assert_eq!(
         ins[0]["text"],
-        "Every top cell uses a 3x3 convolution on the first edge."
+        "nor_conv_3x3 on node1<-0 helps: every top cell has it"
     );
     assert_eq!(
         ins[1]["text"],
-        "Skip connections from the input reach the output."
+        "skip_connect on node3<-0 helps: the input reaches the output"
     );
     // Ids are the session's: the run folder's name and a unique suffix.
     let session = summary["session"].as_str().unwrap();
@@ -159,6 +159,13 @@ fn recorded_replies_drive_the_loop_exactly() {
         );
     }
     assert_eq!(ins[0]["provenance"]["strategy"], "seki");
+    // Each states a checkable claim, scored on the evaluated cells as results
+    // arrived (the last score is stored); the junk pattern was rejected.
+    assert_eq!(ins[0]["claim"]["op"], "nor_conv_3x3");
+    assert_eq!(ins[0]["claim"]["where"], "node1<-0");
+    let n = |i: usize, k: &str| ins[i]["stats"][k].as_u64().unwrap();
+    assert!(n(0, "n_with") + n(0, "n_without") >= 5, "{}", ins[0]);
+    assert_eq!(summary["insights_rejected"], 1);
     assert!(ins[0]["provenance"]["prompt_template"]
         .as_str()
         .unwrap()

@@ -119,7 +119,7 @@ fn report_html_is_self_contained_and_complete() {
         "inspiration_patterns",
         "parsed after a repair prompt",
         "gave up: fell back to a mutation",
-        "Every top cell uses a 3x3 convolution on the first edge.",
+        "nor_conv_3x3 on node1&lt;-0 helps: every top cell has it",
         "unknown op &#39;conv_7x7&#39;",
         "knowledge inspiration",
         "self-evolution",

@@ -45,6 +45,8 @@ impl Strategy for Climber {
                 evidence: Vec::new(),
                 status: InsightStatus::Active,
                 contradicted_by: Vec::new(),
+                claim: None,
+                stats: None,
                 provenance: Provenance::default(),
                 created: "2026-01-01T00:00:00Z".into(),
             };

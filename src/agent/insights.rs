@@ -1,37 +1,7 @@
-//! Turning an LLM's statement of shared patterns into insights, and marking
-//! insights that later evidence contradicts.
+//! Marking free-text insights (from knowledge bases written before insights
+//! stated checkable claims) that later evidence contradicts; clipping text.
 
 use crate::knowledge::{Insight, InsightStatus};
-
-/// Split a patterns reply into at most `max` insight texts: bullet or
-/// numbered lines, or else the whole reply as one.
-pub fn split_patterns(text: &str, max: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let t = line.trim();
-        let stripped = t
-            .strip_prefix("- ")
-            .or_else(|| t.strip_prefix("* "))
-            .or_else(|| t.strip_prefix("• "))
-            .or_else(|| {
-                let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
-                (digits > 0).then(|| t[digits..].trim_start_matches(['.', ')']).trim_start())
-            });
-        if let Some(s) = stripped.map(str::trim).filter(|s| s.len() >= 10) {
-            out.push(clip(s, 300));
-        }
-        if out.len() == max {
-            break;
-        }
-    }
-    if out.is_empty() {
-        let whole = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if whole.len() >= 10 {
-            out.push(clip(&whole, 300));
-        }
-    }
-    out
-}
 
 /// At most `n` characters of `s`, cut at a character boundary.
 pub fn clip(s: &str, n: usize) -> String {
@@ -78,23 +48,6 @@ mod tests {
     use crate::space::Space;
 
     #[test]
-    fn splits_bullets_numbers_and_prose() {
-        let t = "Patterns:\n- Stack 3x3 convolutions early\n2. Keep a skip connection to the output\n* x\n";
-        assert_eq!(
-            split_patterns(t, 3),
-            vec![
-                "Stack 3x3 convolutions early",
-                "Keep a skip connection to the output"
-            ]
-        );
-        assert_eq!(
-            split_patterns("All of them use many separable convolutions.", 3).len(),
-            1
-        );
-        assert!(split_patterns("ok", 3).is_empty());
-    }
-
-    #[test]
     fn two_counter_examples_outweighing_support_contradict() {
         let mut i = Insight {
             id: "i".into(),
@@ -103,6 +56,8 @@ mod tests {
             evidence: vec![],
             status: InsightStatus::Active,
             contradicted_by: vec![],
+            claim: None,
+            stats: None,
             provenance: Provenance::default(),
             created: String::new(),
         };

@@ -8,6 +8,7 @@
 //! Additions are appended and fsynced line by line; removals rewrite a file
 //! atomically. Reading needs no lock.
 
+pub mod claim;
 pub mod record;
 
 use crate::store;
@@ -601,6 +602,8 @@ mod tests {
             evidence: vec!["a".into(), "c".into()],
             status: InsightStatus::Active,
             contradicted_by: vec![],
+            claim: None,
+            stats: None,
             provenance: Provenance {
                 source: "user".into(),
                 ..Default::default()

@@ -134,6 +134,12 @@ pub struct Insight {
     /// Ids of records that contradict it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contradicted_by: Vec<String>,
+    /// The checkable claim it states, when it states one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<super::claim::Claim>,
+    /// How the claim fares on the evaluated architectures, as last scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<super::claim::ClaimStats>,
     /// Where it came from.
     pub provenance: Provenance,
     /// When it was made (RFC 3339).

@@ -80,10 +80,18 @@ impl Activity {
         match event {
             Event::Strategy { detail } => self.strategy(detail, after),
             Event::Duplicate {
-                origin, hash, of, ..
+                origin,
+                operator,
+                hash,
+                of,
+                ..
             } => self.duplicates.push(Duplicate {
                 after,
-                origin: origin.clone(),
+                origin: if operator.is_empty() {
+                    origin.clone()
+                } else {
+                    operator.clone()
+                },
                 hash: hash.clone(),
                 of: *of,
             }),

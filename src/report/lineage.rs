@@ -27,6 +27,16 @@ pub fn operator(origin: &str) -> &str {
     }
 }
 
+/// The operator of a step: the one its strategy named, else the first word
+/// of its origin (journals written before operators were recorded).
+pub fn step_operator(s: &Step) -> &str {
+    if s.operator.is_empty() {
+        operator(&s.origin)
+    } else {
+        &s.operator
+    }
+}
+
 /// A reader's name for an operator (SEKI's two stages by their paper names).
 pub fn operator_label(op: &str) -> &str {
     match op {
@@ -165,12 +175,11 @@ pub fn operator_stats(
     duplicate_origins: &[&str],
 ) -> Vec<OperatorStats> {
     let mut names: Vec<&str> = Vec::new();
-    for o in steps
+    for op in steps
         .iter()
-        .map(|s| s.origin.as_str())
-        .chain(duplicate_origins.iter().copied())
+        .map(step_operator)
+        .chain(duplicate_origins.iter().map(|o| operator(o)))
     {
-        let op = operator(o);
         if !names.contains(&op) {
             names.push(op);
         }
@@ -190,7 +199,7 @@ pub fn operator_stats(
         .into_iter()
         .map(|name| {
             let idx: Vec<usize> = (0..steps.len())
-                .filter(|&i| operator(&steps[i].origin) == name)
+                .filter(|&i| step_operator(&steps[i]) == name)
                 .collect();
             let scores: Vec<f64> = idx.iter().filter_map(|&i| steps[i].result.score).collect();
             let deltas: Vec<f64> = idx.iter().filter_map(|&i| lineage.delta[i]).collect();
@@ -242,6 +251,7 @@ pub(crate) mod tests {
             hash: hash.into(),
             origin: origin.into(),
             parent: parent.map(str::to_string),
+            operator: String::new(),
             result,
             eval_seconds: 0.0,
             state: StepState {

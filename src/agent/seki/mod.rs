@@ -11,8 +11,9 @@ mod stages;
 
 use super::events::{AgentEvent, CallOptions, ParseOutcome};
 use super::extract::extract;
-use super::insights::{clip, judge, split_patterns};
+use super::insights::{clip, judge};
 use super::settings::AgentConfig;
+use crate::knowledge::claim::{self, Claim, Verdict};
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
 use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
@@ -105,6 +106,8 @@ struct Counters {
     parsed_after_repair: u64,
     fell_back: u64,
     llm_duplicates: u64,
+    #[serde(default)]
+    insights_rejected: u64,
     usage: BTreeMap<String, StageUsage>,
 }
 
@@ -280,6 +283,39 @@ impl SekiAgent {
     }
 }
 
+impl SekiAgent {
+    /// Score every insight that states a claim on the architectures
+    /// evaluated under the session's protocol (its own and the pool's
+    /// records with the same score label); an insight the data now
+    /// contradict is marked so. Changed insights go to the knowledge base.
+    fn rescore_claims(&mut self) {
+        let label = self.task.score_label.clone();
+        let data: Vec<(Arch, f64)> = self
+            .state
+            .pool
+            .iter()
+            .filter(|e| e.own || e.score_label == label)
+            .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score)))
+            .collect();
+        for ins in self.state.insights.iter_mut() {
+            let Some(claim) = &ins.claim else { continue };
+            let stats = claim.score(data.iter().map(|(a, s)| (a, *s)));
+            if ins.stats.as_ref() == Some(&stats) {
+                continue;
+            }
+            if stats.verdict == Verdict::Contradicted {
+                ins.status = InsightStatus::Contradicted;
+            } else if ins.status == InsightStatus::Contradicted
+                && stats.verdict == Verdict::Supported
+            {
+                ins.status = InsightStatus::Active;
+            }
+            ins.stats = Some(stats);
+            self.outbox.push(ins.clone());
+        }
+    }
+}
+
 impl Strategy for SekiAgent {
     fn name(&self) -> &'static str {
         "seki"
@@ -402,7 +438,18 @@ impl Strategy for SekiAgent {
             Some(Pending::Inspiration { insights }) => {
                 let mut scores = own_scores;
                 let bar = median(&mut scores);
-                for id in insights {
+                // Checkable claims are judged on all the data below; the
+                // median rule is for free-text insights only.
+                let free_text: Vec<String> = insights
+                    .into_iter()
+                    .filter(|id| {
+                        self.state
+                            .insights
+                            .iter()
+                            .any(|i| i.id == *id && i.claim.is_none())
+                    })
+                    .collect();
+                for id in free_text {
                     let record = entry
                         .as_ref()
                         .map_or_else(|| "failed".to_string(), |e| e.id.clone());
@@ -420,6 +467,9 @@ impl Strategy for SekiAgent {
                 }
             }
             None => {}
+        }
+        if entry.is_some() {
+            self.rescore_claims();
         }
     }
 
@@ -452,6 +502,7 @@ impl Strategy for SekiAgent {
         details.insert("parsed_first_try".into(), c.parsed_first_try.into());
         details.insert("parsed_after_repair".into(), c.parsed_after_repair.into());
         details.insert("fell_back".into(), c.fell_back.into());
+        details.insert("insights_rejected".into(), c.insights_rejected.into());
         details.insert("insights".into(), self.state.insights.len().into());
         details.insert(
             "insights_contradicted".into(),

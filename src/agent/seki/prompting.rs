@@ -15,7 +15,13 @@ impl SekiAgent {
         active
             .into_iter()
             .skip(skip)
-            .map(|i| json!({"id": i.id, "text": i.text}))
+            .map(|i| {
+                let text = match &i.stats {
+                    Some(st) if i.claim.is_some() => format!("{} [{}]", i.text, st.summary()),
+                    _ => i.text.clone(),
+                };
+                json!({"id": i.id, "text": text})
+            })
             .collect()
     }
 

@@ -50,8 +50,10 @@ impl SekiAgent {
             .iter()
             .filter_map(|&i| ranked.get(i).cloned())
             .collect();
-        let vars =
-            json!({"samples": samples.iter().map(|s| self.entry_ctx(s)).collect::<Vec<_>>()});
+        let vars = json!({
+            "samples": samples.iter().map(|s| self.entry_ctx(s)).collect::<Vec<_>>(),
+            "places": claim::places(self.space),
+        });
         let system = Message::system(self.render("system", vars.clone())?);
         let ask = Message::user(self.render("inspiration_patterns", vars.clone())?);
         let model = self.models.inspiration.clone();
@@ -60,13 +62,33 @@ impl SekiAgent {
             stage: "inspiration_patterns",
             model: model.clone(),
             temperature: self.cfg.temperature_inspiration,
-            max_tokens: self.cfg.max_tokens_text,
-            constrained: false,
+            max_tokens: self.cfg.max_tokens_text.max(200),
+            constrained: true,
         };
-        let r = self.chat(ctx, call, &messages)?;
+        let r = self.chat_with(ctx, call, &messages, Some(claim::schema(self.space, 3)))?;
         let evidence: Vec<String> = samples.iter().map(|s| s.id.clone()).collect();
         let mut ids = Vec::new();
-        for text in split_patterns(&r.text, 3) {
+        let (claims, rejected) = read_claims(self.space, &r.text);
+        for e in &rejected {
+            self.state.counters.insights_rejected += 1;
+            self.events.push(AgentEvent::Parse {
+                stage: "inspiration_patterns".into(),
+                outcome: ParseOutcome::Invalid,
+                repairs: None,
+                arch: None,
+                error: Some(e.clone()),
+            });
+        }
+        let stated: Vec<String> = claims
+            .iter()
+            .map(|(c, why)| format!("- {}: {why}", c.text()))
+            .collect();
+        for (claim, why) in claims {
+            let text = if why.is_empty() {
+                claim.text()
+            } else {
+                format!("{}: {why}", claim.text())
+            };
             self.state.insight_seq += 1;
             let insight = Insight {
                 id: format!("{}-i{:03}", self.session, self.state.insight_seq),
@@ -75,6 +97,8 @@ impl SekiAgent {
                 evidence: evidence.clone(),
                 status: InsightStatus::Active,
                 contradicted_by: Vec::new(),
+                claim: Some(claim),
+                stats: None,
                 provenance: Provenance {
                     source: "session".into(),
                     session: Some(self.session.clone()),
@@ -99,7 +123,11 @@ impl SekiAgent {
             self.outbox.push(insight.clone());
             self.state.insights.push(insight);
         }
-        messages.push(Message::assistant(clip(r.text.trim(), 900)));
+        messages.push(Message::assistant(if stated.is_empty() {
+            clip(r.text.trim(), 900)
+        } else {
+            stated.join("\n")
+        }));
         messages.push(Message::user(self.render("inspiration_arch", vars)?));
         let parent = samples.first().map(|s| s.arch.clone());
         let p = self.ask_arch(ctx, Stage::Inspiration, messages, parent)?;
@@ -281,4 +309,40 @@ impl SekiAgent {
         p.parent = parent;
         Ok(p)
     }
+}
+
+/// The checkable claims of a patterns reply (a JSON object with a
+/// `patterns` list, possibly inside other text), and why each other stated
+/// pattern was rejected.
+fn read_claims(space: Space, text: &str) -> (Vec<(Claim, String)>, Vec<String>) {
+    let json = match (text.find('{'), text.rfind('}')) {
+        (Some(a), Some(b)) if a < b => text.get(a..=b),
+        _ => None,
+    };
+    let Some(v) = json.and_then(|j| serde_json::from_str::<Value>(j).ok()) else {
+        return (
+            Vec::new(),
+            vec![format!(
+                "no JSON patterns in the reply: {}",
+                clip(text.trim(), 120)
+            )],
+        );
+    };
+    let Some(list) = v.get("patterns").and_then(Value::as_array) else {
+        return (
+            Vec::new(),
+            vec!["the reply has no \"patterns\" list".into()],
+        );
+    };
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for (i, p) in list.iter().take(3).enumerate() {
+        match Claim::parse(space, p, i + 1) {
+            Ok((c, why)) if !ok.iter().any(|(x, _): &(Claim, String)| *x == c) => {
+                ok.push((c, clip(&why, 100)))
+            }
+            Ok(_) => {}
+            Err(e) => bad.push(e.to_string()),
+        }
+    }
+    (ok, bad)
 }

@@ -1,0 +1,365 @@
+//! Checkable insights: a claim that an op at a place in the cell helps (or
+//! hurts) the score, tested against evaluated architectures.
+//!
+//! A claim names an op of the space, a place (anywhere; an NB201 edge such as
+//! `node3<-1`; a DARTS cell or one of its nodes, `normal node4`) and an
+//! effect. The architectures where the op appears at the place are compared
+//! with those where it does not: counts, means and Cohen's d. With at least
+//! [`MIN_GROUP`] architectures on each side, a claim whose data point the
+//! other way by d ≥ [`MIN_EFFECT`] is contradicted, one that agrees by that
+//! much is supported; otherwise it is undecided.
+
+use crate::space::{darts, nb201, Arch, Space};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Fewest architectures on each side before a claim is judged.
+pub const MIN_GROUP: usize = 3;
+/// Smallest |Cohen's d| that counts as an effect.
+pub const MIN_EFFECT: f64 = 0.2;
+
+/// What the claim says the op does to the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Architectures with it score higher.
+    Helps,
+    /// Architectures with it score lower.
+    Hurts,
+}
+
+/// A checkable statement about architectures of a space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// An op of the space.
+    pub op: String,
+    /// Where: `anywhere`, an NB201 edge (`node2<-1`), or a DARTS cell or node
+    /// (`normal`, `reduce node3`).
+    #[serde(rename = "where")]
+    pub place: String,
+    /// Helps or hurts.
+    pub effect: Effect,
+}
+
+/// How a claim fares on the evaluated architectures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClaimStats {
+    /// Architectures where the op is at the place.
+    pub n_with: usize,
+    /// Their mean score.
+    pub mean_with: Option<f64>,
+    /// Architectures where it is not.
+    pub n_without: usize,
+    /// Their mean score.
+    pub mean_without: Option<f64>,
+    /// Cohen's d of (with − without), pooled standard deviation.
+    pub effect_size: Option<f64>,
+    /// `supported`, `contradicted` or `undecided`.
+    pub verdict: Verdict,
+}
+
+/// What the data say of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Too few architectures on a side, or no clear effect.
+    #[default]
+    Undecided,
+    /// The data agree.
+    Supported,
+    /// The data point the other way.
+    Contradicted,
+}
+
+/// The places a claim may name in `space`.
+pub fn places(space: Space) -> Vec<String> {
+    let mut out = vec!["anywhere".to_string()];
+    match space {
+        Space::Nb201 => out.extend(nb201::EDGES.iter().map(|(t, f)| format!("node{t}<-{f}"))),
+        Space::Darts => {
+            for cell in ["normal", "reduce"] {
+                out.push(cell.to_string());
+                for n in 2..2 + darts::NODES {
+                    out.push(format!("{cell} node{n}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn ops(space: Space) -> Vec<&'static str> {
+    match space {
+        Space::Nb201 => nb201::OPS.to_vec(),
+        Space::Darts => darts::OPS.to_vec(),
+    }
+}
+
+/// The JSON schema of a reply stating 1 to `max` claims, each with a short
+/// reason, for constrained decoding.
+pub fn schema(space: Space, max: usize) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "patterns": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "op": {"type": "string", "enum": ops(space)},
+                        "where": {"type": "string", "enum": places(space)},
+                        "effect": {"type": "string", "enum": ["helps", "hurts"]},
+                        "why": {"type": "string", "maxLength": 100}
+                    },
+                    "required": ["op", "where", "effect", "why"],
+                    "additionalProperties": false
+                },
+                "minItems": 1,
+                "maxItems": max.max(1)
+            }
+        },
+        "required": ["patterns"],
+        "additionalProperties": false
+    })
+}
+
+/// Why a stated pattern is not a checkable claim.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("pattern {index}: {message}")]
+pub struct ClaimError {
+    /// 1-based position in the reply.
+    pub index: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Claim {
+    /// Read one stated pattern: `{"op", "where", "effect", "why"}`; the
+    /// claim and its reason. Anything naming no op or place of `space` is an
+    /// error.
+    pub fn parse(space: Space, v: &Value, index: usize) -> Result<(Claim, String), ClaimError> {
+        let err = |message: String| ClaimError { index, message };
+        let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim);
+        let op = field("op").ok_or_else(|| err("no \"op\"".into()))?;
+        if !ops(space).contains(&op) {
+            return Err(err(format!(
+                "unknown op \"{op}\"; ops of {space}: {}",
+                ops(space).join(", ")
+            )));
+        }
+        let place = field("where").ok_or_else(|| err("no \"where\"".into()))?;
+        if !places(space).iter().any(|p| p == place) {
+            return Err(err(format!(
+                "unknown place \"{place}\"; places: {}",
+                places(space).join(", ")
+            )));
+        }
+        let effect = match field("effect") {
+            Some("helps") => Effect::Helps,
+            Some("hurts") => Effect::Hurts,
+            other => {
+                return Err(err(format!(
+                    "effect must be \"helps\" or \"hurts\", found {other:?}"
+                )))
+            }
+        };
+        let why = field("why").unwrap_or_default().to_string();
+        Ok((
+            Claim {
+                op: op.to_string(),
+                place: place.to_string(),
+                effect,
+            },
+            why,
+        ))
+    }
+
+    /// The claim in words.
+    pub fn text(&self) -> String {
+        let effect = match self.effect {
+            Effect::Helps => "helps",
+            Effect::Hurts => "hurts",
+        };
+        if self.place == "anywhere" {
+            format!("{} anywhere in the cell {effect}", self.op)
+        } else {
+            format!("{} on {} {effect}", self.op, self.place)
+        }
+    }
+
+    /// Whether the op is at the place in `arch`.
+    pub fn holds(&self, arch: &Arch) -> bool {
+        match arch {
+            Arch::Nb201(c) => nb201::EDGES.iter().enumerate().any(|(k, (t, f))| {
+                c.ops[k].name() == self.op
+                    && (self.place == "anywhere" || self.place == format!("node{t}<-{f}"))
+            }),
+            Arch::Darts(g) => {
+                [("normal", &g.normal), ("reduce", &g.reduce)]
+                    .iter()
+                    .any(|(name, cell)| {
+                        cell.iter().enumerate().any(|(i, e)| {
+                            let node = i / 2 + 2;
+                            e.op_name() == self.op
+                                && (self.place == "anywhere"
+                                    || self.place == *name
+                                    || self.place == format!("{name} node{node}"))
+                        })
+                    })
+            }
+        }
+    }
+
+    /// Score the claim on evaluated architectures and their scores.
+    pub fn score<'a>(&self, data: impl IntoIterator<Item = (&'a Arch, f64)>) -> ClaimStats {
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        for (a, s) in data {
+            if self.holds(a) {
+                with.push(s);
+            } else {
+                without.push(s);
+            }
+        }
+        let mean = |x: &[f64]| (!x.is_empty()).then(|| x.iter().sum::<f64>() / x.len() as f64);
+        let (m1, m0) = (mean(&with), mean(&without));
+        let effect_size = match (m1, m0) {
+            (Some(a), Some(b)) if with.len() + without.len() > 2 => {
+                let ss = |x: &[f64], m: f64| x.iter().map(|v| (v - m).powi(2)).sum::<f64>();
+                let pooled = ((ss(&with, a) + ss(&without, b))
+                    / (with.len() + without.len() - 2) as f64)
+                    .sqrt();
+                (pooled > 0.0).then(|| (a - b) / pooled)
+            }
+            _ => None,
+        };
+        let verdict = match effect_size {
+            Some(d) if with.len() >= MIN_GROUP && without.len() >= MIN_GROUP => {
+                let signed = match self.effect {
+                    Effect::Helps => d,
+                    Effect::Hurts => -d,
+                };
+                if signed >= MIN_EFFECT {
+                    Verdict::Supported
+                } else if signed <= -MIN_EFFECT {
+                    Verdict::Contradicted
+                } else {
+                    Verdict::Undecided
+                }
+            }
+            _ => Verdict::Undecided,
+        };
+        ClaimStats {
+            n_with: with.len(),
+            mean_with: m1,
+            n_without: without.len(),
+            mean_without: m0,
+            effect_size,
+            verdict,
+        }
+    }
+}
+
+impl ClaimStats {
+    /// The figures in words, for prompts and reports.
+    pub fn summary(&self) -> String {
+        let f = |m: Option<f64>| m.map_or("-".to_string(), |v| format!("{v:.1}"));
+        format!(
+            "with it: mean {} (n={}); without: {} (n={}); d={}; {}",
+            f(self.mean_with),
+            self.n_with,
+            f(self.mean_without),
+            self.n_without,
+            self.effect_size
+                .map_or("-".to_string(), |d| format!("{d:.2}")),
+            match self.verdict {
+                Verdict::Undecided => "undecided",
+                Verdict::Supported => "supported",
+                Verdict::Contradicted => "contradicted",
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::constrain::Grammar;
+
+    fn cell(s: &str) -> Arch {
+        Space::Nb201.parse(s).unwrap()
+    }
+
+    #[test]
+    fn claims_are_checked_against_scores() {
+        let conv =
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+        let pool =
+            "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+        let data: Vec<(Arch, f64)> = [
+            (conv, 90.0),
+            (conv, 91.0),
+            (conv, 89.0),
+            (pool, 80.0),
+            (pool, 82.0),
+            (pool, 81.0),
+        ]
+        .into_iter()
+        .map(|(a, s)| (cell(a), s))
+        .collect();
+        let c = Claim {
+            op: "nor_conv_3x3".into(),
+            place: "node1<-0".into(),
+            effect: Effect::Helps,
+        };
+        let st = c.score(data.iter().map(|(a, s)| (a, *s)));
+        assert_eq!((st.n_with, st.n_without), (3, 3));
+        assert_eq!(st.mean_with, Some(90.0));
+        assert_eq!(st.mean_without, Some(81.0));
+        // Pooled sd is 1: d = 9.
+        assert!((st.effect_size.unwrap() - 9.0).abs() < 1e-9);
+        assert_eq!(st.verdict, Verdict::Supported);
+        let hurts = Claim {
+            effect: Effect::Hurts,
+            ..c.clone()
+        };
+        assert_eq!(
+            hurts.score(data.iter().map(|(a, s)| (a, *s))).verdict,
+            Verdict::Contradicted
+        );
+        // Too few on one side: undecided.
+        let few = c.score(data.iter().take(4).map(|(a, s)| (a, *s)));
+        assert_eq!(few.verdict, Verdict::Undecided);
+    }
+
+    #[test]
+    fn places_and_ops_are_checked_at_parse_time() {
+        let ok =
+            json!({"op": "sep_conv_3x3", "where": "reduce node3", "effect": "hurts", "why": "x"});
+        let (c, why) = Claim::parse(Space::Darts, &ok, 1).unwrap();
+        assert_eq!((c.place.as_str(), why.as_str()), ("reduce node3", "x"));
+        let junk = json!({"op": "two consecutive numbers", "where": "anywhere", "effect": "helps"});
+        let e = Claim::parse(Space::Nb201, &junk, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pattern 2") && e.contains("unknown op"), "{e}");
+        let bad_place = json!({"op": "none", "where": "node4<-0", "effect": "helps"});
+        assert!(Claim::parse(Space::Nb201, &bad_place, 1).is_err());
+        // The schema compiles for constrained decoding.
+        for s in Space::ALL {
+            Grammar::compile(&schema(s, 3)).unwrap();
+        }
+    }
+
+    #[test]
+    fn darts_places_match_cells_and_nodes() {
+        let g = Space::Darts.random(&mut crate::rng::Rng::seed(1));
+        let Arch::Darts(d) = &g else { panic!() };
+        let op = d.reduce[5].op_name().to_string();
+        let c = Claim {
+            op,
+            place: "reduce node4".into(),
+            effect: Effect::Helps,
+        };
+        assert!(c.holds(&g));
+    }
+}
