@@ -250,6 +250,7 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
         let events = seki::session::journal::read(&run.journal())?;
         let mut evaluator = seki::eval::from_config(&cfg)?;
+        let kb = open_kb(&cfg, a.kb.as_deref())?;
         let strategy = strategy(
             &cfg,
             &run.session_id(),
@@ -263,8 +264,11 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             dir.display(),
             session.steps().len()
         );
-        let session = attach_kb(session, &cfg, a.kb.as_deref())?;
-        (session.on_progress(progress).run()?, dir.clone())
+        let session = attach_kb(session, kb)?;
+        (
+            run_session(session.on_progress(progress), dir)?,
+            dir.clone(),
+        )
     } else if let Some(original) = &a.replay {
         let orig = RunDir::open(original)?;
         let mut cfg = Session::snapshot(&orig).with_context(|| {
@@ -286,9 +290,9 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             PathBuf::from(name)
         });
         let mut evaluator = seki::eval::from_config(&cfg)?;
-        let run = RunDir::create(&run_path)?;
         // The replay's records keep the original session's ids.
         let strategy = strategy(&cfg, &orig.session_id(), evaluator.as_ref(), &replies, 0)?;
+        let run = RunDir::create(&run_path)?;
         let snapshot = toml::to_string_pretty(&cfg).context("cannot write the config snapshot")?;
         let mut session = Session::create(
             Spec::from_config(&cfg),
@@ -336,12 +340,20 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             .run_dir
             .clone()
             .unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
+        // Everything that can fail on the setup (the evaluator's data, the
+        // knowledge base's lock, the LLM's model file) fails before the run
+        // directory exists: a session that cannot start leaves nothing behind.
         let mut evaluator = seki::eval::from_config(&cfg)?;
+        let kb = open_kb(&cfg, None)?;
+        let id = seki::session::run_dir::session_id_of(&run_path);
+        let strategy = strategy(&cfg, &id, evaluator.as_ref(), &recording, 0)?;
         let run = RunDir::create(&run_path)?;
-        let strategy = strategy(&cfg, &run.session_id(), evaluator.as_ref(), &recording, 0)?;
         let session = Session::create(spec, strategy, run, &loaded.to_toml(), evaluator.as_mut())?;
-        let session = attach_kb(session, &cfg, None)?;
-        (session.on_progress(progress).run()?, run_path)
+        let session = attach_kb(session, kb)?;
+        (
+            run_session(session.on_progress(progress), &run_path)?,
+            run_path,
+        )
     };
     bar.finish_and_clear();
     let report = if summary.evaluations > 0 {
@@ -356,13 +368,14 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn attach_kb<'e>(
-    session: Session<'e>,
+/// The knowledge base the session writes to (holding its lock), unless the
+/// session records nothing.
+fn open_kb(
     cfg: &seki::config::Config,
     kb_override: Option<&Path>,
-) -> Result<Session<'e>> {
+) -> Result<Option<KnowledgeBase>> {
     if cfg.search.kb_records == KbRecords::None {
-        return Ok(session);
+        return Ok(None);
     }
     let dir = kb_override.unwrap_or(&cfg.kb.dir);
     let kb = KnowledgeBase::open(
@@ -374,7 +387,25 @@ fn attach_kb<'e>(
         },
     )
     .with_context(|| format!("cannot open knowledge base {} for writing (use --kb-records none to search without it)", dir.display()))?;
-    Ok(session.with_knowledge_base(kb)?)
+    Ok(Some(kb))
+}
+
+fn attach_kb(session: Session<'_>, kb: Option<KnowledgeBase>) -> Result<Session<'_>> {
+    match kb {
+        Some(kb) => Ok(session.with_knowledge_base(kb)?),
+        None => Ok(session),
+    }
+}
+
+/// Run a session; a failure (a full disk, a read-only folder, an LLM that
+/// cannot be reached) says how to continue once its cause is fixed.
+fn run_session(session: Session<'_>, dir: &Path) -> Result<Summary> {
+    session.run().with_context(|| {
+        format!(
+            "the session stopped; its journal is intact: once the cause is fixed, continue it with `seki search --resume {}`",
+            dir.display()
+        )
+    })
 }
 
 fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {

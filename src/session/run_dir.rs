@@ -14,6 +14,14 @@ pub const BEST: &str = "best.json";
 /// Counts and outcome, written when the session ends.
 pub const SUMMARY: &str = "summary.json";
 
+/// The session id of the run directory `path` (its folder's name), known
+/// before the folder is created.
+pub fn session_id_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "session".into())
+}
+
 /// A run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -63,10 +71,7 @@ impl RunDir {
 
     /// The session id: the folder's name.
     pub fn session_id(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "session".into())
+        session_id_of(&self.path)
     }
 
     /// Path of the journal.

@@ -22,7 +22,7 @@ use super::{EvalError, Evaluation, Evaluator};
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A failure of the Candle evaluator that is not a result about the architecture.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +99,7 @@ impl CandleEvaluator {
         let report = match (&self.mode, &self.data) {
             (Mode::Child(program), _) => worker::run_child(program, arch, &self.cfg)?,
             (Mode::InProcess, Some(d)) => {
-                let deadline = Instant::now() + Duration::from_secs_f64(self.cfg.timeout_seconds);
+                let deadline = Instant::now() + crate::llm::retry::secs(self.cfg.timeout_seconds);
                 train::evaluate(arch, &self.cfg, d, Some(deadline))?
             }
             (Mode::InProcess, None) => return Err(CandleError::Setup("no dataset loaded".into())),
