@@ -710,7 +710,6 @@ fn a_canary_api_key_never_reaches_a_file_or_the_logs() {
     let server = rt.block_on(Server::start(vec![
         Reply::Status(500, r#"{"error":{"message":"overloaded"}}"#, None),
         Reply::Status(429, r#"{"error":{"message":"slow down"}}"#, Some("0")),
-        Reply::NotJson,
         Reply::Ok(ARCH_REPLY),
     ]));
     let dir = tempfile::tempdir().unwrap();
