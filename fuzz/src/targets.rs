@@ -81,7 +81,7 @@ impl Target {
         let Some(&total) = self.cumulative.last() else {
             return &[];
         };
-        let x = rng.next() % total;
+        let x = rng.next_u64() % total;
         let i = self.cumulative.partition_point(|&c| c <= x);
         &self.seeds[i.min(self.seeds.len() - 1)]
     }

@@ -56,7 +56,7 @@ fn a_panic_is_caught_counted_and_saved() {
     let mut all = targets(root());
     let mut t = all.remove(0);
     t.run = Box::new(|b: &[u8]| {
-        if b.len() % 3 == 0 {
+        if b.len().is_multiple_of(3) {
             panic!("planted bug");
         }
         Verdict::Rejected

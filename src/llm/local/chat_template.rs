@@ -160,4 +160,43 @@ mod tests {
         assert!(e.contains("user first"), "{e}");
         assert!(ChatTemplate::new("{% if %}", "bad", "", "").is_err());
     }
+
+    #[test]
+    fn templates_are_probed_and_cannot_loop_forever() {
+        let t = ChatTemplate::new(CHATML, "chatml", "", "").unwrap();
+        t.probe().unwrap();
+        // Rejecting system turns: fails at the probe, i.e. at load.
+        let t = ChatTemplate::new(
+            "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}{% endfor %}",
+            "gguf",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(t
+            .probe()
+            .unwrap_err()
+            .to_string()
+            .contains("no system role"));
+        let t = ChatTemplate::new(
+            "{% for m in messages %}{% if m['role'] == 'assistant' %}{{ raise_exception('roles must alternate') }}{% endif %}{% endfor %}",
+            "gguf",
+            "",
+            "",
+        )
+        .unwrap();
+        let e = t.probe().unwrap_err().to_string();
+        assert!(
+            e.contains("roles must alternate") && e.contains("repair turn"),
+            "{e}"
+        );
+        let t = ChatTemplate::new(
+            "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
+            "gguf",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(t.probe().unwrap_err().to_string().contains("fuel"));
+    }
 }

@@ -380,3 +380,105 @@ pub fn load_weights(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A GGUF v3 header by hand: `kvs` (key, type, value bytes), then
+    /// tensors (name, dims, ggml type, offset).
+    fn header(kvs: &[(&str, u32, Vec<u8>)], tensors: &[(&str, &[u64], u32, u64)]) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend((tensors.len() as u64).to_le_bytes());
+        b.extend((kvs.len() as u64).to_le_bytes());
+        let s = |b: &mut Vec<u8>, x: &str| {
+            b.extend((x.len() as u64).to_le_bytes());
+            b.extend(x.as_bytes());
+        };
+        for (k, t, v) in kvs {
+            s(&mut b, k);
+            b.extend(t.to_le_bytes());
+            b.extend(v);
+        }
+        for (name, dims, dtype, offset) in tensors {
+            s(&mut b, name);
+            b.extend((dims.len() as u32).to_le_bytes());
+            for d in *dims {
+                b.extend(d.to_le_bytes());
+            }
+            b.extend(dtype.to_le_bytes());
+            b.extend(offset.to_le_bytes());
+        }
+        b
+    }
+
+    fn parse(bytes: Vec<u8>) -> Result<gguf_file::Content, String> {
+        parse_header(&mut Cursor::new(bytes), Path::new("m.gguf"))
+    }
+
+    #[test]
+    fn a_zero_alignment_is_an_error_not_a_division_by_zero() {
+        // candle's reader divides by general.alignment.
+        let mut arch = 5u64.to_le_bytes().to_vec();
+        arch.extend(b"llama");
+        for (t, v) in [
+            (4u32, 0u32.to_le_bytes().to_vec()),
+            (0, vec![0u8]),
+            (5, vec![0; 4]),
+        ] {
+            let b = header(
+                &[
+                    ("general.architecture", 8, arch.clone()),
+                    ("general.alignment", t, v),
+                ],
+                &[],
+            );
+            let e = parse(b).unwrap_err();
+            assert!(
+                e.contains("m.gguf") && e.contains("general.alignment is 0"),
+                "{e}"
+            );
+        }
+        let b = header(
+            &[("general.alignment", 4, 32u32.to_le_bytes().to_vec())],
+            &[],
+        );
+        assert!(parse(b).is_ok());
+    }
+
+    #[test]
+    fn tensor_tables_are_checked_against_the_file() {
+        // Dimensions whose product overflows.
+        let b = header(&[], &[("t", &[1 << 40, 1 << 40], 0, 0)]);
+        assert!(parse(b).unwrap_err().contains("overflow"));
+        // A tensor past the end of the file: a truncated download.
+        let b = header(&[], &[("t", &[64, 4], 0, 0)]);
+        let e = parse(b).unwrap_err();
+        assert!(
+            e.contains("m.gguf is truncated") && e.contains("tensor 't'"),
+            "{e}"
+        );
+        // Within the file: fine (F32: 4 bytes per element, data aligned to 32).
+        let mut b = header(&[], &[("t", &[8], 0, 0)]);
+        b.resize(b.len().div_ceil(32) * 32 + 32, 0);
+        assert!(parse(b).is_ok());
+    }
+
+    #[test]
+    fn unsupported_architectures_are_named() {
+        let mut v = 5u64.to_le_bytes().to_vec();
+        v.extend(b"mamba");
+        let c = parse(header(&[("general.architecture", 8, v)], &[])).unwrap();
+        let e = check_architecture(&c, Path::new("m.gguf")).unwrap_err();
+        assert!(
+            e.contains("m.gguf: unsupported architecture 'mamba'"),
+            "{e}"
+        );
+        let c = parse(header(&[], &[])).unwrap();
+        assert!(check_architecture(&c, Path::new("m.gguf"))
+            .unwrap_err()
+            .contains("no general.architecture"));
+    }
+}

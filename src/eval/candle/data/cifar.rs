@@ -30,11 +30,11 @@ pub fn decode(
             ),
         ));
     }
-    let rec = label_bytes + PIXELS;
+    let rec = label_bytes.saturating_add(PIXELS);
     if bytes.is_empty() {
         return Err(DataError::malformed(path, "empty file: no records"));
     }
-    if bytes.len() % rec != 0 {
+    if !bytes.len().is_multiple_of(rec) {
         return Err(DataError::malformed(
             path,
             format!(
