@@ -142,8 +142,16 @@ pub fn append_bytes(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .open(path)
         .map_err(io_err(path))?;
     repair_tail(&mut f).map_err(io_err(path))?;
-    f.write_all(bytes).map_err(io_err(path))?;
-    f.sync_data().map_err(err)
+    let before = f.metadata().map_err(io_err(path))?.len();
+    let written = f.write_all(bytes).and_then(|()| f.sync_data());
+    if let Err(e) = written {
+        // A full disk can take part of the bytes: cut them off again so the
+        // file never holds half a line.
+        let _ = f.set_len(before);
+        let _ = f.sync_data();
+        return Err(err(e));
+    }
+    Ok(())
 }
 
 /// If the file does not end in a newline, drop the incomplete last line.
@@ -190,12 +198,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
+    let written = File::create(&tmp).map_err(io_err(&tmp)).and_then(|mut f| {
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(path))
+    });
+    // On failure (a full disk) the original is untouched and no partial
+    // temporary file is left behind.
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path).map_err(io_err(path))) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path).map_err(io_err(path))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

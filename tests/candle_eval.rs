@@ -310,3 +310,96 @@ fn cuda_without_the_feature_is_a_clear_error() {
     assert_eq!(v["device"], "cpu", "{v}");
     assert!(v["train_images_per_second"].as_f64().unwrap() > 0.0, "{v}");
 }
+
+/// The children of process `pid` whose command line contains `needle`.
+fn children_running(pid: u32, needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": the fields after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(pid) && String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// The evaluation worker killed as the OOM killer would (SIGKILL) is a
+/// `failed` evaluation naming the signal, and the session goes on.
+#[test]
+fn a_killed_evaluation_worker_is_a_failed_result_and_the_session_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let mut cmd = seki(
+        d.path(),
+        "train_subset = 200\ntest_subset = 100\nvalid_size = 100\n",
+    );
+    cmd.args([
+        "search",
+        "--space",
+        "nb201",
+        "--evaluator",
+        "candle",
+        "--strategy",
+        "random",
+        "--budget",
+        "2",
+        "--run-dir",
+        "run",
+        "--json",
+        "-q",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let search = cmd.spawn().unwrap();
+    let pid = search.id();
+    // Kill the first worker as soon as it shows.
+    let killed = loop {
+        if let Some(&w) = children_running(pid, "eval-worker").first() {
+            let st = Command::new("kill")
+                .args(["-9", &w.to_string()])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            break w;
+        }
+        assert!(
+            std::fs::metadata(format!("/proc/{pid}")).is_ok(),
+            "the search ended before a worker was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = search.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(s["evaluations"], 2, "{s}");
+    assert_eq!(s["failed"], 1, "{s}");
+    let evals: Vec<serde_json::Value> = common::journal(&d.path().join("run"))
+        .into_iter()
+        .filter(|v| v["event"] == "evaluation")
+        .collect();
+    assert_eq!(
+        evals[0]["status"], "failed",
+        "worker {killed}: {}",
+        evals[0]
+    );
+    let reason = evals[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("killed by signal 9 (SIGKILL: out of memory"),
+        "{reason}"
+    );
+    assert_eq!(evals[1]["status"], "ok", "{}", evals[1]);
+}

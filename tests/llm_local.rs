@@ -346,3 +346,142 @@ fn hub_models_come_from_the_usual_cache_or_fail_clearly() {
     assert!(!ok);
     assert!(err.contains("hf_repo and hf_file go together"), "{err}");
 }
+
+/// A copy of the model's header in `dir/name`, passed through `patch`, then
+/// extended (sparsely, with zeros) to the model's full length: the header
+/// checks see a whole file without 100 MB being written.
+fn header_copy(
+    dir: &std::path::Path,
+    name: &str,
+    len: Option<u64>,
+    patch: impl Fn(&mut Vec<u8>),
+) -> PathBuf {
+    let src = model_path();
+    let header = seki::llm::local::gguf::read_content(&src)
+        .unwrap()
+        .tensor_data_offset;
+    let mut bytes = std::fs::read(&src).unwrap();
+    let full = bytes.len() as u64;
+    bytes.truncate(header as usize);
+    patch(&mut bytes);
+    let p = dir.join(name);
+    std::fs::write(&p, &bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len.unwrap_or(full))
+        .unwrap();
+    p
+}
+
+/// Replace the string value of metadata `key` (same length, padded with spaces).
+fn patch_string(bytes: &mut [u8], key: &str, value: &str) {
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key.as_bytes())
+        .unwrap_or_else(|| panic!("{key} not in the header"))
+        + key.len();
+    assert_eq!(&bytes[at..at + 4], &8u32.to_le_bytes(), "{key} is a string");
+    let len = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize;
+    assert!(
+        value.len() <= len,
+        "{value:?} longer than the {len} bytes of {key}"
+    );
+    let start = at + 12;
+    bytes[start..start + len].fill(b' ');
+    bytes[start..start + value.len()].copy_from_slice(value.as_bytes());
+}
+
+/// A truncated or corrupt GGUF, an unsupported architecture and a chat
+/// template that cannot render are clear errors naming the file, raised
+/// when the model loads: before a session's run directory exists, and
+/// before any re-quantized copy is written.
+#[test]
+fn broken_model_files_fail_at_load_before_the_session_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let full = std::fs::metadata(model_path()).unwrap().len();
+    let cases: Vec<(PathBuf, Vec<&str>)> = vec![
+        (
+            header_copy(d, "truncated.gguf", Some(full / 2), |_| {}),
+            vec![
+                "truncated.gguf is truncated",
+                "tensor '",
+                "an interrupted download",
+            ],
+        ),
+        (
+            header_copy(d, "short.gguf", Some(1000), |_| {}),
+            vec!["short.gguf is not a readable GGUF model file"],
+        ),
+        (
+            header_copy(d, "magic.gguf", None, |b| b[..4].copy_from_slice(b"GGML")),
+            vec!["magic.gguf is not a readable GGUF model file", "magic"],
+        ),
+        (
+            header_copy(d, "mamba.gguf", None, |b| {
+                patch_string(b, "general.architecture", "mamba")
+            }),
+            vec![
+                "mamba.gguf: unsupported architecture 'mamba'",
+                "supported: llama",
+            ],
+        ),
+        (
+            header_copy(d, "template.gguf", None, |b| {
+                patch_string(
+                    b,
+                    "tokenizer.chat_template",
+                    "{{ raise_exception('System role not supported') }}",
+                )
+            }),
+            vec!["template.gguf: chat template", "System role not supported"],
+        ),
+        (
+            header_copy(d, "loop.gguf", None, |b| {
+                patch_string(
+                    b,
+                    "tokenizer.chat_template",
+                    "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
+                )
+            }),
+            vec!["loop.gguf: chat template", "fuel"],
+        ),
+    ];
+    for (model, wants) in cases {
+        let cfg = d.join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[evaluator.nb201]\ntable = \"{}\"\n[search]\nspace = \"nb201\"\nstrategy = \"seki\"\nkb_records = \"none\"\n[llm.profiles.local]\nkind = \"gguf\"\nmodel = \"{}\"\nthreads = 1\n",
+                common::table().display(),
+                model.display()
+            ),
+        )
+        .unwrap();
+        let run = d.join("run");
+        let err = common::fails(
+            std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
+                .current_dir(d)
+                .arg("--config")
+                .arg(&cfg)
+                .args(["search", "--budget", "2", "--run-dir"])
+                .arg(&run),
+        );
+        for w in wants {
+            assert!(
+                err.contains(w),
+                "{}: wanted {w:?} in:\n{err}",
+                model.display()
+            );
+        }
+        assert!(
+            !run.exists(),
+            "{}: a run directory was made",
+            model.display()
+        );
+        let cache = seki::llm::local::requant::cache_path(&model, None);
+        assert!(!cache.exists(), "{}: re-quantized anyway", model.display());
+    }
+}

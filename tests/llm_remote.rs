@@ -28,6 +28,12 @@ enum Reply {
     NotJson,
     /// Close the connection without answering.
     Drop,
+    /// 200 with its headers and the first bytes of the body, then silence.
+    StallAfterHeaders,
+    /// 429 with `Retry-After` as an HTTP date this many seconds ahead.
+    RetryAt(u64),
+    /// 200 whose `choices[0].message` is this JSON object.
+    Message(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +46,16 @@ struct Seen {
 struct Server {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    script: Arc<Mutex<(Vec<Reply>, usize)>>,
+}
+
+/// An HTTP date (IMF-fixdate) `ahead` seconds from now.
+fn http_date(ahead: u64) -> String {
+    let t = time::OffsetDateTime::now_utc() + Duration::from_secs(ahead);
+    let f = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.format(&f).unwrap()
 }
 
 fn completion(text: &str) -> String {
@@ -97,14 +113,20 @@ impl Server {
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = Arc::clone(&seen);
+        let script = Arc::new(Mutex::new((script, 0usize)));
+        let script2 = Arc::clone(&script);
         tokio::spawn(async move {
-            let mut i = 0usize;
             loop {
                 let Ok((mut s, _)) = listener.accept().await else {
                     return;
                 };
-                let reply = script[i.min(script.len() - 1)].clone();
-                i += 1;
+                let reply = {
+                    let mut g = script2.lock().unwrap();
+                    let (list, i) = &mut *g;
+                    let r = list[(*i).min(list.len() - 1)].clone();
+                    *i += 1;
+                    r
+                };
                 let seen = Arc::clone(&seen2);
                 tokio::spawn(async move {
                     let Some((head, body)) = read_request(&mut s).await else {
@@ -137,17 +159,45 @@ impl Server {
                         }
                         Reply::NotJson => response(200, "<html>proxy error</html>", ""),
                         Reply::Drop => return,
+                        Reply::StallAfterHeaders => {
+                            let full = completion("never complete");
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+                                full.len(),
+                                &full[..10]
+                            );
+                            let _ = s.write_all(head.as_bytes()).await;
+                            let _ = s.flush().await;
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            return;
+                        }
+                        Reply::RetryAt(ahead) => response(
+                            429,
+                            r#"{"error":{"message":"slow down"}}"#,
+                            &format!("retry-after: {}\r\n", http_date(ahead)),
+                        ),
+                        Reply::Message(m) => {
+                            let mut v: serde_json::Value =
+                                serde_json::from_str(&completion("")).unwrap();
+                            v["choices"][0]["message"] = serde_json::from_str(m).unwrap();
+                            response(200, &v.to_string(), "")
+                        }
                     };
                     let _ = s.write_all(out.as_bytes()).await;
                     let _ = s.shutdown().await;
                 });
             }
         });
-        Server { url, seen }
+        Server { url, seen, script }
     }
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Serve `script` from now on (from its start).
+    fn set_script(&self, script: Vec<Reply>) {
+        *self.script.lock().unwrap() = (script, 0);
     }
 }
 
@@ -481,4 +531,260 @@ fn cli_setup_errors_are_clear() {
     let cfg = remote_config(dir.path(), "http://127.0.0.1:9/v1", "temprature = 1\n");
     let err = common::fails(seki(&cfg).args(["llm", "chat", "x"]));
     assert!(err.contains("temprature"), "{err}");
+}
+
+// ---- more faults: a stalled body, Retry-After dates, content: null, 429s ----
+
+#[tokio::test]
+async fn a_body_that_stalls_after_the_headers_is_a_timeout_and_retried() {
+    let server = Server::start(vec![Reply::StallAfterHeaders, Reply::Ok("whole")]).await;
+    let mut p = profile(&server.url);
+    p.timeout_seconds = 0.5;
+    assert_eq!(ask(&p).await.unwrap().text, "whole");
+    assert_eq!(server.seen().len(), 2);
+
+    let server = Server::start(vec![Reply::StallAfterHeaders]).await;
+    let mut p = profile(&server.url);
+    p.timeout_seconds = 0.3;
+    p.max_retries = 1;
+    let e = ask(&p).await.unwrap_err().to_string();
+    assert!(
+        e.contains("gave up after 2 attempts") && e.contains("no reply within 0.3 s"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let server = Server::start(vec![Reply::RetryAt(3), Reply::Ok("later")]).await;
+    let mut p = profile(&server.url);
+    p.backoff_max_seconds = 10.0;
+    assert_eq!(ask(&p).await.unwrap().text, "later");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    // The date is 3 s ahead at whole-second resolution; the backoff alone
+    // would wait about 10 ms.
+    let waited = seen[1].at.duration_since(seen[0].at);
+    assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_falls_back_to_the_backoff() {
+    // Found by inspection while fuzzing: a server sending 1e300 made the
+    // client panic converting it to a Duration.
+    let server = Server::start(vec![
+        Reply::Status(429, "slow", Some("1e300")),
+        Reply::Ok("fine"),
+    ])
+    .await;
+    assert_eq!(ask(&profile(&server.url)).await.unwrap().text, "fine");
+}
+
+#[tokio::test]
+async fn content_null_is_an_empty_reply_not_an_error() {
+    let server = Server::start(vec![
+        Reply::Message(r#"{"role": "assistant", "content": null}"#),
+        Reply::Message(r#"{"role": "assistant", "content": null, "refusal": "I can't"}"#),
+    ])
+    .await;
+    let p = profile(&server.url);
+    let r = ask(&p).await.unwrap();
+    assert_eq!(r.text, "");
+    assert_eq!(r.finish, seki::llm::FinishReason::Stop);
+    let r = ask(&p).await.unwrap();
+    assert_eq!(
+        r.finish,
+        seki::llm::FinishReason::Other("refusal: I can't".into())
+    );
+    // Not retried: each call made one request.
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_stream_of_429s_is_a_rate_limit_error() {
+    let server = Server::start(vec![Reply::Status(
+        429,
+        r#"{"error":{"message":"quota"}}"#,
+        Some("0"),
+    )])
+    .await;
+    let mut p = profile(&server.url);
+    p.max_retries = 2;
+    let e = ask(&p).await.unwrap_err();
+    assert!(e.is_rate_limited(), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("rate limited") && msg.contains("3 attempts") && msg.contains("quota"),
+        "{msg}"
+    );
+    assert_eq!(server.seen().len(), 3);
+}
+
+/// A NAS-Bench-201 seki session's config against the server at `url`.
+fn session_config(dir: &std::path::Path, url: &str, extra: &str) -> std::path::PathBuf {
+    remote_config(
+        dir,
+        url,
+        &format!(
+            "max_retries = 2\n{extra}\n[evaluator.nb201]\ntable = \"{}\"\n[search]\nspace = \"nb201\"\nstrategy = \"seki\"\nkb_records = \"all\"\n[kb]\ndir = \"kb\"\n[agent]\nmax_tokens_text = 48\n",
+            common::table().display()
+        ),
+    )
+}
+
+const ARCH_REPLY: &str = "Use more convolutions: |nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+
+#[test]
+fn a_session_rate_limited_to_the_end_stops_cleanly_and_resumes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Server::start(vec![Reply::Status(
+        429,
+        r#"{"error":{"message":"tokens per minute exceeded"}}"#,
+        Some("0"),
+    )]));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = session_config(dir.path(), &server.url, "");
+    let run = dir.path().join("r");
+    let (ok, out, err) = common::run(
+        seki(&cfg)
+            .current_dir(dir.path())
+            .args(["search", "--budget", "4", "--json", "--run-dir"])
+            .arg(&run),
+    );
+    assert!(
+        ok,
+        "a rate limit is a clean stop, not an error:\n{out}\n{err}"
+    );
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reason = s["stop_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("LLM rate limit")
+            && reason.contains("HTTP 429")
+            && reason.contains("tokens per minute exceeded"),
+        "{reason}"
+    );
+    // The seed was evaluated before the first LLM call; three tries were made.
+    assert_eq!(s["evaluations"], 1);
+    assert_eq!(server.seen().len(), 3);
+    let j = common::journal(&run);
+    assert_eq!(j.last().unwrap()["event"], "end");
+    assert_eq!(j.last().unwrap()["reason"], reason);
+    assert!(run.join("summary.json").is_file() && run.join("report.md").is_file());
+
+    // The server lets us in again: the session continues to its budget.
+    server.set_script(vec![Reply::Ok(ARCH_REPLY)]);
+    let out = common::ok(
+        seki(&cfg)
+            .current_dir(dir.path())
+            .args(["search", "--json", "--resume"])
+            .arg(&run),
+    );
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["evaluations"], 4, "{s}");
+    assert_eq!(s["stop_reason"], "budget: 4 evaluations");
+}
+
+/// Every file under `dir`, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_canary_api_key_never_reaches_a_file_or_the_logs() {
+    const CANARY: &str = "sk-canary-7f3a9c1e5b2d4a6f8e0c1d2b";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Faults first, so that the retry paths log too.
+    let server = rt.block_on(Server::start(vec![
+        Reply::Status(500, r#"{"error":{"message":"overloaded"}}"#, None),
+        Reply::Status(429, r#"{"error":{"message":"slow down"}}"#, Some("0")),
+        Reply::Ok(ARCH_REPLY),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = session_config(
+        dir.path(),
+        &server.url,
+        "api_key_env = \"SEKI_CANARY_KEY\"\nheaders = { \"X-Team\" = \"nas\" }\nprice_prompt_per_million = 1.0\n",
+    );
+    let run = dir.path().join("r");
+    let mut logs = String::new();
+    let mut cmd = seki(&cfg);
+    cmd.current_dir(dir.path())
+        .env("SEKI_CANARY_KEY", CANARY)
+        .args(["-vv", "search", "--budget", "5", "--run-dir"])
+        .arg(&run);
+    let (ok, out, err) = common::run(&mut cmd);
+    assert!(ok, "{out}\n{err}");
+    logs.push_str(&out);
+    logs.push_str(&err);
+    let out_dir = dir.path().join("report-out");
+    for args in [
+        vec![
+            "report".to_string(),
+            run.display().to_string(),
+            "--out".into(),
+            out_dir.display().to_string(),
+        ],
+        vec!["kb".into(), "list".into(), "--json".into()],
+        vec!["kb".into(), "insights".into()],
+    ] {
+        let (ok, out, err) = common::run(
+            seki(&cfg)
+                .current_dir(dir.path())
+                .env("SEKI_CANARY_KEY", CANARY)
+                .arg("-vv")
+                .args(&args),
+        );
+        assert!(ok, "{args:?}: {err}");
+        logs.push_str(&out);
+        logs.push_str(&err);
+    }
+    // The trace level of every crate (HTTP client included) as well.
+    let (_, out, err) = common::run(
+        seki(&cfg)
+            .env("SEKI_CANARY_KEY", CANARY)
+            .env("RUST_LOG", "trace")
+            .args(["llm", "chat", "hi"]),
+    );
+    logs.push_str(&out);
+    logs.push_str(&err);
+
+    // The key was in play: the server got it with every request.
+    let seen = server.seen();
+    assert!(seen.len() >= 8, "{}", seen.len());
+    assert!(seen.iter().all(|s| s
+        .head
+        .to_ascii_lowercase()
+        .contains(&format!("authorization: bearer {CANARY}").to_ascii_lowercase())));
+    assert!(
+        err.contains("retrying") || logs.contains("retrying"),
+        "the fault paths ran"
+    );
+    assert!(logs.contains("DEBUG"), "debug logging was on");
+    assert!(!logs.contains(CANARY), "the key is in the output");
+    let mut checked = 0;
+    for d in [&run, &dir.path().join("kb"), &out_dir] {
+        for (p, bytes) in files_under(d) {
+            checked += 1;
+            assert!(
+                !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+                "{} contains the key",
+                p.display()
+            );
+        }
+    }
+    assert!(checked >= 8, "{checked} files checked");
+    assert!(run.join("journal.jsonl").is_file() && out_dir.join("report.md").is_file());
 }

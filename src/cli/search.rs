@@ -180,6 +180,7 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             },
             None => LlmSource::profiles(),
         };
+        let kb = open_kb(&cfg, a.kb.as_deref())?;
         let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
         let session = Session::resume(run, &cfg, strategy, evaluator.as_mut())?;
         eprintln!(
@@ -187,8 +188,11 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             dir.display(),
             session.steps().len()
         );
-        let session = attach_kb(session, &cfg, a.kb.as_deref())?;
-        (session.on_progress(progress).run()?, dir.clone())
+        let session = attach_kb(session, kb)?;
+        (
+            run_session(session.on_progress(progress), dir)?,
+            dir.clone(),
+        )
     } else if let Some(original) = &a.replay {
         let orig = RunDir::open(original)?;
         let mut cfg = Session::snapshot(&orig).with_context(|| {
@@ -214,9 +218,9 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             PathBuf::from(name)
         });
         let mut evaluator = setup::evaluator(&cfg)?;
-        let run = RunDir::create(&run_path)?;
         // The replay's records keep the original session's ids.
         let strategy = setup::strategy(&cfg, &orig.session_id(), &evaluator.info(), &replies)?;
+        let run = RunDir::create(&run_path)?;
         let snapshot = toml::to_string_pretty(&cfg).context("cannot write the config snapshot")?;
         let mut session = Session::create(
             Spec::from_config(&cfg),
@@ -264,8 +268,12 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             .run_dir
             .clone()
             .unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
+        // Everything that can fail on the setup (the evaluator's data, the
+        // knowledge base's lock, the LLM's model file) fails before the run
+        // directory exists: a session that cannot start leaves nothing behind.
         let mut evaluator = setup::evaluator(&cfg)?;
-        let run = RunDir::create(&run_path)?;
+        let kb = open_kb(&cfg, None)?;
+        let id = seki::session::run_dir::new_session_id(&run_path);
         let llm = match recording {
             Some(replies) => LlmSource::Recorded {
                 replies,
@@ -274,10 +282,14 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             },
             None => LlmSource::profiles(),
         };
-        let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
+        let strategy = setup::strategy(&cfg, &id, &evaluator.info(), &llm)?;
+        let run = RunDir::create_with_id(&run_path, &id)?;
         let session = Session::create(spec, strategy, run, &loaded.to_toml(), evaluator.as_mut())?;
-        let session = attach_kb(session, &cfg, None)?;
-        (session.on_progress(progress).run()?, run_path)
+        let session = attach_kb(session, kb)?;
+        (
+            run_session(session.on_progress(progress), &run_path)?,
+            run_path,
+        )
     };
     bar.finish_and_clear();
     let report = if summary.evaluations > 0 {
@@ -293,13 +305,12 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn attach_kb<'e>(
-    session: Session<'e>,
+fn open_kb(
     cfg: &seki::config::Config,
     kb_override: Option<&Path>,
-) -> Result<Session<'e>> {
+) -> Result<Option<KnowledgeBase>> {
     if cfg.search.kb_records == KbRecords::None {
-        return Ok(session);
+        return Ok(None);
     }
     let dir = kb_override.unwrap_or(&cfg.kb.dir);
     let kb = KnowledgeBase::open(
@@ -311,7 +322,25 @@ fn attach_kb<'e>(
         },
     )
     .with_context(|| format!("cannot open knowledge base {} for writing (use --kb-records none to search without it)", dir.display()))?;
-    Ok(session.with_knowledge_base(kb)?)
+    Ok(Some(kb))
+}
+
+fn attach_kb(session: Session<'_>, kb: Option<KnowledgeBase>) -> Result<Session<'_>> {
+    match kb {
+        Some(kb) => Ok(session.with_knowledge_base(kb)?),
+        None => Ok(session),
+    }
+}
+
+/// Run a session; a failure (a full disk, a read-only folder, an LLM that
+/// cannot be reached) says how to continue once its cause is fixed.
+fn run_session(session: Session<'_>, dir: &Path) -> Result<Summary> {
+    session.run().with_context(|| {
+        format!(
+            "the session stopped; its journal is intact: once the cause is fixed, continue it with `seki search --resume {}`",
+            dir.display()
+        )
+    })
 }
 
 fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {

@@ -177,6 +177,17 @@ pub enum LlmError {
         /// The last error.
         last: String,
     },
+    /// The server kept answering 429 (rate limited) until the retries ran
+    /// out. Sessions stop cleanly on it, with the reason, and can be resumed.
+    #[error("{backend}: rate limited: still HTTP 429 after {attempts} attempts: {last}")]
+    RateLimited {
+        /// Backend name.
+        backend: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
     /// The reply could not be understood.
     #[error("{backend}: malformed reply: {message}")]
     BadReply {
@@ -194,6 +205,14 @@ pub enum LlmError {
     /// The local model failed.
     #[error("local model: {0}")]
     Local(String),
+}
+
+impl LlmError {
+    /// Whether the backend is rate limiting us (a reason to stop and come
+    /// back later rather than a failure).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, LlmError::RateLimited { .. })
+    }
 }
 
 /// A chat-completion backend.

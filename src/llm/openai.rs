@@ -14,7 +14,7 @@
 //! ever sent in the `Authorization` header.
 
 use super::profile::{JsonMode, OpenaiProfile};
-use super::retry::{parse_retry_after, Backoff, Failure, Jitter};
+use super::retry::{parse_retry_after, secs, Backoff, Failure, Jitter};
 use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
 use super::{Role, Usage};
 use async_openai::types::chat::{
@@ -132,7 +132,7 @@ impl OpenaiModel {
         }
         let client = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(Duration::from_secs_f64(profile.timeout_seconds.min(30.0)))
+            .connect_timeout(secs(profile.timeout_seconds.min(30.0)))
             .build()
             .map_err(|e| LlmError::Setup(format!("LLM profile '{name}': HTTP client: {e}")))?;
         Ok(OpenaiModel {
@@ -214,7 +214,7 @@ impl OpenaiModel {
     }
 
     async fn try_once(&self, body: &CreateChatCompletionRequest) -> Result<ChatResponse, Failure> {
-        let timeout = Duration::from_secs_f64(self.profile.timeout_seconds);
+        let timeout = secs(self.profile.timeout_seconds);
         let mut req = self.client.post(self.url.clone()).json(body);
         if let Some(k) = &self.key {
             req = req.bearer_auth(k.expose());
@@ -335,15 +335,33 @@ fn parse_reply(body: &str) -> Result<ChatResponse, String> {
     let choice = v
         .pointer("/choices/0")
         .ok_or_else(|| "no choices in the reply".to_string())?;
-    let text = choice
-        .pointer("/message/content")
-        .and_then(|c| c.as_str())
-        .ok_or_else(|| "choices[0].message.content is missing".to_string())?
-        .to_string();
-    let finish = match choice.get("finish_reason").and_then(|f| f.as_str()) {
-        Some("stop") | None => FinishReason::Stop,
-        Some("length") => FinishReason::Length,
-        Some(other) => FinishReason::Other(other.to_string()),
+    let message = choice
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| "choices[0].message is missing".to_string())?;
+    // `content: null` (or absent) is a reply without text: a refusal, or a
+    // reasoning model that spent its tokens thinking. The caller gets an
+    // empty text (the agent repairs or falls back); retrying would only
+    // get the same again.
+    let text = match message.get("content") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(other) => {
+            return Err(format!(
+                "choices[0].message.content is neither text nor null: {}",
+                other.to_string().chars().take(80).collect::<String>()
+            ))
+        }
+    };
+    let refusal = message.get("refusal").and_then(|r| r.as_str());
+    let finish = match (
+        choice.get("finish_reason").and_then(|f| f.as_str()),
+        refusal,
+    ) {
+        (_, Some(r)) if text.is_empty() => FinishReason::Other(format!("refusal: {r}")),
+        (Some("stop") | None, _) => FinishReason::Stop,
+        (Some("length"), _) => FinishReason::Length,
+        (Some(other), _) => FinishReason::Other(other.to_string()),
     };
     let n = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
     Ok(ChatResponse {
@@ -376,8 +394,8 @@ impl ChatModel for OpenaiModel {
     ) -> Result<ChatResponse, LlmError> {
         let body = self.request(messages, options)?;
         let backoff = Backoff {
-            initial: Duration::from_secs_f64(self.profile.backoff_initial_seconds),
-            max: Duration::from_secs_f64(self.profile.backoff_max_seconds),
+            initial: secs(self.profile.backoff_initial_seconds),
+            max: secs(self.profile.backoff_max_seconds),
         };
         let started = Instant::now();
         let attempts = self.profile.max_retries.saturating_add(1);
@@ -405,6 +423,13 @@ impl ChatModel for OpenaiModel {
                 }
                 Err(f) => {
                     if retry + 1 >= attempts {
+                        if matches!(f, Failure::Status { status: 429, .. }) {
+                            return Err(LlmError::RateLimited {
+                                backend: self.backend(),
+                                attempts,
+                                last: f.to_string(),
+                            });
+                        }
                         return Err(LlmError::Exhausted {
                             backend: self.backend(),
                             attempts,
@@ -499,6 +524,15 @@ mod tests {
             .unwrap_err()
             .contains("not JSON"));
         assert!(parse_reply("{\"choices\": []}").is_err());
+        // content: null is an empty reply (with the refusal, when given).
+        let r = parse_reply(r#"{"choices":[{"message":{"role":"assistant","content":null},"finish_reason":"length"}]}"#).unwrap();
+        assert_eq!((r.text.as_str(), r.finish), ("", FinishReason::Length));
+        let r =
+            parse_reply(r#"{"choices":[{"message":{"content":null,"refusal":"no"}}]}"#).unwrap();
+        assert_eq!(r.finish, FinishReason::Other("refusal: no".into()));
+        assert!(parse_reply(r#"{"choices":[{"message":{"content":[1]}}]}"#)
+            .unwrap_err()
+            .contains("neither text nor null"));
         assert_eq!(
             server_message(r#"{"error":{"message":"bad key"}}"#),
             "bad key"

@@ -48,6 +48,15 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A number of seconds from a setting as a [`Duration`]: negative and NaN
+/// give zero, and anything over about 30 years (which `Duration` or an
+/// `Instant` plus it could not hold) saturates there.
+pub fn secs(x: f64) -> Duration {
+    const MAX: f64 = 1e9;
+    Duration::try_from_secs_f64(if x.is_nan() { 0.0 } else { x.clamp(0.0, MAX) })
+        .unwrap_or(Duration::ZERO)
+}
+
 /// Backoff settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -72,25 +81,67 @@ impl Backoff {
         }
         let base = self.initial.as_secs_f64() * 2f64.powi(retry.min(30) as i32);
         let capped = base.min(self.max.as_secs_f64());
-        Duration::from_secs_f64(capped * (0.5 + 0.5 * unit.clamp(0.0, 1.0)))
+        secs(capped * (0.5 + 0.5 * unit.clamp(0.0, 1.0)))
     }
 }
 
 /// Parse a `Retry-After` header: delay seconds, or an HTTP date (relative to
-/// `now`, seconds since the Unix epoch).
+/// `now`, seconds since the Unix epoch) in any of the three forms HTTP
+/// allows: `Sun, 06 Nov 1994 08:49:37 GMT` (the usual one),
+/// `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994`
+/// (C's asctime). A date in the past means "now".
 pub fn parse_retry_after(value: &str, now_unix: i64) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs.is_finite() && (0.0..=1e9).contains(&secs))
+            .then(|| Duration::from_secs_f64(secs));
     }
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = time::PrimitiveDateTime::parse(v, &format).ok()?;
-    let at = at.assume_utc().unix_timestamp();
+    let at = http_date(v)?;
     Some(Duration::from_secs(
         at.saturating_sub(now_unix).max(0) as u64
     ))
+}
+
+/// Seconds since the Unix epoch of an HTTP date (see [`parse_retry_after`]).
+fn http_date(v: &str) -> Option<i64> {
+    let cleaned = v.replace([',', '-'], " ");
+    let t: Vec<&str> = cleaned.split_whitespace().collect();
+    let month = |m: &str| -> Option<time::Month> {
+        const NAMES: [&str; 12] = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ];
+        let i = NAMES.iter().position(|n| m.eq_ignore_ascii_case(n))?;
+        time::Month::try_from(i as u8 + 1).ok()
+    };
+    let (day, mon, year, clock) = match t.as_slice() {
+        // IMF-fixdate and RFC 850 (two-digit year).
+        [_, d, m, y, c, gmt] if gmt.eq_ignore_ascii_case("GMT") => {
+            let y: i32 = y.parse().ok()?;
+            let y = match (y, y < 100) {
+                (y, true) if y < 70 => 2000 + y,
+                (y, true) => 1900 + y,
+                (y, false) => y,
+            };
+            (d.parse::<u8>().ok()?, month(m)?, y, *c)
+        }
+        // asctime.
+        [_, m, d, c, y] => (d.parse::<u8>().ok()?, month(m)?, y.parse().ok()?, *c),
+        _ => return None,
+    };
+    let hms: Vec<u8> = clock
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, se] = hms.as_slice() else {
+        return None;
+    };
+    let date = time::Date::from_calendar_date(year, mon, day).ok()?;
+    let time = time::Time::from_hms(*h, *mi, *se).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, time)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 /// A jitter source: SplitMix64 over a seed from the clock and a counter.
@@ -183,6 +234,38 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", 0), None);
         assert_eq!(parse_retry_after("-1", 0), None);
+        // The two older date forms HTTP allows, and a date in the past.
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", 1_445_412_470),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:28:00 2015", 1_445_412_470),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct  1 07:28:00 2015", 1_443_684_470),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 2_000_000_000),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("Wed, 32 Oct 2015 07:28:00 GMT", 0), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 25:28:00 GMT", 0), None);
+        // Absurd delays are not honoured (the backoff applies instead).
+        assert_eq!(parse_retry_after("1e300", 0), None);
+    }
+
+    #[test]
+    fn settings_in_seconds_never_panic() {
+        assert_eq!(secs(1.5), Duration::from_millis(1500));
+        assert_eq!(secs(-3.0), Duration::ZERO);
+        assert_eq!(secs(f64::NAN), Duration::ZERO);
+        assert_eq!(secs(1e300), Duration::from_secs(1_000_000_000));
+        assert_eq!(secs(f64::INFINITY), Duration::from_secs(1_000_000_000));
+        // An instant plus the longest such duration is representable.
+        assert!(std::time::Instant::now().checked_add(secs(1e300)).is_some());
     }
 
     #[test]

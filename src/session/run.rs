@@ -145,7 +145,15 @@ impl<'e> Session<'e> {
             if let Some(r) = self.stop_reason() {
                 break r;
             }
-            self.step()?;
+            match self.step() {
+                Ok(()) => {}
+                // Not a failure: the journal is whole and `--resume`
+                // continues once the server lets us in again.
+                Err(SessionError::Strategy(e)) if e.is_rate_limited() => {
+                    break format!("LLM rate limit: {e}");
+                }
+                Err(e) => return Err(e),
+            }
             let stage = self.strategy.stage();
             self.report(&stage);
         };

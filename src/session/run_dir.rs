@@ -25,7 +25,7 @@ pub struct RunDir {
 /// of its full path, the time and the process, so two sessions whose run
 /// directories share a name (`/tmp/a/run`, later `/tmp/b/run`) never give
 /// knowledge-base records the same id.
-fn new_session_id(path: &Path) -> String {
+pub fn new_session_id(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     let name = path
         .file_name()
@@ -47,10 +47,17 @@ fn new_session_id(path: &Path) -> String {
 impl RunDir {
     /// Create a new run directory; it must not hold a journal already.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
+        Self::create_with_id(path, &new_session_id(path))
+    }
+
+    /// Create a new run directory for the session `id` (from
+    /// [`new_session_id`], made before the folder so that everything that
+    /// can fail in a session's setup fails before anything is written).
+    pub fn create_with_id(path: &Path, id: &str) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(store::io_err(path))?;
         let rd = RunDir {
             path: path.to_path_buf(),
-            session: new_session_id(path),
+            session: id.to_string(),
         };
         if rd.journal().exists() {
             return Err(StoreError::Io {

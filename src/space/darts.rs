@@ -453,6 +453,21 @@ mod tests {
     const V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
 
     #[test]
+    fn a_huge_concat_range_is_an_error_not_an_allocation() {
+        // Found by the fuzz harness (kb target): range(i64::MIN, 6) panicked
+        // with a capacity overflow; range(0, 4000000000) would exhaust memory.
+        for r in ["range(-9223372036854775808, 6)", "range(0, 4000000000)"] {
+            let text = V2.replacen(
+                "normal_concat=[2, 3, 4, 5]",
+                &format!("normal_concat={r}"),
+                1,
+            );
+            let e = Genotype::parse(&text).unwrap_err().to_string();
+            assert!(e.contains("only range(2, 6)") && e.contains(r), "{e}");
+        }
+    }
+
+    #[test]
     fn genotype_string_roundtrips_through_both_forms() {
         let g = Genotype::parse(V2).unwrap();
         let s = g.to_genotype_string();

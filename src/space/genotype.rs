@@ -188,6 +188,16 @@ impl<'a> PyParser<'a> {
             self.expect(',')?;
             let b = self.int()?;
             self.expect(')')?;
+            // Only range(2, 6) is valid; never build a long range to say so.
+            if b.saturating_sub(a) > 8 {
+                return Err(ArchError::new(
+                    SPACE,
+                    key,
+                    format!(
+                        "only range(2, 6) (nodes 2, 3, 4, 5) is supported, found range({a}, {b})"
+                    ),
+                ));
+            }
             Ok((a..b).collect())
         } else if self.eat('[') {
             let mut v = Vec::new();

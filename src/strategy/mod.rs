@@ -43,6 +43,14 @@ pub enum StrategyError {
     },
 }
 
+impl StrategyError {
+    /// Whether the strategy's LLM is rate limiting it: the session stops
+    /// cleanly with the reason instead of failing.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, StrategyError::Llm { source, .. } if source.is_rate_limited())
+    }
+}
+
 /// An architecture proposed by a strategy, with how it came about.
 #[derive(Debug, Clone)]
 pub struct Proposal {

@@ -112,7 +112,7 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
             v
         })
     });
-    let limit = Duration::from_secs_f64(cfg.timeout_seconds);
+    let limit = crate::llm::retry::secs(cfg.timeout_seconds);
     let status = loop {
         match child.try_wait().map_err(|e| io("wait", e))? {
             Some(s) => break Some(s),
@@ -146,7 +146,8 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
                 t[start..].to_string()
             };
             Ok(Report::failed(EvalStatus::Failed(format!(
-                "evaluation worker exited with {status} without a result{}",
+                "evaluation worker {} without a result{}",
+                describe_exit(status),
                 if tail.is_empty() {
                     String::new()
                 } else {
@@ -154,6 +155,33 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
                 }
             ))))
         }
+    }
+}
+
+/// How a worker ended, in words: its exit code, or the signal that killed
+/// it (SIGKILL is what the kernel's out-of-memory killer sends).
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(sig)) => {
+            let name = match sig {
+                4 => "SIGILL",
+                6 => "SIGABRT",
+                7 => "SIGBUS",
+                8 => "SIGFPE",
+                9 => "SIGKILL: out of memory (the kernel's OOM killer) or killed",
+                11 => "SIGSEGV",
+                15 => "SIGTERM",
+                _ => "",
+            };
+            if name.is_empty() {
+                format!("was killed by signal {sig}")
+            } else {
+                format!("was killed by signal {sig} ({name})")
+            }
+        }
+        (None, None) => format!("ended with {status}"),
     }
 }
 
@@ -189,9 +217,30 @@ mod tests {
         let r = run_child(&p, &arch(), &CandleConfig::default()).unwrap();
         match r.evaluation.status {
             EvalStatus::Failed(m) => {
-                assert!(m.contains("worker blew up") && m.contains('3'), "{m}")
+                assert!(
+                    m.contains("worker blew up") && m.contains("exited with code 3"),
+                    "{m}"
+                )
             }
             s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_worker_killed_by_a_signal_is_a_failed_result_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        for (sig, name) in [
+            ("KILL", "signal 9 (SIGKILL: out of memory"),
+            ("SEGV", "signal 11 (SIGSEGV)"),
+        ] {
+            let p = script(d.path(), &format!("cat >/dev/null; kill -{sig} $$"));
+            let r = run_child(&p, &arch(), &CandleConfig::default()).unwrap();
+            match r.evaluation.status {
+                EvalStatus::Failed(m) => {
+                    assert!(m.contains(name) && m.contains("without a result"), "{m}")
+                }
+                s => panic!("{s:?}"),
+            }
         }
     }
 

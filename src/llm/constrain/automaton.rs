@@ -37,13 +37,34 @@ enum Frame {
     Lit(NodeId, Vec<u8>),
     /// An integer, these bytes so far.
     Int(NodeId, Vec<u8>),
-    /// Inside a string: characters so far, escape state (0: none, 1: after
-    /// `\`, 2..=5: hex digits of `\u` still due).
-    Str(NodeId, u32, u8),
+    /// Inside a string: characters so far, escape state.
+    Str(NodeId, u32, Esc),
     /// An object: index of the first property not yet passed, phase.
     Obj(NodeId, u16, ObjPhase),
     /// An array: items started so far, phase.
     Arr(NodeId, u16, ArrPhase),
+}
+
+/// Where a string is in an escape: `state` 0 (none), 1 (after `\`),
+/// 2..=5 (hex digits of `\u` still due, the digits so far in `code`);
+/// `low` when a high surrogate was written and its low half must follow
+/// (JSON parsers reject a lone surrogate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+struct Esc {
+    state: u8,
+    code: u16,
+    low: bool,
+}
+
+const HIGH: std::ops::RangeInclusive<u32> = 0xD800..=0xDBFF;
+const LOW: std::ops::RangeInclusive<u32> = 0xDC00..=0xDFFF;
+
+/// The codes a `\u` escape can still reach after the hex digits `code`
+/// (with `due` digits still to come).
+fn reachable(code: u16, due: u8) -> std::ops::RangeInclusive<u32> {
+    let shift = 4 * u32::from(due);
+    let lo = u32::from(code) << shift;
+    lo..=lo + ((1u32 << shift) - 1)
 }
 
 /// An automaton state.
@@ -187,7 +208,7 @@ impl Automaton {
                     let frame = match node {
                         Node::Object { .. } if b == b'{' => Frame::Obj(n, 0, ObjPhase::Open),
                         Node::Array { .. } if b == b'[' => Frame::Arr(n, 0, ArrPhase::Open),
-                        Node::String { .. } if b == b'"' => Frame::Str(n, 0, 0),
+                        Node::String { .. } if b == b'"' => Frame::Str(n, 0, Esc::default()),
                         Node::Literals(l) if l.iter().any(|x| x.first() == Some(&b)) => {
                             Frame::Lit(n, vec![b])
                         }
@@ -239,7 +260,16 @@ impl Automaton {
                         Some(Node::String { max_len }) => *max_len,
                         _ => return false,
                     };
-                    match *esc {
+                    match esc.state {
+                        // After a high surrogate only its low half's `\`
+                        // may come (not counted: the pair is one character).
+                        0 if esc.low => {
+                            if b != b'\\' {
+                                return false;
+                            }
+                            esc.state = 1;
+                            return true;
+                        }
                         0 => match b {
                             b'"' => {
                                 st.pop();
@@ -255,24 +285,44 @@ impl Automaton {
                                     *len += 1;
                                 }
                                 if b == b'\\' {
-                                    *esc = 1;
+                                    esc.state = 1;
                                 }
                                 return true;
                             }
                         },
                         1 => {
-                            *esc = match b {
-                                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 0,
+                            esc.state = match b {
                                 b'u' => 5,
+                                _ if esc.low => return false,
+                                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 0,
                                 _ => return false,
                             };
+                            esc.code = 0;
                             return true;
                         }
                         k => {
-                            if !b.is_ascii_hexdigit() {
+                            let Some(d) = (b as char).to_digit(16) else {
+                                return false;
+                            };
+                            let code = (esc.code << 4) | d as u16;
+                            let due = k - 2;
+                            let r = reachable(code, due);
+                            // Reject as soon as no valid code can follow:
+                            // a low half where none is due, anything else
+                            // where one is.
+                            let ok = if esc.low {
+                                r.start() <= LOW.end() && LOW.start() <= r.end()
+                            } else {
+                                !(LOW.start() <= r.start() && r.end() <= LOW.end())
+                            };
+                            if !ok {
                                 return false;
                             }
-                            *esc = if k == 2 { 0 } else { k - 1 };
+                            esc.code = code;
+                            esc.state = if due == 0 { 0 } else { k - 1 };
+                            if due == 0 {
+                                esc.low = !esc.low && HIGH.contains(&u32::from(code));
+                            }
                             return true;
                         }
                     }
@@ -404,6 +454,40 @@ mod tests {
     fn accepts(a: &Automaton, text: &str) -> bool {
         a.feed(&a.start(), text.as_bytes())
             .is_some_and(|s| a.is_complete(&s))
+    }
+
+    #[test]
+    fn unicode_escapes_never_make_a_lone_surrogate() {
+        // Found by the fuzz harness (schema target): the automaton completed
+        // "\ud800", which JSON parsers reject, so a constrained reply could
+        // fail to parse.
+        let a = auto(json!({"type": "string", "maxLength": 2}));
+        for ok in [
+            r#""\ud83d\ude00""#,
+            r#""\u00e9\ud83d\ude00""#,
+            r#""\uD800\uDFFF""#,
+            r#""\uffff""#,
+        ] {
+            assert!(accepts(&a, ok), "{ok}");
+            serde_json::from_str::<serde_json::Value>(ok).unwrap();
+        }
+        for bad in [
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800x""#,
+            r#""\ud800\n""#,
+            r#""\ud800\u0041""#,
+        ] {
+            assert!(!accepts(&a, bad), "{bad}");
+        }
+        // Rejected at the first byte that rules a valid escape out, so the
+        // decoder never walks into a dead end.
+        let dead = |prefix: &str| a.feed(&a.start(), prefix.as_bytes()).is_none();
+        assert!(!dead(r#""\ud8"#) && !dead(r#""\ud800\ud"#) && !dead(r#""\ud800\udc"#));
+        assert!(dead(r#""\udc"#) && dead(r#""\ud800\ud8"#) && dead(r#""\ud800\u0"#));
+        // The pair is one character: two pairs fit in maxLength 2.
+        assert!(accepts(&a, r#""\ud83d\ude00\ud83d\ude00""#));
+        assert!(!accepts(&a, r#""\ud83d\ude00\ud83d\ude00x""#));
     }
 
     #[test]

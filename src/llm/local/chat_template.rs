@@ -14,6 +14,10 @@ pub const LLAMA3: &str = "{{ bos_token }}{% for message in messages %}{{ '<|star
 /// Gemma (system text is prepended to the first user turn).
 pub const GEMMA: &str = "{{ bos_token }}{% set sys = namespace(text='') %}{% for message in messages %}{% if message['role'] == 'system' %}{% set sys.text = message['content'] + '\n\n' %}{% else %}{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else 'user') + '\n' + (sys.text if loop.index0 <= 1 else '') + message['content'] | trim + '<end_of_turn>\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}";
 
+/// Instructions one rendering may execute (many times what any real chat
+/// template needs for a long conversation).
+const FUEL: u64 = 20_000_000;
+
 /// A chat-template failure.
 #[derive(Debug, thiserror::Error)]
 #[error("chat template: {0}")]
@@ -44,6 +48,8 @@ impl ChatTemplate {
     /// Compile `source` (Jinja).
     pub fn new(template: &str, origin: &str, bos: &str, eos: &str) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        // A template that loops without end is an error, not a hang.
+        env.set_fuel(Some(FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, msg))
@@ -55,6 +61,27 @@ impl ChatTemplate {
             bos: bos.to_string(),
             eos: eos.to_string(),
             source: origin.to_string(),
+        })
+    }
+
+    /// Render the conversations the agent sends (system and user turns, and
+    /// an assistant turn followed by a user turn, as in a repair): a template
+    /// that cannot render them fails here, when the model loads, rather
+    /// than in the middle of a session.
+    pub fn probe(&self) -> Result<(), TemplateError> {
+        self.render(&[Message::system("s"), Message::user("u")])?;
+        self.render(&[
+            Message::system("s"),
+            Message::user("u"),
+            Message::assistant("a"),
+            Message::user("u"),
+        ])
+        .map(|_| ())
+        .map_err(|e| {
+            TemplateError(format!(
+                "{} (rendering a conversation with a repair turn)",
+                e.0
+            ))
         })
     }
 
@@ -132,5 +159,44 @@ mod tests {
         let e = t.render(&[Message::system("s")]).unwrap_err().to_string();
         assert!(e.contains("user first"), "{e}");
         assert!(ChatTemplate::new("{% if %}", "bad", "", "").is_err());
+    }
+
+    #[test]
+    fn templates_are_probed_and_cannot_loop_forever() {
+        let t = ChatTemplate::new(CHATML, "chatml", "", "").unwrap();
+        t.probe().unwrap();
+        // Rejecting system turns: fails at the probe, i.e. at load.
+        let t = ChatTemplate::new(
+            "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}{% endfor %}",
+            "gguf",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(t
+            .probe()
+            .unwrap_err()
+            .to_string()
+            .contains("no system role"));
+        let t = ChatTemplate::new(
+            "{% for m in messages %}{% if m['role'] == 'assistant' %}{{ raise_exception('roles must alternate') }}{% endif %}{% endfor %}",
+            "gguf",
+            "",
+            "",
+        )
+        .unwrap();
+        let e = t.probe().unwrap_err().to_string();
+        assert!(
+            e.contains("roles must alternate") && e.contains("repair turn"),
+            "{e}"
+        );
+        let t = ChatTemplate::new(
+            "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
+            "gguf",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(t.probe().unwrap_err().to_string().contains("fuel"));
     }
 }

@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 use candle_transformers::models::{
     quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3,
 };
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// The weights of a supported architecture.
@@ -64,15 +65,216 @@ impl Weights {
     }
 }
 
+/// The architectures [`load_weights`] can build.
+pub const SUPPORTED: [&str; 7] = [
+    "llama", "mistral", "qwen2", "qwen3", "gemma3", "gemma2", "gemma",
+];
+
 /// Read a GGUF header, with an error that says what is wrong with the file.
 pub fn read_content(path: &Path) -> Result<gguf_file::Content, String> {
     let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    gguf_file::Content::read(&mut f).map_err(|e| {
+    parse_header(&mut f, path)
+}
+
+/// Read a GGUF header from `reader` (the file `path`, named in errors) and
+/// check it: a header that candle's reader accepts can still declare a zero
+/// alignment (which would divide by zero) or tensors whose sizes overflow or
+/// run past the end of the file (a truncated download).
+pub fn parse_header<R: Read + Seek>(
+    reader: &mut R,
+    path: &Path,
+) -> Result<gguf_file::Content, String> {
+    let bad = |what: String| {
         format!(
-            "{} is not a readable GGUF model file (corrupt or truncated?): {e}",
+            "{} is not a readable GGUF model file (corrupt or truncated?): {what}",
             path.display()
         )
-    })
+    };
+    // A walk that fails leaves the diagnosis to candle's reader below.
+    if zero_alignment(reader).unwrap_or(false) {
+        return Err(bad("general.alignment is 0".into()));
+    }
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| bad(e.to_string()))?;
+    let content = gguf_file::Content::read(reader).map_err(|e| bad(e.to_string()))?;
+    let file_len = reader
+        .seek(SeekFrom::End(0))
+        .map_err(|e| bad(e.to_string()))?;
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &content.tensor_infos[name];
+        let dtype = t.ggml_dtype;
+        let elems = t
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| {
+                bad(format!(
+                    "tensor '{name}': dimensions {:?} overflow",
+                    t.shape.dims()
+                ))
+            })?;
+        if elems % dtype.block_size() != 0 {
+            return Err(bad(format!(
+                "tensor '{name}': {elems} elements are not whole blocks of {} for {dtype:?}",
+                dtype.block_size()
+            )));
+        }
+        let end = (elems / dtype.block_size())
+            .checked_mul(dtype.type_size())
+            .and_then(|n| u64::try_from(n).ok())
+            .and_then(|n| n.checked_add(t.offset))
+            .and_then(|n| n.checked_add(content.tensor_data_offset))
+            .ok_or_else(|| bad(format!("tensor '{name}': size or offset overflows")))?;
+        if end > file_len {
+            return Err(format!(
+                "{} is truncated: tensor '{name}' ends at byte {end} but the file has {file_len} bytes (an interrupted download? fetch the file again)",
+                path.display()
+            ));
+        }
+    }
+    Ok(content)
+}
+
+/// Check that the header's architecture is one [`load_weights`] builds.
+pub fn check_architecture(content: &gguf_file::Content, path: &Path) -> Result<String, String> {
+    let arch = md_string(content, "general.architecture").ok_or_else(|| {
+        format!(
+            "{}: the file has no general.architecture; cannot tell which model it holds",
+            path.display()
+        )
+    })?;
+    if SUPPORTED.contains(&arch.as_str()) {
+        Ok(arch)
+    } else {
+        Err(format!(
+            "{}: unsupported architecture '{arch}' (supported: {})",
+            path.display(),
+            SUPPORTED.join(", ")
+        ))
+    }
+}
+
+/// Whether the header sets `general.alignment` to 0 (candle's reader would
+/// divide by it), found by walking the metadata without keeping it. Errors
+/// are I/O errors or a header that ends early or has an unknown type.
+fn zero_alignment<R: Read + Seek>(r: &mut R) -> std::io::Result<bool> {
+    fn u32_of<R: Read>(r: &mut R) -> std::io::Result<u32> {
+        let mut b = [0u8; 4];
+        r.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn u64_of<R: Read>(r: &mut R) -> std::io::Result<u64> {
+        let mut b = [0u8; 8];
+        r.read_exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn skip<R: Seek>(r: &mut R, n: u64) -> std::io::Result<()> {
+        let n = i64::try_from(n).map_err(|_| std::io::ErrorKind::InvalidData)?;
+        r.seek(SeekFrom::Current(n)).map(|_| ())
+    }
+    // Skip one value of type `t`, returning it when it is an integer.
+    fn value<R: Read + Seek>(
+        r: &mut R,
+        t: u32,
+        v1: bool,
+        depth: usize,
+        end: u64,
+    ) -> std::io::Result<Option<i128>> {
+        let len = |r: &mut R| {
+            if v1 {
+                u32_of(r).map(u64::from)
+            } else {
+                u64_of(r)
+            }
+        };
+        let fixed = match t {
+            0 | 1 | 7 => 1,
+            2 | 3 => 2,
+            4..=6 => 4,
+            10..=12 => 8,
+            _ => 0,
+        };
+        if fixed > 0 {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b[..fixed])?;
+            let x = u64::from_le_bytes(b);
+            return Ok(match t {
+                0 | 2 | 4 | 10 => Some(i128::from(x)),
+                1 => Some(i128::from(x as u8 as i8)),
+                3 => Some(i128::from(x as u16 as i16)),
+                5 => Some(i128::from(x as u32 as i32)),
+                11 => Some(i128::from(x as i64)),
+                _ => None,
+            });
+        }
+        match t {
+            8 => {
+                let n = len(r)?;
+                skip(r, n)?;
+            }
+            9 if depth < 64 => {
+                let et = u32_of(r)?;
+                let n = len(r)?;
+                let size = match et {
+                    0 | 1 | 7 => 1,
+                    2 | 3 => 2,
+                    4..=6 => 4,
+                    10..=12 => 8,
+                    _ => 0,
+                };
+                if size > 0 {
+                    skip(r, n.saturating_mul(size))?;
+                } else {
+                    for _ in 0..n {
+                        value(r, et, v1, depth + 1, end)?;
+                        if r.stream_position()? > end {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                }
+            }
+            _ => return Err(std::io::ErrorKind::InvalidData.into()),
+        }
+        if r.stream_position()? > end {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(None)
+    }
+    let end = r.seek(SeekFrom::End(0))?;
+    r.seek(SeekFrom::Start(0))?;
+    let magic = u32_of(r)?;
+    if magic != 0x4655_4747 {
+        return Ok(false); // candle's reader reports the bad magic
+    }
+    let v1 = u32_of(r)? == 1;
+    let count = |r: &mut R| {
+        if v1 {
+            u32_of(r).map(u64::from)
+        } else {
+            u64_of(r)
+        }
+    };
+    let _tensors = count(r)?;
+    let kvs = count(r)?;
+    let mut zero = false;
+    for _ in 0..kvs {
+        let klen = count(r)?;
+        if klen > end {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut key = vec![0u8; klen as usize];
+        r.read_exact(&mut key)?;
+        let t = u32_of(r)?;
+        let v = value(r, t, v1, 0, end)?;
+        if key == b"general.alignment" && v == Some(0) {
+            zero = true;
+        }
+    }
+    Ok(zero)
 }
 
 /// A metadata string.
@@ -176,5 +378,107 @@ pub fn load_weights(
             "{}: unsupported architecture '{other}' (supported: llama, mistral, qwen2, qwen3, gemma3)",
             path.display()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A GGUF v3 header by hand: `kvs` (key, type, value bytes), then
+    /// tensors (name, dims, ggml type, offset).
+    fn header(kvs: &[(&str, u32, Vec<u8>)], tensors: &[(&str, &[u64], u32, u64)]) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend((tensors.len() as u64).to_le_bytes());
+        b.extend((kvs.len() as u64).to_le_bytes());
+        let s = |b: &mut Vec<u8>, x: &str| {
+            b.extend((x.len() as u64).to_le_bytes());
+            b.extend(x.as_bytes());
+        };
+        for (k, t, v) in kvs {
+            s(&mut b, k);
+            b.extend(t.to_le_bytes());
+            b.extend(v);
+        }
+        for (name, dims, dtype, offset) in tensors {
+            s(&mut b, name);
+            b.extend((dims.len() as u32).to_le_bytes());
+            for d in *dims {
+                b.extend(d.to_le_bytes());
+            }
+            b.extend(dtype.to_le_bytes());
+            b.extend(offset.to_le_bytes());
+        }
+        b
+    }
+
+    fn parse(bytes: Vec<u8>) -> Result<gguf_file::Content, String> {
+        parse_header(&mut Cursor::new(bytes), Path::new("m.gguf"))
+    }
+
+    #[test]
+    fn a_zero_alignment_is_an_error_not_a_division_by_zero() {
+        // candle's reader divides by general.alignment.
+        let mut arch = 5u64.to_le_bytes().to_vec();
+        arch.extend(b"llama");
+        for (t, v) in [
+            (4u32, 0u32.to_le_bytes().to_vec()),
+            (0, vec![0u8]),
+            (5, vec![0; 4]),
+        ] {
+            let b = header(
+                &[
+                    ("general.architecture", 8, arch.clone()),
+                    ("general.alignment", t, v),
+                ],
+                &[],
+            );
+            let e = parse(b).unwrap_err();
+            assert!(
+                e.contains("m.gguf") && e.contains("general.alignment is 0"),
+                "{e}"
+            );
+        }
+        let b = header(
+            &[("general.alignment", 4, 32u32.to_le_bytes().to_vec())],
+            &[],
+        );
+        assert!(parse(b).is_ok());
+    }
+
+    #[test]
+    fn tensor_tables_are_checked_against_the_file() {
+        // Dimensions whose product overflows.
+        let b = header(&[], &[("t", &[1 << 40, 1 << 40], 0, 0)]);
+        assert!(parse(b).unwrap_err().contains("overflow"));
+        // A tensor past the end of the file: a truncated download.
+        let b = header(&[], &[("t", &[64, 4], 0, 0)]);
+        let e = parse(b).unwrap_err();
+        assert!(
+            e.contains("m.gguf is truncated") && e.contains("tensor 't'"),
+            "{e}"
+        );
+        // Within the file: fine (F32: 4 bytes per element, data aligned to 32).
+        let mut b = header(&[], &[("t", &[8], 0, 0)]);
+        b.resize(b.len().div_ceil(32) * 32 + 32, 0);
+        assert!(parse(b).is_ok());
+    }
+
+    #[test]
+    fn unsupported_architectures_are_named() {
+        let mut v = 5u64.to_le_bytes().to_vec();
+        v.extend(b"mamba");
+        let c = parse(header(&[("general.architecture", 8, v)], &[])).unwrap();
+        let e = check_architecture(&c, Path::new("m.gguf")).unwrap_err();
+        assert!(
+            e.contains("m.gguf: unsupported architecture 'mamba'"),
+            "{e}"
+        );
+        let c = parse(header(&[], &[])).unwrap();
+        assert!(check_architecture(&c, Path::new("m.gguf"))
+            .unwrap_err()
+            .contains("no general.architecture"));
     }
 }

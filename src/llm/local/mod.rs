@@ -103,9 +103,12 @@ impl LocalModel {
         if !p.model.is_file() {
             return Err(missing_model(name, &p.model));
         }
+        // Every check that can fail on a bad file runs before the (slow)
+        // re-quantization and weight loading, so a broken setup fails at once.
+        let in_file = |e: String| LlmError::Local(format!("{}: {e}", p.model.display()));
         let content = gguf::read_content(&p.model).map_err(LlmError::Local)?;
-        let tokenizer = gguf::tokenizer(&content).map_err(LlmError::Local)?;
-        let arch = gguf::md_string(&content, "general.architecture").unwrap_or_default();
+        let arch = gguf::check_architecture(&content, &p.model).map_err(LlmError::Local)?;
+        let tokenizer = gguf::tokenizer(&content).map_err(in_file)?;
         let tok_text = |id: Option<u32>| {
             id.and_then(|i| tokenizer.token(i))
                 .unwrap_or_default()
@@ -119,7 +122,8 @@ impl LocalModel {
                 ChatTemplate::new(t, origin, &bos, &eos)
             }
         }
-        .map_err(|e| LlmError::Local(e.to_string()))?;
+        .map_err(|e| in_file(e.to_string()))?;
+        template.probe().map_err(|e| in_file(e.to_string()))?;
         let model_name = gguf::md_string(&content, "general.name").unwrap_or_else(|| {
             p.model
                 .file_stem()

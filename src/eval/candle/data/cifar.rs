@@ -11,12 +11,30 @@ const PIXELS: usize = 3 * 32 * 32;
 /// Parse one file of records with `label_bytes` leading label bytes (the
 /// last one is the label used) and `classes` classes.
 pub fn parse_file(path: &Path, label_bytes: usize, classes: usize) -> Result<Images, DataError> {
-    let bytes = read_maybe_gz(path)?;
-    let rec = label_bytes + PIXELS;
+    decode(path, &read_maybe_gz(path)?, label_bytes, classes)
+}
+
+/// Decode the (gunzipped) bytes of one file of records, as [`parse_file`]
+/// does; `path` names the file in errors.
+pub fn decode(
+    path: &Path,
+    bytes: &[u8],
+    label_bytes: usize,
+    classes: usize,
+) -> Result<Images, DataError> {
+    if label_bytes == 0 || classes == 0 {
+        return Err(DataError::malformed(
+            path,
+            format!(
+                "a record format needs label bytes and classes (found {label_bytes} and {classes})"
+            ),
+        ));
+    }
+    let rec = label_bytes.saturating_add(PIXELS);
     if bytes.is_empty() {
         return Err(DataError::malformed(path, "empty file: no records"));
     }
-    if bytes.len() % rec != 0 {
+    if !bytes.len().is_multiple_of(rec) {
         return Err(DataError::malformed(
             path,
             format!(

@@ -11,6 +11,12 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
         source,
     };
     let raw = std::fs::read(path).map_err(io)?;
+    gunzip_if_gz(path, raw)
+}
+
+/// `raw` gunzipped when it starts with the gzip magic, else `raw` itself
+/// (`path` names the file in errors).
+pub fn gunzip_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -86,8 +92,24 @@ fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<(Vec<usize>, Vec<u8>
 
 /// Load an image file and its label file.
 pub fn load_pair(images: &Path, labels: &Path) -> Result<Images, DataError> {
-    let (idims, pixels) = parse(images, &read_maybe_gz(images)?, 3)?;
-    let (ldims, labels_v) = parse(labels, &read_maybe_gz(labels)?, 1)?;
+    decode_pair(
+        images,
+        &read_maybe_gz(images)?,
+        labels,
+        &read_maybe_gz(labels)?,
+    )
+}
+
+/// Decode an image file's and a label file's (gunzipped) bytes; the paths
+/// name the files in errors.
+pub fn decode_pair(
+    images: &Path,
+    image_bytes: &[u8],
+    labels: &Path,
+    label_bytes: &[u8],
+) -> Result<Images, DataError> {
+    let (idims, pixels) = parse(images, image_bytes, 3)?;
+    let (ldims, labels_v) = parse(labels, label_bytes, 1)?;
     if idims[1] != idims[2] || idims[1] == 0 {
         return Err(DataError::malformed(
             images,

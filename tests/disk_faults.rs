@@ -1,0 +1,275 @@
+//! A full disk and read-only folders under a session: a clear error,
+//! nothing written half, and the session resumes once the fault is gone.
+//!
+//! The faults are real: a small tmpfs mounted for the test (full when it is
+//! full), remounted read-only or larger. Mounting needs root (as in CI and on
+//! the development machine); where it is not possible the tests say so and
+//! skip.
+
+mod common;
+
+use common::{run, seki};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A tmpfs mounted on a temporary folder, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mount one of `size` (e.g. "64k"), or say why not and return `None`.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "seki-test"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
+            Ok(o) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs here (needs root): {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Remount with other options ("ro", "rw", "size=4m").
+    fn remount(&self, opts: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,{opts}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount {opts}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Every file under `dir` (recursively).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Nothing half written: JSON files parse, JSON Lines files are whole
+/// lines that parse, and no temporary file is left.
+fn assert_whole(dir: &Path) {
+    for p in files(dir) {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.contains(".tmp"),
+            "a temporary file is left: {}",
+            p.display()
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        if name.ends_with(".jsonl") {
+            assert!(
+                text.is_empty() || text.ends_with('\n'),
+                "{} ends mid-line",
+                p.display()
+            );
+            for (i, l) in text.lines().enumerate() {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("{}:{}: {e}", p.display(), i + 1));
+            }
+        } else if name.ends_with(".json") {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+    }
+}
+
+/// The architectures a run directory's journal evaluated, in order.
+fn evaluated(run: &Path) -> Vec<String> {
+    common::journal(run)
+        .into_iter()
+        .filter(|e| e["event"] == "evaluation")
+        .map(|e| e["arch"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const BUDGET: &str = "40";
+
+/// A REA session on the NAS-Bench-201 table recording every result.
+fn search(cwd: &Path, run_dir: &Path, kb: &Path) -> Command {
+    let mut c = seki(cwd);
+    c.args([
+        "search",
+        "--strategy",
+        "rea",
+        "--seed",
+        "3",
+        "--budget",
+        BUDGET,
+        "--kb-records",
+        "all",
+        "--run-dir",
+    ])
+    .arg(run_dir)
+    .arg("--kb")
+    .arg(kb);
+    c
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_leaves_nothing_half_written_and_resumes() {
+    let Some(fs) = Tmpfs::mount("48k") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    // The same session on a roomy disk, for reference.
+    let reference = work.path().join("reference");
+    let (ok, _, err) = run(&mut search(
+        work.path(),
+        &reference,
+        &work.path().join("kb-ref"),
+    ));
+    assert!(ok, "{err}");
+
+    let run_dir = fs.path().join("run");
+    let kb = fs.path().join("kb");
+    let (ok, out, err) = run(&mut search(work.path(), &run_dir, &kb));
+    assert!(
+        !ok,
+        "the session should have run out of space:\n{out}\n{err}"
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("seki search --resume") && err.contains(&run_dir.display().to_string()),
+        "{err}"
+    );
+    assert_whole(fs.path());
+    let before = evaluated(&run_dir);
+    assert!(
+        !before.is_empty() && before.len() < BUDGET.parse::<usize>().unwrap(),
+        "the disk filled mid-session: {} evaluations",
+        before.len()
+    );
+
+    // Space is back: the session resumes and ends as the uninterrupted one.
+    fs.remount("size=8m");
+    let mut c = seki(work.path());
+    c.args(["search", "--kb", &kb.display().to_string(), "--resume"])
+        .arg(&run_dir);
+    let (ok, out, err) = run(&mut c);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(evaluated(&run_dir), evaluated(&reference));
+    assert_whole(fs.path());
+    let ref_best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference.join("best.json")).unwrap())
+            .unwrap();
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("best.json")).unwrap()).unwrap();
+    assert_eq!(best["arch"], ref_best["arch"]);
+}
+
+#[test]
+fn a_read_only_knowledge_base_fails_before_the_session_starts() {
+    let Some(fs) = Tmpfs::mount("1m") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let kb = fs.path().join("kb");
+    std::fs::create_dir_all(&kb).unwrap();
+    std::fs::copy(
+        common::root().join("knowledge/architectures.jsonl"),
+        kb.join("architectures.jsonl"),
+    )
+    .unwrap();
+    let kb_bytes = std::fs::read(kb.join("architectures.jsonl")).unwrap();
+    fs.remount("ro");
+    let run_dir = work.path().join("run");
+    let (ok, out, err) = run(&mut search(work.path(), &run_dir, &kb));
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("Read-only file system") && err.contains(&kb.display().to_string()),
+        "{err}"
+    );
+    assert!(!run_dir.exists(), "the session started anyway");
+    assert_eq!(
+        std::fs::read(kb.join("architectures.jsonl")).unwrap(),
+        kb_bytes
+    );
+    fs.remount("rw");
+    let (ok, _, err) = run(&mut search(work.path(), &run_dir, &kb));
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn a_read_only_run_directory_fails_clearly_and_resumes_once_writable() {
+    let Some(fs) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let reference = work.path().join("reference");
+    let (ok, _, err) = run(&mut search(
+        work.path(),
+        &reference,
+        &work.path().join("kb-ref"),
+    ));
+    assert!(ok, "{err}");
+    // What a kill at evaluation 12 left behind, on the tmpfs.
+    let run_dir = fs.path().join("run");
+    common::cut_run(&reference, &run_dir, 12, 0.5);
+    let before: Vec<(PathBuf, Vec<u8>)> = files(fs.path())
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    fs.remount("ro");
+    let kb = work.path().join("kb");
+    let mut c = seki(work.path());
+    c.args(["search", "--kb", &kb.display().to_string(), "--resume"])
+        .arg(&run_dir);
+    let (ok, out, err) = run(&mut c);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("Read-only file system") && err.contains(&run_dir.display().to_string()),
+        "{err}"
+    );
+    for (p, b) in &before {
+        assert_eq!(&std::fs::read(p).unwrap(), b, "{} changed", p.display());
+    }
+    fs.remount("rw");
+    let mut c = seki(work.path());
+    c.args(["search", "--kb", &kb.display().to_string(), "--resume"])
+        .arg(&run_dir);
+    let (ok, _, err) = run(&mut c);
+    assert!(ok, "{err}");
+    assert_eq!(evaluated(&run_dir), evaluated(&reference));
+    assert_whole(fs.path());
+}
