@@ -141,7 +141,7 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
     assert!(calls.len() >= 2, "a strategy and an architecture call");
     assert!(calls
         .iter()
-        .all(|c| c["detail"]["model"].as_str().unwrap().contains("local")));
+        .all(|c| c["detail"]["model"].as_str().unwrap().contains("qwen")));
     // Constrained decoding: the architecture reply parsed.
     assert!(j.iter().any(|e| e["event"] == "strategy"
         && e["detail"]["kind"] == "parse"
