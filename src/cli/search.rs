@@ -4,19 +4,21 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use seki::agent::{initial_state, load_recording, recording_from_journal, used_before_resume};
-use seki::config::{EvaluatorKind, KbRecords, Loaded};
+use seki::config::{EvaluatorKind, ExecutorKind, KbRecords, Loaded};
 use seki::knowledge::{KnowledgeBase, OpenOptions};
 use seki::session::setup::{self, LlmSource};
 use seki::session::{RunDir, Session, Spec, Summary};
 use seki::space::Space;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Continue the session in this run directory (after a crash or kill);
     /// its own config snapshot is used.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["space", "strategy", "evaluator", "seed", "run_dir", "table"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["space", "strategy", "evaluator", "seed", "run_dir", "table", "executor", "workers"])]
     pub resume: Option<PathBuf>,
     /// Search space [config: search.space].
     #[arg(long)]
@@ -27,6 +29,14 @@ pub struct SearchArgs {
     /// Evaluator [config: search.evaluator].
     #[arg(long)]
     pub evaluator: Option<EvaluatorKind>,
+    /// Where evaluations run: local (this machine) or slurm (one batch job
+    /// each) [config: executor.kind].
+    #[arg(long, value_name = "KIND")]
+    pub executor: Option<ExecutorKind>,
+    /// Evaluations in flight at once: local worker processes, or Slurm jobs
+    /// [config: executor.workers].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
     #[arg(long, value_name = "PATH")]
     pub table: Option<PathBuf>,
@@ -90,6 +100,12 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     }
     if let Some(v) = &a.table {
         c.evaluator.nb201.table = v.clone();
+    }
+    if let Some(v) = a.executor {
+        c.executor.kind = v;
+    }
+    if let Some(v) = a.workers {
+        c.executor.workers = v;
     }
     if let Some(v) = a.budget {
         c.search.max_evaluations = v;
@@ -181,11 +197,13 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             None => LlmSource::profiles(),
         };
         let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
-        let session = Session::resume(run, &cfg, strategy, evaluator.as_mut())?;
+        let exec = setup::executor(&cfg, run.path(), &run.session_id(), evaluator.as_mut())?;
+        let session = Session::resume_with(run, &cfg, strategy, exec)?.interrupt_on(interrupt());
         eprintln!(
-            "resuming {} after {} evaluations",
+            "resuming {} after {} evaluations ({})",
             dir.display(),
-            session.steps().len()
+            session.steps().len(),
+            session.executor()
         );
         let session = attach_kb(session, &cfg, a.kb.as_deref())?;
         (session.on_progress(progress).run()?, dir.clone())
@@ -275,7 +293,9 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             None => LlmSource::profiles(),
         };
         let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
-        let session = Session::create(spec, strategy, run, &loaded.to_toml(), evaluator.as_mut())?;
+        let exec = setup::executor(&cfg, run.path(), &run.session_id(), evaluator.as_mut())?;
+        let session = Session::create_with(spec, strategy, run, &loaded.to_toml(), exec)?
+            .interrupt_on(interrupt());
         let session = attach_kb(session, &cfg, None)?;
         (session.on_progress(progress).run()?, run_path)
     };
@@ -291,6 +311,42 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         println!("html       {}", r.html.display());
     }
     Ok(())
+}
+
+/// A flag set by the first Ctrl-C (SIGINT) or SIGTERM: the session then
+/// cancels what is in flight and stops, resumable. A second signal ends the
+/// process at once.
+fn interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if set.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!("\ninterrupted: cancelling the evaluations in flight (interrupt again to quit at once)");
+            }
+        });
+    });
+    flag
 }
 
 fn attach_kb<'e>(
@@ -326,6 +382,7 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
         "evals      {} ({} duplicates skipped, {} failed)",
         s.evaluations, s.duplicates, s.failed
     );
+    println!("executor   {}", s.executor);
     match &s.best {
         Some(b) => {
             println!("best       {:.2} (evaluation {})", b.score, b.evaluation);
