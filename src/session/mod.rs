@@ -9,6 +9,8 @@ mod resume;
 mod run;
 pub mod run_dir;
 pub mod setup;
+#[cfg(test)]
+mod tests;
 
 pub use journal::{Event, JournalError, Placement, Step, StepState, Submission};
 pub use run_dir::RunDir;
