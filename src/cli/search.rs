@@ -300,7 +300,8 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         (session.on_progress(progress).run()?, run_path)
     };
     bar.finish_and_clear();
-    let report = if summary.evaluations > 0 {
+    // (A session whose every evaluation failed has nothing to chart.)
+    let report = if summary.best.is_some() {
         Some(super::write_report(std::slice::from_ref(&run_path), None)?)
     } else {
         None
