@@ -62,7 +62,7 @@ write_config() {
   cat >"$conf.tmp" <<EOF
 $marker (a one-node test cluster)
 ClusterName=seki
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -87,7 +87,7 @@ SlurmdParameters=config_overrides
 MinJobAge=600
 KillWait=2
 OverTimeLimit=0
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
   mv "$conf.tmp" "$conf"

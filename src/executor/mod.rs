@@ -71,7 +71,7 @@ pub enum ExecError {
         message: String,
     },
     /// Slurm refused a job because of a setting.
-    #[error("Slurm refused the job: {setting}: {message}")]
+    #[error("Slurm cannot run the jobs: {setting}: {message}")]
     Refused {
         /// The setting at fault (`executor.slurm.partition`, ...).
         setting: String,

@@ -354,8 +354,13 @@ impl Slurm {
             if let Some((setting, reason)) = hopeless {
                 let job = self.jobs.get(&id).map(|j| j.job.clone()).unwrap_or_default();
                 self.cancel_all()?;
+                let setting = if setting == RESOURCES {
+                    resources_set(&self.cfg)
+                } else {
+                    setting.to_string()
+                };
                 return Err(ExecError::Refused {
-                    setting: setting.into(),
+                    setting,
                     message: format!(
                         "job {job} can never start (pending, reason {reason}); all jobs cancelled"
                     ),
@@ -419,10 +424,18 @@ impl Executor for Slurm {
         let out = match self.run("sbatch", &all) {
             Ok(out) => out,
             Err(ExecError::Slurm { message, .. }) => {
-                return Err(ExecError::Refused {
-                    setting: setting_for(&message, &self.cfg).into(),
-                    message,
-                })
+                let setting = match setting_for(&message, &self.cfg) {
+                    RESOURCES => resources_set(&self.cfg),
+                    s => s.to_string(),
+                };
+                // sbatch's lines, without their `sbatch: error: ` prefixes.
+                let message = message
+                    .lines()
+                    .map(|l| l.trim().trim_start_matches("sbatch: error: ").trim())
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(ExecError::Refused { setting, message });
             }
             Err(e) => return Err(e),
         };
@@ -658,14 +671,33 @@ pub fn status_of(info: &JobInfo, job: &str, time: &str) -> EvalStatus {
     }
 }
 
+const RESOURCES: &str =
+    "executor.slurm.cpus_per_task, executor.slurm.mem, executor.slurm.gpus or executor.slurm.gres";
+
+/// Of the resource settings, those set (all four when none is).
+fn resources_set(cfg: &SlurmConfig) -> String {
+    let set: Vec<&str> = [
+        ("executor.slurm.cpus_per_task", cfg.cpus_per_task > 1),
+        ("executor.slurm.mem", !cfg.mem.is_empty()),
+        ("executor.slurm.gpus", !cfg.gpus.is_empty()),
+        ("executor.slurm.gres", !cfg.gres.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    if set.is_empty() {
+        RESOURCES.to_string()
+    } else {
+        set.join(" or ")
+    }
+}
+
 /// The setting behind a job that stays pending for a reason that will not
 /// pass.
 pub fn hopeless(reason: &str) -> Option<&'static str> {
     let r = reason.trim();
     Some(match r {
-        "PartitionConfig" | "PartitionNodeLimit" => {
-            "executor.slurm.cpus_per_task, executor.slurm.mem, executor.slurm.gpus or executor.slurm.gres"
-        }
+        "PartitionConfig" | "PartitionNodeLimit" => RESOURCES,
         "PartitionTimeLimit" => "executor.slurm.time",
         "BadConstraints" => "executor.slurm.extra",
         "InvalidAccount" => "executor.slurm.account",
@@ -699,7 +731,7 @@ pub fn setting_for(message: &str, cfg: &SlurmConfig) -> &'static str {
     } else if m.contains("cpu") || m.contains("processors") {
         "executor.slurm.cpus_per_task"
     } else if m.contains("node configuration is not available") {
-        "executor.slurm.cpus_per_task, executor.slurm.mem, executor.slurm.gpus or executor.slurm.gres"
+        RESOURCES
     } else {
         "executor.slurm (or executor.slurm.extra)"
     }
