@@ -248,3 +248,32 @@ fn executor_settings_are_checked_with_their_key() {
     let e = fails(seki_with(d.path(), "c", "").args(["search", "--workers", "0", "--budget", "1"]));
     assert!(e.contains("executor.workers"), "{e}");
 }
+
+#[test]
+fn a_slurm_job_that_left_nothing_in_the_run_directory_stops_the_session() {
+    // A stand-in for Slurm whose job "ran" on node7 but wrote nothing here:
+    // what a run directory the compute nodes do not share looks like.
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    write_script(&bin.join("sbatch"), "echo 42");
+    write_script(&bin.join("squeue"), "exit 0");
+    write_script(&bin.join("sinfo"), "echo 'debug*'");
+    write_script(&bin.join("scancel"), &format!("echo \"$@\" >> {}/cancelled", d.path().display()));
+    write_script(
+        &bin.join("scontrol"),
+        "case \"$1\" in ping) echo 'Slurmctld(primary) at head is UP' ;; *) echo 'JobId=42 JobName=x JobState=COMPLETED Reason=None ExitCode=0:0 NodeList=node7' ;; esac",
+    );
+    let e = fails(seki_with(
+        d.path(),
+        "c",
+        "[executor]\nkind = \"slurm\"\n[executor.slurm]\nbin_dir = \"bin\"\npoll_seconds = 0.1\n",
+    )
+    .args(["search", "--budget", "1", "--kb-records", "none", "--run-dir", "r"]));
+    assert!(
+        e.contains("job 42 ran on node7") && e.contains("filesystem the compute nodes share"),
+        "{e}"
+    );
+    assert!(d.path().join("r/evals/r0001/job.sh").is_file());
+    assert_eq!(events(&d.path().join("r"), "job")[0]["job"], "42");
+}

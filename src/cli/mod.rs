@@ -37,6 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a search session (or resume one with --resume).
+    #[command(after_help = search::EXAMPLES)]
     Search(search::SearchArgs),
     /// Evaluate one architecture and print the result.
     Eval(eval::EvalArgs),

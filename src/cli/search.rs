@@ -14,6 +14,33 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub const EXAMPLES: &str = "\
+Examples:
+  seki search --strategy rea --budget 200 --seed 1
+  seki search --workers 4                      four evaluations at once on this machine
+  seki search --executor slurm --workers 16    sixteen Slurm jobs queued or running at once
+  seki search --resume runs/RUN                after a crash, a kill or Ctrl-C
+
+Slurm with GPUs (config.toml; the run directory must be on a filesystem the
+compute nodes share, job logs stay in RUN_DIR/evals/<request>/):
+  [search]
+  space = \"darts\"
+  evaluator = \"candle\"
+  [evaluator.candle]
+  device = \"cuda\"               # a seki built with --features cuda
+  [executor]
+  kind = \"slurm\"
+  workers = 8                    # jobs queued or running at once
+  [executor.slurm]
+  partition = \"gpu\"
+  time = \"02:00:00\"
+  cpus_per_task = 8
+  mem = \"32G\"
+  gpus = \"1\"                     # or gres = \"gpu:a100:1\"
+  setup = [\"module load cuda\"]
+
+Local GPUs: [executor] devices = [\"0\", \"1\"] runs one worker per GPU.";
+
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Continue the session in this run directory (after a crash or kill);

@@ -373,7 +373,14 @@ impl Slurm {
                 continue;
             }
             let job = self.jobs.get(&id).map(|j| j.job.clone()).unwrap_or_default();
-            let outcome = self.ended_without_result(&id, &job)?;
+            let outcome = match self.ended_without_result(&id, &job) {
+                Ok(o) => o,
+                Err(e) => {
+                    // Every other job would end the same way.
+                    let _ = self.cancel_all();
+                    return Err(e);
+                }
+            };
             self.jobs.remove(&id);
             self.ready.push(outcome);
         }
