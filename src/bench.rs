@@ -91,6 +91,7 @@ pub fn run_strategy(
 /// Run `seeds` sessions of the SEKI agent with `models` against the table.
 /// Each seed's agent starts from an empty, private pool (no knowledge base),
 /// so seeds are independent; prompts only ever see validation scores.
+#[allow(clippy::too_many_arguments)]
 pub fn run_seki(
     table: &Nb201Table,
     spec: &Spec,

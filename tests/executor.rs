@@ -20,10 +20,27 @@ fn a_pool_of_workers_keeps_several_evaluations_in_flight() {
     let s = search(
         d.path(),
         "",
-        &["--strategy", "rea", "--workers", "3", "--budget", "24", "--seed", "4", "--run-dir", "r"],
+        &[
+            "--strategy",
+            "rea",
+            "--workers",
+            "3",
+            "--budget",
+            "24",
+            "--seed",
+            "4",
+            "--run-dir",
+            "r",
+        ],
     );
     assert_eq!(s["evaluations"], 24);
-    assert!(s["executor"].as_str().unwrap().starts_with("local, 3 workers"), "{s}");
+    assert!(
+        s["executor"]
+            .as_str()
+            .unwrap()
+            .starts_with("local, 3 workers"),
+        "{s}"
+    );
     let run = d.path().join("r");
     assert_eq!(events(&run, "submitted").len(), 24);
     assert!(most_in_flight(&run) >= 2, "never more than one in flight");
@@ -51,21 +68,61 @@ fn a_pool_of_workers_keeps_several_evaluations_in_flight() {
 #[test]
 fn random_search_with_a_pool_evaluates_what_one_worker_evaluates() {
     let d = tempfile::tempdir().unwrap();
-    let one = search(d.path(), "", &["--strategy", "random", "--budget", "20", "--seed", "8", "--run-dir", "one"]);
+    let one = search(
+        d.path(),
+        "",
+        &[
+            "--strategy",
+            "random",
+            "--budget",
+            "20",
+            "--seed",
+            "8",
+            "--run-dir",
+            "one",
+        ],
+    );
     let pool = search(
         d.path(),
         "",
-        &["--strategy", "random", "--budget", "20", "--seed", "8", "--run-dir", "pool", "--workers", "4"],
+        &[
+            "--strategy",
+            "random",
+            "--budget",
+            "20",
+            "--seed",
+            "8",
+            "--run-dir",
+            "pool",
+            "--workers",
+            "4",
+        ],
     );
-    assert_eq!(evaluated(&d.path().join("one")), evaluated(&d.path().join("pool")));
+    assert_eq!(
+        evaluated(&d.path().join("one")),
+        evaluated(&d.path().join("pool"))
+    );
     assert_eq!(one["best"]["arch"], pool["best"]["arch"]);
 }
 
 #[test]
 fn a_killed_pool_session_resumes_without_losing_or_repeating_work() {
     let d = tempfile::tempdir().unwrap();
-    let args = ["search", "--strategy", "random", "--budget", "40", "--seed", "12", "--kb-records", "none", "-q"];
-    ok(seki_with(d.path(), "c", "").args(args).args(["--run-dir", "whole"]));
+    let args = [
+        "search",
+        "--strategy",
+        "random",
+        "--budget",
+        "40",
+        "--seed",
+        "12",
+        "--kb-records",
+        "none",
+        "-q",
+    ];
+    ok(seki_with(d.path(), "c", "")
+        .args(args)
+        .args(["--run-dir", "whole"]));
     let mut child = seki_with(d.path(), "c", "")
         .args(args)
         .args(["--run-dir", "killed", "--workers", "3"])
@@ -104,7 +161,20 @@ fn candle_training_in_two_workers() {
         "{}[search]\nspace = \"nb201\"\nevaluator = \"candle\"\n[executor]\nworkers = 2\n",
         candle_proxy(1)
     );
-    let s = search(d.path(), &cfg, &["--strategy", "random", "--budget", "3", "--seed", "1", "--run-dir", "r"]);
+    let s = search(
+        d.path(),
+        &cfg,
+        &[
+            "--strategy",
+            "random",
+            "--budget",
+            "3",
+            "--seed",
+            "1",
+            "--run-dir",
+            "r",
+        ],
+    );
     assert_eq!(s["evaluations"], 3);
     assert_eq!(s["failed"], 0, "{s}");
     let run = d.path().join("r");
@@ -127,9 +197,20 @@ fn a_worker_over_its_time_limit_is_a_result_and_the_session_goes_on() {
     // Every evaluation timed out, so the session has no best (an error),
     // but it ran to its budget.
     let e = fails(seki_with(d.path(), "c", &cfg).args([
-        "search", "--strategy", "random", "--budget", "2", "--kb-records", "none", "--run-dir", "r",
+        "search",
+        "--strategy",
+        "random",
+        "--budget",
+        "2",
+        "--kb-records",
+        "none",
+        "--run-dir",
+        "r",
     ]));
-    assert!(e.contains("no architecture that evaluated successfully"), "{e}");
+    assert!(
+        e.contains("no architecture that evaluated successfully"),
+        "{e}"
+    );
     assert_eq!(events(&d.path().join("r"), "evaluation").len(), 2);
     assert_eq!(events(&d.path().join("r"), "end").len(), 1);
     for e in events(&d.path().join("r"), "evaluation") {
@@ -144,7 +225,19 @@ fn ctrl_c_cancels_the_workers_and_the_session_resumes() {
         "{}[search]\nspace = \"nb201\"\nevaluator = \"candle\"\n[executor]\nworkers = 2\n",
         candle_proxy(1)
     );
-    let args = ["search", "--strategy", "random", "--budget", "3", "--seed", "2", "--kb-records", "none", "--run-dir", "r"];
+    let args = [
+        "search",
+        "--strategy",
+        "random",
+        "--budget",
+        "3",
+        "--seed",
+        "2",
+        "--kb-records",
+        "none",
+        "--run-dir",
+        "r",
+    ];
     let child = seki_with(d.path(), "c", &cfg)
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -153,26 +246,43 @@ fn ctrl_c_cancels_the_workers_and_the_session_resumes() {
         .unwrap();
     let run = d.path().join("r");
     wait_for(60, "two requests in flight", || {
-        journal_so_far(&run).iter().filter(|e| e["event"] == "submitted").count() >= 2
+        journal_so_far(&run)
+            .iter()
+            .filter(|e| e["event"] == "submitted")
+            .count()
+            >= 2
     });
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("interrupted") && err.contains("--resume"), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("--resume"),
+        "{err}"
+    );
     let cancelled = events(&run, "cancelled");
     assert!(!cancelled.is_empty());
     assert!(cancelled.iter().all(|e| e["reason"] == "interrupted"));
     assert!(events(&run, "end").is_empty());
     // The workers are gone.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
-    assert!(!ps.contains(&run.join("evals").display().to_string()), "a worker still runs");
-    let s: serde_json::Value = serde_json::from_str(&ok(seki_with(d.path(), "c", &cfg).args([
-        "search", "--resume", "r", "--json",
-    ])))
+    assert!(
+        !ps.contains(&run.join("evals").display().to_string()),
+        "a worker still runs"
+    );
+    let s: serde_json::Value = serde_json::from_str(&ok(
+        seki_with(d.path(), "c", &cfg).args(["search", "--resume", "r", "--json"])
+    ))
     .unwrap();
     assert_eq!(s["evaluations"], 3);
     assert_eq!(s["failed"], 0, "{s}");
@@ -204,10 +314,26 @@ fn the_worker_evaluates_a_request_file() {
 #[test]
 fn slurm_missing_or_unreachable_is_a_clear_error_before_anything_is_submitted() {
     let d = tempfile::tempdir().unwrap();
-    let e = fails(seki_with(d.path(), "c", "[executor.slurm]\nbin_dir = \"no-slurm-here\"\n").args([
-        "search", "--executor", "slurm", "--budget", "2", "--run-dir", "r",
-    ]));
-    assert!(e.contains("`sbatch` is not found in") && e.contains("no-slurm-here"), "{e}");
+    let e = fails(
+        seki_with(
+            d.path(),
+            "c",
+            "[executor.slurm]\nbin_dir = \"no-slurm-here\"\n",
+        )
+        .args([
+            "search",
+            "--executor",
+            "slurm",
+            "--budget",
+            "2",
+            "--run-dir",
+            "r",
+        ]),
+    );
+    assert!(
+        e.contains("`sbatch` is not found in") && e.contains("no-slurm-here"),
+        "{e}"
+    );
     assert!(!d.path().join("r/evals").exists());
     // Commands that are there, with a controller that does not answer.
     let bin = d.path().join("bin");
@@ -219,10 +345,21 @@ fn slurm_missing_or_unreachable_is_a_clear_error_before_anything_is_submitted() 
         &bin.join("scontrol"),
         "echo 'slurm_load_partitions: Unable to contact slurm controller (connect failure)' >&2; exit 1",
     );
-    let e = fails(seki_with(d.path(), "c", "[executor.slurm]\nbin_dir = \"bin\"\n").args([
-        "search", "--executor", "slurm", "--budget", "2", "--run-dir", "r2",
-    ]));
-    assert!(e.contains("Slurm controller is unreachable") && e.contains("connect failure"), "{e}");
+    let e = fails(
+        seki_with(d.path(), "c", "[executor.slurm]\nbin_dir = \"bin\"\n").args([
+            "search",
+            "--executor",
+            "slurm",
+            "--budget",
+            "2",
+            "--run-dir",
+            "r2",
+        ]),
+    );
+    assert!(
+        e.contains("Slurm controller is unreachable") && e.contains("connect failure"),
+        "{e}"
+    );
     assert!(!d.path().join("r2/evals").exists());
 }
 
@@ -239,7 +376,10 @@ fn executor_settings_are_checked_with_their_key() {
         ("[executor]\nworkers = 0\n", "executor.workers"),
         ("[executor]\nkind = \"kubernetes\"\n", "kubernetes"),
         ("[executor.slurm]\ntime = \"1h\"\n", "executor.slurm.time"),
-        ("[executor.slurm]\nextra = [\"constraint=a100\"]\n", "executor.slurm.extra"),
+        (
+            "[executor.slurm]\nextra = [\"constraint=a100\"]\n",
+            "executor.slurm.extra",
+        ),
         ("[agent]\nislands = 0\n", "agent.islands"),
     ] {
         let e = fails(seki_with(d.path(), "bad", cfg).args(["search", "--budget", "1"]));
@@ -259,7 +399,10 @@ fn a_slurm_job_that_left_nothing_in_the_run_directory_stops_the_session() {
     write_script(&bin.join("sbatch"), "echo 42");
     write_script(&bin.join("squeue"), "exit 0");
     write_script(&bin.join("sinfo"), "echo 'debug*'");
-    write_script(&bin.join("scancel"), &format!("echo \"$@\" >> {}/cancelled", d.path().display()));
+    write_script(
+        &bin.join("scancel"),
+        &format!("echo \"$@\" >> {}/cancelled", d.path().display()),
+    );
     write_script(
         &bin.join("scontrol"),
         "case \"$1\" in ping) echo 'Slurmctld(primary) at head is UP' ;; *) echo 'JobId=42 JobName=x JobState=COMPLETED Reason=None ExitCode=0:0 NodeList=node7' ;; esac",

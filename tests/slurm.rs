@@ -69,22 +69,43 @@ fn a_session_keeps_several_slurm_jobs_in_flight() {
     let s = search(
         d.path(),
         &slurm_cfg(4, ""),
-        &["--strategy", "rea", "--budget", "16", "--seed", "6", "--run-dir", "r"],
+        &[
+            "--strategy",
+            "rea",
+            "--budget",
+            "16",
+            "--seed",
+            "6",
+            "--run-dir",
+            "r",
+        ],
     );
     assert_eq!(s["evaluations"], 16);
     assert_eq!(s["failed"], 0, "{s}");
     assert!(s["executor"].as_str().unwrap().starts_with("slurm"), "{s}");
     let run = d.path().join("r");
-    assert!(most_in_flight(&run) >= 2, "never more than one job in flight");
+    assert!(
+        most_in_flight(&run) >= 2,
+        "never more than one job in flight"
+    );
     let jobs = events(&run, "job");
     assert_eq!(jobs.len(), 16, "one job per request");
     for (req, e) in by_request(&run) {
         let job = e["placement"]["job"].as_str().unwrap().to_string();
-        assert!(jobs.iter().any(|j| j["request"] == req.as_str() && j["job"] == job.as_str()));
+        assert!(jobs
+            .iter()
+            .any(|j| j["request"] == req.as_str() && j["job"] == job.as_str()));
         // The job's log stays in the run directory.
-        let log = run.join("evals").join(&req).join(format!("slurm-{job}.out"));
+        let log = run
+            .join("evals")
+            .join(&req)
+            .join(format!("slurm-{job}.out"));
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains(&format!("{req} ok")), "{}: {text}", log.display());
+        assert!(
+            text.contains(&format!("{req} ok")),
+            "{}: {text}",
+            log.display()
+        );
     }
 }
 
@@ -99,8 +120,25 @@ fn candle_training_runs_as_slurm_jobs() {
         candle_proxy(1),
         slurm_cfg(2, "cpus_per_task = 1\n")
     );
-    let s = search(d.path(), &cfg, &["--strategy", "random", "--budget", "2", "--seed", "3", "--run-dir", "r"]);
-    assert_eq!((s["evaluations"].as_u64(), s["failed"].as_u64()), (Some(2), Some(0)), "{s}");
+    let s = search(
+        d.path(),
+        &cfg,
+        &[
+            "--strategy",
+            "random",
+            "--budget",
+            "2",
+            "--seed",
+            "3",
+            "--run-dir",
+            "r",
+        ],
+    );
+    assert_eq!(
+        (s["evaluations"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{s}"
+    );
     for e in events(&d.path().join("r"), "evaluation") {
         assert!(e["metrics"]["train_seconds"].as_f64().unwrap() > 0.0, "{e}");
         assert!(e["placement"]["job"].is_string());
@@ -122,7 +160,20 @@ fn cancelled_and_failed_jobs_are_results_and_the_session_goes_on() {
         ),
     );
     let child = seki_with(d.path(), "c", &cfg)
-        .args(["search", "--strategy", "random", "--budget", "4", "--seed", "2", "--kb-records", "none", "--json", "--run-dir", "r"])
+        .args([
+            "search",
+            "--strategy",
+            "random",
+            "--budget",
+            "4",
+            "--seed",
+            "2",
+            "--kb-records",
+            "none",
+            "--json",
+            "--run-dir",
+            "r",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -138,11 +189,23 @@ fn cancelled_and_failed_jobs_are_results_and_the_session_goes_on() {
         }
         !job.is_empty()
     });
-    assert!(Command::new("scancel").arg(&job).status().unwrap().success());
+    assert!(Command::new("scancel")
+        .arg(&job)
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((s["evaluations"].as_u64(), s["failed"].as_u64()), (Some(4), Some(2)), "{s}");
+    assert_eq!(
+        (s["evaluations"].as_u64(), s["failed"].as_u64()),
+        (Some(4), Some(2)),
+        "{s}"
+    );
     let evs = by_request(&run);
     assert_eq!(evs["r0002"]["status"], "cancelled", "{}", evs["r0002"]);
     assert!(evs["r0002"]["reason"].as_str().unwrap().contains(&job));
@@ -158,13 +221,30 @@ fn a_job_over_its_time_limit_times_out() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let cfg = slurm_cfg(2, &format!("time = \"1\"\nsetup = [\"{}\"]\n", only("r0001", "sleep 600")));
-    let s = search(d.path(), &cfg, &["--strategy", "random", "--budget", "3", "--run-dir", "r"]);
-    assert_eq!((s["evaluations"].as_u64(), s["failed"].as_u64()), (Some(3), Some(1)), "{s}");
+    let cfg = slurm_cfg(
+        2,
+        &format!(
+            "time = \"1\"\nsetup = [\"{}\"]\n",
+            only("r0001", "sleep 600")
+        ),
+    );
+    let s = search(
+        d.path(),
+        &cfg,
+        &["--strategy", "random", "--budget", "3", "--run-dir", "r"],
+    );
+    assert_eq!(
+        (s["evaluations"].as_u64(), s["failed"].as_u64()),
+        (Some(3), Some(1)),
+        "{s}"
+    );
     let evs = by_request(&d.path().join("r"));
     assert_eq!(evs["r0001"]["status"], "timed_out", "{}", evs["r0001"]);
     let why = evs["r0001"]["reason"].as_str().unwrap();
-    assert!(why.contains("time limit") && why.contains("executor.slurm.time = 1"), "{why}");
+    assert!(
+        why.contains("time limit") && why.contains("executor.slurm.time = 1"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -173,8 +253,21 @@ fn a_session_killed_while_jobs_run_resumes_to_the_same_result() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let args = ["search", "--strategy", "random", "--budget", "16", "--seed", "21", "--kb-records", "none", "-q"];
-    ok(seki_with(d.path(), "local", "").args(args).args(["--run-dir", "whole"]));
+    let args = [
+        "search",
+        "--strategy",
+        "random",
+        "--budget",
+        "16",
+        "--seed",
+        "21",
+        "--kb-records",
+        "none",
+        "-q",
+    ];
+    ok(seki_with(d.path(), "local", "")
+        .args(args)
+        .args(["--run-dir", "whole"]));
     let cfg = slurm_cfg(4, "setup = [\"sleep 1\"]\n");
     let mut child = seki_with(d.path(), "c", &cfg)
         .args(args)
@@ -191,11 +284,14 @@ fn a_session_killed_while_jobs_run_resumes_to_the_same_result() {
     child.kill().unwrap(); // SIGKILL, with jobs queued or running
     child.wait().unwrap();
     let at_kill = journal_so_far(&run);
-    let done = at_kill.iter().filter(|e| e["event"] == "evaluation").count();
+    let done = at_kill
+        .iter()
+        .filter(|e| e["event"] == "evaluation")
+        .count();
     assert!(done < 16, "the kill came too late");
-    let s: serde_json::Value = serde_json::from_str(&ok(seki_with(d.path(), "c", &cfg).args([
-        "search", "--resume", "killed", "--json",
-    ])))
+    let s: serde_json::Value = serde_json::from_str(&ok(
+        seki_with(d.path(), "c", &cfg).args(["search", "--resume", "killed", "--json"])
+    ))
     .unwrap();
     assert_eq!(s["evaluations"], 16);
     // The same evaluations as the uninterrupted session.
@@ -206,11 +302,21 @@ fn a_session_killed_while_jobs_run_resumes_to_the_same_result() {
     let evs = by_request(&run);
     assert_eq!(evs.len(), 16);
     assert_eq!(events(&run, "evaluation").len(), 16);
-    assert_eq!(events(&run, "job").len(), 16, "a request was submitted twice");
+    assert_eq!(
+        events(&run, "job").len(),
+        16,
+        "a request was submitted twice"
+    );
     for req in evs.keys() {
         let logs = std::fs::read_dir(run.join("evals").join(req))
             .unwrap()
-            .filter(|f| f.as_ref().unwrap().file_name().to_string_lossy().starts_with("slurm-"))
+            .filter(|f| {
+                f.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("slurm-")
+            })
             .count();
         assert_eq!(logs, 1, "{req} ran {logs} times");
     }
@@ -232,12 +338,24 @@ fn refused_jobs_name_the_setting() {
     {
         let run = format!("r{i}");
         let e = fails(seki_with(d.path(), "c", &slurm_cfg(2, slurm)).args([
-            "search", "--budget", "2", "--kb-records", "none", "--run-dir", &run,
+            "search",
+            "--budget",
+            "2",
+            "--kb-records",
+            "none",
+            "--run-dir",
+            &run,
         ]));
         assert!(e.contains(want), "{slurm}: {e}");
     }
     // Nothing of the over-limit jobs is left queued.
-    let q = Command::new("squeue").args(["-h", "-o", "%j"]).output().unwrap();
+    let q = Command::new("squeue")
+        .args(["-h", "-o", "%j"])
+        .output()
+        .unwrap();
     let q = String::from_utf8_lossy(&q.stdout);
-    assert!(!q.lines().any(|l| l.contains("-r1-") || l.contains("-r2-")), "{q}");
+    assert!(
+        !q.lines().any(|l| l.contains("-r1-") || l.contains("-r2-")),
+        "{q}"
+    );
 }

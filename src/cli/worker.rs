@@ -19,15 +19,19 @@ pub fn run_worker(a: EvalWorkerArgs) -> Result<()> {
     match a.request {
         Some(file) => {
             let o = seki::executor::worker::serve_file(&file).with_context(|| {
-                format!("evaluation worker: cannot write the result of {}", file.display())
+                format!(
+                    "evaluation worker: cannot write the result of {}",
+                    file.display()
+                )
             })?;
             eprintln!(
                 "eval-worker: {} {}: {}",
                 o.id,
                 o.evaluation.status.name(),
-                o.evaluation
-                    .score
-                    .map_or_else(|| o.evaluation.status.reason().unwrap_or("").to_string(), |s| format!("score {s:.3}"))
+                o.evaluation.score.map_or_else(
+                    || o.evaluation.status.reason().unwrap_or("").to_string(),
+                    |s| format!("score {s:.3}")
+                )
             );
             Ok(())
         }

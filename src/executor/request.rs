@@ -12,7 +12,7 @@
 //! | `worker.log` / `slurm-<job>.out` | the worker's stderr | its log |
 //! | `job.sh` | the Slurm executor | the batch script |
 
-use crate::eval::{EvaluatorConfig, EvaluatorKind, Evaluation};
+use crate::eval::{Evaluation, EvaluatorConfig, EvaluatorKind};
 use crate::space::{Arch, ArchError, Space};
 use crate::store::{self, StoreError};
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,12 @@ pub struct Request {
 
 impl Request {
     /// A request to evaluate `arch` with the given evaluator.
-    pub fn new(id: &str, arch: &Arch, evaluator: EvaluatorKind, settings: &EvaluatorConfig) -> Self {
+    pub fn new(
+        id: &str,
+        arch: &Arch,
+        evaluator: EvaluatorKind,
+        settings: &EvaluatorConfig,
+    ) -> Self {
         Request {
             id: id.to_string(),
             space: arch.space().name().to_string(),
@@ -279,7 +284,12 @@ mod tests {
     fn request_and_result_files_roundtrip() {
         let d = tempfile::tempdir().unwrap();
         let arch = Space::Nb201.random(&mut crate::rng::Rng::seed(1));
-        let req = Request::new("r0001", &arch, EvaluatorKind::Nb201, &EvaluatorConfig::default());
+        let req = Request::new(
+            "r0001",
+            &arch,
+            EvaluatorKind::Nb201,
+            &EvaluatorConfig::default(),
+        );
         let dir = EvalDir::new(d.path(), "r0001");
         dir.write_request(&req).unwrap();
         assert_eq!(dir.read_request().unwrap(), req);

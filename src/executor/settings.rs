@@ -149,9 +149,11 @@ impl ExecutorConfig {
         if self.workers == 0 {
             return bad("workers", "must be at least 1".into());
         }
-        if let Some(d) = self.devices.iter().find(|d| {
-            d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        }) {
+        if let Some(d) = self
+            .devices
+            .iter()
+            .find(|d| d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
             return bad(
                 "devices",
                 format!("{d:?} is not a device id (a number like \"0\" or a GPU UUID)"),
@@ -185,7 +187,9 @@ impl ExecutorConfig {
             ("slurm.gres", &s.gres),
             ("slurm.job_name", &s.job_name),
         ] {
-            if v.chars().any(|c| c.is_whitespace() || c == '\'' || c == '"') {
+            if v.chars()
+                .any(|c| c.is_whitespace() || c == '\'' || c == '"')
+            {
                 return bad(key, format!("{v:?} must not hold spaces or quotes"));
             }
         }
@@ -242,7 +246,15 @@ mod tests {
 
     #[test]
     fn time_limits_in_slurm_forms() {
-        for ok in ["30", "1:00:00", "10:00", "2-0", "2-12:00", "1-00:00:00", "UNLIMITED"] {
+        for ok in [
+            "30",
+            "1:00:00",
+            "10:00",
+            "2-0",
+            "2-12:00",
+            "1-00:00:00",
+            "UNLIMITED",
+        ] {
             assert!(valid_time(ok), "{ok}");
         }
         for bad in ["", "1h", "1:2:3:4", "-5", "a-1", "1.5"] {

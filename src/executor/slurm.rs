@@ -82,9 +82,8 @@ impl Slurm {
         let run_dir = std::path::absolute(run_dir)
             .map_err(|e| ExecError::Setup(format!("{}: {e}", run_dir.display())))?;
         let program = if cfg.program.as_os_str().is_empty() {
-            std::env::current_exe().map_err(|e| {
-                ExecError::Setup(format!("cannot locate the seki executable: {e}"))
-            })?
+            std::env::current_exe()
+                .map_err(|e| ExecError::Setup(format!("cannot locate the seki executable: {e}")))?
         } else {
             cfg.program.clone()
         };
@@ -123,9 +122,8 @@ impl Slurm {
     fn check(&self) -> Result<(), ExecError> {
         for name in ["sbatch", "squeue", "scontrol", "scancel", "sinfo"] {
             let found = if self.cfg.bin_dir.as_os_str().is_empty() {
-                std::env::var_os("PATH").is_some_and(|p| {
-                    std::env::split_paths(&p).any(|d| d.join(name).is_file())
-                })
+                std::env::var_os("PATH")
+                    .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
             } else {
                 self.command_path(name).is_file()
             };
@@ -265,7 +263,15 @@ impl Slurm {
         let out = self
             .run(
                 "sacct",
-                &["-n", "-P", "-X", "-j", job, "-o", "State,ExitCode,NodeList,Reason"],
+                &[
+                    "-n",
+                    "-P",
+                    "-X",
+                    "-j",
+                    job,
+                    "-o",
+                    "State,ExitCode,NodeList,Reason",
+                ],
             )
             .ok()?;
         let line = out.lines().find(|l| !l.trim().is_empty())?;
@@ -352,7 +358,11 @@ impl Slurm {
         }
         for (id, hopeless) in ended {
             if let Some((setting, reason)) = hopeless {
-                let job = self.jobs.get(&id).map(|j| j.job.clone()).unwrap_or_default();
+                let job = self
+                    .jobs
+                    .get(&id)
+                    .map(|j| j.job.clone())
+                    .unwrap_or_default();
                 self.cancel_all()?;
                 let setting = if setting == RESOURCES {
                     resources_set(&self.cfg)
@@ -372,7 +382,11 @@ impl Slurm {
                 self.ready.push(o);
                 continue;
             }
-            let job = self.jobs.get(&id).map(|j| j.job.clone()).unwrap_or_default();
+            let job = self
+                .jobs
+                .get(&id)
+                .map(|j| j.job.clone())
+                .unwrap_or_default();
             let outcome = match self.ended_without_result(&id, &job) {
                 Ok(o) => o,
                 Err(e) => {
@@ -392,7 +406,10 @@ impl Slurm {
         let out = self
             .run("squeue", &["-h", "-o", "%i", "-n", &self.job_name(id)])
             .ok()?;
-        out.lines().map(str::trim).find(|l| !l.is_empty()).map(String::from)
+        out.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(String::from)
     }
 }
 
@@ -780,11 +797,23 @@ mod tests {
             node: "n1".into(),
             reason: "None".into(),
         };
-        assert!(matches!(status_of(&info("TIMEOUT"), "9", "1"), EvalStatus::TimedOut(m) if m.contains("executor.slurm.time = 1")));
-        assert!(matches!(status_of(&info("CANCELLED+"), "9", ""), EvalStatus::Cancelled(_)));
-        assert!(matches!(status_of(&info("PREEMPTED"), "9", ""), EvalStatus::Preempted(_)));
-        assert!(matches!(status_of(&info("NODE_FAIL"), "9", ""), EvalStatus::NodeFailed(m) if m.contains("n1")));
-        assert!(matches!(status_of(&info("FAILED"), "9", ""), EvalStatus::Failed(m) if m.contains("exit code 1:0")));
+        assert!(
+            matches!(status_of(&info("TIMEOUT"), "9", "1"), EvalStatus::TimedOut(m) if m.contains("executor.slurm.time = 1"))
+        );
+        assert!(matches!(
+            status_of(&info("CANCELLED+"), "9", ""),
+            EvalStatus::Cancelled(_)
+        ));
+        assert!(matches!(
+            status_of(&info("PREEMPTED"), "9", ""),
+            EvalStatus::Preempted(_)
+        ));
+        assert!(
+            matches!(status_of(&info("NODE_FAIL"), "9", ""), EvalStatus::NodeFailed(m) if m.contains("n1"))
+        );
+        assert!(
+            matches!(status_of(&info("FAILED"), "9", ""), EvalStatus::Failed(m) if m.contains("exit code 1:0"))
+        );
     }
 
     #[test]
@@ -802,7 +831,9 @@ mod tests {
             assert!(setting_for(msg, &c).contains(key), "{msg} -> {}", setting_for(msg, &c));
         }
         assert_eq!(hopeless("PartitionTimeLimit"), Some("executor.slurm.time"));
-        assert!(hopeless("PartitionConfig").unwrap().contains("cpus_per_task"));
+        assert!(hopeless("PartitionConfig")
+            .unwrap()
+            .contains("cpus_per_task"));
         assert_eq!(hopeless("Resources"), None);
         assert_eq!(hopeless("Priority"), None);
     }
@@ -843,9 +874,18 @@ mod tests {
         assert!(args.contains(&"--job-name=seki-run-abc-r0003".to_string()));
         assert!(!args.iter().any(|a| a.starts_with("--account")));
         let script = s.script(&dir, &args);
-        assert!(script.contains("#SBATCH --constraint=a100\n#SBATCH --exclusive\n"), "{script}");
+        assert!(
+            script.contains("#SBATCH --constraint=a100\n#SBATCH --exclusive\n"),
+            "{script}"
+        );
         assert!(script.contains("export RAYON_NUM_THREADS='4'"), "{script}");
-        assert!(script.contains("module load cuda\nexec '/opt/seki/bin/seki' eval-worker '"), "{script}");
-        assert!(script.contains("it'\\''s/evals/r0003/request.json'"), "{script}");
+        assert!(
+            script.contains("module load cuda\nexec '/opt/seki/bin/seki' eval-worker '"),
+            "{script}"
+        );
+        assert!(
+            script.contains("it'\\''s/evals/r0003/request.json'"),
+            "{script}"
+        );
     }
 }

@@ -33,7 +33,10 @@ pub fn serve_file(request_file: &Path) -> Result<Outcome, RequestError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut outcome = match dir.read_request() {
-        Err(e) => Outcome::failed(&id, EvalStatus::Failed(format!("cannot read the request: {e}"))),
+        Err(e) => Outcome::failed(
+            &id,
+            EvalStatus::Failed(format!("cannot read the request: {e}")),
+        ),
         Ok(req) => {
             let report = req
                 .parse_arch()
@@ -93,8 +96,13 @@ mod tests {
         let mut settings = EvaluatorConfig::default();
         settings.nb201.table = d.path().join("no-table.csv");
         let dir = EvalDir::new(d.path(), "r0007");
-        dir.write_request(&Request::new("r0007", &arch, EvaluatorKind::Nb201, &settings))
-            .unwrap();
+        dir.write_request(&Request::new(
+            "r0007",
+            &arch,
+            EvaluatorKind::Nb201,
+            &settings,
+        ))
+        .unwrap();
         let o = serve_file(&dir.request()).unwrap();
         assert_eq!(o.id, "r0007");
         match &o.evaluation.status {

@@ -18,7 +18,9 @@ pub use run_dir::RunDir;
 use crate::config::{Config, ConfigError, KbRecords};
 use crate::eval::{EvalError, EvalStatus, Evaluator};
 use crate::executor::{ExecError, Executor, Inline};
-use crate::knowledge::{now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance};
+use crate::knowledge::{
+    now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance,
+};
 use crate::rng::Rng;
 use crate::space::{Arch, ArchError, Space};
 use crate::store::StoreError;

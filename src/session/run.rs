@@ -34,7 +34,10 @@ impl<'e> Session<'e> {
             )));
         }
         if self.spec.max_seconds > 0.0 && self.elapsed() >= self.spec.max_seconds {
-            return Some(Stop::Now(format!("budget: {} seconds", self.spec.max_seconds)));
+            return Some(Stop::Now(format!(
+                "budget: {} seconds",
+                self.spec.max_seconds
+            )));
         }
         let stats = self.strategy.stats();
         if self.spec.max_tokens > 0 {

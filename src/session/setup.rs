@@ -67,9 +67,8 @@ pub fn executor<'e>(
             Ok(Box::new(executor::Inline::new(evaluator)))
         }
         ExecutorKind::Local => {
-            let program = std::env::current_exe().map_err(|e| {
-                ExecError::Setup(format!("cannot locate the seki executable: {e}"))
-            })?;
+            let program = std::env::current_exe()
+                .map_err(|e| ExecError::Setup(format!("cannot locate the seki executable: {e}")))?;
             Ok(Box::new(executor::LocalPool::new(
                 slots,
                 x.devices.clone(),

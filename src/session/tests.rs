@@ -66,7 +66,9 @@ fn one_slot_is_the_one_at_a_time_session() {
         let mut ev = HashScore;
         let s = spec(kind, 60, 9);
         let strat = strategy::build(kind, Space::Nb201, s.rea).unwrap();
-        let inline = Session::in_memory(s, strat, &mut ev).run_to_steps().unwrap();
+        let inline = Session::in_memory(s, strat, &mut ev)
+            .run_to_steps()
+            .unwrap();
         assert_eq!(archs(&inline), archs(&run(kind, 1, 60, 9)), "{kind:?}");
     }
 }
@@ -79,7 +81,11 @@ fn several_in_flight_never_evaluate_an_architecture_twice() {
         let mut a = archs(&steps);
         a.sort();
         a.dedup();
-        assert_eq!(a.len(), 120, "{slots} in flight evaluated an architecture twice");
+        assert_eq!(
+            a.len(),
+            120,
+            "{slots} in flight evaluated an architecture twice"
+        );
         assert!(steps.iter().enumerate().all(|(i, s)| s.n == i + 1));
     }
 }
@@ -103,8 +109,14 @@ fn a_time_budget_cancels_what_is_in_flight() {
     s.max_seconds = 0.2;
     let strat = strategy::build(StrategyKind::Random, Space::Nb201, s.rea).unwrap();
     let exec = Simulated::new(&mut ev, 4, 1);
-    let summary = Session::in_memory_with(s, strat, Box::new(exec)).run().unwrap();
-    assert!(summary.stop_reason.contains("seconds"), "{}", summary.stop_reason);
+    let summary = Session::in_memory_with(s, strat, Box::new(exec))
+        .run()
+        .unwrap();
+    assert!(
+        summary.stop_reason.contains("seconds"),
+        "{}",
+        summary.stop_reason
+    );
     assert!(summary.evaluations > 0);
 }
 
@@ -149,7 +161,15 @@ fn agent(islands: usize) -> SekiAgent {
         constraints: String::new(),
         score_label: "score".into(),
     };
-    SekiAgent::new(Space::Nb201, cfg, task, "t", Vec::new(), Models::same(model)).unwrap()
+    SekiAgent::new(
+        Space::Nb201,
+        cfg,
+        task,
+        "t",
+        Vec::new(),
+        Models::same(model),
+    )
+    .unwrap()
 }
 
 #[test]

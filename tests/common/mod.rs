@@ -149,7 +149,12 @@ pub fn events(dir: &Path, kind: &str) -> Vec<serde_json::Value> {
 pub fn evaluated(dir: &Path) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = events(dir, "evaluation")
         .iter()
-        .map(|e| (e["arch"].as_str().unwrap().to_string(), e["score"].to_string()))
+        .map(|e| {
+            (
+                e["arch"].as_str().unwrap().to_string(),
+                e["score"].to_string(),
+            )
+        })
         .collect();
     v.sort();
     v
