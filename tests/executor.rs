@@ -420,3 +420,68 @@ fn a_slurm_job_that_left_nothing_in_the_run_directory_stops_the_session() {
     assert!(d.path().join("r/evals/r0001/job.sh").is_file());
     assert_eq!(events(&d.path().join("r"), "job")[0]["job"], "42");
 }
+
+#[test]
+fn the_seki_agent_keeps_two_in_flight_on_two_islands_and_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let fixture = root().join("tests/fixtures/seki-nb201-replies.jsonl");
+    let cfg = "[agent]\nislands = 2\n[executor]\nworkers = 2\n";
+    let args = [
+        "search", "--strategy", "seki", "--budget", "6", "--kb-records", "none", "--llm-replay",
+    ];
+    let s: serde_json::Value = serde_json::from_str(&ok(seki_with(d.path(), "c", cfg)
+        .args(args)
+        .arg(&fixture)
+        .args(["--run-dir", "r", "--json"])))
+    .unwrap();
+    assert_eq!(s["evaluations"], 6, "{s}");
+    let run = d.path().join("r");
+    assert!(most_in_flight(&run) >= 2);
+    let last = events(&run, "evaluation").pop().unwrap();
+    let lines = last["strategy_state"]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["current"].is_object()), "{lines:?}");
+    // Cut after the third submission: the resumed session takes back what
+    // was in flight and ends with as many evaluations.
+    let cut = d.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    for f in ["config.toml"] {
+        std::fs::copy(run.join(f), cut.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    let mut kept = String::new();
+    let mut submitted = 0;
+    for line in text.lines() {
+        kept.push_str(line);
+        kept.push('\n');
+        if line.contains("\"event\":\"submitted\"") {
+            submitted += 1;
+            if submitted == 3 {
+                break;
+            }
+        }
+    }
+    std::fs::write(cut.join("journal.jsonl"), kept).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&ok(seki_with(d.path(), "c", cfg)
+        .args(["search", "--resume", "cut", "--llm-replay"])
+        .arg(&fixture)
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(s["evaluations"], 6, "{s}");
+    let mut reqs: Vec<String> = events(&cut, "evaluation")
+        .iter()
+        .map(|e| e["placement"]["request"].as_str().unwrap().to_string())
+        .collect();
+    reqs.sort();
+    reqs.dedup();
+    assert_eq!(reqs.len(), 6);
+}
+
+#[test]
+fn search_help_shows_a_slurm_example_with_gpus() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(seki_with(d.path(), "c", "").args(["search", "--help"]));
+    for want in ["--executor", "--workers", "kind = \"slurm\"", "[executor.slurm]", "gpus = \"1\"", "partition"] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+}
