@@ -427,7 +427,14 @@ fn the_seki_agent_keeps_two_in_flight_on_two_islands_and_resumes() {
     let fixture = root().join("tests/fixtures/seki-nb201-replies.jsonl");
     let cfg = "[agent]\nislands = 2\n[executor]\nworkers = 2\n";
     let args = [
-        "search", "--strategy", "seki", "--budget", "6", "--kb-records", "none", "--llm-replay",
+        "search",
+        "--strategy",
+        "seki",
+        "--budget",
+        "6",
+        "--kb-records",
+        "none",
+        "--llm-replay",
     ];
     let s: serde_json::Value = serde_json::from_str(&ok(seki_with(d.path(), "c", cfg)
         .args(args)
@@ -481,7 +488,14 @@ fn the_seki_agent_keeps_two_in_flight_on_two_islands_and_resumes() {
 fn search_help_shows_a_slurm_example_with_gpus() {
     let d = tempfile::tempdir().unwrap();
     let out = ok(seki_with(d.path(), "c", "").args(["search", "--help"]));
-    for want in ["--executor", "--workers", "kind = \"slurm\"", "[executor.slurm]", "gpus = \"1\"", "partition"] {
+    for want in [
+        "--executor",
+        "--workers",
+        "kind = \"slurm\"",
+        "[executor.slurm]",
+        "gpus = \"1\"",
+        "partition",
+    ] {
         assert!(out.contains(want), "{want} missing from:\n{out}");
     }
 }
