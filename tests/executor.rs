@@ -452,9 +452,7 @@ fn the_seki_agent_keeps_two_in_flight_on_two_islands_and_resumes() {
     // was in flight and ends with as many evaluations.
     let cut = d.path().join("cut");
     std::fs::create_dir_all(&cut).unwrap();
-    for f in ["config.toml"] {
-        std::fs::copy(run.join(f), cut.join(f)).unwrap();
-    }
+    std::fs::copy(run.join("config.toml"), cut.join("config.toml")).unwrap();
     let text = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
     let mut kept = String::new();
     let mut submitted = 0;
