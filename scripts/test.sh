@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A one-node Slurm cluster for the Slurm executor's tests (tests/slurm.rs),
+# from Debian's packages, as root; without it those tests skip (and fail
+# under CI=true).
+scripts/slurm-cluster.sh start ||
+  echo "test: no Slurm cluster here; tests/slurm.rs will skip (and fail under CI=true)" >&2
 # The CUDA kernels compile (nvcc from PyPI) and assemble for three GPU generations.
 scripts/cuda-toolkit.sh --check >/dev/null
 cargo fmt --all -- --check

@@ -1,6 +1,11 @@
 //! The NAS-Bench-201 benchmark: many seeded sessions of each strategy against
 //! the table, reported as the mean ± std of the test accuracy of the
 //! architecture each session would return at each checkpoint.
+//!
+//! With `in_flight` above 1, each session keeps that many evaluations in
+//! flight on a virtual clock ([`Simulated`](crate::executor::Simulated)):
+//! the strategy proposes before the results of the others are known, as
+//! with several workers, and results come back out of order.
 
 use crate::eval::Nb201Table;
 use crate::session::{best_step, Session, SessionError, Spec, Step};
@@ -69,6 +74,7 @@ pub fn run_strategy(
     spec: &Spec,
     seeds: usize,
     first_seed: u64,
+    in_flight: usize,
 ) -> Result<StrategyResult, SessionError> {
     let mut baseline = |s: &Spec| Ok(crate::strategy::build(s.strategy, s.space, s.rea)?);
     run_with(
@@ -76,6 +82,7 @@ pub fn run_strategy(
         spec,
         seeds,
         first_seed,
+        in_flight,
         &mut baseline,
         &mut |_, _| {},
     )
@@ -84,6 +91,7 @@ pub fn run_strategy(
 /// Run `seeds` sessions of the SEKI agent with `models` against the table.
 /// Each seed's agent starts from an empty, private pool (no knowledge base),
 /// so seeds are independent; prompts only ever see validation scores.
+#[allow(clippy::too_many_arguments)]
 pub fn run_seki(
     table: &Nb201Table,
     spec: &Spec,
@@ -91,6 +99,7 @@ pub fn run_seki(
     models: crate::agent::Models,
     first_seed: u64,
     seeds: usize,
+    in_flight: usize,
     done: &mut dyn FnMut(u64, Option<f64>),
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
@@ -106,7 +115,7 @@ pub fn run_seki(
         )?;
         Ok(Box::new(agent))
     };
-    run_with(table, spec, seeds, first_seed, &mut make, done)
+    run_with(table, spec, seeds, first_seed, in_flight, &mut make, done)
 }
 
 /// Like [`run_strategy`], with each session's strategy from `make` (e.g. the
@@ -117,6 +126,7 @@ pub fn run_with(
     spec: &Spec,
     seeds: usize,
     first_seed: u64,
+    in_flight: usize,
     make: &mut StrategyFactory<'_>,
     done: &mut dyn FnMut(u64, Option<f64>),
 ) -> Result<StrategyResult, SessionError> {
@@ -129,7 +139,12 @@ pub fn run_with(
         let mut eval = table.clone();
         let seed = s.seed;
         let strategy = make(&s)?;
-        let steps = Session::in_memory(s, strategy, &mut eval).run_to_steps()?;
+        let steps = if in_flight <= 1 {
+            Session::in_memory(s, strategy, &mut eval).run_to_steps()?
+        } else {
+            let exec = crate::executor::Simulated::new(&mut eval, in_flight, seed);
+            Session::in_memory_with(s, strategy, Box::new(exec)).run_to_steps()?
+        };
         done(seed, returned_test_accuracy(&steps, budget));
         for (i, &m) in marks.iter().enumerate() {
             if let Some(t) = returned_test_accuracy(&steps, m) {
@@ -138,7 +153,11 @@ pub fn run_with(
         }
     }
     Ok(StrategyResult {
-        strategy: spec.strategy.name().into(),
+        strategy: if in_flight > 1 {
+            format!("{} ×{in_flight}", spec.strategy.name())
+        } else {
+            spec.strategy.name().into()
+        },
         budget,
         seeds,
         checkpoints: marks

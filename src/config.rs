@@ -10,6 +10,7 @@ use crate::strategy::{ReaSettings, StrategyKind};
 // layer its part. Re-exported here so `seki::config::*` names every section.
 pub use crate::agent::AgentConfig;
 pub use crate::eval::{EvaluatorConfig, EvaluatorKind, Nb201Config};
+pub use crate::executor::{ExecutorConfig, ExecutorKind, SlurmConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -163,6 +164,8 @@ pub struct Config {
     pub strategy: StrategyConfig,
     /// `[evaluator]`
     pub evaluator: EvaluatorConfig,
+    /// `[executor]`
+    pub executor: ExecutorConfig,
     /// `[bench]`
     pub bench: BenchConfig,
     /// `[agent]`
@@ -267,6 +270,12 @@ impl Loaded {
                 "agent.max_tokens_text and agent.max_tokens_arch must be at least 1",
             ));
         }
+        if let Err((key, message)) = c.executor.check() {
+            return Err(self.invalid(&format!("executor.{key}"), message));
+        }
+        if a.islands == 0 {
+            return Err(self.invalid("agent.islands", "must be at least 1"));
+        }
         if let Err((key, message)) = c.evaluator.candle.check() {
             return Err(self.invalid(&format!("evaluator.candle.{key}"), message));
         }
@@ -330,6 +339,14 @@ impl Config {
             resolve(base, &mut config.agent.prompts_dir);
         }
         resolve(base, &mut config.evaluator.candle.data_dir);
+        for p in [
+            &mut config.executor.slurm.program,
+            &mut config.executor.slurm.bin_dir,
+        ] {
+            if !p.as_os_str().is_empty() {
+                resolve(base, p);
+            }
+        }
         config.llm.finish(base);
         let loaded = Loaded {
             config,

@@ -7,13 +7,15 @@
 //! style of SEKI (self-evolution and knowledge inspiration).
 //!
 //! Data flows one way: a [`strategy`] proposes an architecture of a
-//! [`space`], an [`eval`]uator scores it, the [`session`] journals the result
-//! and the [`knowledge`] base keeps it.
+//! [`space`], an [`executor`] runs the [`eval`]uator on it (in process, in
+//! worker processes or as Slurm jobs, several at once), the [`session`]
+//! journals the result and the [`knowledge`] base keeps it.
 
 pub mod agent;
 pub mod bench;
 pub mod config;
 pub mod eval;
+pub mod executor;
 pub mod knowledge;
 pub mod llm;
 pub mod markup;

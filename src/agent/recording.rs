@@ -57,12 +57,17 @@ pub fn recording_from_journal(events: &[Event]) -> Vec<Recorded> {
 }
 
 /// How many LLM exchanges a resumed session has already used: those
-/// journalled before its last evaluation or duplicate (the ones after it
+/// journalled before its last evaluation, submission or duplicate (the ones after it
 /// belong to a proposal the kill interrupted, which the resumed session makes again).
 pub fn used_before_resume(events: &[Event]) -> usize {
     let last_state = events
         .iter()
-        .rposition(|e| matches!(e, Event::Evaluation(_) | Event::Duplicate { .. }))
+        .rposition(|e| {
+            matches!(
+                e,
+                Event::Evaluation(_) | Event::Submitted(_) | Event::Duplicate { .. }
+            )
+        })
         .unwrap_or(0);
     events[..last_state]
         .iter()

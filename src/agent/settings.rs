@@ -26,6 +26,11 @@ pub struct AgentConfig {
     pub crossover_iterations: usize,
     /// Refinements of the current line shown in self-evolution prompts.
     pub history: usize,
+    /// Lines of refinement (islands): each has its own current architecture
+    /// and history, all share the pool of evaluated architectures and the
+    /// insights; proposals go to them in turn. More than 1 keeps several
+    /// evaluations in flight from refining the same architecture.
+    pub islands: usize,
     /// Insights shown in prompts (most recent active ones).
     pub insights_in_prompt: usize,
     /// Repair prompts after an unparsable reply before falling back to a mutation.
@@ -63,6 +68,7 @@ impl Default for AgentConfig {
             ranked_candidates: 6,
             crossover_iterations: 0,
             history: 5,
+            islands: 1,
             insights_in_prompt: 5,
             max_repairs: 2,
             max_duplicate_retries: 2,

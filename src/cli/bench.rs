@@ -37,6 +37,11 @@ pub struct Nb201Args {
     /// LLM profile for the seki strategy [config: agent.llm_evolution / agent.llm_inspiration].
     #[arg(long, value_name = "PROFILE")]
     pub llm: Option<String>,
+    /// Evaluations in flight in each session, on a virtual clock: the
+    /// strategy proposes before earlier results are known, and results come
+    /// back out of order (repeat or comma-separate to compare, e.g. 1,4,8).
+    #[arg(long, value_name = "N", value_delimiter = ',', default_values = ["1"])]
+    pub in_flight: Vec<usize>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -60,7 +65,13 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
     let cfg = &loaded.config;
     let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
     let mut results = Vec::new();
-    for kind in &a.strategy {
+    let runs: Vec<(StrategyKind, usize)> = a
+        .strategy
+        .iter()
+        .flat_map(|k| a.in_flight.iter().map(move |n| (*k, (*n).max(1))))
+        .collect();
+    for (kind, in_flight) in &runs {
+        let (kind, in_flight) = (kind, *in_flight);
         let mut spec = Spec::from_config(cfg);
         spec.strategy = *kind;
         spec.max_evaluations = cfg.bench.budget;
@@ -71,6 +82,7 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
                 &spec,
                 cfg.bench.seeds,
                 a.first_seed,
+                in_flight,
             )?);
             continue;
         }
@@ -96,6 +108,7 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             models,
             a.first_seed,
             cfg.bench.seeds,
+            in_flight,
             &mut done,
         )?);
     }

@@ -110,13 +110,7 @@ fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) 
     if json {
         let v = serde_json::json!({
             "status": e.status.name(),
-            "reason": match &e.status {
-                seki::eval::EvalStatus::Ok => None,
-                seki::eval::EvalStatus::Diverged(r)
-                | seki::eval::EvalStatus::TooLarge(r)
-                | seki::eval::EvalStatus::TimedOut(r)
-                | seki::eval::EvalStatus::Failed(r) => Some(r.clone()),
-            },
+            "reason": e.status.reason(),
             "valid_accuracy": e.score.map(|s| s / 100.0),
             "test_accuracy": e.test_accuracy.map(|s| s / 100.0),
             "score": e.score,
@@ -134,11 +128,7 @@ fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) 
         println!("arch       {}", arch.to_text());
         println!("hash       {}", arch.hash());
         println!("status     {}", e.status.name());
-        if let seki::eval::EvalStatus::Diverged(r)
-        | seki::eval::EvalStatus::TooLarge(r)
-        | seki::eval::EvalStatus::TimedOut(r)
-        | seki::eval::EvalStatus::Failed(r) = &e.status
-        {
+        if let Some(r) = e.status.reason() {
             println!("reason     {r}");
         }
         if let Some(s) = e.score {

@@ -37,6 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a search session (or resume one with --resume).
+    #[command(after_help = search::EXAMPLES)]
     Search(search::SearchArgs),
     /// Evaluate one architecture and print the result.
     Eval(eval::EvalArgs),
@@ -54,9 +55,11 @@ pub enum Command {
     Arch(ArchArgs),
     /// Describe a search space: its ops, rules and text format.
     Space(SpaceArgs),
-    /// Internal: run one Candle evaluation (JSON request on stdin, result on stdout).
+    /// Internal: run one evaluation: the request file REQUEST (its result is
+    /// written beside it), or a Candle request read as JSON on stdin (the
+    /// result printed on stdout).
     #[command(hide = true)]
-    EvalWorker,
+    EvalWorker(worker::EvalWorkerArgs),
     /// Internal: time Candle training and inference of a DARTS network (benchmark).
     #[command(hide = true)]
     BenchTrain(worker::BenchTrainArgs),
@@ -100,7 +103,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => run_report(a),
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
-        Command::EvalWorker => worker::run_worker(),
+        Command::EvalWorker(a) => worker::run_worker(a),
         Command::BenchTrain(a) => worker::run_bench_train(a),
         Command::Llm(c) => llm::run(cli.config.as_deref(), c),
     }

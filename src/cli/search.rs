@@ -4,19 +4,48 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use seki::agent::{initial_state, load_recording, recording_from_journal, used_before_resume};
-use seki::config::{EvaluatorKind, KbRecords, Loaded};
+use seki::config::{EvaluatorKind, ExecutorKind, KbRecords, Loaded};
 use seki::knowledge::{KnowledgeBase, OpenOptions};
 use seki::session::setup::{self, LlmSource};
 use seki::session::{RunDir, Session, Spec, Summary};
 use seki::space::Space;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  seki search --strategy rea --budget 200 --seed 1
+  seki search --workers 4                      four evaluations at once on this machine
+  seki search --executor slurm --workers 16    sixteen Slurm jobs queued or running at once
+  seki search --resume runs/RUN                after a crash, a kill or Ctrl-C
+
+Slurm with GPUs (config.toml; the run directory must be on a filesystem the
+compute nodes share, job logs stay in RUN_DIR/evals/<request>/):
+  [search]
+  space = \"darts\"
+  evaluator = \"candle\"
+  [evaluator.candle]
+  device = \"cuda\"               # a seki built with --features cuda
+  [executor]
+  kind = \"slurm\"
+  workers = 8                    # jobs queued or running at once
+  [executor.slurm]
+  partition = \"gpu\"
+  time = \"02:00:00\"
+  cpus_per_task = 8
+  mem = \"32G\"
+  gpus = \"1\"                     # or gres = \"gpu:a100:1\"
+  setup = [\"module load cuda\"]
+
+Local GPUs: [executor] devices = [\"0\", \"1\"] runs one worker per GPU.";
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Continue the session in this run directory (after a crash or kill);
     /// its own config snapshot is used.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["space", "strategy", "evaluator", "seed", "run_dir", "table"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["space", "strategy", "evaluator", "seed", "run_dir", "table", "executor", "workers"])]
     pub resume: Option<PathBuf>,
     /// Search space [config: search.space].
     #[arg(long)]
@@ -27,6 +56,14 @@ pub struct SearchArgs {
     /// Evaluator [config: search.evaluator].
     #[arg(long)]
     pub evaluator: Option<EvaluatorKind>,
+    /// Where evaluations run: local (this machine) or slurm (one batch job
+    /// each) [config: executor.kind].
+    #[arg(long, value_name = "KIND")]
+    pub executor: Option<ExecutorKind>,
+    /// Evaluations in flight at once: local worker processes, or Slurm jobs
+    /// [config: executor.workers].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
     #[arg(long, value_name = "PATH")]
     pub table: Option<PathBuf>,
@@ -90,6 +127,12 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     }
     if let Some(v) = &a.table {
         c.evaluator.nb201.table = v.clone();
+    }
+    if let Some(v) = a.executor {
+        c.executor.kind = v;
+    }
+    if let Some(v) = a.workers {
+        c.executor.workers = v;
     }
     if let Some(v) = a.budget {
         c.search.max_evaluations = v;
@@ -182,11 +225,13 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         };
         let kb = open_kb(&cfg, a.kb.as_deref())?;
         let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
-        let session = Session::resume(run, &cfg, strategy, evaluator.as_mut())?;
+        let exec = setup::executor(&cfg, run.path(), &run.session_id(), evaluator.as_mut())?;
+        let session = Session::resume_with(run, &cfg, strategy, exec)?.interrupt_on(interrupt());
         eprintln!(
-            "resuming {} after {} evaluations",
+            "resuming {} after {} evaluations ({})",
             dir.display(),
-            session.steps().len()
+            session.steps().len(),
+            session.executor()
         );
         let session = attach_kb(session, kb)?;
         (
@@ -284,7 +329,9 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         };
         let strategy = setup::strategy(&cfg, &id, &evaluator.info(), &llm)?;
         let run = RunDir::create_with_id(&run_path, &id)?;
-        let session = Session::create(spec, strategy, run, &loaded.to_toml(), evaluator.as_mut())?;
+        let exec = setup::executor(&cfg, run.path(), &run.session_id(), evaluator.as_mut())?;
+        let session = Session::create_with(spec, strategy, run, &loaded.to_toml(), exec)?
+            .interrupt_on(interrupt());
         let session = attach_kb(session, kb)?;
         (
             run_session(session.on_progress(progress), &run_path)?,
@@ -292,7 +339,8 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         )
     };
     bar.finish_and_clear();
-    let report = if summary.evaluations > 0 {
+    // (A session whose every evaluation failed has nothing to chart.)
+    let report = if summary.best.is_some() {
         Some(super::write_report(std::slice::from_ref(&run_path), None)?)
     } else {
         None
@@ -303,6 +351,42 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         println!("html       {}", r.html.display());
     }
     Ok(())
+}
+
+/// A flag set by the first Ctrl-C (SIGINT) or SIGTERM: the session then
+/// cancels what is in flight and stops, resumable. A second signal ends the
+/// process at once.
+fn interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if set.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!("\ninterrupted: cancelling the evaluations in flight (interrupt again to quit at once)");
+            }
+        });
+    });
+    flag
 }
 
 fn open_kb(
@@ -355,6 +439,7 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
         "evals      {} ({} duplicates skipped, {} failed)",
         s.evaluations, s.duplicates, s.failed
     );
+    println!("executor   {}", s.executor);
     match &s.best {
         Some(b) => {
             println!("best       {:.2} (evaluation {})", b.score, b.evaluation);

@@ -8,10 +8,39 @@ use seki::eval::candle::{nn, train, worker, CandleConfig, DeviceKind};
 use seki::space::Space;
 use std::time::Instant;
 
-pub fn run_worker() -> Result<()> {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    worker::serve(&mut stdin.lock(), &mut stdout.lock()).context("evaluation worker pipe")
+#[derive(Debug, Args)]
+pub struct EvalWorkerArgs {
+    /// A request file (`RUN_DIR/evals/<id>/request.json`); without it, a
+    /// Candle request is read from stdin.
+    pub request: Option<std::path::PathBuf>,
+}
+
+pub fn run_worker(a: EvalWorkerArgs) -> Result<()> {
+    match a.request {
+        Some(file) => {
+            let o = seki::executor::worker::serve_file(&file).with_context(|| {
+                format!(
+                    "evaluation worker: cannot write the result of {}",
+                    file.display()
+                )
+            })?;
+            eprintln!(
+                "eval-worker: {} {}: {}",
+                o.id,
+                o.evaluation.status.name(),
+                o.evaluation.score.map_or_else(
+                    || o.evaluation.status.reason().unwrap_or("").to_string(),
+                    |s| format!("score {s:.3}")
+                )
+            );
+            Ok(())
+        }
+        None => {
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            worker::serve(&mut stdin.lock(), &mut stdout.lock()).context("evaluation worker pipe")
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -30,9 +30,29 @@ pub enum EvalStatus {
     TimedOut(String),
     /// Anything else, with the reason.
     Failed(String),
+    /// The evaluation's job was cancelled (e.g. `scancel`) before it ended.
+    Cancelled(String),
+    /// The evaluation's job was preempted by the cluster.
+    Preempted(String),
+    /// The node running the evaluation failed.
+    NodeFailed(String),
 }
 
 impl EvalStatus {
+    /// Why it was not `ok` (`None` when it was).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            EvalStatus::Ok => None,
+            EvalStatus::Diverged(r)
+            | EvalStatus::TooLarge(r)
+            | EvalStatus::TimedOut(r)
+            | EvalStatus::Failed(r)
+            | EvalStatus::Cancelled(r)
+            | EvalStatus::Preempted(r)
+            | EvalStatus::NodeFailed(r) => Some(r),
+        }
+    }
+
     /// The status's short name (`ok`, `diverged`, ...).
     pub fn name(&self) -> &'static str {
         match self {
@@ -41,6 +61,9 @@ impl EvalStatus {
             EvalStatus::TooLarge(_) => "too_large",
             EvalStatus::TimedOut(_) => "timed_out",
             EvalStatus::Failed(_) => "failed",
+            EvalStatus::Cancelled(_) => "cancelled",
+            EvalStatus::Preempted(_) => "preempted",
+            EvalStatus::NodeFailed(_) => "node_failed",
         }
     }
 }
@@ -99,6 +122,35 @@ pub trait Evaluator {
     fn info(&self) -> EvaluatorInfo;
     /// Score one architecture.
     fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError>;
+}
+
+/// Evaluate `arch` in this process, as a worker does for an evaluation
+/// request: the table is looked up; Candle loads the data and trains here,
+/// stopping itself with `timed_out` after `timeout_seconds`. Only problems
+/// that are not about the architecture (a missing table or dataset) are
+/// errors.
+pub fn evaluate_here(
+    kind: EvaluatorKind,
+    settings: &EvaluatorConfig,
+    arch: &Arch,
+) -> Result<candle::Report, EvalError> {
+    match kind {
+        EvaluatorKind::Nb201 => {
+            let mut table = Nb201Table::load(&settings.nb201.table)?;
+            Ok(candle::Report {
+                evaluation: table.evaluate(arch)?,
+                loss_curve: Vec::new(),
+            })
+        }
+        EvaluatorKind::Candle => {
+            let cfg = &settings.candle;
+            let data = candle::data::Dataset::load(cfg.dataset, &cfg.data_dir)
+                .map_err(candle::CandleError::from)?;
+            let deadline =
+                std::time::Instant::now() + std::time::Duration::from_secs_f64(cfg.timeout_seconds);
+            Ok(candle::train::evaluate(arch, cfg, &data, Some(deadline))?)
+        }
+    }
 }
 
 /// Build the evaluator of `kind` with its settings.

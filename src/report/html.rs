@@ -823,13 +823,7 @@ fn failures_section(page: &mut Page, v: &View, ops: &Operators) {
         s.push_str("<tbody>");
         for i in failed {
             let Some(st) = r.steps.get(i) else { continue };
-            let reason = match &st.result.status {
-                crate::eval::EvalStatus::Ok => String::new(),
-                crate::eval::EvalStatus::Diverged(x)
-                | crate::eval::EvalStatus::TooLarge(x)
-                | crate::eval::EvalStatus::TimedOut(x)
-                | crate::eval::EvalStatus::Failed(x) => x.clone(),
-            };
+            let reason = st.result.status.reason().unwrap_or_default().to_string();
             let button = v.view_button(page, i);
             let _ = write!(
                 s,

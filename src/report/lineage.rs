@@ -254,6 +254,7 @@ pub(crate) mod tests {
             operator: String::new(),
             result,
             eval_seconds: 0.0,
+            placement: None,
             state: StepState {
                 elapsed: 0.0,
                 rng: Rng::seed(0),

@@ -152,6 +152,10 @@ impl Run {
                     elapsed = state.elapsed;
                     last_state = state.strategy_state;
                 }
+                Event::Submitted(sub) => {
+                    elapsed = sub.state.elapsed;
+                    last_state = sub.state.strategy_state;
+                }
                 Event::End { reason, .. } => end_reason = Some(reason),
                 _ => {}
             }

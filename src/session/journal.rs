@@ -43,6 +43,26 @@ pub enum Event {
         /// The strategy's record.
         detail: serde_json::Value,
     },
+    /// An evaluation request was handed to an executor whose requests
+    /// outlive the session's process (a local pool, Slurm); journalled
+    /// before the submission itself, with the state after the proposal.
+    Submitted(Box<Submission>),
+    /// The job running a request (`sbatch`'s job id); again when a resumed
+    /// session submits a lost request anew.
+    Job {
+        /// The request id.
+        request: String,
+        /// The job id.
+        job: String,
+    },
+    /// The session stopped a request before it ended (the time budget ran
+    /// out, or the user interrupted); a resumed session submits it again.
+    Cancelled {
+        /// The request id.
+        request: String,
+        /// Why.
+        reason: String,
+    },
     /// An architecture was evaluated.
     Evaluation(Box<Step>),
     /// A proposal was already evaluated and was not evaluated again.
@@ -59,8 +79,12 @@ pub enum Event {
         /// The operator that made it.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         operator: String,
-        /// The evaluation number that first evaluated it.
+        /// The evaluation number that first evaluated it (0 while that
+        /// evaluation is still in flight: see `in_flight`).
         of: usize,
+        /// The request still evaluating it, when it had not finished.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_flight: Option<String>,
         /// State after this step.
         #[serde(flatten)]
         state: StepState,
@@ -106,11 +130,58 @@ pub struct Step {
     /// The result.
     #[serde(flatten)]
     pub result: Evaluation,
-    /// Seconds the evaluation took.
+    /// Seconds the evaluation took (from its submission to its result).
     pub eval_seconds: f64,
+    /// Where and when it ran, for executors with requests and jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     /// State after this step.
     #[serde(flatten)]
     pub state: StepState,
+}
+
+/// A request handed to an executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The request id (`r0001`, ...), its folder under `evals/`.
+    pub request: String,
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its canonical hash.
+    pub hash: String,
+    /// How the strategy made it.
+    pub origin: String,
+    /// The canonical hash of its parent, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The operator that made it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
+    /// When (Unix time, seconds).
+    pub submitted: f64,
+    /// State after the proposal.
+    #[serde(flatten)]
+    pub state: StepState,
+}
+
+/// Where and when an evaluation ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The request id.
+    pub request: String,
+    /// The job id (Slurm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Seconds from the submission to the worker's start (queueing and
+    /// start-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_seconds: Option<f64>,
+    /// Seconds from the worker's start to its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_seconds: Option<f64>,
 }
 
 /// Errors reading a journal.

@@ -51,7 +51,7 @@ impl<'e> Session<'e> {
             arch: step.arch.clone(),
             score: step.result.score,
             metrics,
-            evaluator: self.evaluator.info(),
+            evaluator: self.info.clone(),
             provenance: Provenance {
                 source: "session".into(),
                 session: Some(self.id.clone()),

@@ -9,21 +9,28 @@ mod resume;
 mod run;
 pub mod run_dir;
 pub mod setup;
+#[cfg(test)]
+mod tests;
 
-pub use journal::{Event, JournalError, Step, StepState};
+pub use journal::{Event, JournalError, Placement, Step, StepState, Submission};
 pub use run_dir::RunDir;
 
 use crate::config::{Config, ConfigError, KbRecords};
 use crate::eval::{EvalError, EvalStatus, Evaluator};
-use crate::knowledge::{now_rfc3339, ArchRecord, KbError, KnowledgeBase, Provenance};
+use crate::executor::{ExecError, Executor, Inline};
+use crate::knowledge::{
+    now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance,
+};
 use crate::rng::Rng;
-use crate::space::{ArchError, Space};
+use crate::space::{Arch, ArchError, Space};
 use crate::store::StoreError;
 use crate::strategy::{
     self, Context, Observation, ReaSettings, Strategy, StrategyError, StrategyKind,
 };
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A session failure (a failed evaluation is not one: it is a result).
@@ -38,6 +45,19 @@ pub enum SessionError {
     /// The evaluator could not run at all.
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// The executor could not run evaluations.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The user interrupted the session (it can be resumed).
+    #[error("interrupted after {evaluations} evaluations ({cancelled} in flight cancelled); continue with `seki search --resume {run_dir}`")]
+    Interrupted {
+        /// Evaluations journalled.
+        evaluations: usize,
+        /// Requests cancelled.
+        cancelled: usize,
+        /// The run directory.
+        run_dir: String,
+    },
     /// The strategy failed.
     #[error(transparent)]
     Strategy(#[from] StrategyError),
@@ -182,6 +202,8 @@ pub struct Summary {
     pub duplicates: usize,
     /// Evaluations whose status was not `ok`.
     pub failed: usize,
+    /// Where evaluations ran (`local, 1 worker`, `slurm, ...`).
+    pub executor: String,
     /// The best architecture.
     pub best: Option<Best>,
     /// Why the session stopped.
@@ -200,12 +222,26 @@ pub struct Summary {
 /// A callback told of progress after each step.
 pub type ProgressFn<'e> = Box<dyn FnMut(&Progress) + 'e>;
 
+/// A request in flight (or lost, to submit again).
+#[derive(Debug, Clone)]
+pub(super) struct Flight {
+    arch: Arch,
+    hash: String,
+    origin: String,
+    parent: Option<String>,
+    operator: String,
+    /// Unix time of the submission.
+    submitted: f64,
+    job: Option<String>,
+}
+
 /// A running session.
 pub struct Session<'e> {
     spec: Spec,
     id: String,
     strategy: Box<dyn Strategy>,
-    evaluator: &'e mut dyn Evaluator,
+    exec: Box<dyn Executor + 'e>,
+    info: EvaluatorInfo,
     rng: Rng,
     seen: HashMap<String, (usize, Option<f64>)>,
     steps: Vec<Step>,
@@ -218,6 +254,19 @@ pub struct Session<'e> {
     run: Option<RunDir>,
     kb: Option<KnowledgeBase>,
     on_progress: Option<ProgressFn<'e>>,
+    /// Requests in flight, by id.
+    in_flight: BTreeMap<String, Flight>,
+    /// Hashes of the architectures in flight or lost → their request ids.
+    pending: HashMap<String, String>,
+    /// Requests to submit again (their job was lost while the session was down).
+    lost: VecDeque<(String, Flight)>,
+    /// Requests a resumed session found in its journal, with whether it had
+    /// cancelled them, to re-attach before anything else.
+    recovered: Vec<(String, Flight, bool)>,
+    /// Requests made so far (the last request id's number).
+    requests: usize,
+    cancelled: usize,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl<'e> Session<'e> {
@@ -227,18 +276,29 @@ impl<'e> Session<'e> {
         Ok(Session::in_memory(spec, strategy, evaluator))
     }
 
-    /// A session kept in memory only (no run directory), driven by any strategy.
+    /// A session kept in memory only (no run directory), driven by any
+    /// strategy, evaluating one architecture at a time with `evaluator`.
     pub fn in_memory(
         spec: Spec,
         strategy: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
+    ) -> Self {
+        Session::in_memory_with(spec, strategy, Box::new(Inline::new(evaluator)))
+    }
+
+    /// A session kept in memory only, evaluating through `exec`.
+    pub fn in_memory_with(
+        spec: Spec,
+        strategy: Box<dyn Strategy>,
+        exec: Box<dyn Executor + 'e>,
     ) -> Self {
         Session {
             rng: Rng::seed(spec.seed),
             spec,
             id: "in-memory".into(),
             strategy,
-            evaluator,
+            info: exec.info(),
+            exec,
             seen: HashMap::new(),
             steps: Vec::new(),
             best: None,
@@ -250,7 +310,32 @@ impl<'e> Session<'e> {
             run: None,
             kb: None,
             on_progress: None,
+            in_flight: BTreeMap::new(),
+            pending: HashMap::new(),
+            lost: VecDeque::new(),
+            recovered: Vec::new(),
+            requests: 0,
+            cancelled: 0,
+            interrupt: None,
         }
+    }
+
+    /// Stop, cancelling what is in flight, once `flag` is set (e.g. by a
+    /// Ctrl-C handler); the session can then be resumed.
+    pub fn interrupt_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
+    pub(super) fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Where evaluations run.
+    pub fn executor(&self) -> String {
+        self.exec.describe()
     }
 
     /// Restore the strategy's state (e.g. a replay's recorded starting state).
@@ -323,12 +408,17 @@ impl<'e> Session<'e> {
     }
 
     pub(super) fn report(&mut self, stage: &str) {
+        let stage = if self.in_flight.len() > 1 {
+            format!("{stage}; {} in flight", self.in_flight.len())
+        } else {
+            stage.to_string()
+        };
         let p = Progress {
             evaluations: self.steps.len(),
             max_evaluations: self.spec.max_evaluations,
             duplicates: self.duplicates,
             best_score: self.best().map(|b| b.score),
-            stage: stage.to_string(),
+            stage,
         };
         if let Some(f) = self.on_progress.as_mut() {
             f(&p);

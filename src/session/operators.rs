@@ -109,6 +109,7 @@ mod tests {
             operator: op.into(),
             result,
             eval_seconds: 0.0,
+            placement: None,
             state: StepState {
                 elapsed: 0.0,
                 rng: Rng::seed(0),

@@ -1,10 +1,14 @@
 //! Starting a session in a new run directory, and resuming one from its
-//! journal so that it ends exactly as an uninterrupted one would.
+//! journal so that it ends exactly as an uninterrupted one would: the last
+//! journalled state is restored, and the requests journalled as submitted
+//! without a result are taken back from the executor (collected when they
+//! finished, followed when they still run, submitted again when lost).
 
 use super::*;
 
 impl<'e> Session<'e> {
-    /// Start a new session in a fresh run directory, snapshotting `config_toml`.
+    /// Start a new session in a fresh run directory, snapshotting
+    /// `config_toml`, evaluating one architecture at a time with `evaluator`.
     pub fn create(
         spec: Spec,
         strategy: Box<dyn Strategy>,
@@ -12,8 +16,25 @@ impl<'e> Session<'e> {
         config_toml: &str,
         evaluator: &'e mut dyn Evaluator,
     ) -> Result<Self, SessionError> {
+        Self::create_with(
+            spec,
+            strategy,
+            run,
+            config_toml,
+            Box::new(Inline::new(evaluator)),
+        )
+    }
+
+    /// Start a new session in a fresh run directory, evaluating through `exec`.
+    pub fn create_with(
+        spec: Spec,
+        strategy: Box<dyn Strategy>,
+        run: RunDir,
+        config_toml: &str,
+        exec: Box<dyn Executor + 'e>,
+    ) -> Result<Self, SessionError> {
         run.write_text(run_dir::CONFIG, config_toml)?;
-        let mut s = Session::in_memory(spec, strategy, evaluator);
+        let mut s = Session::in_memory_with(spec, strategy, exec);
         s.id = run.session_id();
         journal::append(
             &run.journal(),
@@ -38,12 +59,25 @@ impl<'e> Session<'e> {
 
     /// Continue a session from its run directory, with the config it was
     /// started with ([`Session::snapshot`]) and a fresh strategy of the same
-    /// kind (its state is restored from the journal).
+    /// kind (its state is restored from the journal), evaluating one
+    /// architecture at a time with `evaluator`.
     pub fn resume(
         run: RunDir,
         config: &Config,
         strategy_impl: Box<dyn Strategy>,
         evaluator: &'e mut dyn Evaluator,
+    ) -> Result<Self, SessionError> {
+        Self::resume_with(run, config, strategy_impl, Box::new(Inline::new(evaluator)))
+    }
+
+    /// Continue a session from its run directory, evaluating through `exec`
+    /// (of the kind the session was started with, so that it can take back
+    /// the requests still in flight).
+    pub fn resume_with(
+        run: RunDir,
+        config: &Config,
+        strategy_impl: Box<dyn Strategy>,
+        exec: Box<dyn Executor + 'e>,
     ) -> Result<Self, SessionError> {
         let spec = Spec::from_config(config);
         let events = journal::read(&run.journal())?;
@@ -66,7 +100,7 @@ impl<'e> Session<'e> {
                 )));
             }
         }
-        let mut s = Session::in_memory(spec, strategy_impl, evaluator);
+        let mut s = Session::in_memory_with(spec, strategy_impl, exec);
         s.id = run.session_id();
         if let Some(Event::Start { initial_state, .. }) = events.first() {
             if !initial_state.is_null() {
@@ -74,8 +108,49 @@ impl<'e> Session<'e> {
             }
         }
         let mut last_state: Option<StepState> = None;
+        // Requests submitted without a result yet: id → (flight, cancelled).
+        let mut open: BTreeMap<String, (Flight, bool)> = BTreeMap::new();
         for ev in events {
             match ev {
+                Event::Submitted(sub) => {
+                    let sub = *sub;
+                    let arch = s.spec.space.parse(&sub.arch)?;
+                    if let Some(k) = sub
+                        .request
+                        .strip_prefix('r')
+                        .and_then(|k| k.parse::<usize>().ok())
+                    {
+                        s.requests = s.requests.max(k);
+                    }
+                    s.consecutive_duplicates = 0;
+                    last_state = Some(sub.state);
+                    open.insert(
+                        sub.request,
+                        (
+                            Flight {
+                                arch,
+                                hash: sub.hash,
+                                origin: sub.origin,
+                                parent: sub.parent,
+                                operator: sub.operator,
+                                submitted: sub.submitted,
+                                job: None,
+                            },
+                            false,
+                        ),
+                    );
+                }
+                Event::Job { request, job } => {
+                    if let Some((f, cancelled)) = open.get_mut(&request) {
+                        f.job = Some(job);
+                        *cancelled = false;
+                    }
+                }
+                Event::Cancelled { request, .. } => {
+                    if let Some((_, cancelled)) = open.get_mut(&request) {
+                        *cancelled = true;
+                    }
+                }
                 Event::Evaluation(step) => {
                     let step = *step;
                     if step.n != s.steps.len() + 1 {
@@ -86,9 +161,14 @@ impl<'e> Session<'e> {
                         )));
                     }
                     s.spec.space.parse(&step.arch)?;
+                    if let Some(p) = &step.placement {
+                        open.remove(&p.request);
+                    }
                     s.seen
                         .insert(step.hash.clone(), (step.n, step.result.score));
-                    s.consecutive_duplicates = 0;
+                    if step.placement.is_none() {
+                        s.consecutive_duplicates = 0;
+                    }
                     last_state = Some(step.state.clone());
                     s.record_step(step);
                 }
@@ -107,6 +187,10 @@ impl<'e> Session<'e> {
             s.rng = state.rng;
             s.strategy.restore(&state.strategy_state)?;
             s.elapsed_before = state.elapsed;
+        }
+        for (id, (flight, cancelled)) in open {
+            s.pending.insert(flight.hash.clone(), id.clone());
+            s.recovered.push((id, flight, cancelled));
         }
         journal::append(
             &run.journal(),

@@ -1,49 +1,122 @@
-//! The loop: propose, skip duplicates, evaluate, journal, tell the strategy,
-//! until a budget ends.
+//! The loop: keep up to the executor's slots of evaluations in flight —
+//! propose, skip duplicates (of evaluated architectures and of those in
+//! flight), submit — and take results as they come, out of order: journal,
+//! tell the strategy, sync the knowledge base; until a budget ends.
+//!
+//! With one slot (the inline executor) this is propose → evaluate → observe,
+//! exactly as sessions always ran: the same seed gives the same
+//! architectures.
 
 use super::*;
+use crate::executor::request::unix_now;
+use crate::executor::Outcome;
+use std::time::Duration;
+
+/// How long the loop waits for a result before it looks at its budgets and
+/// the interrupt flag again.
+const WAIT: Duration = Duration::from_millis(200);
+
+/// Why a session stops.
+pub(super) enum Stop {
+    /// Stop now; what is in flight is cancelled (the time budget).
+    Now(String),
+    /// Propose no more; let what is in flight finish.
+    Drain(String),
+}
 
 impl<'e> Session<'e> {
-    /// Why the session should stop now, if it should.
-    pub(super) fn stop_reason(&self) -> Option<String> {
+    /// Why the session should stop, if it should.
+    pub(super) fn stop(&self) -> Option<Stop> {
         if self.steps.len() >= self.spec.max_evaluations {
-            return Some(format!("budget: {} evaluations", self.spec.max_evaluations));
+            return Some(Stop::Drain(format!(
+                "budget: {} evaluations",
+                self.spec.max_evaluations
+            )));
         }
         if self.spec.max_seconds > 0.0 && self.elapsed() >= self.spec.max_seconds {
-            return Some(format!("budget: {} seconds", self.spec.max_seconds));
+            return Some(Stop::Now(format!(
+                "budget: {} seconds",
+                self.spec.max_seconds
+            )));
         }
         let stats = self.strategy.stats();
         if self.spec.max_tokens > 0 {
             let used = stats.tokens;
             if used >= self.spec.max_tokens {
-                return Some(format!(
+                return Some(Stop::Drain(format!(
                     "budget: {} LLM tokens ({used} used)",
                     self.spec.max_tokens
-                ));
+                )));
             }
         }
         if self.spec.max_cost_usd > 0.0 {
             let used = stats.cost_usd;
             if used >= self.spec.max_cost_usd {
-                return Some(format!(
+                return Some(Stop::Drain(format!(
                     "budget: ${} of LLM cost (${used:.4} used)",
                     self.spec.max_cost_usd
-                ));
+                )));
             }
         }
         if self.consecutive_duplicates >= self.spec.max_consecutive_duplicates {
-            return Some(format!(
+            return Some(Stop::Drain(format!(
                 "no new architectures: the last {} proposals were all evaluated before",
                 self.consecutive_duplicates
-            ));
+            )));
         }
         None
     }
 
-    /// One step: propose, and evaluate unless already evaluated.
+    /// Why the session would stop now, if it would (for callers driving
+    /// [`step`](Self::step) themselves).
+    pub fn stop_reason(&self) -> Option<String> {
+        self.stop().map(|s| match s {
+            Stop::Now(r) | Stop::Drain(r) => r,
+        })
+    }
+
+    /// One step: propose, submit unless already evaluated or in flight, and
+    /// take the results that are ready; with one slot, wait for this one.
     pub fn step(&mut self) -> Result<(), SessionError> {
+        self.reattach()?;
+        if self.in_flight.len() >= self.exec.slots() {
+            self.collect(WAIT)?;
+            return Ok(());
+        }
+        self.propose_one()?;
+        let wait = if self.in_flight.len() >= self.exec.slots() {
+            WAIT
+        } else {
+            Duration::ZERO
+        };
+        self.collect(wait)
+    }
+
+    /// Propose one architecture and submit it, or record it as a duplicate;
+    /// a lost request is submitted again first.
+    fn propose_one(&mut self) -> Result<(), SessionError> {
+        if let Some((id, flight)) = self.lost.pop_front() {
+            let job = self.exec.submit(&id, &flight.arch)?;
+            if let Some(job) = &job {
+                self.journal(&Event::Job {
+                    request: id.clone(),
+                    job: job.clone(),
+                })?;
+            }
+            tracing::info!(request = %id, "submitted again (its job was lost)");
+            self.in_flight.insert(
+                id,
+                Flight {
+                    job,
+                    submitted: unix_now(),
+                    ..flight
+                },
+            );
+            return Ok(());
+        }
         let seen = &self.seen;
-        let is_seen = |h: &str| seen.contains_key(h);
+        let pending = &self.pending;
+        let is_seen = |h: &str| seen.contains_key(h) || pending.contains_key(h);
         let proposal = self
             .strategy
             .propose(&mut Context::new(&mut self.rng, &is_seen));
@@ -53,7 +126,10 @@ impl<'e> Session<'e> {
         let proposal = proposal?;
         self.store_insights()?;
         let hash = proposal.arch.hash();
-        if let Some(&(of, score)) = self.seen.get(&hash) {
+        let earlier = self.seen.get(&hash).copied();
+        let in_flight = self.pending.get(&hash).cloned();
+        if earlier.is_some() || in_flight.is_some() {
+            let (of, score) = earlier.unwrap_or((0, None));
             self.duplicates += 1;
             self.consecutive_duplicates += 1;
             *self
@@ -78,36 +154,105 @@ impl<'e> Session<'e> {
                 parent: proposal.parent,
                 operator: proposal.operator.clone(),
                 of,
+                in_flight,
                 state: self.state(),
             })?;
             return Ok(());
         }
         self.consecutive_duplicates = 0;
-        let t = Instant::now();
-        let result = self.evaluator.evaluate(&proposal.arch)?;
-        let eval_seconds = t.elapsed().as_secs_f64();
+        self.requests += 1;
+        let id = format!("r{:04}", self.requests);
+        let flight = Flight {
+            arch: proposal.arch,
+            hash: hash.clone(),
+            origin: proposal.origin,
+            parent: proposal.parent,
+            operator: proposal.operator,
+            submitted: unix_now(),
+            job: None,
+        };
+        if self.exec.durable() {
+            // Journalled before it is submitted: a kill in between leaves a
+            // request the resumed session finds lost and submits again.
+            self.journal(&Event::Submitted(Box::new(Submission {
+                request: id.clone(),
+                arch: flight.arch.to_text(),
+                hash: hash.clone(),
+                origin: flight.origin.clone(),
+                parent: flight.parent.clone(),
+                operator: flight.operator.clone(),
+                submitted: flight.submitted,
+                state: self.state(),
+            })))?;
+        }
+        self.pending.insert(hash, id.clone());
+        let job = self.exec.submit(&id, &flight.arch)?;
+        if let Some(job) = &job {
+            self.journal(&Event::Job {
+                request: id.clone(),
+                job: job.clone(),
+            })?;
+        }
+        self.in_flight.insert(id, Flight { job, ..flight });
+        Ok(())
+    }
+
+    /// Take the results that are ready, waiting up to `wait` for one.
+    fn collect(&mut self, wait: Duration) -> Result<(), SessionError> {
+        let outcomes = self.exec.poll(wait)?;
+        if self.interrupted() {
+            // Results of workers the interrupt may have reached are not
+            // trusted; a resumed session reads those that finished from disk.
+            return Ok(());
+        }
+        for o in outcomes {
+            self.finish(o)?;
+            let stage = self.strategy.stage();
+            self.report(&stage);
+        }
+        Ok(())
+    }
+
+    /// Record a result: journal it, tell the strategy, sync the knowledge base.
+    fn finish(&mut self, o: Outcome) -> Result<(), SessionError> {
+        let Some(flight) = self.in_flight.remove(&o.id) else {
+            tracing::warn!(request = %o.id, "a result for no request in flight; ignored");
+            return Ok(());
+        };
+        self.pending.remove(&flight.hash);
+        let now = unix_now();
+        let eval_seconds = (now - flight.submitted).max(0.0);
+        let placement = self.exec.durable().then(|| Placement {
+            request: o.id.clone(),
+            job: flight.job.clone(),
+            host: o.host.clone(),
+            queued_seconds: o.started.map(|t| (t - flight.submitted).max(0.0)),
+            worker_seconds: o.started.zip(o.finished).map(|(a, b)| (b - a).max(0.0)),
+        });
+        let result = o.evaluation;
         let score = match result.status {
             EvalStatus::Ok => result.score,
             _ => None,
         };
         let n = self.steps.len() + 1;
         self.strategy.observe(&Observation {
-            arch: &proposal.arch,
+            arch: &flight.arch,
             score,
             evaluation: Some(n),
             params: result.metrics.get("params").copied(),
         });
-        self.seen.insert(hash.clone(), (n, score));
+        self.seen.insert(flight.hash.clone(), (n, score));
         let best_before = self.best().map(|b| b.score);
         let step = Step {
             n,
-            arch: proposal.arch.to_text(),
-            hash,
-            origin: proposal.origin,
-            parent: proposal.parent,
-            operator: proposal.operator,
+            arch: flight.arch.to_text(),
+            hash: flight.hash,
+            origin: flight.origin,
+            parent: flight.parent,
+            operator: flight.operator,
             result,
             eval_seconds,
+            placement,
             state: self.state(),
         };
         self.journal(&Event::Evaluation(Box::new(step.clone())))?;
@@ -138,25 +283,101 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
+    /// Take back the requests a resumed session found in flight: collect
+    /// what finished, follow what still runs, queue the lost to submit again.
+    pub(super) fn reattach(&mut self) -> Result<(), SessionError> {
+        for (id, flight, cancelled) in std::mem::take(&mut self.recovered) {
+            if self
+                .exec
+                .reattach(&id, &flight.arch, flight.job.as_deref(), cancelled)?
+            {
+                self.in_flight.insert(id, flight);
+            } else {
+                self.lost.push_back((id, flight));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancel everything in flight (and forget the lost), journalling each.
+    fn cancel_in_flight(&mut self, reason: &str) -> Result<usize, SessionError> {
+        self.exec.cancel_all()?;
+        let mut all: Vec<String> = self.in_flight.keys().cloned().collect();
+        all.extend(self.lost.drain(..).map(|(id, _)| id));
+        for id in &all {
+            if self.exec.durable() {
+                self.journal(&Event::Cancelled {
+                    request: id.clone(),
+                    reason: reason.to_string(),
+                })?;
+            }
+        }
+        self.in_flight.clear();
+        self.pending.clear();
+        self.cancelled += all.len();
+        Ok(all.len())
+    }
+
+    /// Drive the session until a budget ends; the reason.
+    fn drive(&mut self) -> Result<String, SessionError> {
+        self.reattach()?;
+        loop {
+            if self.interrupted() {
+                let cancelled = self.cancel_in_flight("interrupted")?;
+                return Err(SessionError::Interrupted {
+                    evaluations: self.steps.len(),
+                    cancelled,
+                    run_dir: self
+                        .run
+                        .as_ref()
+                        .map_or_else(|| "RUN_DIR".into(), |r| r.path().display().to_string()),
+                });
+            }
+            let can_submit = self.in_flight.len() < self.exec.slots();
+            match self.stop() {
+                Some(Stop::Now(r)) => {
+                    let n = self.cancel_in_flight(&r)?;
+                    if n > 0 {
+                        tracing::info!(cancelled = n, "{r}: evaluations in flight cancelled");
+                    }
+                    return Ok(r);
+                }
+                Some(Stop::Drain(r)) if self.in_flight.is_empty() => return Ok(r),
+                Some(Stop::Drain(_)) => {}
+                None if can_submit && !self.lost.is_empty() => {
+                    self.propose_one()?;
+                    continue;
+                }
+                None if can_submit
+                    && self.steps.len() + self.in_flight.len() + self.lost.len()
+                        < self.spec.max_evaluations =>
+                {
+                    match self.propose_one() {
+                        Ok(()) => {}
+                        // Not a failure: the journal is whole and `--resume`
+                        // continues once the server lets us in again.
+                        Err(SessionError::Strategy(e)) if e.is_rate_limited() => {
+                            let r = format!("LLM rate limit: {e}");
+                            self.cancel_in_flight(&r)?;
+                            return Ok(r);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    let stage = self.strategy.stage();
+                    self.report(&stage);
+                    self.collect(Duration::ZERO)?;
+                    continue;
+                }
+                None => {}
+            }
+            self.collect(WAIT)?;
+        }
+    }
+
     /// Run until the budget ends; writes `summary.json` and returns the summary.
     pub fn run(mut self) -> Result<Summary, SessionError> {
         self.report("start");
-        let reason = loop {
-            if let Some(r) = self.stop_reason() {
-                break r;
-            }
-            match self.step() {
-                Ok(()) => {}
-                // Not a failure: the journal is whole and `--resume`
-                // continues once the server lets us in again.
-                Err(SessionError::Strategy(e)) if e.is_rate_limited() => {
-                    break format!("LLM rate limit: {e}");
-                }
-                Err(e) => return Err(e),
-            }
-            let stage = self.strategy.stage();
-            self.report(&stage);
-        };
+        let reason = self.drive()?;
         self.journal(&Event::End {
             reason: reason.clone(),
             time: now_rfc3339(),
@@ -173,6 +394,7 @@ impl<'e> Session<'e> {
                 .iter()
                 .filter(|s| s.result.status != EvalStatus::Ok)
                 .count(),
+            executor: self.exec.describe(),
             best: self.best(),
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),
@@ -187,9 +409,7 @@ impl<'e> Session<'e> {
 
     /// Run until the budget ends and return every evaluation (for benchmarks).
     pub fn run_to_steps(mut self) -> Result<Vec<Step>, SessionError> {
-        while self.stop_reason().is_none() {
-            self.step()?;
-        }
+        self.drive()?;
         Ok(self.steps)
     }
 }

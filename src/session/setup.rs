@@ -6,9 +6,11 @@ use super::SessionError;
 use crate::agent::{self, Models};
 use crate::config::Config;
 use crate::eval::{self, Evaluator};
+use crate::executor::{self, ExecError, Executor, ExecutorKind};
 use crate::knowledge::{EvaluatorInfo, KnowledgeBase, OpenOptions};
 use crate::llm::{self, ChatModel, Recorded, ReplayModel};
 use crate::strategy::{self, Strategy, StrategyKind};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Where the agent's LLM replies come from.
@@ -43,6 +45,50 @@ impl LlmSource {
 /// The evaluator the config names, with its settings.
 pub fn evaluator(cfg: &Config) -> Result<Box<dyn Evaluator>, SessionError> {
     Ok(eval::build(cfg.search.evaluator, &cfg.evaluator)?)
+}
+
+/// The executor the config names, for the session `session` in `run_dir`:
+/// with `executor.workers = 1` on this machine, `evaluator` itself, one
+/// evaluation at a time; else a pool of worker processes or Slurm jobs, each
+/// running `seki eval-worker` (this executable) on a request file. Slurm is
+/// checked (its commands, its controller, the partition) before anything is
+/// submitted.
+pub fn executor<'e>(
+    cfg: &Config,
+    run_dir: &Path,
+    session: &str,
+    evaluator: &'e mut dyn Evaluator,
+) -> Result<Box<dyn Executor + 'e>, SessionError> {
+    let x = &cfg.executor;
+    let info = evaluator.info();
+    let slots = x.slots();
+    match x.kind {
+        ExecutorKind::Local if slots == 1 && x.devices.is_empty() => {
+            Ok(Box::new(executor::Inline::new(evaluator)))
+        }
+        ExecutorKind::Local => {
+            let program = std::env::current_exe()
+                .map_err(|e| ExecError::Setup(format!("cannot locate the seki executable: {e}")))?;
+            Ok(Box::new(executor::LocalPool::new(
+                slots,
+                x.devices.clone(),
+                run_dir,
+                program,
+                cfg.search.evaluator,
+                cfg.evaluator.clone(),
+                info,
+            )?))
+        }
+        ExecutorKind::Slurm => Ok(Box::new(executor::Slurm::new(
+            x.slurm.clone(),
+            slots,
+            run_dir,
+            session,
+            cfg.search.evaluator,
+            cfg.evaluator.clone(),
+            info,
+        )?)),
+    }
 }
 
 fn profile(cfg: &Config, name: &str) -> Result<Arc<dyn ChatModel>, SessionError> {

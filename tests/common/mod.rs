@@ -101,3 +101,94 @@ pub fn cut_run(from: &Path, to: &Path, n: usize, keep: f64) {
     }
     std::fs::write(to.join("journal.jsonl"), kept).unwrap();
 }
+
+/// A `seki` command run in `dir` with a config of the built-in defaults,
+/// the table path, `kb = "kb"` and the TOML `extra` (sections of its own),
+/// written to `dir/NAME.toml`.
+pub fn seki_with(dir: &Path, name: &str, extra: &str) -> Command {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[kb]\ndir = \"kb\"\n[evaluator.nb201]\ntable = \"{}\"\n{extra}",
+            table().display()
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seki"));
+    c.current_dir(dir)
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// A small Candle proxy setting on Fashion-MNIST (`[evaluator.candle]`).
+pub fn candle_proxy(threads: usize) -> String {
+    let data = Path::new("/usr/share/datasets/fashion-mnist");
+    assert!(
+        data.join("train-images-idx3-ubyte.gz").is_file(),
+        "Fashion-MNIST is missing at {}; run scripts/setup.sh (as root)",
+        data.display()
+    );
+    format!(
+        "[evaluator.candle]\ndata_dir = \"{}\"\nepochs = 1\nbatch_size = 32\ntrain_subset = 1000\nvalid_size = 300\ntest_subset = 300\ncells = 3\nchannels = 8\nstage_cells = 1\nthreads = {threads}\n",
+        data.display()
+    )
+}
+
+/// The journal's events of one kind.
+pub fn events(dir: &Path, kind: &str) -> Vec<serde_json::Value> {
+    journal(dir)
+        .into_iter()
+        .filter(|e| e["event"] == kind)
+        .collect()
+}
+
+/// (arch, score) of every evaluation in a run directory, sorted.
+pub fn evaluated(dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = events(dir, "evaluation")
+        .iter()
+        .map(|e| {
+            (
+                e["arch"].as_str().unwrap().to_string(),
+                e["score"].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The most requests in flight at once, from the order of the journal's
+/// `submitted` and `evaluation` events.
+pub fn most_in_flight(dir: &Path) -> usize {
+    let (mut now, mut most) = (0i64, 0i64);
+    for e in journal(dir) {
+        if e["event"] == "submitted" {
+            now += 1;
+        } else if e["event"] == "evaluation" {
+            now -= 1;
+        }
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// Wait until `f` holds (polling), at most `secs` seconds.
+pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !f() {
+        assert!(t.elapsed().as_secs() < secs, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The journal's events so far, skipping a line being written.
+pub fn journal_so_far(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

@@ -121,17 +121,41 @@ enum Pending {
     Crossover,
 }
 
+/// One line of refinement (island): its current architecture and what was
+/// tried on it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct AgentState {
-    pool: Vec<PoolEntry>,
+struct Line {
     current: Option<PoolEntry>,
     history: Vec<HistoryItem>,
+}
+
+/// A proposal whose outcome has not been observed yet.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Awaiting {
+    /// The proposed architecture's canonical hash.
+    hash: String,
+    /// The line it was proposed for.
+    line: usize,
+    #[serde(flatten)]
+    what: Pending,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+struct AgentState {
+    pool: Vec<PoolEntry>,
+    /// The lines of refinement (`agent.islands` of them).
+    lines: Vec<Line>,
     insights: Vec<Insight>,
     supports: BTreeMap<String, u32>,
     insight_seq: usize,
     /// Stage iterations done (the bootstrap proposal not counted).
     iterations: usize,
-    pending: Option<Pending>,
+    /// Proposals awaiting their outcome, oldest first (several when the
+    /// session keeps several evaluations in flight).
+    awaiting: Vec<Awaiting>,
+    /// Proposals made; the next goes to line `turn % islands`.
+    turn: usize,
     counters: Counters,
 }
 
@@ -276,6 +300,19 @@ impl SekiAgent {
         pool
     }
 
+    fn islands(&self) -> usize {
+        self.cfg.islands.max(1)
+    }
+
+    /// Remember what `p` was proposed for, until its outcome is observed.
+    fn awaits(&mut self, p: &Proposal, line: usize, what: Pending) {
+        self.state.awaiting.push(Awaiting {
+            hash: p.arch.hash(),
+            line,
+            what,
+        });
+    }
+
     /// Insights already in the knowledge base for this space, to build on.
     pub fn with_insights(mut self, insights: Vec<Insight>) -> Self {
         self.state.insights = insights;
@@ -322,37 +359,59 @@ impl Strategy for SekiAgent {
     }
 
     fn stage(&self) -> String {
-        match &self.state.pending {
-            Some(Pending::Seed) | None if self.state.current.is_none() => "seki: seed".into(),
-            _ => format!("seki: {}", self.next_stage().name()),
+        let line = self.state.turn % self.islands();
+        let seeding = self
+            .state
+            .lines
+            .get(line)
+            .is_none_or(|l| l.current.is_none());
+        let which = if self.islands() > 1 {
+            format!(" (line {})", line + 1)
+        } else {
+            String::new()
+        };
+        if seeding {
+            format!("seki: seed{which}")
+        } else {
+            format!("seki: {}{which}", self.next_stage().name())
         }
     }
 
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
-        let Some(current) = self.state.current.clone() else {
-            // Bootstrap: the best known architecture not yet evaluated here, else a random one.
-            self.state.pending = Some(Pending::Seed);
+        let islands = self.islands();
+        if self.state.lines.len() < islands {
+            self.state.lines.resize_with(islands, Line::default);
+        }
+        let line = self.state.turn % islands;
+        self.state.turn += 1;
+        let Some(current) = self.state.lines[line].current.clone() else {
+            // Bootstrap: the best known architecture not yet evaluated here
+            // (nor in flight), else a random one.
             let seed = self
                 .state
                 .pool
                 .iter()
                 .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (e.id.clone(), a)))
                 .find(|(_, a)| !ctx.is_seen(a));
-            return Ok(match seed {
+            let p = match seed {
                 Some((id, arch)) => {
                     Proposal::new(arch, format!("seed: {id} from the knowledge base")).by("seed")
                 }
                 None => Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed"),
-            });
+            };
+            self.awaits(&p, line, Pending::Seed);
+            return Ok(p);
         };
         let stage = self.next_stage();
         self.state.iterations += 1;
-        match stage {
-            Stage::Evolution => self.evolve(ctx, current),
-            Stage::Inspiration => self.inspire(ctx),
-            Stage::Ranked => self.ranked(ctx, current),
-            Stage::Crossover => self.crossover(ctx, current),
-        }
+        let (p, pending) = match stage {
+            Stage::Evolution => self.evolve(ctx, current, line)?,
+            Stage::Inspiration => self.inspire(ctx)?,
+            Stage::Ranked => self.ranked(ctx, current, line)?,
+            Stage::Crossover => self.crossover(ctx, current)?,
+        };
+        self.awaits(&p, line, pending);
+        Ok(p)
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
@@ -380,10 +439,26 @@ impl Strategy for SekiAgent {
         };
         let better_than_current =
             |e: &PoolEntry, cur: &Option<PoolEntry>| cur.as_ref().is_none_or(|c| e.score > c.score);
-        match self.state.pending.take() {
+        // The proposal this outcome answers (the latest of that architecture:
+        // a duplicate is answered at once, before an earlier one in flight).
+        let hash = obs.arch.hash();
+        let (line, pending) = match self.state.awaiting.iter().rposition(|a| a.hash == hash) {
+            Some(i) => {
+                let a = self.state.awaiting.remove(i);
+                (a.line, Some(a.what))
+            }
+            None => (0, None),
+        };
+        if self.state.lines.len() <= line {
+            self.state.lines.resize_with(line + 1, Line::default);
+        }
+        let current = &mut self.state.lines[line].current;
+        match pending {
             Some(Pending::Seed) => {
                 if let Some(e) = &entry {
-                    self.state.current = Some(e.clone());
+                    if better_than_current(e, current) {
+                        *current = Some(e.clone());
+                    }
                 }
             }
             Some(Pending::Evolution {
@@ -397,13 +472,14 @@ impl Strategy for SekiAgent {
                     Some(e) => format!("{:.2}, not better than {parent_score:.2}", e.score),
                     None => "the evaluation failed".into(),
                 };
-                self.state.history.push(HistoryItem {
+                let l = &mut self.state.lines[line];
+                l.history.push(HistoryItem {
                     strategy: clip(&strategy, 200),
                     outcome,
                 });
                 if let Some(e) = &entry {
-                    if better_than_current(e, &self.state.current) {
-                        self.state.current = Some(e.clone());
+                    if better_than_current(e, &l.current) {
+                        l.current = Some(e.clone());
                     }
                 }
             }
@@ -418,20 +494,22 @@ impl Strategy for SekiAgent {
                     Some(e) => format!("{:.2}, not better than {parent_score:.2}", e.score),
                     None => "the evaluation failed".into(),
                 };
-                self.state.history.push(HistoryItem {
+                let l = &mut self.state.lines[line];
+                l.history.push(HistoryItem {
                     strategy: choice,
                     outcome,
                 });
                 if let Some(e) = &entry {
-                    if better_than_current(e, &self.state.current) {
-                        self.state.current = Some(e.clone());
+                    if better_than_current(e, &l.current) {
+                        l.current = Some(e.clone());
                     }
                 }
             }
             Some(Pending::Crossover) => {
                 if let Some(e) = &entry {
-                    if better_than_current(e, &self.state.current) {
-                        self.state.current = Some(e.clone());
+                    let current = &mut self.state.lines[line].current;
+                    if better_than_current(e, current) {
+                        *current = Some(e.clone());
                     }
                 }
             }
@@ -461,8 +539,9 @@ impl Strategy for SekiAgent {
                     }
                 }
                 if let Some(e) = &entry {
-                    if better_than_current(e, &self.state.current) {
-                        self.state.current = Some(e.clone());
+                    let current = &mut self.state.lines[line].current;
+                    if better_than_current(e, current) {
+                        *current = Some(e.clone());
                     }
                 }
             }

@@ -9,9 +9,14 @@ impl SekiAgent {
         &mut self,
         ctx: &mut Context<'_>,
         current: PoolEntry,
-    ) -> Result<Proposal, StrategyError> {
+        line: usize,
+    ) -> Result<(Proposal, Pending), StrategyError> {
         let history: Vec<Value> = {
-            let h = &self.state.history;
+            let h = self
+                .state
+                .lines
+                .get(line)
+                .map_or(&[][..], |l| &l.history[..]);
             h[h.len().saturating_sub(self.cfg.history)..]
                 .iter()
                 .map(|x| json!({"strategy": x.strategy, "outcome": x.outcome}))
@@ -34,14 +39,19 @@ impl SekiAgent {
         messages.push(Message::assistant(strategy.clone()));
         messages.push(Message::user(self.render("evolution_arch", vars)?));
         let p = self.ask_arch(ctx, Stage::Evolution, messages, Some(current.arch.clone()))?;
-        self.state.pending = Some(Pending::Evolution {
-            strategy,
-            parent_score: current.score,
-        });
-        Ok(p)
+        Ok((
+            p,
+            Pending::Evolution {
+                strategy,
+                parent_score: current.score,
+            },
+        ))
     }
 
-    pub(super) fn inspire(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
+    pub(super) fn inspire(
+        &mut self,
+        ctx: &mut Context<'_>,
+    ) -> Result<(Proposal, Pending), StrategyError> {
         let mut ranked = self.state.pool.clone();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
         ranked.truncate(self.cfg.top_k);
@@ -131,8 +141,7 @@ impl SekiAgent {
         messages.push(Message::user(self.render("inspiration_arch", vars)?));
         let parent = samples.first().map(|s| s.arch.clone());
         let p = self.ask_arch(ctx, Stage::Inspiration, messages, parent)?;
-        self.state.pending = Some(Pending::Inspiration { insights: ids });
-        Ok(p)
+        Ok((p, Pending::Inspiration { insights: ids }))
     }
 
     /// The stage of the next iteration. A round is λ self-evolutions, γ
@@ -172,7 +181,8 @@ impl SekiAgent {
         &mut self,
         ctx: &mut Context<'_>,
         current: PoolEntry,
-    ) -> Result<Proposal, StrategyError> {
+        line: usize,
+    ) -> Result<(Proposal, Pending), StrategyError> {
         let parent = self.space.parse(&current.arch).ok();
         let mut cands: Vec<Arch> = Vec::new();
         if let Some(p) = &parent {
@@ -189,7 +199,7 @@ impl SekiAgent {
         }
         if cands.len() < 2 {
             // Nothing to rank: self-evolution instead.
-            return self.evolve(ctx, current);
+            return self.evolve(ctx, current, line);
         }
         let letters: Vec<String> = (0..cands.len())
             .map(|i| char::from(b'A' + i as u8).to_string())
@@ -206,7 +216,11 @@ impl SekiAgent {
             })
             .collect();
         let history: Vec<Value> = {
-            let h = &self.state.history;
+            let h = self
+                .state
+                .lines
+                .get(line)
+                .map_or(&[][..], |l| &l.history[..]);
             h[h.len().saturating_sub(self.cfg.history)..]
                 .iter()
                 .map(|x| json!({"strategy": x.strategy, "outcome": x.outcome}))
@@ -250,17 +264,17 @@ impl SekiAgent {
             .as_ref()
             .map(|p| notation::describe_change(p, &arch))
             .unwrap_or_default();
-        self.state.pending = Some(Pending::Ranked {
+        let pending = Pending::Ranked {
             choice: format!("ranked choice {letter} of {}: {change}", letters.len()),
             parent_score: current.score,
-        });
+        };
         let mut p = Proposal::new(
             arch,
             format!("ranked mutation ({how} {letter} of {})", letters.len()),
         )
         .by(Stage::Ranked.operator());
         p.parent = parent.map(|a| a.hash());
-        Ok(p)
+        Ok((p, pending))
     }
 
     /// Crossover of two architectures sampled from the top-k (no LLM).
@@ -268,7 +282,7 @@ impl SekiAgent {
         &mut self,
         ctx: &mut Context<'_>,
         current: PoolEntry,
-    ) -> Result<Proposal, StrategyError> {
+    ) -> Result<(Proposal, Pending), StrategyError> {
         let mut ranked = self.state.pool.clone();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
         ranked.truncate(self.cfg.top_k.max(2));
@@ -291,23 +305,22 @@ impl SekiAgent {
             for _ in 0..10 {
                 if let Some(child) = a.crossover(b, ctx.rng) {
                     if !ctx.is_seen(&child) {
-                        self.state.pending = Some(Pending::Crossover);
-                        return Ok(Proposal::from_parent(
+                        let p = Proposal::from_parent(
                             child,
                             format!("crossover of {} and {}", a.hash(), b.hash()),
                             a,
                         )
-                        .by(Stage::Crossover.operator()));
+                        .by(Stage::Crossover.operator());
+                        return Ok((p, Pending::Crossover));
                     }
                 }
             }
         }
         // The parents' children were all evaluated: a mutation of the current.
         let (arch, parent) = self.fallback(ctx, Some(&current.arch));
-        self.state.pending = Some(Pending::Crossover);
         let mut p = Proposal::new(arch, "crossover (fallback: mutation)").by("fallback-mutation");
         p.parent = parent;
-        Ok(p)
+        Ok((p, Pending::Crossover))
     }
 }
 

@@ -54,21 +54,13 @@ fn run_request(text: &str) -> Result<Report, CandleError> {
     evaluate(&arch, &req.config, &data, None)
 }
 
-/// Run `program eval-worker` on `arch`, killing it after the configured timeout.
-pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Report, CandleError> {
-    let req = Request {
-        space: arch.space().name().to_string(),
-        arch: arch.to_text(),
-        config: cfg.clone(),
-    };
-    let body = serde_json::to_string(&req).map_err(|e| CandleError::Setup(e.to_string()))?;
-    let mut cmd = Command::new(program);
-    cmd.arg("eval-worker")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if cfg.threads > 0 {
-        cmd.env("RAYON_NUM_THREADS", cfg.threads.to_string());
+/// The environment of a process that trains: `RAYON_NUM_THREADS` when
+/// `threads` is above 0, and the settings below unless the caller's
+/// environment has them already.
+pub fn worker_env(threads: usize) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
+    if threads > 0 {
+        env.push(("RAYON_NUM_THREADS", threads.to_string()));
     }
     // Candle's element-wise ops fan out to a spin-waiting thread pool that
     // loses badly to the rayon kernels when cores are shared; run them
@@ -83,8 +75,27 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
         ("MALLOC_TOP_PAD_", "268435456"),
     ] {
         if std::env::var_os(k).is_none() {
-            cmd.env(k, v);
+            env.push((k, v.to_string()));
         }
+    }
+    env
+}
+
+/// Run `program eval-worker` on `arch`, killing it after the configured timeout.
+pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Report, CandleError> {
+    let req = Request {
+        space: arch.space().name().to_string(),
+        arch: arch.to_text(),
+        config: cfg.clone(),
+    };
+    let body = serde_json::to_string(&req).map_err(|e| CandleError::Setup(e.to_string()))?;
+    let mut cmd = Command::new(program);
+    cmd.arg("eval-worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in worker_env(cfg.threads) {
+        cmd.env(k, v);
     }
     let io = |what: &str, e: std::io::Error| {
         CandleError::Setup(format!(

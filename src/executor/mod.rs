@@ -1,0 +1,137 @@
+//! Executors: where a session's evaluations run, and how many at once.
+//!
+//! The session hands an executor evaluation requests (an id and an
+//! architecture; the executor knows the evaluator and its settings) and
+//! polls it for outcomes, which come back as they finish, out of order.
+//!
+//! - [`Inline`]: one evaluation at a time, in order, through the session's
+//!   own [`Evaluator`](crate::eval::Evaluator) (the table in process, Candle
+//!   in a child process). `executor.workers = 1`: exactly how a session
+//!   always ran.
+//! - [`LocalPool`]: up to N `seki eval-worker REQUEST_FILE` child processes on
+//!   this machine, threads split between them or one GPU each.
+//! - [`Slurm`]: each evaluation a batch job running the same worker on the
+//!   request file in the (shared) run directory.
+//! - [`Simulated`]: in memory, N at once on a virtual clock, for benchmarks of
+//!   what asynchrony does to a strategy.
+//!
+//! Requests and results are files ([`request`]); the worker is [`worker`].
+
+pub mod inline;
+pub mod local;
+pub mod request;
+pub mod settings;
+pub mod simulated;
+pub mod slurm;
+pub mod worker;
+
+pub use inline::Inline;
+pub use local::LocalPool;
+pub use request::{EvalDir, Outcome, Request, RequestError};
+pub use settings::{ExecutorConfig, ExecutorKind, SlurmConfig};
+pub use simulated::Simulated;
+pub use slurm::Slurm;
+
+use crate::knowledge::EvaluatorInfo;
+use crate::space::Arch;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An executor failure: evaluations could not be run at all (a failed
+/// evaluation is an outcome, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The in-process evaluator failed.
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    /// A request or result file.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// A worker process could not be started.
+    #[error("cannot start the evaluation worker {program}: {source}")]
+    Spawn {
+        /// The executable.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Slurm's commands are not installed here.
+    #[error("executor.kind = \"slurm\", but `{command}` is not found{where_}; install Slurm's client commands, or set executor.slurm.bin_dir")]
+    SlurmMissing {
+        /// The command.
+        command: String,
+        /// ` in DIR` or ` on PATH`.
+        where_: String,
+    },
+    /// The Slurm controller does not answer.
+    #[error("executor.kind = \"slurm\", but the Slurm controller is unreachable: {message}")]
+    SlurmUnreachable {
+        /// What the command said.
+        message: String,
+    },
+    /// Slurm refused a job because of a setting.
+    #[error("Slurm cannot run the jobs: {setting}: {message}")]
+    Refused {
+        /// The setting at fault (`executor.slurm.partition`, ...).
+        setting: String,
+        /// Slurm's message.
+        message: String,
+    },
+    /// A Slurm command failed.
+    #[error("`{command}` failed: {message}")]
+    Slurm {
+        /// The command line.
+        command: String,
+        /// Its error output.
+        message: String,
+    },
+    /// Jobs ran but left nothing in the run directory.
+    #[error("Slurm job {job} ran on {node} but nothing it wrote reached {run_dir}: the run directory must be on a filesystem the compute nodes share (pick one with --run-dir or search.runs_dir)")]
+    NotShared {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The job id.
+        job: String,
+        /// Where it ran.
+        node: String,
+    },
+    /// Bad settings or environment.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Runs evaluations, up to [`slots`](Executor::slots) at once.
+pub trait Executor {
+    /// What it is, for logs and summaries (`local, 4 workers`).
+    fn describe(&self) -> String;
+    /// The most evaluations in flight at once.
+    fn slots(&self) -> usize;
+    /// The evaluator and its settings (recorded with every result).
+    fn info(&self) -> EvaluatorInfo;
+    /// Whether requests outlive the session's process (files, jobs), so the
+    /// session journals each submission and a resumed session re-attaches.
+    /// `false` for in-process executors, whose sessions journal results only.
+    fn durable(&self) -> bool;
+    /// Start evaluating `arch` as request `id`; the job id, for executors
+    /// with jobs.
+    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError>;
+    /// Take back a request journalled by an earlier run of the session:
+    /// `true` when its result is there or it still runs (its outcome will
+    /// come from [`poll`](Executor::poll)), `false` when it is lost and must
+    /// be submitted again. `cancelled`: the session cancelled it itself.
+    fn reattach(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        job: Option<&str>,
+        cancelled: bool,
+    ) -> Result<bool, ExecError> {
+        let _ = (id, arch, job, cancelled);
+        Ok(false)
+    }
+    /// Outcomes that have finished, waiting up to `wait` for at least one.
+    fn poll(&mut self, wait: Duration) -> Result<Vec<Outcome>, ExecError>;
+    /// Stop everything in flight; the ids of the requests stopped.
+    fn cancel_all(&mut self) -> Result<Vec<String>, ExecError>;
+}
