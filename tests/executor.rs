@@ -334,7 +334,10 @@ fn slurm_missing_or_unreachable_is_a_clear_error_before_anything_is_submitted() 
         e.contains("`sbatch` is not found in") && e.contains("no-slurm-here"),
         "{e}"
     );
-    assert!(!d.path().join("r/evals").exists());
+    assert!(
+        !d.path().join("r").exists(),
+        "a run directory was left behind"
+    );
     // Commands that are there, with a controller that does not answer.
     let bin = d.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -360,7 +363,10 @@ fn slurm_missing_or_unreachable_is_a_clear_error_before_anything_is_submitted() 
         e.contains("Slurm controller is unreachable") && e.contains("connect failure"),
         "{e}"
     );
-    assert!(!d.path().join("r2/evals").exists());
+    assert!(
+        !d.path().join("r2").exists(),
+        "a run directory was left behind"
+    );
 }
 
 fn write_script(p: &Path, body: &str) {

@@ -328,8 +328,10 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             None => LlmSource::profiles(),
         };
         let strategy = setup::strategy(&cfg, &id, &evaluator.info(), &llm)?;
+        // Slurm is checked here too: before anything is submitted, and
+        // before the run directory exists.
+        let exec = setup::executor(&cfg, &run_path, &id, evaluator.as_mut())?;
         let run = RunDir::create_with_id(&run_path, &id)?;
-        let exec = setup::executor(&cfg, run.path(), &run.session_id(), evaluator.as_mut())?;
         let session = Session::create_with(spec, strategy, run, &loaded.to_toml(), exec)?
             .interrupt_on(interrupt());
         let session = attach_kb(session, kb)?;

@@ -4,8 +4,8 @@
 
 use super::request::{EvalDir, Outcome, Request};
 use super::worker::PARENT_ENV;
-use super::{ExecError, Executor};
-use crate::eval::candle::worker::worker_env;
+use super::{ExecError, Executor, Reattach};
+use crate::eval::candle::worker::{describe_exit, worker_env};
 use crate::eval::{EvalStatus, EvaluatorConfig, EvaluatorKind};
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
@@ -90,7 +90,8 @@ impl LocalPool {
                 Outcome::failed(
                     id,
                     EvalStatus::Failed(format!(
-                        "evaluation worker exited with {status} without a result{}",
+                        "evaluation worker {} without a result{}",
+                        describe_exit(status),
                         if tail.is_empty() {
                             String::new()
                         } else {
@@ -213,15 +214,15 @@ impl Executor for LocalPool {
         _arch: &Arch,
         _job: Option<&str>,
         _cancelled: bool,
-    ) -> Result<bool, ExecError> {
+    ) -> Result<Reattach, ExecError> {
         // The workers of a killed session stop with it; what they finished
         // is on disk.
         match EvalDir::new(&self.run_dir, id).read_result() {
             Ok(Some(o)) => {
                 self.ready.push(o);
-                Ok(true)
+                Ok(Reattach::Attached)
             }
-            _ => Ok(false),
+            _ => Ok(Reattach::Lost),
         }
     }
 

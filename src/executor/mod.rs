@@ -101,6 +101,19 @@ pub enum ExecError {
     Setup(String),
 }
 
+/// What became of a request journalled by an earlier run of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reattach {
+    /// Its result is there, or it still runs: its outcome will come from
+    /// [`poll`](Executor::poll).
+    Attached,
+    /// Still queued or running as this job, whose id the journal lacked
+    /// (the kill came before it was journalled).
+    Found(String),
+    /// Lost: to submit again.
+    Lost,
+}
+
 /// Runs evaluations, up to [`slots`](Executor::slots) at once.
 pub trait Executor {
     /// What it is, for logs and summaries (`local, 4 workers`).
@@ -116,19 +129,18 @@ pub trait Executor {
     /// Start evaluating `arch` as request `id`; the job id, for executors
     /// with jobs.
     fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError>;
-    /// Take back a request journalled by an earlier run of the session:
-    /// `true` when its result is there or it still runs (its outcome will
-    /// come from [`poll`](Executor::poll)), `false` when it is lost and must
-    /// be submitted again. `cancelled`: the session cancelled it itself.
+    /// Take back a request journalled by an earlier run of the session, with
+    /// its job id if one was journalled. `cancelled`: the session cancelled
+    /// it itself.
     fn reattach(
         &mut self,
         id: &str,
         arch: &Arch,
         job: Option<&str>,
         cancelled: bool,
-    ) -> Result<bool, ExecError> {
+    ) -> Result<Reattach, ExecError> {
         let _ = (id, arch, job, cancelled);
-        Ok(false)
+        Ok(Reattach::Lost)
     }
     /// Outcomes that have finished, waiting up to `wait` for at least one.
     fn poll(&mut self, wait: Duration) -> Result<Vec<Outcome>, ExecError>;

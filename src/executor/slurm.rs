@@ -10,7 +10,7 @@
 //! again even when the kill came before their job id was journalled.
 
 use super::request::{EvalDir, Outcome, Request};
-use super::{ExecError, Executor, SlurmConfig};
+use super::{ExecError, Executor, Reattach, SlurmConfig};
 use crate::eval::candle::worker::worker_env;
 use crate::eval::{EvalStatus, EvaluatorConfig, EvaluatorKind};
 use crate::knowledge::EvaluatorInfo;
@@ -484,17 +484,22 @@ impl Executor for Slurm {
         _arch: &Arch,
         job: Option<&str>,
         cancelled: bool,
-    ) -> Result<bool, ExecError> {
+    ) -> Result<Reattach, ExecError> {
         if let Ok(Some(o)) = EvalDir::new(&self.run_dir, id).read_result() {
             self.ready.push(o);
-            return Ok(true);
+            return Ok(Reattach::Attached);
         }
-        let job = match job {
-            Some(j) => Some(j.to_string()),
-            None => self.find_by_name(id),
+        let (job, found) = match job {
+            Some(j) => (Some(j.to_string()), false),
+            None => (self.find_by_name(id), true),
         };
         let Some(job) = job else {
-            return Ok(false);
+            return Ok(Reattach::Lost);
+        };
+        let attached = if found {
+            Reattach::Found(job.clone())
+        } else {
+            Reattach::Attached
         };
         self.jobs.insert(
             id.to_string(),
@@ -505,22 +510,22 @@ impl Executor for Slurm {
         );
         let queued = self.queue()?;
         if queued.contains_key(&job) && !cancelled {
-            return Ok(true);
+            return Ok(attached);
         }
         self.jobs.remove(id);
         if cancelled {
             if queued.contains_key(&job) {
                 let _ = self.run("scancel", &[&job]);
             }
-            return Ok(false);
+            return Ok(Reattach::Lost);
         }
         match self.job_info(&job) {
             Some(info) if info.state != "COMPLETED" => {
                 self.ready
                     .push(Outcome::failed(id, status_of(&info, &job, &self.cfg.time)));
-                Ok(true)
+                Ok(attached)
             }
-            _ => Ok(false),
+            _ => Ok(Reattach::Lost),
         }
     }
 
@@ -558,9 +563,13 @@ impl Executor for Slurm {
 /// Run a command with a time limit; its stdout, or its stderr as the error.
 fn run_command(program: &Path, args: &[&str], dir: &Path) -> Result<String, ExecError> {
     let line = format!("{} {}", program.display(), args.join(" "));
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    // (The run directory does not exist yet when Slurm is first checked.)
+    if dir.is_dir() {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
         .args(args)
-        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

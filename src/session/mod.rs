@@ -267,6 +267,8 @@ pub struct Session<'e> {
     requests: usize,
     cancelled: usize,
     interrupt: Option<Arc<AtomicBool>>,
+    /// Why the session stops proposing (an LLM rate limit), if it does.
+    halt: Option<String>,
 }
 
 impl<'e> Session<'e> {
@@ -317,6 +319,7 @@ impl<'e> Session<'e> {
             requests: 0,
             cancelled: 0,
             interrupt: None,
+            halt: None,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::executor::request::unix_now;
-use crate::executor::Outcome;
+use crate::executor::{Outcome, Reattach};
 use std::time::Duration;
 
 /// How long the loop waits for a result before it looks at its budgets and
@@ -27,6 +27,9 @@ pub(super) enum Stop {
 impl<'e> Session<'e> {
     /// Why the session should stop, if it should.
     pub(super) fn stop(&self) -> Option<Stop> {
+        if let Some(r) = &self.halt {
+            return Some(Stop::Drain(r.clone()));
+        }
         if self.steps.len() >= self.spec.max_evaluations {
             return Some(Stop::Drain(format!(
                 "budget: {} evaluations",
@@ -286,14 +289,23 @@ impl<'e> Session<'e> {
     /// Take back the requests a resumed session found in flight: collect
     /// what finished, follow what still runs, queue the lost to submit again.
     pub(super) fn reattach(&mut self) -> Result<(), SessionError> {
-        for (id, flight, cancelled) in std::mem::take(&mut self.recovered) {
-            if self
+        for (id, mut flight, cancelled) in std::mem::take(&mut self.recovered) {
+            match self
                 .exec
                 .reattach(&id, &flight.arch, flight.job.as_deref(), cancelled)?
             {
-                self.in_flight.insert(id, flight);
-            } else {
-                self.lost.push_back((id, flight));
+                Reattach::Attached => {
+                    self.in_flight.insert(id, flight);
+                }
+                Reattach::Found(job) => {
+                    self.journal(&Event::Job {
+                        request: id.clone(),
+                        job: job.clone(),
+                    })?;
+                    flight.job = Some(job);
+                    self.in_flight.insert(id, flight);
+                }
+                Reattach::Lost => self.lost.push_back((id, flight)),
             }
         }
         Ok(())
@@ -355,11 +367,11 @@ impl<'e> Session<'e> {
                     match self.propose_one() {
                         Ok(()) => {}
                         // Not a failure: the journal is whole and `--resume`
-                        // continues once the server lets us in again.
+                        // continues once the server lets us in again; what
+                        // is in flight finishes first.
                         Err(SessionError::Strategy(e)) if e.is_rate_limited() => {
-                            let r = format!("LLM rate limit: {e}");
-                            self.cancel_in_flight(&r)?;
-                            return Ok(r);
+                            self.halt = Some(format!("LLM rate limit: {e}"));
+                            continue;
                         }
                         Err(e) => return Err(e),
                     }

@@ -171,7 +171,7 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
 
 /// How a worker ended, in words: its exit code, or the signal that killed
 /// it (SIGKILL is what the kernel's out-of-memory killer sends).
-fn describe_exit(status: std::process::ExitStatus) -> String {
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exited with code {c}"),
