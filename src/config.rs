@@ -105,6 +105,19 @@ pub struct SearchConfig {
     pub kb_records: KbRecords,
     /// Stop when this many proposals in a row were all already evaluated.
     pub max_consecutive_duplicates: usize,
+    /// Contenders: at the end of the session the best this many are
+    /// evaluated again with other seeds, and the session returns the best by
+    /// the mean (0: off). Only for evaluators whose repeats differ (training;
+    /// the table with noise). The evaluation budget counts these evaluations.
+    pub contenders: usize,
+    /// Further evaluations of each contender (seeds `seed + 1`, `seed + 2`, ...).
+    pub contender_repeats: usize,
+    /// Also re-evaluate at once when a new best is within noise of the old
+    /// one (both of them, `contender_repeats` times in all).
+    pub reevaluate_close_bests: bool,
+    /// Two scores are distinguishable when they differ by more than this many
+    /// standard errors of their difference.
+    pub distinguish_z: f64,
 }
 
 impl Default for SearchConfig {
@@ -121,6 +134,10 @@ impl Default for SearchConfig {
             runs_dir: PathBuf::from("runs"),
             kb_records: KbRecords::Improvements,
             max_consecutive_duplicates: 1000,
+            contenders: 0,
+            contender_repeats: 2,
+            reevaluate_close_bests: false,
+            distinguish_z: 1.96,
         }
     }
 }
@@ -240,7 +257,41 @@ impl Loaded {
                 ),
             ));
         }
+        if !(c.search.distinguish_z >= 0.0 && c.search.distinguish_z.is_finite()) {
+            return Err(self.invalid(
+                "search.distinguish_z",
+                "must be 0 or a positive number of standard errors",
+            ));
+        }
+        if c.search.contenders > 0 && c.search.contender_repeats == 0 {
+            return Err(self.invalid(
+                "search.contender_repeats",
+                "must be at least 1 when search.contenders is above 0",
+            ));
+        }
+        if c.search.contenders * c.search.contender_repeats >= c.search.max_evaluations {
+            return Err(self.invalid(
+                "search.contenders",
+                format!(
+                    "{} contenders x {} repeats would use the whole budget of {} evaluations; the search needs some",
+                    c.search.contenders, c.search.contender_repeats, c.search.max_evaluations
+                ),
+            ));
+        }
+        let nb = &c.evaluator.nb201;
+        if !(nb.noise_sd >= 0.0 && nb.noise_sd.is_finite()) {
+            return Err(self.invalid(
+                "evaluator.nb201.noise_sd",
+                "must be 0 (no noise) or a positive number of points",
+            ));
+        }
         let a = &c.agent;
+        if !(a.tie_z >= 0.0 && a.tie_z.is_finite()) {
+            return Err(self.invalid(
+                "agent.tie_z",
+                "must be 0 (off) or a positive number of standard errors",
+            ));
+        }
         if a.top_k == 0 {
             return Err(self.invalid("agent.top_k", "must be at least 1"));
         }

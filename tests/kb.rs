@@ -50,7 +50,10 @@ fn list_top_show_and_pareto() {
     let d = tempfile::tempdir().unwrap();
     copy_seed_kb(&d.path().join("kb"));
     let out = ok(seki(d.path()).args(["kb", "list", "--top", "2"]));
-    assert_eq!(out.lines().count(), 3, "{out}");
+    // One protocol (published CIFAR-10 results): its header, the column
+    // header and the best two.
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(out.starts_with("== published cifar10 test accuracy (10 records) =="));
     let top: Vec<serde_json::Value> = ok(seki(d.path()).args(["kb", "list", "--json"]))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

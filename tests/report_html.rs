@@ -140,7 +140,7 @@ fn report_html_is_self_contained_and_complete() {
         "<tr id=\"r0-e{best}\" data-n=\"{best}\" class=\"best-path\">"
     )));
     // The knowledge base page: the session's records and its insights.
-    assert!(kb_html.contains("Records by space, evaluator and dataset"));
+    assert!(kb_html.contains("Records by space and evaluation protocol"));
     assert!(kb_html.contains("-i001</code>") && kb_html.contains("<tr id=\"rec-seki-"));
 }
 

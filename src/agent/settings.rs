@@ -3,6 +3,20 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// What a child within noise of the current architecture (a tie) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTie {
+    /// It replaces the current architecture if its score is higher at all
+    /// (as without ties); only the words told to the LLM say "within noise".
+    #[default]
+    Higher,
+    /// The current architecture stays: only a clear improvement replaces it.
+    Keep,
+    /// It replaces the current architecture, higher or lower (a neutral move).
+    Child,
+}
+
 /// `[agent]`: the SEKI strategy (self-evolution and knowledge inspiration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +65,14 @@ pub struct AgentConfig {
     pub max_tokens_arch: usize,
     /// Folder of prompt templates overriding the built-in ones ("" = built-in).
     pub prompts_dir: PathBuf,
+    /// Differences within this many standard errors (of the difference) are
+    /// ties in the agent's decisions: a child within noise of its parent is
+    /// reported to the LLM as "within noise", not "improved" (0: off, any
+    /// higher score is an improvement).
+    pub tie_z: f64,
+    /// What a tie does to the current architecture: `higher` (replaced when
+    /// the child's score is higher at all), `keep` or `child`.
+    pub on_tie: OnTie,
     /// The objective stated to the LLM.
     pub objective: String,
     /// Constraints stated to the LLM ("" = none).
@@ -79,6 +101,8 @@ impl Default for AgentConfig {
             max_tokens_text: 160,
             max_tokens_arch: 400,
             prompts_dir: PathBuf::new(),
+            tie_z: 1.0,
+            on_tie: OnTie::Higher,
             objective: "maximise validation accuracy".into(),
             constraints: String::new(),
         }

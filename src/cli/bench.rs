@@ -15,6 +15,69 @@ pub enum BenchCommand {
     /// print the mean ± std test accuracy of the returned architecture at
     /// evaluations 25, 50, 100, 200, ..., budget.
     Nb201(Nb201Args),
+    /// Measure the agent's tie rule under evaluation noise, on the
+    /// NAS-Bench-201 table with Gaussian noise added (no training, no LLM):
+    /// a local search whose child replaces the current architecture only
+    /// when it improved by more than TIE_Z standard errors; each decision
+    /// is checked against the noiseless table.
+    NoiseTies(NoiseTiesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NoiseTiesArgs {
+    /// Noise standard deviation in points [config: evaluator.nb201.noise_sd, if above 0; else 1].
+    #[arg(long, value_name = "POINTS")]
+    pub noise_sd: Option<f64>,
+    /// Tie thresholds to compare, in standard errors (0: strict comparison).
+    #[arg(long, value_delimiter = ',', default_values = ["0", "1", "2"])]
+    pub z: Vec<f64>,
+    /// Runs per threshold.
+    #[arg(long, default_value_t = 200)]
+    pub seeds: usize,
+    /// Children per run.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
+    #[arg(long, value_name = "PATH")]
+    pub table: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_noise_ties(config: Option<&Path>, a: NoiseTiesArgs) -> Result<()> {
+    let mut loaded = super::load_config(config)?;
+    if let Some(t) = &a.table {
+        loaded.config.evaluator.nb201.table = t.clone();
+    }
+    let cfg = &loaded.config;
+    let noise_sd = a.noise_sd.unwrap_or(if cfg.evaluator.nb201.noise_sd > 0.0 {
+        cfg.evaluator.nb201.noise_sd
+    } else {
+        1.0
+    });
+    if !(noise_sd > 0.0 && noise_sd.is_finite()) || a.z.iter().any(|z| z.is_nan() || *z < 0.0) {
+        anyhow::bail!("--noise-sd must be above 0 and every --z 0 or above");
+    }
+    let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
+    let settings = bench::NoiseTies {
+        noise_sd,
+        z: a.z.clone(),
+        seeds: a.seeds,
+        steps: a.steps,
+    };
+    let results = bench::noise_ties(&table, &settings);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"settings": settings, "results": results})
+            )?
+        );
+    } else {
+        print!("{}", bench::render_ties(&settings, &results));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +97,17 @@ pub struct Nb201Args {
     /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
     #[arg(long, value_name = "PATH")]
     pub table: Option<PathBuf>,
+    /// Gaussian noise (points) added to the table's validation accuracy
+    /// [config: evaluator.nb201.noise_sd].
+    #[arg(long, value_name = "POINTS")]
+    pub noise_sd: Option<f64>,
+    /// Contenders re-evaluated at the end of each session; with them only the
+    /// architecture each session returns is reported [config: search.contenders].
+    #[arg(long, value_name = "N")]
+    pub contenders: Option<usize>,
+    /// Re-evaluations of each contender [config: search.contender_repeats].
+    #[arg(long, value_name = "N")]
+    pub contender_repeats: Option<usize>,
     /// LLM profile for the seki strategy [config: agent.llm_evolution / agent.llm_inspiration].
     #[arg(long, value_name = "PROFILE")]
     pub llm: Option<String>,
@@ -48,10 +122,22 @@ pub struct Nb201Args {
 }
 
 pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
-    let BenchCommand::Nb201(a) = c;
+    let a = match c {
+        BenchCommand::Nb201(a) => a,
+        BenchCommand::NoiseTies(a) => return run_noise_ties(config, a),
+    };
     let mut loaded = super::load_config(config)?;
     if let Some(t) = &a.table {
         loaded.config.evaluator.nb201.table = t.clone();
+    }
+    if let Some(n) = a.noise_sd {
+        loaded.config.evaluator.nb201.noise_sd = n;
+    }
+    if let Some(n) = a.contenders {
+        loaded.config.search.contenders = n;
+    }
+    if let Some(n) = a.contender_repeats {
+        loaded.config.search.contender_repeats = n;
     }
     if let Some(b) = a.budget {
         loaded.config.bench.budget = b;
@@ -61,9 +147,12 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
     }
     loaded.config.search.space = seki::space::Space::Nb201;
     loaded.config.search.evaluator = seki::config::EvaluatorKind::Nb201;
+    loaded.config.search.max_evaluations = loaded.config.bench.budget;
+    loaded.config.search.max_seconds = 0.0;
     loaded.validate()?;
     let cfg = &loaded.config;
-    let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
+    let table = Nb201Table::load(&cfg.evaluator.nb201.table)?
+        .with_noise(cfg.evaluator.nb201.noise_sd, cfg.evaluator.nb201.noise_seed);
     let mut results = Vec::new();
     let runs: Vec<(StrategyKind, usize)> = a
         .strategy

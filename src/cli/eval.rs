@@ -85,7 +85,10 @@ pub fn run(config: Option<&Path>, a: EvalArgs) -> Result<()> {
         println!("hash       {}", arch.hash());
         println!("status     {}", result.status.name());
         if let Some(s) = result.score {
-            println!("score      {s:.2} (validation accuracy, %)");
+            println!(
+                "score      {} (validation accuracy, % ± one standard error)",
+                seki::stats::with_se(s, result.score_se)
+            );
         }
         if let Some(t) = result.test_accuracy {
             println!("test       {t:.2} (test accuracy, %)");
@@ -114,6 +117,7 @@ fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) 
             "valid_accuracy": e.score.map(|s| s / 100.0),
             "test_accuracy": e.test_accuracy.map(|s| s / 100.0),
             "score": e.score,
+            "score_se": e.score_se,
             "params": metric("params"),
             "flops": metric("flops"),
             "train_seconds": metric("train_seconds"),
@@ -132,7 +136,10 @@ fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) 
             println!("reason     {r}");
         }
         if let Some(s) = e.score {
-            println!("valid      {s:.2} (validation accuracy, %)");
+            println!(
+                "valid      {} (validation accuracy, % ± one standard error)",
+                seki::stats::with_se(s, e.score_se)
+            );
         }
         if let Some(t) = e.test_accuracy {
             println!("test       {t:.2} (test accuracy, %)");

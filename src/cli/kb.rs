@@ -18,7 +18,9 @@ pub struct KbOpts {
 
 #[derive(Debug, Subcommand)]
 pub enum KbCommand {
-    /// List architecture records, best first.
+    /// List architecture records, best first within each evaluation
+    /// protocol (evaluator, dataset, settings); protocols are never ranked
+    /// against each other.
     List {
         #[command(flatten)]
         opts: KbOpts,
@@ -132,9 +134,16 @@ fn fmt_num(v: Option<f64>) -> String {
     }
 }
 
+fn fmt_score(r: &ArchRecord, metric: &str) -> String {
+    match (metric, r.metric(metric)) {
+        ("score", Some(v)) => seki::stats::with_se(v, r.score_se()),
+        (_, v) => fmt_num(v),
+    }
+}
+
 fn print_rows(entries: &[&Entry], metric: &str) {
     println!(
-        "{:<28} {:<6} {:>8} {:>8} {:<13} {:<17} NAME / SOURCE",
+        "{:<28} {:<6} {:>13} {:>8} {:<13} {:<17} NAME / SOURCE",
         "ID",
         "SPACE",
         metric.to_uppercase(),
@@ -150,10 +159,10 @@ fn print_rows(entries: &[&Entry], metric: &str) {
             .or_else(|| r.provenance.session.clone())
             .unwrap_or_else(|| r.provenance.source.clone());
         println!(
-            "{:<28} {:<6} {:>8} {:>8} {:<13} {:<17} {}",
+            "{:<28} {:<6} {:>13} {:>8} {:<13} {:<17} {}",
             r.id,
             r.space.name(),
-            fmt_num(r.metric(metric)),
+            fmt_score(r, metric),
             fmt_num(r.metric("params")),
             r.evaluator.kind,
             e.hash,
@@ -173,30 +182,39 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
             json,
         } => {
             let kb = open(config, &opts, false)?;
-            let mut rows = if pareto {
-                kb.pareto(space, &metric)
-            } else {
-                kb.top_k(space, &metric, top.unwrap_or(usize::MAX))
-            };
-            if !pareto && top.is_none() {
-                // Also list records without the metric, after the ranked ones.
-                rows.extend(kb.entries().iter().filter(|e| {
-                    space.is_none_or(|s| e.record.space == s) && e.record.metric(&metric).is_none()
-                }));
-            }
-            if let Some(k) = top {
-                rows.truncate(k);
-            }
-            if json {
-                for e in rows {
-                    let mut v = serde_json::to_value(&e.record)?;
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("hash".into(), e.hash.clone().into());
-                    }
-                    println!("{v}");
+            for (i, p) in kb.protocols(space).iter().enumerate() {
+                let mut rows = if pareto {
+                    kb.pareto(space, &p.key, &metric)
+                } else {
+                    kb.top_k(space, &p.key, &metric, top.unwrap_or(usize::MAX))
+                };
+                if !pareto && top.is_none() {
+                    // Also list records without the metric, after the ranked ones.
+                    rows.extend(kb.entries().iter().filter(|e| {
+                        space.is_none_or(|s| e.record.space == s)
+                            && e.record.protocol() == p.key
+                            && e.record.metric(&metric).is_none()
+                    }));
                 }
-            } else {
-                print_rows(&rows, &metric);
+                if let Some(k) = top {
+                    rows.truncate(k);
+                }
+                if json {
+                    for e in rows {
+                        let mut v = serde_json::to_value(&e.record)?;
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert("hash".into(), e.hash.clone().into());
+                            o.insert("protocol".into(), p.label.clone().into());
+                        }
+                        println!("{v}");
+                    }
+                } else {
+                    if i > 0 {
+                        println!();
+                    }
+                    println!("== {} ({} records) ==", p.label, p.records);
+                    print_rows(&rows, &metric);
+                }
             }
         }
         KbCommand::Show { opts, id } => {

@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 mod kb;
 mod llm;
+mod proxy;
 mod search;
 mod worker;
 
@@ -66,6 +67,9 @@ pub enum Command {
     /// Chat with a configured LLM profile, or measure its speed.
     #[command(subcommand)]
     Llm(llm::LlmCommand),
+    /// Check how faithfully the proxy evaluation ranks architectures.
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
 }
 
 impl Cli {
@@ -106,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::EvalWorker(a) => worker::run_worker(a),
         Command::BenchTrain(a) => worker::run_bench_train(a),
         Command::Llm(c) => llm::run(cli.config.as_deref(), c),
+        Command::Proxy(c) => proxy::run(cli.config.as_deref(), c),
     }
 }
 

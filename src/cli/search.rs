@@ -442,9 +442,40 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
         s.evaluations, s.duplicates, s.failed
     );
     println!("executor   {}", s.executor);
+    if s.reevaluations > 0 {
+        println!(
+            "repeats    {} re-evaluations with other seeds (counted in the budget)",
+            s.reevaluations
+        );
+    }
+    for (i, c) in s.contenders.iter().enumerate() {
+        let se = c.uncertainty.as_ref().map(|u| u.se);
+        println!(
+            "{}  {} mean of {} (evaluation {}; first {})",
+            if i == 0 { "contenders" } else { "          " },
+            seki::stats::with_se(c.mean, se),
+            c.uncertainty.as_ref().map_or(1, |u| u.repeats),
+            c.evaluation,
+            seki::stats::round(c.first_score, se),
+        );
+    }
+    if let Some(n) = &s.contenders_note {
+        println!("note       {n}");
+    }
     match &s.best {
         Some(b) => {
-            println!("best       {:.2} (evaluation {})", b.score, b.evaluation);
+            let how = match &b.uncertainty {
+                Some(u) if u.repeats > 1 => format!(", mean of {} evaluations", u.repeats),
+                _ => String::new(),
+            };
+            println!(
+                "best       {} (evaluation {}{how})",
+                seki::stats::with_se(b.score, b.score_se),
+                b.evaluation
+            );
+            if b.score_se.is_some() {
+                println!("           ± is one standard error: the validation set's size, and the spread over seeds where repeated");
+            }
             if let Some(t) = b.test_accuracy {
                 println!("test       {t:.2} (reported only; never seen by the search)");
             }

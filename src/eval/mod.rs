@@ -78,6 +78,11 @@ pub struct Evaluation {
     pub score: Option<f64>,
     /// Test accuracy in percent, for reporting only; never shown to a strategy.
     pub test_accuracy: Option<f64>,
+    /// The standard error of `score` (points) that the evaluator's noise
+    /// implies: the binomial error of the validation set's size (and, for a
+    /// table with added noise, that noise). `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_se: Option<f64>,
     /// Further figures (`params`, `flops`, `train_seconds`, ...).
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
@@ -90,6 +95,7 @@ impl Evaluation {
             status,
             score: None,
             test_accuracy: None,
+            score_se: None,
             metrics: BTreeMap::new(),
         }
     }
@@ -122,6 +128,24 @@ pub trait Evaluator {
     fn info(&self) -> EvaluatorInfo;
     /// Score one architecture.
     fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError>;
+    /// Whether evaluating again with another seed can give other figures
+    /// (training does; a table only with added noise). Sessions re-evaluate
+    /// contenders only then.
+    fn repeatable(&self) -> bool {
+        false
+    }
+    /// Score it again, independently of the first evaluation: the
+    /// `repeat`-th other seed (1, 2, ...), same protocol otherwise. `None`
+    /// when the evaluator is deterministic (a repeat would give the same
+    /// figures), as the default is.
+    fn evaluate_repeat(
+        &mut self,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<Evaluation>, EvalError> {
+        let _ = (arch, repeat);
+        Ok(None)
+    }
 }
 
 /// Evaluate `arch` in this process, as a worker does for an evaluation
@@ -134,21 +158,51 @@ pub fn evaluate_here(
     settings: &EvaluatorConfig,
     arch: &Arch,
 ) -> Result<candle::Report, EvalError> {
+    evaluate_repeat_here(kind, settings, arch, 0)
+}
+
+/// As [`evaluate_here`], for the `repeat`-th other seed (0: the first
+/// evaluation): the Candle evaluator trains with seed `seed + repeat`, the
+/// table draws that repeat's noise ([`Evaluator::evaluate_repeat`]).
+pub fn evaluate_repeat_here(
+    kind: EvaluatorKind,
+    settings: &EvaluatorConfig,
+    arch: &Arch,
+    repeat: u32,
+) -> Result<candle::Report, EvalError> {
     match kind {
         EvaluatorKind::Nb201 => {
-            let mut table = Nb201Table::load(&settings.nb201.table)?;
+            let mut table = Nb201Table::load(&settings.nb201.table)?
+                .with_noise(settings.nb201.noise_sd, settings.nb201.noise_seed);
+            let evaluation = match repeat {
+                0 => table.evaluate(arch)?,
+                r => table
+                    .evaluate_repeat(arch, r)?
+                    .unwrap_or_else(|| Evaluation::failed(EvalStatus::Failed(
+                        "the table without noise gives the same figure every time; nothing to repeat".into(),
+                    ))),
+            };
             Ok(candle::Report {
-                evaluation: table.evaluate(arch)?,
+                evaluation,
                 loss_curve: Vec::new(),
             })
         }
         EvaluatorKind::Candle => {
-            let cfg = &settings.candle;
+            let mut owned = settings.candle.clone();
+            owned.seed = owned.seed.wrapping_add(u64::from(repeat));
+            let cfg = &owned;
             let data = candle::data::Dataset::load(cfg.dataset, &cfg.data_dir)
                 .map_err(candle::CandleError::from)?;
             let deadline =
                 std::time::Instant::now() + std::time::Duration::from_secs_f64(cfg.timeout_seconds);
-            Ok(candle::train::evaluate(arch, cfg, &data, Some(deadline))?)
+            let mut report = candle::train::evaluate(arch, cfg, &data, Some(deadline))?;
+            if repeat > 0 {
+                report
+                    .evaluation
+                    .metrics
+                    .insert("seed".into(), cfg.seed as f64);
+            }
+            Ok(report)
         }
     }
 }
@@ -159,7 +213,10 @@ pub fn build(
     settings: &EvaluatorConfig,
 ) -> Result<Box<dyn Evaluator>, EvalError> {
     match kind {
-        EvaluatorKind::Nb201 => Ok(Box::new(Nb201Table::load(&settings.nb201.table)?)),
+        EvaluatorKind::Nb201 => Ok(Box::new(
+            Nb201Table::load(&settings.nb201.table)?
+                .with_noise(settings.nb201.noise_sd, settings.nb201.noise_seed),
+        )),
         EvaluatorKind::Candle => Ok(Box::new(candle::CandleEvaluator::with_current_exe(
             settings.candle.clone(),
         )?)),

@@ -5,6 +5,11 @@
 //! `cifar10_test_12ep` (optional) and `cifar10_test_200ep`, one row per cell
 //! of the space (all 15,625). The score is the 12-epoch validation accuracy;
 //! the 200-epoch test accuracy is kept apart for reporting.
+//!
+//! Its validation figures come from the benchmark's `cifar10-valid` split of
+//! 25,000 images, so each score's standard error is the binomial error of
+//! that many images; [`Nb201Table::with_noise`] adds Gaussian noise on top
+//! (seeded per architecture and repeat), to study decisions under noise.
 
 use super::{EvalError, EvalStatus, Evaluation, Evaluator};
 use crate::knowledge::EvaluatorInfo;
@@ -65,6 +70,24 @@ pub struct Row {
 pub struct Nb201Table {
     path: PathBuf,
     rows: Vec<Row>,
+    noise_sd: f64,
+    noise_seed: u64,
+}
+
+/// Images in the benchmark's `cifar10-valid` validation split.
+pub const VALID_IMAGES: usize = crate::knowledge::record::NB201_VALID_IMAGES;
+
+/// A standard normal draw determined by `(seed, code, repeat)` alone.
+fn gaussian(seed: u64, code: usize, repeat: u32) -> f64 {
+    let mut rng = crate::rng::Rng::seed(
+        seed ^ (code as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(repeat).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ 0x4E01_5E00,
+    );
+    // Box-Muller; 1 - unit() is in (0, 1].
+    let u1 = 1.0 - rng.unit();
+    let u2 = rng.unit();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 const REQUIRED: [&str; 4] = ["index", "arch", "cifar10_valid_12ep", "cifar10_test_200ep"];
@@ -171,6 +194,80 @@ impl Nb201Table {
         Ok(Nb201Table {
             path: path.to_path_buf(),
             rows: rows.into_iter().flatten().map(|(_, r)| r).collect(),
+            noise_sd: 0.0,
+            noise_seed: 0,
+        })
+    }
+
+    /// The same table with Gaussian noise of standard deviation `sd`
+    /// points added to every validation accuracy it returns; each
+    /// (architecture, repeat) gets its own draw from `seed`, the same on
+    /// every lookup. `sd = 0`: none.
+    pub fn with_noise(mut self, sd: f64, seed: u64) -> Self {
+        self.noise_sd = if sd.is_finite() { sd.max(0.0) } else { 0.0 };
+        self.noise_seed = seed;
+        self
+    }
+
+    /// The noise's standard deviation (points).
+    pub fn noise_sd(&self) -> f64 {
+        self.noise_sd
+    }
+
+    /// Every row, in the order of the space's cell codes.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The search score of a cell at a repeat: its validation accuracy plus
+    /// that repeat's noise draw.
+    pub fn noisy_score(&self, cell: &Nb201Cell, repeat: u32) -> Option<f64> {
+        let r = self.row(cell)?;
+        Some(if self.noise_sd > 0.0 {
+            r.valid_12ep + self.noise_sd * gaussian(self.noise_seed, cell.code(), repeat)
+        } else {
+            r.valid_12ep
+        })
+    }
+
+    /// The standard error of a score: the validation split's binomial error
+    /// and the added noise.
+    pub fn score_se(&self, score: f64) -> Option<f64> {
+        let b = crate::stats::binomial_se(score, VALID_IMAGES)?;
+        Some((b * b + self.noise_sd * self.noise_sd).sqrt())
+    }
+
+    fn lookup(&self, arch: &Arch, repeat: u32) -> Result<Evaluation, EvalError> {
+        let Arch::Nb201(cell) = arch else {
+            return Err(EvalError::WrongSpace {
+                evaluator: "nb201",
+                expected: "nb201",
+                got: arch.space().name(),
+            });
+        };
+        Ok(match (self.row(cell), self.noisy_score(cell, repeat)) {
+            (Some(r), Some(score)) => {
+                let mut metrics = BTreeMap::new();
+                metrics.insert("benchmark_index".to_string(), r.index as f64);
+                if let Some(t) = r.test_12ep {
+                    metrics.insert("test_accuracy_12ep".to_string(), t);
+                }
+                if self.noise_sd > 0.0 {
+                    // The noiseless figure, for reports only.
+                    metrics.insert("valid_12ep".to_string(), r.valid_12ep);
+                }
+                Evaluation {
+                    status: EvalStatus::Ok,
+                    score: Some(score),
+                    test_accuracy: Some(r.test_200ep),
+                    score_se: self.score_se(score),
+                    metrics,
+                }
+            }
+            _ => Evaluation::failed(EvalStatus::Failed(format!(
+                "{} is not in the table",
+                cell.to_text()
+            ))),
         })
     }
 
@@ -198,6 +295,10 @@ impl Evaluator for Nb201Table {
         let mut settings = serde_json::Map::new();
         settings.insert("score".into(), "cifar10_valid_12ep".into());
         settings.insert("test".into(), "cifar10_test_200ep".into());
+        if self.noise_sd > 0.0 {
+            settings.insert("noise_sd".into(), self.noise_sd.into());
+            settings.insert("noise_seed".into(), self.noise_seed.into());
+        }
         EvaluatorInfo {
             kind: "nb201-table".into(),
             dataset: Some("cifar10".into()),
@@ -206,32 +307,24 @@ impl Evaluator for Nb201Table {
     }
 
     fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError> {
-        let Arch::Nb201(cell) = arch else {
-            return Err(EvalError::WrongSpace {
-                evaluator: "nb201",
-                expected: "nb201",
-                got: arch.space().name(),
-            });
-        };
-        Ok(match self.row(cell) {
-            Some(r) => {
-                let mut metrics = BTreeMap::new();
-                metrics.insert("benchmark_index".to_string(), r.index as f64);
-                if let Some(t) = r.test_12ep {
-                    metrics.insert("test_accuracy_12ep".to_string(), t);
-                }
-                Evaluation {
-                    status: EvalStatus::Ok,
-                    score: Some(r.valid_12ep),
-                    test_accuracy: Some(r.test_200ep),
-                    metrics,
-                }
-            }
-            None => Evaluation::failed(EvalStatus::Failed(format!(
-                "{} is not in the table",
-                cell.to_text()
-            ))),
-        })
+        self.lookup(arch, 0)
+    }
+
+    fn repeatable(&self) -> bool {
+        self.noise_sd > 0.0
+    }
+
+    /// Another noise draw; `None` without noise (the table is deterministic).
+    fn evaluate_repeat(
+        &mut self,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<Evaluation>, EvalError> {
+        if self.noise_sd > 0.0 {
+            self.lookup(arch, repeat).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -263,6 +356,38 @@ mod tests {
         let e = t2.evaluate(&Arch::Nb201(cell)).unwrap();
         assert_eq!(e.score, Some((1234 % 90) as f64 + 0.5));
         assert_eq!(e.test_accuracy, Some((1234 % 92) as f64 + 0.25));
+        let se = e.score_se.unwrap();
+        assert!(se > 0.0 && se < 0.4, "{se}");
+        assert_eq!(t2.evaluate_repeat(&Arch::Nb201(cell), 1).unwrap(), None);
+    }
+
+    #[test]
+    fn noise_is_gaussian_and_fixed_per_arch_and_repeat() {
+        let t = Nb201Table::parse(Path::new("t.csv"), &full_table())
+            .unwrap()
+            .with_noise(2.0, 7);
+        let mut t2 = t.clone();
+        let cell = Nb201Cell::from_code(1234).unwrap();
+        let a = Arch::Nb201(cell);
+        let first = t2.evaluate(&a).unwrap();
+        assert_eq!(t2.evaluate(&a).unwrap(), first, "same draw on every lookup");
+        let again = t2.evaluate_repeat(&a, 1).unwrap().unwrap();
+        assert_ne!(again.score, first.score, "a repeat is another draw");
+        assert_eq!(first.metrics["valid_12ep"], (1234 % 90) as f64 + 0.5);
+        assert!(first.score_se.unwrap() > 2.0);
+        assert_eq!(t.info().settings["noise_sd"], 2.0);
+        // Mean about 0 and sd about 2 over the table.
+        let d: Vec<f64> = (0..SIZE)
+            .map(|c| {
+                let cell = Nb201Cell::from_code(c).unwrap();
+                t.noisy_score(&cell, 0).unwrap() - t.row(&cell).unwrap().valid_12ep
+            })
+            .collect();
+        let (m, sd) = crate::stats::mean_sd(&d);
+        assert!(
+            m.abs() < 0.1 && (sd.unwrap() - 2.0).abs() < 0.1,
+            "{m} {sd:?}"
+        );
     }
 
     #[test]

@@ -33,12 +33,21 @@ impl std::str::FromStr for EvaluatorKind {
 pub struct Nb201Config {
     /// The table CSV.
     pub table: PathBuf,
+    /// Standard deviation (points) of Gaussian noise added to each looked-up
+    /// validation accuracy, so that decisions under evaluation noise can be
+    /// studied without training (0: none).
+    pub noise_sd: f64,
+    /// Seed of that noise: each (architecture, repeat) gets its own draw,
+    /// the same on every lookup.
+    pub noise_seed: u64,
 }
 
 impl Default for Nb201Config {
     fn default() -> Self {
         Nb201Config {
             table: PathBuf::from("../shared/benchmarks/nb201/nb201-cifar10.csv"),
+            noise_sd: 0.0,
+            noise_seed: 0,
         }
     }
 }

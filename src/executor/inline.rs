@@ -48,6 +48,33 @@ impl Executor for Inline<'_> {
         });
         Ok(None)
     }
+    fn repeatable(&self) -> bool {
+        self.evaluator.repeatable()
+    }
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
+        let evaluation = self
+            .evaluator
+            .evaluate_repeat(arch, repeat)?
+            .unwrap_or_else(|| {
+                crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
+                    "this evaluator gives the same figures every time; nothing to repeat".into(),
+                ))
+            });
+        self.ready.push(Outcome {
+            id: id.to_string(),
+            evaluation,
+            loss_curve: Vec::new(),
+            host: None,
+            started: None,
+            finished: None,
+        });
+        Ok(None)
+    }
     fn poll(&mut self, _wait: Duration) -> Result<Vec<Outcome>, ExecError> {
         Ok(std::mem::take(&mut self.ready))
     }

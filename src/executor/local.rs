@@ -161,7 +161,23 @@ impl Executor for LocalPool {
         true
     }
 
+    fn repeatable(&self) -> bool {
+        match self.evaluator {
+            EvaluatorKind::Candle => true,
+            EvaluatorKind::Nb201 => self.settings.nb201.noise_sd > 0.0,
+        }
+    }
+
     fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
+        self.submit_repeat(id, arch, 0)
+    }
+
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
         let Some(slot) = self.workers.iter().position(Option::is_none) else {
             return Err(ExecError::Setup(format!(
                 "all {} workers are busy; request {id} submitted too early",
@@ -169,7 +185,9 @@ impl Executor for LocalPool {
             )));
         };
         let dir = EvalDir::new(&self.run_dir, id);
-        dir.write_request(&Request::new(id, arch, self.evaluator, &self.settings))?;
+        dir.write_request(
+            &Request::new(id, arch, self.evaluator, &self.settings).with_repeat(repeat),
+        )?;
         let log_path = dir.file(LOG);
         let log = std::fs::File::create(&log_path)
             .map_err(|e| ExecError::Setup(format!("{}: {e}", log_path.display())))?;

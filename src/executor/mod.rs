@@ -129,6 +129,27 @@ pub trait Executor {
     /// Start evaluating `arch` as request `id`; the job id, for executors
     /// with jobs.
     fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError>;
+    /// Whether evaluating again with another seed can give other figures
+    /// (training can; the table only with noise): sessions re-evaluate
+    /// contenders only then.
+    fn repeatable(&self) -> bool {
+        false
+    }
+    /// Start evaluating `arch` again, with the evaluator's `repeat`-th
+    /// other seed, as request `id` (its outcome comes from
+    /// [`poll`](Executor::poll) like any other).
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
+        let _ = (arch, repeat);
+        Err(ExecError::Setup(format!(
+            "{} cannot evaluate again with other seeds (request {id})",
+            self.describe()
+        )))
+    }
     /// Take back a request journalled by an earlier run of the session, with
     /// its job id if one was journalled. `cancelled`: the session cancelled
     /// it itself.

@@ -40,6 +40,14 @@ pub struct Request {
     pub evaluator: EvaluatorKind,
     /// Its settings (`[evaluator]`).
     pub settings: EvaluatorConfig,
+    /// 0 for a first evaluation; otherwise evaluate again with the
+    /// evaluator's `repeat`-th other seed (a contender's re-evaluation).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeat: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl Request {
@@ -56,7 +64,14 @@ impl Request {
             arch: arch.to_text(),
             evaluator,
             settings: settings.clone(),
+            repeat: 0,
         }
+    }
+
+    /// The same request for the `repeat`-th other seed.
+    pub fn with_repeat(mut self, repeat: u32) -> Self {
+        self.repeat = repeat;
+        self
     }
 
     /// The architecture.

@@ -37,6 +37,24 @@ impl<'e> Simulated<'e> {
         }
     }
 
+    /// Start a result that finishes after a random virtual duration.
+    fn queue(&mut self, id: &str, evaluation: crate::eval::Evaluation) {
+        let done = self.clock + 0.5 + self.rng.unit();
+        self.seq += 1;
+        self.running.push((
+            done,
+            self.seq,
+            Outcome {
+                id: id.to_string(),
+                evaluation,
+                loss_curve: Vec::new(),
+                host: None,
+                started: None,
+                finished: None,
+            },
+        ));
+    }
+
     /// The virtual time now.
     pub fn clock(&self) -> f64 {
         self.clock
@@ -56,22 +74,29 @@ impl Executor for Simulated<'_> {
     fn durable(&self) -> bool {
         false
     }
+    fn repeatable(&self) -> bool {
+        self.evaluator.repeatable()
+    }
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
+        let evaluation = self
+            .evaluator
+            .evaluate_repeat(arch, repeat)?
+            .unwrap_or_else(|| {
+                crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
+                    "this evaluator gives the same figures every time; nothing to repeat".into(),
+                ))
+            });
+        self.queue(id, evaluation);
+        Ok(None)
+    }
     fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
         let evaluation = self.evaluator.evaluate(arch)?;
-        let done = self.clock + 0.5 + self.rng.unit();
-        self.seq += 1;
-        self.running.push((
-            done,
-            self.seq,
-            Outcome {
-                id: id.to_string(),
-                evaluation,
-                loss_curve: Vec::new(),
-                host: None,
-                started: None,
-                finished: None,
-            },
-        ));
+        self.queue(id, evaluation);
         Ok(None)
     }
     fn poll(&mut self, wait: Duration) -> Result<Vec<Outcome>, ExecError> {

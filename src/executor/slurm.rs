@@ -435,9 +435,27 @@ impl Executor for Slurm {
         true
     }
 
+    fn repeatable(&self) -> bool {
+        match self.evaluator {
+            EvaluatorKind::Candle => true,
+            EvaluatorKind::Nb201 => self.settings.nb201.noise_sd > 0.0,
+        }
+    }
+
     fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
+        self.submit_repeat(id, arch, 0)
+    }
+
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
         let dir = EvalDir::new(&self.run_dir, id);
-        dir.write_request(&Request::new(id, arch, self.evaluator, &self.settings))?;
+        dir.write_request(
+            &Request::new(id, arch, self.evaluator, &self.settings).with_repeat(repeat),
+        )?;
         let args = self.sbatch_args(id, &dir);
         let script = dir.file(SCRIPT);
         crate::store::write_atomic(&script, self.script(&dir, &args).as_bytes())

@@ -42,7 +42,7 @@ pub fn serve_file(request_file: &Path) -> Result<Outcome, RequestError> {
                 .parse_arch()
                 .map_err(|e| e.to_string())
                 .and_then(|arch| {
-                    eval::evaluate_here(req.evaluator, &req.settings, &arch)
+                    eval::evaluate_repeat_here(req.evaluator, &req.settings, &arch, req.repeat)
                         .map_err(|e| e.to_string())
                 });
             match report {

@@ -211,13 +211,49 @@ impl KnowledgeBase {
         }
     }
 
-    /// The best `k` records of a space by a metric (its direction from
-    /// [`higher_is_better`]); records without the metric are left out.
-    pub fn top_k(&self, space: Option<Space>, metric: &str, k: usize) -> Vec<&Entry> {
-        let mut v: Vec<&Entry> = self
-            .entries
+    /// The evaluation protocols of a space's records (all spaces when
+    /// `None`), in order of first appearance, with their record counts.
+    pub fn protocols(&self, space: Option<Space>) -> Vec<Protocol> {
+        let mut out: Vec<Protocol> = Vec::new();
+        for e in &self.entries {
+            if space.is_some_and(|s| e.record.space != s) {
+                continue;
+            }
+            let key = e.record.protocol();
+            match out.iter_mut().find(|p| p.key == key) {
+                Some(p) => p.records += 1,
+                None => out.push(Protocol {
+                    key,
+                    label: e.record.evaluator.protocol_label(),
+                    records: 1,
+                }),
+            }
+        }
+        out
+    }
+
+    fn in_scope(&self, space: Option<Space>, protocol: &str) -> Vec<&Entry> {
+        self.entries
             .iter()
             .filter(|e| space.is_none_or(|s| e.record.space == s))
+            .filter(|e| e.record.protocol() == protocol)
+            .collect()
+    }
+
+    /// The best `k` records of a space under one evaluation protocol (a key
+    /// from [`KnowledgeBase::protocols`]) by a metric (its direction from
+    /// [`higher_is_better`]); records without the metric are left out.
+    /// Scores of different protocols are never ranked together.
+    pub fn top_k(
+        &self,
+        space: Option<Space>,
+        protocol: &str,
+        metric: &str,
+        k: usize,
+    ) -> Vec<&Entry> {
+        let mut v: Vec<&Entry> = self
+            .in_scope(space, protocol)
+            .into_iter()
             .filter(|e| e.record.metric(metric).is_some_and(f64::is_finite))
             .collect();
         let up = higher_is_better(metric);
@@ -237,14 +273,14 @@ impl KnowledgeBase {
         v
     }
 
-    /// The Pareto front over (metric, `params`): records no other record beats
-    /// on both at once. Sorted by parameter count.
-    pub fn pareto(&self, space: Option<Space>, metric: &str) -> Vec<&Entry> {
+    /// The Pareto front over (metric, `params`) of one protocol's records:
+    /// records no other record of it beats on both at once. Sorted by
+    /// parameter count.
+    pub fn pareto(&self, space: Option<Space>, protocol: &str, metric: &str) -> Vec<&Entry> {
         let up = higher_is_better(metric);
         let pts: Vec<(&Entry, f64, f64)> = self
-            .entries
-            .iter()
-            .filter(|e| space.is_none_or(|s| e.record.space == s))
+            .in_scope(space, protocol)
+            .into_iter()
             .filter_map(|e| {
                 let m = e.record.metric(metric)?;
                 let p = e.record.metric("params")?;
@@ -261,6 +297,63 @@ impl KnowledgeBase {
             .collect();
         front.sort_by(|a, b| a.2.total_cmp(&b.2));
         front.into_iter().map(|(e, _, _)| e).collect()
+    }
+
+    /// Per protocol of the records an insight cites: how many, and the mean
+    /// score of those with one (scores are averaged within a protocol only).
+    pub fn evidence_stats(&self, insight: &Insight) -> Vec<EvidenceStats> {
+        let mut out: Vec<EvidenceStats> = Vec::new();
+        for id in &insight.evidence {
+            let Some(e) = self.get(id) else { continue };
+            let key = e.record.protocol();
+            let i = match out.iter().position(|s| s.protocol == key) {
+                Some(i) => i,
+                None => {
+                    out.push(EvidenceStats {
+                        protocol: key,
+                        label: e.record.evaluator.protocol_label(),
+                        records: 0,
+                        mean_score: None,
+                        scored: 0,
+                    });
+                    out.len() - 1
+                }
+            };
+            let s = &mut out[i];
+            s.records += 1;
+            if let Some(v) = e.record.score {
+                let m = s.mean_score.unwrap_or(0.0) * s.scored as f64;
+                s.scored += 1;
+                s.mean_score = Some((m + v) / s.scored as f64);
+            }
+        }
+        out
+    }
+
+    /// Replace the records that share an id with one given (e.g. a
+    /// session's record whose score became the mean over re-evaluations)
+    /// and append the others; rewrites the file atomically when any was
+    /// replaced.
+    pub fn upsert(&mut self, records: Vec<ArchRecord>) -> Result<(), KbError> {
+        self.writable()?;
+        let mut fresh = Vec::new();
+        let mut replaced = false;
+        for r in records {
+            let e = Self::check_record(r)?;
+            match self.entries.iter_mut().find(|x| x.record.id == e.record.id) {
+                Some(slot) => {
+                    if slot.record != e.record {
+                        *slot = e;
+                        replaced = true;
+                    }
+                }
+                None => fresh.push(e.record),
+            }
+        }
+        if replaced {
+            self.save_all(false)?;
+        }
+        self.add(fresh)
     }
 
     /// Insights of a space (all spaces when `None`).
@@ -472,6 +565,32 @@ impl KnowledgeBase {
     }
 }
 
+/// One evaluation protocol of a knowledge base's records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protocol {
+    /// Its key ([`EvaluatorInfo::protocol`]).
+    pub key: String,
+    /// In words ([`EvaluatorInfo::protocol_label`]).
+    pub label: String,
+    /// Records under it.
+    pub records: usize,
+}
+
+/// An insight's evidence under one protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceStats {
+    /// The protocol's key.
+    pub protocol: String,
+    /// The protocol in words.
+    pub label: String,
+    /// Records cited.
+    pub records: usize,
+    /// Of those, records with a score.
+    pub scored: usize,
+    /// Their mean score.
+    pub mean_score: Option<f64>,
+}
+
 /// What an import added.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -537,6 +656,7 @@ mod tests {
             space: Space::Nb201,
             arch: arch.into(),
             score: Some(score),
+            uncertainty: None,
             metrics: BTreeMap::from([("params".to_string(), params)]),
             evaluator: EvaluatorInfo {
                 kind: "nb201-table".into(),
@@ -576,14 +696,15 @@ mod tests {
             kb.add(vec![rec("a", A, 1.0, 1.0)]),
             Err(KbError::DuplicateId(_))
         ));
+        let proto = kb.protocols(None)[0].key.clone();
         let top: Vec<&str> = kb
-            .top_k(Some(Space::Nb201), "score", 2)
+            .top_k(Some(Space::Nb201), &proto, "score", 2)
             .iter()
             .map(|e| e.record.id.as_str())
             .collect();
         assert_eq!(top, vec!["b", "a"]);
         let front: Vec<&str> = kb
-            .pareto(None, "score")
+            .pareto(None, &proto, "score")
             .iter()
             .map(|e| e.record.id.as_str())
             .collect();
@@ -621,6 +742,61 @@ mod tests {
         assert_eq!(kb.entries().len(), 1);
         assert_eq!(kb.insights().len(), 1);
         assert_eq!(kb.insights()[0].evidence, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn rankings_fronts_and_evidence_stay_within_a_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kb = KnowledgeBase::open(dir.path(), wopts()).unwrap();
+        let mut published = rec("p", A, 97.0, 3.0e6);
+        published.evaluator = EvaluatorInfo {
+            kind: "published".into(),
+            dataset: Some("cifar10".into()),
+            settings: Default::default(),
+        };
+        let mut proxy = rec("s1", B, 78.0, 1.0e5);
+        proxy.evaluator.kind = "candle".into();
+        proxy.evaluator.dataset = Some("fashion-mnist".into());
+        let mut proxy2 = proxy.clone();
+        proxy2.id = "s2".into();
+        proxy2.arch = A.into();
+        proxy2.score = Some(79.0);
+        proxy2.metrics.insert("params".into(), 2.0e5);
+        kb.add(vec![published, proxy, proxy2]).unwrap();
+        let ps = kb.protocols(None);
+        assert_eq!(ps.len(), 2, "{ps:?}");
+        assert_eq!((ps[0].records, ps[1].records), (1, 2));
+        let ids =
+            |v: Vec<&Entry>| -> Vec<String> { v.iter().map(|e| e.record.id.clone()).collect() };
+        assert_eq!(ids(kb.top_k(None, &ps[1].key, "score", 10)), ["s2", "s1"]);
+        assert_eq!(ids(kb.top_k(None, &ps[0].key, "score", 10)), ["p"]);
+        assert_eq!(ids(kb.pareto(None, &ps[1].key, "score")), ["s1", "s2"]);
+        let ins = Insight {
+            id: "i".into(),
+            space: Space::Nb201,
+            text: "t".into(),
+            evidence: vec!["p".into(), "s1".into(), "s2".into()],
+            status: InsightStatus::Active,
+            contradicted_by: vec![],
+            claim: None,
+            stats: None,
+            provenance: Provenance::default(),
+            created: now_rfc3339(),
+        };
+        let st = kb.evidence_stats(&ins);
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0].mean_score, Some(97.0));
+        assert_eq!((st[1].records, st[1].mean_score), (2, Some(78.5)));
+        // A record replaced in place (its score now a mean over seeds).
+        let mut again = kb.get("s1").unwrap().record.clone();
+        again.score = Some(77.5);
+        again.uncertainty = Some(crate::stats::Uncertainty::single(1.3));
+        kb.upsert(vec![again]).unwrap();
+        drop(kb);
+        let kb = KnowledgeBase::open(dir.path(), OpenOptions::default()).unwrap();
+        assert_eq!(kb.entries().len(), 3);
+        assert_eq!(kb.get("s1").unwrap().record.score, Some(77.5));
+        assert_eq!(kb.get("s1").unwrap().record.score_se(), Some(1.3));
     }
 
     #[test]

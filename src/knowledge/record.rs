@@ -18,6 +18,95 @@ pub struct EvaluatorInfo {
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Images in NAS-Bench-201's `cifar10-valid` validation split, behind its
+/// 12-epoch validation accuracies.
+pub const NB201_VALID_IMAGES: usize = 25_000;
+
+/// Settings that only pick one random draw of a protocol: a repeat with
+/// another value measures the same quantity.
+const DRAW_SETTINGS: [&str; 2] = ["seed", "noise_seed"];
+
+impl EvaluatorInfo {
+    /// The evaluation protocol (evaluator, dataset, settings): scores are
+    /// only ranked against scores of the same protocol. Settings that only
+    /// pick a random draw (`seed`, `noise_seed`) are left out; published
+    /// results of one dataset form one protocol (their settings describe
+    /// each paper's own training in words).
+    pub fn protocol(&self) -> String {
+        let dataset = self.dataset.as_deref().unwrap_or("");
+        if self.kind == "published" {
+            return format!("published|{dataset}");
+        }
+        let mut settings = self.settings.clone();
+        for k in DRAW_SETTINGS {
+            settings.remove(k);
+        }
+        format!(
+            "{}|{dataset}|{}",
+            self.kind,
+            serde_json::Value::Object(settings)
+        )
+    }
+
+    /// The standard error (points) that a score under this protocol
+    /// carries from its validation set's size alone (and any noise the
+    /// evaluator adds): for the NAS-Bench-201 table its 25,000 validation
+    /// images, for others a `valid_size` setting. `None` when unknown.
+    pub fn implied_se(&self, score: f64) -> Option<f64> {
+        let noise = self
+            .settings
+            .get("noise_sd")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+        let n = match self.kind.as_str() {
+            "nb201-table" => Some(NB201_VALID_IMAGES),
+            _ => self
+                .settings
+                .get("valid_size")
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize),
+        }?;
+        let b = crate::stats::binomial_se(score, n)?;
+        Some((b * b + noise * noise).sqrt())
+    }
+
+    /// The protocol in words, for people and prompts (e.g. `candle on
+    /// fashion-mnist: epochs 1, train_subset 5000, ...`).
+    pub fn protocol_label(&self) -> String {
+        let dataset = self.dataset.as_deref().unwrap_or("?");
+        match self.kind.as_str() {
+            "published" => format!("published {dataset} test accuracy"),
+            "nb201-table" => {
+                let noise = self
+                    .settings
+                    .get("noise_sd")
+                    .and_then(|v| v.as_f64())
+                    .map_or(String::new(), |sd| format!(", noise sd {sd}"));
+                format!("NAS-Bench-201 table, {dataset} 12-epoch validation{noise}")
+            }
+            kind => {
+                let keys = [
+                    "epochs",
+                    "train_subset",
+                    "valid_size",
+                    "cells",
+                    "channels",
+                    "stage_cells",
+                ];
+                let parts: Vec<String> = keys
+                    .iter()
+                    .filter_map(|k| Some(format!("{k} {}", self.settings.get(*k)?)))
+                    .collect();
+                if parts.is_empty() {
+                    format!("{kind} on {dataset}")
+                } else {
+                    format!("{kind} on {dataset}: {}", parts.join(", "))
+                }
+            }
+        }
+    }
+}
+
 /// Where a record came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -60,6 +149,11 @@ pub struct ArchRecord {
     /// published results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+    /// The uncertainty of `score`: its standard error, and over how many
+    /// evaluations (seeds) it is the mean. Absent when unknown (e.g.
+    /// published results and records made before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<crate::stats::Uncertainty>,
     /// Further figures: `test_accuracy`, `params`, `flops`, `test_error`, ...
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
@@ -79,6 +173,20 @@ impl ArchRecord {
         } else {
             self.metrics.get(name).copied()
         }
+    }
+
+    /// The standard error of `score`, when known: as recorded, else as its
+    /// protocol implies ([`EvaluatorInfo::implied_se`]).
+    pub fn score_se(&self) -> Option<f64> {
+        self.uncertainty
+            .as_ref()
+            .map(|u| u.se)
+            .or_else(|| self.evaluator.implied_se(self.score?))
+    }
+
+    /// The record's evaluation protocol ([`EvaluatorInfo::protocol`]).
+    pub fn protocol(&self) -> String {
+        self.evaluator.protocol()
     }
 
     /// The evaluator's identity, for telling apart records of the same
@@ -164,6 +272,51 @@ mod tests {
         assert!(higher_is_better("test_accuracy"));
         assert!(!higher_is_better("test_error"));
         assert!(!higher_is_better("params"));
+    }
+
+    #[test]
+    fn protocols_ignore_seeds_and_group_published_results() {
+        let info = |kind: &str, ds: &str, settings: serde_json::Value| EvaluatorInfo {
+            kind: kind.into(),
+            dataset: Some(ds.into()),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+        };
+        let a = info(
+            "candle",
+            "fashion-mnist",
+            serde_json::json!({"epochs": 1, "seed": 0}),
+        );
+        let b = info(
+            "candle",
+            "fashion-mnist",
+            serde_json::json!({"epochs": 1, "seed": 3}),
+        );
+        let c = info(
+            "candle",
+            "fashion-mnist",
+            serde_json::json!({"epochs": 5, "seed": 0}),
+        );
+        let d = info(
+            "candle",
+            "mnist",
+            serde_json::json!({"epochs": 1, "seed": 0}),
+        );
+        assert_eq!(a.protocol(), b.protocol());
+        assert_ne!(a.protocol(), c.protocol());
+        assert_ne!(a.protocol(), d.protocol());
+        let p1 = info(
+            "published",
+            "cifar10",
+            serde_json::json!({"protocol": "600 epochs"}),
+        );
+        let p2 = info(
+            "published",
+            "cifar10",
+            serde_json::json!({"protocol": "other words"}),
+        );
+        assert_eq!(p1.protocol(), p2.protocol());
+        assert_eq!(p1.protocol_label(), "published cifar10 test accuracy");
+        assert_eq!(a.protocol_label(), "candle on fashion-mnist: epochs 1");
     }
 
     #[test]

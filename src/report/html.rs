@@ -81,7 +81,22 @@ impl<'a> View<'a> {
     }
 
     fn best_index(&self) -> Option<usize> {
-        self.lineage.best_path.last().copied()
+        self.run
+            .returned()
+            .map(|b| b.index)
+            .or_else(|| self.lineage.best_path.last().copied())
+    }
+
+    /// The returned architecture's score with its standard error.
+    fn best_text(&self) -> String {
+        self.run.returned().map_or("-".into(), |b| {
+            crate::stats::with_se(b.score, b.se)
+                + &if b.repeats > 1 {
+                    format!(" (mean of {})", b.repeats)
+                } else {
+                    String::new()
+                }
+        })
     }
 
     fn caption(&self, s: &Step) -> String {
@@ -172,10 +187,7 @@ fn overview(page: &mut Page, views: &[View]) {
         let llm = r.activity.total();
         s.push_str("<div class=\"stats\">");
         s.push_str(&stat(&r.steps.len().to_string(), "evaluations"));
-        s.push_str(&stat(
-            &fmt(best.and_then(|b| b.result.score), 2),
-            "best score",
-        ));
+        s.push_str(&stat(&v.best_text(), "best score ± SE"));
         s.push_str(&stat(
             &fmt(best.and_then(|b| b.result.test_accuracy), 2),
             "test accuracy of the best (reported only)",
@@ -207,7 +219,7 @@ fn overview(page: &mut Page, views: &[View]) {
         ("strategy", false),
         ("evaluator", false),
         ("evaluations", true),
-        ("best score", true),
+        ("best score ± SE", true),
         ("test acc. of best", true),
         ("best at", true),
         ("failed", true),
@@ -222,6 +234,11 @@ fn overview(page: &mut Page, views: &[View]) {
         let r = v.run;
         let best = v.best_index().and_then(|i| r.steps.get(i));
         let llm = r.activity.total();
+        let best_cell = format!(
+            "<td class=\"num\" data-v=\"{}\">{}</td>",
+            r.returned().map_or(String::new(), |b| b.score.to_string()),
+            escape(&v.best_text())
+        );
         let _ = write!(
             s,
             "<tr><td><a href=\"#run-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>{}{}{}{}{}{}{}{}{}<td>{}</td></tr>",
@@ -231,7 +248,7 @@ fn overview(page: &mut Page, views: &[View]) {
             escape(&r.strategy),
             escape(&r.evaluator),
             td_int(r.steps.len()),
-            td_num(best.and_then(|b| b.result.score), 2),
+            best_cell,
             td_num(best.and_then(|b| b.result.test_accuracy), 2),
             td_int(best.map_or("-".into(), |b| b.n.to_string())),
             td_int(r.steps.iter().filter(|s| s.result.score.is_none()).count()),
@@ -351,6 +368,7 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
         );
     }
     s.push_str("</div><p class=\"muted\">Every architecture in the tables below opens as a diagram with its <b>cell</b> button.</p></section>\n");
+    contenders_section(&mut s, v);
     page.push(&s);
     lineage_section(page, v, ops);
     size_section(page, v);
@@ -360,6 +378,55 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
     failures_section(page, v, ops);
     evaluations_section(page, v, ops);
     page.push("</section>\n");
+}
+
+/// The re-evaluated contenders (from the summary), when there are any.
+fn contenders_section(s: &mut String, v: &View) {
+    let Some(summary) = v.run.summary.as_ref() else {
+        return;
+    };
+    let Some(cs) = summary["contenders"].as_array().filter(|c| !c.is_empty()) else {
+        return;
+    };
+    let _ = write!(
+        s,
+        "<section class=\"card\" id=\"r{}-contenders\"><h2>Contenders re-evaluated</h2><p class=\"meta\">The best few were trained again with other seeds; the session returns the best by the mean. ± is one standard error.</p><table class=\"contenders\">",
+        v.k
+    );
+    s.push_str(&thead(&[
+        ("evaluation", true),
+        ("first score", true),
+        ("mean ± SE", true),
+        ("evaluations", true),
+        ("sd over seeds", true),
+        ("test acc. (reported only)", true),
+    ]));
+    s.push_str("<tbody>");
+    for c in cs {
+        let u = &c["uncertainty"];
+        let se = u["se"].as_f64();
+        let n = c["evaluation"].as_u64().unwrap_or(0) as usize;
+        let _ = write!(
+            s,
+            "<tr><td class=\"num\" data-v=\"{n}\"><a href=\"#{}\">#{n}</a></td>{}<td class=\"num\" data-v=\"{}\">{}</td>{}{}{}</tr>",
+            v.row_id(n),
+            td_num(c["first_score"].as_f64(), crate::stats::decimals(se)),
+            c["mean"].as_f64().unwrap_or(f64::NAN),
+            escape(
+                &c["mean"]
+                    .as_f64()
+                    .map_or("-".into(), |m| crate::stats::with_se(m, se))
+            ),
+            td_int(u["repeats"].as_u64().unwrap_or(1)),
+            td_num(u["sd"].as_f64(), crate::stats::decimals(se)),
+            td_num(c["test_accuracy"].as_f64(), 2)
+        );
+    }
+    s.push_str("</tbody></table>");
+    if let Some(note) = summary["contenders_note"].as_str() {
+        let _ = write!(s, "<p>{}.</p>", escape(note));
+    }
+    s.push_str("</section>\n");
 }
 
 fn lineage_section(page: &mut Page, v: &View, ops: &Operators) {
@@ -892,6 +959,8 @@ fn evaluations_section(page: &mut Page, v: &View, ops: &Operators) {
     let mut cols: Vec<(&str, bool)> = vec![
         ("#", true),
         ("score", true),
+        ("± SE", true),
+        ("repeats: mean ± SE", true),
         ("test acc.", true),
         ("change vs parent", true),
         ("parent", true),
@@ -928,9 +997,18 @@ fn evaluations_section(page: &mut Page, v: &View, ops: &Operators) {
             None => "<td class=\"num\" data-v=\"\">-</td>".into(),
         };
         let op = operator(&st.origin);
+        let repeats = match r.estimate(st) {
+            Some((m, Some(u))) if u.repeats > 1 => format!(
+                "<td class=\"num\" data-v=\"{m}\">{} <span class=\"muted\">({} evaluations)</span></td>",
+                escape(&crate::stats::with_se(m, Some(u.se))),
+                u.repeats
+            ),
+            _ => "<td class=\"num\" data-v=\"\">-</td>".into(),
+        };
+        let digits = crate::stats::decimals(st.result.score_se);
         let _ = write!(
             s,
-            "<tr id=\"{}\" data-n=\"{}\"{}><td class=\"num\" data-v=\"{}\">{}</td>{}{}{}{parent_cell}<td data-v=\"{}\">{}</td><td class=\"origin\">{}</td>",
+            "<tr id=\"{}\" data-n=\"{}\"{}><td class=\"num\" data-v=\"{}\">{}</td>{}{}{repeats}{}{}{parent_cell}<td data-v=\"{}\">{}</td><td class=\"origin\">{}</td>",
             v.row_id(st.n),
             st.n,
             if v.lineage.on_best_path(i) {
@@ -940,7 +1018,8 @@ fn evaluations_section(page: &mut Page, v: &View, ops: &Operators) {
             },
             st.n,
             st.n,
-            td_num(st.result.score, 2),
+            td_num(st.result.score, digits),
+            td_num(st.result.score_se, digits),
             td_num(st.result.test_accuracy, 2),
             td_delta(v.lineage.delta.get(i).copied().flatten()),
             escape(op),
@@ -1010,6 +1089,7 @@ mod tests {
                 Some(80.0),
             )],
             supports: [("s-i001".to_string(), 1)].into_iter().collect(),
+            reevaluations: Vec::new(),
         }
     }
 

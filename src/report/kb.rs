@@ -4,9 +4,10 @@
 //! record in a sortable table (any of them opens as a diagram), and the
 //! insights with the records they cite.
 //!
-//! Scores are only compared within a group of the same space, evaluator and
-//! dataset: a published CIFAR-10 test accuracy and a proxy's validation
-//! accuracy are different quantities.
+//! Scores are only compared within a group of the same space and evaluation
+//! protocol (evaluator, dataset, settings): a published CIFAR-10 test
+//! accuracy and a proxy's validation accuracy are different quantities, and
+//! so are two proxies' scores.
 
 use super::page::{fmt, fmt_count, stat, status_badge, td_int, td_num, thead, Page};
 use super::{pareto_front, plot, ReportError};
@@ -22,6 +23,8 @@ pub const FILE: &str = "kb-report.html";
 /// One group of comparable records.
 struct Group<'a> {
     space: &'static str,
+    protocol: String,
+    label: String,
     evaluator: String,
     dataset: String,
     entries: Vec<&'a Entry>,
@@ -31,20 +34,29 @@ fn groups(kb: &KnowledgeBase) -> Vec<Group<'_>> {
     let mut out: Vec<Group> = Vec::new();
     for e in kb.entries() {
         let r = &e.record;
-        let dataset = r.evaluator.dataset.clone().unwrap_or_default();
-        match out.iter_mut().find(|g| {
-            g.space == r.space.name() && g.evaluator == r.evaluator.kind && g.dataset == dataset
-        }) {
+        let protocol = r.protocol();
+        match out
+            .iter_mut()
+            .find(|g| g.space == r.space.name() && g.protocol == protocol)
+        {
             Some(g) => g.entries.push(e),
             None => out.push(Group {
                 space: r.space.name(),
+                protocol,
+                label: r.evaluator.protocol_label(),
                 evaluator: r.evaluator.kind.clone(),
-                dataset,
+                dataset: r.evaluator.dataset.clone().unwrap_or_default(),
                 entries: vec![e],
             }),
         }
     }
     out
+}
+
+/// A record's score with its standard error, when known.
+fn score_text(r: &crate::knowledge::ArchRecord) -> String {
+    r.score
+        .map_or("-".into(), |v| crate::stats::with_se(v, r.score_se()))
 }
 
 fn anchor(id: &str) -> String {
@@ -84,7 +96,7 @@ pub fn render(kb: &KnowledgeBase) -> String {
     let gs = groups(kb);
     for (a, l) in [
         ("overview", "Overview"),
-        ("groups", "Spaces and datasets"),
+        ("groups", "Spaces and protocols"),
         ("records", "Records"),
         ("insights", "Insights"),
     ] {
@@ -116,12 +128,13 @@ pub fn render(kb: &KnowledgeBase) -> String {
     s.push_str("</div>");
     // Records by space and dataset.
     s.push_str(
-        "<h3 id=\"groups\">Records by space, evaluator and dataset</h3><table class=\"groups\">",
+        "<h3 id=\"groups\">Records by space and evaluation protocol</h3><p class=\"meta\">Scores are ranked only within one protocol (evaluator, dataset, settings).</p><table class=\"groups\">",
     );
     s.push_str(&thead(&[
         ("space", false),
         ("evaluator", false),
         ("dataset", false),
+        ("protocol", false),
         ("records", true),
         ("papers", true),
         ("sessions", true),
@@ -140,10 +153,11 @@ pub fn render(kb: &KnowledgeBase) -> String {
         let best = best_of(g);
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}{}{}{}<td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{}{}{}<td>{}</td></tr>",
             g.space,
             escape(&g.evaluator),
             escape(&g.dataset),
+            escape(&g.label),
             td_int(g.entries.len()),
             td_int(count("paper")),
             td_int(count("session")),
@@ -186,16 +200,7 @@ fn best_of<'a>(g: &Group<'a>) -> Option<&'a Entry> {
 }
 
 fn group_section(page: &mut Page, g: &Group) {
-    let title = format!(
-        "{} · {}{}",
-        g.space,
-        g.evaluator,
-        if g.dataset.is_empty() {
-            String::new()
-        } else {
-            format!(" · {}", g.dataset)
-        }
-    );
+    let title = format!("{} · {}", g.space, g.label);
     let mut s = format!(
         "<section class=\"card group\"><h2>{}</h2><div class=\"figs\">",
         escape(&title)
@@ -205,7 +210,7 @@ fn group_section(page: &mut Page, g: &Group) {
             "<b>best</b> — <a href=\"#{}\">{}</a> · score {} · {} parameters · {}",
             anchor(&e.record.id),
             escape(e.record.name.as_deref().unwrap_or(&e.record.id)),
-            fmt(e.record.score, 2),
+            escape(&score_text(&e.record)),
             fmt_count(e.record.metric("params")),
             escape(&who(e))
         );
@@ -241,8 +246,9 @@ fn group_section(page: &mut Page, g: &Group) {
                     color: String::new(),
                     href: format!("#{}", anchor(&e.record.id)),
                     tip: format!(
-                        "{}: score {sc:.2}, {} parameters",
+                        "{}: score {}, {} parameters",
                         e.record.name.as_deref().unwrap_or(&e.record.id),
+                        score_text(&e.record),
                         fmt_count(Some(p))
                     ),
                     highlight: false,
@@ -292,6 +298,7 @@ fn records_section(page: &mut Page, kb: &KnowledgeBase) {
         ("name", false),
         ("space", false),
         ("score", true),
+        ("± SE", true),
         ("params", true),
         ("evaluator", false),
         ("dataset", false),
@@ -327,12 +334,13 @@ fn records_section(page: &mut Page, kb: &KnowledgeBase) {
         let params = r.metric("params");
         let _ = write!(
             s,
-            "<tr id=\"{}\" data-n=\"{i}\"><td><code>{}</code></td><td>{}</td><td>{}</td>{}<td class=\"num\" data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"prov\">{prov}</td><td>{}</td><td><code>{}</code></td><td>{button}</td></tr>",
+            "<tr id=\"{}\" data-n=\"{i}\"><td><code>{}</code></td><td>{}</td><td>{}</td>{}{}<td class=\"num\" data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"prov\">{prov}</td><td>{}</td><td><code>{}</code></td><td>{button}</td></tr>",
             anchor(&r.id),
             escape(&r.id),
             escape(r.name.as_deref().unwrap_or("")),
             r.space.name(),
-            td_num(r.score, 2),
+            td_num(r.score, crate::stats::decimals(r.score_se())),
+            td_num(r.score_se(), crate::stats::decimals(r.score_se())),
             params.map_or(String::new(), |x| x.to_string()),
             fmt_count(params),
             escape(&r.evaluator.kind),
@@ -360,7 +368,7 @@ fn insights_section(page: &mut Page, kb: &KnowledgeBase) {
         ("status", false),
         ("insight", false),
         ("evidence", false),
-        ("mean score of evidence", true),
+        ("mean score of evidence, per protocol", true),
         ("contradicted by", false),
         ("provenance", false),
     ]));
@@ -381,12 +389,25 @@ fn insights_section(page: &mut Page, kb: &KnowledgeBase) {
             .iter()
             .map(|id| link(page, id))
             .collect();
-        let scores: Vec<f64> = ins
-            .evidence
+        let stats = kb.evidence_stats(ins);
+        let first = stats.iter().find_map(|st| st.mean_score);
+        let per_protocol: Vec<String> = stats
             .iter()
-            .filter_map(|id| kb.get(id)?.record.score)
+            .filter_map(|st| {
+                Some(format!(
+                    "{:.2} <span class=\"muted\">({}, {} record{})</span>",
+                    st.mean_score?,
+                    escape(&st.label),
+                    st.scored,
+                    if st.scored == 1 { "" } else { "s" }
+                ))
+            })
             .collect();
-        let mean = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+        let mean_cell = format!(
+            "<td class=\"num\" data-v=\"{}\">{}</td>",
+            first.map_or(String::new(), |v| v.to_string()),
+            per_protocol.join("<br>")
+        );
         let p = &ins.provenance;
         let prov = [
             p.session.as_deref().map(|x| format!("session {x}")),
@@ -409,7 +430,7 @@ fn insights_section(page: &mut Page, kb: &KnowledgeBase) {
             }),
             escape(&ins.text),
             ev.join(", "),
-            td_num(mean, 2),
+            mean_cell,
             against.join(", "),
             escape(&prov)
         );

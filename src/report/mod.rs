@@ -13,7 +13,8 @@ pub mod lineage;
 pub mod page;
 pub mod plot;
 
-use crate::session::{journal, Event, Step};
+use crate::session::{journal, Event, Reevaluation, Step};
+use crate::stats::{self, Uncertainty};
 use activity::Activity;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -76,6 +77,23 @@ pub struct Run {
     pub pool: Vec<(String, String, Option<f64>)>,
     /// For each insight id, the later designs that supported it.
     pub supports: BTreeMap<String, u64>,
+    /// Repeated evaluations (other seeds) of evaluated architectures.
+    pub reevaluations: Vec<Reevaluation>,
+}
+
+/// The architecture a session returns, with its score and noise.
+#[derive(Debug, Clone)]
+pub struct Returned<'a> {
+    /// Its index in `steps`.
+    pub index: usize,
+    /// Its first evaluation.
+    pub step: &'a Step,
+    /// Its score: the mean over its evaluations where it was repeated.
+    pub score: f64,
+    /// The standard error of `score`, when known.
+    pub se: Option<f64>,
+    /// Evaluations behind `score`.
+    pub repeats: usize,
 }
 
 /// The evaluator a run's config snapshot names, with its dataset.
@@ -126,6 +144,7 @@ impl Run {
         let mut last_state = Value::Null;
         let mut activity = Activity::default();
         let mut pool = Vec::new();
+        let mut reevaluations = Vec::new();
         for e in events {
             activity.observe(&e, steps.len());
             match e {
@@ -157,6 +176,10 @@ impl Run {
                     last_state = sub.state.strategy_state;
                 }
                 Event::End { reason, .. } => end_reason = Some(reason),
+                Event::Reevaluation(r) => {
+                    elapsed = r.elapsed;
+                    reevaluations.push(*r);
+                }
                 _ => {}
             }
         }
@@ -195,6 +218,59 @@ impl Run {
             activity,
             pool,
             supports,
+            reevaluations,
+        })
+    }
+
+    /// An evaluation's score over it and its repeats: the mean and its
+    /// uncertainty (`None` when it did not score).
+    pub fn estimate(&self, step: &Step) -> Option<(f64, Option<Uncertainty>)> {
+        let ok = |st: &crate::eval::Evaluation| {
+            (st.status == crate::eval::EvalStatus::Ok)
+                .then_some(st.score)
+                .flatten()
+                .map(|v| (v, st.score_se))
+        };
+        let mut ev: Vec<(f64, Option<f64>)> = Vec::new();
+        ev.extend(ok(&step.result));
+        if ev.is_empty() {
+            return None;
+        }
+        ev.extend(
+            self.reevaluations
+                .iter()
+                .filter(|r| r.of == step.n)
+                .filter_map(|r| ok(&r.result)),
+        );
+        let scores: Vec<f64> = ev.iter().map(|e| e.0).collect();
+        let ses: Vec<Option<f64>> = ev.iter().map(|e| e.1).collect();
+        let mean = stats::mean_sd(&scores).0;
+        Some((mean, Uncertainty::of_repeats(&scores, &ses).map(|x| x.1)))
+    }
+
+    /// The architecture the session returns: the summary's best (by the
+    /// mean, where contenders were re-evaluated), else the best search score.
+    pub fn returned(&self) -> Option<Returned<'_>> {
+        let from_summary = self
+            .summary
+            .as_ref()
+            .and_then(|s| s["best"]["evaluation"].as_u64())
+            .and_then(|n| self.steps.iter().position(|s| s.n as u64 == n));
+        let index = match from_summary {
+            Some(i) => i,
+            None => {
+                let b = self.best()?;
+                self.steps.iter().position(|s| s.n == b.n)?
+            }
+        };
+        let step = self.steps.get(index)?;
+        let (score, u) = self.estimate(step)?;
+        Some(Returned {
+            index,
+            step,
+            score,
+            se: u.as_ref().map(|u| u.se),
+            repeats: u.as_ref().map_or(1, |u| u.repeats),
         })
     }
 
@@ -288,24 +364,74 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
     let _ = writeln!(md, "| run | strategy | evaluations | best score | test accuracy of best (reported only) | best found at |");
     let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: |");
     for r in runs {
-        let b = r.best();
+        let b = r.returned();
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} |",
             r.label,
             r.strategy,
             r.steps.len(),
-            fmt_opt(b.and_then(|s| s.result.score), 2),
-            fmt_opt(b.and_then(|s| s.result.test_accuracy), 2),
-            b.map_or("-".into(), |s| s.n.to_string())
+            b.as_ref().map_or("-".into(), |b| {
+                let mean = if b.repeats > 1 {
+                    format!(" (mean of {})", b.repeats)
+                } else {
+                    String::new()
+                };
+                format!("{}{mean}", stats::with_se(b.score, b.se))
+            }),
+            fmt_opt(b.as_ref().and_then(|b| b.step.result.test_accuracy), 2),
+            b.as_ref().map_or("-".into(), |b| b.step.n.to_string())
         );
     }
-    if let Some(b) = subject.best() {
+    let _ = writeln!(
+        md,
+        "\nScores are validation accuracies (%) ± one standard error: the binomial error of the validation set's size, or the spread over seeds where an architecture was evaluated more than once. Differences within about two standard errors are noise."
+    );
+    if let Some(b) = subject.returned() {
         let _ = writeln!(
             md,
             "\nBest architecture (evaluation {}, hash `{}`):\n\n```\n{}\n```\n",
-            b.n, b.hash, b.arch
+            b.step.n, b.step.hash, b.step.arch
         );
+    }
+    if let Some(cs) = subject
+        .summary
+        .as_ref()
+        .and_then(|s| s["contenders"].as_array())
+        .filter(|c| !c.is_empty())
+    {
+        let _ = writeln!(md, "## Contenders re-evaluated\n");
+        let _ = writeln!(
+            md,
+            "The best few were trained again with other seeds; the session returns the best by the mean.\n"
+        );
+        let _ = writeln!(md, "| evaluation | first score | mean ± SE | evaluations | sd over seeds | test accuracy (reported only) |\n| ---: | ---: | ---: | ---: | ---: | ---: |");
+        for c in cs {
+            let u = &c["uncertainty"];
+            let se = u["se"].as_f64();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                c["evaluation"],
+                c["first_score"]
+                    .as_f64()
+                    .map_or("-".into(), |v| stats::round(v, se)),
+                c["mean"]
+                    .as_f64()
+                    .map_or("-".into(), |v| stats::with_se(v, se)),
+                u["repeats"].as_u64().unwrap_or(1),
+                fmt_opt(u["sd"].as_f64(), stats::decimals(se)),
+                fmt_opt(c["test_accuracy"].as_f64(), 2)
+            );
+        }
+        if let Some(note) = subject
+            .summary
+            .as_ref()
+            .and_then(|s| s["contenders_note"].as_str())
+        {
+            let _ = writeln!(md, "\n{note}.");
+        }
+        md.push('\n');
     }
     let _ = writeln!(
         md,

@@ -318,6 +318,68 @@ pub fn pareto(points: &[Point], front: &[usize], title: &str) -> String {
     s
 }
 
+/// A standalone scatter chart (`xmlns` set, so it opens as an `.svg` file)
+/// of `points` with the diagonal y = x drawn when `diagonal` and both axes
+/// share a range; points without `href` are not links.
+pub fn scatter(
+    points: &[Point],
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    diagonal: bool,
+) -> String {
+    let span = |v: &mut dyn Iterator<Item = f64>| {
+        v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        })
+    };
+    let xs = span(&mut points.iter().map(|p| p.x));
+    let ys = span(&mut points.iter().map(|p| p.y));
+    let f = Frame::new(640.0, 480.0, xs, ys);
+    let mut s = f.open("scatter", title, x_label, y_label).replacen(
+        "<svg ",
+        r#"<svg xmlns="http://www.w3.org/2000/svg" "#,
+        1,
+    );
+    if diagonal {
+        let lo = xs.0.max(ys.0);
+        let hi = xs.1.min(ys.1);
+        if hi > lo {
+            let _ = write!(
+                s,
+                r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#bbb" stroke-dasharray="4 3"/>"##,
+                num(f.px(lo)),
+                num(f.py(lo)),
+                num(f.px(hi)),
+                num(f.py(hi))
+            );
+        }
+    }
+    for p in points {
+        let fill = if p.color.is_empty() {
+            color(0)
+        } else {
+            p.color.as_str()
+        };
+        let r = if p.highlight { 5.0 } else { 3.2 };
+        let circle = format!(
+            r#"<circle cx="{}" cy="{}" r="{}" fill="{}" fill-opacity="0.75"><title>{}</title></circle>"#,
+            num(f.px(p.x)),
+            num(f.py(p.y)),
+            num(r),
+            escape(fill),
+            escape(&p.tip)
+        );
+        if p.href.is_empty() {
+            s.push_str(&circle);
+        } else {
+            let _ = write!(s, r#"<a href="{}">{circle}</a>"#, escape(&p.href));
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 fn point(s: &mut String, f: &Frame, p: &Point, fill: &str) {
     let r = if p.highlight { 6.0 } else { 4.2 };
     let stroke = if p.highlight {

@@ -89,6 +89,10 @@ pub enum Event {
         #[serde(flatten)]
         state: StepState,
     },
+    /// An evaluated architecture was evaluated again with another seed: a
+    /// contender at the end of the session, or a new best within noise of
+    /// the one before it.
+    Reevaluation(Box<Reevaluation>),
     /// The session ended.
     End {
         /// Why.
@@ -138,6 +142,29 @@ pub struct Step {
     /// State after this step.
     #[serde(flatten)]
     pub state: StepState,
+}
+
+/// One repeated evaluation of an evaluated architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reevaluation {
+    /// The number of the evaluation whose architecture this repeats.
+    pub of: usize,
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its canonical hash.
+    pub hash: String,
+    /// Which repeat (1, 2, ...): the evaluator's `repeat`-th other seed.
+    pub repeat: u32,
+    /// Why: `contender` (end of session) or `close-best` (a new best
+    /// within noise of the old one).
+    pub purpose: String,
+    /// The result.
+    #[serde(flatten)]
+    pub result: Evaluation,
+    /// Seconds the evaluation took.
+    pub eval_seconds: f64,
+    /// Seconds the session has run, over all its runs, after it.
+    pub elapsed: f64,
 }
 
 /// A request handed to an executor.

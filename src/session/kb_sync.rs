@@ -50,6 +50,7 @@ impl<'e> Session<'e> {
             space: self.spec.space,
             arch: step.arch.clone(),
             score: step.result.score,
+            uncertainty: step.result.score_se.map(crate::stats::Uncertainty::single),
             metrics,
             evaluator: self.info.clone(),
             provenance: Provenance {

@@ -2,6 +2,7 @@
 //! budget, journalled so that a killed session resumes and ends exactly as an
 //! uninterrupted one would.
 
+mod contenders;
 pub mod journal;
 mod kb_sync;
 pub mod operators;
@@ -12,7 +13,8 @@ pub mod setup;
 #[cfg(test)]
 mod tests;
 
-pub use journal::{Event, JournalError, Placement, Step, StepState, Submission};
+pub use contenders::{Contender, ContenderSettings};
+pub use journal::{Event, JournalError, Placement, Reevaluation, Step, StepState, Submission};
 pub use run_dir::RunDir;
 
 use crate::config::{Config, ConfigError, KbRecords};
@@ -109,6 +111,8 @@ pub struct Spec {
     pub max_cost_usd: f64,
     /// Which results go to the knowledge base.
     pub kb_records: KbRecords,
+    /// Re-evaluation of contenders.
+    pub contenders: ContenderSettings,
 }
 
 impl Spec {
@@ -125,6 +129,7 @@ impl Spec {
             max_tokens: c.search.max_tokens,
             max_cost_usd: c.search.max_cost_usd,
             kb_records: c.search.kb_records,
+            contenders: ContenderSettings::from_config(c),
         }
     }
 }
@@ -149,8 +154,15 @@ pub struct Progress {
 pub struct Best {
     /// The architecture in its space's text form.
     pub arch: String,
-    /// Its search score (validation accuracy, %).
+    /// Its search score (validation accuracy, %): the mean over its
+    /// evaluations when it was evaluated more than once.
     pub score: f64,
+    /// The standard error of `score` (points), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_se: Option<f64>,
+    /// Its evaluations' spread, when it was evaluated more than once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<crate::stats::Uncertainty>,
     /// Its canonical hash.
     pub hash: String,
     /// The evaluation that found it.
@@ -166,6 +178,8 @@ impl Best {
         Some(Best {
             arch: step.arch.clone(),
             score: step.result.score?,
+            score_se: step.result.score_se,
+            uncertainty: None,
             hash: step.hash.clone(),
             evaluation: step.n,
             test_accuracy: step.result.test_accuracy,
@@ -204,8 +218,24 @@ pub struct Summary {
     pub failed: usize,
     /// Where evaluations ran (`local, 1 worker`, `slurm, ...`).
     pub executor: String,
-    /// The best architecture.
+    /// Repeated evaluations of evaluated architectures (other seeds); the
+    /// evaluation budget counts them too.
+    pub reevaluations: usize,
+    /// The best architecture: by the mean over its evaluations when
+    /// contenders were re-evaluated.
     pub best: Option<Best>,
+    /// The re-evaluated contenders, best mean first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contenders: Vec<Contender>,
+    /// Whether the top two contenders' means differ by more than the noise
+    /// allows (`search.distinguish_z` standard errors); absent with fewer
+    /// than two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_two_distinguishable: Option<bool>,
+    /// What the re-evaluation found, in words (e.g. that the top two are not
+    /// distinguishable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contenders_note: Option<String>,
     /// Why the session stopped.
     pub stop_reason: String,
     /// Seconds, over all runs of the session.
@@ -245,6 +275,7 @@ pub struct Session<'e> {
     rng: Rng,
     seen: HashMap<String, (usize, Option<f64>)>,
     steps: Vec<Step>,
+    reevaluations: Vec<Reevaluation>,
     best: Option<usize>,
     duplicates: usize,
     duplicate_operators: std::collections::BTreeMap<String, usize>,
@@ -269,6 +300,13 @@ pub struct Session<'e> {
     interrupt: Option<Arc<AtomicBool>>,
     /// Why the session stops proposing (an LLM rate limit), if it does.
     halt: Option<String>,
+    /// Re-evaluations in flight, by request id (see contenders.rs).
+    reevals_in_flight: BTreeMap<String, contenders::ReevalFlight>,
+    /// Re-evaluation requests made so far.
+    reeval_requests: usize,
+    /// Search results that arrived while the session waited for a
+    /// re-evaluation; the loop takes them first.
+    deferred: Vec<crate::executor::Outcome>,
 }
 
 impl<'e> Session<'e> {
@@ -303,6 +341,7 @@ impl<'e> Session<'e> {
             exec,
             seen: HashMap::new(),
             steps: Vec::new(),
+            reevaluations: Vec::new(),
             best: None,
             duplicates: 0,
             duplicate_operators: Default::default(),
@@ -320,6 +359,9 @@ impl<'e> Session<'e> {
             cancelled: 0,
             interrupt: None,
             halt: None,
+            reevals_in_flight: BTreeMap::new(),
+            reeval_requests: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -362,9 +404,24 @@ impl<'e> Session<'e> {
         &self.steps
     }
 
-    /// The best evaluation so far.
+    /// Repeated evaluations so far, in order.
+    pub fn reevaluations(&self) -> &[Reevaluation] {
+        &self.reevaluations
+    }
+
+    /// The best evaluation so far (by the mean over its evaluations where
+    /// it was evaluated more than once).
     pub fn best(&self) -> Option<Best> {
-        self.best.and_then(|i| self.steps.get(i)).and_then(Best::of)
+        let step = self.best.and_then(|i| self.steps.get(i))?;
+        let mut b = Best::of(step)?;
+        if let Some((mean, Some(u))) = self.estimate(step) {
+            if u.repeats > 1 {
+                b.score = mean;
+                b.score_se = Some(u.se);
+                b.uncertainty = Some(u);
+            }
+        }
+        Some(b)
     }
 
     pub(super) fn elapsed(&self) -> f64 {
@@ -376,7 +433,8 @@ impl<'e> Session<'e> {
             step.result.score,
             self.best
                 .and_then(|i| self.steps.get(i))
-                .and_then(|b| b.result.score),
+                .and_then(|b| self.estimate(b))
+                .map(|(m, _)| m),
         ) {
             (Some(s), Some(b)) => s > b,
             (Some(_), None) => true,

@@ -110,6 +110,7 @@ impl<'e> Session<'e> {
         let mut last_state: Option<StepState> = None;
         // Requests submitted without a result yet: id → (flight, cancelled).
         let mut open: BTreeMap<String, (Flight, bool)> = BTreeMap::new();
+        let mut last_elapsed: Option<f64> = None;
         for ev in events {
             match ev {
                 Event::Submitted(sub) => {
@@ -123,6 +124,7 @@ impl<'e> Session<'e> {
                         s.requests = s.requests.max(k);
                     }
                     s.consecutive_duplicates = 0;
+                    last_elapsed = Some(sub.state.elapsed);
                     last_state = Some(sub.state);
                     open.insert(
                         sub.request,
@@ -170,7 +172,13 @@ impl<'e> Session<'e> {
                         s.consecutive_duplicates = 0;
                     }
                     last_state = Some(step.state.clone());
+                    last_elapsed = Some(step.state.elapsed);
                     s.record_step(step);
+                }
+                Event::Reevaluation(r) => {
+                    last_elapsed = Some(r.elapsed);
+                    s.reevaluations.push(*r);
+                    s.rerank_best();
                 }
                 Event::Duplicate {
                     state, operator, ..
@@ -178,6 +186,7 @@ impl<'e> Session<'e> {
                     *s.duplicate_operators.entry(operator).or_insert(0) += 1;
                     s.duplicates += 1;
                     s.consecutive_duplicates += 1;
+                    last_elapsed = Some(state.elapsed);
                     last_state = Some(state);
                 }
                 _ => {}
@@ -186,7 +195,9 @@ impl<'e> Session<'e> {
         if let Some(state) = last_state {
             s.rng = state.rng;
             s.strategy.restore(&state.strategy_state)?;
-            s.elapsed_before = state.elapsed;
+        }
+        if let Some(e) = last_elapsed {
+            s.elapsed_before = e;
         }
         for (id, (flight, cancelled)) in open {
             s.pending.insert(flight.hash.clone(), id.clone());

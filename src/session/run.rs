@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// How long the loop waits for a result before it looks at its budgets and
 /// the interrupt flag again.
-const WAIT: Duration = Duration::from_millis(200);
+pub(super) const WAIT: Duration = Duration::from_millis(200);
 
 /// Why a session stops.
 pub(super) enum Stop {
@@ -30,16 +30,31 @@ impl<'e> Session<'e> {
         if let Some(r) = &self.halt {
             return Some(Stop::Drain(r.clone()));
         }
-        if self.steps.len() >= self.spec.max_evaluations {
+        // Room is left for the contenders' repeats (see contenders.rs).
+        let (held, held_seconds) = self.reserved();
+        let held_note = |what: &str| match held {
+            0 => String::new(),
+            n => format!(" ({n} {what} held back for re-evaluating contenders)"),
+        };
+        if self.evaluations_used() + held >= self.spec.max_evaluations {
             return Some(Stop::Drain(format!(
-                "budget: {} evaluations",
-                self.spec.max_evaluations
+                "budget: {} evaluations{}",
+                self.spec.max_evaluations,
+                held_note("evaluations")
             )));
         }
         if self.spec.max_seconds > 0.0 && self.elapsed() >= self.spec.max_seconds {
             return Some(Stop::Now(format!(
                 "budget: {} seconds",
                 self.spec.max_seconds
+            )));
+        }
+        if self.spec.max_seconds > 0.0 && self.elapsed() + held_seconds >= self.spec.max_seconds {
+            // What is in flight may finish; the contenders get the rest.
+            return Some(Stop::Drain(format!(
+                "budget: {} seconds{}",
+                self.spec.max_seconds,
+                held_note("evaluations' time")
             )));
         }
         let stats = self.strategy.stats();
@@ -202,7 +217,14 @@ impl<'e> Session<'e> {
 
     /// Take the results that are ready, waiting up to `wait` for one.
     fn collect(&mut self, wait: Duration) -> Result<(), SessionError> {
-        let outcomes = self.exec.poll(wait)?;
+        // Results that came while a re-evaluation was awaited come first.
+        let mut outcomes = std::mem::take(&mut self.deferred);
+        let wait = if outcomes.is_empty() {
+            wait
+        } else {
+            Duration::ZERO
+        };
+        outcomes.extend(self.exec.poll(wait)?);
         if self.interrupted() {
             // Results of workers the interrupt may have reached are not
             // trusted; a resumed session reads those that finished from disk.
@@ -218,6 +240,9 @@ impl<'e> Session<'e> {
 
     /// Record a result: journal it, tell the strategy, sync the knowledge base.
     fn finish(&mut self, o: Outcome) -> Result<(), SessionError> {
+        if let Some(r) = self.reevals_in_flight.remove(&o.id) {
+            return self.finish_reevaluation(r, o);
+        }
         let Some(flight) = self.in_flight.remove(&o.id) else {
             tracing::warn!(request = %o.id, "a result for no request in flight; ignored");
             return Ok(());
@@ -270,8 +295,10 @@ impl<'e> Session<'e> {
         } else {
             None
         };
+        let best_index_before = self.best;
         self.record_step(step);
         if self.best.is_some_and(|i| i + 1 == n) {
+            self.recheck_close_best(best_index_before)?;
             self.write_best()?;
             if let Some(b) = self.best() {
                 tracing::info!(n, score = b.score, arch = %b.arch, "new best");
@@ -312,8 +339,9 @@ impl<'e> Session<'e> {
     }
 
     /// Cancel everything in flight (and forget the lost), journalling each.
-    fn cancel_in_flight(&mut self, reason: &str) -> Result<usize, SessionError> {
+    pub(super) fn cancel_in_flight(&mut self, reason: &str) -> Result<usize, SessionError> {
         self.exec.cancel_all()?;
+        self.reevals_in_flight.clear();
         let mut all: Vec<String> = self.in_flight.keys().cloned().collect();
         all.extend(self.lost.drain(..).map(|(id, _)| id));
         for id in &all {
@@ -361,7 +389,10 @@ impl<'e> Session<'e> {
                     continue;
                 }
                 None if can_submit
-                    && self.steps.len() + self.in_flight.len() + self.lost.len()
+                    && self.evaluations_used()
+                        + self.reserved().0
+                        + self.in_flight.len()
+                        + self.lost.len()
                         < self.spec.max_evaluations =>
                 {
                     match self.propose_one() {
@@ -390,6 +421,7 @@ impl<'e> Session<'e> {
     pub fn run(mut self) -> Result<Summary, SessionError> {
         self.report("start");
         let reason = self.drive()?;
+        let contenders = self.reevaluate_contenders()?;
         self.journal(&Event::End {
             reason: reason.clone(),
             time: now_rfc3339(),
@@ -407,7 +439,11 @@ impl<'e> Session<'e> {
                 .filter(|s| s.result.status != EvalStatus::Ok)
                 .count(),
             executor: self.exec.describe(),
+            reevaluations: self.reevaluations.len(),
             best: self.best(),
+            contenders: contenders.contenders,
+            top_two_distinguishable: contenders.distinguishable,
+            contenders_note: contenders.note,
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),
             operators: operators::operator_stats(&self.steps, &self.duplicate_operators),

@@ -19,6 +19,7 @@ use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
 use crate::space::notation::{self, arch_schema};
 use crate::space::{Arch, Space};
+use crate::stats::{self, Comparison};
 use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError, StrategyStats};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -83,6 +84,14 @@ pub struct PoolEntry {
     pub params: Option<f64>,
     /// Evaluated in this session.
     pub own: bool,
+    /// The standard error of the score, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<f64>,
+    /// Scored under another evaluation protocol than the session's (e.g. a
+    /// published CIFAR-10 test accuracy): shown to the LLM as labelled
+    /// context, never ranked together with the session's own scores.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_protocol: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,9 +124,21 @@ struct Counters {
 #[serde(tag = "stage", rename_all = "snake_case")]
 enum Pending {
     Seed,
-    Evolution { strategy: String, parent_score: f64 },
-    Inspiration { insights: Vec<String> },
-    Ranked { choice: String, parent_score: f64 },
+    Evolution {
+        strategy: String,
+        parent_score: f64,
+        #[serde(default)]
+        parent_se: Option<f64>,
+    },
+    Inspiration {
+        insights: Vec<String>,
+    },
+    Ranked {
+        choice: String,
+        parent_score: f64,
+        #[serde(default)]
+        parent_se: Option<f64>,
+    },
     Crossover,
 }
 
@@ -171,6 +192,7 @@ pub struct SekiAgent {
     state: AgentState,
     events: Vec<AgentEvent>,
     outbox: Vec<Insight>,
+    protocol: Option<crate::knowledge::EvaluatorInfo>,
 }
 
 /// One LLM call's settings.
@@ -258,46 +280,115 @@ impl SekiAgent {
             },
             events: Vec::new(),
             outbox: Vec::new(),
+            protocol: None,
         })
     }
 
-    /// The knowledge base's architectures of a space as a starting pool. Scores
-    /// from the session's own evaluator are labelled `score_label`; others by
-    /// their evaluator (e.g. `published cifar10 test accuracy`). Best first.
+    /// The session's evaluation protocol: the standard error of each of its
+    /// scores follows from it, and decisions treat differences within noise
+    /// as ties (`agent.tie_z`).
+    pub fn with_protocol(mut self, evaluator: crate::knowledge::EvaluatorInfo) -> Self {
+        self.protocol = Some(evaluator);
+        self
+    }
+
+    /// The knowledge base's architectures of a space as a starting pool.
+    /// Records of the session's own evaluation protocol (evaluator, dataset,
+    /// settings) are labelled `score_label` and ranked with the session's
+    /// results; others are kept as context, labelled by their protocol (e.g.
+    /// `published cifar10 test accuracy`). Own protocol first, best first.
     pub fn pool_from_kb(
         kb: &KnowledgeBase,
         space: Space,
-        evaluator_kind: &str,
+        evaluator: &crate::knowledge::EvaluatorInfo,
         score_label: &str,
     ) -> Vec<PoolEntry> {
+        let ours = evaluator.protocol();
         let mut pool: Vec<PoolEntry> = kb
             .entries()
             .iter()
             .filter(|e| e.record.space == space)
             .filter_map(|e| {
                 let r = &e.record;
-                let label = if r.evaluator.kind == evaluator_kind {
-                    score_label.to_string()
-                } else if r.evaluator.kind == "published" {
-                    format!(
-                        "published {} test accuracy",
-                        r.evaluator.dataset.as_deref().unwrap_or("")
-                    )
-                } else {
-                    format!("{} score", r.evaluator.kind)
-                };
+                let same = r.protocol() == ours;
                 Some(PoolEntry {
                     id: r.id.clone(),
                     arch: r.arch.clone(),
                     score: r.score?,
-                    score_label: label,
+                    score_label: if same {
+                        score_label.to_string()
+                    } else {
+                        r.evaluator.protocol_label()
+                    },
                     params: r.metric("params"),
                     own: false,
+                    se: r.score_se(),
+                    other_protocol: !same,
                 })
             })
             .collect();
-        pool.sort_by(|a, b| b.score.total_cmp(&a.score));
+        pool.sort_by(|a, b| {
+            a.other_protocol
+                .cmp(&b.other_protocol)
+                .then(b.score.total_cmp(&a.score))
+        });
         pool
+    }
+
+    /// The pool entries ranked together with the session's own results (its
+    /// protocol), best first.
+    pub(super) fn comparable(&self) -> Vec<PoolEntry> {
+        let mut v: Vec<PoolEntry> = self
+            .state
+            .pool
+            .iter()
+            .filter(|e| !e.other_protocol)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.score.total_cmp(&a.score));
+        v
+    }
+
+    /// Up to `k` entries of other protocols, best first within each
+    /// protocol, for prompts to show as labelled context.
+    pub(super) fn context_entries(&self, k: usize) -> Vec<PoolEntry> {
+        let mut v: Vec<PoolEntry> = self
+            .state
+            .pool
+            .iter()
+            .filter(|e| e.other_protocol)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            a.score_label
+                .cmp(&b.score_label)
+                .then(b.score.total_cmp(&a.score))
+        });
+        v.truncate(k);
+        v
+    }
+
+    /// The standard error of one of the session's scores.
+    fn own_se(&self, score: f64) -> Option<f64> {
+        self.protocol.as_ref().and_then(|p| p.implied_se(score))
+    }
+
+    /// How a child's score compares with its parent's, differences within
+    /// noise (`agent.tie_z` standard errors) being ties: the outcome in words
+    /// at the precision the noise supports.
+    fn judge_child(&self, child: &PoolEntry, parent: f64, parent_se: Option<f64>) -> String {
+        let cmp = stats::compare(child.score, child.se, parent, parent_se, self.cfg.tie_z);
+        let c = stats::round(child.score, child.se);
+        let p = stats::round(parent, parent_se);
+        match cmp {
+            Comparison::Better => format!("improved to {c} (from {p})"),
+            Comparison::Tie if child.score > parent && child.se.is_some() => format!(
+                "{c}, within noise of {p} (± {}): not a clear improvement",
+                stats::round(child.se.unwrap_or(0.0), child.se)
+            ),
+            Comparison::Tie => format!("{c}, within noise of {p}"),
+            Comparison::Worse => format!("{c}, not better than {p}"),
+        }
     }
 
     fn islands(&self) -> usize {
@@ -323,15 +414,14 @@ impl SekiAgent {
 impl SekiAgent {
     /// Score every insight that states a claim on the architectures
     /// evaluated under the session's protocol (its own and the pool's
-    /// records with the same score label); an insight the data now
-    /// contradict is marked so. Changed insights go to the knowledge base.
+    /// records of the same protocol); an insight the data now contradict is
+    /// marked so. Changed insights go to the knowledge base.
     fn rescore_claims(&mut self) {
-        let label = self.task.score_label.clone();
         let data: Vec<(Arch, f64)> = self
             .state
             .pool
             .iter()
-            .filter(|e| e.own || e.score_label == label)
+            .filter(|e| e.own || !e.other_protocol)
             .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score)))
             .collect();
         for ins in self.state.insights.iter_mut() {
@@ -431,14 +521,21 @@ impl Strategy for SekiAgent {
                     score_label: self.task.score_label.clone(),
                     params: obs.params,
                     own: true,
+                    se: self.own_se(score),
+                    other_protocol: false,
                 };
                 self.state.pool.push(e.clone());
                 Some(e)
             }
             _ => None,
         };
-        let better_than_current =
-            |e: &PoolEntry, cur: &Option<PoolEntry>| cur.as_ref().is_none_or(|c| e.score > c.score);
+        // A difference within noise is a tie; `on_tie` says what it does.
+        let (z, on_tie) = (self.cfg.tie_z, self.cfg.on_tie);
+        let better_than_current = |e: &PoolEntry, cur: &Option<PoolEntry>| {
+            cur.as_ref().is_none_or(|c| {
+                crate::agent::replaces_current(e.score, e.se, c.score, c.se, z, on_tie)
+            })
+        };
         // The proposal this outcome answers (the latest of that architecture:
         // a duplicate is answered at once, before an earlier one in flight).
         let hash = obs.arch.hash();
@@ -464,12 +561,10 @@ impl Strategy for SekiAgent {
             Some(Pending::Evolution {
                 strategy,
                 parent_score,
+                parent_se,
             }) => {
                 let outcome = match &entry {
-                    Some(e) if e.score > parent_score => {
-                        format!("improved to {:.2} (from {parent_score:.2})", e.score)
-                    }
-                    Some(e) => format!("{:.2}, not better than {parent_score:.2}", e.score),
+                    Some(e) => self.judge_child(e, parent_score, parent_se),
                     None => "the evaluation failed".into(),
                 };
                 let l = &mut self.state.lines[line];
@@ -486,12 +581,10 @@ impl Strategy for SekiAgent {
             Some(Pending::Ranked {
                 choice,
                 parent_score,
+                parent_se,
             }) => {
                 let outcome = match &entry {
-                    Some(e) if e.score > parent_score => {
-                        format!("improved to {:.2} (from {parent_score:.2})", e.score)
-                    }
-                    Some(e) => format!("{:.2}, not better than {parent_score:.2}", e.score),
+                    Some(e) => self.judge_child(e, parent_score, parent_se),
                     None => "the evaluation failed".into(),
                 };
                 let l = &mut self.state.lines[line];
@@ -648,6 +741,46 @@ mod tests {
         assert!(ctx.is_seen(&arch));
         let (_, none) = a.fallback(&mut ctx, None);
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn outcomes_within_noise_are_ties_at_the_noise_precision() {
+        let mut table_info = crate::knowledge::EvaluatorInfo {
+            kind: "nb201-table".into(),
+            dataset: Some("cifar10".into()),
+            settings: Default::default(),
+        };
+        table_info
+            .settings
+            .insert("noise_sd".into(), serde_json::json!(1.0));
+        let mut a = agent().with_protocol(table_info);
+        let arch = Space::Nb201.random(&mut Rng::seed(3));
+        let mut outcome = |score: f64, n: usize| {
+            let parent_se = a.own_se(80.0);
+            a.state.awaiting.push(Awaiting {
+                hash: arch.hash(),
+                line: 0,
+                what: Pending::Evolution {
+                    strategy: "try".into(),
+                    parent_score: 80.0,
+                    parent_se,
+                },
+            });
+            a.observe(&Observation {
+                arch: &arch,
+                score: Some(score),
+                evaluation: Some(n),
+                params: None,
+            });
+            a.state.lines[0].history.last().unwrap().outcome.clone()
+        };
+        // Standard errors about 1.03 each: a tie within 1.46 points at z = 1.
+        let tie = outcome(81.0, 1);
+        assert!(tie.starts_with("81.0, within noise of 80.0"), "{tie}");
+        let better = outcome(82.0, 2);
+        assert_eq!(better, "improved to 82.0 (from 80.0)");
+        let worse = outcome(78.0, 3);
+        assert_eq!(worse, "78.0, not better than 80.0");
     }
 
     #[test]

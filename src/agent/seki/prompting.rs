@@ -55,11 +55,18 @@ impl SekiAgent {
         Ok(self.prompts.render(name, &ctx)?)
     }
 
+    /// An entry as templates see it: `score` rounded to the precision its
+    /// noise supports, `score_text` with its standard error (`77.3 ± 1.3`).
     pub(super) fn entry_ctx(&self, e: &PoolEntry) -> Value {
+        let rounded: f64 = crate::stats::round(e.score, e.se)
+            .parse()
+            .unwrap_or(e.score);
         json!({
             "id": e.id,
             "arch": show(self.space, &e.arch),
-            "score": e.score,
+            "score": rounded,
+            "score_text": crate::stats::with_se(e.score, e.se),
+            "se": e.se,
             "score_label": e.score_label,
             "params": e.params,
         })

@@ -44,6 +44,7 @@ impl SekiAgent {
             Pending::Evolution {
                 strategy,
                 parent_score: current.score,
+                parent_se: current.se,
             },
         ))
     }
@@ -52,17 +53,24 @@ impl SekiAgent {
         &mut self,
         ctx: &mut Context<'_>,
     ) -> Result<(Proposal, Pending), StrategyError> {
-        let mut ranked = self.state.pool.clone();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // The top-k of the session's own protocol; other protocols' results
+        // are shown apart, as labelled context.
+        let mut ranked = self.comparable();
         ranked.truncate(self.cfg.top_k);
         let picks = ctx.rng.sample_indices(ranked.len(), self.cfg.sample);
         let samples: Vec<PoolEntry> = picks
             .iter()
             .filter_map(|&i| ranked.get(i).cloned())
             .collect();
+        let context: Vec<Value> = self
+            .context_entries(self.cfg.sample)
+            .iter()
+            .map(|s| self.entry_ctx(s))
+            .collect();
         let vars = json!({
             "samples": samples.iter().map(|s| self.entry_ctx(s)).collect::<Vec<_>>(),
             "places": claim::places(self.space),
+            "context": context,
         });
         let system = Message::system(self.render("system", vars.clone())?);
         let ask = Message::user(self.render("inspiration_patterns", vars.clone())?);
@@ -158,7 +166,8 @@ impl SekiAgent {
             return Stage::Evolution;
         }
         let pos = self.state.iterations % round;
-        let enough = self.state.pool.len() >= c.sample.min(c.top_k).max(2);
+        let comparable = self.state.pool.iter().filter(|e| !e.other_protocol).count();
+        let enough = comparable >= c.sample.min(c.top_k).max(2);
         let stage = if pos < c.evolution_iterations {
             Stage::Evolution
         } else if pos < c.evolution_iterations + c.inspiration_iterations {
@@ -267,6 +276,7 @@ impl SekiAgent {
         let pending = Pending::Ranked {
             choice: format!("ranked choice {letter} of {}: {change}", letters.len()),
             parent_score: current.score,
+            parent_se: current.se,
         };
         let mut p = Proposal::new(
             arch,
@@ -283,8 +293,7 @@ impl SekiAgent {
         ctx: &mut Context<'_>,
         current: PoolEntry,
     ) -> Result<(Proposal, Pending), StrategyError> {
-        let mut ranked = self.state.pool.clone();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut ranked = self.comparable();
         ranked.truncate(self.cfg.top_k.max(2));
         let archs: Vec<Arch> = ranked
             .iter()

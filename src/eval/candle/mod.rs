@@ -121,4 +121,24 @@ impl Evaluator for CandleEvaluator {
     fn evaluate(&mut self, arch: &Arch) -> Result<Evaluation, EvalError> {
         Ok(self.evaluate_report(arch)?.evaluation)
     }
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+
+    /// Train again with seed `seed + repeat`: another validation split,
+    /// initialisation, batch order and augmentation.
+    fn evaluate_repeat(
+        &mut self,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<Evaluation>, EvalError> {
+        let mut cfg = self.cfg.clone();
+        cfg.seed = cfg.seed.wrapping_add(u64::from(repeat));
+        let report = worker::run_child(&self.program, arch, &cfg)?;
+        let mut e = report.evaluation.clone();
+        e.metrics.insert("seed".into(), cfg.seed as f64);
+        self.last = Some(report);
+        Ok(Some(e))
+    }
 }

@@ -286,6 +286,7 @@ pub fn evaluate(
         curve.last().copied().unwrap_or(f64::NAN),
     );
     metrics.insert("valid_loss".into(), valid_loss);
+    metrics.insert("valid_images".into(), splits.valid.len() as f64);
     metrics.insert("epochs".into(), cfg.epochs as f64);
     metrics.insert(
         "latency_ms".into(),
@@ -299,6 +300,7 @@ pub fn evaluate(
             status: EvalStatus::Ok,
             score: Some(valid_acc * 100.0),
             test_accuracy: Some(test_acc * 100.0),
+            score_se: crate::stats::binomial_se(valid_acc * 100.0, splits.valid.len()),
             metrics,
         },
         loss_curve: curve,
