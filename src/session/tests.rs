@@ -43,6 +43,7 @@ fn spec(strategy: StrategyKind, budget: usize, seed: u64) -> Spec {
         max_tokens: 0,
         max_cost_usd: 0.0,
         kb_records: KbRecords::None,
+        contenders: Default::default(),
     }
 }
 
@@ -54,6 +55,61 @@ fn run(strategy: StrategyKind, slots: usize, budget: usize, seed: u64) -> Vec<St
     Session::in_memory_with(s, strat, Box::new(exec))
         .run_to_steps()
         .unwrap()
+}
+
+/// The hash score, plus a different small offset for each repeat.
+struct NoisyHash;
+
+impl Evaluator for NoisyHash {
+    fn info(&self) -> EvaluatorInfo {
+        HashScore.info()
+    }
+    fn evaluate(&mut self, arch: &Arch) -> Result<crate::eval::Evaluation, EvalError> {
+        let mut e = HashScore.evaluate(arch)?;
+        e.score_se = Some(1.0);
+        Ok(e)
+    }
+    fn repeatable(&self) -> bool {
+        true
+    }
+    fn evaluate_repeat(
+        &mut self,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<crate::eval::Evaluation>, EvalError> {
+        let mut e = self.evaluate(arch)?;
+        e.score = e.score.map(|s| s - 0.5 * f64::from(repeat));
+        Ok(Some(e))
+    }
+}
+
+#[test]
+fn contenders_are_repeated_through_an_executor_with_several_in_flight() {
+    for slots in [1, 3] {
+        let mut ev = NoisyHash;
+        let mut s = spec(StrategyKind::Rea, 20, 4);
+        s.contenders = ContenderSettings {
+            count: 3,
+            repeats: 2,
+            close_bests: true,
+            z: 1.96,
+        };
+        let strat = strategy::build(StrategyKind::Rea, Space::Nb201, s.rea).unwrap();
+        let exec = Simulated::new(&mut ev, slots, 4);
+        let summary = Session::in_memory_with(s, strat, Box::new(exec))
+            .run()
+            .unwrap();
+        assert!(summary.evaluations + summary.reevaluations <= 20, "{slots}");
+        assert_eq!(summary.contenders.len(), 3);
+        for c in &summary.contenders {
+            let u = c.uncertainty.as_ref().unwrap();
+            assert_eq!(u.repeats, 3, "{slots}: {c:?}");
+            // Repeats 1 and 2: 0.5 and 1 below the first score.
+            assert!((c.mean - (c.first_score - 0.5)).abs() < 1e-9);
+        }
+        let best = summary.best.unwrap();
+        assert_eq!(best.evaluation, summary.contenders[0].evaluation);
+    }
 }
 
 fn archs(steps: &[Step]) -> Vec<String> {
