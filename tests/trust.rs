@@ -446,3 +446,34 @@ fn training_repeats_use_other_seeds_and_proxy_check_trains_both_settings() {
     let again = std::fs::read_to_string(d.path().join("pc/evaluations.jsonl")).unwrap();
     assert_eq!(again.lines().count(), 6);
 }
+
+#[test]
+fn contenders_run_as_request_files_with_a_pool_of_workers() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = noisy_config(d.path(), "contenders = 3\ncontender_repeats = 2\n");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "[executor]\nworkers = 3\n";
+    std::fs::write(&cfg, text).unwrap();
+    let s = search(d.path(), &cfg, "pool");
+    assert_eq!(s["reevaluations"], 6, "{s}");
+    assert_eq!(
+        s["evaluations"].as_u64().unwrap() + s["reevaluations"].as_u64().unwrap(),
+        20
+    );
+    for c in s["contenders"].as_array().unwrap() {
+        assert_eq!(c["uncertainty"]["repeats"], 3, "{c}");
+    }
+    // Each repeat was a request file naming its repeat, answered by a worker.
+    let mut repeats = Vec::new();
+    for e in std::fs::read_dir(d.path().join("pool/evals")).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with('x') {
+            let req: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(p.join("request.json")).unwrap())
+                    .unwrap();
+            repeats.push(req["repeat"].as_u64().unwrap());
+            assert!(p.join("result.json").is_file());
+        }
+    }
+    repeats.sort();
+    assert_eq!(repeats, [1, 1, 1, 2, 2, 2]);
+}
