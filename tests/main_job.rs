@@ -65,7 +65,8 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
     copy_dir(&root().join("knowledge"), &d.path().join("knowledge"));
     let q = |p: &Path| format!("\"{}\"", p.display());
     let config = shipped_config_with(&[
-        ("search", "max_evaluations", "2".into()),
+        // 2 searched, then the shipped 2 contenders trained once more each.
+        ("search", "max_evaluations", "4".into()),
         ("evaluator.candle", "train_subset", "256".into()),
         ("evaluator.candle", "valid_size", "128".into()),
         ("evaluator.candle", "test_subset", "128".into()),
@@ -101,7 +102,16 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
     assert_eq!(s["strategy"], "seki");
     assert_eq!(s["evaluations"], 2, "{s}");
     assert_eq!(s["failed"], 0, "{s}");
-    assert_eq!(s["stop_reason"], "budget: 2 evaluations");
+    assert_eq!(
+        s["stop_reason"],
+        "budget: 4 evaluations (2 evaluations held back for re-evaluating contenders)"
+    );
+    // The contenders, trained again with another seed: the best by the mean,
+    // with its standard error.
+    assert_eq!(s["reevaluations"], 2, "{s}");
+    assert_eq!(s["contenders"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["best"]["uncertainty"]["repeats"], 2, "{s}");
+    assert!(s["best"]["score_se"].as_f64().unwrap() > 0.0, "{s}");
     assert!(
         s["tokens"].as_u64().unwrap() > 0,
         "the local model ran: {s}"
