@@ -1309,9 +1309,14 @@ fn run_kb(dir: &Path, b: &[u8]) -> Verdict {
         if let Ok(kb) = KnowledgeBase::open(dir, opts) {
             accepted = true;
             for space in [None, Some(Space::Darts), Some(Space::Nb201)] {
-                let _ = kb.top_k(space, "score", 5);
-                let _ = kb.pareto(space, "params");
+                for p in kb.protocols(space) {
+                    let _ = kb.top_k(space, &p.key, "score", 5);
+                    let _ = kb.pareto(space, &p.key, "params");
+                }
                 let _ = kb.insights_for(space);
+            }
+            for ins in kb.insights() {
+                let _ = kb.evidence_stats(ins);
             }
             let doc = kb.export();
             if let Err(e) = parse_export(&doc) {
