@@ -443,6 +443,37 @@ impl SekiAgent {
     }
 }
 
+impl SekiAgent {
+    /// A refinement of `line` (self-evolution or a ranked mutation) and its
+    /// outcome go into the line's history; a better child becomes its
+    /// current architecture.
+    fn record_refinement(
+        &mut self,
+        line: usize,
+        strategy: String,
+        entry: Option<&PoolEntry>,
+        parent_score: f64,
+        parent_se: Option<f64>,
+    ) {
+        let outcome = match entry {
+            Some(e) => self.judge_child(e, parent_score, parent_se),
+            None => "the evaluation failed".into(),
+        };
+        let Some(l) = self.state.lines.get_mut(line) else {
+            return;
+        };
+        l.history.push(HistoryItem { strategy, outcome });
+        let (z, on_tie) = (self.cfg.tie_z, self.cfg.on_tie);
+        if let Some(e) = entry {
+            if l.current.as_ref().is_none_or(|c| {
+                crate::agent::replaces_current(e.score, e.se, c.score, c.se, z, on_tie)
+            }) {
+                l.current = Some(e.clone());
+            }
+        }
+    }
+}
+
 impl Strategy for SekiAgent {
     fn name(&self) -> &'static str {
         "seki"
@@ -563,40 +594,20 @@ impl Strategy for SekiAgent {
                 parent_score,
                 parent_se,
             }) => {
-                let outcome = match &entry {
-                    Some(e) => self.judge_child(e, parent_score, parent_se),
-                    None => "the evaluation failed".into(),
-                };
-                let l = &mut self.state.lines[line];
-                l.history.push(HistoryItem {
-                    strategy: clip(&strategy, 200),
-                    outcome,
-                });
-                if let Some(e) = &entry {
-                    if better_than_current(e, &l.current) {
-                        l.current = Some(e.clone());
-                    }
-                }
+                self.record_refinement(
+                    line,
+                    clip(&strategy, 200),
+                    entry.as_ref(),
+                    parent_score,
+                    parent_se,
+                );
             }
             Some(Pending::Ranked {
                 choice,
                 parent_score,
                 parent_se,
             }) => {
-                let outcome = match &entry {
-                    Some(e) => self.judge_child(e, parent_score, parent_se),
-                    None => "the evaluation failed".into(),
-                };
-                let l = &mut self.state.lines[line];
-                l.history.push(HistoryItem {
-                    strategy: choice,
-                    outcome,
-                });
-                if let Some(e) = &entry {
-                    if better_than_current(e, &l.current) {
-                        l.current = Some(e.clone());
-                    }
-                }
+                self.record_refinement(line, choice, entry.as_ref(), parent_score, parent_se);
             }
             Some(Pending::Crossover) => {
                 if let Some(e) = &entry {

@@ -71,4 +71,17 @@ impl SekiAgent {
             "params": e.params,
         })
     }
+
+    /// The last `agent.history` refinements of `line` and their outcomes.
+    pub(super) fn recent_history(&self, line: usize) -> Vec<Value> {
+        let h = self
+            .state
+            .lines
+            .get(line)
+            .map_or(&[][..], |l| &l.history[..]);
+        h[h.len().saturating_sub(self.cfg.history)..]
+            .iter()
+            .map(|x| json!({"strategy": x.strategy, "outcome": x.outcome}))
+            .collect()
+    }
 }

@@ -11,17 +11,7 @@ impl SekiAgent {
         current: PoolEntry,
         line: usize,
     ) -> Result<(Proposal, Pending), StrategyError> {
-        let history: Vec<Value> = {
-            let h = self
-                .state
-                .lines
-                .get(line)
-                .map_or(&[][..], |l| &l.history[..]);
-            h[h.len().saturating_sub(self.cfg.history)..]
-                .iter()
-                .map(|x| json!({"strategy": x.strategy, "outcome": x.outcome}))
-                .collect()
-        };
+        let history = self.recent_history(line);
         let vars = json!({"current": self.entry_ctx(&current), "history": history});
         let system = Message::system(self.render("system", vars.clone())?);
         let ask = Message::user(self.render("evolution_strategy", vars.clone())?);
@@ -224,17 +214,7 @@ impl SekiAgent {
                 })
             })
             .collect();
-        let history: Vec<Value> = {
-            let h = self
-                .state
-                .lines
-                .get(line)
-                .map_or(&[][..], |l| &l.history[..]);
-            h[h.len().saturating_sub(self.cfg.history)..]
-                .iter()
-                .map(|x| json!({"strategy": x.strategy, "outcome": x.outcome}))
-                .collect()
-        };
+        let history = self.recent_history(line);
         let vars =
             json!({"current": self.entry_ctx(&current), "history": history, "candidates": listed});
         let messages = vec![
