@@ -61,3 +61,15 @@ pub struct EvaluatorConfig {
     /// `[evaluator.candle]`
     pub candle: crate::eval::candle::CandleConfig,
 }
+
+impl EvaluatorConfig {
+    /// Whether evaluating again with another seed can give other figures
+    /// (as [`super::Evaluator::repeatable`] says of a built evaluator):
+    /// training always can; the table only with noise.
+    pub fn repeatable(&self, kind: EvaluatorKind) -> bool {
+        match kind {
+            EvaluatorKind::Candle => true,
+            EvaluatorKind::Nb201 => self.nb201.noise_sd > 0.0,
+        }
+    }
+}

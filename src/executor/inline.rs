@@ -1,7 +1,7 @@
 //! One evaluation at a time through the session's own evaluator: what a
 //! session with one worker runs, exactly as sessions always ran.
 
-use super::{ExecError, Executor, Outcome};
+use super::{repeat_or_failed, ExecError, Executor, Outcome};
 use crate::eval::Evaluator;
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
@@ -57,14 +57,7 @@ impl Executor for Inline<'_> {
         arch: &Arch,
         repeat: u32,
     ) -> Result<Option<String>, ExecError> {
-        let evaluation = self
-            .evaluator
-            .evaluate_repeat(arch, repeat)?
-            .unwrap_or_else(|| {
-                crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
-                    "this evaluator gives the same figures every time; nothing to repeat".into(),
-                ))
-            });
+        let evaluation = repeat_or_failed(&mut *self.evaluator, arch, repeat)?;
         self.ready.push(Outcome {
             id: id.to_string(),
             evaluation,

@@ -162,10 +162,7 @@ impl Executor for LocalPool {
     }
 
     fn repeatable(&self) -> bool {
-        match self.evaluator {
-            EvaluatorKind::Candle => true,
-            EvaluatorKind::Nb201 => self.settings.nb201.noise_sd > 0.0,
-        }
+        self.settings.repeatable(self.evaluator)
     }
 
     fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {

@@ -168,3 +168,17 @@ pub trait Executor {
     /// Stop everything in flight; the ids of the requests stopped.
     fn cancel_all(&mut self) -> Result<Vec<String>, ExecError>;
 }
+
+/// A repeat of `arch` by an evaluator in this process: its figures, or a
+/// `failed` result when the evaluator is deterministic (nothing to repeat).
+pub(crate) fn repeat_or_failed(
+    evaluator: &mut dyn crate::eval::Evaluator,
+    arch: &Arch,
+    repeat: u32,
+) -> Result<crate::eval::Evaluation, crate::eval::EvalError> {
+    Ok(evaluator.evaluate_repeat(arch, repeat)?.unwrap_or_else(|| {
+        crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
+            "this evaluator gives the same figures every time; nothing to repeat".into(),
+        ))
+    }))
+}

@@ -5,7 +5,7 @@
 //! proposing before earlier results are known does to a strategy, at no
 //! cost in time.
 
-use super::{ExecError, Executor, Outcome};
+use super::{repeat_or_failed, ExecError, Executor, Outcome};
 use crate::eval::Evaluator;
 use crate::knowledge::EvaluatorInfo;
 use crate::rng::Rng;
@@ -83,14 +83,7 @@ impl Executor for Simulated<'_> {
         arch: &Arch,
         repeat: u32,
     ) -> Result<Option<String>, ExecError> {
-        let evaluation = self
-            .evaluator
-            .evaluate_repeat(arch, repeat)?
-            .unwrap_or_else(|| {
-                crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
-                    "this evaluator gives the same figures every time; nothing to repeat".into(),
-                ))
-            });
+        let evaluation = repeat_or_failed(&mut *self.evaluator, arch, repeat)?;
         self.queue(id, evaluation);
         Ok(None)
     }
