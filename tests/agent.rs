@@ -123,7 +123,7 @@ fn recorded_replies_drive_the_loop_exactly() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(dup_prompt.contains("evaluated already"), "{dup_prompt}");
+    assert!(dup_prompt.contains("Evaluated already"), "{dup_prompt}");
     // Insights: the two bullet lines, citing three of the first four evaluations, stored with their evidence.
     let ins: Vec<serde_json::Value> =
         ok(seki(d.path()).args(["kb", "insights", "--kb", "kb", "--json"]))
@@ -407,4 +407,76 @@ fn token_and_cost_budgets_stop_the_session() {
         assert!(s["stop_reason"].as_str().unwrap().contains(reason), "{s}");
         assert_eq!(s["tokens"], 600);
     }
+}
+
+#[test]
+fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, c, e) = (
+        "conv3 | conv3 conv1 | skip conv3 conv1",
+        "conv3 | conv1 conv1 | skip conv3 conv1",
+        "conv1 | conv3 conv1 | skip conv3 conv3",
+        "avg | conv3 conv1 | skip conv3 conv3",
+    );
+    let replies = [
+        "Widen the first node.".to_string(),
+        // A repeated candidate within one reply counts once.
+        format!("{a}\n{a}\n{b}"),
+        "Try 1x1 convolutions.".to_string(),
+        // `a` was evaluated already: it never reaches the evaluator.
+        format!("{c}\n{a}\n{e}"),
+    ];
+    let file = d.path().join("replies.jsonl");
+    let lines: Vec<String> = replies
+        .iter()
+        .map(|t| serde_json::json!({"text": t}).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    std::fs::create_dir_all(d.path().join("kb")).unwrap();
+    let out = ok(seki_with(d.path(), "cfg", "[agent]\ncandidates = 3\n").args([
+        "search",
+        "--strategy",
+        "seki",
+        "--budget",
+        "5",
+        "--run-dir",
+        "run",
+        "--llm-replay",
+        file.to_str().unwrap(),
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let evs = evaluations(&d.path().join("run"));
+    let got: Vec<String> = evs[1..]
+        .iter()
+        .map(|e| e["arch"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = [a, b, c, e]
+        .iter()
+        .map(|x| seki::space::Space::Nb201.parse(x).unwrap().to_text())
+        .collect();
+    assert_eq!(got, want);
+    assert!(evs[2]["origin"].as_str().unwrap().contains("candidate 2 of one reply"));
+    let calls = journal(&d.path().join("run"))
+        .iter()
+        .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
+        .count();
+    assert_eq!(calls, 4, "the queued candidates cost no LLM call");
+    // The prompt asked for three, one per line; the pattern too.
+    let j = journal(&d.path().join("run"));
+    let ask = j
+        .iter()
+        .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
+        .nth(1)
+        .unwrap();
+    let text = ask["detail"]["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("Write 3 new architectures"), "{text}");
+    assert_eq!(summary["evaluations"], 5);
+    // The LLM repeated one evaluated architecture; it was caught before
+    // the evaluator.
+    assert_eq!(summary["llm_duplicates"], 1, "{summary}");
+    assert_eq!(summary["operators"]["self-evolution"]["duplicates"], 0);
+    assert_eq!(summary["operators"]["self-evolution"]["evaluations"], 4);
 }

@@ -496,6 +496,36 @@ fn cli_chat_rejects_a_reply_that_breaks_the_schema() {
 }
 
 #[test]
+fn cli_chat_checks_a_pattern_and_tells_the_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Server::start(vec![
+        Reply::Ok("conv3 | conv1 skip | avg conv3 none"),
+        Reply::Ok("conv3 | conv1 | avg conv3 none"),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = remote_config(dir.path(), &server.url, "");
+    let pattern = seki::space::notation::arch_pattern(seki::space::Space::Nb201, 1);
+    let out = common::ok(seki(&cfg).args(["llm", "chat", "x", "--regex", &pattern]));
+    assert_eq!(out.trim(), "conv3 | conv1 skip | avg conv3 none");
+    let err = common::fails(seki(&cfg).args(["llm", "chat", "x", "--regex", &pattern]));
+    assert!(err.contains("does not satisfy the pattern"), "{err}");
+    // No response format takes a pattern: the server is told in a system message.
+    let bodies: Vec<serde_json::Value> = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    let sys = bodies[0]["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(sys.contains("regular expression") && sys.contains("conv3"), "{sys}");
+    assert!(bodies[0].get("response_format").is_none_or(|v| v.is_null()));
+}
+
+#[test]
 fn cli_setup_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     // unknown profile

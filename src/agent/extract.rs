@@ -1,5 +1,7 @@
-//! Find the architecture in an LLM's reply: fenced JSON, bare JSON, the DARTS
-//! `Genotype(...)` string or the NAS-Bench-201 string, anywhere in the text.
+//! Find the architecture in an LLM's reply: the compact notation the prompts
+//! ask for (a line each), and the older forms anywhere in the text: fenced
+//! JSON, bare JSON, the DARTS `Genotype(...)` string or the NAS-Bench-201
+//! string.
 
 use crate::space::nb201::{self, Nb201Cell};
 use crate::space::{Arch, ArchError, Genotype, Space};
@@ -18,6 +20,46 @@ pub enum ExtractError {
         /// The expected format.
         format: &'static str,
     },
+}
+
+/// A line of a reply without list markers, quotes and backticks.
+fn bare_line(line: &str) -> &str {
+    let t = line.trim().trim_matches('`').trim();
+    let t = t
+        .strip_prefix("- ")
+        .or_else(|| t.strip_prefix("* "))
+        .unwrap_or(t);
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    let t = if digits > 0 && t[digits..].starts_with(['.', ')']) {
+        &t[digits + 1..]
+    } else {
+        t
+    };
+    t.trim().trim_matches('`').trim()
+}
+
+/// Whether a line is written in the space's compact notation (so a failure
+/// to read it is worth reporting).
+fn looks_compact(space: Space, line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    match space {
+        Space::Darts => lower.starts_with("normal") && lower.contains("reduce"),
+        Space::Nb201 => {
+            line.matches('|').count() == 2
+                && !line.contains(['~', '{', '+'])
+                && line.split('|').all(|g| !g.trim().is_empty())
+        }
+    }
+}
+
+/// The architectures in the compact notation, a line each, in order.
+fn compact_lines(space: Space, reply: &str) -> Vec<Result<Arch, ArchError>> {
+    reply
+        .lines()
+        .map(bare_line)
+        .filter(|l| looks_compact(space, l))
+        .map(|l| crate::space::notation::parse_compact(space, l))
+        .collect()
 }
 
 /// Candidate snippets, most specific first.
@@ -162,10 +204,30 @@ fn try_one(space: Space, cand: &str) -> Option<Result<Arch, ArchError>> {
     }
 }
 
+/// Every architecture of `space` in `reply`, in order: the lines in the
+/// compact notation that read as valid architectures; without any, the one
+/// [`extract`] finds. An error when there is none.
+pub fn extract_all(space: Space, reply: &str) -> Result<Vec<Arch>, ExtractError> {
+    let lines = compact_lines(space, reply);
+    let valid: Vec<Arch> = lines.iter().filter_map(|r| r.clone().ok()).collect();
+    if !valid.is_empty() {
+        return Ok(valid);
+    }
+    extract(space, reply).map(|a| vec![a])
+}
+
 /// The first valid architecture of `space` in `reply`; otherwise the error of
 /// the first candidate that looked like one.
 pub fn extract(space: Space, reply: &str) -> Result<Arch, ExtractError> {
     let mut first_err = None;
+    for r in compact_lines(space, reply) {
+        match r {
+            Ok(a) => return Ok(a),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
     for c in candidates(reply) {
         match try_one(space, &c) {
             Some(Ok(a)) => return Ok(a),
@@ -179,10 +241,7 @@ pub fn extract(space: Space, reply: &str) -> Result<Arch, ExtractError> {
         Some(e) => ExtractError::Invalid(e),
         None => ExtractError::NotFound {
             space: space.name(),
-            format: match space {
-                Space::Darts => "JSON {\"normal\": [[op, input], ...], \"reduce\": [...]}",
-                Space::Nb201 => "{\"node1\": [op], \"node2\": [op, op], \"node3\": [op, op, op]} or |op~0|+|op~0|op~1|+|op~0|op~1|op~2|",
-            },
+            format: crate::space::notation::format_hint(space),
         },
     })
 }
@@ -230,5 +289,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("expected 8"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_compact_notation_one_per_line() {
+        let v2 = "normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: max:0 max:1 | skip:2 max:1 | max:0 skip:2 | skip:2 max:1";
+        let want = Space::Darts.parse(DJ).unwrap();
+        assert_eq!(extract(Space::Darts, v2).unwrap(), want);
+        assert_eq!(extract(Space::Darts, &format!("Here:\n`{v2}`")).unwrap(), want);
+        let other = v2.replace("dil:2", "sep5:2");
+        let all = extract_all(Space::Darts, &format!("1. {v2}\n2. {other}\nnot an architecture\n- {v2}")).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0], want);
+        assert_ne!(all[1], want);
+        let nb = Space::Nb201.parse(NB).unwrap();
+        let all = extract_all(Space::Nb201, "conv3 | conv3 avg | skip conv3 skip\nconv3 | conv9 avg | skip conv3 skip\n").unwrap();
+        assert_eq!(all, vec![nb.clone()], "the invalid line is left out");
+        let e = extract(Space::Nb201, "conv3 | conv9 avg | skip conv3 skip").unwrap_err();
+        assert!(e.to_string().contains("conv9"), "{e}");
+        // The older forms still come through extract_all.
+        assert_eq!(extract_all(Space::Nb201, NB).unwrap(), vec![nb]);
     }
 }

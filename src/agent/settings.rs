@@ -47,6 +47,10 @@ pub struct AgentConfig {
     pub islands: usize,
     /// Insights shown in prompts (most recent active ones).
     pub insights_in_prompt: usize,
+    /// Architectures asked for in one LLM reply (1 to 8), one per line:
+    /// the first not evaluated before is proposed at once, the other novel
+    /// ones next, in order; duplicates never reach the evaluator.
+    pub candidates: usize,
     /// Repair prompts after an unparsable reply before falling back to a mutation.
     pub max_repairs: usize,
     /// Times to re-ask when the LLM proposes an evaluated architecture.
@@ -92,6 +96,7 @@ impl Default for AgentConfig {
             history: 5,
             islands: 1,
             insights_in_prompt: 5,
+            candidates: 1,
             max_repairs: 2,
             max_duplicate_retries: 2,
             llm_evolution: String::new(),

@@ -24,6 +24,11 @@ pub struct ChatArgs {
     /// by local models; requested from servers and checked afterwards).
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
+    /// A regular expression the whole reply must match (enforced while
+    /// decoding by local models; an instruction to servers, checked
+    /// afterwards).
+    #[arg(long, value_name = "PATTERN", conflicts_with = "schema")]
+    pub regex: Option<String>,
     /// Seed (same seed, same reply for local models).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -75,8 +80,15 @@ fn chat(config: &seki::config::Config, a: ChatArgs) -> Result<()> {
                 .with_context(|| format!("{} is not JSON", p.display()))?;
             seki::llm::constrain::Grammar::compile(&v)
                 .with_context(|| format!("schema file {}", p.display()))?;
-            Some(v)
+            Some(Constraint::JsonSchema(v))
         }
+    };
+    let constraint = match &a.regex {
+        Some(p) => {
+            seki::llm::constrain::RegexDfa::new(p)?;
+            Some(Constraint::Regex(p.clone()))
+        }
+        None => schema,
     };
     let model = seki::llm::from_profile(&config.llm, a.llm.as_deref())?;
     let mut messages = Vec::new();
@@ -88,15 +100,19 @@ fn chat(config: &seki::config::Config, a: ChatArgs) -> Result<()> {
         temperature: a.temperature,
         max_tokens: a.max_tokens,
         seed: a.seed,
-        constraint: schema.clone().map(Constraint::JsonSchema),
+        constraint: constraint.clone(),
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let r = rt.block_on(model.chat(&messages, &options))?;
-    if let Some(s) = &schema {
-        if let Err(e) = seki::llm::constrain::validate(s, &r.text) {
+    if let Some(c) = &constraint {
+        if let Err(e) = seki::llm::constrain::check(c, &r.text) {
+            let what = match c {
+                Constraint::JsonSchema(_) => "schema",
+                Constraint::Regex(_) => "pattern",
+            };
             bail!(
-                "the reply does not satisfy the schema: {e}\nreply: {}",
+                "the reply does not satisfy the {what}: {e}\nreply: {}",
                 r.text
             );
         }
@@ -131,23 +147,35 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
     // Constrained decoding: one DARTS proposal (masks cached per state, as
     // in use), then every mask along it again from scratch, and the widest
     // mask there is (inside a free string, where almost every token fits).
-    let schema = seki::space::notation::arch_schema(seki::space::Space::Darts);
+    let notation = Constraint::Regex(seki::space::notation::arch_pattern(
+        seki::space::Space::Darts,
+        1,
+    ));
     let (r, ct) = model.generate(
-        &[Message::user("Propose a DARTS architecture as JSON.")],
+        &[Message::user(format!(
+            "Propose a DARTS architecture, written as {}.",
+            seki::space::notation::format_hint(seki::space::Space::Darts)
+        ))],
         &ChatOptions {
             temperature: 0.8,
             max_tokens: 400,
             seed: Some(0),
-            constraint: Some(Constraint::JsonSchema(schema.clone())),
+            constraint: Some(notation.clone()),
             ..Default::default()
         },
     )?;
-    let cold = model.mask_cost(&schema, &r.text)?;
-    let free = model.mask_cost(&serde_json::json!({"type": "string"}), "\"")?;
+    let cold = model.mask_cost(&notation, &r.text)?;
+    let free = model.mask_cost(
+        &Constraint::JsonSchema(serde_json::json!({"type": "string"})),
+        "\"",
+    )?;
     let c_gps = ct.generated_tokens as f64 / ct.generation_seconds.max(1e-9);
     let mask_ms_cached = 1e3 * ct.mask_seconds / (ct.generated_tokens.max(1) as f64);
     let mask_ms_cold = 1e3 * cold.iter().sum::<f64>() / cold.len().max(1) as f64;
     let mask_ms_free = 1e3 * free.last().copied().unwrap_or(0.0);
+    // Masks against the unconstrained decode step they precede.
+    let mask_share = mask_ms_cached / (1e3 / gps.max(1e-9));
+    let mask_pct = 100.0 * mask_share;
     if a.json {
         println!(
             "{}",
@@ -164,11 +192,12 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
                 "mask_ms_per_token_cached": mask_ms_cached,
                 "mask_ms_per_state_uncached": mask_ms_cold,
                 "mask_ms_free_string_uncached": mask_ms_free,
+                "mask_share_of_decode_step": mask_share,
             })
         );
     } else {
         println!(
-            "profile {name} ({})\nprompt:     {} tokens, {pps:.1} tokens/s\ngeneration: {} tokens, {gps:.1} tokens/s\nconstrained (DARTS schema): {} tokens, {c_gps:.1} tokens/s; masks {mask_ms_cached:.3} ms/token as used (cached), {mask_ms_cold:.3} ms/state from scratch, {mask_ms_free:.3} ms for the widest (free string)",
+            "profile {name} ({})\nprompt:     {} tokens, {pps:.1} tokens/s\ngeneration: {} tokens, {gps:.1} tokens/s\nconstrained (DARTS notation): {} tokens, {c_gps:.1} tokens/s; masks {mask_ms_cached:.3} ms/token as used (cached, {mask_pct:.1}% of a decode step), {mask_ms_cold:.3} ms/state from scratch, {mask_ms_free:.3} ms for the widest (free JSON string)",
             p.model.display(),
             t.prompt_tokens,
             t.generated_tokens,

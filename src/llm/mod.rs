@@ -72,6 +72,11 @@ impl Message {
 pub enum Constraint {
     /// The reply must be JSON satisfying this schema.
     JsonSchema(serde_json::Value),
+    /// The whole reply must match this regular expression (regex-syntax, as
+    /// in the `regex` crate). Local models enforce it while decoding; remote
+    /// servers get it as an instruction only (OpenAI's API has no such
+    /// response format), and the reply is checked after.
+    Regex(String),
 }
 
 /// Sampling and output options.

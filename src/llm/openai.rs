@@ -160,9 +160,11 @@ impl OpenaiModel {
         messages: &[Message],
         options: &ChatOptions,
     ) -> Result<CreateChatCompletionRequest, LlmError> {
-        let schema = options.constraint.as_ref().map(|c| match c {
-            Constraint::JsonSchema(s) => s,
-        });
+        let (schema, pattern) = match &options.constraint {
+            Some(Constraint::JsonSchema(s)) => (Some(s), None),
+            Some(Constraint::Regex(p)) => (None, Some(p)),
+            None => (None, None),
+        };
         let mut msgs: Vec<ChatCompletionRequestMessage> = Vec::with_capacity(messages.len() + 1);
         for m in messages {
             msgs.push(match m.role {
@@ -198,6 +200,16 @@ impl OpenaiModel {
                     ChatCompletionRequestSystemMessage::from(schema_instruction(schema)).into(),
                 );
             }
+        }
+        // No response format takes a pattern: it is an instruction, and the
+        // caller checks the reply.
+        if let Some(p) = pattern {
+            msgs.push(
+                ChatCompletionRequestSystemMessage::from(format!(
+                    "Reply with exactly one line matching this regular expression, and nothing else: {p}"
+                ))
+                .into(),
+            );
         }
         Ok(CreateChatCompletionRequest {
             messages: msgs,

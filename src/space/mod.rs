@@ -81,10 +81,18 @@ impl Space {
         }
     }
 
-    /// Parse an architecture written in any of the space's text forms.
+    /// Parse an architecture written in any of the space's text forms (the
+    /// compact notation of [`notation`] included).
     pub fn parse(&self, text: &str) -> Result<Arch, ArchError> {
+        let t = text.trim();
         match self {
+            Space::Darts if t.get(..6).is_some_and(|h| h.eq_ignore_ascii_case("normal")) => {
+                notation::parse_compact(*self, t)
+            }
             Space::Darts => Genotype::parse(text).map(Arch::Darts),
+            Space::Nb201 if !t.contains('~') && !t.starts_with('{') => {
+                notation::parse_compact(*self, t)
+            }
             Space::Nb201 => Nb201Cell::parse(text).map(Arch::Nb201),
         }
     }
@@ -104,15 +112,15 @@ impl Space {
                 name: "darts",
                 ops: darts::OPS.to_vec(),
                 rules: "Two cells, `normal` (keeps resolution) and `reduce` (halves it). Each cell has 4 intermediate nodes, numbered 2, 3, 4, 5; nodes 0 and 1 are the outputs of the two previous cells. Each intermediate node sums exactly two edges, each edge an (op, input) pair whose input is an earlier node: node 2 reads from 0-1, node 3 from 0-2, node 4 from 0-3, node 5 from 0-4. A cell lists its 8 edges in node order (two for node 2, then two for node 3, ...). The cell output concatenates nodes 2-5.",
-                format: "JSON: {\"normal\": [[op, input], ... 8 pairs], \"reduce\": [[op, input], ... 8 pairs]}",
-                example: Arch::Darts(Genotype::random(&mut Rng::seed(0))).to_json().to_string(),
+                format: notation::format_hint(Space::Darts),
+                example: notation::to_llm(&Arch::Darts(Genotype::random(&mut Rng::seed(0)))),
             },
             Space::Nb201 => SpaceDescription {
                 name: "nb201",
                 ops: nb201::OPS.to_vec(),
                 rules: "One cell with 4 nodes (0 is the input, 3 the output). Every pair of nodes j < i is joined by an edge carrying one op, 6 edges in all: node 1 reads node 0; node 2 reads nodes 0 and 1; node 3 reads nodes 0, 1 and 2. `none` removes an edge.",
-                format: "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|",
-                example: "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|".to_string(),
+                format: notation::format_hint(Space::Nb201),
+                example: "conv3 | conv3 avg | skip conv3 skip".to_string(),
             },
         }
     }

@@ -1,28 +1,272 @@
 //! The LLM-facing notation of each space, defined once: how an architecture
 //! is shown in prompts ([`to_llm`]), described to the model
-//! ([`format_hint`]), constrained in replies ([`arch_schema`], for
-//! constrained decoding and servers' `json_schema` response formats) and read
-//! back ([`arch_from_json`]). Prompts and replies use the same form.
+//! ([`format_hint`], [`op_legend`]), constrained in replies ([`arch_pattern`],
+//! a regular expression for constrained decoding) and read back
+//! ([`parse_compact`]). Prompts and replies use the same compact form, a few
+//! short op codes per line:
 //!
-//! - DARTS: the space's own JSON form,
-//!   `{"normal": [[op, input], ... 8 pairs], "reduce": [... 8 pairs]}`, with
-//!   ops from the seven non-`none` DARTS ops and each pair's input bounded
-//!   by its node (pairs 1-2 read nodes 0-1, pairs 3-4 nodes 0-2, pairs 5-6
-//!   nodes 0-3, pairs 7-8 nodes 0-4), via `prefixItems`.
-//! - NAS-Bench-201: `{"node1": [op], "node2": [op, op], "node3": [op, op, op]}`:
-//!   node i's list gives the ops of its edges from nodes 0, 1, ..., i-1, in
-//!   the order of the string form `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
+//! - DARTS: `normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: ...`,
+//!   the two edges `OP:INPUT` of nodes 2, 3, 4, 5 of each cell, nodes
+//!   separated by `|`; node k reads inputs 0..k-1 (DARTS_V2 is 59 tokens
+//!   with Qwen2.5's tokenizer, against 164 for the JSON form).
+//! - NAS-Bench-201: `conv3 | conv1 skip | avg conv3 none`, the ops of node
+//!   1's edge from node 0, node 2's from nodes 0 and 1, node 3's from nodes
+//!   0, 1 and 2 (11 tokens).
+//!
+//! The older forms (the DARTS JSON and `Genotype(...)`, the NB201
+//! `|op~0|+...` string and its JSON forms) stay accepted on input
+//! ([`arch_from_json`], [`Space::parse`]).
 
+use super::error::quoted;
 use super::{darts, nb201, Arch, ArchError, Space};
 use serde_json::{json, Value};
 
+/// DARTS op codes: (code, op), the `none` op last (never proposed).
+const DARTS_CODES: [(&str, darts::Op); 8] = [
+    ("sep", darts::Op::SepConv3x3),
+    ("sep5", darts::Op::SepConv5x5),
+    ("dil", darts::Op::DilConv3x3),
+    ("dil5", darts::Op::DilConv5x5),
+    ("max", darts::Op::MaxPool3x3),
+    ("avg", darts::Op::AvgPool3x3),
+    ("skip", darts::Op::SkipConnect),
+    ("none", darts::Op::None),
+];
+
+/// NAS-Bench-201 op codes: (code, op).
+const NB201_CODES: [(&str, nb201::Op); 5] = [
+    ("none", nb201::Op::None),
+    ("skip", nb201::Op::SkipConnect),
+    ("conv1", nb201::Op::Conv1x1),
+    ("conv3", nb201::Op::Conv3x3),
+    ("avg", nb201::Op::AvgPool3x3),
+];
+
+fn darts_code(op: darts::Op) -> &'static str {
+    DARTS_CODES
+        .iter()
+        .find(|(_, o)| *o == op)
+        .map_or("none", |(c, _)| c)
+}
+
+fn nb201_code(op: nb201::Op) -> &'static str {
+    NB201_CODES
+        .iter()
+        .find(|(_, o)| *o == op)
+        .map_or("none", |(c, _)| c)
+}
+
+/// The ops as the prompts list them: `code = full name`.
+pub fn op_legend(space: Space) -> Vec<String> {
+    match space {
+        Space::Darts => DARTS_CODES
+            .iter()
+            .filter(|(_, o)| *o != darts::Op::None)
+            .map(|(c, o)| format!("{c} = {}", o.name()))
+            .collect(),
+        Space::Nb201 => NB201_CODES
+            .iter()
+            .map(|(c, o)| format!("{c} = {}", o.name()))
+            .collect(),
+    }
+}
+
 /// An architecture in the notation the LLM reads and writes.
-pub fn to_llm(arch: &Arch) -> Value {
+pub fn to_llm(arch: &Arch) -> String {
     match arch {
-        Arch::Darts(g) => g.to_json(),
+        Arch::Darts(g) => {
+            let cell = |c: &darts::Cell| {
+                c.chunks(2)
+                    .map(|pair| {
+                        pair.iter()
+                            .map(|e| format!("{}:{}", darts_code(e.op), e.input))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            format!("normal: {} ; reduce: {}", cell(&g.normal), cell(&g.reduce))
+        }
         Arch::Nb201(c) => {
-            let op = |k: usize| c.ops[k].name();
-            json!({"node1": [op(0)], "node2": [op(1), op(2)], "node3": [op(3), op(4), op(5)]})
+            let op = |k: usize| nb201_code(c.ops[k]);
+            format!(
+                "{} | {} {} | {} {} {}",
+                op(0),
+                op(1),
+                op(2),
+                op(3),
+                op(4),
+                op(5)
+            )
+        }
+    }
+}
+
+/// The regular expression of `n` architectures of `space` in the compact
+/// notation, one per line: the constraint of an architecture reply.
+pub fn arch_pattern(space: Space, n: usize) -> String {
+    let one = match space {
+        Space::Darts => {
+            let ops: Vec<&str> = DARTS_CODES
+                .iter()
+                .filter(|(_, o)| *o != darts::Op::None)
+                .map(|(c, _)| *c)
+                .collect();
+            let op = format!("(?:{})", ops.join("|"));
+            let cell = (0..darts::NODES)
+                .map(|k| {
+                    let edge = format!("{op}:[0-{}]", k + 1);
+                    format!("{edge} {edge}")
+                })
+                .collect::<Vec<_>>()
+                .join(" \\| ");
+            format!("normal: {cell} ; reduce: {cell}")
+        }
+        Space::Nb201 => {
+            let ops: Vec<&str> = NB201_CODES.iter().map(|(c, _)| *c).collect();
+            let op = format!("(?:{})", ops.join("|"));
+            format!("{op} \\| {op} {op} \\| {op} {op} {op}")
+        }
+    };
+    let n = n.max(1);
+    if n == 1 {
+        one
+    } else {
+        format!("{one}(?:\\n{one}){{{}}}", n - 1)
+    }
+}
+
+/// The op of a code or full name.
+fn darts_op(word: &str, at: &str) -> Result<darts::Op, ArchError> {
+    let w = word.to_ascii_lowercase();
+    DARTS_CODES
+        .iter()
+        .find(|(c, _)| *c == w)
+        .map(|(_, o)| *o)
+        .or_else(|| darts::Op::from_name(&w))
+        .ok_or_else(|| {
+            ArchError::new(
+                "darts",
+                at,
+                format!(
+                    "unknown op {}; valid ops: {}",
+                    quoted(word),
+                    op_legend(Space::Darts).join(", ")
+                ),
+            )
+        })
+}
+
+fn nb201_op(word: &str, at: &str) -> Result<nb201::Op, ArchError> {
+    let w = word.to_ascii_lowercase();
+    NB201_CODES
+        .iter()
+        .find(|(c, _)| *c == w)
+        .map(|(_, o)| *o)
+        .or_else(|| nb201::Op::from_name(&w))
+        .ok_or_else(|| {
+            ArchError::new(
+                "nb201",
+                at,
+                format!(
+                    "unknown op {}; valid ops: {}",
+                    quoted(word),
+                    op_legend(Space::Nb201).join(", ")
+                ),
+            )
+        })
+}
+
+/// Read one cell's edges `OP:INPUT ...` (separators `|`, `,` and spaces).
+fn darts_cell(name: &str, text: &str) -> Result<darts::Cell, ArchError> {
+    let mut pairs: Vec<(String, i64)> = Vec::new();
+    for word in text
+        .split(|c: char| c.is_whitespace() || matches!(c, '|' | ',' | ';'))
+        .filter(|w| !w.is_empty())
+    {
+        let at = darts::edge_location(name, pairs.len());
+        let (op, input) = word.split_once(':').ok_or_else(|| {
+            ArchError::new(
+                "darts",
+                at.clone(),
+                format!("expected OP:INPUT (e.g. sep:0), found {}", quoted(word)),
+            )
+        })?;
+        let op = darts_op(op, &at)?;
+        let input: i64 = input.trim().parse().map_err(|_| {
+            ArchError::new(
+                "darts",
+                at.clone(),
+                format!("the input must be a node number, found {}", quoted(input)),
+            )
+        })?;
+        pairs.push((op.name().to_string(), input));
+    }
+    darts::build_cell(name, &pairs)
+}
+
+/// Read an architecture in the compact notation (whitespace, case and the
+/// separators are read leniently; full op names are accepted too).
+pub fn parse_compact(space: Space, text: &str) -> Result<Arch, ArchError> {
+    let t = text.trim();
+    match space {
+        Space::Darts => {
+            let lower = t.to_ascii_lowercase();
+            let (Some(n), Some(r)) = (lower.find("normal"), lower.find("reduce")) else {
+                return Err(ArchError::new(
+                    "darts",
+                    "",
+                    format!(
+                        "expected `normal: OP:IN OP:IN | ... ; reduce: OP:IN OP:IN | ...`, found {}",
+                        quoted(t)
+                    ),
+                ));
+            };
+            let section = |from: usize, to: usize| {
+                let s = t.get(from..to).unwrap_or("");
+                s.trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '=')
+            };
+            let (normal, reduce) = if n < r {
+                (
+                    section(n + "normal".len(), r),
+                    section(r + "reduce".len(), t.len()),
+                )
+            } else {
+                (
+                    section(n + "normal".len(), t.len()),
+                    section(r + "reduce".len(), n),
+                )
+            };
+            Ok(Arch::Darts(darts::Genotype {
+                normal: darts_cell("normal", normal)?,
+                reduce: darts_cell("reduce", reduce)?,
+            }))
+        }
+        Space::Nb201 => {
+            let groups: Vec<Vec<&str>> = t
+                .split('|')
+                .map(|g| g.split_whitespace().collect::<Vec<_>>())
+                .filter(|g| !g.is_empty())
+                .collect();
+            let words: Vec<&str> = groups.iter().flatten().copied().collect();
+            let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+            if words.len() != nb201::EDGES.len() || (groups.len() > 1 && sizes != [1, 2, 3]) {
+                return Err(ArchError::new(
+                    "nb201",
+                    "",
+                    format!(
+                        "expected 6 ops as `OP | OP OP | OP OP OP` (node 1, node 2, node 3), found {}",
+                        quoted(t)
+                    ),
+                ));
+            }
+            let mut ops = [nb201::Op::None; 6];
+            for (k, w) in words.iter().enumerate() {
+                let (to, from) = nb201::EDGES[k];
+                ops[k] = nb201_op(w, &format!("node {to} <- {from}"))?;
+            }
+            Ok(Arch::Nb201(nb201::Nb201Cell { ops }))
         }
     }
 }
@@ -71,19 +315,20 @@ pub fn describe_change(from: &Arch, to: &Arch) -> String {
     }
 }
 
-/// One line telling the model how to write an architecture of `space`.
+/// How to write an architecture of `space`, for the prompts.
 pub fn format_hint(space: Space) -> &'static str {
     match space {
         Space::Darts => {
-            "JSON {\"normal\": [[op, input], ... 8 pairs], \"reduce\": [[op, input], ... 8 pairs]}"
+            "one line `normal: OP:IN OP:IN | OP:IN OP:IN | OP:IN OP:IN | OP:IN OP:IN ; reduce: ` and the same for the reduction cell: the two edges of nodes 2, 3, 4 and 5 in turn, nodes separated by `|`; OP is an op code, IN the input node (node 2 reads 0-1, node 3 reads 0-2, node 4 reads 0-3, node 5 reads 0-4)"
         }
         Space::Nb201 => {
-            "JSON {\"node1\": [op from node 0], \"node2\": [op from node 0, op from node 1], \"node3\": [op from node 0, op from node 1, op from node 2]}"
+            "one line `OP | OP OP | OP OP OP`: the op on node 1's edge from node 0, then node 2's edges from nodes 0 and 1, then node 3's edges from nodes 0, 1 and 2"
         }
     }
 }
 
-/// The JSON schema of an architecture of `space`.
+/// The JSON schema of an architecture's JSON form (the older reply form,
+/// still accepted; for tools and servers that take JSON schemas).
 pub fn arch_schema(space: Space) -> Value {
     match space {
         Space::Darts => {
@@ -179,8 +424,70 @@ pub fn arch_from_json(space: Space, v: &Value) -> Result<Arch, ArchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::constrain::Grammar;
+    use crate::llm::constrain::{Grammar, RegexDfa};
     use crate::rng::Rng;
+
+    const V2: &str = "normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: max:0 max:1 | skip:2 max:1 | max:0 skip:2 | skip:2 max:1";
+
+    #[test]
+    fn the_compact_form_round_trips_and_matches_its_pattern() {
+        for space in Space::ALL {
+            let one = RegexDfa::new(&arch_pattern(space, 1)).unwrap();
+            let three = RegexDfa::new(&arch_pattern(space, 3)).unwrap();
+            let mut rng = Rng::seed(3);
+            for _ in 0..50 {
+                let arch = space.random(&mut rng);
+                let text = to_llm(&arch);
+                assert!(one.matches(&text), "{text}");
+                assert_eq!(parse_compact(space, &text).unwrap(), arch);
+                assert_eq!(space.parse(&text).unwrap(), arch, "Space::parse reads it too");
+                let b = to_llm(&space.random(&mut rng));
+                assert!(three.matches(&format!("{text}\n{b}\n{text}")));
+                assert!(!three.matches(&format!("{text}\n{b}")));
+            }
+        }
+    }
+
+    #[test]
+    fn darts_v2_is_written_compactly() {
+        let v2 = Space::Darts
+            .parse(r#"Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"#)
+            .unwrap();
+        assert_eq!(to_llm(&v2), V2);
+        let nb = Space::Nb201
+            .parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|")
+            .unwrap();
+        assert_eq!(to_llm(&nb), "conv3 | conv1 skip | avg conv3 none");
+    }
+
+    #[test]
+    fn the_pattern_bounds_inputs_and_excludes_none() {
+        let d = RegexDfa::new(&arch_pattern(Space::Darts, 1)).unwrap();
+        assert!(!d.matches(&V2.replacen("sep:1", "sep:2", 1)), "node 2 reads 0-1");
+        assert!(!d.matches(&V2.replacen("sep:0", "none:0", 1)));
+        assert!(!d.matches(&V2.replace(" | ", " ")));
+    }
+
+    #[test]
+    fn compact_input_is_read_leniently_and_errors_name_the_edge() {
+        let want = Space::Darts.parse(V2).unwrap();
+        for text in [
+            V2.replace("sep:", "sep_conv_3x3:"),
+            V2.to_uppercase().replace("NORMAL", "normal"),
+            V2.replace(" | ", ", "),
+            format!("  {}  ", V2.replace("; ", "\n")),
+        ] {
+            assert_eq!(parse_compact(Space::Darts, &text).unwrap(), want, "{text}");
+        }
+        let e = parse_compact(Space::Darts, &V2.replacen("sep:1", "sep:4", 1)).unwrap_err();
+        assert!(e.to_string().contains("normal cell, node 2, edge 2"), "{e}");
+        let e = parse_compact(Space::Darts, &V2.replacen("dil:", "conv7:", 1)).unwrap_err();
+        assert!(e.to_string().contains("conv7") && e.to_string().contains("dil = dil_conv_3x3"), "{e}");
+        let e = parse_compact(Space::Nb201, "conv3 | conv1 | skip avg conv3 none").unwrap_err();
+        assert!(e.to_string().contains("OP | OP OP | OP OP OP"), "{e}");
+        let e = parse_compact(Space::Nb201, "conv3 | conv5 skip | avg conv3 none").unwrap_err();
+        assert!(e.to_string().contains("node 2 <- 0") && e.to_string().contains("conv5"), "{e}");
+    }
 
     #[test]
     fn schemas_compile_and_accept_the_spaces_own_architectures() {
@@ -189,7 +496,13 @@ mod tests {
             let mut rng = Rng::seed(3);
             for _ in 0..20 {
                 let arch = space.random(&mut rng);
-                let v = to_llm(&arch);
+                let v = match &arch {
+                    Arch::Darts(g) => g.to_json(),
+                    Arch::Nb201(c) => {
+                        let op = |k: usize| c.ops[k].name();
+                        json!({"node1": [op(0)], "node2": [op(1), op(2)], "node3": [op(3), op(4), op(5)]})
+                    }
+                };
                 g.validate(&v).unwrap();
                 assert_eq!(arch_from_json(space, &v).unwrap(), arch);
             }
@@ -197,14 +510,15 @@ mod tests {
     }
 
     #[test]
-    fn the_hint_names_the_keys_the_prompts_show() {
-        let mut rng = Rng::seed(5);
-        for space in Space::ALL {
-            let shown = to_llm(&space.random(&mut rng));
-            for key in shown.as_object().unwrap().keys() {
-                assert!(format_hint(space).contains(&format!("\"{key}\"")), "{key}");
+    fn the_hint_and_legend_name_what_the_prompts_show() {
+        assert!(format_hint(Space::Darts).contains("normal: OP:IN"));
+        let legend = op_legend(Space::Darts).join(", ");
+        for code in V2.split_whitespace().filter_map(|w| w.split_once(':')).map(|x| x.0) {
+            if !code.is_empty() && code != "normal" && code != "reduce" {
+                assert!(legend.contains(&format!("{code} = ")), "{code}");
             }
         }
+        assert_eq!(op_legend(Space::Nb201).len(), nb201::OPS.len());
     }
 
     #[test]

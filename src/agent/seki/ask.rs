@@ -13,14 +13,15 @@ impl SekiAgent {
         self.chat_with(ctx, call, messages, None)
     }
 
-    /// [`chat`](Self::chat) with a schema of its own for a constrained call
-    /// (default: the space's architecture schema).
+    /// [`chat`](Self::chat) with a constraint of its own for a constrained
+    /// call (default: the space's notation for `agent.candidates`
+    /// architectures).
     pub(super) fn chat_with(
         &mut self,
         ctx: &mut Context<'_>,
         call: Call<'_>,
         messages: &[Message],
-        schema: Option<Value>,
+        constraint: Option<Constraint>,
     ) -> Result<ChatResponse, StrategyError> {
         let Call {
             stage,
@@ -33,8 +34,11 @@ impl SekiAgent {
             temperature,
             max_tokens,
             seed: Some(ctx.rng.next_u64()),
-            constraint: constrained
-                .then(|| Constraint::JsonSchema(schema.unwrap_or_else(|| arch_schema(self.space)))),
+            constraint: constrained.then(|| {
+                constraint.unwrap_or_else(|| {
+                    Constraint::Regex(arch_pattern(self.space, self.candidates()))
+                })
+            }),
             ..ChatOptions::default()
         };
         let resp = self
@@ -135,27 +139,55 @@ impl SekiAgent {
                 constrained: true,
             };
             let resp = self.chat(ctx, call, &messages)?;
-            match extract(self.space, &resp.text) {
-                Ok(a) if ctx.is_seen(&a) => {
-                    self.state.counters.llm_duplicates += 1;
-                    self.events.push(AgentEvent::Parse {
-                        stage: step.clone(),
-                        outcome: ParseOutcome::Duplicate,
-                        repairs: None,
-                        arch: Some(a.to_text()),
-                        error: None,
-                    });
+            // Every architecture of the reply, in order: the seen ones are
+            // duplicates, the first novel one is proposed and the other novel
+            // ones wait their turn.
+            let (novel, seen) = match extract_all(self.space, &resp.text) {
+                Ok(all) => {
+                    let mut novel: Vec<Arch> = Vec::new();
+                    let mut seen: Vec<Arch> = Vec::new();
+                    for a in all {
+                        if ctx.is_seen(&a) {
+                            seen.push(a);
+                        } else if !novel.contains(&a) {
+                            novel.push(a);
+                        }
+                    }
+                    (Ok(novel), seen)
+                }
+                Err(e) => (Err(e), Vec::new()),
+            };
+            for a in &seen {
+                self.state.counters.llm_duplicates += 1;
+                self.events.push(AgentEvent::Parse {
+                    stage: step.clone(),
+                    outcome: ParseOutcome::Duplicate,
+                    repairs: None,
+                    arch: Some(a.to_text()),
+                    error: None,
+                });
+            }
+            match novel {
+                Ok(novel) if novel.is_empty() => {
                     if duplicates >= self.cfg.max_duplicate_retries {
                         break format!("still a duplicate after {duplicates} re-asks");
                     }
                     duplicates += 1;
                     messages.push(Message::assistant(resp.text));
-                    let shown = show(self.space, &a.to_text());
+                    let shown = seen
+                        .iter()
+                        .map(|a| show(self.space, &a.to_text()))
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     messages.push(Message::user(
                         self.render(&step, json!({"duplicate": shown}))?,
                     ));
                 }
-                Ok(a) => {
+                Ok(novel) => {
+                    let mut novel = novel.into_iter();
+                    let Some(a) = novel.next() else {
+                        break "no architecture in the reply".to_string();
+                    };
                     let (outcome, word) = if repairs == 0 {
                         self.state.counters.parsed_first_try += 1;
                         (ParseOutcome::Parsed, "parsed")
@@ -170,9 +202,18 @@ impl SekiAgent {
                         arch: Some(a.to_text()),
                         error: None,
                     });
+                    let origin = format!("{} ({word})", stage.name());
+                    for (k, extra) in novel.enumerate() {
+                        self.extras.push(Proposal {
+                            arch: extra,
+                            origin: format!("{origin}, candidate {} of one reply", k + 2),
+                            operator: stage.operator().into(),
+                            parent: parent_hash.clone(),
+                        });
+                    }
                     return Ok(Proposal {
                         arch: a,
-                        origin: format!("{} ({word})", stage.name()),
+                        origin,
                         operator: stage.operator().into(),
                         parent: parent_hash,
                     });

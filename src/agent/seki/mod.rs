@@ -10,14 +10,14 @@ mod prompting;
 mod stages;
 
 use super::events::{AgentEvent, CallOptions, ParseOutcome};
-use super::extract::extract;
+use super::extract::extract_all;
 use super::insights::{clip, judge};
 use super::settings::AgentConfig;
 use crate::knowledge::claim::{self, Claim, Verdict};
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
 use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
-use crate::space::notation::{self, arch_schema};
+use crate::space::notation::{self, arch_pattern};
 use crate::space::{Arch, Space};
 use crate::stats::{self, Comparison};
 use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError, StrategyStats};
@@ -177,7 +177,22 @@ struct AgentState {
     awaiting: Vec<Awaiting>,
     /// Proposals made; the next goes to line `turn % islands`.
     turn: usize,
+    /// Novel architectures of multi-candidate replies not yet proposed,
+    /// oldest first, with what they answer.
+    queue: Vec<Queued>,
     counters: Counters,
+}
+
+/// A candidate of a multi-candidate reply waiting to be proposed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Queued {
+    /// The architecture in its space's text form.
+    arch: String,
+    origin: String,
+    operator: String,
+    parent: Option<String>,
+    line: usize,
+    what: Pending,
 }
 
 /// The SEKI strategy: self-evolution and knowledge inspiration.
@@ -193,6 +208,9 @@ pub struct SekiAgent {
     events: Vec<AgentEvent>,
     outbox: Vec<Insight>,
     protocol: Option<crate::knowledge::EvaluatorInfo>,
+    /// The other novel candidates of the reply being handled (moved to the
+    /// state's queue once the proposal's pending outcome is known).
+    extras: Vec<Proposal>,
 }
 
 /// One LLM call's settings.
@@ -281,6 +299,7 @@ impl SekiAgent {
             events: Vec::new(),
             outbox: Vec::new(),
             protocol: None,
+            extras: Vec::new(),
         })
     }
 
@@ -395,6 +414,32 @@ impl SekiAgent {
         self.cfg.islands.max(1)
     }
 
+    /// Architectures asked for per reply.
+    pub(super) fn candidates(&self) -> usize {
+        self.cfg.candidates.clamp(1, 8)
+    }
+
+    /// The next queued candidate not evaluated (nor in flight) yet.
+    fn next_queued(&mut self, ctx: &Context<'_>) -> Option<(Proposal, usize, Pending)> {
+        while !self.state.queue.is_empty() {
+            let q = self.state.queue.remove(0);
+            let Ok(arch) = self.space.parse(&q.arch) else {
+                continue;
+            };
+            if ctx.is_seen(&arch) {
+                continue;
+            }
+            let p = Proposal {
+                arch,
+                origin: q.origin,
+                operator: q.operator,
+                parent: q.parent,
+            };
+            return Some((p, q.line, q.what));
+        }
+        None
+    }
+
     /// Remember what `p` was proposed for, until its outcome is observed.
     fn awaits(&mut self, p: &Proposal, line: usize, what: Pending) {
         self.state.awaiting.push(Awaiting {
@@ -499,6 +544,10 @@ impl Strategy for SekiAgent {
     }
 
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
+        if let Some((p, line, what)) = self.next_queued(ctx) {
+            self.awaits(&p, line, what);
+            return Ok(p);
+        }
         let islands = self.islands();
         if self.state.lines.len() < islands {
             self.state.lines.resize_with(islands, Line::default);
@@ -525,12 +574,23 @@ impl Strategy for SekiAgent {
         };
         let stage = self.next_stage();
         self.state.iterations += 1;
+        self.extras.clear();
         let (p, pending) = match stage {
             Stage::Evolution => self.evolve(ctx, current, line)?,
             Stage::Inspiration => self.inspire(ctx)?,
             Stage::Ranked => self.ranked(ctx, current, line)?,
             Stage::Crossover => self.crossover(ctx, current)?,
         };
+        for e in std::mem::take(&mut self.extras) {
+            self.state.queue.push(Queued {
+                arch: e.arch.to_text(),
+                origin: e.origin,
+                operator: e.operator,
+                parent: e.parent,
+                line,
+                what: pending.clone(),
+            });
+        }
         self.awaits(&p, line, pending);
         Ok(p)
     }

@@ -29,7 +29,7 @@ impl SekiAgent {
         let d = self.space.describe();
         json!({
             "name": d.name,
-            "ops": d.ops,
+            "ops": notation::op_legend(self.space),
             "rules": d.rules,
             "format": notation::format_hint(self.space),
             "example": show(self.space, &d.example),
@@ -42,6 +42,7 @@ impl SekiAgent {
             "space": self.space_ctx(),
             "insights": self.active_insights(),
             "duplicate": Value::Null,
+            "candidates": self.candidates(),
         })
     }
 

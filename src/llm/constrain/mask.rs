@@ -7,7 +7,7 @@
 //! cached per automaton state (states repeat a lot: every `[op, input]`
 //! pair of a cell starts from the same one).
 
-use super::automaton::{Automaton, State};
+use super::matcher::{MatchState as State, Matcher};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -59,7 +59,7 @@ impl VocabTrie {
     }
 
     /// The allowed tokens after `state` (end-of-sequence not included).
-    pub fn mask(&self, a: &Automaton, state: &State) -> Vec<bool> {
+    pub fn mask(&self, a: &Matcher, state: &State) -> Vec<bool> {
         let mut mask = vec![false; self.size];
         let mut stack: Vec<(u32, State)> = vec![(0, state.clone())];
         while let Some((node, st)) = stack.pop() {
@@ -87,8 +87,8 @@ impl VocabTrie {
 /// A constraint in use: automaton, trie and mask cache.
 #[derive(Debug)]
 pub struct Masker {
-    /// The automaton.
-    pub automaton: Automaton,
+    /// The compiled constraint.
+    pub automaton: Matcher,
     trie: Arc<VocabTrie>,
     cache: Mutex<HashMap<State, Arc<Vec<bool>>>>,
 }
@@ -98,7 +98,7 @@ const CACHE_LIMIT: usize = 2048;
 
 impl Masker {
     /// A masker for `automaton` over `trie`.
-    pub fn new(automaton: Automaton, trie: Arc<VocabTrie>) -> Self {
+    pub fn new(automaton: Matcher, trie: Arc<VocabTrie>) -> Self {
         Masker {
             automaton,
             trie,
@@ -126,7 +126,6 @@ impl Masker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::grammar::Grammar;
     use super::*;
     use serde_json::json;
 
@@ -139,10 +138,10 @@ mod tests {
             toks.len(),
             toks.iter().enumerate().map(|(i, t)| (i as u32, *t)),
         );
-        let a = Automaton::new(
-            Grammar::compile(&json!({"type": "object", "properties": {"a": {"type": "integer", "maximum": 15}}, "required": ["a"]}))
-                .unwrap(),
-        );
+        let a = Matcher::compile(&crate::llm::Constraint::JsonSchema(
+            json!({"type": "object", "properties": {"a": {"type": "integer", "maximum": 15}}, "required": ["a"]}),
+        ))
+        .unwrap();
         let allowed = |s: &State| -> Vec<&[u8]> {
             trie.mask(&a, s)
                 .iter()

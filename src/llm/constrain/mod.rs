@@ -1,15 +1,37 @@
 //! Grammar-constrained decoding: a JSON schema compiled to an automaton over
-//! bytes ([`grammar`], [`automaton`]), and per-step masks over a tokenizer's
-//! vocabulary ([`mask`]) so that only tokens keeping the output a valid
-//! prefix can be sampled.
+//! bytes ([`grammar`], [`automaton`]) or a regular expression compiled to a
+//! DFA ([`regex`]), behind one [`Matcher`]; and per-step masks over a
+//! tokenizer's vocabulary ([`mask`]) so that only tokens keeping the output
+//! a valid prefix can be sampled.
 
 pub mod automaton;
 pub mod grammar;
 pub mod mask;
+pub mod matcher;
+pub mod regex;
 
 pub use automaton::{Automaton, State};
 pub use grammar::{Grammar, SchemaError};
 pub use mask::{Masker, VocabTrie};
+pub use matcher::{ConstraintError, MatchState, Matcher};
+pub use regex::{PatternError, RegexDfa};
+
+/// Check a reply against a constraint: JSON satisfying the schema, or text
+/// the pattern matches whole. Returns the reply's JSON value (for a pattern:
+/// the text as a JSON string).
+pub fn check(c: &crate::llm::Constraint, text: &str) -> Result<serde_json::Value, String> {
+    match c {
+        crate::llm::Constraint::JsonSchema(s) => validate(s, text),
+        crate::llm::Constraint::Regex(p) => {
+            let d = RegexDfa::new(p).map_err(|e| e.to_string())?;
+            if d.matches(text) {
+                Ok(serde_json::Value::String(text.to_string()))
+            } else {
+                Err(format!("the reply does not match the pattern {p:?}"))
+            }
+        }
+    }
+}
 
 /// Check a reply against a schema: it must parse as JSON and satisfy the
 /// schema's supported subset (see [`grammar`]).

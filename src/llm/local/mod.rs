@@ -5,8 +5,9 @@
 //! disk), and builds the model. A chat renders the template, encodes the
 //! prompt, runs it through the model in one batch, then decodes token by
 //! token with the KV cache, sampling with the profile's settings and the
-//! call's seed; with a JSON-schema constraint, each step samples only from
-//! the tokens the schema's automaton allows.
+//! call's seed; with a constraint (a JSON schema or a regular expression),
+//! each step samples only from the tokens that keep the output a valid
+//! prefix.
 
 pub mod chat_template;
 pub mod gguf;
@@ -14,7 +15,7 @@ pub mod requant;
 pub mod sampler;
 pub mod tokenizer;
 
-use super::constrain::{Automaton, Grammar, Masker, VocabTrie};
+use super::constrain::{Masker, Matcher, VocabTrie};
 use super::profile::{GgufProfile, Requantize, FETCH_COMMAND};
 use super::Usage;
 use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
@@ -219,9 +220,9 @@ impl LocalModel {
         }
         let masker = match &options.constraint {
             None => None,
-            Some(Constraint::JsonSchema(s)) => {
-                let g = Grammar::compile(s).map_err(|e| LlmError::Setup(e.to_string()))?;
-                Some(Masker::new(Automaton::new(g), Arc::clone(&inner.trie)))
+            Some(c) => {
+                let m = Matcher::compile(c).map_err(|e| LlmError::Setup(e.to_string()))?;
+                Some(Masker::new(m, Arc::clone(&inner.trie)))
             }
         };
         let mut weights = inner
@@ -408,9 +409,8 @@ impl LocalModel {
     /// Cost of computing constraint masks from scratch (no cache): the
     /// seconds each mask took along `text`, for the start state and the
     /// state after each of its tokens.
-    pub fn mask_cost(&self, schema: &serde_json::Value, text: &str) -> Result<Vec<f64>, LlmError> {
-        let g = Grammar::compile(schema).map_err(|e| LlmError::Setup(e.to_string()))?;
-        let a = Automaton::new(g);
+    pub fn mask_cost(&self, constraint: &Constraint, text: &str) -> Result<Vec<f64>, LlmError> {
+        let a = Matcher::compile(constraint).map_err(|e| LlmError::Setup(e.to_string()))?;
         let ids = self
             .inner
             .tokenizer
@@ -422,7 +422,7 @@ impl LocalModel {
             for &b in self.inner.tokenizer.token_bytes(id) {
                 if !a.step_in_place(&mut state, b) {
                     return Err(LlmError::Local(format!(
-                        "the text leaves the schema: {text}"
+                        "the text leaves the constraint: {text}"
                     )));
                 }
             }
