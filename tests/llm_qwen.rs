@@ -8,7 +8,7 @@ mod common;
 use seki::llm::local::gguf;
 use seki::llm::profile::{GgufProfile, Requantize};
 use seki::llm::{constrain, ChatOptions, Constraint, FinishReason, LocalModel, Message};
-use seki::space::notation::{arch_from_json, arch_schema};
+use seki::space::notation::{arch_from_json, arch_pattern, arch_schema, parse_compact, to_llm};
 use seki::space::Space;
 use std::path::PathBuf;
 
@@ -54,6 +54,19 @@ const REFERENCE: &[(&str, &[u32])] = &[
             4913, 3509, 16, 788, 4383, 44707, 22716, 62, 18, 87, 18, 7914, 330, 3509, 17, 788,
             4383, 6697, 497, 330, 20599, 15720, 92446,
         ],
+    ),
+    (
+        "normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: max:0 max:1 | skip:2 max:1 | max:0 skip:2 | skip:2 max:1",
+        &[
+            8252, 25, 21017, 25, 15, 21017, 25, 16, 760, 21017, 25, 15, 21017, 25, 16, 760, 21017,
+            25, 16, 10706, 25, 15, 760, 10706, 25, 15, 18840, 25, 17, 2587, 7949, 25, 1932, 25, 15,
+            1932, 25, 16, 760, 10706, 25, 17, 1932, 25, 16, 760, 1932, 25, 15, 10706, 25, 17, 760,
+            10706, 25, 17, 1932, 25, 16,
+        ],
+    ),
+    (
+        "conv3 | conv1 skip | avg conv3 none",
+        &[12027, 18, 760, 5686, 16, 10706, 760, 19712, 5686, 18, 6857],
     ),
     (
         "日本語のテキスト 🦀",
@@ -125,4 +138,63 @@ fn qwen_chats_in_its_template_and_writes_a_valid_cell() {
     assert_eq!(r.finish, FinishReason::ConstraintComplete, "{}", r.text);
     let v = constrain::validate(&arch_schema(space), &r.text).unwrap();
     arch_from_json(space, &v).unwrap();
+}
+
+#[test]
+fn the_compact_notation_is_short_in_qwen_tokens() {
+    let content = gguf::read_content(&qwen_path()).unwrap();
+    let t = gguf::tokenizer(&content).unwrap();
+    let mut rng = seki::rng::Rng::seed(11);
+    for (space, limit) in [(Space::Darts, 80), (Space::Nb201, 30)] {
+        let mut longest = 0;
+        for _ in 0..200 {
+            let text = to_llm(&space.random(&mut rng));
+            longest = longest.max(t.encode(&text, false).unwrap().len());
+        }
+        // The longest of 200 random architectures (5x5 ops cost a token more).
+        assert!(longest < limit, "{space:?}: {longest} tokens");
+        eprintln!("{space:?}: longest of 200 random architectures {longest} tokens");
+    }
+}
+
+#[test]
+fn qwen_writes_a_valid_cell_in_the_compact_notation() {
+    let m = LocalModel::load(
+        "qwen",
+        &GgufProfile {
+            model: qwen_path(),
+            threads: 2,
+            requantize: Requantize::None,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let space = Space::Nb201;
+    let pattern = arch_pattern(space, 2);
+    let (r, _) = m
+        .generate(
+            &[
+                Message::system("You design neural network cells."),
+                Message::user(format!(
+                    "Ops: {}. Write two NAS-Bench-201 cells, one per line, each as {}.",
+                    seki::space::notation::op_legend(space).join(", "),
+                    seki::space::notation::format_hint(space)
+                )),
+            ],
+            &ChatOptions {
+                temperature: 0.7,
+                max_tokens: 40,
+                seed: Some(2),
+                constraint: Some(Constraint::Regex(pattern.clone())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.finish, FinishReason::ConstraintComplete, "{}", r.text);
+    constrain::check(&Constraint::Regex(pattern), &r.text).unwrap();
+    let lines: Vec<&str> = r.text.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.text);
+    for l in lines {
+        parse_compact(space, l).unwrap();
+    }
 }
