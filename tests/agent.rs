@@ -473,6 +473,20 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
         .as_str()
         .unwrap();
     assert!(text.contains("Write 3 new architectures"), "{text}");
+    // The shared part of every prompt (system text: task, space rules, ops)
+    // comes first and is identical across calls, so an engine can reuse its
+    // KV cache.
+    let systems: std::collections::BTreeSet<String> = j
+        .iter()
+        .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
+        .map(|e| e["detail"]["messages"][0]["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(systems.len(), 1, "{systems:?}");
+    let first = j
+        .iter()
+        .find(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
+        .unwrap();
+    assert_eq!(first["detail"]["messages"][0]["role"], "system");
     assert_eq!(summary["evaluations"], 5);
     // The LLM repeated one evaluated architecture; it was caught before
     // the evaluator.

@@ -818,3 +818,52 @@ fn a_canary_api_key_never_reaches_a_file_or_the_logs() {
     assert!(checked >= 8, "{checked} files checked");
     assert!(run.join("journal.jsonl").is_file() && out_dir.join("report.md").is_file());
 }
+
+/// `seki bench nb201 --strategy seki --llm PROFILE` runs unchanged against
+/// an OpenAI-compatible server: here a loopback one answering from the
+/// recorded replies of `tests/fixtures/seki-nb201-replies.jsonl`, in turn.
+#[test]
+fn the_nb201_benchmark_runs_seki_through_a_remote_server() {
+    let recorded: Vec<&'static str> =
+        std::fs::read_to_string(common::root().join("tests/fixtures/seki-nb201-replies.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                &*Box::leak(v["text"].as_str().unwrap().to_string().into_boxed_str())
+            })
+            .collect();
+    let script: Vec<Reply> = recorded
+        .iter()
+        .cycle()
+        .take(400)
+        .map(|t| Reply::Ok(t))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Server::start(script));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = session_config(dir.path(), &server.url, "");
+    let out = common::ok(seki(&cfg).current_dir(dir.path()).args([
+        "bench",
+        "nb201",
+        "--strategy",
+        "seki,rea",
+        "--budget",
+        "12",
+        "--seeds",
+        "2",
+        "--llm",
+        "remote",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("\"seki\"") && text.contains("\"rea\""), "{text}");
+    // Every session's LLM calls went to the server, with the profile's model.
+    let seen = server.seen();
+    assert!(seen.len() >= 2 * 6, "{} requests", seen.len());
+    for s in &seen {
+        let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+        assert_eq!(body["model"], "m");
+    }
+}
