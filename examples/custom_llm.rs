@@ -3,18 +3,22 @@
 //!
 //! This one needs no model at all: asked for output that follows a JSON
 //! schema, it builds the simplest value the schema allows (first enum
-//! option, smallest integer, ...), and otherwise it echoes the last message.
+//! option, smallest integer, ...); asked for output matching a regular
+//! expression (the agent's architecture replies, in the spaces' compact
+//! notation), the shortest text it matches; otherwise it echoes the last
+//! message.
 //! Run it:
 //!
 //! ```sh
 //! cargo run --example custom_llm
 //! ```
 
+use seki::llm::constrain::{MatchState, Matcher};
 use seki::llm::{
     constrain, ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message,
     Usage,
 };
-use seki::space::notation::{arch_from_json, arch_schema};
+use seki::space::notation::{arch_from_json, arch_pattern, arch_schema, parse_compact};
 use seki::space::Space;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -62,6 +66,27 @@ fn simplest(schema: &Value) -> Value {
     }
 }
 
+/// The shortest text a constraint accepts: a breadth-first walk of its
+/// automaton over printable ASCII.
+fn shortest(m: &Matcher) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = std::collections::VecDeque::from([(m.start(), Vec::<u8>::new())]);
+    while let Some((state, text)) = queue.pop_front() {
+        if m.is_complete(&state) {
+            return String::from_utf8(text).ok();
+        }
+        for b in b' '..=b'~' {
+            let mut next: MatchState = state.clone();
+            if m.step_in_place(&mut next, b) && seen.insert(next.clone()) {
+                let mut t = text.clone();
+                t.push(b);
+                queue.push_back((next, t));
+            }
+        }
+    }
+    None
+}
+
 #[async_trait::async_trait]
 impl ChatModel for Simplest {
     fn name(&self) -> String {
@@ -77,6 +102,13 @@ impl ChatModel for Simplest {
         let text =
             match &options.constraint {
                 Some(Constraint::JsonSchema(s)) => simplest(s).to_string(),
+                Some(c @ Constraint::Regex(_)) => {
+                    let m = Matcher::compile(c).map_err(|e| LlmError::Setup(e.to_string()))?;
+                    shortest(&m).ok_or_else(|| LlmError::BadReply {
+                        backend: self.name(),
+                        message: "the pattern matches nothing".into(),
+                    })?
+                }
                 None => messages.last().map(|m| m.content.clone()).ok_or_else(|| {
                     LlmError::BadReply {
                         backend: self.name(),
@@ -116,6 +148,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let value = constrain::validate(&schema, &reply.text)?;
         let arch = arch_from_json(space, &value)?;
         println!("{space}: {}\n  as text: {}", reply.text, arch.to_text());
+        // What the agent asks for: the compact notation, by pattern.
+        let reply = model
+            .chat(
+                &[Message::user(format!("Propose a {space} architecture."))],
+                &ChatOptions {
+                    constraint: Some(Constraint::Regex(arch_pattern(space, 1))),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let arch = parse_compact(space, &reply.text)?;
+        println!(
+            "{space} (notation): {}\n  as text: {}",
+            reply.text,
+            arch.to_text()
+        );
     }
     let echo = model
         .chat(&[Message::user("hello, backend")], &ChatOptions::default())

@@ -433,18 +433,20 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
         .collect();
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     std::fs::create_dir_all(d.path().join("kb")).unwrap();
-    let out = ok(seki_with(d.path(), "cfg", "[agent]\ncandidates = 3\n").args([
-        "search",
-        "--strategy",
-        "seki",
-        "--budget",
-        "5",
-        "--run-dir",
-        "run",
-        "--llm-replay",
-        file.to_str().unwrap(),
-        "--json",
-    ]));
+    let out = ok(
+        seki_with(d.path(), "cfg", "[agent]\ncandidates = 3\n").args([
+            "search",
+            "--strategy",
+            "seki",
+            "--budget",
+            "5",
+            "--run-dir",
+            "run",
+            "--llm-replay",
+            file.to_str().unwrap(),
+            "--json",
+        ]),
+    );
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     let evs = evaluations(&d.path().join("run"));
     let got: Vec<String> = evs[1..]
@@ -456,7 +458,10 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
         .map(|x| seki::space::Space::Nb201.parse(x).unwrap().to_text())
         .collect();
     assert_eq!(got, want);
-    assert!(evs[2]["origin"].as_str().unwrap().contains("candidate 2 of one reply"));
+    assert!(evs[2]["origin"]
+        .as_str()
+        .unwrap()
+        .contains("candidate 2 of one reply"));
     let calls = journal(&d.path().join("run"))
         .iter()
         .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
@@ -469,7 +474,11 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
         .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
         .nth(1)
         .unwrap();
-    let text = ask["detail"]["messages"].as_array().unwrap().last().unwrap()["content"]
+    let text = ask["detail"]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
         .as_str()
         .unwrap();
     assert!(text.contains("Write 3 new architectures"), "{text}");
@@ -479,7 +488,12 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
     let systems: std::collections::BTreeSet<String> = j
         .iter()
         .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
-        .map(|e| e["detail"]["messages"][0]["content"].as_str().unwrap().to_string())
+        .map(|e| {
+            e["detail"]["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(systems.len(), 1, "{systems:?}");
     let first = j

@@ -521,7 +521,10 @@ fn cli_chat_checks_a_pattern_and_tells_the_server() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(sys.contains("regular expression") && sys.contains("conv3"), "{sys}");
+    assert!(
+        sys.contains("regular expression") && sys.contains("conv3"),
+        "{sys}"
+    );
     assert!(bodies[0].get("response_format").is_none_or(|v| v.is_null()));
 }
 
@@ -858,7 +861,10 @@ fn the_nb201_benchmark_runs_seki_through_a_remote_server() {
     ]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let text = v.to_string();
-    assert!(text.contains("\"seki\"") && text.contains("\"rea\""), "{text}");
+    assert!(
+        text.contains("\"seki\"") && text.contains("\"rea\""),
+        "{text}"
+    );
     // Every session's LLM calls went to the server, with the profile's model.
     let seen = server.seen();
     assert!(seen.len() >= 2 * 6, "{} requests", seen.len());

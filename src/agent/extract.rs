@@ -296,14 +296,25 @@ mod tests {
         let v2 = "normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: max:0 max:1 | skip:2 max:1 | max:0 skip:2 | skip:2 max:1";
         let want = Space::Darts.parse(DJ).unwrap();
         assert_eq!(extract(Space::Darts, v2).unwrap(), want);
-        assert_eq!(extract(Space::Darts, &format!("Here:\n`{v2}`")).unwrap(), want);
+        assert_eq!(
+            extract(Space::Darts, &format!("Here:\n`{v2}`")).unwrap(),
+            want
+        );
         let other = v2.replace("dil:2", "sep5:2");
-        let all = extract_all(Space::Darts, &format!("1. {v2}\n2. {other}\nnot an architecture\n- {v2}")).unwrap();
+        let all = extract_all(
+            Space::Darts,
+            &format!("1. {v2}\n2. {other}\nnot an architecture\n- {v2}"),
+        )
+        .unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0], want);
         assert_ne!(all[1], want);
         let nb = Space::Nb201.parse(NB).unwrap();
-        let all = extract_all(Space::Nb201, "conv3 | conv3 avg | skip conv3 skip\nconv3 | conv9 avg | skip conv3 skip\n").unwrap();
+        let all = extract_all(
+            Space::Nb201,
+            "conv3 | conv3 avg | skip conv3 skip\nconv3 | conv9 avg | skip conv3 skip\n",
+        )
+        .unwrap();
         assert_eq!(all, vec![nb.clone()], "the invalid line is left out");
         let e = extract(Space::Nb201, "conv3 | conv9 avg | skip conv3 skip").unwrap_err();
         assert!(e.to_string().contains("conv9"), "{e}");

@@ -440,7 +440,11 @@ mod tests {
                 let text = to_llm(&arch);
                 assert!(one.matches(&text), "{text}");
                 assert_eq!(parse_compact(space, &text).unwrap(), arch);
-                assert_eq!(space.parse(&text).unwrap(), arch, "Space::parse reads it too");
+                assert_eq!(
+                    space.parse(&text).unwrap(),
+                    arch,
+                    "Space::parse reads it too"
+                );
                 let b = to_llm(&space.random(&mut rng));
                 assert!(three.matches(&format!("{text}\n{b}\n{text}")));
                 assert!(!three.matches(&format!("{text}\n{b}")));
@@ -463,7 +467,10 @@ mod tests {
     #[test]
     fn the_pattern_bounds_inputs_and_excludes_none() {
         let d = RegexDfa::new(&arch_pattern(Space::Darts, 1)).unwrap();
-        assert!(!d.matches(&V2.replacen("sep:1", "sep:2", 1)), "node 2 reads 0-1");
+        assert!(
+            !d.matches(&V2.replacen("sep:1", "sep:2", 1)),
+            "node 2 reads 0-1"
+        );
         assert!(!d.matches(&V2.replacen("sep:0", "none:0", 1)));
         assert!(!d.matches(&V2.replace(" | ", " ")));
     }
@@ -482,11 +489,17 @@ mod tests {
         let e = parse_compact(Space::Darts, &V2.replacen("sep:1", "sep:4", 1)).unwrap_err();
         assert!(e.to_string().contains("normal cell, node 2, edge 2"), "{e}");
         let e = parse_compact(Space::Darts, &V2.replacen("dil:", "conv7:", 1)).unwrap_err();
-        assert!(e.to_string().contains("conv7") && e.to_string().contains("dil = dil_conv_3x3"), "{e}");
+        assert!(
+            e.to_string().contains("conv7") && e.to_string().contains("dil = dil_conv_3x3"),
+            "{e}"
+        );
         let e = parse_compact(Space::Nb201, "conv3 | conv1 | skip avg conv3 none").unwrap_err();
         assert!(e.to_string().contains("OP | OP OP | OP OP OP"), "{e}");
         let e = parse_compact(Space::Nb201, "conv3 | conv5 skip | avg conv3 none").unwrap_err();
-        assert!(e.to_string().contains("node 2 <- 0") && e.to_string().contains("conv5"), "{e}");
+        assert!(
+            e.to_string().contains("node 2 <- 0") && e.to_string().contains("conv5"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -513,7 +526,11 @@ mod tests {
     fn the_hint_and_legend_name_what_the_prompts_show() {
         assert!(format_hint(Space::Darts).contains("normal: OP:IN"));
         let legend = op_legend(Space::Darts).join(", ");
-        for code in V2.split_whitespace().filter_map(|w| w.split_once(':')).map(|x| x.0) {
+        for code in V2
+            .split_whitespace()
+            .filter_map(|w| w.split_once(':'))
+            .map(|x| x.0)
+        {
             if !code.is_empty() && code != "normal" && code != "reduce" {
                 assert!(legend.contains(&format!("{code} = ")), "{code}");
             }

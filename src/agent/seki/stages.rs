@@ -73,7 +73,12 @@ impl SekiAgent {
             max_tokens: self.cfg.max_tokens_text.max(200),
             constrained: true,
         };
-        let r = self.chat_with(ctx, call, &messages, Some(Constraint::JsonSchema(claim::schema(self.space, 3))))?;
+        let r = self.chat_with(
+            ctx,
+            call,
+            &messages,
+            Some(Constraint::JsonSchema(claim::schema(self.space, 3))),
+        )?;
         let evidence: Vec<String> = samples.iter().map(|s| s.id.clone()).collect();
         let mut ids = Vec::new();
         let (claims, rejected) = read_claims(self.space, &r.text);

@@ -25,7 +25,7 @@ pub enum Matcher {
     /// A JSON schema.
     Json(Automaton),
     /// A regular expression.
-    Regex(RegexDfa),
+    Regex(Box<RegexDfa>),
 }
 
 /// Where a [`Matcher`] is in the output.
@@ -42,7 +42,7 @@ impl Matcher {
     pub fn compile(c: &Constraint) -> Result<Self, ConstraintError> {
         Ok(match c {
             Constraint::JsonSchema(s) => Matcher::Json(Automaton::new(Grammar::compile(s)?)),
-            Constraint::Regex(p) => Matcher::Regex(RegexDfa::new(p)?),
+            Constraint::Regex(p) => Matcher::Regex(Box::new(RegexDfa::new(p)?)),
         })
     }
 
