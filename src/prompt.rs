@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The steps that have a template, with their built-in text.
-pub const TEMPLATES: [(&str, &str); 7] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
     ("system", include_str!("../prompts/system.j2")),
     (
         "evolution_strategy",
@@ -34,6 +34,7 @@ pub const TEMPLATES: [(&str, &str); 7] = [
         "ranked_mutation",
         include_str!("../prompts/ranked_mutation.j2"),
     ),
+    ("prune", include_str!("../prompts/prune.j2")),
 ];
 
 /// A template problem.

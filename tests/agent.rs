@@ -508,3 +508,96 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
     assert_eq!(summary["operators"]["self-evolution"]["duplicates"], 0);
     assert_eq!(summary["operators"]["self-evolution"]["evaluations"], 4);
 }
+
+#[test]
+fn llm_pruned_evolution_avoids_what_the_llm_says_hurts() {
+    let d = tempfile::tempdir().unwrap();
+    let replies = [
+        "Use more convolutions.".to_string(),
+        "conv3 | conv3 conv1 | skip conv3 conv1".to_string(),
+        r#"{"patterns": [{"op": "avg_pool_3x3", "where": "anywhere", "effect": "hurts", "why": "pooling blurs features"}, {"op": "none", "where": "node3<-0", "effect": "hurts", "why": "cuts the shortcut"}]}"#.to_string(),
+    ];
+    let file = d.path().join("replies.jsonl");
+    let lines: Vec<String> = replies
+        .iter()
+        .map(|t| serde_json::json!({"text": t}).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    std::fs::create_dir_all(d.path().join("kb")).unwrap();
+    let out = ok(seki_with(
+        d.path(),
+        "cfg",
+        "[agent]\nsample = 2\nevolution_iterations = 1\ninspiration_iterations = 0\npruned_iterations = 20\nprune_refresh = 50\n",
+    )
+    .args([
+        "search",
+        "--strategy",
+        "seki",
+        "--budget",
+        "14",
+        "--seed",
+        "3",
+        "--run-dir",
+        "run",
+        "--llm-replay",
+        file.to_str().unwrap(),
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let j = journal(&d.path().join("run"));
+    let calls: Vec<&serde_json::Value> = j
+        .iter()
+        .filter(|e| e["event"] == "strategy" && e["detail"]["kind"] == "llm")
+        .collect();
+    assert_eq!(
+        calls.len(),
+        3,
+        "one prune call serves every pruned proposal"
+    );
+    assert_eq!(calls[2]["detail"]["stage"], "prune");
+    let prompt = calls[2]["detail"]["messages"][1]["content"]
+        .as_str()
+        .unwrap();
+    assert!(prompt.contains("The worst:"), "{prompt}");
+    let evs = evaluations(&d.path().join("run"));
+    assert_eq!(evs.len(), 14);
+    let space = seki::space::Space::Nb201;
+    let by_hash: std::collections::HashMap<String, String> = evs
+        .iter()
+        .map(|e| {
+            let a = e["arch"].as_str().unwrap().to_string();
+            (hash(&a), a)
+        })
+        .collect();
+    let violations = |arch: &str| {
+        let a = space.parse(arch).unwrap();
+        let seki::space::Arch::Nb201(c) = a else {
+            unreachable!()
+        };
+        c.ops.iter().filter(|o| o.name() == "avg_pool_3x3").count()
+            + usize::from(c.ops[3].name() == "none")
+    };
+    let mut pruned = 0;
+    for e in &evs[2..] {
+        assert_eq!(e["operator"], "llm-pruned-evolution", "{e}");
+        pruned += 1;
+        let child = violations(e["arch"].as_str().unwrap());
+        let parent = by_hash
+            .get(e["parent"].as_str().unwrap())
+            .map(|p| violations(p))
+            .unwrap();
+        assert!(child == 0 || child < parent, "{e}");
+    }
+    assert_eq!(pruned, 12);
+    assert_eq!(
+        summary["operators"]["llm-pruned-evolution"]["proposals"],
+        12
+    );
+    // The claims are insights, scored on the data.
+    let ins = ok(seki(d.path()).args(["kb", "insights", "--kb", "kb", "--json"]));
+    assert_eq!(ins.lines().count(), 2, "{ins}");
+    assert!(
+        ins.contains("avg_pool_3x3 anywhere in the cell hurts"),
+        "{ins}"
+    );
+}

@@ -38,6 +38,15 @@ pub struct AgentConfig {
     /// Crossovers per round: a child of two architectures sampled from the
     /// top-k, each node (DARTS) or edge (NB201) from one of them; no LLM.
     pub crossover_iterations: usize,
+    /// LLM-pruned evolutions per round: a tournament-selected parent of the
+    /// session's recent results is mutated, avoiding every op the active
+    /// "hurts" claims name at their place (the LLM names them in a `prune`
+    /// call; they are scored on the data like every insight, and a
+    /// contradicted one stops pruning). One LLM call per `prune_refresh` of
+    /// them, none in between.
+    pub pruned_iterations: usize,
+    /// Pruned evolutions between two `prune` calls.
+    pub prune_refresh: usize,
     /// Refinements of the current line shown in self-evolution prompts.
     pub history: usize,
     /// Lines of refinement (islands): each has its own current architecture
@@ -93,6 +102,8 @@ impl Default for AgentConfig {
             ranked_iterations: 0,
             ranked_candidates: 6,
             crossover_iterations: 0,
+            pruned_iterations: 0,
+            prune_refresh: 10,
             history: 5,
             islands: 1,
             insights_in_prompt: 5,

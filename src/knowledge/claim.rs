@@ -98,6 +98,16 @@ fn ops(space: Space) -> Vec<&'static str> {
 /// The JSON schema of a reply stating 1 to `max` claims, each with a short
 /// reason, for constrained decoding.
 pub fn schema(space: Space, max: usize) -> Value {
+    schema_of(space, max, &["helps", "hurts"])
+}
+
+/// The schema of a reply naming 1 to `max` ops that hurt at a place (what
+/// the search should avoid).
+pub fn hurts_schema(space: Space, max: usize) -> Value {
+    schema_of(space, max, &["hurts"])
+}
+
+fn schema_of(space: Space, max: usize, effects: &[&str]) -> Value {
     json!({
         "type": "object",
         "properties": {
@@ -108,7 +118,7 @@ pub fn schema(space: Space, max: usize) -> Value {
                     "properties": {
                         "op": {"type": "string", "enum": ops(space)},
                         "where": {"type": "string", "enum": places(space)},
-                        "effect": {"type": "string", "enum": ["helps", "hurts"]},
+                        "effect": {"type": "string", "enum": effects},
                         "why": {"type": "string", "maxLength": 100}
                     },
                     "required": ["op", "where", "effect", "why"],

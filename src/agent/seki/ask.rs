@@ -114,7 +114,7 @@ impl SekiAgent {
         parent: Option<String>,
     ) -> Result<Proposal, StrategyError> {
         let (model, temperature) = match stage {
-            Stage::Evolution | Stage::Ranked | Stage::Crossover => (
+            Stage::Evolution | Stage::Ranked | Stage::Crossover | Stage::Pruned => (
                 self.models.evolution.clone(),
                 self.cfg.temperature_evolution,
             ),

@@ -7,6 +7,7 @@
 
 mod ask;
 mod prompting;
+mod pruned;
 mod stages;
 
 use super::events::{AgentEvent, CallOptions, ParseOutcome};
@@ -140,6 +141,7 @@ enum Pending {
         parent_se: Option<f64>,
     },
     Crossover,
+    Pruned,
 }
 
 /// One line of refinement (island): its current architecture and what was
@@ -177,6 +179,9 @@ struct AgentState {
     awaiting: Vec<Awaiting>,
     /// Proposals made; the next goes to line `turn % islands`.
     turn: usize,
+    /// LLM-pruned evolutions made (a `prune` call at every
+    /// `agent.prune_refresh`-th).
+    pruned: usize,
     /// Novel architectures of multi-candidate replies not yet proposed,
     /// oldest first, with what they answer.
     queue: Vec<Queued>,
@@ -228,6 +233,7 @@ enum Stage {
     Inspiration,
     Ranked,
     Crossover,
+    Pruned,
 }
 
 impl Stage {
@@ -238,6 +244,7 @@ impl Stage {
             Stage::Inspiration => "knowledge-inspiration",
             Stage::Ranked => "llm-ranked-mutation",
             Stage::Crossover => "crossover",
+            Stage::Pruned => "llm-pruned-evolution",
         }
     }
 
@@ -247,6 +254,7 @@ impl Stage {
             Stage::Inspiration => "inspiration",
             Stage::Ranked => "ranked_mutation",
             Stage::Crossover => "crossover",
+            Stage::Pruned => "pruned_evolution",
         }
     }
 }
@@ -580,6 +588,7 @@ impl Strategy for SekiAgent {
             Stage::Inspiration => self.inspire(ctx)?,
             Stage::Ranked => self.ranked(ctx, current, line)?,
             Stage::Crossover => self.crossover(ctx, current)?,
+            Stage::Pruned => self.pruned(ctx, current)?,
         };
         for e in std::mem::take(&mut self.extras) {
             self.state.queue.push(Queued {
@@ -669,7 +678,7 @@ impl Strategy for SekiAgent {
             }) => {
                 self.record_refinement(line, choice, entry.as_ref(), parent_score, parent_se);
             }
-            Some(Pending::Crossover) => {
+            Some(Pending::Crossover | Pending::Pruned) => {
                 if let Some(e) = &entry {
                     let current = &mut self.state.lines[line].current;
                     if better_than_current(e, current) {

@@ -80,62 +80,8 @@ impl SekiAgent {
             Some(Constraint::JsonSchema(claim::schema(self.space, 3))),
         )?;
         let evidence: Vec<String> = samples.iter().map(|s| s.id.clone()).collect();
-        let mut ids = Vec::new();
-        let (claims, rejected) = read_claims(self.space, &r.text);
-        for e in &rejected {
-            self.state.counters.insights_rejected += 1;
-            self.events.push(AgentEvent::Parse {
-                stage: "inspiration_patterns".into(),
-                outcome: ParseOutcome::Invalid,
-                repairs: None,
-                arch: None,
-                error: Some(e.clone()),
-            });
-        }
-        let stated: Vec<String> = claims
-            .iter()
-            .map(|(c, why)| format!("- {}: {why}", c.text()))
-            .collect();
-        for (claim, why) in claims {
-            let text = if why.is_empty() {
-                claim.text()
-            } else {
-                format!("{}: {why}", claim.text())
-            };
-            self.state.insight_seq += 1;
-            let insight = Insight {
-                id: format!("{}-i{:03}", self.session, self.state.insight_seq),
-                space: self.space,
-                text,
-                evidence: evidence.clone(),
-                status: InsightStatus::Active,
-                contradicted_by: Vec::new(),
-                claim: Some(claim),
-                stats: None,
-                provenance: Provenance {
-                    source: "session".into(),
-                    session: Some(self.session.clone()),
-                    llm: Some(model.name()),
-                    prompt_template: Some(format!(
-                        "inspiration_patterns ({})",
-                        self.prompts
-                            .origin("inspiration_patterns")
-                            .unwrap_or("built-in")
-                    )),
-                    strategy: Some("seki".into()),
-                    ..Default::default()
-                },
-                created: now_rfc3339(),
-            };
-            self.events.push(AgentEvent::Insight {
-                id: insight.id.clone(),
-                text: insight.text.clone(),
-                evidence: insight.evidence.clone(),
-            });
-            ids.push(insight.id.clone());
-            self.outbox.push(insight.clone());
-            self.state.insights.push(insight);
-        }
+        let (ids, stated) =
+            self.keep_claims("inspiration_patterns", &r.text, 3, &evidence, &model.name());
         messages.push(Message::assistant(if stated.is_empty() {
             clip(r.text.trim(), 900)
         } else {
@@ -156,7 +102,8 @@ impl SekiAgent {
         let round = c.evolution_iterations
             + c.inspiration_iterations
             + c.ranked_iterations
-            + c.crossover_iterations;
+            + c.crossover_iterations
+            + c.pruned_iterations;
         if round == 0 {
             return Stage::Evolution;
         }
@@ -169,11 +116,18 @@ impl SekiAgent {
             Stage::Inspiration
         } else if pos < c.evolution_iterations + c.inspiration_iterations + c.ranked_iterations {
             Stage::Ranked
-        } else {
+        } else if pos
+            < c.evolution_iterations
+                + c.inspiration_iterations
+                + c.ranked_iterations
+                + c.crossover_iterations
+        {
             Stage::Crossover
+        } else {
+            Stage::Pruned
         };
         match stage {
-            Stage::Inspiration | Stage::Crossover if !enough => Stage::Evolution,
+            Stage::Inspiration | Stage::Crossover | Stage::Pruned if !enough => Stage::Evolution,
             s => s,
         }
     }
@@ -318,10 +272,80 @@ impl SekiAgent {
     }
 }
 
+impl SekiAgent {
+    /// The checkable claims of a patterns reply (at most `max`) kept as
+    /// insights citing `evidence`; the rejected ones counted and journalled.
+    /// Returns the new insights' ids and the claims in words.
+    pub(super) fn keep_claims(
+        &mut self,
+        step: &str,
+        reply: &str,
+        max: usize,
+        evidence: &[String],
+        model: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let (claims, rejected) = read_claims(self.space, reply, max);
+        for e in &rejected {
+            self.state.counters.insights_rejected += 1;
+            self.events.push(AgentEvent::Parse {
+                stage: step.into(),
+                outcome: ParseOutcome::Invalid,
+                repairs: None,
+                arch: None,
+                error: Some(e.clone()),
+            });
+        }
+        let stated: Vec<String> = claims
+            .iter()
+            .map(|(c, why)| format!("- {}: {why}", c.text()))
+            .collect();
+        let mut ids = Vec::new();
+        for (claim, why) in claims {
+            let text = if why.is_empty() {
+                claim.text()
+            } else {
+                format!("{}: {why}", claim.text())
+            };
+            self.state.insight_seq += 1;
+            let insight = Insight {
+                id: format!("{}-i{:03}", self.session, self.state.insight_seq),
+                space: self.space,
+                text,
+                evidence: evidence.to_vec(),
+                status: InsightStatus::Active,
+                contradicted_by: Vec::new(),
+                claim: Some(claim),
+                stats: None,
+                provenance: Provenance {
+                    source: "session".into(),
+                    session: Some(self.session.clone()),
+                    llm: Some(model.to_string()),
+                    prompt_template: Some(format!(
+                        "{step} ({})",
+                        self.prompts.origin(step).unwrap_or("built-in")
+                    )),
+                    strategy: Some("seki".into()),
+                    ..Default::default()
+                },
+                created: now_rfc3339(),
+            };
+            self.events.push(AgentEvent::Insight {
+                id: insight.id.clone(),
+                text: insight.text.clone(),
+                evidence: insight.evidence.clone(),
+            });
+            ids.push(insight.id.clone());
+            self.outbox.push(insight.clone());
+            self.state.insights.push(insight);
+        }
+        (ids, stated)
+    }
+}
+
 /// The checkable claims of a patterns reply (a JSON object with a
 /// `patterns` list, possibly inside other text), and why each other stated
 /// pattern was rejected.
-fn read_claims(space: Space, text: &str) -> (Vec<(Claim, String)>, Vec<String>) {
+fn read_claims(space: Space, text: &str, max: usize) -> (Vec<(Claim, String)>, Vec<String>) {
     let json = match (text.find('{'), text.rfind('}')) {
         (Some(a), Some(b)) if a < b => text.get(a..=b),
         _ => None,
@@ -342,7 +366,7 @@ fn read_claims(space: Space, text: &str) -> (Vec<(Claim, String)>, Vec<String>) 
         );
     };
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
-    for (i, p) in list.iter().take(3).enumerate() {
+    for (i, p) in list.iter().take(max).enumerate() {
         match Claim::parse(space, p, i + 1) {
             Ok((c, why)) if !ok.iter().any(|(x, _): &(Claim, String)| *x == c) => {
                 ok.push((c, clip(&why, 100)))
