@@ -100,7 +100,7 @@ impl SekiAgent {
         current: PoolEntry,
     ) -> Result<(Proposal, Pending), StrategyError> {
         let refresh = self.cfg.prune_refresh.max(1);
-        if self.state.pruned % refresh == 0 {
+        if self.state.pruned.is_multiple_of(refresh) {
             self.prune(ctx)?;
         }
         self.state.pruned += 1;
