@@ -137,6 +137,11 @@ fn arch_converts_between_darts_forms() {
         back.starts_with("Genotype(normal=[('sep_conv_3x3', 0)") && back.contains("range(2, 6)"),
         "{back}"
     );
+    // The compact notation, out and back in.
+    let n = ok(seki(d.path()).args(["arch", "--space", "darts", "--to", "notation", g]));
+    assert_eq!(n.trim(), "normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: max:0 max:1 | skip:2 max:1 | max:0 skip:2 | skip:2 max:1");
+    let back2 = ok(seki(d.path()).args(["arch", "--space", "darts", "--to", "text", n.trim()]));
+    assert_eq!(back2, back);
     let e = fails(seki(d.path()).args([
         "arch",
         "--space",

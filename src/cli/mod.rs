@@ -144,6 +144,8 @@ pub enum ArchFormat {
     Json,
     /// The canonical form (equal for equivalent networks).
     Canonical,
+    /// The compact notation prompts and LLM replies use.
+    Notation,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +175,7 @@ fn run_arch(a: ArchArgs) -> Result<()> {
             ArchFormat::Text => arch.to_text(),
             ArchFormat::Json => arch.to_json().to_string(),
             ArchFormat::Canonical => arch.canonical(),
+            ArchFormat::Notation => seki::space::notation::to_llm(&arch),
         };
         line + "\n"
     };
