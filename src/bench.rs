@@ -21,6 +21,8 @@ pub struct Checkpoint {
     pub mean: f64,
     /// Sample standard deviation over seeds.
     pub std: f64,
+    /// Each seed's figure, in seed order (to pool runs made apart).
+    pub values: Vec<f64>,
 }
 
 /// One strategy's results.
@@ -34,6 +36,8 @@ pub struct StrategyResult {
     pub seeds: usize,
     /// One entry per checkpoint.
     pub checkpoints: Vec<Checkpoint>,
+    /// Mean wall-clock seconds per session (LLM calls included).
+    pub seconds_per_session: f64,
 }
 
 /// The checkpoints reported for a budget: 25, 50, then every 100, and the budget itself.
@@ -140,6 +144,7 @@ pub fn run_with(
         checkpoints(budget)
     };
     let mut per_mark: Vec<Vec<f64>> = vec![Vec::new(); marks.len()];
+    let started = std::time::Instant::now();
     for k in 0..seeds {
         let mut s = spec.clone();
         s.seed = first_seed + k as u64;
@@ -199,9 +204,11 @@ pub fn run_with(
                     evaluations,
                     mean,
                     std,
+                    values: xs,
                 }
             })
             .collect(),
+        seconds_per_session: started.elapsed().as_secs_f64() / seeds.max(1) as f64,
     })
 }
 
@@ -403,6 +410,11 @@ pub fn render_table(results: &[StrategyResult]) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&format!("{:>11}", "s/session"));
+    for r in results {
+        out.push_str(&format!("  {:>16}", format!("{:.1}", r.seconds_per_session)));
+    }
+    out.push('\n');
     out
 }
 
