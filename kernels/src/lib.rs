@@ -18,6 +18,7 @@ pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
 pub mod pool;
+pub mod quant;
 pub mod relu;
 #[macro_use]
 pub mod simd;
