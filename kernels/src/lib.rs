@@ -12,6 +12,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod batchnorm;
 pub mod cuda;
 pub mod depthwise;

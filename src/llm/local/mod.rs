@@ -10,6 +10,7 @@
 //! prefix.
 
 pub mod chat_template;
+pub mod engine;
 pub mod gguf;
 pub mod requant;
 pub mod sampler;
