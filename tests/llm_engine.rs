@@ -256,3 +256,54 @@ fn prefix_reuse_gives_the_logits_of_a_fresh_run() {
     assert!(engine.forward(&[], false).is_err());
     assert!(engine.forward(&[u32::MAX], false).is_err());
 }
+
+/// Through `LocalModel`: the default engine is seki's; a second reply to
+/// the same conversation reuses its prompt's cached positions (all but the
+/// last token) and, with the same seed, gives the same text; a longer
+/// conversation that begins like the cached one reuses that beginning. The
+/// candle engine reuses nothing.
+#[test]
+fn local_model_reuses_the_prompt_prefix() {
+    use seki::llm::profile::{GgufProfile, LocalEngine, Requantize};
+    use seki::llm::{ChatOptions, LocalModel, Message};
+    let Some(path) = model("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    let load = |engine| {
+        let p = GgufProfile {
+            model: path.clone(),
+            requantize: Requantize::None,
+            engine,
+            threads: 1,
+            ..Default::default()
+        };
+        LocalModel::load("local", &p).unwrap()
+    };
+    assert_eq!(GgufProfile::default().engine, LocalEngine::Seki);
+    let opts = ChatOptions {
+        temperature: 0.7,
+        max_tokens: 12,
+        seed: Some(3),
+        ..Default::default()
+    };
+    let msgs = vec![Message::user(PROMPTS[1])];
+    let seki = load(LocalEngine::Seki);
+    let (r1, t1) = seki.generate(&msgs, &opts).unwrap();
+    assert_eq!(t1.reused_prompt_tokens, 0);
+    let (r2, t2) = seki.generate(&msgs, &opts).unwrap();
+    assert_eq!(t2.reused_prompt_tokens, t2.prompt_tokens - 1);
+    assert_eq!(r1.text, r2.text);
+    let mut longer = msgs.clone();
+    longer.push(Message::assistant(r1.text.clone()));
+    longer.push(Message::user("And a fourth?"));
+    let (_, t3) = seki.generate(&longer, &opts).unwrap();
+    assert!(
+        t3.reused_prompt_tokens >= t1.prompt_tokens - 1
+            && t3.reused_prompt_tokens < t3.prompt_tokens,
+        "{t3:?}"
+    );
+    let candle = load(LocalEngine::Candle);
+    candle.generate(&msgs, &opts).unwrap();
+    let (_, t4) = candle.generate(&msgs, &opts).unwrap();
+    assert_eq!(t4.reused_prompt_tokens, 0);
+}
