@@ -307,3 +307,38 @@ fn local_model_reuses_the_prompt_prefix() {
     let (_, t4) = candle.generate(&msgs, &opts).unwrap();
     assert_eq!(t4.reused_prompt_tokens, 0);
 }
+
+/// Speed of both engines through `LocalModel::bench` (what `seki llm
+/// bench` runs, without its constrained-decoding part), 2 threads, weights
+/// as stored: `cargo test --test llm_engine speed -- --ignored --nocapture`.
+/// Prints figures; asserts nothing about them.
+#[test]
+#[ignore]
+fn speed() {
+    use seki::llm::profile::{GgufProfile, LocalEngine, Requantize};
+    use seki::llm::LocalModel;
+    for name in [
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct.Q4_1.q8_0.gguf",
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    ] {
+        let Some(path) = model(name) else { continue };
+        for engine in [LocalEngine::Seki, LocalEngine::Candle] {
+            let p = GgufProfile {
+                model: path.clone(),
+                requantize: Requantize::None,
+                engine,
+                threads: 2,
+                ..Default::default()
+            };
+            let m = LocalModel::load("bench", &p).unwrap();
+            m.bench(8, 2).unwrap();
+            let t = m.bench(128, 32).unwrap();
+            eprintln!(
+                "{name} {engine:?}: prompt {:.1} tok/s, generation {:.1} tok/s",
+                t.prompt_tokens as f64 / t.prompt_seconds,
+                t.generated_tokens as f64 / t.generation_seconds
+            );
+        }
+    }
+}
