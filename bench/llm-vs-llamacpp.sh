@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Prompt and generation speed of the same GGUF file in llama.cpp (through its
-# PyPI package llama-cpp-python, built from source into target/llamacpp-venv
-# on first use: allow several minutes) and in seki (as shipped, and
-# re-quantized to Q8_0), with the same number of threads. Prints both and
-# the ratio seki / llama.cpp.
+# Prompt and generation speed of the same GGUF files in llama.cpp (through
+# its PyPI package llama-cpp-python, built from source into
+# target/llamacpp-venv on first use: allow several minutes) and in seki (its
+# own engine, weights as shipped), with the same number of threads. Prints a
+# table per model, and as the last line one JSON object:
 #
-#   bench/llm-vs-llamacpp.sh [MODEL.gguf] [PROMPT_TOKENS] [GEN_TOKENS]
+#   {"models": [{"model": ..., "quant": ..., "prompt_ratio": ..., "generation_ratio": ...}, ...]}
 #
-# THREADS (default: all cores) sets the thread count of both.
+# with the ratios seki / llama.cpp (above 1: seki is faster).
+#
+#   bench/llm-vs-llamacpp.sh [MODEL.gguf ...]
+#
+# Default models: SmolLM2-135M Q4_1, its Q8_0 re-quantization, and
+# Qwen2.5-Coder-0.5B Q4_K_M (models/). PROMPT_TOKENS (default 128),
+# GEN_TOKENS (default 64) and THREADS (default: all cores) apply to both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-model=${1:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-prompt_tokens=${2:-128}
-gen_tokens=${3:-64}
+if [ $# -gt 0 ]; then
+  models=("$@")
+else
+  models=(models/SmolLM2-135M-Instruct.Q4_1.gguf
+          models/SmolLM2-135M-Instruct.Q4_1.q8_0.gguf
+          models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf)
+fi
+prompt_tokens=${PROMPT_TOKENS:-128}
+gen_tokens=${GEN_TOKENS:-64}
 threads=${THREADS:-$(nproc)}
-
-[ -f "$model" ] || scripts/setup.sh
-model=$(realpath "$model")
 
 venv=target/llamacpp-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
@@ -27,14 +36,27 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/
   CMAKE_ARGS="-DGGML_NATIVE=ON" "$venv/bin/pip" install --quiet llama-cpp-python >&2
 fi
 
-llamacpp=$("$venv/bin/python" - "$model" "$prompt_tokens" "$gen_tokens" "$threads" <<'PY'
+cargo build --release --quiet
+cfg=$(mktemp --suffix .toml)
+results=$(mktemp)
+trap 'rm -f "$cfg" "$results"' EXIT
+export RAYON_NUM_THREADS=$threads
+
+for model in "${models[@]}"; do
+  [ -f "$model" ] || scripts/setup.sh
+  model=$(realpath "$model")
+  llamacpp=$("$venv/bin/python" - "$model" "$prompt_tokens" "$gen_tokens" "$threads" <<'PY'
 import json, sys, time
 import numpy as np
 from llama_cpp import Llama
 
 path, p, n, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-llm = Llama(model_path=path, n_ctx=1024, n_batch=512, n_threads=threads,
-            n_threads_batch=threads, verbose=False)
+# The prompt goes in as one batch: llama-cpp-python sizes its logits buffer
+# by the batch, so the batch must hold the whole prompt (a 512-token prompt
+# with n_batch 512 and the context of 1024 overran it before).
+batch = max(512, p)
+llm = Llama(model_path=path, n_ctx=max(1024, p + n + 16), n_batch=batch, n_ubatch=batch,
+            n_threads=threads, n_threads_batch=threads, verbose=False)
 text = ("The quick brown fox jumps over the lazy dog while a neural architecture search "
         "explores cells of convolutions, pools and skip connections. ")
 toks = []
@@ -58,33 +80,35 @@ pp, gp = run()
 print(json.dumps({"prompt_tokens_per_s": pp, "generation_tokens_per_s": gp}))
 PY
 )
-
-cargo build --release --quiet
-cfg=$(mktemp --suffix .toml)
-trap 'rm -f "$cfg"' EXIT
-cat > "$cfg" <<TOML
+  cat > "$cfg" <<TOML
 [llm.profiles.asis]
 kind = "gguf"
 model = "$model"
 requantize = "none"
-[llm.profiles.q8]
-kind = "gguf"
-model = "$model"
-requantize = "q8_0"
+engine = "seki"
 TOML
-export RAYON_NUM_THREADS=$threads
-seki_asis=$(target/release/seki --config "$cfg" llm bench --llm asis --json --prompt-tokens "$prompt_tokens" --tokens "$gen_tokens")
-seki_q8=$(target/release/seki --config "$cfg" llm bench --llm q8 --json --prompt-tokens "$prompt_tokens" --tokens "$gen_tokens")
+  seki=$(target/release/seki --config "$cfg" llm bench --llm asis --json --prompt-tokens "$prompt_tokens" --tokens "$gen_tokens")
+  python3 - "$llamacpp" "$seki" "$threads" "$model" "$prompt_tokens" "$gen_tokens" >>"$results" <<'PY'
+import json, os, re, sys
+l, s = (json.loads(x) for x in sys.argv[1:3])
+threads, model, p, n = sys.argv[3:7]
+print(f"model {model}, {threads} threads, prompt {p} tokens, generation {n} tokens", file=sys.stderr)
+print(f"{'':12} {'prompt tok/s':>14} {'generation tok/s':>18}", file=sys.stderr)
+for name, r in [("llama.cpp", l), ("seki", s)]:
+    print(f"{name:12} {r['prompt_tokens_per_s']:14.1f} {r['generation_tokens_per_s']:18.1f}", file=sys.stderr)
+base = os.path.basename(model)
+quants = re.findall(r"(?i)(?:^|[.\-_])(q\d_k(?:_[sml])?|q\d_\d|iq\d\w*|f16|bf16|f32)(?=[.\-]|$)", base)
+print(json.dumps({
+    "model": base,
+    "quant": quants[-1].upper() if quants else "unknown",
+    "prompt_ratio": s["prompt_tokens_per_s"] / l["prompt_tokens_per_s"],
+    "generation_ratio": s["generation_tokens_per_s"] / l["generation_tokens_per_s"],
+}))
+PY
+done
 
-python3 - "$llamacpp" "$seki_asis" "$seki_q8" "$threads" "$model" "$prompt_tokens" "$gen_tokens" <<'PY'
+python3 - "$results" <<'PY'
 import json, sys
-l, a, q = (json.loads(x) for x in sys.argv[1:4])
-threads, model, p, n = sys.argv[4:8]
-print(f"model {model}, {threads} threads, prompt {p} tokens, generation {n} tokens")
-print(f"{'':28} {'prompt tok/s':>14} {'generation tok/s':>18}")
-for name, r in [("llama.cpp", l), ("seki (as shipped)", a), ("seki (re-quantized Q8_0)", q)]:
-    print(f"{name:28} {r['prompt_tokens_per_s']:14.1f} {r['generation_tokens_per_s']:18.1f}")
-for name, r in [("as shipped", a), ("Q8_0", q)]:
-    print(f"ratio seki {name} / llama.cpp: prompt {r['prompt_tokens_per_s'] / l['prompt_tokens_per_s']:.2f}, "
-          f"generation {r['generation_tokens_per_s'] / l['generation_tokens_per_s']:.2f}")
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+print(json.dumps({"models": rows}))
 PY

@@ -412,7 +412,10 @@ pub fn render_table(results: &[StrategyResult]) -> String {
     }
     out.push_str(&format!("{:>11}", "s/session"));
     for r in results {
-        out.push_str(&format!("  {:>16}", format!("{:.1}", r.seconds_per_session)));
+        out.push_str(&format!(
+            "  {:>16}",
+            format!("{:.1}", r.seconds_per_session)
+        ));
     }
     out.push('\n');
     out

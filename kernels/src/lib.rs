@@ -12,12 +12,14 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod batchnorm;
 pub mod cuda;
 pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
 pub mod pool;
+pub mod quant;
 pub mod relu;
 #[macro_use]
 pub mod simd;

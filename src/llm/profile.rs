@@ -169,6 +169,19 @@ pub enum Requantize {
     Q8_0,
 }
 
+/// Which implementation runs a local model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalEngine {
+    /// seki's own engine (`llm::local::engine`) for llama- and qwen2-family
+    /// files with weight formats its kernels handle; candle-transformers for
+    /// the others.
+    #[default]
+    Seki,
+    /// candle-transformers' quantized models for every file.
+    Candle,
+}
+
 /// `kind = "gguf"`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -186,6 +199,8 @@ pub struct GgufProfile {
     pub hf_revision: Option<String>,
     /// Re-quantize weights at load: `"q8_0"` (default) or `"none"`.
     pub requantize: Requantize,
+    /// The implementation: `"seki"` (default) or `"candle"`.
+    pub engine: LocalEngine,
     /// Where the re-quantized file is cached (default: beside the model).
     pub cache_dir: Option<PathBuf>,
     /// Top-k sampling (0: off).
@@ -213,6 +228,7 @@ impl Default for GgufProfile {
             hf_file: None,
             hf_revision: None,
             requantize: Requantize::Q8_0,
+            engine: LocalEngine::Seki,
             cache_dir: None,
             top_k: 40,
             repeat_penalty: 1.1,

@@ -2,7 +2,9 @@
 //! template) and its weights, as one of candle-transformers' quantized
 //! models (llama family, Qwen2/2.5, Qwen3, Gemma 3).
 
+use super::engine::{Engine, EngineError};
 use super::tokenizer::{Tokenizer, Vocab};
+use crate::llm::profile::LocalEngine;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::{
@@ -21,6 +23,8 @@ pub enum Weights {
     Qwen3(quantized_qwen3::ModelWeights),
     /// `gemma3` (and gemma/gemma2 files with the same layout).
     Gemma3(quantized_gemma3::ModelWeights),
+    /// seki's own engine (llama and qwen2 families).
+    Seki(Box<Engine>),
 }
 
 impl std::fmt::Debug for Weights {
@@ -30,6 +34,7 @@ impl std::fmt::Debug for Weights {
             Weights::Qwen2(_) => "Weights::Qwen2",
             Weights::Qwen3(_) => "Weights::Qwen3",
             Weights::Gemma3(_) => "Weights::Gemma3",
+            Weights::Seki(_) => "Weights::Seki",
         })
     }
 }
@@ -42,6 +47,36 @@ impl Weights {
             Weights::Qwen2(m) => m.forward(x, pos),
             Weights::Qwen3(m) => m.forward(x, pos),
             Weights::Gemma3(m) => m.forward(x, pos),
+            Weights::Seki(e) => {
+                let tokens = x.squeeze(0)?.to_vec1::<u32>()?;
+                // The cache holds positions `0..pos` from here on.
+                if pos > e.cached().len() {
+                    candle_core::bail!(
+                        "position {pos} after {} cached positions",
+                        e.cached().len()
+                    );
+                }
+                e.truncate(pos);
+                let logits = e
+                    .forward(&tokens, false)
+                    .map_err(|err| candle_core::Error::Msg(err.to_string()))?;
+                let n = logits.len();
+                Tensor::from_vec(logits, (1, n), &Device::Cpu)
+            }
+        }
+    }
+
+    /// Prepare to run `tokens` from position 0, keeping the cached positions
+    /// they begin with where the implementation can (seki's engine: all but
+    /// the last token at most); the others start afresh. Returns how many
+    /// positions are kept: run `tokens[kept..]` at position `kept` next.
+    pub fn reuse_prefix(&mut self, tokens: &[u32]) -> usize {
+        match self {
+            Weights::Seki(e) => e.reuse_prefix(tokens),
+            _ => {
+                self.clear();
+                0
+            }
         }
     }
 
@@ -53,6 +88,7 @@ impl Weights {
             Weights::Qwen3(m) => m.clear_kv_cache(),
             // Gemma 3 restarts its cache when a forward pass starts at position 0.
             Weights::Gemma3(_) => {}
+            Weights::Seki(e) => e.truncate(0),
         }
     }
 
@@ -60,6 +96,7 @@ impl Weights {
     pub fn max_positions(&self) -> usize {
         match self {
             Weights::Llama(_) => quantized_llama::MAX_SEQ_LEN,
+            Weights::Seki(e) => e.max_positions(),
             _ => 32_768,
         }
     }
@@ -349,7 +386,29 @@ pub fn tokenizer(c: &gguf_file::Content) -> Result<Tokenizer, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Load the weights of `path` (whose header is `content`).
+/// Load the model of `path` (whose header is `content`) for `engine`:
+/// seki's engine where it runs the file (llama and qwen2 families, weight
+/// formats its kernels handle), else candle-transformers'.
+pub fn load(
+    path: &Path,
+    content: gguf_file::Content,
+    device: &Device,
+    engine: LocalEngine,
+) -> Result<Weights, String> {
+    if engine == LocalEngine::Seki && device.is_cpu() {
+        match Engine::load(path, &content) {
+            Ok(e) => return Ok(Weights::Seki(Box::new(e))),
+            Err(EngineError::Unsupported(why)) => {
+                tracing::info!("{}: candle runs this file ({why})", path.display());
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    load_weights(path, content, device)
+}
+
+/// Load the weights of `path` (whose header is `content`) as one of
+/// candle-transformers' models.
 pub fn load_weights(
     path: &Path,
     content: gguf_file::Content,

@@ -10,6 +10,7 @@
 //! prefix.
 
 pub mod chat_template;
+pub mod engine;
 pub mod gguf;
 pub mod requant;
 pub mod sampler;
@@ -50,6 +51,9 @@ pub struct Timings {
     pub generation_seconds: f64,
     /// Seconds spent computing constraint masks.
     pub mask_seconds: f64,
+    /// Prompt tokens whose cached keys and values were reused from the
+    /// previous call (not run again; included in `prompt_tokens`).
+    pub reused_prompt_tokens: usize,
 }
 
 struct Inner {
@@ -156,7 +160,7 @@ impl LocalModel {
             }
         };
         let device = Device::Cpu;
-        let weights = gguf::load_weights(&path, content, &device).map_err(LlmError::Local)?;
+        let weights = gguf::load(&path, content, &device, p.engine).map_err(LlmError::Local)?;
         let trie = Arc::new(VocabTrie::new(
             tokenizer.len(),
             (0..tokenizer.len() as u32)
@@ -250,7 +254,7 @@ impl LocalModel {
                 .unwrap_or(0)
         });
         let mut rng = Rng::seed(seed);
-        let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device)?;
+        let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device, true)?;
 
         let t1 = Instant::now();
         let mut state = masker.as_ref().map(|m| m.automaton.start());
@@ -386,7 +390,7 @@ impl LocalModel {
                 tokens.len()
             )));
         }
-        let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device)?;
+        let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device, false)?;
         let t1 = Instant::now();
         for pos in tokens.len()..tokens.len() + generate {
             let next = logits
@@ -478,23 +482,33 @@ impl ChatModel for LocalModel {
     }
 }
 
-/// Run the prompt through a fresh KV cache: the logits of its last
-/// position, and timings with the prompt part filled in.
+/// Run the prompt: the logits of its last position, and timings with the
+/// prompt part filled in. With `reuse`, the cached positions the prompt
+/// begins with are kept where the implementation can (seki's engine: a
+/// conversation that grows, or several replies to one prompt, run only the
+/// new tokens); otherwise the cache starts afresh.
 fn prefill(
     weights: &mut gguf::Weights,
     tokens: &[u32],
     device: &candle_core::Device,
+    reuse: bool,
 ) -> Result<(Tensor, Timings), LlmError> {
     let local = |e: candle_core::Error| LlmError::Local(e.to_string());
-    weights.clear();
     let t0 = Instant::now();
-    let input = Tensor::new(tokens, device)
+    let kept = if reuse {
+        weights.reuse_prefix(tokens)
+    } else {
+        weights.clear();
+        0
+    };
+    let input = Tensor::new(&tokens[kept..], device)
         .and_then(|x| x.unsqueeze(0))
         .map_err(local)?;
-    let logits = weights.forward(&input, 0).map_err(local)?;
+    let logits = weights.forward(&input, kept).map_err(local)?;
     let t = Timings {
         prompt_tokens: tokens.len(),
         prompt_seconds: t0.elapsed().as_secs_f64(),
+        reused_prompt_tokens: kept,
         ..Default::default()
     };
     Ok((logits, t))

@@ -1,0 +1,251 @@
+//! Causal softmax attention of new query rows over a key/value cache, and
+//! the small per-row operations around it in a transformer (RMS norm,
+//! rotary position embedding, SiLU gating), on plain `f32` slices.
+
+use rayon::prelude::*;
+
+/// Shapes of [`causal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnDims {
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (`heads` a multiple of it: grouped-query attention).
+    pub kv_heads: usize,
+    /// Values per head.
+    pub head_dim: usize,
+}
+
+/// Attention of `n` query rows at positions `pos0..pos0 + n` over the
+/// cached keys and values of positions `0..pos0 + n` (row `i` sees
+/// positions `0..=pos0 + i`): `q` and `out` are `n x heads x head_dim`,
+/// `k` and `v` are `(pos0 + n) x kv_heads x head_dim`. Scores are scaled by
+/// `1 / sqrt(head_dim)`. Parallel over (row, head). The caller checks sizes;
+/// rows or heads the slices do not hold are left untouched.
+pub fn causal(q: &[f32], k: &[f32], v: &[f32], pos0: usize, d: AttnDims, out: &mut [f32]) {
+    let hd = d.head_dim;
+    if hd == 0 || d.kv_heads == 0 || d.heads == 0 {
+        return;
+    }
+    let group = (d.heads / d.kv_heads).max(1);
+    let kv_row = d.kv_heads * hd;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let one = |idx: usize, o: &mut [f32]| {
+        let (i, h) = (idx / d.heads, idx % d.heads);
+        let kvh = (h / group).min(d.kv_heads - 1);
+        let Some(qh) = q.get(idx * hd..(idx + 1) * hd) else {
+            return;
+        };
+        let len = (pos0 + i + 1).min(k.len() / kv_row).min(v.len() / kv_row);
+        let mut scores: Vec<f32> = (0..len)
+            .map(|j| crate::dot(qh, &k[j * kv_row + kvh * hd..j * kv_row + (kvh + 1) * hd]) * scale)
+            .collect();
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let mut total = 0f32;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        let inv = if total > 0.0 { 1.0 / total } else { 0.0 };
+        o.fill(0.0);
+        for (j, &p) in scores.iter().enumerate() {
+            let vr = &v[j * kv_row + kvh * hd..j * kv_row + (kvh + 1) * hd];
+            axpy(p * inv, vr, o);
+        }
+    };
+    if out.len() / hd <= 1 {
+        if let Some(o) = out.chunks_exact_mut(hd).next() {
+            one(0, o);
+        }
+        return;
+    }
+    out.par_chunks_exact_mut(hd)
+        .enumerate()
+        .for_each(|(idx, o)| one(idx, o));
+}
+
+crate::simd_fn! {
+    /// `y += a x`.
+    fn axpy<M>(a: f32, x: &[f32], y: &mut [f32]) {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv = M::madd(a, xv, *yv);
+        }
+    }
+}
+
+/// RMS norm of each `w.len()`-long row of `x` into `out`:
+/// `x / sqrt(mean(x^2) + eps) * w`.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let d = w.len();
+    if d == 0 {
+        return;
+    }
+    for (xr, orow) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let ms = crate::dot(xr, xr) / d as f32;
+        let inv = 1.0 / (ms + eps).sqrt();
+        for ((o, &xv), &wv) in orow.iter_mut().zip(xr).zip(w) {
+            *o = xv * inv * wv;
+        }
+    }
+}
+
+/// Rotary position embedding, in place, of `x`: rows of `heads x head_dim`
+/// at positions `pos0, pos0 + 1, ...`; the first `2 * inv_freq.len()` values
+/// of each head rotate, pair `p` by angle `pos * inv_freq[p]`. Pairs are
+/// `(2p, 2p + 1)` (`neox == false`, GGML's llama layout) or
+/// `(p, p + inv_freq.len())` (`neox == true`, Qwen2's).
+pub fn rope(
+    x: &mut [f32],
+    heads: usize,
+    head_dim: usize,
+    pos0: usize,
+    inv_freq: &[f32],
+    neox: bool,
+) {
+    let half = inv_freq.len();
+    if heads == 0 || head_dim == 0 || 2 * half > head_dim {
+        return;
+    }
+    let mut cs = vec![(0f32, 0f32); half];
+    for (i, row) in x.chunks_exact_mut(heads * head_dim).enumerate() {
+        let pos = (pos0 + i) as f32;
+        for (c, &f) in cs.iter_mut().zip(inv_freq) {
+            let a = pos * f;
+            *c = (a.cos(), a.sin());
+        }
+        for head in row.chunks_exact_mut(head_dim) {
+            for (p, &(c, s)) in cs.iter().enumerate() {
+                let (a, b) = if neox {
+                    (p, p + half)
+                } else {
+                    (2 * p, 2 * p + 1)
+                };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * c - x1 * s;
+                head[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+/// `gate = silu(gate) * up`, elementwise.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testutil::values;
+
+    /// Attention by the definition, in f64, one (row, head) at a time.
+    fn naive(q: &[f32], k: &[f32], v: &[f32], pos0: usize, d: AttnDims, n: usize) -> Vec<f32> {
+        let hd = d.head_dim;
+        let mut out = vec![0f32; n * d.heads * hd];
+        for i in 0..n {
+            for h in 0..d.heads {
+                let kvh = h * d.kv_heads / d.heads;
+                let qv = &q[(i * d.heads + h) * hd..][..hd];
+                let at = |j: usize| (j * d.kv_heads + kvh) * hd;
+                let s: Vec<f64> = (0..=pos0 + i)
+                    .map(|j| {
+                        qv.iter()
+                            .zip(&k[at(j)..at(j) + hd])
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum::<f64>()
+                            / (hd as f64).sqrt()
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+                let z: f64 = e.iter().sum();
+                for c in 0..hd {
+                    let o: f64 = (0..=pos0 + i).map(|j| e[j] / z * v[at(j) + c] as f64).sum();
+                    out[(i * d.heads + h) * hd + c] = o as f32;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn attention_matches_the_definition() {
+        for &(heads, kv_heads, hd, pos0, n) in &[
+            (9, 3, 64, 0, 5),
+            (14, 2, 64, 7, 1),
+            (4, 4, 8, 3, 6),
+            (2, 1, 16, 0, 1),
+        ] {
+            let d = AttnDims {
+                heads,
+                kv_heads,
+                head_dim: hd,
+            };
+            let q = values(n * heads * hd, 1);
+            let k = values((pos0 + n) * kv_heads * hd, 2);
+            let v = values((pos0 + n) * kv_heads * hd, 3);
+            let mut out = vec![f32::NAN; n * heads * hd];
+            causal(&q, &k, &v, pos0, d, &mut out);
+            crate::testutil::close(&out, &naive(&q, &k, &v, pos0, d, n), "attention");
+        }
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn rope_rotates_the_right_pairs() {
+        let (heads, hd) = (2, 8);
+        let inv: Vec<f32> = (0..4)
+            .map(|p| 1.0 / 10000f32.powf(2.0 * p as f32 / 8.0))
+            .collect();
+        let x = values(3 * heads * hd, 4);
+        for neox in [false, true] {
+            let mut y = x.clone();
+            rope(&mut y, heads, hd, 5, &inv, neox);
+            for i in 0..3 {
+                for h in 0..heads {
+                    let base = (i * heads + h) * hd;
+                    for p in 0..4 {
+                        let (a, b) = if neox { (p, p + 4) } else { (2 * p, 2 * p + 1) };
+                        let ang = (5 + i) as f64 * inv[p] as f64;
+                        let (x0, x1) = (x[base + a] as f64, x[base + b] as f64);
+                        let want = [
+                            x0 * ang.cos() - x1 * ang.sin(),
+                            x0 * ang.sin() + x1 * ang.cos(),
+                        ];
+                        for (got, w) in [y[base + a], y[base + b]].iter().zip(want) {
+                            assert!((*got as f64 - w).abs() < 1e-5, "{neox} {i} {h} {p}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn norm_and_gate_match_their_formulas() {
+        let x = values(3 * 40, 5);
+        let w = values(40, 6);
+        let mut out = vec![0f32; x.len()];
+        rms_norm(&x, &w, 1e-5, &mut out);
+        for (xr, orow) in x.chunks(40).zip(out.chunks(40)) {
+            let ms = xr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / 40.0;
+            let want: Vec<f32> = xr
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| (*a as f64 / (ms + 1e-5).sqrt() * *b as f64) as f32)
+                .collect();
+            crate::testutil::close(orow, &want, "rms_norm");
+        }
+        let mut g = values(50, 7);
+        let u = values(50, 8);
+        let want: Vec<f32> = g
+            .iter()
+            .zip(&u)
+            .map(|(a, b)| (*a as f64 / (1.0 + (-*a as f64).exp()) * *b as f64) as f32)
+            .collect();
+        silu_mul(&mut g, &u);
+        crate::testutil::close(&g, &want, "silu_mul");
+    }
+}

@@ -1,0 +1,87 @@
+//! Activations quantized to 8 bits: a scale per 32 values and the integer
+//! sum of every 16 (for the formats with minimums or offsets).
+
+use super::QuantError;
+
+/// `n` rows of `cols` activations, 8-bit: `x[i] ~ d[i / 32] * qs[i]`.
+#[derive(Debug, Clone, Default)]
+pub struct QActs {
+    pub(crate) n: usize,
+    pub(crate) cols: usize,
+    /// The 8-bit values, `n * cols`, in `-127..=127`.
+    pub(crate) qs: Vec<i8>,
+    /// One scale per 32 values.
+    pub(crate) d: Vec<f32>,
+    /// The sum of `qs` over every 16 values.
+    pub(crate) sums: Vec<i32>,
+}
+
+impl QActs {
+    /// Quantize `x` (`n x cols`, row-major; `cols` a multiple of 32):
+    /// per 32 values, scale `max |x| / 127`, each value rounded to nearest.
+    pub fn quantize(x: &[f32], n: usize, cols: usize) -> Result<Self, QuantError> {
+        let mut q = QActs::default();
+        q.quantize_from(x, n, cols)?;
+        Ok(q)
+    }
+
+    /// [`QActs::quantize`] reusing this value's buffers.
+    pub fn quantize_from(&mut self, x: &[f32], n: usize, cols: usize) -> Result<(), QuantError> {
+        if !cols.is_multiple_of(32) {
+            return Err(QuantError::Size {
+                what: "activation columns (a multiple of 32)",
+                got: cols,
+                want: cols.next_multiple_of(32),
+            });
+        }
+        if x.len() != n * cols {
+            return Err(QuantError::Size {
+                what: "activations",
+                got: x.len(),
+                want: n * cols,
+            });
+        }
+        self.n = n;
+        self.cols = cols;
+        self.qs.resize(x.len(), 0);
+        self.d.resize(x.len() / 32, 0.0);
+        self.sums.resize(x.len() / 16, 0);
+        for (((xb, qb), d), s) in x
+            .chunks_exact(32)
+            .zip(self.qs.chunks_exact_mut(32))
+            .zip(self.d.iter_mut())
+            .zip(self.sums.chunks_exact_mut(2))
+        {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = amax / 127.0;
+            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            for (q, v) in qb.iter_mut().zip(xb) {
+                *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+            }
+            *d = scale;
+            s[0] = qb[..16].iter().map(|&v| v as i32).sum();
+            s[1] = qb[16..].iter().map(|&v| v as i32).sum();
+        }
+        Ok(())
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `i` as `f32` values (the quantized activations, dequantized).
+    pub fn dequantize_row(&self, i: usize) -> Vec<f32> {
+        let r = i * self.cols..(i + 1) * self.cols;
+        self.qs[r.clone()]
+            .iter()
+            .enumerate()
+            .map(|(j, &q)| self.d[(r.start + j) / 32] * q as f32)
+            .collect()
+    }
+}

@@ -1,0 +1,276 @@
+//! The products: weight rows split over rayon's threads; within a task,
+//! activation rows in groups of [`GROUP`], and for each weight row of the
+//! task, the row unpacked once ([`super::formats`]) and dotted with every
+//! activation row of the group.
+
+use super::formats::{self, Format};
+use super::{QActs, QMatrix, QType, QuantError};
+use rayon::prelude::*;
+
+/// Activation rows per group: the group's 8-bit rows stay in cache while
+/// the task's weight rows pass over them.
+const GROUP: usize = 32;
+
+/// `y = x W^T` for quantized activations `acts` (`n x cols`): `y` becomes
+/// `n x rows`, row-major.
+pub fn matmul(w: &QMatrix<'_>, acts: &QActs, y: &mut [f32]) -> Result<(), QuantError> {
+    matmul_with(w, acts, y, false)
+}
+
+/// [`matmul`], in the portable build when `portable` (for tests).
+pub(crate) fn matmul_with(
+    w: &QMatrix<'_>,
+    acts: &QActs,
+    y: &mut [f32],
+    portable: bool,
+) -> Result<(), QuantError> {
+    check(w, acts, y)?;
+    let n = acts.n;
+    if n == 1 {
+        run(w, acts, y, portable);
+        return Ok(());
+    }
+    // Computed transposed (`rows x n`: each task owns whole weight rows),
+    // then transposed into place.
+    let mut yt = vec![0f32; w.rows * n];
+    run(w, acts, &mut yt, portable);
+    for (r, col) in yt.chunks_exact(n).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            y[i * w.rows + r] = v;
+        }
+    }
+    Ok(())
+}
+
+/// `y = W a` for one activation row (`acts` has `n = 1`), `y` `rows` long.
+pub fn matvec_into(w: &QMatrix<'_>, acts: &QActs, y: &mut [f32]) -> Result<(), QuantError> {
+    check(w, acts, y)?;
+    if acts.n != 1 {
+        return Err(QuantError::Size {
+            what: "activation rows of a matrix-vector product",
+            got: acts.n,
+            want: 1,
+        });
+    }
+    run(w, acts, y, false);
+    Ok(())
+}
+
+fn check(w: &QMatrix<'_>, acts: &QActs, y: &[f32]) -> Result<(), QuantError> {
+    if acts.cols != w.cols {
+        return Err(QuantError::Size {
+            what: "activation columns",
+            got: acts.cols,
+            want: w.cols,
+        });
+    }
+    if y.len() != acts.n * w.rows {
+        return Err(QuantError::Size {
+            what: "output",
+            got: y.len(),
+            want: acts.n * w.rows,
+        });
+    }
+    Ok(())
+}
+
+/// `yt` (`rows x n`) = `W x^T`, parallel over chunks of weight rows.
+fn run(w: &QMatrix<'_>, acts: &QActs, yt: &mut [f32], portable: bool) {
+    match w.qtype {
+        QType::Q4_0 => run_with::<formats::Q4_0>(w, acts, yt, portable),
+        QType::Q4_1 => run_with::<formats::Q4_1>(w, acts, yt, portable),
+        QType::Q5_0 => run_with::<formats::Q5_0>(w, acts, yt, portable),
+        QType::Q5_1 => run_with::<formats::Q5_1>(w, acts, yt, portable),
+        QType::Q8_0 => run_with::<formats::Q8_0>(w, acts, yt, portable),
+        QType::Q4_K => run_with::<formats::Q4K>(w, acts, yt, portable),
+        QType::Q5_K => run_with::<formats::Q5K>(w, acts, yt, portable),
+        QType::Q6_K => run_with::<formats::Q6K>(w, acts, yt, portable),
+    }
+}
+
+fn run_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, yt: &mut [f32], portable: bool) {
+    let n = acts.n;
+    if w.rows == 0 || n == 0 {
+        return;
+    }
+    // About four tasks per thread, so uneven progress evens out.
+    let tasks = rayon::current_num_threads() * 4;
+    let chunk = w.rows.div_ceil(tasks).max(1);
+    if w.rows <= chunk {
+        task::<F>(w, acts, 0, yt, portable);
+        return;
+    }
+    yt.par_chunks_mut(chunk * n)
+        .enumerate()
+        .for_each(|(t, out)| task::<F>(w, acts, t * chunk, out, portable));
+}
+
+/// Weight rows `first..first + out.len() / n` into `out` (`rows x n`).
+fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32], portable: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if !portable && crate::simd::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        unsafe { task_avx2::<F>(w, acts, first, out) };
+        return;
+    }
+    task_body::<F, Portable>(w, acts, first, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn task_avx2<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
+    task_body::<F, avx2::Avx2>(w, acts, first, out)
+}
+
+/// The dot product of an unpacked weight row with an 8-bit activation row.
+trait RowDot {
+    /// `sum_c da_c * sum_{k in c} (sc_k * (q_k . qa_k) + mn_k * sums_k)`
+    /// over 32-value chunks `c` (the `mn` terms only when `with_min`).
+    fn dot(
+        q: &[i8],
+        sc: &[f32],
+        mn: &[f32],
+        qa: &[i8],
+        da: &[f32],
+        sums: &[i32],
+        with_min: bool,
+    ) -> f32;
+}
+
+struct Portable;
+
+impl RowDot for Portable {
+    #[inline(always)]
+    fn dot(
+        q: &[i8],
+        sc: &[f32],
+        mn: &[f32],
+        qa: &[i8],
+        da: &[f32],
+        sums: &[i32],
+        with_min: bool,
+    ) -> f32 {
+        let mut acc = 0f32;
+        for (c, ((qc, ac), d)) in q
+            .chunks_exact(32)
+            .zip(qa.chunks_exact(32))
+            .zip(da)
+            .enumerate()
+        {
+            let mut s = [0i32; 2];
+            for (k, sk) in s.iter_mut().enumerate() {
+                let (qk, ak) = (&qc[16 * k..16 * k + 16], &ac[16 * k..16 * k + 16]);
+                *sk = qk
+                    .iter()
+                    .zip(ak)
+                    .map(|(&x, &y)| (x as i16 * y as i16) as i32)
+                    .sum();
+            }
+            let mut v = sc[2 * c] * s[0] as f32 + sc[2 * c + 1] * s[1] as f32;
+            if with_min {
+                v += mn[2 * c] * sums[2 * c] as f32 + mn[2 * c + 1] * sums[2 * c + 1] as f32;
+            }
+            acc += d * v;
+        }
+        acc
+    }
+}
+
+#[inline(always)]
+fn task_body<F: Format, D: RowDot>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
+    let (n, cols) = (acts.n, w.cols);
+    let rows = out.len() / n;
+    let mut q = vec![0i8; cols];
+    let mut sc = vec![0f32; cols / 16];
+    let mut mn = vec![0f32; cols / 16];
+    for g0 in (0..n).step_by(GROUP) {
+        let g1 = (g0 + GROUP).min(n);
+        for r in 0..rows {
+            let row = w.row(first + r);
+            for (((b, qb), sb), mb) in row
+                .chunks_exact(F::BYTES)
+                .zip(q.chunks_exact_mut(F::VALUES))
+                .zip(sc.chunks_exact_mut(F::VALUES / 16))
+                .zip(mn.chunks_exact_mut(F::VALUES / 16))
+            {
+                F::unpack(b, qb, sb, mb);
+            }
+            for i in g0..g1 {
+                out[r * n + i] = D::dot(
+                    &q,
+                    &sc,
+                    &mn,
+                    &acts.qs[i * cols..(i + 1) * cols],
+                    &acts.d[i * cols / 32..(i + 1) * cols / 32],
+                    &acts.sums[i * cols / 16..(i + 1) * cols / 16],
+                    F::HAS_MIN,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::RowDot;
+    use std::arch::x86_64::*;
+
+    /// The AVX2 dot: per 32-value chunk, `|q| * (qa * sign q)` with
+    /// `maddubs` (no saturation: `|q| <= 128`, `|qa| <= 127`, so a pair
+    /// sums to at most 32512), pairs summed
+    /// to 8 `i32` lanes (lanes 0-3 the first 16 values, 4-7 the second),
+    /// scaled by `da * sc` per lane into an `f32` accumulator.
+    pub(super) struct Avx2;
+
+    impl RowDot for Avx2 {
+        #[inline(always)]
+        fn dot(
+            q: &[i8],
+            sc: &[f32],
+            mn: &[f32],
+            qa: &[i8],
+            da: &[f32],
+            sums: &[i32],
+            with_min: bool,
+        ) -> f32 {
+            let mut chunks = (q.len() / 32)
+                .min(qa.len() / 32)
+                .min(da.len())
+                .min(sc.len() / 2);
+            if with_min {
+                chunks = chunks.min(mn.len() / 2).min(sums.len() / 2);
+            }
+            // SAFETY: only built into, and run from, `task_avx2` (the CPU
+            // has AVX2 and FMA); every access is inside the slices (`chunks`
+            // is bounded by each one's length above).
+            unsafe {
+                let ones = _mm256_set1_epi16(1);
+                let mut acc = _mm256_setzero_ps();
+                let mut macc = 0f32;
+                for c in 0..chunks {
+                    let wv = _mm256_loadu_si256(q.as_ptr().add(32 * c) as *const __m256i);
+                    let av = _mm256_loadu_si256(qa.as_ptr().add(32 * c) as *const __m256i);
+                    let aw = _mm256_sign_epi8(wv, wv);
+                    let sa = _mm256_sign_epi8(av, wv);
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones);
+                    let d = *da.get_unchecked(c);
+                    let s = _mm256_setr_m128(
+                        _mm_set1_ps(d * *sc.get_unchecked(2 * c)),
+                        _mm_set1_ps(d * *sc.get_unchecked(2 * c + 1)),
+                    );
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc);
+                    if with_min {
+                        macc += d
+                            * (*mn.get_unchecked(2 * c) * *sums.get_unchecked(2 * c) as f32
+                                + *mn.get_unchecked(2 * c + 1)
+                                    * *sums.get_unchecked(2 * c + 1) as f32);
+                    }
+                }
+                let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+                let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+                _mm_cvtss_f32(h) + macc
+            }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The model's configuration (from the GGUF metadata) and its tensors: the
+//! matrices as the file's quantized blocks, the norms and biases as `f32`.
+
+use super::EngineError;
+use candle_core::quantized::{gguf_file, GgmlDType};
+use candle_core::Device;
+use seki_kernels::quant::{QActs, QMatrix, QType};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Shapes and constants of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `general.architecture`.
+    pub arch: String,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Width of the residual stream.
+    pub embd: usize,
+    /// Hidden width of the MLP.
+    pub ffn: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Values per head.
+    pub head_dim: usize,
+    /// Rotated values per head (`head_dim` unless the file says less).
+    pub rope_dim: usize,
+    /// Rotary base frequency.
+    pub rope_base: f32,
+    /// Rotation pairs `(p, p + rope_dim / 2)` (qwen2) rather than
+    /// `(2p, 2p + 1)` (GGML's llama layout, whose q/k rows are permuted to it).
+    pub neox: bool,
+    /// RMS norm epsilon.
+    pub eps: f32,
+    /// Longest sequence (the file's training context).
+    pub context: usize,
+}
+
+fn md_usize(c: &gguf_file::Content, key: &str) -> Option<usize> {
+    c.metadata.get(key).and_then(|v| match v {
+        gguf_file::Value::U32(x) => usize::try_from(*x).ok(),
+        gguf_file::Value::I32(x) => usize::try_from(*x).ok(),
+        gguf_file::Value::U64(x) => usize::try_from(*x).ok(),
+        gguf_file::Value::I64(x) => usize::try_from(*x).ok(),
+        gguf_file::Value::U16(x) => Some(*x as usize),
+        _ => None,
+    })
+}
+
+fn md_f32(c: &gguf_file::Content, key: &str) -> Option<f32> {
+    c.metadata.get(key).and_then(|v| match v {
+        gguf_file::Value::F32(x) => Some(*x),
+        gguf_file::Value::F64(x) => Some(*x as f32),
+        _ => None,
+    })
+}
+
+impl Config {
+    /// Read the configuration of a llama- or qwen2-family file.
+    pub fn from_content(c: &gguf_file::Content) -> Result<Self, EngineError> {
+        let arch = c
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        let neox = match arch.as_str() {
+            "llama" | "mistral" => false,
+            "qwen2" => true,
+            other => return Err(EngineError::Unsupported(format!("architecture '{other}'"))),
+        };
+        let need = |k: &str| {
+            md_usize(c, &format!("{arch}.{k}"))
+                .filter(|&v| v > 0)
+                .ok_or_else(|| EngineError::Format(format!("the file has no usable {arch}.{k}")))
+        };
+        let (layers, embd, ffn, heads) = (
+            need("block_count")?,
+            need("embedding_length")?,
+            need("feed_forward_length")?,
+            need("attention.head_count")?,
+        );
+        let kv_heads = md_usize(c, &format!("{arch}.attention.head_count_kv")).unwrap_or(heads);
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) || !embd.is_multiple_of(heads) {
+            return Err(EngineError::Format(format!(
+                "{heads} heads, {kv_heads} key/value heads and width {embd} do not fit together"
+            )));
+        }
+        let head_dim = md_usize(c, &format!("{arch}.attention.key_length")).unwrap_or(embd / heads);
+        let rope_dim = md_usize(c, &format!("{arch}.rope.dimension_count")).unwrap_or(head_dim);
+        if rope_dim > head_dim || !rope_dim.is_multiple_of(2) || head_dim * heads != embd {
+            return Err(EngineError::Unsupported(format!(
+                "head size {head_dim} with {rope_dim} rotated values for width {embd}"
+            )));
+        }
+        let default_base = if neox { 1_000_000.0 } else { 10_000.0 };
+        Ok(Config {
+            layers,
+            embd,
+            ffn,
+            heads,
+            kv_heads,
+            head_dim,
+            rope_dim,
+            rope_base: md_f32(c, &format!("{arch}.rope.freq_base")).unwrap_or(default_base),
+            neox,
+            eps: md_f32(c, &format!("{arch}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
+            context: md_usize(c, &format!("{arch}.context_length")).unwrap_or(4096),
+            arch,
+        })
+    }
+}
+
+/// A matrix of quantized blocks (`rows x cols`, the file's bytes), with an
+/// optional bias.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    qtype: QType,
+    rows: usize,
+    cols: usize,
+    data: Vec<u8>,
+    bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    /// The matrix as the kernels take it.
+    pub fn matrix(&self) -> Result<QMatrix<'_>, EngineError> {
+        Ok(QMatrix::new(self.qtype, self.rows, self.cols, &self.data)?)
+    }
+
+    /// Rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// `y = x W^T + b` for quantized activations `x` (`n x cols`); `y` is
+    /// resized to `n x rows`.
+    pub fn apply(&self, x: &QActs, y: &mut Vec<f32>) -> Result<(), EngineError> {
+        y.resize(x.rows() * self.rows, 0.0);
+        seki_kernels::quant::matmul(&self.matrix()?, x, y)?;
+        if let Some(b) = &self.bias {
+            for row in y.chunks_exact_mut(self.rows) {
+                for (v, bv) in row.iter_mut().zip(b) {
+                    *v += bv;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One transformer block.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Norm before attention.
+    pub attn_norm: Vec<f32>,
+    /// Query projection.
+    pub wq: Linear,
+    /// Key projection.
+    pub wk: Linear,
+    /// Value projection.
+    pub wv: Linear,
+    /// Attention output projection.
+    pub wo: Linear,
+    /// Norm before the MLP.
+    pub ffn_norm: Vec<f32>,
+    /// MLP gate projection.
+    pub gate: Linear,
+    /// MLP up projection.
+    pub up: Linear,
+    /// MLP down projection.
+    pub down: Linear,
+}
+
+/// All tensors.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    /// Token embeddings (`vocab x embd`).
+    pub embed: Linear,
+    /// The blocks.
+    pub layers: Vec<Layer>,
+    /// The final norm.
+    pub norm: Vec<f32>,
+    /// The output projection (`vocab x embd`), when not tied to the
+    /// embeddings.
+    pub output: Option<Linear>,
+}
+
+impl Weights {
+    /// The output projection (the embeddings when tied).
+    pub fn output(&self) -> &Linear {
+        self.output.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Vocabulary size.
+    pub fn vocab(&self) -> usize {
+        self.embed.rows()
+    }
+}
+
+/// Reads tensors of one file.
+struct Reader<'a, R> {
+    content: &'a gguf_file::Content,
+    file: R,
+}
+
+fn info<'c>(
+    content: &'c gguf_file::Content,
+    name: &str,
+) -> Result<&'c gguf_file::TensorInfo, EngineError> {
+    content
+        .tensor_infos
+        .get(name)
+        .ok_or_else(|| EngineError::Format(format!("the file has no tensor '{name}'")))
+}
+
+impl<'a, R: Read + Seek> Reader<'a, R> {
+    fn info(&self, name: &str) -> Result<&'a gguf_file::TensorInfo, EngineError> {
+        info(self.content, name)
+    }
+
+    /// A vector of `len` values as `f32` (any GGML type, through candle).
+    fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>, EngineError> {
+        let info = self.info(name)?;
+        if info.shape.elem_count() != len {
+            return Err(EngineError::Format(format!(
+                "tensor '{name}' has shape {:?}, expected {len} values",
+                info.shape.dims()
+            )));
+        }
+        let t = info.read(
+            &mut self.file,
+            self.content.tensor_data_offset,
+            &Device::Cpu,
+        )?;
+        Ok(t.dequantize(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    }
+
+    /// A quantized `rows x cols` matrix, its bytes as stored.
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Linear, EngineError> {
+        let info = self.info(name)?;
+        if info.shape.dims() != [rows, cols] {
+            return Err(EngineError::Format(format!(
+                "tensor '{name}' has shape {:?}, expected [{rows}, {cols}]",
+                info.shape.dims()
+            )));
+        }
+        let qtype = match info.ggml_dtype {
+            GgmlDType::Q4_0 => QType::Q4_0,
+            GgmlDType::Q4_1 => QType::Q4_1,
+            GgmlDType::Q5_0 => QType::Q5_0,
+            GgmlDType::Q5_1 => QType::Q5_1,
+            GgmlDType::Q8_0 => QType::Q8_0,
+            GgmlDType::Q4K => QType::Q4_K,
+            GgmlDType::Q5K => QType::Q5_K,
+            GgmlDType::Q6K => QType::Q6_K,
+            other => {
+                return Err(EngineError::Unsupported(format!(
+                    "tensor '{name}' of type {other:?}"
+                )))
+            }
+        };
+        let len = qtype
+            .row_bytes(cols)?
+            .checked_mul(rows)
+            .ok_or_else(|| EngineError::Format(format!("tensor '{name}': size overflows")))?;
+        let mut data = vec![0u8; len];
+        self.file.seek(SeekFrom::Start(
+            self.content.tensor_data_offset + info.offset,
+        ))?;
+        self.file.read_exact(&mut data)?;
+        Ok(Linear {
+            qtype,
+            rows,
+            cols,
+            data,
+            bias: None,
+        })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+}
+
+impl Weights {
+    /// Read every tensor of `path` (whose header is `content`) for `cfg`.
+    pub fn load(
+        path: &Path,
+        content: &gguf_file::Content,
+        cfg: &Config,
+    ) -> Result<Self, EngineError> {
+        let file = std::io::BufReader::new(std::fs::File::open(path)?);
+        let mut r = Reader { content, file };
+        let (d, hd) = (cfg.embd, cfg.head_dim);
+        let vocab = r
+            .info("token_embd.weight")?
+            .shape
+            .dims()
+            .first()
+            .copied()
+            .unwrap_or(0);
+        let embed = r.matrix("token_embd.weight", vocab, d)?;
+        let mut layers = Vec::with_capacity(cfg.layers);
+        for l in 0..cfg.layers {
+            let p = format!("blk.{l}");
+            let mut proj = |name: &str, rows: usize, cols: usize| -> Result<Linear, EngineError> {
+                let mut m = r.matrix(&format!("{p}.{name}.weight"), rows, cols)?;
+                let bias = format!("{p}.{name}.bias");
+                if r.has(&bias) {
+                    m.bias = Some(r.vector(&bias, rows)?);
+                }
+                Ok(m)
+            };
+            let wq = proj("attn_q", cfg.heads * hd, d)?;
+            let wk = proj("attn_k", cfg.kv_heads * hd, d)?;
+            let wv = proj("attn_v", cfg.kv_heads * hd, d)?;
+            let wo = proj("attn_output", d, cfg.heads * hd)?;
+            let gate = proj("ffn_gate", cfg.ffn, d)?;
+            let up = proj("ffn_up", cfg.ffn, d)?;
+            let down = proj("ffn_down", d, cfg.ffn)?;
+            layers.push(Layer {
+                attn_norm: r.vector(&format!("{p}.attn_norm.weight"), d)?,
+                ffn_norm: r.vector(&format!("{p}.ffn_norm.weight"), d)?,
+                wq,
+                wk,
+                wv,
+                wo,
+                gate,
+                up,
+                down,
+            });
+        }
+        let norm = r.vector("output_norm.weight", d)?;
+        let output = if r.has("output.weight") {
+            Some(r.matrix("output.weight", vocab, d)?)
+        } else {
+            None
+        };
+        Ok(Weights {
+            embed,
+            layers,
+            norm,
+            output,
+        })
+    }
+}
