@@ -724,3 +724,81 @@ fn insights_changed_by_the_last_evaluation_before_a_kill_reach_the_knowledge_bas
         panic!("{d}");
     }
 }
+
+/// The knowledge base's lock: a session killed while it holds it leaves the
+/// lock file with its dead pid, which the resumed session takes over (and
+/// removes when it ends); while a live process holds it, resuming (or a new
+/// session) fails at once naming that process's pid, and changes nothing.
+/// The temporary files of rewrites a kill interrupted are removed too.
+#[test]
+fn a_dead_sessions_lock_is_taken_over_and_a_live_holder_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let v = nb201_variant(d.path());
+    let place = Place::new(d.path().join("p"), &v);
+    let lock = place.kb().join(".lock");
+    // Killed once its first evaluations are journalled, lock held.
+    match run_and_kill(
+        &place,
+        place.next_command(&v, 1),
+        Some(60_000),
+        Duration::ZERO,
+    ) {
+        Ended::Killed => {}
+        Ended::Exited(st) => panic!("finished before the kill ({st})"),
+    }
+    let left = std::fs::read_to_string(&lock).expect("the killed session's lock file");
+    let dead: u32 = left.trim().parse().unwrap();
+    assert!(!Path::new(&format!("/proc/{dead}")).exists());
+    let journal = std::fs::read(place.journal()).unwrap();
+    let records = std::fs::read(place.kb().join("architectures.jsonl")).unwrap();
+    // A live holder (this test process, after taking the dead one's lock).
+    let live = seki::store::FileLock::acquire(&lock).unwrap();
+    for attempt in [2, 3] {
+        let mut cmd = place.next_command(&v, attempt);
+        if attempt == 3 {
+            // A new session into the same knowledge base.
+            cmd = Command::new(env!("CARGO_BIN_EXE_seki"));
+            cmd.current_dir(&place.dir)
+                .env_remove("RUST_LOG")
+                .args(["--config", "c.toml", "search"])
+                .args(&v.search)
+                .args(["--run-dir", "other", "--llm-replay"])
+                .arg(&v.replies)
+                .stderr(std::fs::File::create(place.dir.join("attempt3.err")).unwrap());
+        }
+        assert!(!cmd.status().unwrap().success());
+        let log = place.log(attempt);
+        assert!(
+            log.contains("locked by another writer")
+                && log.contains(&format!("(pid {})", std::process::id())),
+            "{log}"
+        );
+    }
+    assert!(!place.dir.join("other").exists());
+    assert_eq!(std::fs::read(place.journal()).unwrap(), journal);
+    assert_eq!(
+        std::fs::read(place.kb().join("architectures.jsonl")).unwrap(),
+        records
+    );
+    drop(live);
+    // The lock file as the kill left it: the resumed session takes it over.
+    std::fs::write(&lock, &left).unwrap();
+    // And what a kill in the middle of an atomic rewrite leaves (pid 4194303
+    // is above any pid_max: a process that is gone): removed.
+    let temps = [
+        place.run().join(".best.json.tmp-4194303"),
+        place.kb().join(".insights.jsonl.tmp-4194303"),
+    ];
+    for t in &temps {
+        std::fs::write(t, "{\"half\": ").unwrap();
+    }
+    let st = place.next_command(&v, 4).status().unwrap();
+    assert!(st.success(), "{}", place.log(4));
+    assert!(!lock.exists(), "the lock is left behind");
+    for t in &temps {
+        assert!(!t.exists(), "{} is left behind", t.display());
+    }
+    let got = outcome(&place);
+    check_leftovers(&place, &got).unwrap();
+    assert_eq!(got.records.len(), 30);
+}
