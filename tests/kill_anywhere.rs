@@ -16,9 +16,10 @@
 //! the final reports; some land during the setup (the knowledge base locked,
 //! no journal yet). A resumed session is itself killed again at times.
 //!
-//! `SEKI_KILLS` sets the number of kills of each variant (default: 20 on the
-//! table, 3 with Candle), `SEKI_KILL_SEED` the seed of the moments;
-//! `bench/kill-anywhere.sh` runs 20 + 20 and prints the tallies.
+//! `SEKI_KILLS` sets the number of kills of each variant (default: 12 on the
+//! table, 5 with a pool of workers, 3 with Candle), `SEKI_KILL_SEED` the seed
+//! of the moments; `bench/kill-anywhere.sh` runs 20 of each and prints the
+//! tallies.
 
 mod common;
 
@@ -43,6 +44,9 @@ struct Variant {
     max_delay: Duration,
     /// Kills when `SEKI_KILLS` is not set.
     default_kills: usize,
+    /// Whether results come in one order (one evaluation at a time); with
+    /// several in flight, the evaluations and records are compared as sets.
+    ordered: bool,
 }
 
 /// The fixture's 18 recorded replies, eight times over: enough for a
@@ -73,7 +77,8 @@ fn nb201_variant(dir: &Path) -> Variant {
         ]),
         replies: long_recording(dir),
         max_delay: Duration::from_micros(500),
-        default_kills: 20,
+        default_kills: 12,
+        ordered: true,
     }
 }
 
@@ -104,6 +109,38 @@ fn candle_variant(dir: &Path) -> Variant {
         replies: long_recording(dir),
         max_delay: Duration::from_millis(1500),
         default_kills: 3,
+        ordered: true,
+    }
+}
+
+/// Random search on the table with a pool of two worker processes (each
+/// its own process group, stopping when the session is gone): requests
+/// journalled as submitted, results out of order, lost requests submitted
+/// again on resume.
+fn pool_variant(dir: &Path) -> Variant {
+    Variant {
+        name: "pool",
+        config: format!(
+            "[kb]\ndir = \"kb\"\n[search]\nkb_records = \"all\"\n[executor]\nworkers = 2\n\
+             [evaluator.nb201]\ntable = \"{}\"\n",
+            table().display()
+        ),
+        search: args(&[
+            "--space",
+            "nb201",
+            "--evaluator",
+            "nb201",
+            "--strategy",
+            "random",
+            "--budget",
+            "24",
+            "--seed",
+            "7",
+        ]),
+        replies: long_recording(dir),
+        max_delay: Duration::from_millis(2),
+        default_kills: 5,
+        ordered: false,
     }
 }
 
@@ -326,6 +363,69 @@ fn outcome(place: &Place) -> Outcome {
     }
 }
 
+/// An outcome with what depends on the order results arrived in left out:
+/// evaluations and records as sets (sorted by architecture, without
+/// evaluation numbers and record ids), the best by architecture and score.
+fn unordered(mut o: Outcome) -> Outcome {
+    let pick = |v: &Value, keys: &[&str]| -> Value {
+        Value::Object(
+            keys.iter()
+                .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+                .collect(),
+        )
+    };
+    let sorted = |mut xs: Vec<Value>| -> Vec<Value> {
+        xs.sort_by_key(|x| x["arch"].to_string());
+        xs
+    };
+    const RESULT: &[&str] = &[
+        "arch",
+        "hash",
+        "status",
+        "reason",
+        "score",
+        "score_se",
+        "test_accuracy",
+        "metrics",
+    ];
+    o.evaluations = sorted(o.evaluations.iter().map(|e| pick(e, RESULT)).collect());
+    o.records = sorted(
+        o.records
+            .iter()
+            .map(|r| {
+                let keys = [
+                    "arch",
+                    "space",
+                    "score",
+                    "uncertainty",
+                    "metrics",
+                    "evaluator",
+                    "provenance",
+                ];
+                pick(r, &keys)
+            })
+            .collect(),
+    );
+    o.best = pick(&o.best, RESULT);
+    let best = pick(&o.summary["best"], RESULT);
+    o.summary = pick(
+        &o.summary,
+        &[
+            "evaluations",
+            "duplicates",
+            "failed",
+            "reevaluations",
+            "stop_reason",
+            "space",
+            "strategy",
+            "seed",
+            "executor",
+        ],
+    );
+    o.summary["best"] = best;
+    o
+}
+
 /// What a finished place must not hold: a lock, a temporary file, a record
 /// of another session, a record or insight twice.
 fn check_leftovers(place: &Place, o: &Outcome) -> Result<(), String> {
@@ -344,6 +444,18 @@ fn check_leftovers(place: &Place, o: &Outcome) -> Result<(), String> {
                 return Err(format!("a temporary file is left: {}/{name}", d.display()));
             }
         }
+    }
+    // One evaluation per request (with several in flight).
+    let mut requests: Vec<String> = common::journal(&place.run())
+        .iter()
+        .filter(|e| e["event"] == "evaluation")
+        .filter_map(|e| e["placement"]["request"].as_str().map(String::from))
+        .collect();
+    requests.sort();
+    let n = requests.len();
+    requests.dedup();
+    if requests.len() != n {
+        return Err(format!("{} requests evaluated twice", n - requests.len()));
     }
     for (what, items) in [("record", &o.records), ("insight", &o.insights)] {
         let mut ids: Vec<&str> = items.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -498,6 +610,7 @@ fn kill_once(
     }
     let got = outcome(&place);
     check_leftovers(&place, &got).map_err(|e| format!("{e} after {moments:?}"))?;
+    let got = if v.ordered { got } else { unordered(got) };
     if let Some(d) = difference(want, &got) {
         return Err(format!("differs after {moments:?}: {d}"));
     }
@@ -526,6 +639,7 @@ fn harness(v: Variant) {
     assert!(st.success(), "{}", reference.log(0));
     let want = outcome(&reference);
     check_leftovers(&reference, &want).unwrap();
+    let want = if v.ordered { want } else { unordered(want) };
     assert!(!want.records.is_empty() && !want.evaluations.is_empty());
     let full = reference.journal_len();
     let startup = setup.unwrap_or_else(|| t.elapsed()).mul_f64(1.5);
@@ -569,6 +683,12 @@ fn harness(v: Variant) {
 fn sessions_on_the_table_killed_anywhere_end_as_uninterrupted() {
     let d = tempfile::tempdir().unwrap();
     harness(nb201_variant(d.path()));
+}
+
+#[test]
+fn pool_sessions_killed_anywhere_end_as_uninterrupted() {
+    let d = tempfile::tempdir().unwrap();
+    harness(pool_variant(d.path()));
 }
 
 #[test]
