@@ -437,7 +437,12 @@ fn check_leftovers(place: &Place, o: &Outcome) -> Result<(), String> {
             std::fs::read_to_string(&lock)
         ));
     }
-    for d in [place.kb(), place.run()] {
+    // The run directory, the knowledge base and each request's folder.
+    let mut dirs = vec![place.kb(), place.run()];
+    if let Ok(evals) = std::fs::read_dir(place.run().join("evals")) {
+        dirs.extend(evals.flatten().map(|e| e.path()));
+    }
+    for d in dirs {
         for e in std::fs::read_dir(&d).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             if name.contains(".tmp") {
