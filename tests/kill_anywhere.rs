@@ -178,8 +178,11 @@ impl Place {
             .and_then(|l| serde_json::from_str::<Value>(&l).ok())
             .is_some_and(|v| v["event"] == "start")
     }
+    /// Whether the session ended: its summary and then its reports (the
+    /// last thing `seki search` writes) are there. A kill while the reports
+    /// are written is resumed too, as a user would.
     fn finished(&self) -> bool {
-        self.run().join("summary.json").is_file()
+        self.run().join("summary.json").is_file() && self.run().join("report.html").is_file()
     }
     /// The command that takes the session further: a new session while no
     /// journal has started, else `--resume`.
@@ -747,7 +750,8 @@ fn resume(dir: &Path, run: &str, replies: &Path) {
 /// A session killed in the middle of a proposal (after some of its LLM
 /// exchanges were journalled), resumed, and killed again the same way later
 /// on: the second resume must not count the first kill's interrupted
-/// exchanges as used, or it skips replies and goes another way.
+/// exchanges as used, or it skips replies and goes another way; and
+/// `--replay` of that journal must not take them for replies.
 #[test]
 fn a_session_killed_twice_mid_proposal_resumes_with_the_right_replies() {
     let d = tempfile::tempdir().unwrap();
@@ -791,6 +795,18 @@ fn a_session_killed_twice_mid_proposal_resumes_with_the_right_replies() {
             panic!("{}: {d}", run.display());
         }
     }
+    // Its journal replays too: the interrupted exchanges are not replies.
+    let out = Command::new(env!("CARGO_BIN_EXE_seki"))
+        .current_dir(&whole.dir)
+        .env_remove("RUST_LOG")
+        .args(["--config", "c.toml", "search", "--replay", "again", "-q"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("replay matches"),
+        "{err}"
+    );
 }
 
 /// A kill right after the last evaluation's journal line and record, before
