@@ -215,6 +215,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Remove the temporary files [`write_atomic`] left in `dir` when its
+/// process was killed between creating and renaming them (`.NAME.tmp-PID`
+/// of a process that is gone). Call it only as the folder's single writer
+/// (the knowledge base's lock holder, a session resuming its run
+/// directory). Returns the files removed.
+pub fn remove_stale_temps(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .and_then(|(_, p)| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = e.path();
+        if fs::remove_file(&path).is_ok() {
+            tracing::warn!(
+                "removed {}, left by a writer (pid {pid}) killed before it finished",
+                path.display()
+            );
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// Rewrite a JSON Lines file atomically with the given records.
 pub fn rewrite_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<(), StoreError> {
     let mut buf = Vec::new();
@@ -388,6 +422,35 @@ mod tests {
         let again = FileLock::acquire(&p).unwrap();
         drop(again);
         assert!(!p.exists(), "a released lock leaves no file behind");
+    }
+
+    #[test]
+    fn temporary_files_of_dead_writers_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        // pid 4194303 is above any pid_max: a process that cannot exist.
+        for name in [
+            ".insights.jsonl.tmp-4194303",
+            ".best.json.tmp-4194303",
+            "keep.jsonl",
+            ".x.tmp-notapid",
+        ] {
+            fs::write(p.join(name), "x").unwrap();
+        }
+        let mine = format!(".a.json.tmp-{}", std::process::id());
+        fs::write(p.join(&mine), "x").unwrap();
+        let mut removed: Vec<String> = remove_stale_temps(p)
+            .iter()
+            .map(|r| r.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(
+            removed,
+            vec![".best.json.tmp-4194303", ".insights.jsonl.tmp-4194303"]
+        );
+        for kept in ["keep.jsonl", ".x.tmp-notapid", mine.as_str()] {
+            assert!(p.join(kept).exists(), "{kept}");
+        }
     }
 
     #[test]

@@ -37,28 +37,48 @@ pub fn load_recording(path: &Path) -> Result<Vec<Recorded>, StoreError> {
         .collect())
 }
 
-/// The LLM exchanges a session journalled, in order.
-pub fn recording_from_journal(events: &[Event]) -> Vec<Recorded> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Strategy { detail } => match AgentEvent::from_detail(detail)? {
-                AgentEvent::Llm {
+/// The journal's LLM exchanges that count, in order: those of proposals a
+/// step (an evaluation, a submission or a duplicate) followed. The exchanges
+/// of a proposal a kill interrupted are dropped: the resumed session made
+/// that proposal again, with the same replies, journalled after its
+/// `resume` line (or will make it, when they are the journal's last).
+fn counted_exchanges(events: &[Event]) -> Vec<Recorded> {
+    let mut kept = Vec::new();
+    let mut open = Vec::new();
+    for e in events {
+        match e {
+            Event::Strategy { detail } => {
+                if let Some(AgentEvent::Llm {
                     messages, response, ..
-                } => Some(Recorded {
-                    prompt: messages.last().map(|m| m.content.clone()),
-                    response,
-                }),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
+                }) = AgentEvent::from_detail(detail)
+                {
+                    open.push(Recorded {
+                        prompt: messages.last().map(|m| m.content.clone()),
+                        response,
+                    });
+                }
+            }
+            Event::Evaluation(_) | Event::Submitted(_) | Event::Duplicate { .. } => {
+                kept.append(&mut open);
+            }
+            Event::Resume { .. } => open.clear(),
+            _ => {}
+        }
+    }
+    kept.append(&mut open);
+    kept
 }
 
-/// How many LLM exchanges a resumed session has already used: those
-/// journalled before its last evaluation, submission or duplicate (the ones after it
-/// belong to a proposal the kill interrupted, which the resumed session makes again).
+/// The LLM exchanges a session journalled, in order (without those of a
+/// proposal a kill interrupted and the resumed session made again).
+pub fn recording_from_journal(events: &[Event]) -> Vec<Recorded> {
+    counted_exchanges(events)
+}
+
+/// How many LLM exchanges a resumed session has already used: those of the
+/// proposals a step followed (the ones after the last step belong to a
+/// proposal the kill interrupted, which the resumed session makes again; so
+/// do those before an earlier `resume` line with no step between).
 pub fn used_before_resume(events: &[Event]) -> usize {
     let last_state = events
         .iter()
@@ -68,14 +88,8 @@ pub fn used_before_resume(events: &[Event]) -> usize {
                 Event::Evaluation(_) | Event::Submitted(_) | Event::Duplicate { .. }
             )
         })
-        .unwrap_or(0);
-    events[..last_state]
-        .iter()
-        .filter(|e| {
-            matches!(e, Event::Strategy { detail }
-                if matches!(AgentEvent::from_detail(detail), Some(AgentEvent::Llm { .. })))
-        })
-        .count()
+        .map_or(0, |i| i + 1);
+    counted_exchanges(&events[..last_state]).len()
 }
 
 /// The strategy state a session started from.

@@ -83,6 +83,8 @@ impl LocalPool {
 
     fn finished(&self, id: &str, status: std::process::ExitStatus) -> Outcome {
         let dir = EvalDir::new(&self.run_dir, id);
+        // A worker killed while writing (the OOM killer) leaves its temporary file.
+        crate::store::remove_stale_temps(dir.path());
         match dir.read_result() {
             Ok(Some(o)) => o,
             Ok(None) => {

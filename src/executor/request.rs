@@ -204,9 +204,11 @@ impl EvalDir {
         self.path.join(name)
     }
 
-    /// Write the request (creating the folder; an old result is removed).
+    /// Write the request (creating the folder; an old result is removed, and
+    /// the temporary files of writers killed before they finished).
     pub fn write_request(&self, req: &Request) -> Result<(), RequestError> {
         std::fs::create_dir_all(&self.path).map_err(store::io_err(&self.path))?;
+        store::remove_stale_temps(&self.path);
         for stale in [self.result(), self.started()] {
             if stale.exists() {
                 std::fs::remove_file(&stale).map_err(store::io_err(&stale))?;
@@ -314,9 +316,13 @@ mod tests {
         let o = Outcome::failed("r0001", EvalStatus::Failed("x".into()));
         dir.write_result(&o).unwrap();
         assert_eq!(dir.read_result().unwrap(), Some(o));
-        // Writing the request again clears the old result.
+        // Writing the request again clears the old result, and what a
+        // session killed while writing it left (pid 4194303: none alive).
+        let half = dir.file(".request.json.tmp-4194303");
+        std::fs::write(&half, "{\"id\":").unwrap();
         dir.write_request(&req).unwrap();
         assert!(dir.read_result().unwrap().is_none());
+        assert!(!half.exists());
         std::fs::write(dir.result(), "{torn").unwrap();
         assert!(dir.read_result().is_err());
     }

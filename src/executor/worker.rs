@@ -6,7 +6,13 @@
 use super::request::{hostname, unix_now, EvalDir, Outcome, RequestError, Started};
 use crate::eval::{self, EvalStatus};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// Held while the worker writes a file: a worker whose session is gone
+/// exits between writes, never in the middle of one (which would leave a
+/// temporary file).
+static WRITING: Mutex<()> = Mutex::new(());
 
 /// The environment variable through which a local pool tells its workers
 /// its process id: a worker whose parent is gone (the session was killed)
@@ -25,7 +31,10 @@ pub fn serve_file(request_file: &Path) -> Result<Outcome, RequestError> {
         time: unix_now(),
         job: std::env::var("SLURM_JOB_ID").ok(),
     };
-    dir.write_started(&started)?;
+    {
+        let _writing = WRITING.lock();
+        dir.write_started(&started)?;
+    }
     watch_parent();
     let id = dir
         .path()
@@ -61,6 +70,7 @@ pub fn serve_file(request_file: &Path) -> Result<Outcome, RequestError> {
     outcome.host = Some(started.host);
     outcome.started = Some(started.time);
     outcome.finished = Some(unix_now());
+    let _writing = WRITING.lock();
     dir.write_result(&outcome)?;
     Ok(outcome)
 }
@@ -76,6 +86,8 @@ fn watch_parent() {
     std::thread::spawn(move || loop {
         if std::os::unix::process::parent_id() != parent {
             eprintln!("eval-worker: the session (pid {parent}) is gone; stopping");
+            // Not in the middle of writing a file (held until exit).
+            let _writing = WRITING.lock();
             std::process::exit(3);
         }
         std::thread::sleep(Duration::from_millis(250));

@@ -106,7 +106,10 @@ impl KnowledgeBase {
             }
         }
         let lock = if opts.write {
-            Some(FileLock::acquire(&dir.join(LOCK_FILE))?)
+            let lock = FileLock::acquire(&dir.join(LOCK_FILE))?;
+            // A writer killed in the middle of a rewrite left its temporary file.
+            store::remove_stale_temps(dir);
+            Some(lock)
         } else {
             None
         };

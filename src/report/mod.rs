@@ -337,6 +337,8 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 /// given runs (the first is the subject; the others are compared with it).
 pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
     std::fs::create_dir_all(out).map_err(crate::store::io_err(out))?;
+    // What a writer killed in the middle of a report left.
+    crate::store::remove_stale_temps(out);
     let mut charts = Vec::new();
     let best_chart = out.join("best_so_far.svg");
     charts::best_so_far(runs, &best_chart)?;

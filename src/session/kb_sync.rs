@@ -2,10 +2,14 @@
 //! records, their ids, and the strategy's insights (new and changed).
 
 use super::*;
+use crate::knowledge::Insight;
 
 impl<'e> Session<'e> {
     /// Record results in a knowledge base (the session holds its writer lock).
-    /// On resume, records the journal holds but the base lacks are added.
+    /// On resume, records the journal holds but the base lacks are added,
+    /// and the session's own insights are brought up to date with the
+    /// strategy's restored state (a kill between an evaluation's journal
+    /// line and the insights it changed leaves the base behind).
     pub fn with_knowledge_base(mut self, kb: KnowledgeBase) -> Result<Self, SessionError> {
         self.kb = Some(kb);
         let mut best: Option<f64> = None;
@@ -25,6 +29,18 @@ impl<'e> Session<'e> {
                 .collect();
             kb.add(missing)?;
         }
+        let own = format!("{}-", self.id);
+        let behind: Vec<Insight> = match self.kb.as_ref() {
+            Some(kb) => self
+                .strategy
+                .insights()
+                .into_iter()
+                .filter(|i| i.id.starts_with(&own))
+                .filter(|i| kb.insights().iter().find(|x| x.id == i.id) != Some(i))
+                .collect(),
+            None => Vec::new(),
+        };
+        self.put_insights(behind)?;
         Ok(self)
     }
 
@@ -73,6 +89,11 @@ impl<'e> Session<'e> {
     /// records they cite, for or against.
     pub(super) fn store_insights(&mut self) -> Result<(), SessionError> {
         let insights = self.strategy.drain_insights();
+        self.put_insights(insights)
+    }
+
+    /// Upsert `insights`, first adding the session records they cite.
+    fn put_insights(&mut self, insights: Vec<Insight>) -> Result<(), SessionError> {
         if insights.is_empty() {
             return Ok(());
         }

@@ -81,6 +81,8 @@ impl<'e> Session<'e> {
     ) -> Result<Self, SessionError> {
         let spec = Spec::from_config(config);
         let events = journal::read(&run.journal())?;
+        // A kill in the middle of rewriting best.json leaves its temporary file.
+        crate::store::remove_stale_temps(run.path());
         let mismatch = |message: String| SessionError::Mismatch {
             path: run.journal().display().to_string(),
             message,

@@ -449,6 +449,9 @@ impl<'e> Session<'e> {
             operators: operators::operator_stats(&self.steps, &self.duplicate_operators),
             strategy_stats: self.strategy.stats(),
         };
+        // The knowledge base is whole: release its lock before the summary
+        // says the session ended, so that a kill after it leaves no lock.
+        self.kb = None;
         if let Some(run) = &self.run {
             run.write_json(run_dir::SUMMARY, &summary)?;
         }

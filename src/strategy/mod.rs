@@ -147,6 +147,12 @@ pub trait Strategy {
     fn drain_insights(&mut self) -> Vec<crate::knowledge::Insight> {
         Vec::new()
     }
+    /// Every insight the strategy holds now, as its state has them (a
+    /// resumed session brings the knowledge base up to date with its own:
+    /// changes drained just before a kill never reached it).
+    fn insights(&self) -> Vec<crate::knowledge::Insight> {
+        Vec::new()
+    }
     /// Counters for the session's budgets and summary.
     fn stats(&self) -> StrategyStats {
         StrategyStats::default()

@@ -748,6 +748,10 @@ impl Strategy for SekiAgent {
         std::mem::take(&mut self.outbox)
     }
 
+    fn insights(&self) -> Vec<Insight> {
+        self.state.insights.clone()
+    }
+
     fn stats(&self) -> StrategyStats {
         let c = &self.state.counters;
         let mut details = serde_json::Map::new();
