@@ -1022,6 +1022,97 @@ pub fn targets(root: &Path) -> Vec<Target> {
         }),
     ));
 
+    // The compact notation of prompts and replies, against the constraint
+    // that decodes it: what the pattern accepts, the parser must read as
+    // the same architecture, and every architecture's notation must match.
+    let mut notation_seeds: Vec<Vec<u8>> = darts
+        .iter()
+        .map(|a| seki::space::notation::to_llm(a).into_bytes())
+        .collect();
+    let mut rng = seki::rng::Rng::seed(1);
+    for _ in 0..8 {
+        let a = seki::space::notation::to_llm(&Space::Nb201.random(&mut rng));
+        let b = seki::space::notation::to_llm(&Space::Nb201.random(&mut rng));
+        notation_seeds.push(a.clone().into_bytes());
+        notation_seeds.push(format!("1. {a}\n2. {b}\n").into_bytes());
+    }
+    let patterns: Vec<(Space, seki::llm::constrain::RegexDfa)> = [Space::Darts, Space::Nb201]
+        .into_iter()
+        .filter_map(|s| {
+            seki::llm::constrain::RegexDfa::new(&seki::space::notation::arch_pattern(s, 1))
+                .ok()
+                .map(|d| (s, d))
+        })
+        .collect();
+    out.push(Target::new(
+        "notation",
+        "the compact notation (notation::parse_compact, extract_all) against its constraint's DFA",
+        notation_seeds,
+        &[
+            "normal: ",
+            " ; reduce: ",
+            " | ",
+            ":",
+            "sep",
+            "sep5",
+            "dil",
+            "dil5",
+            "max",
+            "avg",
+            "skip",
+            "none",
+            "conv1",
+            "conv3",
+            "0",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "\n",
+            ", ",
+            "-",
+        ],
+        1024,
+        None,
+        Box::new(move |b| {
+            let t = text(b);
+            let mut any = false;
+            for (space, dfa) in &patterns {
+                let parsed = seki::space::notation::parse_compact(*space, &t);
+                if let Ok(a) = &parsed {
+                    arch_round_trips(a);
+                    let again = seki::space::notation::to_llm(a);
+                    assert!(
+                        dfa.matches(&again),
+                        "{again} is not matched by its own pattern"
+                    );
+                    any = true;
+                }
+                if dfa.matches(&t) {
+                    let a = parsed.unwrap_or_else(|e| {
+                        panic!("the pattern accepts {t:?} but the parser does not: {e}")
+                    });
+                    assert_eq!(
+                        seki::space::notation::to_llm(&a),
+                        t,
+                        "accepted text is canonical"
+                    );
+                }
+                if let Ok(all) = seki::agent::extract_all(*space, &t) {
+                    assert!(!all.is_empty());
+                    all.iter().for_each(arch_round_trips);
+                    any = true;
+                }
+            }
+            if any {
+                Verdict::Accepted
+            } else {
+                Verdict::Rejected
+            }
+        }),
+    ));
+
     let mut cfg_seeds: Vec<Vec<u8>> = Vec::new();
     if let Some(c) = read(&root.join("config.toml")) {
         cfg_seeds.push(c);

@@ -21,6 +21,7 @@ fn every_target_takes_2000_inputs_without_a_panic() {
             "nb201-text",
             "nb201-json",
             "extract",
+            "notation",
             "config",
             "journal",
             "kb",

@@ -14,7 +14,7 @@ mod seki;
 pub mod settings;
 
 pub use events::{AgentEvent, ParseOutcome};
-pub use extract::{extract, ExtractError};
+pub use extract::{extract, extract_all, ExtractError};
 pub use recording::{initial_state, load_recording, recording_from_journal, used_before_resume};
 pub use seki::{AgentError, Models, PoolEntry, SekiAgent, Task};
 pub use settings::{AgentConfig, OnTie};
