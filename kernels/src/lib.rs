@@ -15,6 +15,7 @@
 pub mod batchnorm;
 pub mod cuda;
 pub mod depthwise;
+pub mod dwblock;
 pub mod im2col;
 pub mod pointwise;
 pub mod pool;

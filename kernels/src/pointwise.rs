@@ -21,7 +21,7 @@ pub struct Dims {
 /// A matrix operand: `rows x cols` elements of `data`, element `(r, c)` at
 /// `r * rs + c * cs`.
 #[derive(Clone, Copy)]
-struct Mat<'a> {
+pub(crate) struct Mat<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -31,7 +31,7 @@ struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     /// Row-major `rows x cols`.
-    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub(crate) fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Mat {
             data,
             rows,
@@ -42,7 +42,7 @@ impl<'a> Mat<'a> {
     }
 
     /// The transpose (no copy).
-    fn t(self) -> Self {
+    pub(crate) fn t(self) -> Self {
         Mat {
             data: self.data,
             rows: self.cols,
@@ -63,7 +63,7 @@ impl<'a> Mat<'a> {
 /// `out = a @ b` (or `out += a @ b` when `accumulate`), `out` row-major
 /// `a.rows x b.cols`, single-threaded (callers parallelise over samples).
 /// Mismatched operands leave `out` untouched.
-fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+pub(crate) fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k || out.len() != m * n || !a.fits() || !b.fits() {
         debug_assert!(false, "pointwise: mismatched operands");
