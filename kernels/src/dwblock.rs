@@ -15,7 +15,7 @@
 
 use crate::batchnorm::{affine, input_gradient, squared_deviations, Stats};
 use crate::depthwise::{self, DwParams, Padded};
-use crate::pointwise::{matmul, Mat};
+use crate::pointwise::{gram_acc, matmul, Mat};
 use crate::sum;
 use rayon::prelude::*;
 
@@ -318,12 +318,7 @@ pub fn backward(
                 }
                 // The depthwise output again, then the pointwise gradients.
                 depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
-                matmul(
-                    &mut acc.dpw,
-                    true,
-                    Mat::rows(&dz, cout, pix),
-                    Mat::rows(&s.t, cin, pix).t(),
-                );
+                gram_acc(&dz, cout, &s.t, cin, pix, false, &mut acc.dpw);
                 // `t` now takes the depthwise output's gradient.
                 matmul(
                     &mut s.t,
