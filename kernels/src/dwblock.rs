@@ -1,6 +1,8 @@
 //! The DARTS depthwise block fused: ReLU -> depthwise convolution ->
 //! pointwise (1x1) convolution -> batch norm (`sep_conv` is two of these,
-//! `dil_conv` one), forward and backward.
+//! `dil_conv` one), forward and backward; without the depthwise stage
+//! ([`Front::Relu`]) it is `ReLUConvBN` with a 1x1 convolution (the cells'
+//! preprocessing).
 //!
 //! Unfused, each step is a pass over memory and (in candle) a graph node
 //! whose gradient is accumulated into a fresh zeroed buffer. Here the work
@@ -62,10 +64,20 @@ impl BlockDims {
     }
 }
 
+/// What comes before the pointwise convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// A depthwise convolution (ReLU first when its `relu` is set).
+    Depthwise(DwParams),
+    /// ReLU alone: the pointwise convolution reads `relu(x)` (`oh, ow` are
+    /// `h, w`, and the depthwise weight is empty).
+    Relu,
+}
+
 /// The block's weights.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockWeights<'a> {
-    /// Depthwise filters, `[cin, k, k]`.
+    /// Depthwise filters, `[cin, k, k]` (empty for [`Front::Relu`]).
     pub dw: &'a [f32],
     /// Pointwise weight, `[cout, cin]`.
     pub pw: &'a [f32],
@@ -109,16 +121,23 @@ fn depthwise_sample(
     }
 }
 
-/// `z_b = pw @ depthwise(relu?(x_b))` for one sample into `zb` (`[cout, oh * ow]`).
+/// `z_b = pw @ front(x_b)` for one sample into `zb` (`[cout, oh * ow]`).
 fn conv_sample(
     s: &mut Scratch,
     xb: &[f32],
     wt: BlockWeights<'_>,
-    p: &DwParams,
+    front: &Front,
     d: &BlockDims,
     zb: &mut [f32],
 ) {
-    depthwise_sample(&mut s.pad, xb, wt.dw, p, d, &mut s.t);
+    match front {
+        Front::Depthwise(p) => depthwise_sample(&mut s.pad, xb, wt.dw, p, d, &mut s.t),
+        Front::Relu => {
+            for (t, v) in s.t.iter_mut().zip(xb) {
+                *t = v.max(0.0);
+            }
+        }
+    }
     matmul(
         zb,
         false,
@@ -127,7 +146,7 @@ fn conv_sample(
     );
 }
 
-/// Training forward: `y = bn(pw @ depthwise(relu?(x)))` with the batch
+/// Training forward: `y = bn(pw @ front(x))` with the batch
 /// statistics. Returns `y`, the pre-normalisation `z` (for
 /// [`backward`]) and the statistics.
 #[allow(clippy::too_many_arguments)]
@@ -136,7 +155,7 @@ pub fn forward_train(
     wt: BlockWeights<'_>,
     gamma: &[f32],
     beta: &[f32],
-    p: &DwParams,
+    front: &Front,
     d: BlockDims,
     eps: f64,
 ) -> (Vec<f32>, Vec<f32>, Stats) {
@@ -152,7 +171,14 @@ pub fn forward_train(
         .for_each_init(
             || Scratch::new(&d),
             |s, (b, (zb, pb))| {
-                conv_sample(s, &x[b * d.in_len()..(b + 1) * d.in_len()], wt, p, &d, zb);
+                conv_sample(
+                    s,
+                    &x[b * d.in_len()..(b + 1) * d.in_len()],
+                    wt,
+                    front,
+                    &d,
+                    zb,
+                );
                 for (zp, pv) in zb.chunks_exact(pix.max(1)).zip(pb.iter_mut()) {
                     let m = sum(zp) / pix.max(1) as f32;
                     let mut q = 0f32;
@@ -201,7 +227,7 @@ pub fn forward_train(
     )
 }
 
-/// Inference forward: `y = scale * (pw @ depthwise(relu?(x))) + shift` per
+/// Inference forward: `y = scale * (pw @ front(x)) + shift` per
 /// output channel (batch norm with running statistics folded into
 /// `scale`, `shift`), one pass per sample.
 pub fn forward_infer(
@@ -209,7 +235,7 @@ pub fn forward_infer(
     wt: BlockWeights<'_>,
     scale: &[f32],
     shift: &[f32],
-    p: &DwParams,
+    front: &Front,
     d: BlockDims,
 ) -> Vec<f32> {
     let pix = d.pix();
@@ -219,7 +245,14 @@ pub fn forward_infer(
         .for_each_init(
             || Scratch::new(&d),
             |s, (b, yb)| {
-                conv_sample(s, &x[b * d.in_len()..(b + 1) * d.in_len()], wt, p, &d, yb);
+                conv_sample(
+                    s,
+                    &x[b * d.in_len()..(b + 1) * d.in_len()],
+                    wt,
+                    front,
+                    &d,
+                    yb,
+                );
                 for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
                     for v in yp.iter_mut() {
                         *v = *v * scale[ch] + shift[ch];
@@ -261,10 +294,14 @@ pub fn backward(
     wt: BlockWeights<'_>,
     gamma: &[f32],
     st: &Stats,
-    p: &DwParams,
+    front: &Front,
     d: BlockDims,
 ) -> BlockGrads {
-    let (pix, cin, cout, kk) = (d.pix(), d.cin, d.cout, p.k * p.k);
+    let kk = match front {
+        Front::Depthwise(p) => p.k * p.k,
+        Front::Relu => 0,
+    };
+    let (pix, cin, cout) = (d.pix(), d.cin, d.cout);
     // Batch-norm reductions per channel: sum(g) and sum(g * xhat).
     let sums: Vec<(f32, f32)> = (0..cout)
         .into_par_iter()
@@ -316,6 +353,21 @@ pub fn backward(
                         dzp,
                     );
                 }
+                let Front::Depthwise(p) = front else {
+                    // ReLU front: the pointwise gradients straight from the
+                    // input, the input gradient masked where ReLU cut.
+                    gram_acc(&dz, cout, xb, cin, pix, true, &mut acc.dpw);
+                    matmul(
+                        dxb,
+                        false,
+                        Mat::rows(wt.pw, cout, cin).t(),
+                        Mat::rows(&dz, cout, pix),
+                    );
+                    for (dv, xv) in dxb.iter_mut().zip(xb) {
+                        *dv = if *xv <= 0.0 { 0.0 } else { *dv };
+                    }
+                    return (s, dz, flipped, acc);
+                };
                 // The depthwise output again, then the pointwise gradients.
                 depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
                 gram_acc(&dz, cout, &s.t, cin, pix, false, &mut acc.dpw);
@@ -397,7 +449,7 @@ mod tests {
         gamma: &[f32],
         beta: &[f32],
         g: &[f32],
-        p: &DwParams,
+        front: &Front,
         d: BlockDims,
         eps: f64,
     ) -> Unfused {
@@ -408,14 +460,23 @@ mod tests {
             cout: d.cout,
             hw: d.pix(),
         };
-        let t = depthwise::forward(x, wt.dw, p, dd);
-        let z = pointwise::forward(&t, wt.pw, pd, false);
+        // The pointwise input and whether the pointwise op applies ReLU.
+        let (t, relu) = match front {
+            Front::Depthwise(p) => (depthwise::forward(x, wt.dw, p, dd), false),
+            Front::Relu => (x.to_vec(), true),
+        };
+        let z = pointwise::forward(&t, wt.pw, pd, relu);
         let (y, stats) = batchnorm::forward(&z, gamma, beta, d.n, d.cout, d.pix(), eps);
         let (dz, dgamma, dbeta) = batchnorm::backward(&z, gamma, g, &stats, d.n, d.cout, d.pix());
-        let dt = pointwise::backward_input(&t, &dz, wt.pw, pd, false);
-        let dpw = pointwise::backward_weight(&t, &dz, pd, false);
-        let dx = depthwise::backward_input(x, &dt, wt.dw, p, dd);
-        let ddw = depthwise::backward_weight(x, &dt, p, dd);
+        let dt = pointwise::backward_input(&t, &dz, wt.pw, pd, relu);
+        let dpw = pointwise::backward_weight(&t, &dz, pd, relu);
+        let (dx, ddw) = match front {
+            Front::Depthwise(p) => (
+                depthwise::backward_input(x, &dt, wt.dw, p, dd),
+                depthwise::backward_weight(x, &dt, p, dd),
+            ),
+            Front::Relu => (dt, Vec::new()),
+        };
         Unfused {
             y,
             stats,
@@ -441,15 +502,25 @@ mod tests {
             (5, 2, 2, true, 2, 6, 5, 11, 13),
             (3, 2, 1, false, 4, 3, 4, 7, 7),
             (3, 1, 1, false, 1, 2, 2, 1, 1),
+            // k 0: the ReLU front (no depthwise stage).
+            (0, 1, 1, true, 3, 9, 5, 7, 9),
+            (0, 1, 1, true, 2, 3, 4, 1, 1),
         ] {
-            let p = DwParams {
-                k,
-                stride,
-                pad: dilation * (k - 1) / 2,
-                dilation,
-                relu,
+            let front = if k == 0 {
+                Front::Relu
+            } else {
+                Front::Depthwise(DwParams {
+                    k,
+                    stride,
+                    pad: dilation * (k - 1) / 2,
+                    dilation,
+                    relu,
+                })
             };
-            let (oh, ow) = (p.out_size(h).unwrap(), p.out_size(w).unwrap());
+            let (oh, ow) = match &front {
+                Front::Depthwise(p) => (p.out_size(h).unwrap(), p.out_size(w).unwrap()),
+                Front::Relu => (h, w),
+            };
             let d = BlockDims {
                 n,
                 cin,
@@ -459,7 +530,7 @@ mod tests {
                 oh,
                 ow,
             };
-            let what = format!("{p:?} {d:?}");
+            let what = format!("{front:?} {d:?}");
             let x = values(n * cin * h * w, 1);
             let dw = values(cin * k * k, 2);
             let pw = values(cout * cin, 3);
@@ -467,13 +538,13 @@ mod tests {
             let beta = values(cout, 5);
             let g = values(n * cout * oh * ow, 6);
             let wt = BlockWeights { dw: &dw, pw: &pw };
-            let want = unfused(&x, wt, &gamma, &beta, &g, &p, d, 1e-5);
-            let (y, z, st) = forward_train(&x, wt, &gamma, &beta, &p, d, 1e-5);
+            let want = unfused(&x, wt, &gamma, &beta, &g, &front, d, 1e-5);
+            let (y, z, st) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5);
             close(&y, &want.y, &format!("y {what}"));
             close(&st.mean, &want.stats.mean, &format!("mean {what}"));
             close(&st.var, &want.stats.var, &format!("var {what}"));
             assert_eq!(st.count, want.stats.count);
-            let gr = backward(&x, &z, &g, wt, &gamma, &st, &p, d);
+            let gr = backward(&x, &z, &g, wt, &gamma, &st, &front, d);
             close(&gr.dx, &want.grads.dx, &format!("dx {what}"));
             close(&gr.ddw, &want.grads.ddw, &format!("ddw {what}"));
             close(&gr.dpw, &want.grads.dpw, &format!("dpw {what}"));
@@ -483,7 +554,7 @@ mod tests {
             // training output.
             let scale: Vec<f32> = (0..cout).map(|c| gamma[c] * st.invstd[c]).collect();
             let shift: Vec<f32> = (0..cout).map(|c| beta[c] - st.mean[c] * scale[c]).collect();
-            let yi = forward_infer(&x, wt, &scale, &shift, &p, d);
+            let yi = forward_infer(&x, wt, &scale, &shift, &front, d);
             close(&yi, &want.y, &format!("infer {what}"));
         }
     }

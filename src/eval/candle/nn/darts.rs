@@ -7,7 +7,7 @@ use super::layers::{
     ReluConvBn, BN_EPS,
 };
 use super::{Builder, Ctx, Network};
-use crate::eval::candle::ops::{self, DwParams, PoolKind};
+use crate::eval::candle::ops::{self, DwParams, Front, PoolKind};
 use crate::space::darts::{Cell as CellGenes, Genotype, NODES};
 use candle_core::{bail, DType, Result, Tensor};
 
@@ -58,17 +58,17 @@ impl DwBlock {
             self.bn.inference_affine(ctx)?
         };
         let w = ops::BlockParams {
-            dw: &dw,
+            dw: Some(&dw),
             pw: &pw,
             gamma: &gamma,
             beta: &beta,
         };
         let y = if ctx.train {
-            let (y, st) = ops::dw_block_train(x, w, p, BN_EPS)?;
+            let (y, st) = ops::dw_block_train(x, w, Front::Depthwise(p), BN_EPS)?;
             self.bn.update_running(st)?;
             y
         } else {
-            ops::dw_block_infer(x, w, p)?
+            ops::dw_block_infer(x, w, Front::Depthwise(p))?
         };
         let (_, cin, _, _) = x.dims4()?;
         let (_, cout, oh, ow) = y.dims4()?;

@@ -240,10 +240,37 @@ impl ReluConvBn {
         Ok(ReluConvBn { conv, bn })
     }
 
-    /// Apply.
+    /// Apply: a 1x1 one on the CPU as one fused op (`ops::dwblock` with
+    /// the ReLU front), others as ReLU-convolution and batch norm.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.conv.forward_relu(x, true, ctx)?;
-        self.bn.forward(&y, ctx)
+        let c = &self.conv;
+        if !x.device().is_cpu() || c.k != 1 || c.stride != 1 || c.pad != 0 {
+            let y = self.conv.forward_relu(x, true, ctx)?;
+            return self.bn.forward(&y, ctx);
+        }
+        let pw = c.weight(ctx);
+        let (gamma, beta) = if ctx.train {
+            self.bn.affine_params(ctx)
+        } else {
+            self.bn.inference_affine(ctx)?
+        };
+        let w = ops::BlockParams {
+            dw: None,
+            pw: &pw,
+            gamma: &gamma,
+            beta: &beta,
+        };
+        let y = if ctx.train {
+            let (y, st) = ops::dw_block_train(x, w, ops::Front::Relu, BN_EPS)?;
+            self.bn.update_running(st)?;
+            y
+        } else {
+            ops::dw_block_infer(x, w, ops::Front::Relu)?
+        };
+        let (_, cin, _, _) = x.dims4()?;
+        let (_, cout, oh, ow) = y.dims4()?;
+        ctx.macs += (cout * oh * ow * cin) as u64;
+        Ok(y)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The DARTS depthwise block (ReLU -> depthwise -> pointwise -> batch norm)
-//! as one candle op on the CPU (kernels in `seki_kernels::dwblock`).
+//! as one candle op on the CPU (kernels in `seki_kernels::dwblock`); without
+//! the depthwise stage ([`Front::Relu`]) the same op is a 1x1 `ReLUConvBN`.
 //!
 //! Unfused it is three graph nodes, and candle's backward accumulates each
 //! node's gradient into a fresh zeroed buffer (`zeros_like` + `add`); fused,
@@ -13,18 +14,20 @@
 use super::{dims4, f32_slice, BnStats};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::batchnorm::Stats;
+pub use seki_kernels::dwblock::Front;
 use seki_kernels::dwblock::{self as k, BlockDims, BlockWeights};
 pub use seki_kernels::DwParams;
 use std::sync::{Arc, Mutex};
 
-/// The parameters of one block: depthwise weight `[Cin, 1, k, k]`,
+/// The parameters of one block: depthwise weight `[Cin, 1, k, k]` (none
+/// for [`Front::Relu`]),
 /// pointwise weight `[Cout, Cin, 1, 1]`, and per-output-channel `[Cout]`
 /// batch-norm scale and shift (in inference: the running statistics
 /// folded in, see [`dw_block_infer`]).
 #[derive(Debug, Clone, Copy)]
 pub struct BlockParams<'a> {
     /// Depthwise filters.
-    pub dw: &'a Tensor,
+    pub dw: Option<&'a Tensor>,
     /// Pointwise weight.
     pub pw: &'a Tensor,
     /// Batch-norm scale (`gamma`).
@@ -36,15 +39,23 @@ pub struct BlockParams<'a> {
 impl BlockParams<'_> {
     /// All four in one flat tensor (differentiable: `cat` of reshapes).
     fn packed(&self) -> Result<Tensor> {
-        Tensor::cat(
-            &[
-                self.dw.flatten_all()?,
-                self.pw.flatten_all()?,
-                self.gamma.flatten_all()?,
-                self.beta.flatten_all()?,
-            ],
-            0,
-        )
+        let mut parts = Vec::with_capacity(4);
+        if let Some(dw) = self.dw {
+            parts.push(dw.flatten_all()?);
+        }
+        parts.push(self.pw.flatten_all()?);
+        parts.push(self.gamma.flatten_all()?);
+        parts.push(self.beta.flatten_all()?);
+        Tensor::cat(&parts, 0)
+    }
+
+    /// The depthwise weight a depthwise front needs.
+    fn dw_for(&self, front: &Front) -> Result<Option<&Tensor>> {
+        match (front, self.dw) {
+            (Front::Depthwise(_), None) => bail!("dw-block: a depthwise front needs its weight"),
+            (Front::Relu, Some(_)) => bail!("dw-block: a ReLU front takes no depthwise weight"),
+            (_, dw) => Ok(dw),
+        }
     }
 }
 
@@ -54,15 +65,16 @@ impl BlockParams<'_> {
 pub fn dw_block_train(
     x: &Tensor,
     w: BlockParams<'_>,
-    p: DwParams,
+    front: Front,
     eps: f64,
 ) -> Result<(Tensor, BnStats)> {
+    w.dw_for(&front)?;
     if !x.device().is_cpu() {
-        return dw_block_train_composite(x, w, p, eps);
+        return dw_block_train_composite(x, w, front, eps);
     }
     let saved = Arc::new(Mutex::new(None));
     let op = BlockTrain {
-        p,
+        front,
         eps,
         cout: w.pw.dims().first().copied().unwrap_or(0),
         saved: saved.clone(),
@@ -87,34 +99,44 @@ pub fn dw_block_train(
     ))
 }
 
+/// The pointwise convolution's output from the separate ops.
+fn unfused_conv(x: &Tensor, w: BlockParams<'_>, front: Front) -> Result<Tensor> {
+    match (front, w.dw_for(&front)?) {
+        (Front::Depthwise(p), Some(dw)) => {
+            let t = super::depthwise_conv2d(x, dw, p)?;
+            super::pointwise_conv2d(&t, w.pw, false)
+        }
+        _ => super::pointwise_conv2d(x, w.pw, true),
+    }
+}
+
 /// The same from the separate ops (the path for devices other than the CPU,
 /// and the reference of the tests).
 pub(crate) fn dw_block_train_composite(
     x: &Tensor,
     w: BlockParams<'_>,
-    p: DwParams,
+    front: Front,
     eps: f64,
 ) -> Result<(Tensor, BnStats)> {
-    let t = super::depthwise_conv2d(x, w.dw, p)?;
-    let z = super::pointwise_conv2d(&t, w.pw, false)?;
+    let z = unfused_conv(x, w, front)?;
     super::batch_norm_train(&z, w.gamma, w.beta, eps)
 }
 
-/// Inference forward: `scale * pw(depthwise(relu?(x))) + shift` per output
-/// channel, where `scale` and `shift` (`[Cout]`, in `w.gamma` and `w.beta`)
-/// fold the running statistics in. No gradient.
-pub fn dw_block_infer(x: &Tensor, w: BlockParams<'_>, p: DwParams) -> Result<Tensor> {
+/// Inference forward: `scale * pw(front(x)) + shift` per output channel,
+/// where `scale` and `shift` (`[Cout]`, in `w.gamma` and `w.beta`) fold the
+/// running statistics in. No gradient.
+pub fn dw_block_infer(x: &Tensor, w: BlockParams<'_>, front: Front) -> Result<Tensor> {
     if !x.device().is_cpu() {
-        let t = super::depthwise_conv2d(x, w.dw, p)?;
-        let z = super::pointwise_conv2d(&t, w.pw, false)?;
+        let z = unfused_conv(x, w, front)?;
         let c = w.gamma.elem_count();
         return z
             .broadcast_mul(&w.gamma.reshape((1, c, 1, 1))?)?
             .broadcast_add(&w.beta.reshape((1, c, 1, 1))?);
     }
+    w.dw_for(&front)?;
     let cout = w.pw.dims().first().copied().unwrap_or(0);
     x.contiguous()?
-        .apply_op2_no_bwd(&w.packed()?.detach(), &BlockInfer { p, cout })
+        .apply_op2_no_bwd(&w.packed()?.detach(), &BlockInfer { front, cout })
 }
 
 /// What the training forward keeps for the backward.
@@ -125,21 +147,32 @@ struct Saved {
 }
 
 /// Shapes from the input layout and the packed parameters' length.
-fn geometry(op: &str, p: &DwParams, cout: usize, x: &Layout, packed: &Layout) -> Result<BlockDims> {
+fn geometry(
+    op: &str,
+    front: &Front,
+    cout: usize,
+    x: &Layout,
+    packed: &Layout,
+) -> Result<BlockDims> {
     let (n, cin, h, w) = dims4(op, x)?;
-    if p.k == 0 || p.stride == 0 || p.dilation == 0 {
-        bail!("{op}: kernel, stride and dilation must be positive")
-    }
-    let want = cin * p.k * p.k + cout * cin + 2 * cout;
+    let (kk, out) = match front {
+        Front::Depthwise(p) => {
+            if p.k == 0 || p.stride == 0 || p.dilation == 0 {
+                bail!("{op}: kernel, stride and dilation must be positive")
+            }
+            (p.k * p.k, p.out_size(h).zip(p.out_size(w)))
+        }
+        Front::Relu => (0, Some((h, w))),
+    };
+    let want = cin * kk + cout * cin + 2 * cout;
     if packed.dims() != [want] {
         bail!(
-            "{op}: packed parameters of shape {:?}, expected [{want}] for {cin} -> {cout} channels, kernel {}",
+            "{op}: packed parameters of shape {:?}, expected [{want}] for {cin} -> {cout} channels, {front:?}",
             packed.dims(),
-            p.k
         )
     }
-    match (p.out_size(h), p.out_size(w)) {
-        (Some(oh), Some(ow)) if oh > 0 && ow > 0 && n > 0 && cout > 0 => Ok(BlockDims {
+    match out {
+        Some((oh, ow)) if oh > 0 && ow > 0 && n > 0 && cout > 0 => Ok(BlockDims {
             n,
             cin,
             cout,
@@ -148,29 +181,30 @@ fn geometry(op: &str, p: &DwParams, cout: usize, x: &Layout, packed: &Layout) ->
             oh,
             ow,
         }),
-        _ => bail!(
-            "{op}: input {n}x{cin}x{h}x{w} is empty or smaller than the {k}x{k} window",
-            k = p.k
-        ),
+        _ => {
+            bail!("{op}: input {n}x{cin}x{h}x{w} is empty or smaller than the window of {front:?}")
+        }
     }
 }
 
-/// The packed parameters split: (depthwise, pointwise, scale, shift).
+/// The packed parameters split: (weights, scale, shift).
 fn split<'a>(
     packed: &'a [f32],
-    p: &DwParams,
+    front: &Front,
     d: &BlockDims,
 ) -> (BlockWeights<'a>, &'a [f32], &'a [f32]) {
-    let a = d.cin * p.k * p.k;
-    let b = a + d.cout * d.cin;
+    let a = match front {
+        Front::Depthwise(p) => d.cin * p.k * p.k,
+        Front::Relu => 0,
+    };
     let (dw, rest) = packed.split_at(a);
-    let (pw, rest) = rest.split_at(b - a);
+    let (pw, rest) = rest.split_at(d.cout * d.cin);
     let (gamma, beta) = rest.split_at(d.cout);
     (BlockWeights { dw, pw }, gamma, beta)
 }
 
 struct BlockTrain {
-    p: DwParams,
+    front: Front,
     eps: f64,
     cout: usize,
     saved: Arc<Mutex<Option<Arc<Saved>>>>,
@@ -188,11 +222,11 @@ impl CustomOp2 for BlockTrain {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.p, self.cout, l1, l2)?;
+        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
         let x = f32_slice(self.name(), s1, l1)?;
         let packed = f32_slice(self.name(), s2, l2)?;
-        let (wt, gamma, beta) = split(packed, &self.p, &d);
-        let (y, z, stats) = k::forward_train(x, wt, gamma, beta, &self.p, d, self.eps);
+        let (wt, gamma, beta) = split(packed, &self.front, &d);
+        let (y, z, stats) = k::forward_train(x, wt, gamma, beta, &self.front, d, self.eps);
         if let Ok(mut g) = self.saved.lock() {
             *g = Some(Arc::new(Saved { z, stats }));
         }
@@ -221,7 +255,7 @@ impl CustomOp2 for BlockTrain {
             packed,
             &g,
             &BlockBwd {
-                p: self.p,
+                front: self.front,
                 cout: self.cout,
                 saved,
             },
@@ -235,7 +269,7 @@ impl CustomOp2 for BlockTrain {
 
 /// `(x, packed, grad) -> [dx (flattened), d packed]` in one buffer.
 struct BlockBwd {
-    p: DwParams,
+    front: Front,
     cout: usize,
     saved: Arc<Saved>,
 }
@@ -254,7 +288,7 @@ impl CustomOp3 for BlockBwd {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.p, self.cout, l1, l2)?;
+        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
         let out_len = d.n * d.cout * d.oh * d.ow;
         if l3.dims() != [d.n, d.cout, d.oh, d.ow]
             || self.saved.z.len() != out_len
@@ -265,7 +299,7 @@ impl CustomOp3 for BlockBwd {
         let x = f32_slice(self.name(), s1, l1)?;
         let packed = f32_slice(self.name(), s2, l2)?;
         let g = f32_slice(self.name(), s3, l3)?;
-        let (wt, gamma, _) = split(packed, &self.p, &d);
+        let (wt, gamma, _) = split(packed, &self.front, &d);
         let gr = k::backward(
             x,
             &self.saved.z,
@@ -273,7 +307,7 @@ impl CustomOp3 for BlockBwd {
             wt,
             gamma,
             &self.saved.stats,
-            &self.p,
+            &self.front,
             d,
         );
         let mut out = gr.dx;
@@ -288,7 +322,7 @@ impl CustomOp3 for BlockBwd {
 }
 
 struct BlockInfer {
-    p: DwParams,
+    front: Front,
     cout: usize,
 }
 
@@ -304,11 +338,11 @@ impl CustomOp2 for BlockInfer {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.p, self.cout, l1, l2)?;
+        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
         let x = f32_slice(self.name(), s1, l1)?;
         let packed = f32_slice(self.name(), s2, l2)?;
-        let (wt, scale, shift) = split(packed, &self.p, &d);
-        let y = k::forward_infer(x, wt, scale, shift, &self.p, d);
+        let (wt, scale, shift) = split(packed, &self.front, &d);
+        let y = k::forward_infer(x, wt, scale, shift, &self.front, d);
         Ok((
             CpuStorage::F32(y),
             Shape::from_dims(&[d.n, d.cout, d.oh, d.ow]),
@@ -322,6 +356,7 @@ mod tests {
     use super::*;
     use candle_core::Var;
 
+    /// `[dw, pw, gamma, beta]`; `dw` is empty (and unused) for `k == 0`.
     fn params(cin: usize, cout: usize, k: usize, seed: u64) -> [Tensor; 4] {
         [
             rand_tensor(&[cin, 1, k, k], seed),
@@ -331,18 +366,22 @@ mod tests {
         ]
     }
 
-    fn geometry_of(k: usize, stride: usize, dilation: usize, relu: bool) -> DwParams {
-        DwParams {
+    /// The depthwise front for `k > 0`, the ReLU front for `k == 0`.
+    fn front_of(k: usize, stride: usize, dilation: usize, relu: bool) -> Front {
+        if k == 0 {
+            return Front::Relu;
+        }
+        Front::Depthwise(DwParams {
             k,
             stride,
             pad: dilation * (k - 1) / 2,
             dilation,
             relu,
-        }
+        })
     }
 
-    /// The fused op against the three separate ops: output, statistics and
-    /// the gradients of the input and all four parameters, at odd sizes.
+    /// The fused op against the separate ops: output, statistics and the
+    /// gradients of the input and all parameters, at odd sizes.
     #[test]
     fn fused_block_matches_the_separate_ops() {
         for (k, stride, dilation, relu, n, cin, cout, h, w) in [
@@ -350,14 +389,16 @@ mod tests {
             (5, 1, 2, true, 2, 4, 3, 13, 10),
             (3, 2, 1, true, 2, 6, 5, 9, 11),
             (3, 1, 1, false, 2, 3, 3, 5, 6),
+            (0, 1, 1, true, 3, 10, 5, 7, 6),
         ] {
-            let p = geometry_of(k, stride, dilation, relu);
+            let front = front_of(k, stride, dilation, relu);
             let x = Var::from_tensor(&rand_tensor(&[n, cin, h, w], 31)).unwrap();
             let ps = params(cin, cout, k, 40);
             let vars: Vec<Var> = ps.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+            let used = if k == 0 { &vars[1..] } else { &vars[..] };
             let run = |f: &dyn Fn(&Tensor, BlockParams<'_>) -> (Tensor, BnStats)| {
                 let w = BlockParams {
-                    dw: vars[0].as_tensor(),
+                    dw: (k > 0).then(|| vars[0].as_tensor()),
                     pw: vars[1].as_tensor(),
                     gamma: vars[2].as_tensor(),
                     beta: vars[3].as_tensor(),
@@ -367,24 +408,24 @@ mod tests {
                 let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
                 let mut out = vec![y, st.mean, st.var];
                 out.push(grads.get(x.as_tensor()).unwrap().clone());
-                for v in &vars {
+                for v in used {
                     out.push(grads.get(v.as_tensor()).unwrap().clone());
                 }
                 out
             };
-            let a = run(&|x, w| dw_block_train(x, w, p, 1e-5).unwrap());
-            let b = run(&|x, w| dw_block_train_composite(x, w, p, 1e-5).unwrap());
+            let a = run(&|x, w| dw_block_train(x, w, front, 1e-5).unwrap());
+            let b = run(&|x, w| dw_block_train_composite(x, w, front, 1e-5).unwrap());
+            assert_eq!(a.len(), 4 + used.len());
             for (i, (a, b)) in a.iter().zip(&b).enumerate() {
                 assert_eq!(a.dims(), b.dims(), "output {i}");
                 let diff = max_diff(a, b);
-                assert!(diff < 1e-4, "{p:?}: output {i}: {diff}");
+                assert!(diff < 1e-4, "{front:?}: output {i}: {diff}");
             }
         }
     }
 
     #[test]
     fn gradients_match_finite_differences() {
-        let p = geometry_of(3, 1, 1, true);
         // Inputs kept away from the ReLU's kink, where central differences
         // with this step would straddle it.
         let v = rand_tensor(&[2, 3, 5, 6], 51)
@@ -395,44 +436,55 @@ mod tests {
         let v: Vec<f32> = v.iter().map(|a| a + 0.05f32.copysign(*a)).collect();
         let x = Tensor::from_vec(v, (2, 3, 5, 6), &candle_core::Device::Cpu).unwrap();
         let [dw, pw, gm, bt] = params(3, 4, 3, 52);
-        let f = |x: &Tensor, dw: &Tensor, pw: &Tensor| {
-            let w = BlockParams {
-                dw,
-                pw,
-                gamma: &gm,
-                beta: &bt,
+        for k in [3, 0] {
+            let front = front_of(k, 1, 1, true);
+            let f = |x: &Tensor, dw: &Tensor, pw: &Tensor| {
+                let w = BlockParams {
+                    dw: (k > 0).then_some(dw),
+                    pw,
+                    gamma: &gm,
+                    beta: &bt,
+                };
+                dw_block_train(x, w, front, 1e-5).unwrap().0
             };
-            dw_block_train(x, w, p, 1e-5).unwrap().0
-        };
-        grad_check(&x, &|t| f(t, &dw, &pw), 1e-2, "block x");
-        grad_check(&dw, &|t| f(&x, t, &pw), 1e-2, "block dw");
-        grad_check(&pw, &|t| f(&x, &dw, t), 1e-2, "block pw");
+            grad_check(&x, &|t| f(t, &dw, &pw), 1e-2, "block x");
+            grad_check(&pw, &|t| f(&x, &dw, t), 1e-2, "block pw");
+            if k > 0 {
+                grad_check(&dw, &|t| f(&x, t, &pw), 1e-2, "block dw");
+            }
+        }
     }
 
-    /// Inference with the folded running statistics.
+    /// Inference with the folded running statistics, both fronts; bad
+    /// parameters are errors.
     #[test]
     fn inference_matches_the_separate_ops() {
-        let p = geometry_of(5, 2, 2, true);
         let x = rand_tensor(&[3, 4, 11, 9], 61);
-        let [dw, pw, scale, shift] = params(4, 6, 5, 62);
-        let w = BlockParams {
-            dw: &dw,
-            pw: &pw,
-            gamma: &scale,
-            beta: &shift,
-        };
-        let y = dw_block_infer(&x, w, p).unwrap();
-        let t = super::super::depthwise_conv2d(&x, &dw, p).unwrap();
-        let z = super::super::pointwise_conv2d(&t, &pw, false).unwrap();
-        let want = z
-            .broadcast_mul(&scale.reshape((1, 6, 1, 1)).unwrap())
-            .unwrap()
-            .broadcast_add(&shift.reshape((1, 6, 1, 1)).unwrap())
-            .unwrap();
-        assert!(max_diff(&y, &want) < 1e-5);
-        let bad = rand_tensor(&[5], 63);
-        let w = BlockParams { beta: &bad, ..w };
-        let e = dw_block_infer(&x, w, p).unwrap_err();
-        assert!(e.to_string().contains("packed parameters"), "{e}");
+        for k in [5, 0] {
+            let front = front_of(k, 2, 2, true);
+            let [dw, pw, scale, shift] = params(4, 6, k, 62);
+            let w = BlockParams {
+                dw: (k > 0).then_some(&dw),
+                pw: &pw,
+                gamma: &scale,
+                beta: &shift,
+            };
+            let y = dw_block_infer(&x, w, front).unwrap();
+            let z = unfused_conv(&x, w, front).unwrap();
+            let want = z
+                .broadcast_mul(&scale.reshape((1, 6, 1, 1)).unwrap())
+                .unwrap()
+                .broadcast_add(&shift.reshape((1, 6, 1, 1)).unwrap())
+                .unwrap();
+            assert!(max_diff(&y, &want) < 1e-5, "{front:?}");
+            let bad = rand_tensor(&[5], 63);
+            let e = dw_block_infer(&x, BlockParams { beta: &bad, ..w }, front).unwrap_err();
+            assert!(e.to_string().contains("packed parameters"), "{e}");
+            let wrong = BlockParams {
+                dw: if k > 0 { None } else { Some(&dw) },
+                ..w
+            };
+            assert!(dw_block_infer(&x, wrong, front).is_err());
+        }
     }
 }

@@ -23,7 +23,7 @@ pub mod relu;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
-pub use dwblock::{dw_block_infer, dw_block_train, BlockParams};
+pub use dwblock::{dw_block_infer, dw_block_train, BlockParams, Front};
 pub use im2col::im2col;
 pub use pointwise::pointwise_conv2d;
 pub use pool::{pool2d, PoolKind, PoolParams};
