@@ -101,7 +101,10 @@ pub fn backward(
             (sd as f32, sdx as f32)
         })
         .collect();
-    let mut dx = vec![0f32; x.len()];
+    // Room for the two parameter gradients after it: callers that pack all
+    // three into one buffer (the candle op) then extend without a copy.
+    let mut dx = Vec::with_capacity(x.len() + 2 * c);
+    dx.resize(x.len(), 0f32);
     let inv_count = 1.0 / st.count.max(1) as f32;
     dx.par_chunks_mut(hw.max(1))
         .enumerate()

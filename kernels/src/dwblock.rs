@@ -297,6 +297,32 @@ pub fn backward(
     front: &Front,
     d: BlockDims,
 ) -> BlockGrads {
+    let mut dx = vec![0f32; x.len()];
+    let (ddw, dpw, dgamma, dbeta) = backward_into(x, z, g, wt, gamma, st, front, d, &mut dx);
+    BlockGrads {
+        dx,
+        ddw,
+        dpw,
+        dgamma,
+        dbeta,
+    }
+}
+
+/// [`backward`] with the input gradient written into `dx` (`x.len()`
+/// values, overwritten), so that a caller can place it in a larger buffer;
+/// returns the depthwise, pointwise, scale and shift gradients.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn backward_into(
+    x: &[f32],
+    z: &[f32],
+    g: &[f32],
+    wt: BlockWeights<'_>,
+    gamma: &[f32],
+    st: &Stats,
+    front: &Front,
+    d: BlockDims,
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let kk = match front {
         Front::Depthwise(p) => p.k * p.k,
         Front::Relu => 0,
@@ -321,7 +347,6 @@ pub fn backward(
     let inv_count = 1.0 / st.count.max(1) as f32;
     let in_len = d.in_len();
     let hw = d.h * d.w;
-    let mut dx = vec![0f32; x.len()];
     let acc = dx
         .par_chunks_mut(in_len.max(1))
         .enumerate()
@@ -419,13 +444,12 @@ pub fn backward(
                 a
             },
         );
-    BlockGrads {
-        dx,
-        ddw: acc.ddw.iter().map(|v| *v as f32).collect(),
-        dpw: acc.dpw,
-        dgamma: sums.iter().map(|s| s.1).collect(),
-        dbeta: sums.iter().map(|s| s.0).collect(),
-    }
+    (
+        acc.ddw.iter().map(|v| *v as f32).collect(),
+        acc.dpw,
+        sums.iter().map(|s| s.1).collect(),
+        sums.iter().map(|s| s.0).collect(),
+    )
 }
 
 #[cfg(test)]

@@ -300,7 +300,10 @@ impl CustomOp3 for BlockBwd {
         let packed = f32_slice(self.name(), s2, l2)?;
         let g = f32_slice(self.name(), s3, l3)?;
         let (wt, gamma, _) = split(packed, &self.front, &d);
-        let gr = k::backward(
+        // One buffer: the input gradient, then the packed parameters'.
+        let mut out = vec![0f32; x.len() + packed.len()];
+        let (dx, rest) = out.split_at_mut(x.len());
+        let (ddw, dpw, dgamma, dbeta) = k::backward_into(
             x,
             &self.saved.z,
             g,
@@ -309,13 +312,14 @@ impl CustomOp3 for BlockBwd {
             &self.saved.stats,
             &self.front,
             d,
+            dx,
         );
-        let mut out = gr.dx;
-        out.reserve(packed.len());
-        out.extend_from_slice(&gr.ddw);
-        out.extend_from_slice(&gr.dpw);
-        out.extend_from_slice(&gr.dgamma);
-        out.extend_from_slice(&gr.dbeta);
+        for (o, v) in rest
+            .iter_mut()
+            .zip(ddw.iter().chain(&dpw).chain(&dgamma).chain(&dbeta))
+        {
+            *o = *v;
+        }
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from_dims(&[len])))
     }
