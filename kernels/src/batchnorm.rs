@@ -101,7 +101,10 @@ pub fn backward(
             (sd as f32, sdx as f32)
         })
         .collect();
-    let mut dx = vec![0f32; x.len()];
+    // Room for the two parameter gradients after it: callers that pack all
+    // three into one buffer (the candle op) then extend without a copy.
+    let mut dx = Vec::with_capacity(x.len() + 2 * c);
+    dx.resize(x.len(), 0f32);
     let inv_count = 1.0 / st.count.max(1) as f32;
     dx.par_chunks_mut(hw.max(1))
         .enumerate()
@@ -121,7 +124,7 @@ pub fn backward(
 
 crate::simd_fn! {
     /// `out = sum (v - m)^2` over `x`.
-    fn squared_deviations<M>(x: &[f32], m: f32, out: &mut f32) {
+    pub(crate) fn squared_deviations<M>(x: &[f32], m: f32, out: &mut f32) {
         const A: usize = 32;
         let mut acc = [0f32; A];
         let mut c = x.chunks_exact(A);
@@ -138,7 +141,7 @@ crate::simd_fn! {
 
 crate::simd_fn! {
     /// `y = x * a + b`.
-    fn affine<M>(x: &[f32], a: f32, b: f32, y: &mut [f32]) {
+    pub(crate) fn affine<M>(x: &[f32], a: f32, b: f32, y: &mut [f32]) {
         for (o, v) in y.iter_mut().zip(x) {
             *o = M::madd(*v, a, b);
         }
@@ -147,7 +150,7 @@ crate::simd_fn! {
 
 crate::simd_fn! {
     /// `dx = k * (g - md - (x - m) * mdx)`.
-    fn input_gradient<M>(g: &[f32], x: &[f32], k: f32, md: f32, m: f32, mdx: f32, dx: &mut [f32]) {
+    pub(crate) fn input_gradient<M>(g: &[f32], x: &[f32], k: f32, md: f32, m: f32, mdx: f32, dx: &mut [f32]) {
         for ((d, gv), xv) in dx.iter_mut().zip(g).zip(x) {
             *d = k * (gv - md - (xv - m) * mdx);
         }

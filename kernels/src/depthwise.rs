@@ -59,13 +59,13 @@ const LANES: usize = 8;
 
 /// A zero-padded copy of one input plane (ReLU applied when asked), `ph`
 /// rows of `pw` values: the convolution loops then need no bounds checks.
-struct Padded {
+pub(crate) struct Padded {
     buf: Vec<f32>,
     pw: usize,
 }
 
 impl Padded {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Padded {
             buf: Vec::new(),
             pw: 0,
@@ -150,69 +150,105 @@ crate::simd_fn! {
     }
 }
 
+/// Padded row width the forward pass needs (the stride-1 register blocks
+/// read whole 8-lane blocks).
+fn forward_min_pw(p: &DwParams, d: Dims) -> usize {
+    if p.stride == 1 {
+        blocked_width(d.ow, (p.k - 1) * p.dilation)
+    } else {
+        0
+    }
+}
+
+/// One plane of the forward pass: `out` (`oh * ow`) from the input plane
+/// `xp` (`h * w`, ReLU applied when `p.relu`) and the plane's filter `kw`.
+pub(crate) fn forward_plane(
+    pad: &mut Padded,
+    xp: &[f32],
+    kw: &[f32],
+    p: &DwParams,
+    d: Dims,
+    out: &mut [f32],
+) {
+    pad.fill(xp, d.h, d.w, p.pad, forward_min_pw(p, d), p.relu);
+    conv_plane(
+        &pad.buf, pad.pw, kw, p.k, p.stride, p.dilation, out, d.oh, d.ow,
+    );
+}
+
 /// `y[n, c] = x[n, c] * w[c]` (cross-correlation); `w` is `[c, k, k]`.
 pub fn forward(x: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
-    let span = (p.k - 1) * p.dilation;
-    let min_pw = if p.stride == 1 {
-        blocked_width(ow, span)
-    } else {
-        0
-    };
     let mut out = vec![0f32; d.n * d.c * oh * ow];
     out.par_chunks_mut(oh * ow)
         .enumerate()
         .for_each_init(Padded::new, |pad, (plane, o)| {
             let ch = plane % d.c;
-            pad.fill(
-                &x[plane * h * w..(plane + 1) * h * w],
-                h,
-                w,
-                p.pad,
-                min_pw,
-                p.relu,
-            );
-            let kw = &wt[ch * kk..(ch + 1) * kk];
-            conv_plane(&pad.buf, pad.pw, kw, p.k, p.stride, p.dilation, o, oh, ow);
+            let xp = &x[plane * h * w..(plane + 1) * h * w];
+            forward_plane(pad, xp, &wt[ch * kk..(ch + 1) * kk], p, d, o);
         });
     out
+}
+
+/// One plane of the input gradient: `dxp` (`h * w`, overwritten) from the
+/// output gradient plane `gp`, the input plane `xp` (the fused ReLU's mask)
+/// and the plane's filter `kw`; `flipped` holds `k * k` scratch values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_input_plane(
+    pad: &mut Padded,
+    flipped: &mut [f32],
+    xp: &[f32],
+    gp: &[f32],
+    kw: &[f32],
+    p: &DwParams,
+    d: Dims,
+    dxp: &mut [f32],
+) {
+    let span = (p.k - 1) * p.dilation;
+    if p.stride != 1 || p.pad > span {
+        input_plane_general(xp, gp, kw, p, d, dxp);
+        return;
+    }
+    let kk = p.k * p.k;
+    for (i, f) in flipped.iter_mut().take(kk).enumerate() {
+        *f = kw[kk - 1 - i];
+    }
+    pad.fill(
+        gp,
+        d.oh,
+        d.ow,
+        span - p.pad,
+        blocked_width(d.w, span),
+        false,
+    );
+    conv_plane(&pad.buf, pad.pw, flipped, p.k, 1, p.dilation, dxp, d.h, d.w);
+    if p.relu {
+        for (dv, xv) in dxp.iter_mut().zip(xp) {
+            *dv = if *xv <= 0.0 { 0.0 } else { *dv };
+        }
+    }
 }
 
 /// Gradient with respect to the input (`x` gives the fused ReLU's mask),
 /// from the output gradient `g`. With stride 1 it is the forward
 /// convolution of the padded gradient with the flipped filter.
 pub fn backward_input(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
-    let span = (p.k - 1) * p.dilation;
-    if p.stride != 1 || p.pad > span {
-        return backward_input_general(x, g, wt, p, d);
-    }
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
-    let gpad = span - p.pad;
-    let min_pw = blocked_width(w, span);
     let mut out = vec![0f32; d.n * d.c * h * w];
     out.par_chunks_mut(h * w).enumerate().for_each_init(
         || (Padded::new(), vec![0f32; kk]),
         |(pad, flipped), (plane, dxp)| {
             let ch = plane % d.c;
-            let kw = &wt[ch * kk..(ch + 1) * kk];
-            for (i, f) in flipped.iter_mut().enumerate() {
-                *f = kw[kk - 1 - i];
-            }
-            pad.fill(
+            backward_input_plane(
+                pad,
+                flipped,
+                &x[plane * h * w..(plane + 1) * h * w],
                 &g[plane * oh * ow..(plane + 1) * oh * ow],
-                oh,
-                ow,
-                gpad,
-                min_pw,
-                false,
+                &wt[ch * kk..(ch + 1) * kk],
+                p,
+                d,
+                dxp,
             );
-            conv_plane(&pad.buf, pad.pw, flipped, p.k, 1, p.dilation, dxp, h, w);
-            if p.relu {
-                let xp = &x[plane * h * w..(plane + 1) * h * w];
-                for (dv, xv) in dxp.iter_mut().zip(xp) {
-                    *dv = if *xv <= 0.0 { 0.0 } else { *dv };
-                }
-            }
         },
     );
     out
@@ -262,6 +298,23 @@ crate::simd_fn! {
     }
 }
 
+/// One plane's contribution to the weight gradient: `acc` (`k * k`) +=
+/// the correlation of the input plane `xp` (through ReLU when `p.relu`)
+/// with the output gradient plane `gp`.
+pub(crate) fn weight_grad_plane(
+    pad: &mut Padded,
+    xp: &[f32],
+    gp: &[f32],
+    p: &DwParams,
+    d: Dims,
+    acc: &mut [f64],
+) {
+    pad.fill(xp, d.h, d.w, p.pad, 0, p.relu);
+    weight_plane(
+        &pad.buf, pad.pw, gp, p.k, p.stride, p.dilation, d.oh, d.ow, acc,
+    );
+}
+
 /// Gradient with respect to the weights (`[c, k, k]`), summed over the batch.
 pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
@@ -271,17 +324,13 @@ pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
         let mut pad = Padded::new();
         for b in 0..d.n {
             let plane = b * d.c + ch;
-            pad.fill(
+            weight_grad_plane(
+                &mut pad,
                 &x[plane * h * w..(plane + 1) * h * w],
-                h,
-                w,
-                p.pad,
-                0,
-                p.relu,
-            );
-            let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
-            weight_plane(
-                &pad.buf, pad.pw, gp, p.k, p.stride, p.dilation, oh, ow, &mut acc,
+                &g[plane * oh * ow..(plane + 1) * oh * ow],
+                p,
+                d,
+                &mut acc,
             );
         }
         for (dv, a) in dw.iter_mut().zip(&acc) {
@@ -347,7 +396,47 @@ fn input_plane(x: &[f32], plane: usize, len: usize, relu: bool) -> std::borrow::
     }
 }
 
+/// One plane of the general input gradient (any geometry): a scatter over
+/// the taps into `dxp` (overwritten).
+fn input_plane_general(xp: &[f32], gp: &[f32], kw: &[f32], p: &DwParams, d: Dims, dxp: &mut [f32]) {
+    let (h, w, oh, ow) = (d.h, d.w, d.oh, d.ow);
+    dxp.fill(0.0);
+    for oy in 0..oh {
+        let grow = &gp[oy * ow..(oy + 1) * ow];
+        for ki in 0..p.k {
+            let iy = (oy * p.stride) as isize + p.off(ki);
+            if iy < 0 || iy >= h as isize {
+                continue;
+            }
+            let drow = &mut dxp[iy as usize * w..(iy as usize + 1) * w];
+            for kj in 0..p.k {
+                let wv = kw[ki * p.k + kj];
+                let dx = p.off(kj);
+                let (lo, hi) = valid_range(dx, p.stride, w, ow);
+                if p.stride == 1 && lo < hi {
+                    let start = (lo as isize + dx) as usize;
+                    for (dv, gv) in drow[start..start + (hi - lo)].iter_mut().zip(&grow[lo..hi]) {
+                        *dv += wv * gv;
+                    }
+                } else {
+                    for ox in lo..hi {
+                        drow[((ox * p.stride) as isize + dx) as usize] += wv * grow[ox];
+                    }
+                }
+            }
+        }
+    }
+    if p.relu {
+        for (dv, xv) in dxp.iter_mut().zip(xp) {
+            if *xv <= 0.0 {
+                *dv = 0.0;
+            }
+        }
+    }
+}
+
 /// The general input gradient (any geometry): a scatter over the taps.
+#[cfg(test)]
 fn backward_input_general(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dims) -> Vec<f32> {
     let (h, w, oh, ow, kk) = (d.h, d.w, d.oh, d.ow, p.k * p.k);
     let mut out = vec![0f32; d.n * d.c * h * w];
@@ -355,43 +444,14 @@ fn backward_input_general(x: &[f32], g: &[f32], wt: &[f32], p: &DwParams, d: Dim
         .enumerate()
         .for_each(|(plane, dxp)| {
             let ch = plane % d.c;
-            let gp = &g[plane * oh * ow..(plane + 1) * oh * ow];
-            let kw = &wt[ch * kk..(ch + 1) * kk];
-            for oy in 0..oh {
-                let grow = &gp[oy * ow..(oy + 1) * ow];
-                for ki in 0..p.k {
-                    let iy = (oy * p.stride) as isize + p.off(ki);
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let drow = &mut dxp[iy as usize * w..(iy as usize + 1) * w];
-                    for kj in 0..p.k {
-                        let wv = kw[ki * p.k + kj];
-                        let dx = p.off(kj);
-                        let (lo, hi) = valid_range(dx, p.stride, w, ow);
-                        if p.stride == 1 && lo < hi {
-                            let start = (lo as isize + dx) as usize;
-                            for (dv, gv) in
-                                drow[start..start + (hi - lo)].iter_mut().zip(&grow[lo..hi])
-                            {
-                                *dv += wv * gv;
-                            }
-                        } else {
-                            for ox in lo..hi {
-                                drow[((ox * p.stride) as isize + dx) as usize] += wv * grow[ox];
-                            }
-                        }
-                    }
-                }
-            }
-            if p.relu {
-                let xp = &x[plane * h * w..(plane + 1) * h * w];
-                for (dv, xv) in dxp.iter_mut().zip(xp) {
-                    if *xv <= 0.0 {
-                        *dv = 0.0;
-                    }
-                }
-            }
+            input_plane_general(
+                &x[plane * h * w..(plane + 1) * h * w],
+                &g[plane * oh * ow..(plane + 1) * oh * ow],
+                &wt[ch * kk..(ch + 1) * kk],
+                p,
+                d,
+                dxp,
+            );
         });
     out
 }

@@ -16,6 +16,7 @@ pub mod attention;
 pub mod batchnorm;
 pub mod cuda;
 pub mod depthwise;
+pub mod dwblock;
 pub mod im2col;
 pub mod pointwise;
 pub mod pool;

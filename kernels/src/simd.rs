@@ -143,6 +143,29 @@ mod tests {
             out.push((depthwise::backward_input(&x, &g, &wt, &p, d), dx));
             out.push((depthwise::backward_weight(&x, &g, &p, d), dw));
         }
+        // The pointwise weight gradient's register tiles (ReLU fused).
+        let pd = crate::pointwise::Dims {
+            n: 2,
+            cin: 5,
+            cout: 3,
+            hw: 21,
+        };
+        let x = values(pd.n * pd.cin * pd.hw, 10);
+        let g = values(pd.n * pd.cout * pd.hw, 11);
+        let want: Vec<f32> = (0..pd.cout * pd.cin)
+            .map(|o| {
+                let (co, ci) = (o / pd.cin, o % pd.cin);
+                let mut s = 0f64;
+                for b in 0..pd.n {
+                    for p in 0..pd.hw {
+                        let xv = x[(b * pd.cin + ci) * pd.hw + p].max(0.0) as f64;
+                        s += g[(b * pd.cout + co) * pd.hw + p] as f64 * xv;
+                    }
+                }
+                s as f32
+            })
+            .collect();
+        out.push((crate::pointwise::backward_weight(&x, &g, pd, true), want));
         let (n, c, hw) = (4, 3, 37);
         let x = values(n * c * hw, 6);
         let (gamma, beta) = (values(c, 7), values(c, 8));

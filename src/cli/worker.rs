@@ -123,6 +123,9 @@ pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
     let mut ctx = nn::Ctx::new(true, 0.0, 0);
     let (mut tf, mut tb, mut tu) = (0f64, 0f64, 0f64);
     let mut train_time = 0f64;
+    // The fastest step too: under load on a shared machine the mean moves
+    // with the load, the minimum much less.
+    let (mut train_min, mut infer_min) = (f64::INFINITY, f64::INFINITY);
     for i in 0..a.warmup + a.steps {
         let t0 = Instant::now();
         let (logits, _) = net.forward(&x, &mut ctx)?;
@@ -138,6 +141,7 @@ pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
             tb += (t2 - t1).as_secs_f64();
             tu += (t3 - t2).as_secs_f64();
             train_time += (t3 - t0).as_secs_f64();
+            train_min = train_min.min((t3 - t0).as_secs_f64());
         }
     }
     let mut ictx = nn::Ctx::new(false, 0.0, 0);
@@ -147,7 +151,9 @@ pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
         let (logits, _) = net.forward(&x, &mut ictx)?;
         let _ = logits.sum_all()?.to_scalar::<f32>()?;
         if i >= a.warmup {
-            infer_time += t0.elapsed().as_secs_f64();
+            let t = t0.elapsed().as_secs_f64();
+            infer_time += t;
+            infer_min = infer_min.min(t);
         }
     }
     let images = (a.steps * n) as f64;
@@ -165,6 +171,9 @@ pub fn run_bench_train(a: BenchTrainArgs) -> Result<()> {
         serde_json::json!({
             "train_images_per_second": images / train_time,
             "infer_images_per_second": images / infer_time,
+            "train_step_ms_min": train_min * 1e3,
+            "infer_step_ms_min": infer_min * 1e3,
+            "peak_memory_mib": train::peak_rss_mib(),
             "params": train::param_count(&params),
             "device": if dev.is_cuda() { "cuda" } else { "cpu" },
         })

@@ -3,10 +3,11 @@
 //! a linear classifier, with an optional auxiliary head.
 
 use super::layers::{
-    drop_path, global_avg_pool, pool, BatchNorm, Conv, DwConv, FactorizedReduce, Linear, ReluConvBn,
+    drop_path, global_avg_pool, pool, BatchNorm, Conv, DwConv, FactorizedReduce, Linear,
+    ReluConvBn, BN_EPS,
 };
 use super::{Builder, Ctx, Network};
-use crate::eval::candle::ops::{self, DwParams, PoolKind};
+use crate::eval::candle::ops::{self, DwParams, Front, PoolKind};
 use crate::space::darts::{Cell as CellGenes, Genotype, NODES};
 use candle_core::{bail, DType, Result, Tensor};
 
@@ -41,10 +42,38 @@ impl DwBlock {
         })
     }
 
+    /// Apply: on the CPU one fused op (`ops::dwblock`), elsewhere the three
+    /// layers.
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.dw.forward(x, ctx)?;
-        let y = self.pw.forward(&y, ctx)?;
-        self.bn.forward(&y, ctx)
+        if !x.device().is_cpu() {
+            let y = self.dw.forward(x, ctx)?;
+            let y = self.pw.forward(&y, ctx)?;
+            return self.bn.forward(&y, ctx);
+        }
+        let (dw, pw) = (self.dw.weight(ctx), self.pw.weight(ctx));
+        let p = self.dw.params();
+        let (gamma, beta) = if ctx.train {
+            self.bn.affine_params(ctx)
+        } else {
+            self.bn.inference_affine(ctx)?
+        };
+        let w = ops::BlockParams {
+            dw: Some(&dw),
+            pw: &pw,
+            gamma: &gamma,
+            beta: &beta,
+        };
+        let y = if ctx.train {
+            let (y, st) = ops::dw_block_train(x, w, Front::Depthwise(p), BN_EPS)?;
+            self.bn.update_running(st)?;
+            y
+        } else {
+            ops::dw_block_infer(x, w, Front::Depthwise(p))?
+        };
+        let (_, cin, _, _) = x.dims4()?;
+        let (_, cout, oh, ow) = y.dims4()?;
+        ctx.macs += (cin * oh * ow * (p.k * p.k + cout)) as u64;
+        Ok(y)
     }
 }
 

@@ -43,6 +43,11 @@ impl Conv {
         self.forward_relu(x, false, ctx)
     }
 
+    /// The weight as a forward pass uses it (detached in inference).
+    pub fn weight(&self, ctx: &Ctx) -> Tensor {
+        param(&self.w, ctx)
+    }
+
     /// Apply to `relu(x)` when `relu` (fused for pointwise convolutions).
     pub fn forward_relu(&self, x: &Tensor, relu: bool, ctx: &mut Ctx) -> Result<Tensor> {
         let (n, cin, _, _) = x.dims4()?;
@@ -86,6 +91,16 @@ impl DwConv {
         Ok(DwConv { w, p })
     }
 
+    /// The weight as a forward pass uses it (detached in inference).
+    pub fn weight(&self, ctx: &Ctx) -> Tensor {
+        param(&self.w, ctx)
+    }
+
+    /// The geometry.
+    pub fn params(&self) -> DwParams {
+        self.p
+    }
+
     /// Apply.
     pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let y = ops::depthwise_conv2d(x, &param(&self.w, ctx), self.p)?;
@@ -104,7 +119,7 @@ pub struct BatchNorm {
     running_var: Tensor,
 }
 
-const BN_EPS: f64 = 1e-5;
+pub(crate) const BN_EPS: f64 = 1e-5;
 const BN_MOMENTUM: f64 = 0.1;
 
 impl BatchNorm {
@@ -126,22 +141,39 @@ impl BatchNorm {
         let c = self.gamma.dim(0)?;
         if ctx.train {
             let (y, st) = ops::batch_norm_train(x, &self.gamma, &self.beta, BN_EPS)?;
-            let unbias = if st.count > 1 {
-                st.count as f64 / (st.count - 1) as f64
-            } else {
-                1.0
-            };
-            let (mean, var) = (st.mean, (st.var * unbias)?);
-            self.running_mean =
-                ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
-            self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (var * BN_MOMENTUM)?)?;
+            self.update_running(st)?;
             Ok(y)
         } else {
-            let scale = (param(&self.gamma, ctx) / (&self.running_var + BN_EPS)?.sqrt()?)?;
-            let shift = (param(&self.beta, ctx) - (&self.running_mean * &scale)?)?;
+            let (scale, shift) = self.inference_affine(ctx)?;
             x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
                 .broadcast_add(&shift.reshape((1, c, 1, 1))?)
         }
+    }
+
+    /// Scale and shift (`[C]`) as trainable parameters (for fused ops that
+    /// normalise themselves in training).
+    pub fn affine_params(&self, ctx: &Ctx) -> (Tensor, Tensor) {
+        (param(&self.gamma, ctx), param(&self.beta, ctx))
+    }
+
+    /// Fold a training batch's statistics into the running averages.
+    pub fn update_running(&mut self, st: ops::BnStats) -> Result<()> {
+        let unbias = if st.count > 1 {
+            st.count as f64 / (st.count - 1) as f64
+        } else {
+            1.0
+        };
+        let (mean, var) = (st.mean, (st.var * unbias)?);
+        self.running_mean = ((&self.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
+        self.running_var = ((&self.running_var * (1.0 - BN_MOMENTUM))? + (var * BN_MOMENTUM)?)?;
+        Ok(())
+    }
+
+    /// Inference as one affine map per channel: `(scale, shift)`, `[C]`.
+    pub fn inference_affine(&self, ctx: &Ctx) -> Result<(Tensor, Tensor)> {
+        let scale = (param(&self.gamma, ctx) / (&self.running_var + BN_EPS)?.sqrt()?)?;
+        let shift = (param(&self.beta, ctx) - (&self.running_mean * &scale)?)?;
+        Ok((scale, shift))
     }
 }
 
@@ -208,10 +240,37 @@ impl ReluConvBn {
         Ok(ReluConvBn { conv, bn })
     }
 
-    /// Apply.
+    /// Apply: a 1x1 one on the CPU as one fused op (`ops::dwblock` with
+    /// the ReLU front), others as ReLU-convolution and batch norm.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.conv.forward_relu(x, true, ctx)?;
-        self.bn.forward(&y, ctx)
+        let c = &self.conv;
+        if !x.device().is_cpu() || c.k != 1 || c.stride != 1 || c.pad != 0 {
+            let y = self.conv.forward_relu(x, true, ctx)?;
+            return self.bn.forward(&y, ctx);
+        }
+        let pw = c.weight(ctx);
+        let (gamma, beta) = if ctx.train {
+            self.bn.affine_params(ctx)
+        } else {
+            self.bn.inference_affine(ctx)?
+        };
+        let w = ops::BlockParams {
+            dw: None,
+            pw: &pw,
+            gamma: &gamma,
+            beta: &beta,
+        };
+        let y = if ctx.train {
+            let (y, st) = ops::dw_block_train(x, w, ops::Front::Relu, BN_EPS)?;
+            self.bn.update_running(st)?;
+            y
+        } else {
+            ops::dw_block_infer(x, w, ops::Front::Relu)?
+        };
+        let (_, cin, _, _) = x.dims4()?;
+        let (_, cout, oh, ow) = y.dims4()?;
+        ctx.macs += (cout * oh * ow * cin) as u64;
+        Ok(y)
     }
 }
 

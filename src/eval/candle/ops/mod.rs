@@ -11,6 +11,7 @@
 
 pub mod batchnorm;
 pub mod depthwise;
+pub mod dwblock;
 #[cfg(feature = "cuda")]
 mod gpu;
 #[cfg(test)]
@@ -22,6 +23,7 @@ pub mod relu;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
+pub use dwblock::{dw_block_infer, dw_block_train, BlockParams, Front};
 pub use im2col::im2col;
 pub use pointwise::pointwise_conv2d;
 pub use pool::{pool2d, PoolKind, PoolParams};

@@ -1,0 +1,585 @@
+//! The DARTS depthwise block fused: ReLU -> depthwise convolution ->
+//! pointwise (1x1) convolution -> batch norm (`sep_conv` is two of these,
+//! `dil_conv` one), forward and backward; without the depthwise stage
+//! ([`Front::Relu`]) it is `ReLUConvBN` with a 1x1 convolution (the cells'
+//! preprocessing).
+//!
+//! Unfused, each step is a pass over memory and (in candle) a graph node
+//! whose gradient is accumulated into a fresh zeroed buffer. Here the work
+//! runs one sample at a time: the depthwise output and its gradient live
+//! only in a per-thread scratch buffer (recomputed in the backward pass
+//! rather than kept), the batch-norm statistics are gathered from each
+//! pointwise output while it is still in cache, and the batch-norm input
+//! gradient is formed per sample right before the pointwise backward that
+//! consumes it. What stays in memory between the passes is the block input
+//! (owned by the caller), the pointwise output `z` (pre-normalisation, for
+//! the backward) and the block output.
+
+use crate::batchnorm::{affine, input_gradient, squared_deviations, Stats};
+use crate::depthwise::{self, DwParams, Padded};
+use crate::pointwise::{gram_acc, matmul, Mat};
+use crate::sum;
+use rayon::prelude::*;
+
+/// Shapes: input `[n, cin, h, w]`, depthwise weight `[cin, k, k]`,
+/// pointwise weight `[cout, cin]`, output `[n, cout, oh, ow]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockDims {
+    /// Batch.
+    pub n: usize,
+    /// Input (and depthwise) channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl BlockDims {
+    fn dw(&self) -> depthwise::Dims {
+        depthwise::Dims {
+            n: self.n,
+            c: self.cin,
+            h: self.h,
+            w: self.w,
+            oh: self.oh,
+            ow: self.ow,
+        }
+    }
+
+    /// Input values per sample.
+    fn in_len(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
+    /// Output pixels per channel.
+    fn pix(&self) -> usize {
+        self.oh * self.ow
+    }
+}
+
+/// What comes before the pointwise convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// A depthwise convolution (ReLU first when its `relu` is set).
+    Depthwise(DwParams),
+    /// ReLU alone: the pointwise convolution reads `relu(x)` (`oh, ow` are
+    /// `h, w`, and the depthwise weight is empty).
+    Relu,
+}
+
+/// The block's weights.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockWeights<'a> {
+    /// Depthwise filters, `[cin, k, k]` (empty for [`Front::Relu`]).
+    pub dw: &'a [f32],
+    /// Pointwise weight, `[cout, cin]`.
+    pub pw: &'a [f32],
+}
+
+/// Per-thread scratch of one sample: the padded input plane and the
+/// depthwise output (`[cin, oh * ow]`).
+struct Scratch {
+    pad: Padded,
+    t: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(d: &BlockDims) -> Self {
+        Scratch {
+            pad: Padded::new(),
+            t: vec![0f32; d.cin * d.pix()],
+        }
+    }
+}
+
+/// `t = depthwise(relu?(x_b))` for one sample `xb` (`[cin, h, w]`).
+fn depthwise_sample(
+    pad: &mut Padded,
+    xb: &[f32],
+    wt: &[f32],
+    p: &DwParams,
+    d: &BlockDims,
+    t: &mut [f32],
+) {
+    let (hw, pix, kk) = (d.h * d.w, d.pix(), p.k * p.k);
+    for (ch, tp) in t.chunks_exact_mut(pix.max(1)).take(d.cin).enumerate() {
+        depthwise::forward_plane(
+            pad,
+            &xb[ch * hw..(ch + 1) * hw],
+            &wt[ch * kk..(ch + 1) * kk],
+            p,
+            d.dw(),
+            tp,
+        );
+    }
+}
+
+/// `z_b = pw @ front(x_b)` for one sample into `zb` (`[cout, oh * ow]`).
+fn conv_sample(
+    s: &mut Scratch,
+    xb: &[f32],
+    wt: BlockWeights<'_>,
+    front: &Front,
+    d: &BlockDims,
+    zb: &mut [f32],
+) {
+    match front {
+        Front::Depthwise(p) => depthwise_sample(&mut s.pad, xb, wt.dw, p, d, &mut s.t),
+        Front::Relu => {
+            for (t, v) in s.t.iter_mut().zip(xb) {
+                *t = v.max(0.0);
+            }
+        }
+    }
+    matmul(
+        zb,
+        false,
+        Mat::rows(wt.pw, d.cout, d.cin),
+        Mat::rows(&s.t, d.cin, d.pix()),
+    );
+}
+
+/// Training forward: `y = bn(pw @ front(x))` with the batch
+/// statistics. Returns `y`, the pre-normalisation `z` (for
+/// [`backward`]) and the statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_train(
+    x: &[f32],
+    wt: BlockWeights<'_>,
+    gamma: &[f32],
+    beta: &[f32],
+    front: &Front,
+    d: BlockDims,
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>, Stats) {
+    let (pix, cout) = (d.pix(), d.cout);
+    let per_out = (cout * pix).max(1);
+    let mut z = vec![0f32; d.n * cout * pix];
+    // Per sample and channel: the plane's mean and sum of squared deviations,
+    // taken while the plane is in cache, merged exactly below.
+    let mut part = vec![(0f32, 0f32); d.n * cout];
+    z.par_chunks_mut(per_out)
+        .zip(part.par_chunks_mut(cout.max(1)))
+        .enumerate()
+        .for_each_init(
+            || Scratch::new(&d),
+            |s, (b, (zb, pb))| {
+                conv_sample(
+                    s,
+                    &x[b * d.in_len()..(b + 1) * d.in_len()],
+                    wt,
+                    front,
+                    &d,
+                    zb,
+                );
+                for (zp, pv) in zb.chunks_exact(pix.max(1)).zip(pb.iter_mut()) {
+                    let m = sum(zp) / pix.max(1) as f32;
+                    let mut q = 0f32;
+                    squared_deviations(zp, m, &mut q);
+                    *pv = (m, q);
+                }
+            },
+        );
+    let count = d.n * pix;
+    let (mut mean, mut var) = (vec![0f32; cout], vec![0f32; cout]);
+    for ch in 0..cout {
+        // Equal-sized groups: the overall mean is the mean of the means, and
+        // the sum of squares adds each group's spread around it.
+        let m = (0..d.n).map(|b| part[b * cout + ch].0 as f64).sum::<f64>() / d.n.max(1) as f64;
+        let q: f64 = (0..d.n)
+            .map(|b| {
+                let (mb, qb) = part[b * cout + ch];
+                qb as f64 + pix as f64 * (mb as f64 - m).powi(2)
+            })
+            .sum();
+        mean[ch] = m as f32;
+        var[ch] = (q / count.max(1) as f64) as f32;
+    }
+    let invstd: Vec<f32> = var
+        .iter()
+        .map(|v| 1.0 / ((*v as f64 + eps).sqrt() as f32))
+        .collect();
+    let mut y = vec![0f32; z.len()];
+    y.par_chunks_mut(pix.max(1))
+        .zip(z.par_chunks(pix.max(1)))
+        .enumerate()
+        .for_each(|(plane, (yp, zp))| {
+            let ch = plane % cout;
+            let a = invstd[ch] * gamma[ch];
+            affine(zp, a, beta[ch] - mean[ch] * a, yp);
+        });
+    (
+        y,
+        z,
+        Stats {
+            mean,
+            var,
+            invstd,
+            count,
+        },
+    )
+}
+
+/// Inference forward: `y = scale * (pw @ front(x)) + shift` per
+/// output channel (batch norm with running statistics folded into
+/// `scale`, `shift`), one pass per sample.
+pub fn forward_infer(
+    x: &[f32],
+    wt: BlockWeights<'_>,
+    scale: &[f32],
+    shift: &[f32],
+    front: &Front,
+    d: BlockDims,
+) -> Vec<f32> {
+    let pix = d.pix();
+    let mut y = vec![0f32; d.n * d.cout * pix];
+    y.par_chunks_mut((d.cout * pix).max(1))
+        .enumerate()
+        .for_each_init(
+            || Scratch::new(&d),
+            |s, (b, yb)| {
+                conv_sample(
+                    s,
+                    &x[b * d.in_len()..(b + 1) * d.in_len()],
+                    wt,
+                    front,
+                    &d,
+                    yb,
+                );
+                for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
+                    for v in yp.iter_mut() {
+                        *v = *v * scale[ch] + shift[ch];
+                    }
+                }
+            },
+        );
+    y
+}
+
+/// The gradients of the block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockGrads {
+    /// Input gradient, `[n, cin, h, w]`.
+    pub dx: Vec<f32>,
+    /// Depthwise weight gradient, `[cin, k, k]`.
+    pub ddw: Vec<f32>,
+    /// Pointwise weight gradient, `[cout, cin]`.
+    pub dpw: Vec<f32>,
+    /// Batch-norm scale gradient, `[cout]`.
+    pub dgamma: Vec<f32>,
+    /// Batch-norm shift gradient, `[cout]`.
+    pub dbeta: Vec<f32>,
+}
+
+/// Per-thread sums of the weight gradients.
+struct WeightAcc {
+    ddw: Vec<f64>,
+    dpw: Vec<f32>,
+}
+
+/// Backward from the output gradient `g`, with the `z` and statistics of
+/// [`forward_train`].
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &[f32],
+    z: &[f32],
+    g: &[f32],
+    wt: BlockWeights<'_>,
+    gamma: &[f32],
+    st: &Stats,
+    front: &Front,
+    d: BlockDims,
+) -> BlockGrads {
+    let mut dx = vec![0f32; x.len()];
+    let (ddw, dpw, dgamma, dbeta) = backward_into(x, z, g, wt, gamma, st, front, d, &mut dx);
+    BlockGrads {
+        dx,
+        ddw,
+        dpw,
+        dgamma,
+        dbeta,
+    }
+}
+
+/// [`backward`] with the input gradient written into `dx` (`x.len()`
+/// values, overwritten), so that a caller can place it in a larger buffer;
+/// returns the depthwise, pointwise, scale and shift gradients.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn backward_into(
+    x: &[f32],
+    z: &[f32],
+    g: &[f32],
+    wt: BlockWeights<'_>,
+    gamma: &[f32],
+    st: &Stats,
+    front: &Front,
+    d: BlockDims,
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let kk = match front {
+        Front::Depthwise(p) => p.k * p.k,
+        Front::Relu => 0,
+    };
+    let (pix, cin, cout) = (d.pix(), d.cin, d.cout);
+    // Batch-norm reductions per channel: sum(g) and sum(g * xhat).
+    let sums: Vec<(f32, f32)> = (0..cout)
+        .into_par_iter()
+        .map(|ch| {
+            let (m, is) = (st.mean[ch], st.invstd[ch]);
+            let (mut sd, mut sdx) = (0f64, 0f64);
+            for b in 0..d.n {
+                let i = (b * cout + ch) * pix;
+                let (gs, zs) = (&g[i..i + pix], &z[i..i + pix]);
+                let a = sum(gs);
+                sd += a as f64;
+                sdx += ((crate::dot(gs, zs) - m * a) * is) as f64;
+            }
+            (sd as f32, sdx as f32)
+        })
+        .collect();
+    let inv_count = 1.0 / st.count.max(1) as f32;
+    let in_len = d.in_len();
+    let hw = d.h * d.w;
+    let acc = dx
+        .par_chunks_mut(in_len.max(1))
+        .enumerate()
+        .fold(
+            || {
+                (
+                    Scratch::new(&d),
+                    vec![0f32; cout * pix],
+                    vec![0f32; kk],
+                    WeightAcc {
+                        ddw: vec![0f64; cin * kk],
+                        dpw: vec![0f32; cout * cin],
+                    },
+                )
+            },
+            |(mut s, mut dz, mut flipped, mut acc), (b, dxb)| {
+                let xb = &x[b * in_len..(b + 1) * in_len];
+                // Batch-norm input gradient of this sample.
+                for (ch, dzp) in dz.chunks_exact_mut(pix.max(1)).enumerate() {
+                    let (m, is) = (st.mean[ch], st.invstd[ch]);
+                    let i = (b * cout + ch) * pix;
+                    input_gradient(
+                        &g[i..i + pix],
+                        &z[i..i + pix],
+                        gamma[ch] * is,
+                        sums[ch].0 * inv_count,
+                        m,
+                        sums[ch].1 * inv_count * is,
+                        dzp,
+                    );
+                }
+                let Front::Depthwise(p) = front else {
+                    // ReLU front: the pointwise gradients straight from the
+                    // input, the input gradient masked where ReLU cut.
+                    gram_acc(&dz, cout, xb, cin, pix, true, &mut acc.dpw);
+                    matmul(
+                        dxb,
+                        false,
+                        Mat::rows(wt.pw, cout, cin).t(),
+                        Mat::rows(&dz, cout, pix),
+                    );
+                    for (dv, xv) in dxb.iter_mut().zip(xb) {
+                        *dv = if *xv <= 0.0 { 0.0 } else { *dv };
+                    }
+                    return (s, dz, flipped, acc);
+                };
+                // The depthwise output again, then the pointwise gradients.
+                depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
+                gram_acc(&dz, cout, &s.t, cin, pix, false, &mut acc.dpw);
+                // `t` now takes the depthwise output's gradient.
+                matmul(
+                    &mut s.t,
+                    false,
+                    Mat::rows(wt.pw, cout, cin).t(),
+                    Mat::rows(&dz, cout, pix),
+                );
+                for ch in 0..cin {
+                    let xp = &xb[ch * hw..(ch + 1) * hw];
+                    let gp = &s.t[ch * pix..(ch + 1) * pix];
+                    depthwise::weight_grad_plane(
+                        &mut s.pad,
+                        xp,
+                        gp,
+                        p,
+                        d.dw(),
+                        &mut acc.ddw[ch * kk..(ch + 1) * kk],
+                    );
+                    depthwise::backward_input_plane(
+                        &mut s.pad,
+                        &mut flipped,
+                        xp,
+                        gp,
+                        &wt.dw[ch * kk..(ch + 1) * kk],
+                        p,
+                        d.dw(),
+                        &mut dxb[ch * hw..(ch + 1) * hw],
+                    );
+                }
+                (s, dz, flipped, acc)
+            },
+        )
+        .map(|(_, _, _, acc)| acc)
+        .reduce(
+            || WeightAcc {
+                ddw: vec![0f64; cin * kk],
+                dpw: vec![0f32; cout * cin],
+            },
+            |mut a, b| {
+                for (u, v) in a.ddw.iter_mut().zip(&b.ddw) {
+                    *u += v;
+                }
+                for (u, v) in a.dpw.iter_mut().zip(&b.dpw) {
+                    *u += v;
+                }
+                a
+            },
+        );
+    (
+        acc.ddw.iter().map(|v| *v as f32).collect(),
+        acc.dpw,
+        sums.iter().map(|s| s.1).collect(),
+        sums.iter().map(|s| s.0).collect(),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testutil::{close, values};
+    use crate::{batchnorm, pointwise};
+
+    /// The unfused composition of the existing kernels.
+    struct Unfused {
+        y: Vec<f32>,
+        stats: Stats,
+        grads: BlockGrads,
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unfused(
+        x: &[f32],
+        wt: BlockWeights<'_>,
+        gamma: &[f32],
+        beta: &[f32],
+        g: &[f32],
+        front: &Front,
+        d: BlockDims,
+        eps: f64,
+    ) -> Unfused {
+        let dd = d.dw();
+        let pd = pointwise::Dims {
+            n: d.n,
+            cin: d.cin,
+            cout: d.cout,
+            hw: d.pix(),
+        };
+        // The pointwise input and whether the pointwise op applies ReLU.
+        let (t, relu) = match front {
+            Front::Depthwise(p) => (depthwise::forward(x, wt.dw, p, dd), false),
+            Front::Relu => (x.to_vec(), true),
+        };
+        let z = pointwise::forward(&t, wt.pw, pd, relu);
+        let (y, stats) = batchnorm::forward(&z, gamma, beta, d.n, d.cout, d.pix(), eps);
+        let (dz, dgamma, dbeta) = batchnorm::backward(&z, gamma, g, &stats, d.n, d.cout, d.pix());
+        let dt = pointwise::backward_input(&t, &dz, wt.pw, pd, relu);
+        let dpw = pointwise::backward_weight(&t, &dz, pd, relu);
+        let (dx, ddw) = match front {
+            Front::Depthwise(p) => (
+                depthwise::backward_input(x, &dt, wt.dw, p, dd),
+                depthwise::backward_weight(x, &dt, p, dd),
+            ),
+            Front::Relu => (dt, Vec::new()),
+        };
+        Unfused {
+            y,
+            stats,
+            grads: BlockGrads {
+                dx,
+                ddw,
+                dpw,
+                dgamma,
+                dbeta,
+            },
+        }
+    }
+
+    /// Values, statistics and every gradient against the unfused kernels,
+    /// at odd sizes, strides 1 and 2, dilation 1 and 2, with and without
+    /// the ReLU; and the inference pass against normalising by hand.
+    #[test]
+    fn fused_block_matches_the_unfused_kernels() {
+        for &(k, stride, dilation, relu, n, cin, cout, h, w) in &[
+            (3, 1, 1, true, 3, 5, 7, 11, 9),
+            (5, 1, 1, true, 2, 4, 3, 13, 10),
+            (3, 1, 2, true, 3, 3, 6, 9, 12),
+            (5, 2, 2, true, 2, 6, 5, 11, 13),
+            (3, 2, 1, false, 4, 3, 4, 7, 7),
+            (3, 1, 1, false, 1, 2, 2, 1, 1),
+            // k 0: the ReLU front (no depthwise stage).
+            (0, 1, 1, true, 3, 9, 5, 7, 9),
+            (0, 1, 1, true, 2, 3, 4, 1, 1),
+        ] {
+            let front = if k == 0 {
+                Front::Relu
+            } else {
+                Front::Depthwise(DwParams {
+                    k,
+                    stride,
+                    pad: dilation * (k - 1) / 2,
+                    dilation,
+                    relu,
+                })
+            };
+            let (oh, ow) = match &front {
+                Front::Depthwise(p) => (p.out_size(h).unwrap(), p.out_size(w).unwrap()),
+                Front::Relu => (h, w),
+            };
+            let d = BlockDims {
+                n,
+                cin,
+                cout,
+                h,
+                w,
+                oh,
+                ow,
+            };
+            let what = format!("{front:?} {d:?}");
+            let x = values(n * cin * h * w, 1);
+            let dw = values(cin * k * k, 2);
+            let pw = values(cout * cin, 3);
+            let gamma: Vec<f32> = values(cout, 4).iter().map(|v| v + 1.5).collect();
+            let beta = values(cout, 5);
+            let g = values(n * cout * oh * ow, 6);
+            let wt = BlockWeights { dw: &dw, pw: &pw };
+            let want = unfused(&x, wt, &gamma, &beta, &g, &front, d, 1e-5);
+            let (y, z, st) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5);
+            close(&y, &want.y, &format!("y {what}"));
+            close(&st.mean, &want.stats.mean, &format!("mean {what}"));
+            close(&st.var, &want.stats.var, &format!("var {what}"));
+            assert_eq!(st.count, want.stats.count);
+            let gr = backward(&x, &z, &g, wt, &gamma, &st, &front, d);
+            close(&gr.dx, &want.grads.dx, &format!("dx {what}"));
+            close(&gr.ddw, &want.grads.ddw, &format!("ddw {what}"));
+            close(&gr.dpw, &want.grads.dpw, &format!("dpw {what}"));
+            close(&gr.dgamma, &want.grads.dgamma, &format!("dgamma {what}"));
+            close(&gr.dbeta, &want.grads.dbeta, &format!("dbeta {what}"));
+            // Inference with the batch statistics as running ones equals the
+            // training output.
+            let scale: Vec<f32> = (0..cout).map(|c| gamma[c] * st.invstd[c]).collect();
+            let shift: Vec<f32> = (0..cout).map(|c| beta[c] - st.mean[c] * scale[c]).collect();
+            let yi = forward_infer(&x, wt, &scale, &shift, &front, d);
+            close(&yi, &want.y, &format!("infer {what}"));
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The DARTS depthwise block (ReLU -> depthwise -> pointwise -> batch norm)
+//! as one candle op on the CPU (kernels in `seki_kernels::dwblock`); without
+//! the depthwise stage ([`Front::Relu`]) the same op is a 1x1 `ReLUConvBN`.
+//!
+//! Unfused it is three graph nodes, and candle's backward accumulates each
+//! node's gradient into a fresh zeroed buffer (`zeros_like` + `add`); fused,
+//! the depthwise output and the gradients of the two intermediate results
+//! never reach memory. The four parameters travel as one packed tensor
+//! (`cat` of the flattened depthwise and pointwise weights, scale and
+//! shift) so that the op has two inputs; candle splits the packed gradient
+//! back to the parameters. On other devices (CUDA) the block is the three
+//! separate ops.
+
+use super::{dims4, f32_slice, BnStats};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use seki_kernels::batchnorm::Stats;
+pub use seki_kernels::dwblock::Front;
+use seki_kernels::dwblock::{self as k, BlockDims, BlockWeights};
+pub use seki_kernels::DwParams;
+use std::sync::{Arc, Mutex};
+
+/// The parameters of one block: depthwise weight `[Cin, 1, k, k]` (none
+/// for [`Front::Relu`]),
+/// pointwise weight `[Cout, Cin, 1, 1]`, and per-output-channel `[Cout]`
+/// batch-norm scale and shift (in inference: the running statistics
+/// folded in, see [`dw_block_infer`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockParams<'a> {
+    /// Depthwise filters.
+    pub dw: Option<&'a Tensor>,
+    /// Pointwise weight.
+    pub pw: &'a Tensor,
+    /// Batch-norm scale (`gamma`).
+    pub gamma: &'a Tensor,
+    /// Batch-norm shift (`beta`).
+    pub beta: &'a Tensor,
+}
+
+impl BlockParams<'_> {
+    /// All four in one flat tensor (differentiable: `cat` of reshapes).
+    fn packed(&self) -> Result<Tensor> {
+        let mut parts = Vec::with_capacity(4);
+        if let Some(dw) = self.dw {
+            parts.push(dw.flatten_all()?);
+        }
+        parts.push(self.pw.flatten_all()?);
+        parts.push(self.gamma.flatten_all()?);
+        parts.push(self.beta.flatten_all()?);
+        Tensor::cat(&parts, 0)
+    }
+
+    /// The depthwise weight a depthwise front needs.
+    fn dw_for(&self, front: &Front) -> Result<Option<&Tensor>> {
+        match (front, self.dw) {
+            (Front::Depthwise(_), None) => bail!("dw-block: a depthwise front needs its weight"),
+            (Front::Relu, Some(_)) => bail!("dw-block: a ReLU front takes no depthwise weight"),
+            (_, dw) => Ok(dw),
+        }
+    }
+}
+
+/// Training forward of the block on `x: [N, Cin, H, W]` with batch
+/// statistics: returns the output `[N, Cout, OH, OW]` and the statistics
+/// (for the running averages).
+pub fn dw_block_train(
+    x: &Tensor,
+    w: BlockParams<'_>,
+    front: Front,
+    eps: f64,
+) -> Result<(Tensor, BnStats)> {
+    w.dw_for(&front)?;
+    if !x.device().is_cpu() {
+        return dw_block_train_composite(x, w, front, eps);
+    }
+    let saved = Arc::new(Mutex::new(None));
+    let op = BlockTrain {
+        front,
+        eps,
+        cout: w.pw.dims().first().copied().unwrap_or(0),
+        saved: saved.clone(),
+    };
+    let y = x.contiguous()?.apply_op2(&w.packed()?, op)?;
+    let stats = match saved.lock() {
+        Ok(g) => g.as_ref().map(|s: &Arc<Saved>| s.stats.clone()),
+        Err(_) => None,
+    };
+    let Some(s) = stats else {
+        bail!("dw-block: no statistics were recorded")
+    };
+    let c = s.mean.len();
+    let dev = x.device();
+    Ok((
+        y,
+        BnStats {
+            mean: Tensor::from_vec(s.mean, c, dev)?,
+            var: Tensor::from_vec(s.var, c, dev)?,
+            count: s.count,
+        },
+    ))
+}
+
+/// The pointwise convolution's output from the separate ops.
+fn unfused_conv(x: &Tensor, w: BlockParams<'_>, front: Front) -> Result<Tensor> {
+    match (front, w.dw_for(&front)?) {
+        (Front::Depthwise(p), Some(dw)) => {
+            let t = super::depthwise_conv2d(x, dw, p)?;
+            super::pointwise_conv2d(&t, w.pw, false)
+        }
+        _ => super::pointwise_conv2d(x, w.pw, true),
+    }
+}
+
+/// The same from the separate ops (the path for devices other than the CPU,
+/// and the reference of the tests).
+pub(crate) fn dw_block_train_composite(
+    x: &Tensor,
+    w: BlockParams<'_>,
+    front: Front,
+    eps: f64,
+) -> Result<(Tensor, BnStats)> {
+    let z = unfused_conv(x, w, front)?;
+    super::batch_norm_train(&z, w.gamma, w.beta, eps)
+}
+
+/// Inference forward: `scale * pw(front(x)) + shift` per output channel,
+/// where `scale` and `shift` (`[Cout]`, in `w.gamma` and `w.beta`) fold the
+/// running statistics in. No gradient.
+pub fn dw_block_infer(x: &Tensor, w: BlockParams<'_>, front: Front) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        let z = unfused_conv(x, w, front)?;
+        let c = w.gamma.elem_count();
+        return z
+            .broadcast_mul(&w.gamma.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&w.beta.reshape((1, c, 1, 1))?);
+    }
+    w.dw_for(&front)?;
+    let cout = w.pw.dims().first().copied().unwrap_or(0);
+    x.contiguous()?
+        .apply_op2_no_bwd(&w.packed()?.detach(), &BlockInfer { front, cout })
+}
+
+/// What the training forward keeps for the backward.
+struct Saved {
+    /// The pointwise output before normalisation.
+    z: Vec<f32>,
+    stats: Stats,
+}
+
+/// Shapes from the input layout and the packed parameters' length.
+fn geometry(
+    op: &str,
+    front: &Front,
+    cout: usize,
+    x: &Layout,
+    packed: &Layout,
+) -> Result<BlockDims> {
+    let (n, cin, h, w) = dims4(op, x)?;
+    let (kk, out) = match front {
+        Front::Depthwise(p) => {
+            if p.k == 0 || p.stride == 0 || p.dilation == 0 {
+                bail!("{op}: kernel, stride and dilation must be positive")
+            }
+            (p.k * p.k, p.out_size(h).zip(p.out_size(w)))
+        }
+        Front::Relu => (0, Some((h, w))),
+    };
+    let want = cin * kk + cout * cin + 2 * cout;
+    if packed.dims() != [want] {
+        bail!(
+            "{op}: packed parameters of shape {:?}, expected [{want}] for {cin} -> {cout} channels, {front:?}",
+            packed.dims(),
+        )
+    }
+    match out {
+        Some((oh, ow)) if oh > 0 && ow > 0 && n > 0 && cout > 0 => Ok(BlockDims {
+            n,
+            cin,
+            cout,
+            h,
+            w,
+            oh,
+            ow,
+        }),
+        _ => {
+            bail!("{op}: input {n}x{cin}x{h}x{w} is empty or smaller than the window of {front:?}")
+        }
+    }
+}
+
+/// The packed parameters split: (weights, scale, shift).
+fn split<'a>(
+    packed: &'a [f32],
+    front: &Front,
+    d: &BlockDims,
+) -> (BlockWeights<'a>, &'a [f32], &'a [f32]) {
+    let a = match front {
+        Front::Depthwise(p) => d.cin * p.k * p.k,
+        Front::Relu => 0,
+    };
+    let (dw, rest) = packed.split_at(a);
+    let (pw, rest) = rest.split_at(d.cout * d.cin);
+    let (gamma, beta) = rest.split_at(d.cout);
+    (BlockWeights { dw, pw }, gamma, beta)
+}
+
+struct BlockTrain {
+    front: Front,
+    eps: f64,
+    cout: usize,
+    saved: Arc<Mutex<Option<Arc<Saved>>>>,
+}
+
+impl CustomOp2 for BlockTrain {
+    fn name(&self) -> &'static str {
+        "dw-block-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
+        let x = f32_slice(self.name(), s1, l1)?;
+        let packed = f32_slice(self.name(), s2, l2)?;
+        let (wt, gamma, beta) = split(packed, &self.front, &d);
+        let (y, z, stats) = k::forward_train(x, wt, gamma, beta, &self.front, d, self.eps);
+        if let Ok(mut g) = self.saved.lock() {
+            *g = Some(Arc::new(Saved { z, stats }));
+        }
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from_dims(&[d.n, d.cout, d.oh, d.ow]),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        packed: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let saved = match self.saved.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => None,
+        };
+        let Some(saved) = saved else {
+            bail!("dw-block: backward before forward")
+        };
+        let g = g.contiguous()?;
+        let out = x.apply_op3_no_bwd(
+            packed,
+            &g,
+            &BlockBwd {
+                front: self.front,
+                cout: self.cout,
+                saved,
+            },
+        )?;
+        let nx = x.elem_count();
+        let gx = out.narrow(0, 0, nx)?.reshape(x.dims())?;
+        let gp = out.narrow(0, nx, packed.elem_count())?;
+        Ok((Some(gx), Some(gp)))
+    }
+}
+
+/// `(x, packed, grad) -> [dx (flattened), d packed]` in one buffer.
+struct BlockBwd {
+    front: Front,
+    cout: usize,
+    saved: Arc<Saved>,
+}
+
+impl CustomOp3 for BlockBwd {
+    fn name(&self) -> &'static str {
+        "dw-block-train-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
+        let out_len = d.n * d.cout * d.oh * d.ow;
+        if l3.dims() != [d.n, d.cout, d.oh, d.ow]
+            || self.saved.z.len() != out_len
+            || self.saved.stats.mean.len() != d.cout
+        {
+            bail!("{}: mismatched shapes", self.name())
+        }
+        let x = f32_slice(self.name(), s1, l1)?;
+        let packed = f32_slice(self.name(), s2, l2)?;
+        let g = f32_slice(self.name(), s3, l3)?;
+        let (wt, gamma, _) = split(packed, &self.front, &d);
+        // One buffer: the input gradient, then the packed parameters'.
+        let mut out = vec![0f32; x.len() + packed.len()];
+        let (dx, rest) = out.split_at_mut(x.len());
+        let (ddw, dpw, dgamma, dbeta) = k::backward_into(
+            x,
+            &self.saved.z,
+            g,
+            wt,
+            gamma,
+            &self.saved.stats,
+            &self.front,
+            d,
+            dx,
+        );
+        for (o, v) in rest
+            .iter_mut()
+            .zip(ddw.iter().chain(&dpw).chain(&dgamma).chain(&dbeta))
+        {
+            *o = *v;
+        }
+        let len = out.len();
+        Ok((CpuStorage::F32(out), Shape::from_dims(&[len])))
+    }
+}
+
+struct BlockInfer {
+    front: Front,
+    cout: usize,
+}
+
+impl CustomOp2 for BlockInfer {
+    fn name(&self) -> &'static str {
+        "dw-block-infer"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
+        let x = f32_slice(self.name(), s1, l1)?;
+        let packed = f32_slice(self.name(), s2, l2)?;
+        let (wt, scale, shift) = split(packed, &self.front, &d);
+        let y = k::forward_infer(x, wt, scale, shift, &self.front, d);
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from_dims(&[d.n, d.cout, d.oh, d.ow]),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{grad_check, max_diff, rand_tensor};
+    use super::*;
+    use candle_core::Var;
+
+    /// `[dw, pw, gamma, beta]`; `dw` is empty (and unused) for `k == 0`.
+    fn params(cin: usize, cout: usize, k: usize, seed: u64) -> [Tensor; 4] {
+        [
+            rand_tensor(&[cin, 1, k, k], seed),
+            rand_tensor(&[cout, cin, 1, 1], seed + 1),
+            (rand_tensor(&[cout], seed + 2) + 1.5).unwrap(),
+            rand_tensor(&[cout], seed + 3),
+        ]
+    }
+
+    /// The depthwise front for `k > 0`, the ReLU front for `k == 0`.
+    fn front_of(k: usize, stride: usize, dilation: usize, relu: bool) -> Front {
+        if k == 0 {
+            return Front::Relu;
+        }
+        Front::Depthwise(DwParams {
+            k,
+            stride,
+            pad: dilation * (k - 1) / 2,
+            dilation,
+            relu,
+        })
+    }
+
+    /// The fused op against the separate ops: output, statistics and the
+    /// gradients of the input and all parameters, at odd sizes.
+    #[test]
+    fn fused_block_matches_the_separate_ops() {
+        for (k, stride, dilation, relu, n, cin, cout, h, w) in [
+            (3, 1, 1, true, 3, 5, 7, 11, 9),
+            (5, 1, 2, true, 2, 4, 3, 13, 10),
+            (3, 2, 1, true, 2, 6, 5, 9, 11),
+            (3, 1, 1, false, 2, 3, 3, 5, 6),
+            (0, 1, 1, true, 3, 10, 5, 7, 6),
+        ] {
+            let front = front_of(k, stride, dilation, relu);
+            let x = Var::from_tensor(&rand_tensor(&[n, cin, h, w], 31)).unwrap();
+            let ps = params(cin, cout, k, 40);
+            let vars: Vec<Var> = ps.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+            let used = if k == 0 { &vars[1..] } else { &vars[..] };
+            let run = |f: &dyn Fn(&Tensor, BlockParams<'_>) -> (Tensor, BnStats)| {
+                let w = BlockParams {
+                    dw: (k > 0).then(|| vars[0].as_tensor()),
+                    pw: vars[1].as_tensor(),
+                    gamma: vars[2].as_tensor(),
+                    beta: vars[3].as_tensor(),
+                };
+                let (y, st) = f(x.as_tensor(), w);
+                let proj = rand_tensor(y.dims(), 77);
+                let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+                let mut out = vec![y, st.mean, st.var];
+                out.push(grads.get(x.as_tensor()).unwrap().clone());
+                for v in used {
+                    out.push(grads.get(v.as_tensor()).unwrap().clone());
+                }
+                out
+            };
+            let a = run(&|x, w| dw_block_train(x, w, front, 1e-5).unwrap());
+            let b = run(&|x, w| dw_block_train_composite(x, w, front, 1e-5).unwrap());
+            assert_eq!(a.len(), 4 + used.len());
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(a.dims(), b.dims(), "output {i}");
+                let diff = max_diff(a, b);
+                assert!(diff < 1e-4, "{front:?}: output {i}: {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // Inputs kept away from the ReLU's kink, where central differences
+        // with this step would straddle it.
+        let v = rand_tensor(&[2, 3, 5, 6], 51)
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let v: Vec<f32> = v.iter().map(|a| a + 0.05f32.copysign(*a)).collect();
+        let x = Tensor::from_vec(v, (2, 3, 5, 6), &candle_core::Device::Cpu).unwrap();
+        let [dw, pw, gm, bt] = params(3, 4, 3, 52);
+        for k in [3, 0] {
+            let front = front_of(k, 1, 1, true);
+            let f = |x: &Tensor, dw: &Tensor, pw: &Tensor| {
+                let w = BlockParams {
+                    dw: (k > 0).then_some(dw),
+                    pw,
+                    gamma: &gm,
+                    beta: &bt,
+                };
+                dw_block_train(x, w, front, 1e-5).unwrap().0
+            };
+            grad_check(&x, &|t| f(t, &dw, &pw), 1e-2, "block x");
+            grad_check(&pw, &|t| f(&x, &dw, t), 1e-2, "block pw");
+            if k > 0 {
+                grad_check(&dw, &|t| f(&x, t, &pw), 1e-2, "block dw");
+            }
+        }
+    }
+
+    /// Inference with the folded running statistics, both fronts; bad
+    /// parameters are errors.
+    #[test]
+    fn inference_matches_the_separate_ops() {
+        let x = rand_tensor(&[3, 4, 11, 9], 61);
+        for k in [5, 0] {
+            let front = front_of(k, 2, 2, true);
+            let [dw, pw, scale, shift] = params(4, 6, k, 62);
+            let w = BlockParams {
+                dw: (k > 0).then_some(&dw),
+                pw: &pw,
+                gamma: &scale,
+                beta: &shift,
+            };
+            let y = dw_block_infer(&x, w, front).unwrap();
+            let z = unfused_conv(&x, w, front).unwrap();
+            let want = z
+                .broadcast_mul(&scale.reshape((1, 6, 1, 1)).unwrap())
+                .unwrap()
+                .broadcast_add(&shift.reshape((1, 6, 1, 1)).unwrap())
+                .unwrap();
+            assert!(max_diff(&y, &want) < 1e-5, "{front:?}");
+            let bad = rand_tensor(&[5], 63);
+            let e = dw_block_infer(&x, BlockParams { beta: &bad, ..w }, front).unwrap_err();
+            assert!(e.to_string().contains("packed parameters"), "{e}");
+            let wrong = BlockParams {
+                dw: if k > 0 { None } else { Some(&dw) },
+                ..w
+            };
+            assert!(dw_block_infer(&x, wrong, front).is_err());
+        }
+    }
+}
