@@ -37,6 +37,12 @@ impl Madd for Fused {
 
 static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
 
+/// Held by tests that switch the builds ([`set_baseline_only`]) and by tests
+/// that need the same build for two calls, so that tests running in
+/// parallel do not switch builds under each other.
+#[cfg(test)]
+pub(crate) static DISPATCH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Run only the baseline builds from now on (`true`), or the fastest the
 /// CPU supports again (`false`): for comparing the two in tests and
 /// benchmarks. Results agree up to rounding.
@@ -181,6 +187,9 @@ mod tests {
 
     #[test]
     fn baseline_and_simd_builds_agree() {
+        let _same_build = super::DISPATCH_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         super::set_baseline_only(true);
         assert!(!super::has_avx2_fma());
         for (i, (got, want)) in run_all().iter().enumerate() {

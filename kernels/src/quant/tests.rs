@@ -259,6 +259,10 @@ fn check(t: QType, w: &[f32], x: &[f32], acts: &QActs, y: &[f32], rows: usize, w
 
 #[test]
 fn products_match_the_reference_for_every_format_and_build() {
+    // The public entry points must take the same build as the checked one.
+    let _same_build = crate::simd::DISPATCH_LOCK
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     for t in QType::ALL {
         for (s, &(rows, cols, n)) in shapes(t).iter().enumerate() {
             let data = random_matrix(t, rows, cols, 11 + s as u64);
