@@ -22,6 +22,19 @@ fn hash(arch: &str) -> String {
     seki::space::Space::Nb201.parse(arch).unwrap().hash()
 }
 
+/// Recorded replies (`{"text": ...}` lines) in `dir/replies.jsonl`, and an
+/// empty knowledge base folder beside them.
+fn write_replies(dir: &Path, replies: &[String]) -> std::path::PathBuf {
+    let file = dir.join("replies.jsonl");
+    let lines: Vec<String> = replies
+        .iter()
+        .map(|t| serde_json::json!({"text": t}).to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    std::fs::create_dir_all(dir.join("kb")).unwrap();
+    file
+}
+
 fn run_fixture(d: &Path, run: &str, kb: &str) -> serde_json::Value {
     std::fs::create_dir_all(d.join(kb)).unwrap();
     let out = ok(seki(d).args([
@@ -426,13 +439,7 @@ fn several_candidates_per_reply_are_evaluated_in_order_without_duplicates() {
         // `a` was evaluated already: it never reaches the evaluator.
         format!("{c}\n{a}\n{e}"),
     ];
-    let file = d.path().join("replies.jsonl");
-    let lines: Vec<String> = replies
-        .iter()
-        .map(|t| serde_json::json!({"text": t}).to_string())
-        .collect();
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    std::fs::create_dir_all(d.path().join("kb")).unwrap();
+    let file = write_replies(d.path(), &replies);
     let out = ok(
         seki_with(d.path(), "cfg", "[agent]\ncandidates = 3\n").args([
             "search",
@@ -517,13 +524,7 @@ fn llm_pruned_evolution_avoids_what_the_llm_says_hurts() {
         "conv3 | conv3 conv1 | skip conv3 conv1".to_string(),
         r#"{"patterns": [{"op": "avg_pool_3x3", "where": "anywhere", "effect": "hurts", "why": "pooling blurs features"}, {"op": "none", "where": "node3<-0", "effect": "hurts", "why": "cuts the shortcut"}]}"#.to_string(),
     ];
-    let file = d.path().join("replies.jsonl");
-    let lines: Vec<String> = replies
-        .iter()
-        .map(|t| serde_json::json!({"text": t}).to_string())
-        .collect();
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    std::fs::create_dir_all(d.path().join("kb")).unwrap();
+    let file = write_replies(d.path(), &replies);
     let out = ok(seki_with(
         d.path(),
         "cfg",

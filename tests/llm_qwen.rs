@@ -22,6 +22,20 @@ fn qwen_path() -> PathBuf {
     p
 }
 
+/// The model as shipped, on 2 threads.
+fn qwen() -> LocalModel {
+    LocalModel::load(
+        "qwen",
+        &GgufProfile {
+            model: qwen_path(),
+            threads: 2,
+            requantize: Requantize::None,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 /// Token ids from `bench/tokenizer_reference.py` (transformers' own mapping
 /// of a GGUF tokenizer onto the Hugging Face `tokenizers` library, run on the
 /// same file): not computed by any of seki's code.
@@ -94,16 +108,7 @@ fn qwen_tokenizer_matches_the_reference_ids() {
 
 #[test]
 fn qwen_chats_in_its_template_and_writes_a_valid_cell() {
-    let m = LocalModel::load(
-        "qwen",
-        &GgufProfile {
-            model: qwen_path(),
-            threads: 2,
-            requantize: Requantize::None,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let m = qwen();
     let prompt = m
         .render(&[Message::system("s"), Message::user("u")])
         .unwrap();
@@ -159,16 +164,7 @@ fn the_compact_notation_is_short_in_qwen_tokens() {
 
 #[test]
 fn qwen_writes_a_valid_cell_in_the_compact_notation() {
-    let m = LocalModel::load(
-        "qwen",
-        &GgufProfile {
-            model: qwen_path(),
-            threads: 2,
-            requantize: Requantize::None,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let m = qwen();
     let space = Space::Nb201;
     let pattern = arch_pattern(space, 2);
     let (r, _) = m

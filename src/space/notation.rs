@@ -137,45 +137,39 @@ pub fn arch_pattern(space: Space, n: usize) -> String {
     }
 }
 
-/// The op of a code or full name.
-fn darts_op(word: &str, at: &str) -> Result<darts::Op, ArchError> {
+/// The op of a code (from `codes`) or full name (`from_name`).
+fn op_of<O: Copy>(
+    space: Space,
+    codes: &[(&str, O)],
+    from_name: fn(&str) -> Option<O>,
+    word: &str,
+    at: &str,
+) -> Result<O, ArchError> {
     let w = word.to_ascii_lowercase();
-    DARTS_CODES
+    codes
         .iter()
         .find(|(c, _)| *c == w)
         .map(|(_, o)| *o)
-        .or_else(|| darts::Op::from_name(&w))
+        .or_else(|| from_name(&w))
         .ok_or_else(|| {
             ArchError::new(
-                "darts",
+                space.name(),
                 at,
                 format!(
                     "unknown op {}; valid ops: {}",
                     quoted(word),
-                    op_legend(Space::Darts).join(", ")
+                    op_legend(space).join(", ")
                 ),
             )
         })
 }
 
+fn darts_op(word: &str, at: &str) -> Result<darts::Op, ArchError> {
+    op_of(Space::Darts, &DARTS_CODES, darts::Op::from_name, word, at)
+}
+
 fn nb201_op(word: &str, at: &str) -> Result<nb201::Op, ArchError> {
-    let w = word.to_ascii_lowercase();
-    NB201_CODES
-        .iter()
-        .find(|(c, _)| *c == w)
-        .map(|(_, o)| *o)
-        .or_else(|| nb201::Op::from_name(&w))
-        .ok_or_else(|| {
-            ArchError::new(
-                "nb201",
-                at,
-                format!(
-                    "unknown op {}; valid ops: {}",
-                    quoted(word),
-                    op_legend(Space::Nb201).join(", ")
-                ),
-            )
-        })
+    op_of(Space::Nb201, &NB201_CODES, nb201::Op::from_name, word, at)
 }
 
 /// Read one cell's edges `OP:INPUT ...` (separators `|`, `,` and spaces).
