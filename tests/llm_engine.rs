@@ -30,6 +30,17 @@ fn model(name: &str) -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
+    // A re-quantized copy is made from its source (as a profile with
+    // `requantize = "q8_0"` makes it at load; written atomically).
+    if let Some(src) = name.strip_suffix(".q8_0.gguf") {
+        let src = common::root().join("models").join(format!("{src}.gguf"));
+        if src.is_file() {
+            let content = seki::llm::local::gguf::read_content(&src).unwrap();
+            let (made, _) = seki::llm::local::requant::requantized(&src, &content, None).unwrap();
+            assert_eq!(made, p);
+            return Some(p);
+        }
+    }
     let msg = format!(
         "the model file {} is missing; fetch it with scripts/setup.sh",
         p.display()
