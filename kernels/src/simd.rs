@@ -50,6 +50,33 @@ pub fn set_baseline_only(on: bool) {
     BASELINE_ONLY.store(on, Ordering::Relaxed);
 }
 
+static NO_VNNI: AtomicBool = AtomicBool::new(false);
+
+/// Leave out the AVX-512 VNNI builds from now on (`true`; the AVX2 ones
+/// run instead), or use them where the CPU has them again (`false`): for
+/// comparing the two in tests and benchmarks.
+pub fn set_no_vnni(on: bool) {
+    NO_VNNI.store(on, Ordering::Relaxed);
+}
+
+/// Whether the builds with AVX-512 VNNI on 256-bit registers run (the
+/// quantized products' integer dots in one instruction): the AVX2 builds
+/// run, the CPU has `avx512vnni` and `avx512vl`, and [`set_no_vnni`] is off.
+#[inline]
+pub fn has_avx512_vnni() -> bool {
+    if NO_VNNI.load(Ordering::Relaxed) || !has_avx2_fma() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether the AVX2 + FMA builds run: the CPU has both features (std caches
 /// the answer) and [`set_baseline_only`] is off.
 #[inline]

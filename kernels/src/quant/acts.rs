@@ -14,6 +14,9 @@ pub struct QActs {
     pub(crate) d: Vec<f32>,
     /// The sum of `qs` over every 16 values.
     pub(crate) sums: Vec<i32>,
+    /// Per 32 values, `d` times the sum of `qs` (the formats' minimum
+    /// terms in one multiply).
+    pub(crate) dsums: Vec<f32>,
 }
 
 impl QActs {
@@ -46,11 +49,13 @@ impl QActs {
         self.qs.resize(x.len(), 0);
         self.d.resize(x.len() / 32, 0.0);
         self.sums.resize(x.len() / 16, 0);
-        for (((xb, qb), d), s) in x
+        self.dsums.resize(x.len() / 32, 0.0);
+        for ((((xb, qb), d), s), ds) in x
             .chunks_exact(32)
             .zip(self.qs.chunks_exact_mut(32))
             .zip(self.d.iter_mut())
             .zip(self.sums.chunks_exact_mut(2))
+            .zip(self.dsums.iter_mut())
         {
             let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
             let scale = amax / 127.0;
@@ -61,6 +66,7 @@ impl QActs {
             *d = scale;
             s[0] = qb[..16].iter().map(|&v| v as i32).sum();
             s[1] = qb[16..].iter().map(|&v| v as i32).sum();
+            *ds = scale * (s[0] + s[1]) as f32;
         }
         Ok(())
     }

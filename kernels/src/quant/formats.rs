@@ -213,6 +213,20 @@ impl Format for Q6K {
     }
 }
 
+/// Unpack a whole row of `F` blocks into `q` (a value each) and `sc`, `mn`
+/// (one per 16 values).
+#[inline(always)]
+pub(crate) fn unpack_row<F: Format>(row: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
+    for (((b, qb), sb), mb) in row
+        .chunks_exact(F::BYTES)
+        .zip(q.chunks_exact_mut(F::VALUES))
+        .zip(sc.chunks_exact_mut(F::VALUES / 16))
+        .zip(mn.chunks_exact_mut(F::VALUES / 16))
+    {
+        F::unpack(b, qb, sb, mb);
+    }
+}
+
 /// Dequantize a whole row of `F` blocks.
 fn dequantize_with<F: Format>(row: &[u8], out: &mut [f32]) {
     let mut q = [0i8; 256];

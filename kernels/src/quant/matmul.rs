@@ -1,7 +1,10 @@
-//! The products: weight rows split over rayon's threads; within a task,
-//! activation rows in groups of [`GROUP`], and for each weight row of the
-//! task, the row unpacked once ([`super::formats`]) and dotted with every
-//! activation row of the group.
+//! The products: weight rows split over rayon's threads. Within a task,
+//! with few activation rows (decoding), each weight block is decoded in
+//! registers and dotted at once ([`super::fused`]); with more (a prompt),
+//! activation rows go in groups of [`GROUP`], and each weight row of the
+//! task is unpacked once ([`super::formats`]) and dotted with every
+//! activation row of the group ([`super::group`] in AVX2, or the portable
+//! build here).
 
 use super::formats::{self, Format};
 use super::{QActs, QMatrix, QType, QuantError};
@@ -9,7 +12,11 @@ use rayon::prelude::*;
 
 /// Activation rows per group: the group's 8-bit rows stay in cache while
 /// the task's weight rows pass over them.
-const GROUP: usize = 32;
+pub(super) const GROUP: usize = 32;
+
+/// Up to this many activation rows, each product decodes the weights in
+/// registers ([`super::fused`]) rather than unpacking a row once for all.
+const FUSED_ROWS: usize = 4;
 
 /// `y = x W^T` for quantized activations `acts` (`n x cols`): `y` becomes
 /// `n x rows`, row-major.
@@ -108,76 +115,61 @@ fn run_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, yt: &mut [f32], portable: 
 /// Weight rows `first..first + out.len() / n` into `out` (`rows x n`).
 fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32], portable: bool) {
     #[cfg(target_arch = "x86_64")]
-    if !portable && crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU has AVX2 and FMA.
-        unsafe { task_avx2::<F>(w, acts, first, out) };
+    if !portable && acts.n <= FUSED_ROWS && super::fused::available() {
+        // SAFETY: the CPU has AVX2, FMA and F16C; `check` matched the
+        // shapes and `run` hands out whole rows of `w`.
+        unsafe { super::fused::task(w, acts, first, out) };
         return;
     }
-    task_body::<F, Portable>(w, acts, first, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn task_avx2<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
-    task_body::<F, avx2::Avx2>(w, acts, first, out)
-}
-
-/// The dot product of an unpacked weight row with an 8-bit activation row.
-trait RowDot {
-    /// `sum_c da_c * sum_{k in c} (sc_k * (q_k . qa_k) + mn_k * sums_k)`
-    /// over 32-value chunks `c` (the `mn` terms only when `with_min`).
-    fn dot(
-        q: &[i8],
-        sc: &[f32],
-        mn: &[f32],
-        qa: &[i8],
-        da: &[f32],
-        sums: &[i32],
-        with_min: bool,
-    ) -> f32;
-}
-
-struct Portable;
-
-impl RowDot for Portable {
-    #[inline(always)]
-    fn dot(
-        q: &[i8],
-        sc: &[f32],
-        mn: &[f32],
-        qa: &[i8],
-        da: &[f32],
-        sums: &[i32],
-        with_min: bool,
-    ) -> f32 {
-        let mut acc = 0f32;
-        for (c, ((qc, ac), d)) in q
-            .chunks_exact(32)
-            .zip(qa.chunks_exact(32))
-            .zip(da)
-            .enumerate()
-        {
-            let mut s = [0i32; 2];
-            for (k, sk) in s.iter_mut().enumerate() {
-                let (qk, ak) = (&qc[16 * k..16 * k + 16], &ac[16 * k..16 * k + 16]);
-                *sk = qk
-                    .iter()
-                    .zip(ak)
-                    .map(|(&x, &y)| (x as i16 * y as i16) as i32)
-                    .sum();
-            }
-            let mut v = sc[2 * c] * s[0] as f32 + sc[2 * c + 1] * s[1] as f32;
-            if with_min {
-                v += mn[2 * c] * sums[2 * c] as f32 + mn[2 * c + 1] * sums[2 * c + 1] as f32;
-            }
-            acc += d * v;
-        }
-        acc
+    #[cfg(target_arch = "x86_64")]
+    if !portable && crate::simd::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA; as above for the shapes.
+        unsafe { super::group::task::<F>(w, acts, first, out) };
+        return;
     }
+    task_body::<F>(w, acts, first, out)
+}
+
+/// The portable dot of an unpacked weight row with an 8-bit activation
+/// row: `sum_c da_c * sum_{k in c} (sc_k * (q_k . qa_k) + mn_k * sums_k)`
+/// over 32-value chunks `c` (the `mn` terms only when `with_min`).
+#[inline(always)]
+fn portable_dot(
+    q: &[i8],
+    sc: &[f32],
+    mn: &[f32],
+    qa: &[i8],
+    da: &[f32],
+    sums: &[i32],
+    with_min: bool,
+) -> f32 {
+    let mut acc = 0f32;
+    for (c, ((qc, ac), d)) in q
+        .chunks_exact(32)
+        .zip(qa.chunks_exact(32))
+        .zip(da)
+        .enumerate()
+    {
+        let mut s = [0i32; 2];
+        for (k, sk) in s.iter_mut().enumerate() {
+            let (qk, ak) = (&qc[16 * k..16 * k + 16], &ac[16 * k..16 * k + 16]);
+            *sk = qk
+                .iter()
+                .zip(ak)
+                .map(|(&x, &y)| (x as i16 * y as i16) as i32)
+                .sum();
+        }
+        let mut v = sc[2 * c] * s[0] as f32 + sc[2 * c + 1] * s[1] as f32;
+        if with_min {
+            v += mn[2 * c] * sums[2 * c] as f32 + mn[2 * c + 1] * sums[2 * c + 1] as f32;
+        }
+        acc += d * v;
+    }
+    acc
 }
 
 #[inline(always)]
-fn task_body<F: Format, D: RowDot>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
+fn task_body<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
     let (n, cols) = (acts.n, w.cols);
     let rows = out.len() / n;
     let mut q = vec![0i8; cols];
@@ -186,17 +178,9 @@ fn task_body<F: Format, D: RowDot>(w: &QMatrix<'_>, acts: &QActs, first: usize, 
     for g0 in (0..n).step_by(GROUP) {
         let g1 = (g0 + GROUP).min(n);
         for r in 0..rows {
-            let row = w.row(first + r);
-            for (((b, qb), sb), mb) in row
-                .chunks_exact(F::BYTES)
-                .zip(q.chunks_exact_mut(F::VALUES))
-                .zip(sc.chunks_exact_mut(F::VALUES / 16))
-                .zip(mn.chunks_exact_mut(F::VALUES / 16))
-            {
-                F::unpack(b, qb, sb, mb);
-            }
+            formats::unpack_row::<F>(w.row(first + r), &mut q, &mut sc, &mut mn);
             for i in g0..g1 {
-                out[r * n + i] = D::dot(
+                out[r * n + i] = portable_dot(
                     &q,
                     &sc,
                     &mn,
@@ -205,71 +189,6 @@ fn task_body<F: Format, D: RowDot>(w: &QMatrix<'_>, acts: &QActs, first: usize, 
                     &acts.sums[i * cols / 16..(i + 1) * cols / 16],
                     F::HAS_MIN,
                 );
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::RowDot;
-    use std::arch::x86_64::*;
-
-    /// The AVX2 dot: per 32-value chunk, `|q| * (qa * sign q)` with
-    /// `maddubs` (no saturation: `|q| <= 128`, `|qa| <= 127`, so a pair
-    /// sums to at most 32512), pairs summed
-    /// to 8 `i32` lanes (lanes 0-3 the first 16 values, 4-7 the second),
-    /// scaled by `da * sc` per lane into an `f32` accumulator.
-    pub(super) struct Avx2;
-
-    impl RowDot for Avx2 {
-        #[inline(always)]
-        fn dot(
-            q: &[i8],
-            sc: &[f32],
-            mn: &[f32],
-            qa: &[i8],
-            da: &[f32],
-            sums: &[i32],
-            with_min: bool,
-        ) -> f32 {
-            let mut chunks = (q.len() / 32)
-                .min(qa.len() / 32)
-                .min(da.len())
-                .min(sc.len() / 2);
-            if with_min {
-                chunks = chunks.min(mn.len() / 2).min(sums.len() / 2);
-            }
-            // SAFETY: only built into, and run from, `task_avx2` (the CPU
-            // has AVX2 and FMA); every access is inside the slices (`chunks`
-            // is bounded by each one's length above).
-            unsafe {
-                let ones = _mm256_set1_epi16(1);
-                let mut acc = _mm256_setzero_ps();
-                let mut macc = 0f32;
-                for c in 0..chunks {
-                    let wv = _mm256_loadu_si256(q.as_ptr().add(32 * c) as *const __m256i);
-                    let av = _mm256_loadu_si256(qa.as_ptr().add(32 * c) as *const __m256i);
-                    let aw = _mm256_sign_epi8(wv, wv);
-                    let sa = _mm256_sign_epi8(av, wv);
-                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones);
-                    let d = *da.get_unchecked(c);
-                    let s = _mm256_setr_m128(
-                        _mm_set1_ps(d * *sc.get_unchecked(2 * c)),
-                        _mm_set1_ps(d * *sc.get_unchecked(2 * c + 1)),
-                    );
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc);
-                    if with_min {
-                        macc += d
-                            * (*mn.get_unchecked(2 * c) * *sums.get_unchecked(2 * c) as f32
-                                + *mn.get_unchecked(2 * c + 1)
-                                    * *sums.get_unchecked(2 * c + 1) as f32);
-                    }
-                }
-                let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-                let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-                let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-                _mm_cvtss_f32(h) + macc
             }
         }
     }

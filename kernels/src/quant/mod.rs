@@ -4,23 +4,27 @@
 //! Activations are quantized to 8 bits on the fly ([`QActs`]): one scale per
 //! 32 values and the integer sum of every 16, for every weight format (finer
 //! than GGML's per-256 Q8_K for the k-quants; one quantized copy of an input
-//! then serves weights of any format). A weight row is unpacked block by
-//! block into small signed integers with a scale and an offset per 16 values
-//! ([`formats`]), and its dot product with an activation row is an integer
-//! dot per 16 values, scaled and summed in `f32`:
+//! then serves weights of any format). The dot of a weight row with an
+//! activation row is an integer dot per 16 values, scaled and summed in
+//! `f32`:
 //!
 //! `w . a = sum_c da_c * sum_{k in c} (sc_k * (q_k . qa_k) + mn_k * sum(qa_k))`
 //!
 //! over 32-value chunks `c` and their two 16-value groups `k`.
 //!
 //! [`QMatrix::matmul`] runs `y = x W^T` for activation rows `x`, parallel
-//! over weight rows (rayon), in groups of activation rows so that each
-//! unpacked weight row is reused for many of them (the prompt pass); with one
-//! activation row it is the matrix-vector product of decoding. The inner
-//! loops have an AVX2 build picked at run time and a portable one.
+//! over weight rows (rayon). Decoding (up to 4 activation rows) decodes each
+//! block in registers and dots it at once (`fused.rs`); a prompt unpacks each
+//! weight row once (`formats.rs`) and reuses it for a group of activation
+//! rows (`group.rs`). Both have AVX2 builds, with AVX-512 VNNI's one-
+//! instruction integer dot where the CPU has it, picked at run time; the
+//! portable build runs elsewhere. `cargo run --release -p seki-kernels
+//! --example qbench` times them.
 
 mod acts;
 mod formats;
+mod fused;
+mod group;
 mod matmul;
 
 pub use acts::QActs;
@@ -203,7 +207,7 @@ impl<'a> QMatrix<'a> {
     }
 
     /// The bytes of row `r`.
-    fn row(&self, r: usize) -> &'a [u8] {
+    pub(crate) fn row(&self, r: usize) -> &'a [u8] {
         let rb = self.data.len() / self.rows.max(1);
         &self.data[r * rb..(r + 1) * rb]
     }

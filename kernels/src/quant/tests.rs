@@ -271,10 +271,13 @@ fn products_match_the_reference_for_every_format_and_build() {
             let m = QMatrix::new(t, rows, cols, &data).unwrap();
             let x = random_acts(n * cols, 7 + s as u64);
             let acts = QActs::quantize(&x, n, cols).unwrap();
-            for portable in [true, false] {
+            // Portable, AVX2 without VNNI, and the best the CPU has.
+            for (portable, no_vnni) in [(true, false), (false, true), (false, false)] {
+                crate::simd::set_no_vnni(no_vnni);
                 let mut y = vec![f32::NAN; n * rows];
                 matmul_with(&m, &acts, &mut y, portable).unwrap();
-                let what = format!("{rows}x{cols}, n={n}, portable={portable}");
+                crate::simd::set_no_vnni(false);
+                let what = format!("{rows}x{cols}, n={n}, portable={portable}, no_vnni={no_vnni}");
                 check(t, &w, &x, &acts, &y, rows, &what);
             }
             // The public entry points agree with the checked one.
