@@ -14,6 +14,9 @@
 # Default models: SmolLM2-135M Q4_1, its Q8_0 re-quantization, and
 # Qwen2.5-Coder-0.5B Q4_K_M (models/). PROMPT_TOKENS (default 128),
 # GEN_TOKENS (default 64) and THREADS (default: all cores) apply to both.
+# ROUNDS (default 3): per model, the two engines run alternately this many
+# times (each run in a fresh process, after a warm-up pass), and the table
+# and ratios use each engine's medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,7 @@ fi
 prompt_tokens=${PROMPT_TOKENS:-128}
 gen_tokens=${GEN_TOKENS:-64}
 threads=${THREADS:-$(nproc)}
+rounds=${ROUNDS:-3}
 
 venv=target/llamacpp-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
@@ -42,10 +46,29 @@ results=$(mktemp)
 trap 'rm -f "$cfg" "$results"' EXIT
 export RAYON_NUM_THREADS=$threads
 
+# Each engine's median prompt and generation speed over its runs (one JSON
+# object per line in, one out).
+median='
+import json, statistics, sys
+runs = [json.loads(l) for l in sys.stdin if l.strip()]
+print(json.dumps({k: statistics.median(r[k] for r in runs)
+                  for k in ("prompt_tokens_per_s", "generation_tokens_per_s")}))
+'
+
 for model in "${models[@]}"; do
   [ -f "$model" ] || scripts/setup.sh
   model=$(realpath "$model")
-  llamacpp=$("$venv/bin/python" - "$model" "$prompt_tokens" "$gen_tokens" "$threads" <<'PY'
+  cat > "$cfg" <<TOML
+[llm.profiles.asis]
+kind = "gguf"
+model = "$model"
+requantize = "none"
+engine = "seki"
+TOML
+  llamacpp_runs=()
+  seki_runs=()
+  for _ in $(seq "$rounds"); do
+  llamacpp_runs+=("$("$venv/bin/python" - "$model" "$prompt_tokens" "$gen_tokens" "$threads" <<'PY'
 import json, sys, time
 import numpy as np
 from llama_cpp import Llama
@@ -79,20 +102,16 @@ run()  # warm-up
 pp, gp = run()
 print(json.dumps({"prompt_tokens_per_s": pp, "generation_tokens_per_s": gp}))
 PY
-)
-  cat > "$cfg" <<TOML
-[llm.profiles.asis]
-kind = "gguf"
-model = "$model"
-requantize = "none"
-engine = "seki"
-TOML
-  seki=$(target/release/seki --config "$cfg" llm bench --llm asis --json --prompt-tokens "$prompt_tokens" --tokens "$gen_tokens")
+)")
+  seki_runs+=("$(target/release/seki --config "$cfg" llm bench --llm asis --json --prompt-tokens "$prompt_tokens" --tokens "$gen_tokens")")
+  done
+  llamacpp=$(printf '%s\n' "${llamacpp_runs[@]}" | python3 -c "$median")
+  seki=$(printf '%s\n' "${seki_runs[@]}" | python3 -c "$median")
   python3 - "$llamacpp" "$seki" "$threads" "$model" "$prompt_tokens" "$gen_tokens" >>"$results" <<'PY'
 import json, os, re, sys
 l, s = (json.loads(x) for x in sys.argv[1:3])
 threads, model, p, n = sys.argv[3:7]
-print(f"model {model}, {threads} threads, prompt {p} tokens, generation {n} tokens", file=sys.stderr)
+print(f"model {model}, {threads} threads, prompt {p} tokens, generation {n} tokens, medians of {os.environ.get('ROUNDS', '3')} alternating runs", file=sys.stderr)
 print(f"{'':12} {'prompt tok/s':>14} {'generation tok/s':>18}", file=sys.stderr)
 for name, r in [("llama.cpp", l), ("seki", s)]:
     print(f"{name:12} {r['prompt_tokens_per_s']:14.1f} {r['generation_tokens_per_s']:18.1f}", file=sys.stderr)

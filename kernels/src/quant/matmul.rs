@@ -14,6 +14,9 @@ use rayon::prelude::*;
 /// the task's weight rows pass over them.
 pub(super) const GROUP: usize = 32;
 
+/// The least work (multiply-adds) worth a task of its own.
+const MIN_TASK_MACS: usize = 1 << 16;
+
 /// Up to this many activation rows, each product decodes the weights in
 /// registers ([`super::fused`]) rather than unpacking a row once for all.
 const FUSED_ROWS: usize = 4;
@@ -100,10 +103,14 @@ fn run_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, yt: &mut [f32], portable: 
     if w.rows == 0 || n == 0 {
         return;
     }
-    // About four tasks per thread, so uneven progress evens out.
-    let tasks = rayon::current_num_threads() * 4;
-    let chunk = w.rows.div_ceil(tasks).max(1);
-    if w.rows <= chunk {
+    // About four tasks per thread, so uneven progress evens out, but none
+    // under ~64K multiply-adds: waking a thread for less costs more than it
+    // saves (decoding runs hundreds of small products per token). One
+    // thread runs it all here, without handing it to the pool and waiting.
+    let threads = rayon::current_num_threads();
+    let min_rows = MIN_TASK_MACS.div_ceil(w.cols * n).max(1);
+    let chunk = w.rows.div_ceil(threads * 4).max(min_rows);
+    if threads == 1 || w.rows <= chunk {
         task::<F>(w, acts, 0, yt, portable);
         return;
     }
