@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA checks, on a machine with an NVIDIA GPU, its driver, cuBLAS and
-# crates.io (not a test: CI has no GPU). Prints what it measures; the last
+# the Rust crate registry (not a test: CI has no GPU). Prints what it measures; the last
 # line is one JSON object.
 #   1. builds seki with --features cuda (nvcc from $CUDA_HOME, the PATH, or
 #      scripts/cuda-toolkit.sh) for the GPU's compute capability;

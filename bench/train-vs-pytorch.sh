@@ -12,9 +12,8 @@ threads=${1:-2}
 steps=${2:-40}
 
 # A Python with a current PyTorch: $TORCH_PYTHON if set, else a virtual
-# environment under target/ with torch from PyPI (the CPU-only wheel index
-# first; PyPI's default wheel also runs on the CPU, it only brings CUDA
-# libraries along, ~3 GB once).
+# environment under target/ with torch from PyPI (its default wheel runs on
+# the CPU; it brings CUDA libraries along, ~3 GB once).
 venv=${TORCH_VENV:-target/torch-venv}
 py=${TORCH_PYTHON:-$venv/bin/python}
 if ! "$py" -c 'import torch' 2>/dev/null; then
@@ -23,9 +22,7 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
     exit 1
   fi
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --timeout 20 \
-      torch numpy --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
-    || "$venv/bin/pip" install --quiet --disable-pip-version-check torch numpy
+  "$venv/bin/pip" install --quiet --disable-pip-version-check torch numpy
 fi
 echo "pytorch: $("$py" -c 'import torch; print(torch.__version__, torch.__config__.parallel_info().splitlines()[0])')" >&2
 

@@ -1,5 +1,5 @@
 //! The Candle evaluator: trains each architecture on real data with
-//! [candle](https://github.com/huggingface/candle) and scores it by
+//! candle (the Rust ML framework) and scores it by
 //! validation accuracy.
 //!
 //! Layout: [`ops`] (custom ops with hand-written backward), [`nn`] (layers and
