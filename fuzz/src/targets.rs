@@ -1083,8 +1083,14 @@ pub fn targets(root: &Path) -> Vec<Target> {
                 if let Ok(a) = &parsed {
                     arch_round_trips(a);
                     let again = seki::space::notation::to_llm(a);
+                    // The DARTS pattern leaves out `none` on purpose (a
+                    // derived cell never uses it, so the LLM is never
+                    // offered it), while the parser reads it, as a
+                    // knowledge base may hold such cells; every other
+                    // architecture's notation is matched.
+                    let offered = !(*space == Space::Darts && again.contains("none:"));
                     assert!(
-                        dfa.matches(&again),
+                        !offered || dfa.matches(&again),
                         "{again} is not matched by its own pattern"
                     );
                     any = true;

@@ -72,3 +72,24 @@ fn a_panic_is_caught_counted_and_saved() {
     assert_eq!(std::fs::read(saved).unwrap().len() % 3, 0);
     assert!(saved.starts_with(crashes.path().join("darts-text")));
 }
+
+/// Found by a full run of `notation`: a parsed DARTS cell with a `none`
+/// edge, which the constraint's pattern leaves out by design, was held to
+/// match it. Such a cell is read (a knowledge base may hold one) and the
+/// pattern still refuses it; both are checked, not a panic.
+#[test]
+fn a_darts_cell_with_none_is_read_but_not_offered_by_the_pattern() {
+    let all = targets(root());
+    let t = all.iter().find(|t| t.name == "notation").unwrap();
+    let cell = "normal: skip:0 dil:1 | skip:0 sep:1 | sep:1 sep:3 | sep:0 none:4 ; \
+                reduce: avg:0 sep5:1 | sep:0 dil5:2 | max:0 dil:1 | dil:1 dil5:3";
+    assert_eq!(run_one(t, cell.as_bytes()), Ok(Verdict::Accepted));
+    let a = seki::space::notation::parse_compact(seki::space::Space::Darts, cell).unwrap();
+    assert_eq!(seki::space::notation::to_llm(&a), cell);
+    let dfa = seki::llm::constrain::RegexDfa::new(&seki::space::notation::arch_pattern(
+        seki::space::Space::Darts,
+        1,
+    ))
+    .unwrap();
+    assert!(!dfa.matches(cell));
+}

@@ -12,9 +12,6 @@ pub(crate) trait Format {
     const BYTES: usize;
     /// Whether `mn` can be non-zero.
     const HAS_MIN: bool;
-    /// The most negative `q` the format unpacks to, negated (0 where `q`
-    /// is never negative): `q + OFFSET` is never negative.
-    const OFFSET: i32;
     /// Unpack block `b` (`BYTES` long) into `q` (`VALUES`), `sc` and `mn`
     /// (`VALUES / 16` each).
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]);
@@ -53,7 +50,6 @@ impl Format for Q4_0 {
     const VALUES: usize = 32;
     const BYTES: usize = 18;
     const HAS_MIN: bool = false;
-    const OFFSET: i32 = 8;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         let d = f16_at(b, 0);
@@ -67,7 +63,6 @@ impl Format for Q4_1 {
     const VALUES: usize = 32;
     const BYTES: usize = 20;
     const HAS_MIN: bool = true;
-    const OFFSET: i32 = 0;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         let (d, m) = (f16_at(b, 0), f16_at(b, 2));
@@ -81,7 +76,6 @@ impl Format for Q5_0 {
     const VALUES: usize = 32;
     const BYTES: usize = 22;
     const HAS_MIN: bool = false;
-    const OFFSET: i32 = 16;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         let d = f16_at(b, 0);
@@ -96,7 +90,6 @@ impl Format for Q5_1 {
     const VALUES: usize = 32;
     const BYTES: usize = 24;
     const HAS_MIN: bool = true;
-    const OFFSET: i32 = 0;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         let (d, m) = (f16_at(b, 0), f16_at(b, 2));
@@ -111,7 +104,6 @@ impl Format for Q8_0 {
     const VALUES: usize = 32;
     const BYTES: usize = 34;
     const HAS_MIN: bool = false;
-    const OFFSET: i32 = 128;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         let d = f16_at(b, 0);
@@ -177,7 +169,6 @@ impl Format for Q4K {
     const VALUES: usize = 256;
     const BYTES: usize = 144;
     const HAS_MIN: bool = true;
-    const OFFSET: i32 = 0;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         unpack_k(b, None, &b[16..144], q, sc, mn);
@@ -188,7 +179,6 @@ impl Format for Q5K {
     const VALUES: usize = 256;
     const BYTES: usize = 176;
     const HAS_MIN: bool = true;
-    const OFFSET: i32 = 0;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         unpack_k(b, Some(&b[16..48]), &b[48..176], q, sc, mn);
@@ -199,7 +189,6 @@ impl Format for Q6K {
     const VALUES: usize = 256;
     const BYTES: usize = 210;
     const HAS_MIN: bool = false;
-    const OFFSET: i32 = 32;
     #[inline(always)]
     fn unpack(b: &[u8], q: &mut [i8], sc: &mut [f32], mn: &mut [f32]) {
         let (ql, qh, scales) = (&b[..128], &b[128..192], &b[192..208]);

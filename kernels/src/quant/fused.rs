@@ -164,12 +164,18 @@ fn chunks(
 
 /// The 32-value formats: `decode(block) -> (weights, scale, minimum, signed)`.
 macro_rules! small_block {
-    ($name:ident, $bytes:expr, |$b:ident| $decode:expr) => {
+    ($name:ident, $bytes:expr, $has_min:expr, |$b:ident| $decode:expr) => {
         #[inline(always)]
         unsafe fn $name<const V: bool>(row: &[u8], qa: &[i8], da: &[f32], ds: &[f32]) -> f32 {
             let n = chunks(row, $bytes, 32, qa, da, ds);
-            // Chunk `c`: its integer dot, its scale and its minimum's term.
-            let term = |c: usize| {
+            // Chunk `c`: its integer dot, its scale and its minimum.
+            #[inline(always)]
+            unsafe fn term<const V: bool>(
+                row: &[u8],
+                qa: &[i8],
+                da: &[f32],
+                c: usize,
+            ) -> (__m256, __m256, f32) {
                 let $b = row.as_ptr().add($bytes * c);
                 let (w, d, m, signed): (__m256i, f32, f32, bool) = $decode;
                 let a = acts32(qa, c);
@@ -178,46 +184,84 @@ macro_rules! small_block {
                 } else {
                     dot_u::<V>(w, a)
                 };
-                let dac = *da.get_unchecked(c);
-                let min = if m != 0.0 {
-                    m * *ds.get_unchecked(c)
-                } else {
-                    0.0
-                };
-                (_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * dac), min)
-            };
-            // Two accumulators: consecutive chunks do not wait on each other.
-            let mut acc = [_mm256_setzero_ps(); 2];
-            let mut macc = [0f32; 2];
+                let s = _mm256_set1_ps(d * *da.get_unchecked(c));
+                (_mm256_cvtepi32_ps(p), s, m)
+            }
+            // Two accumulators (even and odd chunks); the minimums' terms
+            // in eight lanes (lane `c % 8`), eight chunks at a time.
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut mins = [0f32; 8];
+            let mut macc = _mm256_setzero_ps();
             let mut c = 0;
             while c < n {
-                for (k, (acc, macc)) in acc.iter_mut().zip(macc.iter_mut()).enumerate() {
-                    if c + k < n {
-                        let (p, s, m) = term(c + k);
-                        *acc = _mm256_fmadd_ps(p, s, *acc);
-                        *macc += m;
+                let (p, s, m) = term::<V>(row, qa, da, c);
+                acc0 = _mm256_fmadd_ps(p, s, acc0);
+                if $has_min {
+                    mins[c % 8] = m;
+                }
+                if c + 1 < n {
+                    let (p, s, m) = term::<V>(row, qa, da, c + 1);
+                    acc1 = _mm256_fmadd_ps(p, s, acc1);
+                    if $has_min {
+                        mins[(c + 1) % 8] = m;
                     }
                 }
                 c += 2;
+                if $has_min && c % 8 == 0 && c <= n {
+                    macc = mins_step(&mins, ds, c - 8, macc);
+                }
             }
-            hsum(_mm256_add_ps(acc[0], acc[1])) + macc[0] + macc[1]
+            let dot = hsum(_mm256_add_ps(acc0, acc1));
+            if $has_min {
+                if n % 8 != 0 {
+                    mins[n % 8..].fill(0.0);
+                    macc = mins_step(&mins, ds, n - n % 8, macc);
+                }
+                finish(dot, macc)
+            } else {
+                dot
+            }
         }
     };
 }
 
-small_block!(q4_0, 18, |b| (
+/// `macc + mins * ds[c0..c0 + 8]` (`ds` read as zeros past its end).
+#[inline(always)]
+unsafe fn mins_step(mins: &[f32; 8], ds: &[f32], c0: usize, macc: __m256) -> __m256 {
+    let d = if c0 + 8 <= ds.len() {
+        _mm256_loadu_ps(ds.as_ptr().add(c0))
+    } else {
+        let mut d = [0f32; 8];
+        for (k, v) in d.iter_mut().enumerate() {
+            if let Some(&x) = ds.get(c0 + k) {
+                *v = x;
+            }
+        }
+        _mm256_loadu_ps(d.as_ptr())
+    };
+    _mm256_fmadd_ps(_mm256_loadu_ps(mins.as_ptr()), d, macc)
+}
+
+/// A dot's two parts summed, in the one order every path uses: the scaled
+/// integer dots' sum, plus the lanes of the minimums' terms summed.
+#[inline(always)]
+pub(super) unsafe fn finish(dot: f32, mins: __m256) -> f32 {
+    dot + hsum(mins)
+}
+
+small_block!(q4_0, 18, false, |b| (
     _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8)),
     f16(b),
     0.0,
     true
 ));
-small_block!(q4_1, 20, |b| (
+small_block!(q4_1, 20, true, |b| (
     nibbles(b.add(4)),
     f16(b),
     f16(b.add(2)),
     false
 ));
-small_block!(q5_0, 22, |b| (
+small_block!(q5_0, 22, false, |b| (
     _mm256_sub_epi8(
         _mm256_or_si256(nibbles(b.add(6)), bit4(u32_at(b.add(2)))),
         _mm256_set1_epi8(16)
@@ -226,13 +270,13 @@ small_block!(q5_0, 22, |b| (
     0.0,
     true
 ));
-small_block!(q5_1, 24, |b| (
+small_block!(q5_1, 24, true, |b| (
     _mm256_or_si256(nibbles(b.add(8)), bit4(u32_at(b.add(4)))),
     f16(b),
     f16(b.add(2)),
     false
 ));
-small_block!(q8_0, 34, |b| (
+small_block!(q8_0, 34, false, |b| (
     _mm256_loadu_si256(b.add(2) as *const __m256i),
     f16(b),
     0.0,
@@ -319,7 +363,7 @@ unsafe fn k4<const V: bool, const HIGH: bool>(
             }
         }
     }
-    hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), macc))
+    finish(hsum(_mm256_add_ps(acc[0], acc[1])), macc)
 }
 
 #[inline(always)]

@@ -295,6 +295,41 @@ fn products_match_the_reference_for_every_format_and_build() {
     }
 }
 
+/// A row's product does not depend on the batch it came in: the products of
+/// 37 activation rows at once (the prompt path), one at a time and three at
+/// a time (the decoding path) are the same bits, in every build. A prompt
+/// run after a reused prefix then gives the logits of a fresh run.
+#[test]
+fn products_do_not_depend_on_the_batch() {
+    let _same_build = crate::simd::DISPATCH_LOCK
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    for t in QType::ALL {
+        let (rows, cols, n) = (9, 3 * t.block_values().max(64), 37);
+        let data = random_matrix(t, rows, cols, 5);
+        let m = QMatrix::new(t, rows, cols, &data).unwrap();
+        let x = random_acts(n * cols, 9);
+        for no_vnni in [true, false] {
+            crate::simd::set_no_vnni(no_vnni);
+            let all = QActs::quantize(&x, n, cols).unwrap();
+            let mut y = vec![0f32; n * rows];
+            super::matmul(&m, &all, &mut y).unwrap();
+            for (i0, k) in [(0, 1), (5, 1), (36, 1), (10, 3), (33, 4)] {
+                let part = QActs::quantize(&x[i0 * cols..(i0 + k) * cols], k, cols).unwrap();
+                let mut yp = vec![0f32; k * rows];
+                super::matmul(&m, &part, &mut yp).unwrap();
+                assert_eq!(
+                    yp[..],
+                    y[i0 * rows..(i0 + k) * rows],
+                    "{t:?}: rows {i0}..{} alone, no_vnni={no_vnni}",
+                    i0 + k
+                );
+            }
+            crate::simd::set_no_vnni(false);
+        }
+    }
+}
+
 #[test]
 fn rows_dequantize_like_the_reference() {
     for t in QType::ALL {
