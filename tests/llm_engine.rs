@@ -110,6 +110,16 @@ fn prob_diff(got: &[f32], want: &[f32]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The largest change of a logit among `want`'s 10 best tokens.
+fn top_noise(got: &[f32], want: &[f32]) -> f64 {
+    let mut top: Vec<usize> = (0..want.len()).collect();
+    top.sort_by(|&a, &b| want[b].total_cmp(&want[a]));
+    top[..10.min(top.len())]
+        .iter()
+        .map(|&i| (got[i] - want[i]).abs() as f64)
+        .fold(0.0, f64::max)
+}
+
 /// The gap between the two largest logits.
 fn margin(v: &[f32]) -> f64 {
     let (mut a, mut b) = (f32::MIN, f32::MIN);
@@ -132,10 +142,11 @@ fn margin(v: &[f32]) -> f64 {
 /// as much as the engines differ from each other at the first step (0.34 and
 /// 0.13), and the first step's next-token probabilities by up to 0.03.
 /// Where two tokens are nearly tied, a logit noise of `e` moves their
-/// probabilities by up to `e / 4`. Hence: at every step, no logit differs by
+/// probabilities by up to `e / 2`. Hence: at every step, no logit differs by
 /// more than [`LOGIT_TOL`] standard deviations of candle's logits, and no
-/// next-token probability by more than [`PROB_TOL`] (measured at most: 0.65
-/// standard deviations, 0.084).
+/// next-token probability by more than [`PROB_TOL`] or, where more, half the
+/// largest logit change among the 10 best tokens (measured at most: 0.65
+/// standard deviations, 0.19 at a near tie of SmolLM2 Q8_0).
 const LOGIT_TOL: f64 = 1.0;
 const PROB_TOL: f64 = 0.15;
 
@@ -170,9 +181,14 @@ fn compare(name: &str) {
             let (d, p) = (rel_diff(g, w), prob_diff(g, w));
             worst = worst.max(d);
             worst_p = worst_p.max(p);
+            // Near a tie, a probability moves by up to half the largest
+            // logit change among the tokens that carry the mass (to first
+            // order, `|dp_i| <= p_i (1 - p_i) 2 max|dz|`): such a move is the
+            // logits' noise, bounded above, not a separate error.
+            let noise = top_noise(g, w);
             assert!(
-                d <= LOGIT_TOL && p <= PROB_TOL,
-                "{name}, prompt {prompt:?}, step {s}: logits differ by {d:.4} standard deviations, probabilities by {p:.4}"
+                d <= LOGIT_TOL && p <= PROB_TOL.max(noise / 2.0),
+                "{name}, prompt {prompt:?}, step {s}: logits differ by {d:.4} standard deviations, probabilities by {p:.4} (largest logit change among the 10 best tokens {noise:.4})"
             );
         }
         // The engine's own greedy run gives candle's tokens, up to the step
@@ -181,12 +197,7 @@ fn compare(name: &str) {
         // difference among its ten best logits.
         let parted = (0..STEPS).find(|&s| argmax(&got[s]) != argmax(&want[s]));
         if let Some(s) = parted {
-            let mut top: Vec<usize> = (0..want[s].len()).collect();
-            top.sort_by(|&a, &b| want[s][b].total_cmp(&want[s][a]));
-            let noise = top[..10]
-                .iter()
-                .map(|&i| (got[s][i] - want[s][i]).abs() as f64)
-                .fold(0.0, f64::max);
+            let noise = top_noise(&got[s], &want[s]);
             let m = margin(&want[s]);
             assert!(
                 m <= 2.0 * noise,
