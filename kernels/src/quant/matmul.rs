@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 /// Activation rows per group: the group's 8-bit rows stay in cache while
 /// the task's weight rows pass over them.
-pub(super) const GROUP: usize = 32;
+pub(super) const GROUP: usize = 64;
 
 /// The least work (multiply-adds) worth a task of its own.
 const MIN_TASK_MACS: usize = 1 << 16;
