@@ -104,6 +104,49 @@ impl SekiAgent {
         (a, None)
     }
 
+    /// The model and temperature of a stage: knowledge inspiration's, or
+    /// self-evolution's for every other stage.
+    fn model_for(&self, stage: Stage) -> (Arc<dyn ChatModel>, f64) {
+        match stage {
+            Stage::Evolution | Stage::Ranked | Stage::Crossover | Stage::Pruned => (
+                self.models.evolution.clone(),
+                self.cfg.temperature_evolution,
+            ),
+            Stage::Inspiration => (
+                self.models.inspiration.clone(),
+                self.cfg.temperature_inspiration,
+            ),
+        }
+    }
+
+    /// Ask `stage`'s model, at step `step`, for at most `max` claims (a
+    /// reply constrained by the JSON `schema`), and keep them as insights
+    /// with `evidence`: the reply's text and [`Self::keep_claims`]' ids and
+    /// statements.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ask_claims(
+        &mut self,
+        ctx: &mut Context<'_>,
+        stage: Stage,
+        step: &'static str,
+        messages: &[Message],
+        schema: Value,
+        max: usize,
+        evidence: &[String],
+    ) -> Result<(String, Vec<String>, Vec<String>), StrategyError> {
+        let (model, temperature) = self.model_for(stage);
+        let call = Call {
+            stage: step,
+            model: model.clone(),
+            temperature,
+            max_tokens: self.cfg.max_tokens_text.max(200),
+            constrained: true,
+        };
+        let r = self.chat_with(ctx, call, messages, Some(Constraint::JsonSchema(schema)))?;
+        let (ids, stated) = self.keep_claims(step, &r.text, max, evidence, &model.name());
+        Ok((r.text, ids, stated))
+    }
+
     /// Ask for an architecture, repairing and re-asking as configured, and
     /// falling back to a mutation of `parent`.
     pub(super) fn ask_arch(
@@ -113,16 +156,7 @@ impl SekiAgent {
         mut messages: Vec<Message>,
         parent: Option<String>,
     ) -> Result<Proposal, StrategyError> {
-        let (model, temperature) = match stage {
-            Stage::Evolution | Stage::Ranked | Stage::Crossover | Stage::Pruned => (
-                self.models.evolution.clone(),
-                self.cfg.temperature_evolution,
-            ),
-            Stage::Inspiration => (
-                self.models.inspiration.clone(),
-                self.cfg.temperature_inspiration,
-            ),
-        };
+        let (model, temperature) = self.model_for(stage);
         let step = format!("{}_arch", stage.name());
         let parent_hash = parent
             .as_deref()

@@ -53,25 +53,16 @@ impl SekiAgent {
             Message::system(self.render("system", vars.clone())?),
             Message::user(self.render("prune", vars)?),
         ];
-        let model = self.models.evolution.clone();
-        let call = Call {
-            stage: "prune",
-            model: model.clone(),
-            temperature: self.cfg.temperature_evolution,
-            max_tokens: self.cfg.max_tokens_text.max(200),
-            constrained: true,
-        };
-        let r = self.chat_with(
-            ctx,
-            call,
-            &messages,
-            Some(Constraint::JsonSchema(claim::hurts_schema(
-                self.space,
-                PRUNE_CLAIMS,
-            ))),
-        )?;
         let evidence: Vec<String> = ranked.iter().map(|e| e.id.clone()).collect();
-        self.keep_claims("prune", &r.text, PRUNE_CLAIMS, &evidence, &model.name());
+        self.ask_claims(
+            ctx,
+            Stage::Pruned,
+            "prune",
+            &messages,
+            claim::hurts_schema(self.space, PRUNE_CLAIMS),
+            PRUNE_CLAIMS,
+            &evidence,
+        )?;
         Ok(())
     }
 

@@ -64,26 +64,19 @@ impl SekiAgent {
         });
         let system = Message::system(self.render("system", vars.clone())?);
         let ask = Message::user(self.render("inspiration_patterns", vars.clone())?);
-        let model = self.models.inspiration.clone();
         let mut messages = vec![system, ask];
-        let call = Call {
-            stage: "inspiration_patterns",
-            model: model.clone(),
-            temperature: self.cfg.temperature_inspiration,
-            max_tokens: self.cfg.max_tokens_text.max(200),
-            constrained: true,
-        };
-        let r = self.chat_with(
-            ctx,
-            call,
-            &messages,
-            Some(Constraint::JsonSchema(claim::schema(self.space, 3))),
-        )?;
         let evidence: Vec<String> = samples.iter().map(|s| s.id.clone()).collect();
-        let (ids, stated) =
-            self.keep_claims("inspiration_patterns", &r.text, 3, &evidence, &model.name());
+        let (text, ids, stated) = self.ask_claims(
+            ctx,
+            Stage::Inspiration,
+            "inspiration_patterns",
+            &messages,
+            claim::schema(self.space, 3),
+            3,
+            &evidence,
+        )?;
         messages.push(Message::assistant(if stated.is_empty() {
-            clip(r.text.trim(), 900)
+            clip(text.trim(), 900)
         } else {
             stated.join("\n")
         }));
