@@ -29,38 +29,158 @@ pub fn causal(q: &[f32], k: &[f32], v: &[f32], pos0: usize, d: AttnDims, out: &m
     let group = (d.heads / d.kv_heads).max(1);
     let kv_row = d.kv_heads * hd;
     let scale = 1.0 / (hd as f32).sqrt();
-    let one = |idx: usize, o: &mut [f32]| {
+    let one = |scores: &mut Vec<f32>, idx: usize, o: &mut [f32]| {
         let (i, h) = (idx / d.heads, idx % d.heads);
         let kvh = (h / group).min(d.kv_heads - 1);
         let Some(qh) = q.get(idx * hd..(idx + 1) * hd) else {
             return;
         };
         let len = (pos0 + i + 1).min(k.len() / kv_row).min(v.len() / kv_row);
-        let mut scores: Vec<f32> = (0..len)
-            .map(|j| crate::dot(qh, &k[j * kv_row + kvh * hd..j * kv_row + (kvh + 1) * hd]) * scale)
-            .collect();
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        let mut total = 0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            total += *s;
+        let head = Head {
+            k,
+            v,
+            kv_row,
+            off: kvh * hd,
+            len,
+            scale,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA; `len` keeps every key and
+            // value row inside `k` and `v`, and `off + hd <= kv_row`.
+            let done = unsafe {
+                match hd {
+                    64 => fast::head::<8>(qh, &head, scores, o),
+                    128 => fast::head::<16>(qh, &head, scores, o),
+                    256 => fast::head::<32>(qh, &head, scores, o),
+                    _ => false,
+                }
+            };
+            if done {
+                return;
+            }
         }
-        let inv = if total > 0.0 { 1.0 / total } else { 0.0 };
-        o.fill(0.0);
-        for (j, &p) in scores.iter().enumerate() {
-            let vr = &v[j * kv_row + kvh * hd..j * kv_row + (kvh + 1) * hd];
-            axpy(p * inv, vr, o);
-        }
+        plain_head(qh, &head, scores, o);
     };
     if out.len() / hd <= 1 {
         if let Some(o) = out.chunks_exact_mut(hd).next() {
-            one(0, o);
+            one(&mut Vec::new(), 0, o);
         }
         return;
     }
     out.par_chunks_exact_mut(hd)
         .enumerate()
-        .for_each(|(idx, o)| one(idx, o));
+        .for_each_init(Vec::new, |scores, (idx, o)| one(scores, idx, o));
+}
+
+/// One (query row, head) of [`causal`]: the cache, where the head's keys
+/// and values sit in a row, and how many positions the query sees.
+struct Head<'a> {
+    k: &'a [f32],
+    v: &'a [f32],
+    kv_row: usize,
+    off: usize,
+    len: usize,
+    scale: f32,
+}
+
+impl Head<'_> {
+    fn key(&self, j: usize, hd: usize) -> &[f32] {
+        &self.k[j * self.kv_row + self.off..][..hd]
+    }
+
+    fn value(&self, j: usize, hd: usize) -> &[f32] {
+        &self.v[j * self.kv_row + self.off..][..hd]
+    }
+}
+
+/// Softmax of `scores` in place (max subtracted); returns `1 / sum`.
+fn softmax_unnormalized(scores: &mut [f32]) -> f32 {
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let mut total = 0f32;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        total += *s;
+    }
+    if total > 0.0 {
+        1.0 / total
+    } else {
+        0.0
+    }
+}
+
+/// [`causal`]'s (row, head) for any head size.
+fn plain_head(qh: &[f32], h: &Head<'_>, scores: &mut Vec<f32>, o: &mut [f32]) {
+    let hd = qh.len();
+    scores.clear();
+    scores.extend((0..h.len).map(|j| crate::dot(qh, h.key(j, hd)) * h.scale));
+    let inv = softmax_unnormalized(scores);
+    o.fill(0.0);
+    for (j, &p) in scores.iter().enumerate() {
+        axpy(p * inv, h.value(j, hd), o);
+    }
+}
+
+/// [`causal`]'s (row, head) for head sizes of `8 * C` in AVX2: the query
+/// and the output stay in registers while the keys and values stream past.
+#[cfg(target_arch = "x86_64")]
+mod fast {
+    use super::{softmax_unnormalized, Head};
+    use std::arch::x86_64::*;
+
+    /// Returns false (and does nothing) when the slices do not hold what
+    /// `h` describes.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn head<const C: usize>(
+        qh: &[f32],
+        h: &Head<'_>,
+        scores: &mut Vec<f32>,
+        o: &mut [f32],
+    ) -> bool {
+        let hd = 8 * C;
+        let fits = |x: &[f32]| h.len == 0 || (h.len - 1) * h.kv_row + h.off + hd <= x.len();
+        if qh.len() != hd || o.len() != hd || h.off + hd > h.kv_row || !fits(h.k) || !fits(h.v) {
+            return false;
+        }
+        let mut qv = [_mm256_setzero_ps(); C];
+        for (c, r) in qv.iter_mut().enumerate() {
+            *r = _mm256_loadu_ps(qh.as_ptr().add(8 * c));
+        }
+        scores.clear();
+        scores.reserve(h.len);
+        for j in 0..h.len {
+            let kp = h.k.as_ptr().add(j * h.kv_row + h.off);
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for c in (0..C).step_by(2) {
+                a0 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(kp.add(8 * c)), a0);
+                a1 = _mm256_fmadd_ps(qv[c + 1], _mm256_loadu_ps(kp.add(8 * c + 8)), a1);
+            }
+            scores.push(hsum(_mm256_add_ps(a0, a1)) * h.scale);
+        }
+        let inv = softmax_unnormalized(scores);
+        let mut ov = [_mm256_setzero_ps(); C];
+        for (j, &p) in scores.iter().enumerate() {
+            let vp = h.v.as_ptr().add(j * h.kv_row + h.off);
+            let w = _mm256_set1_ps(p * inv);
+            for (c, r) in ov.iter_mut().enumerate() {
+                *r = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp.add(8 * c)), *r);
+            }
+        }
+        for (c, r) in ov.iter().enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(8 * c), *r);
+        }
+        true
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
+    }
 }
 
 crate::simd_fn! {
@@ -177,6 +297,8 @@ mod tests {
             (14, 2, 64, 7, 1),
             (4, 4, 8, 3, 6),
             (2, 1, 16, 0, 1),
+            (4, 2, 128, 2, 3),
+            (2, 2, 256, 1, 2),
         ] {
             let d = AttnDims {
                 heads,

@@ -10,6 +10,10 @@ pub struct QActs {
     pub(crate) cols: usize,
     /// The 8-bit values, `n * cols`, in `-127..=127`.
     pub(crate) qs: Vec<i8>,
+    /// The same values offset to unsigned (`qs + 128`), for products
+    /// whose instruction takes an unsigned operand (AVX-512 VNNI's
+    /// `dpbusd`) without a sign flip per product.
+    pub(crate) us: Vec<u8>,
     /// One scale per 32 values.
     pub(crate) d: Vec<f32>,
     /// The sum of `qs` over every 16 values.
@@ -17,6 +21,44 @@ pub struct QActs {
     /// Per 32 values, `d` times the sum of `qs` (the formats' minimum
     /// terms in one multiply).
     pub(crate) dsums: Vec<f32>,
+}
+
+crate::simd_fn! {
+    /// Per 32 values of `x`: the scale `max |x| / 127`, each value rounded
+    /// to nearest (ties away from zero), the sums per 16, `d` times the
+    /// sum per 32, and the unsigned copy. One pass, vectorized in the AVX2
+    /// build (the rounding stays `f32::round`'s in both builds).
+    fn quantize_blocks<M>(
+        x: &[f32],
+        qs: &mut [i8],
+        us: &mut [u8],
+        d: &mut [f32],
+        sums: &mut [i32],
+        dsums: &mut [f32],
+    ) {
+        for (((((xb, qb), ub), d), s), ds) in x
+            .chunks_exact(32)
+            .zip(qs.chunks_exact_mut(32))
+            .zip(us.chunks_exact_mut(32))
+            .zip(d.iter_mut())
+            .zip(sums.chunks_exact_mut(2))
+            .zip(dsums.iter_mut())
+        {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = amax / 127.0;
+            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            for (q, v) in qb.iter_mut().zip(xb) {
+                *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+            }
+            for (u, &q) in ub.iter_mut().zip(qb.iter()) {
+                *u = (q as u8) ^ 0x80;
+            }
+            *d = scale;
+            s[0] = qb[..16].iter().map(|&v| v as i32).sum();
+            s[1] = qb[16..].iter().map(|&v| v as i32).sum();
+            *ds = scale * (s[0] + s[1]) as f32;
+        }
+    }
 }
 
 impl QActs {
@@ -47,27 +89,18 @@ impl QActs {
         self.n = n;
         self.cols = cols;
         self.qs.resize(x.len(), 0);
+        self.us.resize(x.len(), 0);
         self.d.resize(x.len() / 32, 0.0);
         self.sums.resize(x.len() / 16, 0);
         self.dsums.resize(x.len() / 32, 0.0);
-        for ((((xb, qb), d), s), ds) in x
-            .chunks_exact(32)
-            .zip(self.qs.chunks_exact_mut(32))
-            .zip(self.d.iter_mut())
-            .zip(self.sums.chunks_exact_mut(2))
-            .zip(self.dsums.iter_mut())
-        {
-            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = amax / 127.0;
-            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            for (q, v) in qb.iter_mut().zip(xb) {
-                *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
-            }
-            *d = scale;
-            s[0] = qb[..16].iter().map(|&v| v as i32).sum();
-            s[1] = qb[16..].iter().map(|&v| v as i32).sum();
-            *ds = scale * (s[0] + s[1]) as f32;
-        }
+        quantize_blocks(
+            x,
+            &mut self.qs,
+            &mut self.us,
+            &mut self.d,
+            &mut self.sums,
+            &mut self.dsums,
+        );
         Ok(())
     }
 

@@ -1,8 +1,9 @@
-//! The prompt path in AVX2 (and AVX-512 VNNI where the CPU has it): each
-//! weight row of a task is unpacked once ([`super::formats`]) into its
-//! values, their magnitudes, a scale vector per 32 values and a minimum per
-//! 32, and dotted with the activation rows of a group, four at a time (one
-//! pass over the weight row serves four rows).
+//! The prompt path in AVX2 (with AVX-512 VNNI, [`super::group_vnni`]
+//! instead): each weight row of a task is unpacked once
+//! ([`super::formats`]) into its values, their magnitudes, a scale vector
+//! per 32 values and a minimum per 32, and dotted with the activation rows
+//! of a group, four at a time (one pass over the weight row serves four
+//! rows).
 //!
 //! Each pair's arithmetic is exactly that of the decoding path
 //! ([`super::fused`]): the same integer lanes per 32 values, the same scale
@@ -35,52 +36,58 @@ pub(crate) unsafe fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn task_avx2<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
-    task_with::<F, false>(w, acts, first, out)
+    task_with::<F>(w, acts, first, out)
 }
 
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
 unsafe fn task_vnni<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
-    task_with::<F, true>(w, acts, first, out)
+    super::group_vnni::task::<F>(w, acts, first, out)
 }
 
 /// One weight row, unpacked.
-struct Row {
+pub(super) struct Row {
     /// The values (signed).
-    q: Vec<i8>,
+    pub(super) q: Vec<i8>,
     /// Their magnitudes (the signs go onto the activations).
-    u: Vec<u8>,
+    pub(super) u: Vec<u8>,
     /// Per 32 values, 8 lanes: the first 16 values' scale in lanes 0-3,
     /// the second 16's in lanes 4-7 (the integer dot's lane order).
-    sv: Vec<f32>,
+    pub(super) sv: Vec<f32>,
     /// The scale per 16 values, as unpacked.
-    sc: Vec<f32>,
+    pub(super) sc: Vec<f32>,
     /// The minimum per 16 values, as unpacked.
-    mn: Vec<f32>,
+    pub(super) mn: Vec<f32>,
     /// The minimum per 32 values (every format's minimum covers 32), with
     /// zeros up to a multiple of 8.
-    mn32: Vec<f32>,
+    pub(super) mn32: Vec<f32>,
+    /// Per 32 values, 8 lanes: `-128` times the sum of each lane's four
+    /// values, which takes the offset of [`QActs::us`] back out of a
+    /// `dpbusd` (VNNI only).
+    pub(super) corr: Vec<i32>,
+}
+
+impl Row {
+    pub(super) fn new(cols: usize) -> Self {
+        Row {
+            q: vec![0; cols],
+            u: vec![0; cols],
+            sv: vec![0.0; cols / 4],
+            sc: vec![0.0; cols / 16],
+            mn: vec![0.0; cols / 16],
+            mn32: vec![0.0; (cols / 32).next_multiple_of(8)],
+            corr: vec![0; cols / 4],
+        }
+    }
 }
 
 /// Activation rows per micro-kernel call.
-const TILE: usize = 4;
+pub(super) const TILE: usize = 4;
 
 #[inline(always)]
-unsafe fn task_with<F: Format, const V: bool>(
-    w: &QMatrix<'_>,
-    acts: &QActs,
-    first: usize,
-    out: &mut [f32],
-) {
+unsafe fn task_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
     let (n, cols) = (acts.n, w.cols);
     let rows = out.len() / n.max(1);
-    let mut row = Row {
-        q: vec![0; cols],
-        u: vec![0; cols],
-        sv: vec![0.0; cols / 4],
-        sc: vec![0.0; cols / 16],
-        mn: vec![0.0; cols / 16],
-        mn32: vec![0.0; (cols / 32).next_multiple_of(8)],
-    };
+    let mut row = Row::new(cols);
     let mut res = [0f32; TILE];
     for g0 in (0..n).step_by(GROUP) {
         let g1 = (g0 + GROUP).min(n);
@@ -89,7 +96,7 @@ unsafe fn task_with<F: Format, const V: bool>(
             let mut i = g0;
             while i < g1 {
                 let t = (g1 - i).min(TILE);
-                dots::<V>(&row, acts, i, t, F::HAS_MIN, &mut res);
+                dots(&row, acts, i, t, F::HAS_MIN, &mut res);
                 for (j, &v) in res[..t].iter().enumerate() {
                     out[r * n + i + j] = v;
                 }
@@ -101,7 +108,7 @@ unsafe fn task_with<F: Format, const V: bool>(
 
 /// Unpack a row of `F` blocks into `row`.
 #[inline(always)]
-unsafe fn unpack<F: Format>(bytes: &[u8], row: &mut Row) {
+pub(super) unsafe fn unpack<F: Format>(bytes: &[u8], row: &mut Row) {
     super::formats::unpack_row::<F>(bytes, &mut row.q, &mut row.sc, &mut row.mn);
     for (qc, uc) in row.q.chunks_exact(32).zip(row.u.chunks_exact_mut(32)) {
         let x = _mm256_loadu_si256(qc.as_ptr() as *const __m256i);
@@ -121,14 +128,7 @@ unsafe fn unpack<F: Format>(bytes: &[u8], row: &mut Row) {
 /// The dots of the unpacked row with activation rows `i..i + t`
 /// (`t <= TILE`) into `res[..t]`, in [`super::fused`]'s arithmetic.
 #[inline(always)]
-unsafe fn dots<const V: bool>(
-    row: &Row,
-    acts: &QActs,
-    i: usize,
-    t: usize,
-    with_min: bool,
-    res: &mut [f32; TILE],
-) {
+unsafe fn dots(row: &Row, acts: &QActs, i: usize, t: usize, with_min: bool, res: &mut [f32; TILE]) {
     let cols = acts.cols;
     let chunks = (cols / 32)
         .min(row.q.len() / 32)
@@ -146,9 +146,9 @@ unsafe fn dots<const V: bool>(
     let mut odd = [_mm256_setzero_ps(); TILE];
     let mut c = 0;
     while c < chunks {
-        step::<V>(row, &qa, &da, t, c, &mut even);
+        step(row, &qa, &da, t, c, &mut even);
         if c + 1 < chunks {
-            step::<V>(row, &qa, &da, t, c + 1, &mut odd);
+            step(row, &qa, &da, t, c + 1, &mut odd);
         }
         c += 2;
     }
@@ -165,7 +165,7 @@ unsafe fn dots<const V: bool>(
 
 /// Chunk `c` of the row against rows `..t` of the tile, into `acc`.
 #[inline(always)]
-unsafe fn step<const V: bool>(
+unsafe fn step(
     row: &Row,
     qa: &[*const i8; TILE],
     da: &[*const f32; TILE],
@@ -179,7 +179,7 @@ unsafe fn step<const V: bool>(
     for j in 0..TILE {
         if j < t {
             let a = _mm256_loadu_si256(qa[j].add(32 * c) as *const __m256i);
-            let p = _mm256_cvtepi32_ps(dot_u::<V>(u, _mm256_sign_epi8(a, q)));
+            let p = _mm256_cvtepi32_ps(dot_u::<false>(u, _mm256_sign_epi8(a, q)));
             let s = _mm256_mul_ps(sv, _mm256_set1_ps(*da[j].add(c)));
             acc[j] = _mm256_fmadd_ps(p, s, acc[j]);
         }
@@ -189,7 +189,7 @@ unsafe fn step<const V: bool>(
 /// The minimums' term: `sum_c mn32[c] * ds[c]` in eight lanes (lane
 /// `c % 8`), as [`super::fused`] sums it.
 #[inline(always)]
-unsafe fn min_term(mn32: &[f32], ds: &[f32]) -> __m256 {
+pub(super) unsafe fn min_term(mn32: &[f32], ds: &[f32]) -> __m256 {
     let n = ds.len().min(mn32.len());
     let mut acc = _mm256_setzero_ps();
     let mut c = 0;

@@ -44,12 +44,25 @@ pub(crate) fn matmul_with(
     // then transposed into place.
     let mut yt = vec![0f32; w.rows * n];
     run(w, acts, &mut yt, portable);
-    for (r, col) in yt.chunks_exact(n).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            y[i * w.rows + r] = v;
+    transpose(&yt, w.rows, n, y);
+    Ok(())
+}
+
+/// `y` (`cols x rows`) = the transpose of `x` (`rows x cols`), in square
+/// tiles so both sides stay in cache.
+fn transpose(x: &[f32], rows: usize, cols: usize, y: &mut [f32]) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        let r1 = (r0 + TILE).min(rows);
+        for c0 in (0..cols).step_by(TILE) {
+            let c1 = (c0 + TILE).min(cols);
+            for r in r0..r1 {
+                for c in c0..c1 {
+                    y[c * rows + r] = x[r * cols + c];
+                }
+            }
         }
     }
-    Ok(())
 }
 
 /// `y = W a` for one activation row (`acts` has `n = 1`), `y` `rows` long.

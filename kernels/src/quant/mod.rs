@@ -25,6 +25,7 @@ mod acts;
 mod formats;
 mod fused;
 mod group;
+mod group_vnni;
 mod matmul;
 
 pub use acts::QActs;

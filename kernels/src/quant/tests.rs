@@ -369,6 +369,10 @@ fn activations_round_to_the_nearest_step() {
         let s: i32 = a.qs[16 * k..16 * k + 16].iter().map(|&q| q as i32).sum();
         assert_eq!(a.sums[k], s);
     }
+    // The unsigned copy is each value plus 128.
+    for (&u, &q) in a.us.iter().zip(&a.qs) {
+        assert_eq!(u as i32, q as i32 + 128);
+    }
     // All zeros: scale 0, values 0, no NaN.
     let z = QActs::quantize(&[0.0; 32], 1, 32).unwrap();
     assert_eq!(z.dequantize_row(0), vec![0.0; 32]);

@@ -1,0 +1,172 @@
+//! The prompt path with AVX-512 VNNI: two unpacked weight rows against four
+//! activation rows per micro-kernel call (eight products sharing each load),
+//! and no sign flip per product: the activations come offset to unsigned
+//! ([`QActs::us`], `q + 128`), `dpbusd` multiplies them with the signed
+//! weights, and each row's correction (`-128` times the sum of its values,
+//! per lane) is the accumulator `dpbusd` starts from.
+//!
+//! The integer lanes are exactly those of [`super::fused`] (`sum a q` over
+//! the same four values per lane: the offset cancels in integers), and the
+//! floating-point steps are the same: per 32 values, the lanes converted,
+//! times `scale_w * d_a`, into one of two accumulators (even and odd
+//! chunks), then the minimums' term. So the logits stay independent of how
+//! tokens are batched (`tests.rs` checks it).
+
+#![cfg(target_arch = "x86_64")]
+
+use super::formats::Format;
+use super::fused::{finish, hsum};
+use super::group::{min_term, unpack, Row, TILE};
+use super::matmul::GROUP;
+use super::{QActs, QMatrix};
+use std::arch::x86_64::*;
+
+/// Weight rows `first..first + out.len() / n` of `w` against every
+/// activation row into `out` (`rows x n`).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA, AVX-512 VNNI and AVX-512 VL (the caller's
+/// `target_feature` enables them); `acts.cols == w.cols`, `w.qtype` is
+/// `F`'s, and `out` covers rows of `w` from `first`.
+#[inline(always)]
+pub(super) unsafe fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
+    let (n, cols) = (acts.n, w.cols);
+    let rows = out.len() / n.max(1);
+    let mut r0 = Row::new(cols);
+    let mut r1 = Row::new(cols);
+    let mut res = [[0f32; TILE]; 2];
+    for g0 in (0..n).step_by(GROUP) {
+        let g1 = (g0 + GROUP).min(n);
+        let mut r = 0;
+        while r < rows {
+            let two = r + 1 < rows;
+            unpack::<F>(w.row(first + r), &mut r0);
+            corrections(&mut r0);
+            if two {
+                unpack::<F>(w.row(first + r + 1), &mut r1);
+                corrections(&mut r1);
+            }
+            let mut i = g0;
+            while i < g1 {
+                let t = (g1 - i).min(TILE);
+                let m = F::HAS_MIN;
+                match (two, t) {
+                    (true, TILE) => dots::<2, TILE>([&r0, &r1], acts, i, m, &mut res),
+                    (true, 3) => dots::<2, 3>([&r0, &r1], acts, i, m, &mut res),
+                    (true, 2) => dots::<2, 2>([&r0, &r1], acts, i, m, &mut res),
+                    (true, _) => dots::<2, 1>([&r0, &r1], acts, i, m, &mut res),
+                    (false, TILE) => dots::<1, TILE>([&r0], acts, i, m, &mut res),
+                    (false, 3) => dots::<1, 3>([&r0], acts, i, m, &mut res),
+                    (false, 2) => dots::<1, 2>([&r0], acts, i, m, &mut res),
+                    (false, _) => dots::<1, 1>([&r0], acts, i, m, &mut res),
+                }
+                for (k, line) in res.iter().enumerate().take(if two { 2 } else { 1 }) {
+                    for (j, &v) in line[..t].iter().enumerate() {
+                        out[(r + k) * n + i + j] = v;
+                    }
+                }
+                i += t;
+            }
+            r += 2;
+        }
+    }
+}
+
+/// `row.corr`: per lane of each 32 values, `-128` times the sum of its four
+/// values.
+#[inline(always)]
+unsafe fn corrections(row: &mut Row) {
+    let offset = _mm256_set1_epi8(-128);
+    let zero = _mm256_setzero_si256();
+    let chunks = (row.q.len() / 32).min(row.corr.len() / 8);
+    for c in 0..chunks {
+        let q = _mm256_loadu_si256(row.q.as_ptr().add(32 * c) as *const __m256i);
+        let s = _mm256_dpbusd_epi32(zero, offset, q);
+        _mm256_storeu_si256(
+            row.corr.as_mut_ptr().add(8 * c) as *mut __m256i,
+            _mm256_sub_epi32(zero, s),
+        );
+    }
+}
+
+/// The dots of `R` unpacked rows with activation rows `i..i + T`
+/// (`T <= TILE`) into `res[..R][..T]`.
+#[inline(always)]
+unsafe fn dots<const R: usize, const T: usize>(
+    rows: [&Row; R],
+    acts: &QActs,
+    i: usize,
+    with_min: bool,
+    res: &mut [[f32; TILE]; 2],
+) {
+    let cols = acts.cols;
+    let mut chunks = cols / 32;
+    for row in rows {
+        chunks = chunks
+            .min(row.q.len() / 32)
+            .min(row.corr.len() / 8)
+            .min(row.sv.len() / 8);
+    }
+    if T > TILE
+        || i + T > acts.n
+        || acts.us.len() < (i + T) * cols
+        || acts.d.len() < (i + T) * cols / 32
+    {
+        return;
+    }
+    let mut ua = [std::ptr::null::<u8>(); T];
+    let mut da = [std::ptr::null::<f32>(); T];
+    for j in 0..T {
+        ua[j] = acts.us.as_ptr().add((i + j) * cols);
+        da[j] = acts.d.as_ptr().add((i + j) * cols / 32);
+    }
+    let mut even = [[_mm256_setzero_ps(); T]; R];
+    let mut odd = [[_mm256_setzero_ps(); T]; R];
+    let mut c = 0;
+    while c + 1 < chunks {
+        step::<R, T>(&rows, &ua, &da, c, &mut even);
+        step::<R, T>(&rows, &ua, &da, c + 1, &mut odd);
+        c += 2;
+    }
+    if c < chunks {
+        step::<R, T>(&rows, &ua, &da, c, &mut even);
+    }
+    for k in 0..R {
+        for j in 0..T {
+            let dot = hsum(_mm256_add_ps(even[k][j], odd[k][j]));
+            res[k][j] = if with_min {
+                let ds = &acts.dsums[(i + j) * cols / 32..(i + j + 1) * cols / 32];
+                finish(dot, min_term(&rows[k].mn32, ds))
+            } else {
+                dot
+            };
+        }
+    }
+}
+
+/// Chunk `c` of the rows against the tile's `T` activation rows.
+#[inline(always)]
+unsafe fn step<const R: usize, const T: usize>(
+    rows: &[&Row; R],
+    ua: &[*const u8; T],
+    da: &[*const f32; T],
+    c: usize,
+    acc: &mut [[__m256; T]; R],
+) {
+    let mut q = [_mm256_setzero_si256(); R];
+    let mut k = [_mm256_setzero_si256(); R];
+    let mut sv = [_mm256_setzero_ps(); R];
+    for r in 0..R {
+        q[r] = _mm256_loadu_si256(rows[r].q.as_ptr().add(32 * c) as *const __m256i);
+        k[r] = _mm256_loadu_si256(rows[r].corr.as_ptr().add(8 * c) as *const __m256i);
+        sv[r] = _mm256_loadu_ps(rows[r].sv.as_ptr().add(8 * c));
+    }
+    for j in 0..T {
+        let a = _mm256_loadu_si256(ua[j].add(32 * c) as *const __m256i);
+        let d = _mm256_set1_ps(*da[j].add(c));
+        for r in 0..R {
+            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(k[r], a, q[r]));
+            acc[r][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(sv[r], d), acc[r][j]);
+        }
+    }
+}
