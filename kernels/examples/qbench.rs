@@ -4,6 +4,7 @@
 //!
 //!     RAYON_NUM_THREADS=1 cargo run --release -p seki-kernels --example qbench
 //!
+//! `SEKI_QBENCH_SHAPE=1536x576` times another shape (rows x columns).
 //! `SEKI_QBENCH=portable` times the portable build, `SEKI_QBENCH=avx2` the
 //! AVX2 one without AVX-512 VNNI.
 use seki_kernels::quant::{QActs, QMatrix, QType};
@@ -22,7 +23,14 @@ fn main() {
             .wrapping_add(1442695040888963407);
         (s >> 33) as u32
     };
-    let (rows, cols) = (896usize, 4864usize);
+    // SEKI_QBENCH_SHAPE=ROWSxCOLS for another weight shape.
+    let (rows, cols) = std::env::var("SEKI_QBENCH_SHAPE")
+        .ok()
+        .and_then(|s| {
+            let (r, c) = s.split_once('x')?;
+            Some((r.parse().ok()?, c.parse().ok()?))
+        })
+        .unwrap_or((896usize, 4864usize));
     for t in [
         QType::Q4_0,
         QType::Q4_1,
@@ -32,6 +40,16 @@ fn main() {
         QType::Q5_K,
         QType::Q6_K,
     ] {
+        // SEKI_QBENCH_TYPES=Q4_1,Q8_0 for some formats only.
+        if let Ok(only) = std::env::var("SEKI_QBENCH_TYPES") {
+            if !only.split(',').any(|o| o == format!("{t:?}")) {
+                continue;
+            }
+        }
+        if cols % t.block_values() != 0 {
+            println!("{t:?}: {cols} columns are not whole blocks");
+            continue;
+        }
         let nb = rows * cols / t.block_values();
         let mut data: Vec<u8> = (0..nb * t.block_bytes()).map(|_| next() as u8).collect();
         // small finite f16 scales: 0x1000 ~ 6e-5
@@ -46,13 +64,13 @@ fn main() {
             }
         }
         let m = QMatrix::new(t, rows, cols, &data).unwrap();
-        for n in [1usize, 64] {
+        for n in [1usize, 64, 256] {
             let x: Vec<f32> = (0..n * cols)
                 .map(|_| (next() % 1000) as f32 / 500.0 - 1.0)
                 .collect();
             let acts = QActs::quantize(&x, n, cols).unwrap();
             let mut y = vec![0f32; n * rows];
-            let reps = if n == 1 { 400 } else { 10 };
+            let reps = if n == 1 { 400 } else { 640 / n };
             seki_kernels::quant::matmul(&m, &acts, &mut y).unwrap();
             let t0 = Instant::now();
             for _ in 0..reps {

@@ -188,34 +188,43 @@ macro_rules! small_block {
                 (_mm256_cvtepi32_ps(p), s, m)
             }
             // Two accumulators (even and odd chunks); the minimums' terms
-            // in eight lanes (lane `c % 8`), eight chunks at a time.
+            // in eight lanes (lane `c % 8`), eight chunks at a time, each
+            // eight added a group late (two groups in turn in `mins`), so
+            // the vector load never waits on the scalar stores.
             let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            let mut mins = [0f32; 8];
+            let mut mins = [0f32; 16];
+            let mut added = 0;
             let mut macc = _mm256_setzero_ps();
             let mut c = 0;
             while c < n {
                 let (p, s, m) = term::<V>(row, qa, da, c);
                 acc0 = _mm256_fmadd_ps(p, s, acc0);
                 if $has_min {
-                    mins[c % 8] = m;
+                    mins[c % 16] = m;
                 }
                 if c + 1 < n {
                     let (p, s, m) = term::<V>(row, qa, da, c + 1);
                     acc1 = _mm256_fmadd_ps(p, s, acc1);
                     if $has_min {
-                        mins[(c + 1) % 8] = m;
+                        mins[(c + 1) % 16] = m;
                     }
                 }
                 c += 2;
-                if $has_min && c % 8 == 0 && c <= n {
-                    macc = mins_step(&mins, ds, c - 8, macc);
+                if $has_min && c % 8 == 0 && c >= 16 {
+                    macc = mins_step(&mins[(c - 16) % 16..][..8], ds, c - 16, macc);
+                    added = c - 8;
                 }
             }
             let dot = hsum(_mm256_add_ps(acc0, acc1));
             if $has_min {
-                if n % 8 != 0 {
-                    mins[n % 8..].fill(0.0);
-                    macc = mins_step(&mins, ds, n - n % 8, macc);
+                while added + 8 <= n {
+                    macc = mins_step(&mins[added % 16..][..8], ds, added, macc);
+                    added += 8;
+                }
+                if added < n {
+                    let mut last = [0f32; 8];
+                    last[..n - added].copy_from_slice(&mins[added % 16..][..n - added]);
+                    macc = mins_step(&last, ds, added, macc);
                 }
                 finish(dot, macc)
             } else {
@@ -227,19 +236,22 @@ macro_rules! small_block {
 
 /// `macc + mins * ds[c0..c0 + 8]` (`ds` read as zeros past its end).
 #[inline(always)]
-unsafe fn mins_step(mins: &[f32; 8], ds: &[f32], c0: usize, macc: __m256) -> __m256 {
+unsafe fn mins_step(mins: &[f32], ds: &[f32], c0: usize, macc: __m256) -> __m256 {
     let d = if c0 + 8 <= ds.len() {
         _mm256_loadu_ps(ds.as_ptr().add(c0))
     } else {
-        let mut d = [0f32; 8];
-        for (k, v) in d.iter_mut().enumerate() {
-            if let Some(&x) = ds.get(c0 + k) {
-                *v = x;
-            }
-        }
-        _mm256_loadu_ps(d.as_ptr())
+        // The lanes past the end read as zeros (a masked load, which
+        // touches no memory past the end).
+        let left = ds.len().saturating_sub(c0) as i32;
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lanes);
+        _mm256_maskload_ps(ds.as_ptr().add(c0.min(ds.len())), mask)
     };
-    _mm256_fmadd_ps(_mm256_loadu_ps(mins.as_ptr()), d, macc)
+    let m = match mins.get(..8) {
+        Some(m) => _mm256_loadu_ps(m.as_ptr()),
+        None => _mm256_setzero_ps(),
+    };
+    _mm256_fmadd_ps(m, d, macc)
 }
 
 /// A dot's two parts summed, in the one order every path uses: the scaled

@@ -89,14 +89,26 @@ unsafe fn task_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out:
     let rows = out.len() / n.max(1);
     let mut row = Row::new(cols);
     let mut res = [0f32; TILE];
+    let stride = row.mn32.len();
+    let mut dpad = Vec::new();
     for g0 in (0..n).step_by(GROUP) {
         let g1 = (g0 + GROUP).min(n);
+        if F::HAS_MIN {
+            pad_dsums(acts, g0, g1, stride, &mut dpad);
+        }
         for r in 0..rows {
             unpack::<F>(w.row(first + r), &mut row);
             let mut i = g0;
             while i < g1 {
                 let t = (g1 - i).min(TILE);
-                dots(&row, acts, i, t, F::HAS_MIN, &mut res);
+                dots(
+                    &row,
+                    acts,
+                    i,
+                    t,
+                    F::HAS_MIN.then(|| &dpad[(i - g0) * stride..]),
+                    &mut res,
+                );
                 for (j, &v) in res[..t].iter().enumerate() {
                     out[r * n + i + j] = v;
                 }
@@ -128,7 +140,14 @@ pub(super) unsafe fn unpack<F: Format>(bytes: &[u8], row: &mut Row) {
 /// The dots of the unpacked row with activation rows `i..i + t`
 /// (`t <= TILE`) into `res[..t]`, in [`super::fused`]'s arithmetic.
 #[inline(always)]
-unsafe fn dots(row: &Row, acts: &QActs, i: usize, t: usize, with_min: bool, res: &mut [f32; TILE]) {
+unsafe fn dots(
+    row: &Row,
+    acts: &QActs,
+    i: usize,
+    t: usize,
+    mins: Option<&[f32]>,
+    res: &mut [f32; TILE],
+) {
     let cols = acts.cols;
     let chunks = (cols / 32)
         .min(row.q.len() / 32)
@@ -154,11 +173,10 @@ unsafe fn dots(row: &Row, acts: &QActs, i: usize, t: usize, with_min: bool, res:
     }
     for j in 0..t {
         let dot = hsum(_mm256_add_ps(even[j], odd[j]));
-        res[j] = if with_min {
-            let ds = &acts.dsums[(i + j) * cols / 32..(i + j + 1) * cols / 32];
-            finish(dot, min_term(&row.mn32, ds))
-        } else {
-            dot
+        let stride = row.mn32.len();
+        res[j] = match mins.and_then(|m| m.get(j * stride..(j + 1) * stride)) {
+            Some(ds) => finish(dot, min_term(&row.mn32, ds)),
+            None => dot,
         };
     }
 }
@@ -187,7 +205,8 @@ unsafe fn step(
 }
 
 /// The minimums' term: `sum_c mn32[c] * ds[c]` in eight lanes (lane
-/// `c % 8`), as [`super::fused`] sums it.
+/// `c % 8`), as [`super::fused`] sums it. Both slices are padded with
+/// zeros to a multiple of 8 ([`pad_dsums`]).
 #[inline(always)]
 pub(super) unsafe fn min_term(mn32: &[f32], ds: &[f32]) -> __m256 {
     let n = ds.len().min(mn32.len());
@@ -201,14 +220,23 @@ pub(super) unsafe fn min_term(mn32: &[f32], ds: &[f32]) -> __m256 {
         );
         c += 8;
     }
-    if c < n {
-        let mut tail = [0f32; 8];
-        tail[..n - c].copy_from_slice(&ds[c..n]);
-        acc = _mm256_fmadd_ps(
-            _mm256_loadu_ps(mn32.as_ptr().add(c)),
-            _mm256_loadu_ps(tail.as_ptr()),
-            acc,
-        );
-    }
     acc
+}
+
+/// The `dsums` of activation rows `g0..g1`, each `stride` long (a multiple
+/// of 8, at least the row's chunks) with zeros past the row's end, so that
+/// [`min_term`] reads whole vectors (zeros times the zero minimums past the
+/// end, as [`super::fused`] pads its last eight).
+pub(super) fn pad_dsums(acts: &QActs, g0: usize, g1: usize, stride: usize, out: &mut Vec<f32>) {
+    let per = (acts.cols / 32).min(stride);
+    out.clear();
+    out.resize(g1.saturating_sub(g0) * stride, 0.0);
+    for (i, o) in (g0..g1).zip(out.chunks_exact_mut(stride.max(1))) {
+        if let Some(src) = acts
+            .dsums
+            .get(i * (acts.cols / 32)..i * (acts.cols / 32) + per)
+        {
+            o[..per].copy_from_slice(src);
+        }
+    }
 }

@@ -16,10 +16,13 @@
 
 use super::formats::Format;
 use super::fused::{finish, hsum};
-use super::group::{min_term, unpack, Row, TILE};
+use super::group::{min_term, pad_dsums, unpack, Row, TILE};
 use super::matmul::GROUP;
 use super::{QActs, QMatrix};
 use std::arch::x86_64::*;
+
+/// Bytes of 8-bit activations per group (see [`task`]).
+const GROUP_BYTES: usize = 256 << 10;
 
 /// Weight rows `first..first + out.len() / n` of `w` against every
 /// activation row into `out` (`rows x n`).
@@ -35,8 +38,18 @@ pub(super) unsafe fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize
     let mut r0 = Row::new(cols);
     let mut r1 = Row::new(cols);
     let mut res = [[0f32; TILE]; 2];
-    for g0 in (0..n).step_by(GROUP) {
-        let g1 = (g0 + GROUP).min(n);
+    // The group's unsigned activations stay in the core's L2 cache while
+    // the task's weight rows pass over them: as many rows as fit in
+    // `GROUP_BYTES`, and at least `GROUP`, so each weight row is unpacked
+    // once per group.
+    let group = (GROUP_BYTES / cols.max(1)).max(GROUP);
+    let stride = r0.mn32.len();
+    let mut dpad = Vec::new();
+    for g0 in (0..n).step_by(group) {
+        let g1 = (g0 + group).min(n);
+        if F::HAS_MIN {
+            pad_dsums(acts, g0, g1, stride, &mut dpad);
+        }
         let mut r = 0;
         while r < rows {
             let two = r + 1 < rows;
@@ -49,7 +62,7 @@ pub(super) unsafe fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize
             let mut i = g0;
             while i < g1 {
                 let t = (g1 - i).min(TILE);
-                let m = F::HAS_MIN;
+                let m = F::HAS_MIN.then(|| &dpad[(i - g0) * stride..]);
                 match (two, t) {
                     (true, TILE) => dots::<2, TILE>([&r0, &r1], acts, i, m, &mut res),
                     (true, 3) => dots::<2, 3>([&r0, &r1], acts, i, m, &mut res),
@@ -96,7 +109,7 @@ unsafe fn dots<const R: usize, const T: usize>(
     rows: [&Row; R],
     acts: &QActs,
     i: usize,
-    with_min: bool,
+    mins: Option<&[f32]>,
     res: &mut [[f32; TILE]; 2],
 ) {
     let cols = acts.cols;
@@ -134,11 +147,10 @@ unsafe fn dots<const R: usize, const T: usize>(
     for k in 0..R {
         for j in 0..T {
             let dot = hsum(_mm256_add_ps(even[k][j], odd[k][j]));
-            res[k][j] = if with_min {
-                let ds = &acts.dsums[(i + j) * cols / 32..(i + j + 1) * cols / 32];
-                finish(dot, min_term(&rows[k].mn32, ds))
-            } else {
-                dot
+            let stride = rows[k].mn32.len();
+            res[k][j] = match mins.and_then(|m| m.get(j * stride..(j + 1) * stride)) {
+                Some(ds) => finish(dot, min_term(&rows[k].mn32, ds)),
+                None => dot,
             };
         }
     }
