@@ -86,8 +86,20 @@ unsafe fn task_with<const V: bool>(w: &QMatrix<'_>, acts: &QActs, first: usize, 
 /// The `f16` at `p` as `f32`.
 #[inline(always)]
 unsafe fn f16(p: *const u8) -> f32 {
-    let bits = u16::from_le_bytes([*p, *p.add(1)]);
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    let bits = u16::from_le_bytes([*p, *p.add(1)]) as u32;
+    // `vmovd` from a general register writes the whole vector register.
+    // Written with intrinsics, the compiler inserts the 16 bits into lane 0
+    // of whatever register it picks (it once picked an accumulator), which
+    // chained every block's scale to the previous block's sum.
+    let x: __m128;
+    std::arch::asm!(
+        "vmovd {x}, {b:e}",
+        "vcvtph2ps {x}, {x}",
+        b = in(reg) bits,
+        x = out(xmm_reg) x,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    _mm_cvtss_f32(x)
 }
 
 /// The sum of the 8 lanes.
