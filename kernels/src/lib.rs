@@ -41,6 +41,20 @@ pub fn valid_range(off: isize, stride: usize, len: usize, out: usize) -> (usize,
     (lo, hi.max(lo))
 }
 
+/// Run `f` on one of rayon's threads and wait for it. A caller outside the
+/// pool that runs many small parallel steps (a transformer's products and
+/// attentions, hundreds per decoded token) should: inside the pool each
+/// step's parallel part runs with the calling thread taking part, while
+/// from outside, every step is handed to the pool and the caller sleeps
+/// until woken. Runs `f` here when already on a pool thread or with one
+/// thread.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_num_threads() <= 1 || rayon::current_thread_index().is_some() {
+        return f();
+    }
+    rayon::scope(|_| f())
+}
+
 /// Dot product with 32 independent accumulators (so the compiler can
 /// vectorise it: a plain `f32` fold cannot be reassociated), in the AVX2
 /// build when the CPU has it.

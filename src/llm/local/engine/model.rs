@@ -96,6 +96,11 @@ impl Engine {
     /// Returns the logits of the last token (`vocab` values), or of every
     /// token (`tokens.len() x vocab`) when `all`.
     pub fn forward(&mut self, tokens: &[u32], all: bool) -> Result<Vec<f32>, EngineError> {
+        seki_kernels::on_pool(|| self.forward_here(tokens, all))
+    }
+
+    /// [`Model::forward`] on the calling thread.
+    fn forward_here(&mut self, tokens: &[u32], all: bool) -> Result<Vec<f32>, EngineError> {
         let n = tokens.len();
         if n == 0 {
             return Err(EngineError::Empty);
