@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
         Command::EvalWorker(a) => worker::run_worker(a),
-        Command::BenchTrain(a) => worker::run_bench_train(a),
+        Command::BenchTrain(a) => seki_kernels::on_pool(|| worker::run_bench_train(a)),
         Command::Llm(c) => llm::run(cli.config.as_deref(), c),
         Command::Proxy(c) => proxy::run(cli.config.as_deref(), c),
     }
