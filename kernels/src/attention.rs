@@ -192,20 +192,52 @@ crate::simd_fn! {
     }
 }
 
+/// Values per parallel piece of the row-wise operations below: under it,
+/// handing work to another thread costs more than it saves.
+const PAR_MIN: usize = 1 << 14;
+
+/// Rows per parallel piece of `rows` rows of `width` values: the whole when
+/// it is small or there is one thread.
+fn piece_rows(rows: usize, width: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || rows * width < 2 * PAR_MIN {
+        return rows.max(1);
+    }
+    rows.div_ceil(2 * threads).max(PAR_MIN.div_ceil(width.max(1)))
+}
+
 /// RMS norm of each `w.len()`-long row of `x` into `out`:
-/// `x / sqrt(mean(x^2) + eps) * w`.
+/// `x / sqrt(mean(x^2) + eps) * w`. Rows in parallel when there are many.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let d = w.len();
     if d == 0 {
         return;
     }
-    for (xr, orow) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let ms = crate::dot(xr, xr) / d as f32;
-        let inv = 1.0 / (ms + eps).sqrt();
-        for ((o, &xv), &wv) in orow.iter_mut().zip(xr).zip(w) {
-            *o = xv * inv * wv;
-        }
-    }
+    let per = piece_rows(x.len() / d, d) * d;
+    x.par_chunks(per)
+        .zip(out.par_chunks_mut(per))
+        .for_each(|(xc, oc)| {
+            for (xr, orow) in xc.chunks_exact(d).zip(oc.chunks_exact_mut(d)) {
+                let ms = crate::dot(xr, xr) / d as f32;
+                let inv = 1.0 / (ms + eps).sqrt();
+                for ((o, &xv), &wv) in orow.iter_mut().zip(xr).zip(w) {
+                    *o = xv * inv * wv;
+                }
+            }
+        });
+}
+
+/// `x += y`, elementwise (the residual connection), in parallel pieces
+/// when long.
+pub fn add(x: &mut [f32], y: &[f32]) {
+    let per = piece_rows(x.len(), 1);
+    x.par_chunks_mut(per)
+        .zip(y.par_chunks(per))
+        .for_each(|(a, b)| {
+            for (u, v) in a.iter_mut().zip(b) {
+                *u += v;
+            }
+        });
 }
 
 /// Rotary position embedding, in place, of `x`: rows of `heads x head_dim`
@@ -225,6 +257,23 @@ pub fn rope(
     if heads == 0 || head_dim == 0 || 2 * half > head_dim {
         return;
     }
+    let width = heads * head_dim;
+    let per = piece_rows(x.len() / width, width) * width;
+    x.par_chunks_mut(per).enumerate().for_each(|(k, piece)| {
+        rope_rows(piece, heads, head_dim, pos0 + k * per / width, inv_freq, neox)
+    });
+}
+
+/// [`rope`] on the calling thread.
+fn rope_rows(
+    x: &mut [f32],
+    heads: usize,
+    head_dim: usize,
+    pos0: usize,
+    inv_freq: &[f32],
+    neox: bool,
+) {
+    let half = inv_freq.len();
     let mut cs = vec![(0f32, 0f32); half];
     for (i, row) in x.chunks_exact_mut(heads * head_dim).enumerate() {
         let pos = (pos0 + i) as f32;
@@ -249,9 +298,14 @@ pub fn rope(
 
 /// `gate = silu(gate) * up`, elementwise.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
+    let per = piece_rows(gate.len(), 1);
+    gate.par_chunks_mut(per)
+        .zip(up.par_chunks(per))
+        .for_each(|(gc, uc)| {
+            for (g, &u) in gc.iter_mut().zip(uc) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+        });
 }
 
 #[cfg(test)]

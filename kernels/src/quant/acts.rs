@@ -2,6 +2,7 @@
 //! sum of every 16 (for the formats with minimums or offsets).
 
 use super::QuantError;
+use rayon::prelude::*;
 
 /// `n` rows of `cols` activations, 8-bit: `x[i] ~ d[i / 32] * qs[i]`.
 #[derive(Debug, Clone, Default)]
@@ -93,14 +94,23 @@ impl QActs {
         self.d.resize(x.len() / 32, 0.0);
         self.sums.resize(x.len() / 16, 0);
         self.dsums.resize(x.len() / 32, 0.0);
-        quantize_blocks(
-            x,
-            &mut self.qs,
-            &mut self.us,
-            &mut self.d,
-            &mut self.sums,
-            &mut self.dsums,
-        );
+        // Rows in parallel pieces when there are many (a prompt).
+        let threads = rayon::current_num_threads();
+        let rows = if threads > 1 && x.len() >= 1 << 15 {
+            n.div_ceil(2 * threads).max(1)
+        } else {
+            n.max(1)
+        };
+        let per = rows * cols;
+        x.par_chunks(per)
+            .zip(self.qs.par_chunks_mut(per))
+            .zip(self.us.par_chunks_mut(per))
+            .zip(self.d.par_chunks_mut(per / 32))
+            .zip(self.sums.par_chunks_mut(per / 16))
+            .zip(self.dsums.par_chunks_mut(per / 32))
+            .for_each(|(((((x, qs), us), d), sums), dsums)| {
+                quantize_blocks(x, qs, us, d, sums, dsums)
+            });
         Ok(())
     }
 

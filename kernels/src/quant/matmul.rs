@@ -49,20 +49,34 @@ pub(crate) fn matmul_with(
 }
 
 /// `y` (`cols x rows`) = the transpose of `x` (`rows x cols`), in square
-/// tiles so both sides stay in cache.
+/// tiles so both sides stay in cache, bands of `y` in parallel when large.
 fn transpose(x: &[f32], rows: usize, cols: usize, y: &mut [f32]) {
     const TILE: usize = 16;
-    for r0 in (0..rows).step_by(TILE) {
-        let r1 = (r0 + TILE).min(rows);
-        for c0 in (0..cols).step_by(TILE) {
-            let c1 = (c0 + TILE).min(cols);
-            for r in r0..r1 {
-                for c in c0..c1 {
-                    y[c * rows + r] = x[r * cols + c];
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let band = if threads > 1 && x.len() >= 1 << 15 {
+        cols.div_ceil(2 * threads).next_multiple_of(TILE)
+    } else {
+        cols
+    };
+    y.par_chunks_mut(band * rows)
+        .enumerate()
+        .for_each(|(k, yb)| {
+            let (c_lo, c_hi) = (k * band, (k * band + yb.len() / rows).min(cols));
+            for r0 in (0..rows).step_by(TILE) {
+                let r1 = (r0 + TILE).min(rows);
+                for c0 in (c_lo..c_hi).step_by(TILE) {
+                    let c1 = (c0 + TILE).min(c_hi);
+                    for r in r0..r1 {
+                        for c in c0..c1 {
+                            yb[(c - c_lo) * rows + r] = x[r * cols + c];
+                        }
+                    }
                 }
             }
-        }
-    }
+        });
 }
 
 /// `y = W a` for one activation row (`acts` has `n = 1`), `y` `rows` long.

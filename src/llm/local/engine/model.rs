@@ -142,7 +142,7 @@ impl Engine {
             attention::causal(&b.q, keys, values, pos0, dims, &mut b.att);
             b.acts.quantize_from(&b.att, n, c.heads * hd)?;
             layer.wo.apply(&b.acts, &mut b.o)?;
-            add(&mut x, &b.o);
+            attention::add(&mut x, &b.o);
 
             attention::rms_norm(&x, &layer.ffn_norm, c.eps, &mut b.h);
             b.acts.quantize_from(&b.h, n, d)?;
@@ -151,7 +151,7 @@ impl Engine {
             attention::silu_mul(&mut b.gate, &b.up);
             b.acts.quantize_from(&b.gate, n, c.ffn)?;
             layer.down.apply(&b.acts, &mut b.o)?;
-            add(&mut x, &b.o);
+            attention::add(&mut x, &b.o);
         }
         self.cache.commit(tokens);
         let rows = if all { n } else { 1 };
@@ -162,11 +162,5 @@ impl Engine {
         let mut logits = Vec::new();
         self.w.output().apply(&b.acts, &mut logits)?;
         Ok(logits)
-    }
-}
-
-fn add(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
     }
 }
