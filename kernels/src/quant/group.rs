@@ -48,7 +48,7 @@ unsafe fn task_vnni<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out:
 pub(super) struct Row {
     /// The values (signed).
     pub(super) q: Vec<i8>,
-    /// Their magnitudes (the signs go onto the activations).
+    /// Their magnitudes (the signs go onto the activations; AVX2 only).
     pub(super) u: Vec<u8>,
     /// Per 32 values, 8 lanes: the first 16 values' scale in lanes 0-3,
     /// the second 16's in lanes 4-7 (the integer dot's lane order).
@@ -97,7 +97,7 @@ unsafe fn task_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out:
             pad_dsums(acts, g0, g1, stride, &mut dpad);
         }
         for r in 0..rows {
-            unpack::<F>(w.row(first + r), &mut row);
+            unpack::<F, true>(w.row(first + r), &mut row);
             let mut i = g0;
             while i < g1 {
                 let t = (g1 - i).min(TILE);
@@ -120,11 +120,13 @@ unsafe fn task_with<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out:
 
 /// Unpack a row of `F` blocks into `row`.
 #[inline(always)]
-pub(super) unsafe fn unpack<F: Format>(bytes: &[u8], row: &mut Row) {
+pub(super) unsafe fn unpack<F: Format, const ABS: bool>(bytes: &[u8], row: &mut Row) {
     super::formats::unpack_row::<F>(bytes, &mut row.q, &mut row.sc, &mut row.mn);
-    for (qc, uc) in row.q.chunks_exact(32).zip(row.u.chunks_exact_mut(32)) {
-        let x = _mm256_loadu_si256(qc.as_ptr() as *const __m256i);
-        _mm256_storeu_si256(uc.as_mut_ptr() as *mut __m256i, _mm256_sign_epi8(x, x));
+    if ABS {
+        for (qc, uc) in row.q.chunks_exact(32).zip(row.u.chunks_exact_mut(32)) {
+            let x = _mm256_loadu_si256(qc.as_ptr() as *const __m256i);
+            _mm256_storeu_si256(uc.as_mut_ptr() as *mut __m256i, _mm256_sign_epi8(x, x));
+        }
     }
     for (c, s) in row.sv.chunks_exact_mut(8).enumerate() {
         let (a, b) = (row.sc[2 * c], row.sc[2 * c + 1]);

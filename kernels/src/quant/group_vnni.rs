@@ -53,10 +53,10 @@ pub(super) unsafe fn task<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize
         let mut r = 0;
         while r < rows {
             let two = r + 1 < rows;
-            unpack::<F>(w.row(first + r), &mut r0);
+            unpack::<F, false>(w.row(first + r), &mut r0);
             corrections(&mut r0);
             if two {
-                unpack::<F>(w.row(first + r + 1), &mut r1);
+                unpack::<F, false>(w.row(first + r + 1), &mut r1);
                 corrections(&mut r1);
             }
             let mut i = g0;
