@@ -129,8 +129,17 @@ crate::simd_fn! {
                             }
                         }
                     }
-                    let n = LANES.min(ow - ox0);
-                    orow[ox0..ox0 + n].copy_from_slice(&acc[..n]);
+                    // A whole block as one fixed-size store; only the
+                    // row's last, partial block goes value by value (a
+                    // copy of variable length was a `memmove` call per
+                    // block).
+                    if let Some(dst) = orow.get_mut(ox0..ox0 + LANES) {
+                        dst.copy_from_slice(&acc);
+                    } else {
+                        for (o, &a) in orow[ox0..].iter_mut().zip(&acc) {
+                            *o = a;
+                        }
+                    }
                     ox0 += LANES;
                 }
             } else {
