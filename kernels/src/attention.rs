@@ -203,7 +203,8 @@ fn piece_rows(rows: usize, width: usize) -> usize {
     if threads <= 1 || rows * width < 2 * PAR_MIN {
         return rows.max(1);
     }
-    rows.div_ceil(2 * threads).max(PAR_MIN.div_ceil(width.max(1)))
+    rows.div_ceil(2 * threads)
+        .max(PAR_MIN.div_ceil(width.max(1)))
 }
 
 /// RMS norm of each `w.len()`-long row of `x` into `out`:
@@ -260,7 +261,14 @@ pub fn rope(
     let width = heads * head_dim;
     let per = piece_rows(x.len() / width, width) * width;
     x.par_chunks_mut(per).enumerate().for_each(|(k, piece)| {
-        rope_rows(piece, heads, head_dim, pos0 + k * per / width, inv_freq, neox)
+        rope_rows(
+            piece,
+            heads,
+            head_dim,
+            pos0 + k * per / width,
+            inv_freq,
+            neox,
+        )
     });
 }
 

@@ -59,9 +59,11 @@ pub fn set_no_vnni(on: bool) {
     NO_VNNI.store(on, Ordering::Relaxed);
 }
 
-/// Whether the builds with AVX-512 VNNI on 256-bit registers run (the
-/// quantized products' integer dots in one instruction): the AVX2 builds
-/// run, the CPU has `avx512vnni` and `avx512vl`, and [`set_no_vnni`] is off.
+/// Whether the builds with AVX-512 VNNI run (the quantized products'
+/// integer dots in one instruction; 256-bit registers for decoding, 512-bit
+/// for prompts): the AVX2 builds
+/// run, the CPU has `avx512vnni`, `avx512vl`, `avx512f` and `avx512bw`
+/// (the prompt path uses 512-bit registers), and [`set_no_vnni`] is off.
 #[inline]
 pub fn has_avx512_vnni() -> bool {
     if NO_VNNI.load(Ordering::Relaxed) || !has_avx2_fma() {
@@ -69,7 +71,10 @@ pub fn has_avx512_vnni() -> bool {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl")
+        std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -39,7 +39,7 @@ unsafe fn task_avx2<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out:
     task_with::<F>(w, acts, first, out)
 }
 
-#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni,avx512vl")]
 unsafe fn task_vnni<F: Format>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
     super::group_vnni::task::<F>(w, acts, first, out)
 }

@@ -9,7 +9,8 @@
 //! the same four values per lane: the offset cancels in integers), and the
 //! floating-point steps are the same: per 32 values, the lanes converted,
 //! times `scale_w * d_a`, into one of two accumulators (even and odd
-//! chunks), then the minimums' term. So the logits stay independent of how
+//! chunks, which are the two halves of one 512-bit register here), then
+//! the minimums' term. So the logits stay independent of how
 //! tokens are batched (`tests.rs` checks it).
 
 #![cfg(target_arch = "x86_64")]
@@ -28,7 +29,7 @@ const GROUP_BYTES: usize = 256 << 10;
 /// activation row into `out` (`rows x n`).
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA, AVX-512 VNNI and AVX-512 VL (the caller's
+/// The CPU must have AVX2, FMA, AVX-512 F, BW, VNNI and VL (the caller's
 /// `target_feature` enables them); `acts.cols == w.cols`, `w.qtype` is
 /// `F`'s, and `out` covers rows of `w` from `first`.
 #[inline(always)]
@@ -104,6 +105,12 @@ unsafe fn corrections(row: &mut Row) {
 
 /// The dots of `R` unpacked rows with activation rows `i..i + T`
 /// (`T <= TILE`) into `res[..R][..T]`.
+///
+/// Two chunks per 512-bit register: an even chunk in the low half and the
+/// odd one after it in the high half, so each half is exactly one of the
+/// decoding path's two accumulators (the same lanes, the same operations in
+/// the same order), and their sum at the end is its `even + odd`. One
+/// instruction then does the work of two for each step.
 #[inline(always)]
 unsafe fn dots<const R: usize, const T: usize>(
     rows: [&Row; R],
@@ -133,20 +140,21 @@ unsafe fn dots<const R: usize, const T: usize>(
         ua[j] = acts.us.as_ptr().add((i + j) * cols);
         da[j] = acts.d.as_ptr().add((i + j) * cols / 32);
     }
-    let mut even = [[_mm256_setzero_ps(); T]; R];
-    let mut odd = [[_mm256_setzero_ps(); T]; R];
+    let mut acc = [[_mm512_setzero_ps(); T]; R];
     let mut c = 0;
     while c + 1 < chunks {
-        step::<R, T>(&rows, &ua, &da, c, &mut even);
-        step::<R, T>(&rows, &ua, &da, c + 1, &mut odd);
+        step::<R, T, true>(&rows, &ua, &da, c, &mut acc);
         c += 2;
     }
     if c < chunks {
-        step::<R, T>(&rows, &ua, &da, c, &mut even);
+        step::<R, T, false>(&rows, &ua, &da, c, &mut acc);
     }
     for k in 0..R {
         for j in 0..T {
-            let dot = hsum(_mm256_add_ps(even[k][j], odd[k][j]));
+            let v = acc[k][j];
+            let even = _mm512_castps512_ps256(v);
+            let odd = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            let dot = hsum(_mm256_add_ps(even, odd));
             let stride = rows[k].mn32.len();
             res[k][j] = match mins.and_then(|m| m.get(j * stride..(j + 1) * stride)) {
                 Some(ds) => finish(dot, min_term(&rows[k].mn32, ds)),
@@ -156,29 +164,43 @@ unsafe fn dots<const R: usize, const T: usize>(
     }
 }
 
-/// Chunk `c` of the rows against the tile's `T` activation rows.
+/// Chunks `c` and `c + 1` (`PAIR`), or chunk `c` alone in the low half
+/// (the high half's operands loaded as zeros, which leave its accumulators
+/// as they were), of the rows against the tile's `T` activation rows.
 #[inline(always)]
-unsafe fn step<const R: usize, const T: usize>(
+unsafe fn step<const R: usize, const T: usize, const PAIR: bool>(
     rows: &[&Row; R],
     ua: &[*const u8; T],
     da: &[*const f32; T],
     c: usize,
-    acc: &mut [[__m256; T]; R],
+    acc: &mut [[__m512; T]; R],
 ) {
-    let mut q = [_mm256_setzero_si256(); R];
-    let mut k = [_mm256_setzero_si256(); R];
-    let mut sv = [_mm256_setzero_ps(); R];
+    let (m8, m32): (u64, u16) = if PAIR {
+        (!0, !0)
+    } else {
+        (u32::MAX as u64, 0xff)
+    };
+    let mut q = [_mm512_setzero_si512(); R];
+    let mut k = [_mm512_setzero_si512(); R];
+    let mut sv = [_mm512_setzero_ps(); R];
     for r in 0..R {
-        q[r] = _mm256_loadu_si256(rows[r].q.as_ptr().add(32 * c) as *const __m256i);
-        k[r] = _mm256_loadu_si256(rows[r].corr.as_ptr().add(8 * c) as *const __m256i);
-        sv[r] = _mm256_loadu_ps(rows[r].sv.as_ptr().add(8 * c));
+        q[r] = _mm512_maskz_loadu_epi8(m8, rows[r].q.as_ptr().add(32 * c));
+        k[r] = _mm512_maskz_loadu_epi32(m32, rows[r].corr.as_ptr().add(8 * c));
+        sv[r] = _mm512_maskz_loadu_ps(m32, rows[r].sv.as_ptr().add(8 * c));
     }
+    // Lanes 0-7: the even chunk's activation scale; 8-15: the odd one's.
+    let halves = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     for j in 0..T {
-        let a = _mm256_loadu_si256(ua[j].add(32 * c) as *const __m256i);
-        let d = _mm256_set1_ps(*da[j].add(c));
+        let a = _mm512_maskz_loadu_epi8(m8, ua[j].add(32 * c) as *const i8);
+        let d = if PAIR {
+            let two = _mm_castpd_ps(_mm_load_sd(da[j].add(c) as *const f64));
+            _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(two))
+        } else {
+            _mm512_set1_ps(*da[j].add(c))
+        };
         for r in 0..R {
-            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(k[r], a, q[r]));
-            acc[r][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(sv[r], d), acc[r][j]);
+            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(k[r], a, q[r]));
+            acc[r][j] = _mm512_fmadd_ps(p, _mm512_mul_ps(sv[r], d), acc[r][j]);
         }
     }
 }
