@@ -37,7 +37,18 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/
   echo "bench: building llama-cpp-python from source into $venv (several minutes)..." >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip >&2
-  CMAKE_ARGS="-DGGML_NATIVE=ON" "$venv/bin/pip" install --quiet llama-cpp-python >&2
+  # Built for this CPU (GGML_NATIVE), but without AMX where the CPU has it:
+  # llama.cpp's AMX matrix product (ggml_backend_amx_mul_mat) crashed with
+  # SIGSEGV at the first prompt on such a CPU (llama-cpp-python 0.3.36), and
+  # seki does not use AMX either. Explicit -mno-* flags win over
+  # -march=native whatever their order. LLAMACPP_CFLAGS overrides them.
+  nocpu=""
+  if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+    nocpu="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  fi
+  flags=${LLAMACPP_CFLAGS-$nocpu}
+  CFLAGS="$flags" CXXFLAGS="$flags" CMAKE_ARGS="-DGGML_NATIVE=ON" \
+    "$venv/bin/pip" install --quiet --no-cache-dir llama-cpp-python >&2
 fi
 
 cargo build --release --quiet
@@ -57,6 +68,21 @@ print(json.dumps({k: statistics.median(r[k] for r in runs)
 
 for model in "${models[@]}"; do
   [ -f "$model" ] || scripts/setup.sh
+  case "$model" in
+  *.q8_0.gguf)
+    # seki's Q8_0 re-quantization of the file before `.q8_0`: loading a
+    # profile with requantize = "q8_0" writes it beside the source.
+    if [ ! -f "$model" ]; then
+      cat > "$cfg" <<TOML
+[llm.profiles.requant]
+kind = "gguf"
+model = "$(realpath "${model%.q8_0.gguf}.gguf")"
+requantize = "q8_0"
+TOML
+      target/release/seki --config "$cfg" llm bench --llm requant --prompt-tokens 8 --tokens 1 >/dev/null
+    fi
+    ;;
+  esac
   model=$(realpath "$model")
   cat > "$cfg" <<TOML
 [llm.profiles.asis]

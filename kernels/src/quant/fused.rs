@@ -56,10 +56,16 @@ unsafe fn task_vnni(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]
 unsafe fn task_with<const V: bool>(w: &QMatrix<'_>, acts: &QActs, first: usize, out: &mut [f32]) {
     let (n, cols) = (acts.n, acts.cols);
     let rows = out.len() / n.max(1);
+    // The task's weight bytes, read once in order: each row's lines are
+    // asked for `AHEAD` bytes before it is reached, so that the memory
+    // reads of the next rows overlap this row's arithmetic.
+    let data = w.row_span(first, rows);
+    let rb = data.len() / rows.max(1);
     macro_rules! each {
         ($dot:ident) => {
             for r in 0..rows {
                 let row = w.row(first + r);
+                prefetch(data, r * rb + AHEAD, rb);
                 for i in 0..n {
                     out[r * n + i] = $dot::<V>(
                         row,
@@ -80,6 +86,22 @@ unsafe fn task_with<const V: bool>(w: &QMatrix<'_>, acts: &QActs, first: usize, 
         QType::Q4_K => each!(q4_k),
         QType::Q5_K => each!(q5_k),
         QType::Q6_K => each!(q6_k),
+    }
+}
+
+/// How far ahead of the row being dotted its task's weight bytes are
+/// prefetched.
+const AHEAD: usize = 2048;
+
+/// Prefetch the cache lines of `data[at..at + len]` (what lies inside
+/// `data`).
+#[inline(always)]
+unsafe fn prefetch(data: &[u8], at: usize, len: usize) {
+    let end = (at + len).min(data.len());
+    let mut i = at;
+    while i < end {
+        _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(i) as *const i8);
+        i += 64;
     }
 }
 

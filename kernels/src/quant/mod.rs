@@ -213,6 +213,13 @@ impl<'a> QMatrix<'a> {
         &self.data[r * rb..(r + 1) * rb]
     }
 
+    /// The bytes of rows `first..first + n` (clamped to the matrix).
+    pub(crate) fn row_span(&self, first: usize, n: usize) -> &'a [u8] {
+        let rb = self.data.len() / self.rows.max(1);
+        let end = ((first + n) * rb).min(self.data.len());
+        &self.data[(first * rb).min(end)..end]
+    }
+
     /// Row `r` as `f32` values into `out` (`cols` long), e.g. an embedding.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), QuantError> {
         if r >= self.rows {
