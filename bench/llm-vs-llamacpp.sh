@@ -100,10 +100,12 @@ import numpy as np
 from llama_cpp import Llama
 
 path, p, n, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-# The prompt goes in as one batch: llama-cpp-python sizes its logits buffer
-# by the batch, so the batch must hold the whole prompt (a 512-token prompt
-# with n_batch 512 and the context of 1024 overran it before).
-batch = max(512, p)
+# The prompt goes in as one batch, and llama-cpp-python sizes its logits
+# buffer by the batch but writes each token's logits at its position: the
+# batch must cover every position of the run, prompt and generated tokens
+# (a 512-token prompt with n_batch 512 overran it at the first generated
+# token).
+batch = max(512, p + n + 16)
 llm = Llama(model_path=path, n_ctx=max(1024, p + n + 16), n_batch=batch, n_ubatch=batch,
             n_threads=threads, n_threads_batch=threads, verbose=False)
 text = ("The quick brown fox jumps over the lazy dog while a neural architecture search "
