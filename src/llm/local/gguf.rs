@@ -387,7 +387,7 @@ pub fn tokenizer(c: &gguf_file::Content) -> Result<Tokenizer, String> {
 }
 
 /// Load the model of `path` (whose header is `content`) for `engine`:
-/// seki's engine where it runs the file (llama and qwen2 families, weight
+/// seki's engine where it runs the file (llama, qwen2 and qwen3 families, weight
 /// formats its kernels handle), else candle-transformers'.
 pub fn load(
     path: &Path,

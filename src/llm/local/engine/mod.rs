@@ -1,4 +1,4 @@
-//! seki's own transformer forward for the llama and qwen2 GGUF families,
+//! seki's own transformer forward for the llama, qwen2 and qwen3 GGUF families,
 //! on the quantized kernels of `seki_kernels::quant` (weights used as
 //! stored in the file) with a key/value cache it owns:
 //!

@@ -1,5 +1,6 @@
 //! The forward pass: embeddings, then per block RMS norm, q/k/v projections
-//! (with qwen2's biases), rotary embedding, grouped-query causal attention
+//! (with qwen2's biases; qwen3's per-head RMS norms of queries and keys),
+//! rotary embedding, grouped-query causal attention
 //! over the cache, output projection and residual, RMS norm, SiLU-gated MLP
 //! and residual; then the final norm and the logits.
 
@@ -31,12 +32,14 @@ struct Buffers {
     o: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
+    /// A query or key head norm's output (qwen3).
+    normed: Vec<f32>,
     acts: QActs,
 }
 
 impl Engine {
-    /// Load the model of `path` (whose header is `content`): llama- and
-    /// qwen2-family files with quantized matrices of the kernels' formats;
+    /// Load the model of `path` (whose header is `content`): llama-, qwen2-
+    /// and qwen3-family files with quantized matrices of the kernels' formats;
     /// anything else is [`EngineError::Unsupported`].
     pub fn load(path: &Path, content: &gguf_file::Content) -> Result<Self, EngineError> {
         let cfg = Config::from_content(content)?;
@@ -136,6 +139,13 @@ impl Engine {
             layer.wq.apply(&b.acts, &mut b.q)?;
             layer.wk.apply(&b.acts, &mut b.k)?;
             layer.wv.apply(&b.acts, &mut b.v)?;
+            for (norm, t) in [(&layer.q_norm, &mut b.q), (&layer.k_norm, &mut b.k)] {
+                if let Some(w) = norm {
+                    b.normed.resize(t.len(), 0.0);
+                    attention::rms_norm(t, w, c.eps, &mut b.normed);
+                    std::mem::swap(t, &mut b.normed);
+                }
+            }
             attention::rope(&mut b.q, c.heads, hd, pos0, &self.inv_freq, c.neox);
             attention::rope(&mut b.k, c.kv_heads, hd, pos0, &self.inv_freq, c.neox);
             let (keys, values) = self.cache.extend(l, &b.k, &b.v);

@@ -58,7 +58,7 @@ fn md_f32(c: &gguf_file::Content, key: &str) -> Option<f32> {
 }
 
 impl Config {
-    /// Read the configuration of a llama- or qwen2-family file.
+    /// Read the configuration of a llama-, qwen2- or qwen3-family file.
     pub fn from_content(c: &gguf_file::Content) -> Result<Self, EngineError> {
         let arch = c
             .metadata
@@ -68,7 +68,7 @@ impl Config {
             .unwrap_or_default();
         let neox = match arch.as_str() {
             "llama" | "mistral" => false,
-            "qwen2" => true,
+            "qwen2" | "qwen3" => true,
             other => return Err(EngineError::Unsupported(format!("architecture '{other}'"))),
         };
         let need = |k: &str| {
@@ -90,7 +90,9 @@ impl Config {
         }
         let head_dim = md_usize(c, &format!("{arch}.attention.key_length")).unwrap_or(embd / heads);
         let rope_dim = md_usize(c, &format!("{arch}.rope.dimension_count")).unwrap_or(head_dim);
-        if rope_dim > head_dim || !rope_dim.is_multiple_of(2) || head_dim * heads != embd {
+        // The heads' width may differ from the model's (qwen3: 16 heads of
+        // 128 for width 1024); the projections' shapes follow the heads.
+        if head_dim == 0 || rope_dim > head_dim || !rope_dim.is_multiple_of(2) {
             return Err(EngineError::Unsupported(format!(
                 "head size {head_dim} with {rope_dim} rotated values for width {embd}"
             )));
@@ -172,6 +174,10 @@ pub struct Layer {
     pub up: Linear,
     /// MLP down projection.
     pub down: Linear,
+    /// qwen3: RMS norm of each query head before the rotation (`head_dim`).
+    pub q_norm: Option<Vec<f32>>,
+    /// qwen3: RMS norm of each key head before the rotation (`head_dim`).
+    pub k_norm: Option<Vec<f32>>,
 }
 
 /// All tensors.
@@ -323,6 +329,14 @@ impl Weights {
             let gate = proj("ffn_gate", cfg.ffn, d)?;
             let up = proj("ffn_up", cfg.ffn, d)?;
             let down = proj("ffn_down", d, cfg.ffn)?;
+            let mut head_norm = |name: &str| -> Result<Option<Vec<f32>>, EngineError> {
+                let name = format!("{p}.{name}.weight");
+                match r.has(&name) {
+                    true => r.vector(&name, hd).map(Some),
+                    false => Ok(None),
+                }
+            };
+            let (q_norm, k_norm) = (head_norm("attn_q_norm")?, head_norm("attn_k_norm")?);
             layers.push(Layer {
                 attn_norm: r.vector(&format!("{p}.attn_norm.weight"), d)?,
                 ffn_norm: r.vector(&format!("{p}.ffn_norm.weight"), d)?,
@@ -333,6 +347,8 @@ impl Weights {
                 gate,
                 up,
                 down,
+                q_norm,
+                k_norm,
             });
         }
         let norm = r.vector("output_norm.weight", d)?;
