@@ -2,6 +2,7 @@
 //! the small per-row operations around it in a transformer (RMS norm,
 //! rotary position embedding, SiLU gating), on plain `f32` slices.
 
+use crate::piece_rows;
 use rayon::prelude::*;
 
 /// Shapes of [`causal`].
@@ -126,6 +127,7 @@ fn plain_head(qh: &[f32], h: &Head<'_>, scores: &mut Vec<f32>, o: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod fast {
     use super::{softmax_unnormalized, Head};
+    use crate::simd::hsum;
     use std::arch::x86_64::*;
 
     /// Returns false (and does nothing) when the slices do not hold what
@@ -174,13 +176,6 @@ mod fast {
         }
         true
     }
-
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
-    }
 }
 
 crate::simd_fn! {
@@ -192,19 +187,13 @@ crate::simd_fn! {
     }
 }
 
-/// Values per parallel piece of the row-wise operations below: under it,
-/// handing work to another thread costs more than it saves.
-const PAR_MIN: usize = 1 << 14;
-
-/// Rows per parallel piece of `rows` rows of `width` values: the whole when
-/// it is small or there is one thread.
-fn piece_rows(rows: usize, width: usize) -> usize {
-    let threads = rayon::current_num_threads();
-    if threads <= 1 || rows * width < 2 * PAR_MIN {
-        return rows.max(1);
-    }
-    rows.div_ceil(2 * threads)
-        .max(PAR_MIN.div_ceil(width.max(1)))
+/// `f` over matching pieces of `x` and `y` (whole rows of `width`
+/// values), in parallel when they are long.
+fn zip_pieces(x: &mut [f32], y: &[f32], width: usize, f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    let per = piece_rows(x.len() / width.max(1), width) * width.max(1);
+    x.par_chunks_mut(per)
+        .zip(y.par_chunks(per))
+        .for_each(|(a, b)| f(a, b));
 }
 
 /// RMS norm of each `w.len()`-long row of `x` into `out`:
@@ -231,14 +220,11 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 /// `x += y`, elementwise (the residual connection), in parallel pieces
 /// when long.
 pub fn add(x: &mut [f32], y: &[f32]) {
-    let per = piece_rows(x.len(), 1);
-    x.par_chunks_mut(per)
-        .zip(y.par_chunks(per))
-        .for_each(|(a, b)| {
-            for (u, v) in a.iter_mut().zip(b) {
-                *u += v;
-            }
-        });
+    zip_pieces(x, y, 1, |a, b| {
+        for (u, v) in a.iter_mut().zip(b) {
+            *u += v;
+        }
+    });
 }
 
 /// Rotary position embedding, in place, of `x`: rows of `heads x head_dim`
@@ -261,59 +247,36 @@ pub fn rope(
     let width = heads * head_dim;
     let per = piece_rows(x.len() / width, width) * width;
     x.par_chunks_mut(per).enumerate().for_each(|(k, piece)| {
-        rope_rows(
-            piece,
-            heads,
-            head_dim,
-            pos0 + k * per / width,
-            inv_freq,
-            neox,
-        )
-    });
-}
-
-/// [`rope`] on the calling thread.
-fn rope_rows(
-    x: &mut [f32],
-    heads: usize,
-    head_dim: usize,
-    pos0: usize,
-    inv_freq: &[f32],
-    neox: bool,
-) {
-    let half = inv_freq.len();
-    let mut cs = vec![(0f32, 0f32); half];
-    for (i, row) in x.chunks_exact_mut(heads * head_dim).enumerate() {
-        let pos = (pos0 + i) as f32;
-        for (c, &f) in cs.iter_mut().zip(inv_freq) {
-            let a = pos * f;
-            *c = (a.cos(), a.sin());
-        }
-        for head in row.chunks_exact_mut(head_dim) {
-            for (p, &(c, s)) in cs.iter().enumerate() {
-                let (a, b) = if neox {
-                    (p, p + half)
-                } else {
-                    (2 * p, 2 * p + 1)
-                };
-                let (x0, x1) = (head[a], head[b]);
-                head[a] = x0 * c - x1 * s;
-                head[b] = x0 * s + x1 * c;
+        let mut cs = vec![(0f32, 0f32); half];
+        for (i, row) in piece.chunks_exact_mut(width).enumerate() {
+            let pos = (pos0 + k * per / width + i) as f32;
+            for (c, &f) in cs.iter_mut().zip(inv_freq) {
+                let a = pos * f;
+                *c = (a.cos(), a.sin());
+            }
+            for head in row.chunks_exact_mut(head_dim) {
+                for (p, &(c, s)) in cs.iter().enumerate() {
+                    let (a, b) = if neox {
+                        (p, p + half)
+                    } else {
+                        (2 * p, 2 * p + 1)
+                    };
+                    let (x0, x1) = (head[a], head[b]);
+                    head[a] = x0 * c - x1 * s;
+                    head[b] = x0 * s + x1 * c;
+                }
             }
         }
-    }
+    });
 }
 
 /// `gate = silu(gate) * up`, elementwise.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    let per = piece_rows(gate.len(), 1);
-    gate.par_chunks_mut(per)
-        .zip(up.par_chunks(per))
-        .for_each(|(gc, uc)| {
-            for (g, &u) in gc.iter_mut().zip(uc) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
-        });
+    zip_pieces(gate, up, 1, |gc, uc| {
+        for (g, &u) in gc.iter_mut().zip(uc) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+    });
 }
 
 #[cfg(test)]

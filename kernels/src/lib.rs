@@ -41,6 +41,23 @@ pub fn valid_range(off: isize, stride: usize, len: usize, out: usize) -> (usize,
     (lo, hi.max(lo))
 }
 
+/// Values per parallel piece of row-wise work (norms, rotations,
+/// activation quantization, transposes): under it, handing work to another
+/// thread costs more than it saves.
+const PAR_MIN: usize = 1 << 14;
+
+/// Rows per parallel piece of `rows` rows of `width` values: all of them
+/// when they are few or there is one thread, else about two pieces a thread
+/// of at least [`PAR_MIN`] values each.
+pub(crate) fn piece_rows(rows: usize, width: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || rows * width < 2 * PAR_MIN {
+        return rows.max(1);
+    }
+    rows.div_ceil(2 * threads)
+        .max(PAR_MIN.div_ceil(width.max(1)))
+}
+
 /// Run `f` on one of rayon's threads and wait for it. A caller outside the
 /// pool that runs many small parallel steps (a transformer's products and
 /// attentions, hundreds per decoded token) should: inside the pool each

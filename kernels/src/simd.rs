@@ -61,9 +61,8 @@ pub fn set_no_vnni(on: bool) {
 
 /// Whether the builds with AVX-512 VNNI run (the quantized products'
 /// integer dots in one instruction; 256-bit registers for decoding, 512-bit
-/// for prompts): the AVX2 builds
-/// run, the CPU has `avx512vnni`, `avx512vl`, `avx512f` and `avx512bw`
-/// (the prompt path uses 512-bit registers), and [`set_no_vnni`] is off.
+/// for prompts): the AVX2 builds run, the CPU has `avx512vnni`, `avx512vl`,
+/// `avx512f` and `avx512bw`, and [`set_no_vnni`] is off.
 #[inline]
 pub fn has_avx512_vnni() -> bool {
     if NO_VNNI.load(Ordering::Relaxed) || !has_avx2_fma() {
@@ -97,6 +96,20 @@ pub fn has_avx2_fma() -> bool {
     {
         false
     }
+}
+
+/// The sum of a vector's 8 lanes, in the one order every kernel uses
+/// (halves, then pairs, then the last two).
+///
+/// # Safety
+/// The CPU must have AVX (the callers' `target_feature` builds).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn hsum(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
 }
 
 /// `simd_fn! { fn name<M>(args) { body } }` defines `fn name(args)` whose

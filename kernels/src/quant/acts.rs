@@ -95,13 +95,7 @@ impl QActs {
         self.sums.resize(x.len() / 16, 0);
         self.dsums.resize(x.len() / 32, 0.0);
         // Rows in parallel pieces when there are many (a prompt).
-        let threads = rayon::current_num_threads();
-        let rows = if threads > 1 && x.len() >= 1 << 15 {
-            n.div_ceil(2 * threads).max(1)
-        } else {
-            n.max(1)
-        };
-        let per = rows * cols;
+        let per = crate::piece_rows(n, cols) * cols;
         x.par_chunks(per)
             .zip(self.qs.par_chunks_mut(per))
             .zip(self.us.par_chunks_mut(per))

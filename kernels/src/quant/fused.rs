@@ -15,6 +15,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::{QActs, QMatrix, QType};
+use crate::simd::hsum;
 use std::arch::x86_64::*;
 
 /// Whether the fused build can run: AVX2, FMA and F16C (half-precision
@@ -60,11 +61,10 @@ unsafe fn task_with<const V: bool>(w: &QMatrix<'_>, acts: &QActs, first: usize, 
     // asked for `AHEAD` bytes before it is reached, so that the memory
     // reads of the next rows overlap this row's arithmetic.
     let data = w.row_span(first, rows);
-    let rb = data.len() / rows.max(1);
+    let rb = (data.len() / rows.max(1)).max(1);
     macro_rules! each {
         ($dot:ident) => {
-            for r in 0..rows {
-                let row = w.row(first + r);
+            for (r, row) in data.chunks_exact(rb).enumerate() {
                 prefetch(data, r * rb + AHEAD, rb);
                 for i in 0..n {
                     out[r * n + i] = $dot::<V>(
@@ -122,14 +122,6 @@ unsafe fn f16(p: *const u8) -> f32 {
         options(pure, nomem, nostack, preserves_flags),
     );
     _mm_cvtss_f32(x)
-}
-
-/// The sum of the 8 lanes.
-#[inline(always)]
-pub(super) unsafe fn hsum(v: __m256) -> f32 {
-    let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
 }
 
 /// 8 `i32` lanes of `w . a` over 4 consecutive bytes each, `w` unsigned.

@@ -16,9 +16,10 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::formats::Format;
-use super::fused::{dot_u, finish, hsum};
+use super::fused::{dot_u, finish};
 use super::matmul::GROUP;
 use super::{QActs, QMatrix};
+use crate::simd::hsum;
 use std::arch::x86_64::*;
 
 /// [`task_with`] in the best build the CPU has.

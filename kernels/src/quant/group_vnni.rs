@@ -16,10 +16,11 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::formats::Format;
-use super::fused::{finish, hsum};
+use super::fused::finish;
 use super::group::{min_term, pad_dsums, unpack, Row, TILE};
 use super::matmul::GROUP;
 use super::{QActs, QMatrix};
+use crate::simd::hsum;
 use std::arch::x86_64::*;
 
 /// Bytes of 8-bit activations per group (see [`task`]).

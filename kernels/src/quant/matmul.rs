@@ -55,12 +55,7 @@ fn transpose(x: &[f32], rows: usize, cols: usize, y: &mut [f32]) {
     if rows == 0 || cols == 0 {
         return;
     }
-    let threads = rayon::current_num_threads();
-    let band = if threads > 1 && x.len() >= 1 << 15 {
-        cols.div_ceil(2 * threads).next_multiple_of(TILE)
-    } else {
-        cols
-    };
+    let band = crate::piece_rows(cols, rows).next_multiple_of(TILE);
     y.par_chunks_mut(band * rows)
         .enumerate()
         .for_each(|(k, yb)| {

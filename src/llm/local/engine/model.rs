@@ -102,7 +102,7 @@ impl Engine {
         seki_kernels::on_pool(|| self.forward_here(tokens, all))
     }
 
-    /// [`Model::forward`] on the calling thread.
+    /// [`Engine::forward`] on the calling thread.
     fn forward_here(&mut self, tokens: &[u32], all: bool) -> Result<Vec<f32>, EngineError> {
         let n = tokens.len();
         if n == 0 {
