@@ -14,11 +14,15 @@ pub struct AttnDims {
     pub kv_heads: usize,
     /// Values per head.
     pub head_dim: usize,
+    /// Sliding window: a query sees at most this many positions, itself
+    /// and the ones just before it (`None`: every earlier position).
+    pub window: Option<usize>,
 }
 
 /// Attention of `n` query rows at positions `pos0..pos0 + n` over the
 /// cached keys and values of positions `0..pos0 + n` (row `i` sees
-/// positions `0..=pos0 + i`): `q` and `out` are `n x heads x head_dim`,
+/// positions `0..=pos0 + i`, or its last `window` of them): `q` and `out`
+/// are `n x heads x head_dim`,
 /// `k` and `v` are `(pos0 + n) x kv_heads x head_dim`. Scores are scaled by
 /// `1 / sqrt(head_dim)`. Parallel over (row, head). The caller checks sizes;
 /// rows or heads the slices do not hold are left untouched.
@@ -36,13 +40,14 @@ pub fn causal(q: &[f32], k: &[f32], v: &[f32], pos0: usize, d: AttnDims, out: &m
         let Some(qh) = q.get(idx * hd..(idx + 1) * hd) else {
             return;
         };
-        let len = (pos0 + i + 1).min(k.len() / kv_row).min(v.len() / kv_row);
+        let end = (pos0 + i + 1).min(k.len() / kv_row).min(v.len() / kv_row);
+        let start = d.window.map_or(0, |w| end.saturating_sub(w.max(1)));
         let head = Head {
-            k,
-            v,
+            k: &k[start * kv_row..],
+            v: &v[start * kv_row..],
             kv_row,
             off: kvh * hd,
-            len,
+            len: end - start,
             scale,
         };
         #[cfg(target_arch = "x86_64")]
@@ -270,6 +275,18 @@ pub fn rope(
     });
 }
 
+/// `gate = gelu(gate) * up`, elementwise, with GELU's tanh approximation
+/// `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`.
+pub fn gelu_mul(gate: &mut [f32], up: &[f32]) {
+    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+    zip_pieces(gate, up, 1, |gc, uc| {
+        for (g, &u) in gc.iter_mut().zip(uc) {
+            let x = *g;
+            *g = 0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh()) * u;
+        }
+    });
+}
+
 /// `gate = silu(gate) * up`, elementwise.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     zip_pieces(gate, up, 1, |gc, uc| {
@@ -287,6 +304,7 @@ mod tests {
 
     /// Attention by the definition, in f64, one (row, head) at a time.
     fn naive(q: &[f32], k: &[f32], v: &[f32], pos0: usize, d: AttnDims, n: usize) -> Vec<f32> {
+        let first = |i: usize| d.window.map_or(0, |w| (pos0 + i + 1).saturating_sub(w));
         let hd = d.head_dim;
         let mut out = vec![0f32; n * d.heads * hd];
         for i in 0..n {
@@ -294,7 +312,7 @@ mod tests {
                 let kvh = h * d.kv_heads / d.heads;
                 let qv = &q[(i * d.heads + h) * hd..][..hd];
                 let at = |j: usize| (j * d.kv_heads + kvh) * hd;
-                let s: Vec<f64> = (0..=pos0 + i)
+                let s: Vec<f64> = (first(i)..=pos0 + i)
                     .map(|j| {
                         qv.iter()
                             .zip(&k[at(j)..at(j) + hd])
@@ -307,7 +325,9 @@ mod tests {
                 let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
                 let z: f64 = e.iter().sum();
                 for c in 0..hd {
-                    let o: f64 = (0..=pos0 + i).map(|j| e[j] / z * v[at(j) + c] as f64).sum();
+                    let o: f64 = (first(i)..=pos0 + i)
+                        .map(|j| e[j - first(i)] / z * v[at(j) + c] as f64)
+                        .sum();
                     out[(i * d.heads + h) * hd + c] = o as f32;
                 }
             }
@@ -317,18 +337,26 @@ mod tests {
 
     #[test]
     fn attention_matches_the_definition() {
-        for &(heads, kv_heads, hd, pos0, n) in &[
-            (9, 3, 64, 0, 5),
-            (14, 2, 64, 7, 1),
-            (4, 4, 8, 3, 6),
-            (2, 1, 16, 0, 1),
-            (4, 2, 128, 2, 3),
-            (2, 2, 256, 1, 2),
+        for &(heads, kv_heads, hd, pos0, n, window) in &[
+            (9, 3, 64, 0, 5, None),
+            (14, 2, 64, 7, 1, None),
+            (4, 4, 8, 3, 6, None),
+            (2, 1, 16, 0, 1, None),
+            (4, 2, 128, 2, 3, None),
+            (2, 2, 256, 1, 2, None),
+            // Sliding windows: shorter than the rows, longer, in the fast
+            // and the plain heads, with and without cached positions.
+            (4, 2, 64, 0, 9, Some(3)),
+            (4, 2, 128, 6, 4, Some(5)),
+            (2, 1, 24, 5, 7, Some(4)),
+            (2, 2, 256, 2, 3, Some(1)),
+            (3, 3, 16, 1, 3, Some(50)),
         ] {
             let d = AttnDims {
                 heads,
                 kv_heads,
                 head_dim: hd,
+                window,
             };
             let q = values(n * heads * hd, 1);
             let k = values((pos0 + n) * kv_heads * hd, 2);
@@ -394,5 +422,24 @@ mod tests {
             .collect();
         silu_mul(&mut g, &u);
         crate::testutil::close(&g, &want, "silu_mul");
+        let mut g = values(50, 9);
+        let want: Vec<f32> = g
+            .iter()
+            .zip(&u)
+            .map(|(a, b)| {
+                let x = *a as f64;
+                let t = ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh();
+                (0.5 * x * (1.0 + t) * *b as f64) as f32
+            })
+            .collect();
+        gelu_mul(&mut g, &u);
+        crate::testutil::close(&g, &want, "gelu_mul");
+        // Known values of the tanh approximation (PyTorch's
+        // `gelu(x, approximate='tanh')`).
+        for (x, want) in [(1.0f32, 0.841_192), (-0.5, -0.154_286), (3.0, 2.996_363)] {
+            let mut g = [x];
+            gelu_mul(&mut g, &[1.0]);
+            assert!((g[0] - want).abs() < 1e-5, "gelu({x}) = {}", g[0]);
+        }
     }
 }

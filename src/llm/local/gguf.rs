@@ -23,7 +23,7 @@ pub enum Weights {
     Qwen3(quantized_qwen3::ModelWeights),
     /// `gemma3` (and gemma/gemma2 files with the same layout).
     Gemma3(quantized_gemma3::ModelWeights),
-    /// seki's own engine (llama and qwen2 families).
+    /// seki's own engine (llama, qwen2, qwen3 and gemma3 families).
     Seki(Box<Engine>),
 }
 
@@ -387,7 +387,7 @@ pub fn tokenizer(c: &gguf_file::Content) -> Result<Tokenizer, String> {
 }
 
 /// Load the model of `path` (whose header is `content`) for `engine`:
-/// seki's engine where it runs the file (llama, qwen2 and qwen3 families, weight
+/// seki's engine where it runs the file (llama, qwen2, qwen3 and gemma3 families, weight
 /// formats its kernels handle), else candle-transformers'.
 pub fn load(
     path: &Path,

@@ -1,4 +1,5 @@
-//! seki's own transformer forward for the llama, qwen2 and qwen3 GGUF families,
+//! seki's own transformer forward for the llama, qwen2, qwen3 and gemma3 GGUF
+//! families,
 //! on the quantized kernels of `seki_kernels::quant` (weights used as
 //! stored in the file) with a key/value cache it owns:
 //!
@@ -14,7 +15,7 @@ pub mod model;
 pub mod weights;
 
 pub use model::Engine;
-pub use weights::Config;
+pub use weights::{Activation, Config};
 
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]

@@ -1,16 +1,29 @@
 //! The forward pass: embeddings, then per block RMS norm, q/k/v projections
-//! (with qwen2's biases; qwen3's per-head RMS norms of queries and keys),
-//! rotary embedding, grouped-query causal attention
-//! over the cache, output projection and residual, RMS norm, SiLU-gated MLP
-//! and residual; then the final norm and the logits.
+//! (with qwen2's biases; qwen3's and gemma3's per-head RMS norms of queries
+//! and keys), rotary embedding, grouped-query causal attention over the
+//! cache (gemma3: five blocks in six over a sliding window, with their own
+//! rotary base), output projection and residual, RMS norm, gated MLP (SiLU;
+//! gemma3: GELU) and residual, gemma3 norming each of the two outputs
+//! before its residual; then the final norm and the logits.
 
 use super::cache::KvCache;
-use super::weights::{Config, Weights};
+use super::weights::{Activation, Config, Weights};
 use super::EngineError;
 use candle_core::quantized::gguf_file;
 use seki_kernels::attention::{self, AttnDims};
 use seki_kernels::quant::QActs;
 use std::path::Path;
+
+/// RMS norm of `t`'s rows in place when the block has the norm (qwen3's and
+/// gemma3's per-head norms of queries and keys, gemma3's norms of the
+/// attention's and the MLP's outputs); `tmp` is scratch.
+fn norm_in_place(norm: &Option<Vec<f32>>, eps: f32, t: &mut Vec<f32>, tmp: &mut Vec<f32>) {
+    if let Some(w) = norm {
+        tmp.resize(t.len(), 0.0);
+        attention::rms_norm(t, w, eps, tmp);
+        std::mem::swap(t, tmp);
+    }
+}
 
 /// A loaded model with its cache.
 #[derive(Debug, Clone)]
@@ -18,7 +31,8 @@ pub struct Engine {
     cfg: Config,
     w: Weights,
     cache: KvCache,
-    inv_freq: Vec<f32>,
+    /// Rotary frequencies of the global blocks, then of the local ones.
+    inv_freq: [Vec<f32>; 2],
 }
 
 /// Scratch buffers of one pass.
@@ -32,22 +46,31 @@ struct Buffers {
     o: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
-    /// A query or key head norm's output (qwen3).
+    /// Scratch of the norms applied in place.
     normed: Vec<f32>,
     acts: QActs,
 }
 
 impl Engine {
-    /// Load the model of `path` (whose header is `content`): llama-, qwen2-
-    /// and qwen3-family files with quantized matrices of the kernels' formats;
+    /// Load the model of `path` (whose header is `content`): llama-, qwen2-,
+    /// qwen3- and gemma3-family files with quantized matrices of the kernels' formats;
     /// anything else is [`EngineError::Unsupported`].
     pub fn load(path: &Path, content: &gguf_file::Content) -> Result<Self, EngineError> {
         let cfg = Config::from_content(content)?;
         let w = Weights::load(path, content, &cfg)?;
         // As GGML and candle compute them: base^(-2p / rope_dim) in f32.
-        let inv_freq = (0..cfg.rope_dim / 2)
-            .map(|p| 1.0 / cfg.rope_base.powf((2 * p) as f32 / cfg.rope_dim as f32))
-            .collect();
+        let freqs = |base: f32, scale: f32| -> Vec<f32> {
+            (0..cfg.rope_dim / 2)
+                .map(|p| 1.0 / base.powf((2 * p) as f32 / cfg.rope_dim as f32) / scale)
+                .collect()
+        };
+        let inv_freq = match cfg.window {
+            Some(w) => [
+                freqs(cfg.rope_base, w.global_scale),
+                freqs(w.rope_base, 1.0),
+            ],
+            None => [freqs(cfg.rope_base, 1.0), Vec::new()],
+        };
         let cache = KvCache::new(cfg.layers, cfg.kv_heads * cfg.head_dim);
         Ok(Engine {
             cfg,
@@ -60,6 +83,14 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Gate the MLP with `act` instead of the family's activation. For
+    /// comparisons with a reference that differs there: candle-transformers
+    /// 0.11's `quantized_gemma3` gates with SiLU where Gemma 3 (and
+    /// llama.cpp, and this engine) use GELU.
+    pub fn set_activation(&mut self, act: Activation) {
+        self.cfg.act = act;
     }
 
     /// Vocabulary size (the length of a logits row).
@@ -122,45 +153,51 @@ impl Engine {
                 return Err(EngineError::Token(t, vocab));
             }
             embed.dequantize_row(t as usize, row)?;
+            if c.embed_scale != 1.0 {
+                row.iter_mut().for_each(|v| *v *= c.embed_scale);
+            }
         }
-        let dims = AttnDims {
-            heads: c.heads,
-            kv_heads: c.kv_heads,
-            head_dim: hd,
-        };
         let mut b = Buffers {
             h: vec![0f32; n * d],
             att: vec![0f32; n * c.heads * hd],
             ..Default::default()
         };
         for (l, layer) in self.w.layers.iter().enumerate() {
+            let window = c.window_of(l);
+            let dims = AttnDims {
+                heads: c.heads,
+                kv_heads: c.kv_heads,
+                head_dim: hd,
+                window,
+            };
+            let inv_freq = &self.inv_freq[usize::from(window.is_some())];
             attention::rms_norm(&x, &layer.attn_norm, c.eps, &mut b.h);
             b.acts.quantize_from(&b.h, n, d)?;
             layer.wq.apply(&b.acts, &mut b.q)?;
             layer.wk.apply(&b.acts, &mut b.k)?;
             layer.wv.apply(&b.acts, &mut b.v)?;
-            for (norm, t) in [(&layer.q_norm, &mut b.q), (&layer.k_norm, &mut b.k)] {
-                if let Some(w) = norm {
-                    b.normed.resize(t.len(), 0.0);
-                    attention::rms_norm(t, w, c.eps, &mut b.normed);
-                    std::mem::swap(t, &mut b.normed);
-                }
-            }
-            attention::rope(&mut b.q, c.heads, hd, pos0, &self.inv_freq, c.neox);
-            attention::rope(&mut b.k, c.kv_heads, hd, pos0, &self.inv_freq, c.neox);
+            norm_in_place(&layer.q_norm, c.eps, &mut b.q, &mut b.normed);
+            norm_in_place(&layer.k_norm, c.eps, &mut b.k, &mut b.normed);
+            attention::rope(&mut b.q, c.heads, hd, pos0, inv_freq, c.neox);
+            attention::rope(&mut b.k, c.kv_heads, hd, pos0, inv_freq, c.neox);
             let (keys, values) = self.cache.extend(l, &b.k, &b.v);
             attention::causal(&b.q, keys, values, pos0, dims, &mut b.att);
             b.acts.quantize_from(&b.att, n, c.heads * hd)?;
             layer.wo.apply(&b.acts, &mut b.o)?;
+            norm_in_place(&layer.post_attn_norm, c.eps, &mut b.o, &mut b.normed);
             attention::add(&mut x, &b.o);
 
             attention::rms_norm(&x, &layer.ffn_norm, c.eps, &mut b.h);
             b.acts.quantize_from(&b.h, n, d)?;
             layer.gate.apply(&b.acts, &mut b.gate)?;
             layer.up.apply(&b.acts, &mut b.up)?;
-            attention::silu_mul(&mut b.gate, &b.up);
+            match c.act {
+                Activation::Silu => attention::silu_mul(&mut b.gate, &b.up),
+                Activation::GeluTanh => attention::gelu_mul(&mut b.gate, &b.up),
+            }
             b.acts.quantize_from(&b.gate, n, c.ffn)?;
             layer.down.apply(&b.acts, &mut b.o)?;
+            norm_in_place(&layer.post_ffn_norm, c.eps, &mut b.o, &mut b.normed);
             attention::add(&mut x, &b.o);
         }
         self.cache.commit(tokens);

@@ -36,6 +36,45 @@ pub struct Config {
     pub eps: f32,
     /// Longest sequence (the file's training context).
     pub context: usize,
+    /// The MLP's gate activation.
+    pub act: Activation,
+    /// Factor on the token embeddings (gemma3: `sqrt(embd)`; else 1).
+    pub embed_scale: f32,
+    /// Sliding-window attention (gemma3): the window, and every how many
+    /// blocks one attends globally instead.
+    pub window: Option<Window>,
+}
+
+/// The gate activation of the MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x * sigmoid(x)` (llama, qwen).
+    Silu,
+    /// GELU, tanh approximation (gemma).
+    GeluTanh,
+}
+
+/// Local attention of some blocks (gemma3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// Positions a query sees, itself included.
+    pub size: usize,
+    /// Block `l` is global when `(l + 1) % pattern == 0`.
+    pub pattern: usize,
+    /// Rotary base of the local blocks (the global ones use `rope_base`).
+    pub rope_base: f32,
+    /// Positions of the global blocks are divided by this (linear rotary
+    /// scaling, `rope.scaling.factor`; 1 when absent).
+    pub global_scale: f32,
+}
+
+impl Config {
+    /// The window of block `l` (`None`: it attends to every position).
+    pub fn window_of(&self, l: usize) -> Option<usize> {
+        self.window
+            .filter(|w| !(l + 1).is_multiple_of(w.pattern.max(1)))
+            .map(|w| w.size)
+    }
 }
 
 fn md_usize(c: &gguf_file::Content, key: &str) -> Option<usize> {
@@ -58,7 +97,8 @@ fn md_f32(c: &gguf_file::Content, key: &str) -> Option<f32> {
 }
 
 impl Config {
-    /// Read the configuration of a llama-, qwen2- or qwen3-family file.
+    /// Read the configuration of a llama-, qwen2-, qwen3- or gemma3-family
+    /// file.
     pub fn from_content(c: &gguf_file::Content) -> Result<Self, EngineError> {
         let arch = c
             .metadata
@@ -68,7 +108,7 @@ impl Config {
             .unwrap_or_default();
         let neox = match arch.as_str() {
             "llama" | "mistral" => false,
-            "qwen2" | "qwen3" => true,
+            "qwen2" | "qwen3" | "gemma3" => true,
             other => return Err(EngineError::Unsupported(format!("architecture '{other}'"))),
         };
         let need = |k: &str| {
@@ -98,6 +138,21 @@ impl Config {
             )));
         }
         let default_base = if neox { 1_000_000.0 } else { 10_000.0 };
+        let gemma = arch == "gemma3";
+        let window = match gemma {
+            true => Some(Window {
+                size: need("attention.sliding_window")?,
+                // The files do not say it; gemma3 has one global block in six.
+                pattern: md_usize(c, &format!("{arch}.attention.sliding_window_type"))
+                    .filter(|&p| p > 0)
+                    .unwrap_or(6),
+                rope_base: md_f32(c, &format!("{arch}.rope.local_freq_base")).unwrap_or(10_000.0),
+                global_scale: md_f32(c, &format!("{arch}.rope.scaling.factor"))
+                    .filter(|f| f.is_finite() && *f > 0.0)
+                    .unwrap_or(1.0),
+            }),
+            false => None,
+        };
         Ok(Config {
             layers,
             embd,
@@ -110,6 +165,15 @@ impl Config {
             neox,
             eps: md_f32(c, &format!("{arch}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
             context: md_usize(c, &format!("{arch}.context_length")).unwrap_or(4096),
+            act: match gemma {
+                true => Activation::GeluTanh,
+                false => Activation::Silu,
+            },
+            embed_scale: match gemma {
+                true => (embd as f32).sqrt(),
+                false => 1.0,
+            },
+            window,
             arch,
         })
     }
@@ -178,6 +242,10 @@ pub struct Layer {
     pub q_norm: Option<Vec<f32>>,
     /// qwen3: RMS norm of each key head before the rotation (`head_dim`).
     pub k_norm: Option<Vec<f32>>,
+    /// gemma3: RMS norm of the attention's output before the residual.
+    pub post_attn_norm: Option<Vec<f32>>,
+    /// gemma3: RMS norm of the MLP's output before the residual.
+    pub post_ffn_norm: Option<Vec<f32>>,
 }
 
 /// All tensors.
@@ -337,6 +405,18 @@ impl Weights {
                 }
             };
             let (q_norm, k_norm) = (head_norm("attn_q_norm")?, head_norm("attn_k_norm")?);
+            let mut wide_norm = |name: &str| -> Result<Option<Vec<f32>>, EngineError> {
+                let name = format!("{p}.{name}.weight");
+                match (cfg.window.is_some(), r.has(&name)) {
+                    (true, _) => r.vector(&name, d).map(Some),
+                    (false, true) => Err(EngineError::Unsupported(format!(
+                        "tensor '{name}' outside the gemma3 family"
+                    ))),
+                    (false, false) => Ok(None),
+                }
+            };
+            let post_attn_norm = wide_norm("post_attention_norm")?;
+            let post_ffn_norm = wide_norm("post_ffw_norm")?;
             layers.push(Layer {
                 attn_norm: r.vector(&format!("{p}.attn_norm.weight"), d)?,
                 ffn_norm: r.vector(&format!("{p}.ffn_norm.weight"), d)?,
@@ -349,6 +429,8 @@ impl Weights {
                 down,
                 q_norm,
                 k_norm,
+                post_attn_norm,
+                post_ffn_norm,
             });
         }
         let norm = r.vector("output_norm.weight", d)?;
@@ -363,5 +445,43 @@ impl Weights {
             norm,
             output,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sixth_block_is_global() {
+        let mut c = Config {
+            arch: "gemma3".into(),
+            layers: 26,
+            embd: 1152,
+            ffn: 6912,
+            heads: 4,
+            kv_heads: 1,
+            head_dim: 256,
+            rope_dim: 256,
+            rope_base: 1e6,
+            neox: true,
+            eps: 1e-6,
+            context: 32768,
+            act: Activation::GeluTanh,
+            embed_scale: 1152f32.sqrt(),
+            window: Some(Window {
+                size: 512,
+                pattern: 6,
+                rope_base: 1e4,
+                global_scale: 1.0,
+            }),
+        };
+        let global: Vec<usize> = (0..c.layers)
+            .filter(|&l| c.window_of(l).is_none())
+            .collect();
+        assert_eq!(global, [5, 11, 17, 23]);
+        assert_eq!(c.window_of(0), Some(512));
+        c.window = None;
+        assert!((0..c.layers).all(|l| c.window_of(l).is_none()));
     }
 }
