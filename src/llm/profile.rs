@@ -182,6 +182,17 @@ pub enum LocalEngine {
     Candle,
 }
 
+/// Which implementation computes a local model's constraint masks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintEngine {
+    /// llguidance (`llm::constrain::guidance`).
+    #[default]
+    Llguidance,
+    /// seki's own automaton (`llm::constrain::mask`).
+    Seki,
+}
+
 /// `kind = "gguf"`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -201,6 +212,9 @@ pub struct GgufProfile {
     pub requantize: Requantize,
     /// The implementation: `"seki"` (default) or `"candle"`.
     pub engine: LocalEngine,
+    /// Constraint masks: `"llguidance"` (default) or `"seki"` (its own
+    /// automaton; `bench/constraint-vs-llguidance.sh` compares the two).
+    pub constraint_engine: ConstraintEngine,
     /// Where the re-quantized file is cached (default: beside the model).
     pub cache_dir: Option<PathBuf>,
     /// Top-k sampling (0: off).
@@ -229,6 +243,7 @@ impl Default for GgufProfile {
             hf_revision: None,
             requantize: Requantize::Q8_0,
             engine: LocalEngine::Seki,
+            constraint_engine: ConstraintEngine::Llguidance,
             cache_dir: None,
             top_k: 40,
             repeat_penalty: 1.1,

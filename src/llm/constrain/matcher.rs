@@ -17,6 +17,9 @@ pub enum ConstraintError {
     /// A pattern that does not compile.
     #[error(transparent)]
     Pattern(#[from] PatternError),
+    /// llguidance refused the constraint or a token.
+    #[error("llguidance: {0}")]
+    Guidance(String),
 }
 
 /// A compiled constraint.

@@ -16,8 +16,8 @@ pub mod requant;
 pub mod sampler;
 pub mod tokenizer;
 
-use super::constrain::{Masker, Matcher, VocabTrie};
-use super::profile::{GgufProfile, Requantize, FETCH_COMMAND};
+use super::constrain::{Active, Guide, Masker, Matcher, VocabTrie};
+use super::profile::{ConstraintEngine, GgufProfile, Requantize, FETCH_COMMAND};
 use super::Usage;
 use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
 use crate::rng::Rng;
@@ -63,6 +63,9 @@ struct Inner {
     tokenizer: Tokenizer,
     template: ChatTemplate,
     trie: Arc<VocabTrie>,
+    /// llguidance's factory for this vocabulary, built at the first
+    /// constrained reply (it precomputes over the whole vocabulary).
+    guide: std::sync::OnceLock<Result<Guide, String>>,
     stops: Vec<u32>,
     settings: GgufProfile,
     device: Device,
@@ -175,6 +178,7 @@ impl LocalModel {
                 tokenizer,
                 template,
                 trie,
+                guide: std::sync::OnceLock::new(),
                 stops,
                 settings: p.clone(),
                 device,
@@ -222,12 +226,9 @@ impl LocalModel {
                 }
             }
         }
-        let masker = match &options.constraint {
+        let mut active = match &options.constraint {
             None => None,
-            Some(c) => {
-                let m = Matcher::compile(c).map_err(|e| LlmError::Setup(e.to_string()))?;
-                Some(Masker::new(m, Arc::clone(&inner.trie)))
-            }
+            Some(c) => Some(self.constrain(c)?),
         };
         let mut weights = inner
             .weights
@@ -257,7 +258,6 @@ impl LocalModel {
         let (mut logits, mut t) = prefill(&mut weights, &tokens, &inner.device, true)?;
 
         let t1 = Instant::now();
-        let mut state = masker.as_ref().map(|m| m.automaton.start());
         let mut out: Vec<u32> = Vec::new();
         let mut all = tokens.clone();
         let mut finish = FinishReason::Length;
@@ -268,11 +268,15 @@ impl LocalModel {
                 .and_then(|x| x.to_dtype(candle_core::DType::F32))
                 .and_then(|x| x.to_vec1())
                 .map_err(local)?;
-            let mask = match (&masker, &state) {
-                (Some(m), Some(s)) => {
+            let mask = match &mut active {
+                Some(a) => {
                     let tm = Instant::now();
-                    let mut mask = m.mask(s).as_ref().clone();
-                    if m.automaton.is_complete(s) {
+                    let mut mask = a.mask(self.eos()).map_err(|e| {
+                        LlmError::Local(format!(
+                            "no token can continue the constrained output ({e})"
+                        ))
+                    })?;
+                    if a.is_complete() {
                         for &e in &inner.stops {
                             if let Some(x) = mask.get_mut(e as usize) {
                                 *x = true;
@@ -282,7 +286,7 @@ impl LocalModel {
                     t.mask_seconds += tm.elapsed().as_secs_f64();
                     Some(mask)
                 }
-                _ => None,
+                None => None,
             };
             let recent_from = all.len().saturating_sub(inner.settings.repeat_last_n);
             let Some(next) = sampler::sample(
@@ -304,15 +308,13 @@ impl LocalModel {
             out.push(next);
             all.push(next);
             text_bytes.extend_from_slice(inner.tokenizer.token_bytes(next));
-            if let (Some(m), Some(s)) = (&masker, &mut state) {
-                for &b in inner.tokenizer.token_bytes(next) {
-                    if !m.automaton.step_in_place(s, b) {
-                        return Err(LlmError::Local(
-                            "internal: a sampled token left the constraint".into(),
-                        ));
-                    }
+            if let Some(a) = &mut active {
+                if !a.advance(next, inner.tokenizer.token_bytes(next)) {
+                    return Err(LlmError::Local(
+                        "internal: a sampled token left the constraint".into(),
+                    ));
                 }
-                if m.automaton.is_complete(s) && !m.automaton.can_continue(s) {
+                if a.is_finished() {
                     finish = FinishReason::ConstraintComplete;
                     break;
                 }
@@ -410,29 +412,91 @@ impl LocalModel {
 }
 
 impl LocalModel {
-    /// Cost of computing constraint masks from scratch (no cache): the
-    /// seconds each mask took along `text`, for the start state and the
-    /// state after each of its tokens.
-    pub fn mask_cost(&self, constraint: &Constraint, text: &str) -> Result<Vec<f64>, LlmError> {
-        let a = Matcher::compile(constraint).map_err(|e| LlmError::Setup(e.to_string()))?;
-        let ids = self
-            .inner
+    /// The vocabulary's end-of-sequence id (else the first stop token).
+    fn eos(&self) -> u32 {
+        let inner = &*self.inner;
+        inner
             .tokenizer
+            .eos()
+            .or_else(|| inner.stops.first().copied())
+            .unwrap_or(0)
+    }
+
+    /// The constraint of one reply, by the profile's implementation.
+    fn constrain(&self, c: &Constraint) -> Result<Active, LlmError> {
+        let inner = &*self.inner;
+        let setup = |e: super::constrain::ConstraintError| LlmError::Setup(e.to_string());
+        if inner.settings.constraint_engine == ConstraintEngine::Llguidance {
+            let guide = inner.guide.get_or_init(|| {
+                let t = Instant::now();
+                let tok = &inner.tokenizer;
+                let g = Guide::new(tok.len(), self.eos(), |i| {
+                    (!tok.is_control(i)).then(|| tok.token_bytes(i))
+                })
+                .map_err(|e| e.to_string());
+                tracing::debug!(
+                    "llguidance over {} tokens: {:.3} s",
+                    tok.len(),
+                    t.elapsed().as_secs_f64()
+                );
+                g
+            });
+            return match guide {
+                Ok(g) => g
+                    .start(c)
+                    .map(|g| Active::Guidance(Box::new(g)))
+                    .map_err(setup),
+                Err(e) => Err(LlmError::Setup(format!("llguidance: {e}"))),
+            };
+        }
+        let m = Matcher::compile(c).map_err(setup)?;
+        Ok(Active::seki(Masker::new(m, Arc::clone(&inner.trie))))
+    }
+
+    /// Cost of computing constraint masks from scratch (no mask cache), by
+    /// the profile's implementation: the seconds each mask took along
+    /// `text`, for the start and after each of its tokens.
+    pub fn mask_cost(&self, constraint: &Constraint, text: &str) -> Result<Vec<f64>, LlmError> {
+        let tok = &self.inner.tokenizer;
+        let ids = tok
             .encode(text, false)
             .map_err(|e| LlmError::Local(e.to_string()))?;
+        let leaves = || LlmError::Local(format!("the text leaves the constraint: {text}"));
+        let mut out = Vec::with_capacity(ids.len() + 1);
+        let mut active = self.constrain(constraint)?;
+        if let Active::Guidance(g) = &mut active {
+            let eos = self.eos();
+            for step in 0..=ids.len() {
+                if g.is_finished() {
+                    break;
+                }
+                g.invalidate_cache();
+                let t = Instant::now();
+                let allowed = g
+                    .mask(eos)
+                    .map_err(|_| leaves())?
+                    .iter()
+                    .filter(|x| **x)
+                    .count();
+                out.push(t.elapsed().as_secs_f64());
+                tracing::debug!("mask: {allowed} allowed tokens");
+                if let Some(&id) = ids.get(step) {
+                    g.advance(id).map_err(|_| leaves())?;
+                }
+            }
+            return Ok(out);
+        }
+        let a = Matcher::compile(constraint).map_err(|e| LlmError::Setup(e.to_string()))?;
         let mut state = a.start();
         let mut states = vec![state.clone()];
         for id in ids {
-            for &b in self.inner.tokenizer.token_bytes(id) {
+            for &b in tok.token_bytes(id) {
                 if !a.step_in_place(&mut state, b) {
-                    return Err(LlmError::Local(format!(
-                        "the text leaves the constraint: {text}"
-                    )));
+                    return Err(leaves());
                 }
             }
             states.push(state.clone());
         }
-        let mut out = Vec::with_capacity(states.len());
         for s in &states {
             let t = Instant::now();
             let allowed = self.inner.trie.mask(&a, s).iter().filter(|x| **x).count();
