@@ -121,6 +121,7 @@ impl ChatModel for Simplest {
             usage: Usage {
                 prompt_tokens: messages.iter().map(|m| words(&m.content)).sum(),
                 completion_tokens: words(&text),
+                ..Default::default()
             },
             text,
             latency_seconds: started.elapsed().as_secs_f64(),

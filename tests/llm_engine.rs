@@ -315,6 +315,12 @@ fn local_model_reuses_the_prompt_prefix() {
     let (r2, t2) = seki.generate(&msgs, &opts).unwrap();
     assert_eq!(t2.reused_prompt_tokens, t2.prompt_tokens - 1);
     assert_eq!(r1.text, r2.text);
+    // What the agent's timings see of it.
+    assert_eq!(r1.usage.cached_prompt_tokens, 0);
+    assert_eq!(
+        r2.usage.cached_prompt_tokens,
+        t2.reused_prompt_tokens as u64
+    );
     let mut longer = msgs.clone();
     longer.push(Message::assistant(r1.text.clone()));
     longer.push(Message::user("And a fourth?"));

@@ -127,8 +127,13 @@ fn chat(config: &seki::config::Config, a: ChatArgs) -> Result<()> {
         .map(|c| format!(", cost ${c:.6}"))
         .unwrap_or_default();
     eprintln!(
-        "usage: {} prompt + {} completion tokens, {:.2} s, finish {:?}, model {}{cost}",
-        r.usage.prompt_tokens, r.usage.completion_tokens, r.latency_seconds, r.finish, r.model
+        "usage: {} prompt ({} cached) + {} completion tokens, {:.2} s, finish {:?}, model {}{cost}",
+        r.usage.prompt_tokens,
+        r.usage.cached_prompt_tokens,
+        r.usage.completion_tokens,
+        r.latency_seconds,
+        r.finish,
+        r.model
     );
     Ok(())
 }
@@ -151,19 +156,23 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
         seki::space::Space::Darts,
         1,
     ));
-    let (r, ct) = model.generate(
-        &[Message::user(format!(
-            "Propose a DARTS architecture, written as {}.",
-            seki::space::notation::format_hint(seki::space::Space::Darts)
-        ))],
-        &ChatOptions {
-            temperature: 0.8,
-            max_tokens: 400,
-            seed: Some(0),
-            constraint: Some(notation.clone()),
-            ..Default::default()
-        },
-    )?;
+    let ask = [Message::user(format!(
+        "Propose a DARTS architecture, written as {}.",
+        seki::space::notation::format_hint(seki::space::Space::Darts)
+    ))];
+    let mut opts = ChatOptions {
+        temperature: 0.8,
+        max_tokens: 400,
+        seed: Some(0),
+        constraint: Some(notation.clone()),
+        ..Default::default()
+    };
+    let (r, ct) = model.generate(&ask, &opts)?;
+    // A second sample of the same prompt (another seed): its prefill is
+    // shared with the first (prefix reuse), as the agent's several
+    // candidates per prompt are.
+    opts.seed = Some(1);
+    let (_, ct2) = model.generate(&ask, &opts)?;
     let cold = model.mask_cost(&notation, &r.text)?;
     let free = model.mask_cost(
         &Constraint::JsonSchema(serde_json::json!({"type": "string"})),
@@ -193,15 +202,23 @@ fn bench(config: &seki::config::Config, a: BenchArgs) -> Result<()> {
                 "mask_ms_per_state_uncached": mask_ms_cold,
                 "mask_ms_free_string_uncached": mask_ms_free,
                 "mask_share_of_decode_step": mask_share,
+                "sample_prompt_tokens": ct.prompt_tokens,
+                "first_sample_prompt_seconds": ct.prompt_seconds,
+                "second_sample_reused_prompt_tokens": ct2.reused_prompt_tokens,
+                "second_sample_prompt_seconds": ct2.prompt_seconds,
             })
         );
     } else {
         println!(
-            "profile {name} ({})\nprompt:     {} tokens, {pps:.1} tokens/s\ngeneration: {} tokens, {gps:.1} tokens/s\nconstrained (DARTS notation): {} tokens, {c_gps:.1} tokens/s; masks {mask_ms_cached:.3} ms/token as used (cached, {mask_pct:.1}% of a decode step), {mask_ms_cold:.3} ms/state from scratch, {mask_ms_free:.3} ms for the widest (free JSON string)",
+            "profile {name} ({})\nprompt:     {} tokens, {pps:.1} tokens/s\ngeneration: {} tokens, {gps:.1} tokens/s\nconstrained (DARTS notation): {} tokens, {c_gps:.1} tokens/s; masks {mask_ms_cached:.3} ms/token as used (cached, {mask_pct:.1}% of a decode step), {mask_ms_cold:.3} ms/state from scratch, {mask_ms_free:.3} ms for the widest (free JSON string)\nsecond sample of that prompt: {} of {} prompt tokens reused, prefill {:.1} ms (first sample {:.1} ms)",
             p.model.display(),
             t.prompt_tokens,
             t.generated_tokens,
             ct.generated_tokens,
+            ct2.reused_prompt_tokens,
+            ct2.prompt_tokens,
+            1e3 * ct2.prompt_seconds,
+            1e3 * ct.prompt_seconds,
         );
     }
     Ok(())

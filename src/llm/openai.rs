@@ -381,6 +381,8 @@ fn parse_reply(body: &str) -> Result<ChatResponse, String> {
         usage: Usage {
             prompt_tokens: n("/usage/prompt_tokens"),
             completion_tokens: n("/usage/completion_tokens"),
+            cached_prompt_tokens: n("/usage/prompt_tokens_details/cached_tokens")
+                .max(n("/usage/prompt_cache_hit_tokens")),
         },
         latency_seconds: 0.0,
         finish,
@@ -529,6 +531,17 @@ mod tests {
         .unwrap();
         assert_eq!(r.text, "hey");
         assert_eq!(r.finish, FinishReason::Length);
+        assert_eq!(r.usage.cached_prompt_tokens, 0);
+        // Cached prompt tokens, as OpenAI and vLLM report them, and as
+        // DeepSeek does.
+        for usage in [
+            r#"{"prompt_tokens":900,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":768}}"#,
+            r#"{"prompt_tokens":900,"completion_tokens":5,"prompt_cache_hit_tokens":768}"#,
+        ] {
+            let body =
+                format!(r#"{{"choices":[{{"message":{{"content":"x"}}}}],"usage":{usage}}}"#);
+            assert_eq!(parse_reply(&body).unwrap().usage.cached_prompt_tokens, 768);
+        }
         let m = OpenaiModel::new("p", &profile(JsonMode::Prompt)).unwrap();
         let c = m.cost(&r.usage).unwrap();
         assert!((c - (1000.0 * 2.0 + 500.0 * 10.0) / 1e6).abs() < 1e-12);

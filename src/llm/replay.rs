@@ -83,6 +83,7 @@ mod tests {
             usage: Usage {
                 prompt_tokens: 3,
                 completion_tokens: 1,
+                ..Default::default()
             },
             latency_seconds: 0.0,
             finish: FinishReason::Stop,

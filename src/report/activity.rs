@@ -236,6 +236,7 @@ mod tests {
                 usage: Usage {
                     prompt_tokens: p,
                     completion_tokens: c,
+                    ..Default::default()
                 },
                 latency_seconds: 0.5,
                 finish: FinishReason::Stop,

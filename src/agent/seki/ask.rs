@@ -57,6 +57,7 @@ impl SekiAgent {
         u.calls += 1;
         u.prompt_tokens += resp.usage.prompt_tokens;
         u.completion_tokens += resp.usage.completion_tokens;
+        u.cached_prompt_tokens += resp.usage.cached_prompt_tokens;
         u.cost_usd += resp.cost_usd.unwrap_or(0.0);
         u.seconds += resp.latency_seconds;
         self.events.push(AgentEvent::Llm {

@@ -106,6 +106,9 @@ struct StageUsage {
     calls: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
+    /// Prompt tokens served from a cache (prefix reuse).
+    #[serde(default)]
+    cached_prompt_tokens: u64,
     cost_usd: f64,
     seconds: f64,
 }

@@ -353,6 +353,7 @@ impl LocalModel {
                 usage: Usage {
                     prompt_tokens: tokens.len() as u64,
                     completion_tokens: out.len() as u64,
+                    cached_prompt_tokens: t.reused_prompt_tokens as u64,
                 },
                 latency_seconds: started.elapsed().as_secs_f64(),
                 finish,
