@@ -127,10 +127,10 @@ fn chat(config: &seki::config::Config, a: ChatArgs) -> Result<()> {
         .map(|c| format!(", cost ${c:.6}"))
         .unwrap_or_default();
     eprintln!(
-        "usage: {} prompt ({} cached) + {} completion tokens, {:.2} s, finish {:?}, model {}{cost}",
+        "usage: {} prompt + {} completion tokens ({} of the prompt cached), {:.2} s, finish {:?}, model {}{cost}",
         r.usage.prompt_tokens,
-        r.usage.cached_prompt_tokens,
         r.usage.completion_tokens,
+        r.usage.cached_prompt_tokens,
         r.latency_seconds,
         r.finish,
         r.model
