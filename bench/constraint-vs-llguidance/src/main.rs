@@ -131,6 +131,12 @@ struct Times {
     llg_setup: Vec<f64>,
     steps: usize,
     disagreements: usize,
+    /// Disagreements on tokens that begin with a byte no UTF-8 text has
+    /// at a character's start (a continuation byte, 0xC0, 0xC1, 0xF5-0xFF).
+    stray_bytes: usize,
+    /// Disagreements on tokens with DEL (0x7F), which JSON strings may
+    /// hold unescaped.
+    del: usize,
     allowed: usize,
 }
 
@@ -276,11 +282,19 @@ fn run_case(v: &Vocab, case: &Case, rounds: usize, t: &mut Times) -> Result<()> 
                         t.allowed += usize::from(ok);
                         if ok != lm.is_allowed(id as u32) {
                             t.disagreements += 1;
-                            if t.disagreements <= 5 {
+                            let b = v.tok.token_bytes(id as u32);
+                            if b.first()
+                                .is_some_and(|&c| (0x80..0xC2).contains(&c) || c >= 0xF5)
+                            {
+                                t.stray_bytes += 1;
+                            } else if b.contains(&0x7F) {
+                                t.del += 1;
+                            }
+                            if std::env::var_os("SHOW_ALL").is_some() || t.disagreements <= 5 {
                                 eprintln!(
-                                    "{}: step {step} of {text:?}: token {id} {:?}: seki {ok}, llguidance {}",
+                                    "{}: step {step} of {text:?}: token {id} {:02x?}: seki {ok}, llguidance {}",
                                     case.name,
-                                    String::from_utf8_lossy(v.tok.token_bytes(id as u32)),
+                                    v.tok.token_bytes(id as u32),
                                     lm.is_allowed(id as u32)
                                 );
                             }
@@ -325,7 +339,7 @@ fn main() -> Result<()> {
             let mut t = Times::default();
             run_case(&v, &case, rounds, &mut t)?;
             println!(
-                "{name} [{}], {} tokens, {} steps, {} allowed, {} disagreements\n  \
+                "{name} [{}], {} tokens, {} steps, {} allowed, {} disagreements ({} on tokens beginning mid-character, {} with DEL)\n  \
                  mask ms/step fresh: seki {:.4} (median {:.4}), llguidance {:.4} (median {:.4})\n  \
                  mask ms/step as used: seki {:.4}, llguidance {:.4}\n  \
                  setup ms: grammar seki {:.2}, llguidance {:.2}; vocabulary seki {:.1}, llguidance {:.1}",
@@ -334,6 +348,8 @@ fn main() -> Result<()> {
                 t.steps,
                 t.allowed,
                 t.disagreements,
+                t.stray_bytes,
+                t.del,
                 mean(&t.seki_fresh),
                 median(&t.seki_fresh),
                 mean(&t.llg_fresh),
@@ -350,6 +366,8 @@ fn main() -> Result<()> {
                 "grammar": case.name,
                 "steps": t.steps,
                 "disagreements": t.disagreements,
+                "disagreements_mid_character": t.stray_bytes,
+                "disagreements_del": t.del,
                 "seki_mask_ms_fresh": mean(&t.seki_fresh),
                 "llguidance_mask_ms_fresh": mean(&t.llg_fresh),
                 "seki_mask_ms_as_used": mean(&t.seki_used),
