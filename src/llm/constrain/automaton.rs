@@ -48,12 +48,49 @@ enum Frame {
 /// Where a string is in an escape: `state` 0 (none), 1 (after `\`),
 /// 2..=5 (hex digits of `\u` still due, the digits so far in `code`);
 /// `low` when a high surrogate was written and its low half must follow
-/// (JSON parsers reject a lone surrogate).
+/// (JSON parsers reject a lone surrogate). And where it is in a UTF-8
+/// character: `cont` continuation bytes still due, the next one in
+/// `lo..=hi` (which keeps out overlong forms, surrogates and codes past
+/// U+10FFFF).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 struct Esc {
     state: u8,
     code: u16,
     low: bool,
+    cont: u8,
+    lo: u8,
+    hi: u8,
+}
+
+impl Esc {
+    /// Take byte `b` of a string's text (outside escapes) as UTF-8: false
+    /// when no valid text has it here. Returns whether `b` begins a
+    /// character through `starts`.
+    fn utf8(&mut self, b: u8, starts: &mut bool) -> bool {
+        if self.cont > 0 {
+            if !(self.lo..=self.hi).contains(&b) {
+                return false;
+            }
+            self.cont -= 1;
+            (self.lo, self.hi) = (0x80, 0xBF);
+            *starts = false;
+            return true;
+        }
+        *starts = true;
+        let (cont, lo, hi) = match b {
+            0x00..=0x7F => return true,
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xE1..=0xEF => (2, 0x80, 0xBF),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            _ => return false,
+        };
+        (self.cont, self.lo, self.hi) = (cont, lo, hi);
+        true
+    }
 }
 
 const HIGH: std::ops::RangeInclusive<u32> = 0xD800..=0xDBFF;
@@ -271,14 +308,19 @@ impl Automaton {
                             return true;
                         }
                         0 => match b {
-                            b'"' => {
+                            b'"' if esc.cont == 0 => {
                                 st.pop();
                                 return true;
                             }
                             0..=0x1f => return false,
                             _ => {
-                                // Count characters, not UTF-8 continuation bytes.
-                                if b & 0xC0 != 0x80 {
+                                // Whole UTF-8 characters only; count
+                                // characters, not their bytes.
+                                let mut starts = false;
+                                if !esc.utf8(b, &mut starts) {
+                                    return false;
+                                }
+                                if starts {
                                     if max_len.is_some_and(|m| *len as usize >= m) {
                                         return false;
                                     }
@@ -454,6 +496,35 @@ mod tests {
     fn accepts(a: &Automaton, text: &str) -> bool {
         a.feed(&a.start(), text.as_bytes())
             .is_some_and(|s| a.is_complete(&s))
+    }
+
+    #[test]
+    fn strings_hold_whole_utf8_characters_only() {
+        // Found by bench/constraint-vs-llguidance.sh: tokens beginning with
+        // a continuation byte were allowed where no character was open, so
+        // a constrained reply could hold bytes that are not UTF-8.
+        let a = auto(json!({"type": "string", "maxLength": 3}));
+        let feeds = |bytes: &[u8]| a.feed(&a.start(), bytes).is_some_and(|s| a.is_complete(&s));
+        for ok in ["\"é€😀\"", "\"\u{7f}ab\"", "\"\u{10ffff}\u{e000}\u{d7ff}\""] {
+            assert!(feeds(ok.as_bytes()), "{ok:?}");
+        }
+        assert!(!feeds("\"é€😀x\"".as_bytes()), "four characters");
+        let dead = |bytes: &[u8]| a.feed(&a.start(), bytes).is_none();
+        for bad in [
+            &b"\"\x80"[..],    // a continuation byte alone
+            b"\"a\xbf",        // after a whole character
+            b"\"\xc3\"",       // a character cut by the closing quote
+            b"\"\xc3\\",       // or by an escape
+            b"\"\xc0\x80",     // overlong
+            b"\"\xe0\x80",     // overlong, three bytes
+            b"\"\xed\xa0",     // a surrogate
+            b"\"\xf4\x90",     // past U+10FFFF
+            b"\"\xf5",         // never in UTF-8
+            b"\"\xc3\xa9\xa9", // one continuation too many
+        ] {
+            assert!(dead(bad), "{bad:02x?}");
+        }
+        assert!(!dead(b"\"\xf0\x9f\x98") && !feeds(b"\"\xf0\x9f\x98\""));
     }
 
     #[test]
