@@ -21,7 +21,9 @@
 # Default models: SmolLM2-135M (49,152 tokens) and Qwen2.5-Coder-0.5B
 # (151,665 tokens) from models/ (scripts/setup.sh fetches them). ROUNDS
 # (default 3) timed passes after one untimed pass. One thread: both
-# engines compute a mask on the calling thread.
+# engines compute a mask on the calling thread. SHOW_ALL=1 prints every
+# token the two masks disagree on (else the first five per grammar), to
+# stderr.
 #
 # The comparison program (bench/constraint-vs-llguidance/) is its own cargo
 # project, built on first use (several minutes): llguidance is not one of
