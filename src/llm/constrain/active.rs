@@ -26,12 +26,23 @@ impl Active {
     }
 
     /// The text tokens allowed next (`true` at their ids; no
-    /// end-of-sequence token: see [`Active::is_complete`]). `eos` is the
-    /// vocabulary's end-of-sequence id.
-    pub fn mask(&mut self, eos: u32) -> Result<Vec<bool>, ConstraintError> {
+    /// end-of-sequence token: see [`Active::is_complete`]).
+    pub fn mask(&mut self) -> Result<Vec<bool>, ConstraintError> {
         match self {
             Active::Seki { masker, state } => Ok(masker.mask(state).as_ref().clone()),
-            Active::Guidance(g) => g.mask(eos),
+            Active::Guidance(g) => g.mask(),
+        }
+    }
+
+    /// [`Active::mask`] without either implementation's mask cache (for
+    /// measuring what a mask costs).
+    pub fn mask_uncached(&mut self) -> Result<Vec<bool>, ConstraintError> {
+        match self {
+            Active::Seki { masker, state } => Ok(masker.mask_uncached(state)),
+            Active::Guidance(g) => {
+                g.invalidate_cache();
+                g.mask()
+            }
         }
     }
 

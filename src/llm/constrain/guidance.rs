@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub struct Guide {
     factory: ParserFactory,
     size: usize,
+    eos: u32,
 }
 
 impl std::fmt::Debug for Guide {
@@ -67,7 +68,7 @@ impl Guide {
         )
         .map_err(guidance)?;
         factory.quiet();
-        Ok(Guide { factory, size })
+        Ok(Guide { factory, size, eos })
     }
 
     /// Start a reply under `c`. JSON is compact (no whitespace between
@@ -94,6 +95,7 @@ impl Guide {
         Ok(Guided {
             m: llguidance::Matcher::new(Ok(parser)),
             size: self.size,
+            eos: self.eos,
         })
     }
 }
@@ -102,6 +104,7 @@ impl Guide {
 pub struct Guided {
     m: llguidance::Matcher,
     size: usize,
+    eos: u32,
 }
 
 impl std::fmt::Debug for Guided {
@@ -115,7 +118,7 @@ impl std::fmt::Debug for Guided {
 impl Guided {
     /// The text tokens allowed next (`true` at their ids; end-of-sequence
     /// not included: see [`Guided::is_complete`]).
-    pub fn mask(&mut self, eos: u32) -> Result<Vec<bool>, ConstraintError> {
+    pub fn mask(&mut self) -> Result<Vec<bool>, ConstraintError> {
         let v = self.m.compute_mask().map_err(guidance)?;
         let mut out = vec![false; self.size];
         for (w, word) in v.as_slice().iter().enumerate() {
@@ -128,7 +131,7 @@ impl Guided {
                 bits &= bits - 1;
             }
         }
-        if let Some(x) = out.get_mut(eos as usize) {
+        if let Some(x) = out.get_mut(self.eos as usize) {
             *x = false;
         }
         Ok(out)
@@ -163,7 +166,7 @@ mod tests {
     use serde_json::json;
 
     fn allowed(g: &mut Guided, toks: &[&[u8]]) -> Vec<Vec<u8>> {
-        g.mask(toks.len() as u32 - 1)
+        g.mask()
             .unwrap()
             .iter()
             .enumerate()

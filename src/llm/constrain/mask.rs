@@ -106,6 +106,11 @@ impl Masker {
         }
     }
 
+    /// The mask after `state`, computed afresh (for measurements).
+    pub fn mask_uncached(&self, state: &State) -> Vec<bool> {
+        self.trie.mask(&self.automaton, state)
+    }
+
     /// The mask after `state` (cached).
     pub fn mask(&self, state: &State) -> Arc<Vec<bool>> {
         if let Ok(c) = self.cache.lock() {

@@ -271,7 +271,7 @@ impl LocalModel {
             let mask = match &mut active {
                 Some(a) => {
                     let tm = Instant::now();
-                    let mut mask = a.mask(self.eos()).map_err(|e| {
+                    let mut mask = a.mask().map_err(|e| {
                         LlmError::Local(format!(
                             "no token can continue the constrained output ({e})"
                         ))
@@ -465,44 +465,22 @@ impl LocalModel {
         let leaves = || LlmError::Local(format!("the text leaves the constraint: {text}"));
         let mut out = Vec::with_capacity(ids.len() + 1);
         let mut active = self.constrain(constraint)?;
-        if let Active::Guidance(g) = &mut active {
-            let eos = self.eos();
-            for step in 0..=ids.len() {
-                if g.is_finished() {
-                    break;
-                }
-                g.invalidate_cache();
-                let t = Instant::now();
-                let allowed = g
-                    .mask(eos)
-                    .map_err(|_| leaves())?
-                    .iter()
-                    .filter(|x| **x)
-                    .count();
-                out.push(t.elapsed().as_secs_f64());
-                tracing::debug!("mask: {allowed} allowed tokens");
-                if let Some(&id) = ids.get(step) {
-                    g.advance(id).map_err(|_| leaves())?;
-                }
+        for step in 0..=ids.len() {
+            if active.is_finished() {
+                break;
             }
-            return Ok(out);
-        }
-        let a = Matcher::compile(constraint).map_err(|e| LlmError::Setup(e.to_string()))?;
-        let mut state = a.start();
-        let mut states = vec![state.clone()];
-        for id in ids {
-            for &b in tok.token_bytes(id) {
-                if !a.step_in_place(&mut state, b) {
+            let t = Instant::now();
+            let mask = active.mask_uncached().map_err(|_| leaves())?;
+            out.push(t.elapsed().as_secs_f64());
+            tracing::debug!(
+                "mask: {} allowed tokens",
+                mask.iter().filter(|x| **x).count()
+            );
+            if let Some(&id) = ids.get(step) {
+                if !active.advance(id, tok.token_bytes(id)) {
                     return Err(leaves());
                 }
             }
-            states.push(state.clone());
-        }
-        for s in &states {
-            let t = Instant::now();
-            let allowed = self.inner.trie.mask(&a, s).iter().filter(|x| **x).count();
-            out.push(t.elapsed().as_secs_f64());
-            tracing::debug!("mask: {allowed} allowed tokens");
         }
         Ok(out)
     }
