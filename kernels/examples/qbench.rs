@@ -4,10 +4,11 @@
 //!
 //!     RAYON_NUM_THREADS=1 cargo run --release -p seki-kernels --example qbench
 //!
-//! `SEKI_QBENCH_SHAPE=1536x576` times another shape (rows x columns).
+//! Q8_0 is also timed repacked ([`PackedQ8`]) where the CPU has AVX-512
+//! VNNI. `SEKI_QBENCH_SHAPE=1536x576` times another shape (rows x columns).
 //! `SEKI_QBENCH=portable` times the portable build, `SEKI_QBENCH=avx2` the
 //! AVX2 one without AVX-512 VNNI.
-use seki_kernels::quant::{QActs, QMatrix, QType};
+use seki_kernels::quant::{PackedQ8, QActs, QMatrix, QType};
 use std::time::Instant;
 
 fn main() {
@@ -83,6 +84,23 @@ fn main() {
                 secs * 1e3,
                 data.len() as f64 / secs / 1e9
             );
+            // Q8_0 also in the interleaved layout the engine repacks it to
+            // where the CPU has AVX-512 VNNI.
+            if t == QType::Q8_0 && PackedQ8::available() {
+                let p = PackedQ8::pack(&m).unwrap();
+                p.matmul(&acts, &mut y).unwrap();
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    p.matmul(&acts, &mut y).unwrap();
+                }
+                let secs = t0.elapsed().as_secs_f64() / reps as f64;
+                let gops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
+                println!(
+                    "{t:?} packed n={n}: {:.3} ms, {gops:.1} GOP/s, {:.1} GB/s weights",
+                    secs * 1e3,
+                    p.bytes() as f64 / secs / 1e9
+                );
+            }
         }
     }
 }

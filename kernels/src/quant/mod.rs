@@ -27,9 +27,11 @@ mod fused;
 mod group;
 mod group_vnni;
 mod matmul;
+mod packed;
 
 pub use acts::QActs;
 pub use matmul::{matmul, matvec_into};
+pub use packed::PackedQ8;
 
 /// Errors of the quantized kernels (shapes and data that do not fit).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,6 +59,9 @@ pub enum QuantError {
         /// The length the shape needs.
         want: usize,
     },
+    /// A format [`PackedQ8`] does not repack (only Q8_0).
+    #[error("{0:?} weights are not repacked (only Q8_0 is)")]
+    NotPackable(QType),
     /// A row index past the end.
     #[error("row {row} of a matrix with {rows} rows")]
     Row {

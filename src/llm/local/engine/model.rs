@@ -146,7 +146,7 @@ impl Engine {
         }
         let (d, hd) = (c.embd, c.head_dim);
         let vocab = self.w.vocab();
-        let embed = self.w.embed.matrix()?;
+        let embed = &self.w.embed;
         let mut x = vec![0f32; n * d];
         for (&t, row) in tokens.iter().zip(x.chunks_exact_mut(d)) {
             if t as usize >= vocab {

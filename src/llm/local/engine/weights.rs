@@ -4,7 +4,7 @@
 use super::EngineError;
 use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::Device;
-use seki_kernels::quant::{QActs, QMatrix, QType};
+use seki_kernels::quant::{PackedQ8, QActs, QMatrix, QType};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -180,20 +180,40 @@ impl Config {
 }
 
 /// A matrix of quantized blocks (`rows x cols`, the file's bytes), with an
-/// optional bias.
+/// optional bias. Q8_0 matrices are repacked at load into the kernels'
+/// interleaved layout ([`PackedQ8`]) where the CPU has AVX-512 VNNI; the
+/// file's bytes are then dropped.
 #[derive(Debug, Clone)]
 pub struct Linear {
     qtype: QType,
     rows: usize,
     cols: usize,
     data: Vec<u8>,
+    packed: Option<PackedQ8>,
     bias: Option<Vec<f32>>,
 }
 
 impl Linear {
-    /// The matrix as the kernels take it.
-    pub fn matrix(&self) -> Result<QMatrix<'_>, EngineError> {
-        Ok(QMatrix::new(self.qtype, self.rows, self.cols, &self.data)?)
+    /// A matrix of the file's blocks, repacked where that is faster.
+    fn new(qtype: QType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, EngineError> {
+        let m = QMatrix::new(qtype, rows, cols, &data)?;
+        let packed = match qtype == QType::Q8_0 && PackedQ8::available() {
+            true => Some(PackedQ8::pack(&m)?),
+            false => None,
+        };
+        Ok(Linear {
+            qtype,
+            rows,
+            cols,
+            data: if packed.is_some() { Vec::new() } else { data },
+            packed,
+            bias: None,
+        })
+    }
+
+    /// Whether the matrix is held repacked ([`PackedQ8`]).
+    pub fn is_packed(&self) -> bool {
+        self.packed.is_some()
     }
 
     /// Rows (outputs).
@@ -201,11 +221,28 @@ impl Linear {
         self.rows
     }
 
+    /// Row `r` as `f32` values into `out` (`cols` long), e.g. an embedding.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), EngineError> {
+        match &self.packed {
+            Some(p) => p.dequantize_row(r, out)?,
+            None => QMatrix::new(self.qtype, self.rows, self.cols, &self.data)?
+                .dequantize_row(r, out)?,
+        }
+        Ok(())
+    }
+
     /// `y = x W^T + b` for quantized activations `x` (`n x cols`); `y` is
     /// resized to `n x rows`.
     pub fn apply(&self, x: &QActs, y: &mut Vec<f32>) -> Result<(), EngineError> {
         y.resize(x.rows() * self.rows, 0.0);
-        seki_kernels::quant::matmul(&self.matrix()?, x, y)?;
+        match &self.packed {
+            Some(p) => p.matmul(x, y)?,
+            None => seki_kernels::quant::matmul(
+                &QMatrix::new(self.qtype, self.rows, self.cols, &self.data)?,
+                x,
+                y,
+            )?,
+        }
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(self.rows) {
                 for (v, bv) in row.iter_mut().zip(b) {
@@ -347,13 +384,7 @@ impl<'a, R: Read + Seek> Reader<'a, R> {
             self.content.tensor_data_offset + info.offset,
         ))?;
         self.file.read_exact(&mut data)?;
-        Ok(Linear {
-            qtype,
-            rows,
-            cols,
-            data,
-            bias: None,
-        })
+        Linear::new(qtype, rows, cols, data)
     }
 
     fn has(&self, name: &str) -> bool {
