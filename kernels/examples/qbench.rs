@@ -4,7 +4,7 @@
 //!
 //!     RAYON_NUM_THREADS=1 cargo run --release -p seki-kernels --example qbench
 //!
-//! Q8_0 is also timed repacked ([`PackedQ8`]) where the CPU has AVX-512
+//! Q8_0, Q5_0 and Q4_0 are also timed repacked ([`PackedQ8`]) where the CPU has AVX-512
 //! VNNI. `SEKI_QBENCH_SHAPE=1536x576` times another shape (rows x columns).
 //! `SEKI_QBENCH=portable` times the portable build, `SEKI_QBENCH=avx2` the
 //! AVX2 one without AVX-512 VNNI.
@@ -84,9 +84,9 @@ fn main() {
                 secs * 1e3,
                 data.len() as f64 / secs / 1e9
             );
-            // Q8_0 also in the interleaved layout the engine repacks it to
-            // where the CPU has AVX-512 VNNI.
-            if t == QType::Q8_0 && PackedQ8::available() {
+            // Q8_0, Q5_0 and Q4_0 also in the interleaved layout the
+            // engine repacks them to where the CPU has AVX-512 VNNI.
+            if matches!(t, QType::Q8_0 | QType::Q5_0 | QType::Q4_0) && PackedQ8::available() {
                 let p = PackedQ8::pack(&m).unwrap();
                 p.matmul(&acts, &mut y).unwrap();
                 let t0 = Instant::now();

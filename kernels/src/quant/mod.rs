@@ -59,8 +59,8 @@ pub enum QuantError {
         /// The length the shape needs.
         want: usize,
     },
-    /// A format [`PackedQ8`] does not repack (only Q8_0).
-    #[error("{0:?} weights are not repacked (only Q8_0 is)")]
+    /// A format [`PackedQ8`] does not repack.
+    #[error("{0:?} weights are not repacked (only Q8_0, Q5_0 and Q4_0 are)")]
     NotPackable(QType),
     /// A row index past the end.
     #[error("row {row} of a matrix with {rows} rows")]

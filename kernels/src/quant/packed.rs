@@ -1,4 +1,5 @@
-//! Q8_0 weights repacked for AVX-512 VNNI: sixteen rows interleaved, so
+//! Q8_0 weights (and Q5_0, Q4_0: one scale per 32 values, no minimum)
+//! repacked for AVX-512 VNNI as signed bytes: sixteen rows interleaved, so
 //! that one `dpbusd` multiplies four values of sixteen rows by the same
 //! four activations (broadcast) and each of its sixteen lanes gathers one
 //! row's dot. After a block's eight steps a lane holds the row's whole
@@ -20,6 +21,7 @@
 //! not depend on how the tokens were batched, and the portable build gives
 //! the same bits as the VNNI one (`tests.rs` checks both).
 
+use super::formats::{self, Format};
 use super::{QActs, QMatrix, QType, QuantError};
 use rayon::prelude::*;
 
@@ -35,7 +37,7 @@ const GROUP_BLOCK: usize = LANES * BLOCK;
 /// The least work (multiply-adds) worth a task of its own.
 const MIN_TASK_MACS: usize = 1 << 16;
 
-/// A Q8_0 matrix (`rows x cols`) in the interleaved layout above, owned.
+/// A matrix (`rows x cols`) in the interleaved layout above, owned.
 #[derive(Debug, Clone)]
 pub struct PackedQ8 {
     rows: usize,
@@ -47,45 +49,56 @@ pub struct PackedQ8 {
 
 impl PackedQ8 {
     /// Whether the packed products run in their fast build here (the CPU
-    /// has AVX-512 VNNI): a caller packs its Q8_0 weights only then, since
+    /// has AVX-512 VNNI): a caller repacks its weights only then, since
     /// elsewhere the unpacked kernels are the faster ones.
     pub fn available() -> bool {
         crate::simd::has_avx512_vnni()
     }
 
-    /// Repack a Q8_0 matrix.
+    /// Repack a matrix of a format whose blocks are 32 values with one
+    /// scale and no minimum (Q8_0, Q5_0, Q4_0): its values become signed
+    /// 8-bit integers, losslessly.
     pub fn pack(m: &QMatrix<'_>) -> Result<Self, QuantError> {
-        if m.qtype() != QType::Q8_0 {
-            return Err(QuantError::NotPackable(m.qtype()));
+        match m.qtype() {
+            QType::Q8_0 => Ok(Self::pack_with::<formats::Q8_0>(m)),
+            QType::Q5_0 => Ok(Self::pack_with::<formats::Q5_0>(m)),
+            QType::Q4_0 => Ok(Self::pack_with::<formats::Q4_0>(m)),
+            other => Err(QuantError::NotPackable(other)),
         }
+    }
+
+    fn pack_with<F: Format>(m: &QMatrix<'_>) -> Self {
         let (rows, cols) = (m.rows(), m.cols());
         let nb = cols / BLOCK;
         let groups = rows.div_ceil(LANES);
         let mut qs = vec![0i8; groups * nb * GROUP_BLOCK];
         let mut d = vec![0f32; groups * nb * LANES];
         let mut corr = vec![0i32; groups * nb * LANES];
+        let (mut q, mut sc, mut mn) = (
+            vec![0i8; cols],
+            vec![0f32; cols / 16],
+            vec![0f32; cols / 16],
+        );
         for r in 0..rows {
             let (g, lane) = (r / LANES, r % LANES);
-            for (b, blk) in m.row(r).chunks_exact(2 + BLOCK).enumerate() {
+            formats::unpack_row::<F>(m.row(r), &mut q, &mut sc, &mut mn);
+            for (b, vals) in q.chunks_exact(BLOCK).enumerate() {
                 let gb = g * nb + b;
-                d[gb * LANES + lane] = super::f16_at(blk, 0);
-                let vals = &blk[2..];
-                corr[gb * LANES + lane] = -128 * vals.iter().map(|&v| v as i8 as i32).sum::<i32>();
+                d[gb * LANES + lane] = sc[2 * b];
+                corr[gb * LANES + lane] = -128 * vals.iter().map(|&v| v as i32).sum::<i32>();
                 for s in 0..STEPS {
                     let at = gb * GROUP_BLOCK + s * LANES * 4 + lane * 4;
-                    for e in 0..4 {
-                        qs[at + e] = vals[4 * s + e] as i8;
-                    }
+                    qs[at..at + 4].copy_from_slice(&vals[4 * s..4 * s + 4]);
                 }
             }
         }
-        Ok(PackedQ8 {
+        PackedQ8 {
             rows,
             cols,
             qs,
             d,
             corr,
-        })
+        }
     }
 
     /// Rows (outputs).

@@ -403,85 +403,87 @@ fn bad_shapes_are_errors() {
     assert!(super::matvec_into(&m, &a, &mut [0.0; 4]).is_err());
 }
 
-/// The packed Q8_0 products: against the references over odd shapes (rows
+/// The packed products (Q8_0, Q5_0, Q4_0): against the references over odd shapes (rows
 /// not a multiple of the 16-row groups or of the threads' split, one and
 /// several blocks, activation rows that leave every tile remainder), the
 /// portable and VNNI builds the same bits, rows independent of the batch,
 /// and rows dequantized like the unpacked matrix.
 #[test]
-fn packed_q8_0_matches_the_reference_and_the_batch_does_not_matter() {
+fn packed_products_match_the_reference_and_the_batch_does_not_matter() {
     use super::PackedQ8;
     let _same_build = crate::simd::DISPATCH_LOCK
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let t = QType::Q8_0;
-    for (s, &(rows, cols, n)) in [
-        (1, 32, 1),
-        (15, 32, 2),
-        (17, 64, 3),
-        (37, 96, 5),
-        (50, 160, 9),
-        (70, 320, 1),
-        (130, 96, 66),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let data = random_matrix(t, rows, cols, 21 + s as u64);
-        let w = reference::dequantize(t, &data);
-        let m = QMatrix::new(t, rows, cols, &data).unwrap();
-        let p = PackedQ8::pack(&m).unwrap();
-        assert_eq!((p.rows(), p.cols()), (rows, cols));
-        let x = random_acts(n * cols, 3 + s as u64);
-        let acts = QActs::quantize(&x, n, cols).unwrap();
-        let mut yp = vec![f32::NAN; n * rows];
-        p.matmul_with(&acts, &mut yp, true).unwrap();
-        let what = format!("packed {rows}x{cols}, n={n}");
-        check(t, &w, &x, &acts, &yp, rows, &format!("{what}, portable"));
-        let mut y = vec![f32::NAN; n * rows];
-        p.matmul(&acts, &mut y).unwrap();
-        assert_eq!(
-            y, yp,
-            "{what}: the fast build differs from the portable one"
-        );
-        for i0 in 0..n {
-            for k in [1, 2, 3, 4, 5] {
-                if i0 + k > n {
-                    continue;
+    for t in [QType::Q8_0, QType::Q5_0, QType::Q4_0] {
+        for (s, &(rows, cols, n)) in [
+            (1, 32, 1),
+            (15, 32, 2),
+            (17, 64, 3),
+            (37, 96, 5),
+            (50, 160, 9),
+            (70, 320, 1),
+            (130, 96, 66),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let data = random_matrix(t, rows, cols, 21 + s as u64);
+            let w = reference::dequantize(t, &data);
+            let m = QMatrix::new(t, rows, cols, &data).unwrap();
+            let p = PackedQ8::pack(&m).unwrap();
+            assert_eq!((p.rows(), p.cols()), (rows, cols));
+            let x = random_acts(n * cols, 3 + s as u64);
+            let acts = QActs::quantize(&x, n, cols).unwrap();
+            let mut yp = vec![f32::NAN; n * rows];
+            p.matmul_with(&acts, &mut yp, true).unwrap();
+            let what = format!("packed {t:?} {rows}x{cols}, n={n}");
+            check(t, &w, &x, &acts, &yp, rows, &format!("{what}, portable"));
+            let mut y = vec![f32::NAN; n * rows];
+            p.matmul(&acts, &mut y).unwrap();
+            assert_eq!(
+                y, yp,
+                "{what}: the fast build differs from the portable one"
+            );
+            for i0 in 0..n {
+                for k in [1, 2, 3, 4, 5] {
+                    if i0 + k > n {
+                        continue;
+                    }
+                    let part = QActs::quantize(&x[i0 * cols..(i0 + k) * cols], k, cols).unwrap();
+                    let mut ys = vec![0f32; k * rows];
+                    p.matmul(&part, &mut ys).unwrap();
+                    assert_eq!(
+                        ys[..],
+                        y[i0 * rows..(i0 + k) * rows],
+                        "{what}: rows {i0}..{} alone",
+                        i0 + k
+                    );
                 }
-                let part = QActs::quantize(&x[i0 * cols..(i0 + k) * cols], k, cols).unwrap();
-                let mut ys = vec![0f32; k * rows];
-                p.matmul(&part, &mut ys).unwrap();
-                assert_eq!(
-                    ys[..],
-                    y[i0 * rows..(i0 + k) * rows],
-                    "{what}: rows {i0}..{} alone",
-                    i0 + k
-                );
             }
-        }
-        // One thread runs every group in one task: the same bits.
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let mut y1 = vec![f32::NAN; n * rows];
-        one.install(|| p.matmul(&acts, &mut y1)).unwrap();
-        assert_eq!(y1, y, "{what}: one thread");
-        let (mut a, mut b) = (vec![0f32; cols], vec![0f32; cols]);
-        for r in 0..rows {
-            m.dequantize_row(r, &mut a).unwrap();
-            p.dequantize_row(r, &mut b).unwrap();
-            assert_eq!(a, b, "{what}: row {r}");
+            // One thread runs every group in one task: the same bits.
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let mut y1 = vec![f32::NAN; n * rows];
+            one.install(|| p.matmul(&acts, &mut y1)).unwrap();
+            assert_eq!(y1, y, "{what}: one thread");
+            let (mut a, mut b) = (vec![0f32; cols], vec![0f32; cols]);
+            for r in 0..rows {
+                m.dequantize_row(r, &mut a).unwrap();
+                p.dequantize_row(r, &mut b).unwrap();
+                assert_eq!(a, b, "{what}: row {r}");
+            }
         }
     }
     // Shapes and formats it refuses.
-    let data = random_matrix(QType::Q4_0, 2, 32, 1);
-    let m = QMatrix::new(QType::Q4_0, 2, 32, &data).unwrap();
+    let data = random_matrix(QType::Q4_1, 2, 32, 1);
+    let m = QMatrix::new(QType::Q4_1, 2, 32, &data).unwrap();
     assert_eq!(
         PackedQ8::pack(&m).err(),
-        Some(QuantError::NotPackable(QType::Q4_0))
+        Some(QuantError::NotPackable(QType::Q4_1))
     );
+    let t = QType::Q8_0;
     let data = random_matrix(t, 3, 64, 1);
     let p = PackedQ8::pack(&QMatrix::new(t, 3, 64, &data).unwrap()).unwrap();
     let a = QActs::quantize(&[0.0; 64], 1, 64).unwrap();

@@ -197,7 +197,9 @@ impl Linear {
     /// A matrix of the file's blocks, repacked where that is faster.
     fn new(qtype: QType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, EngineError> {
         let m = QMatrix::new(qtype, rows, cols, &data)?;
-        let packed = match qtype == QType::Q8_0 && PackedQ8::available() {
+        let packed = match matches!(qtype, QType::Q8_0 | QType::Q5_0 | QType::Q4_0)
+            && PackedQ8::available()
+        {
             true => Some(PackedQ8::pack(&m)?),
             false => None,
         };
