@@ -179,6 +179,9 @@ impl Engine {
             norm_in_place(&layer.q_norm, c.eps, &mut b.q, &mut b.normed);
             norm_in_place(&layer.k_norm, c.eps, &mut b.k, &mut b.normed);
             attention::rope(&mut b.q, c.heads, hd, pos0, inv_freq, c.neox);
+            if c.query_scale != 1.0 {
+                b.q.iter_mut().for_each(|v| *v *= c.query_scale);
+            }
             attention::rope(&mut b.k, c.kv_heads, hd, pos0, inv_freq, c.neox);
             let (keys, values) = self.cache.extend(l, &b.k, &b.v);
             attention::causal(&b.q, keys, values, pos0, dims, &mut b.att);

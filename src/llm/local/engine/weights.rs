@@ -43,6 +43,12 @@ pub struct Config {
     /// Sliding-window attention (gemma3): the window, and every how many
     /// blocks one attends globally instead.
     pub window: Option<Window>,
+    /// Factor on the queries before attention, whose scores are scaled by
+    /// `1 / sqrt(head_dim)`: 1, except for the 27B gemma3 (62 blocks),
+    /// whose scores are scaled by `1 / sqrt(embd / heads)` instead (its
+    /// `query_pre_attn_scalar`, which the GGUF metadata does not carry; the
+    /// same rule llama.cpp applies).
+    pub query_scale: f32,
 }
 
 /// The gate activation of the MLP.
@@ -171,6 +177,10 @@ impl Config {
             },
             embed_scale: match gemma {
                 true => (embd as f32).sqrt(),
+                false => 1.0,
+            },
+            query_scale: match gemma && layers == 62 && heads > 0 && embd >= heads {
+                true => (head_dim as f32 / (embd / heads) as f32).sqrt(),
                 false => 1.0,
             },
             window,
@@ -508,6 +518,7 @@ mod tests {
                 rope_base: 1e4,
                 global_scale: 1.0,
             }),
+            query_scale: 1.0,
         };
         let global: Vec<usize> = (0..c.layers)
             .filter(|&l| c.window_of(l).is_none())
@@ -516,5 +527,44 @@ mod tests {
         assert_eq!(c.window_of(0), Some(512));
         c.window = None;
         assert!((0..c.layers).all(|l| c.window_of(l).is_none()));
+    }
+
+    /// gemma3's metadata with `layers` blocks of the 27B's widths.
+    fn gemma3_content(layers: u32) -> gguf_file::Content {
+        use gguf_file::Value;
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert(
+            "general.architecture".to_string(),
+            Value::String("gemma3".into()),
+        );
+        for (k, v) in [
+            ("block_count", layers),
+            ("embedding_length", 5376),
+            ("feed_forward_length", 21504),
+            ("attention.head_count", 32),
+            ("attention.head_count_kv", 16),
+            ("attention.key_length", 128),
+            ("attention.sliding_window", 1024),
+        ] {
+            metadata.insert(format!("gemma3.{k}"), Value::U32(v));
+        }
+        gguf_file::Content {
+            magic: gguf_file::VersionedMagic::GgufV3,
+            metadata,
+            tensor_infos: Default::default(),
+            tensor_data_offset: 0,
+        }
+    }
+
+    #[test]
+    fn the_27b_gemma3_scales_queries_by_its_width_per_head() {
+        // 62 blocks: scores scaled by 1/sqrt(5376 / 32) = 1/sqrt(168), not
+        // 1/sqrt(128): the queries carry sqrt(128 / 168).
+        let c = Config::from_content(&gemma3_content(62)).unwrap();
+        assert!((c.query_scale - (128f32 / 168.0).sqrt()).abs() < 1e-6);
+        assert!((c.query_scale / 128f32.sqrt() - 1.0 / 168f32.sqrt()).abs() < 1e-6);
+        // Other sizes keep 1/sqrt(head size).
+        let c = Config::from_content(&gemma3_content(48)).unwrap();
+        assert_eq!(c.query_scale, 1.0);
     }
 }
