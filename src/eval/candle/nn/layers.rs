@@ -292,8 +292,72 @@ impl FactorizedReduce {
         Ok(FactorizedReduce { c1, c2, bn })
     }
 
-    /// Apply.
+    /// Apply: on the CPU, each half is one fused ReLU → 1x1 convolution →
+    /// batch norm (`ops::dw_block_train`/`dw_block_infer`, as
+    /// [`ReluConvBn`]) over its stride-2 subsample of the input (even
+    /// pixels, and odd ones for the shifted path); elsewhere the separate
+    /// layers ([`FactorizedReduce::forward_separate`]). Batch norm is per
+    /// channel, so normalising each half's channels on their own is the
+    /// batch norm of the concatenation.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        if !x.device().is_cpu() {
+            return self.forward_separate(x, ctx);
+        }
+        let (n, cin, h, w) = x.dims4()?;
+        // Zeros past an odd far edge: what the shifted path reads there.
+        let xp = match (h % 2, w % 2) {
+            (0, 0) => x.clone(),
+            (ph, pw) => x.pad_with_zeros(2, 0, ph)?.pad_with_zeros(3, 0, pw)?,
+        };
+        let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+        let grid = xp.reshape((n, cin, oh, 2, ow, 2))?;
+        let sub = |o: usize| -> Result<Tensor> {
+            grid.narrow(3, o, 1)?
+                .narrow(5, o, 1)?
+                .reshape((n, cin, oh, ow))
+        };
+        let (w1, w2) = (self.c1.weight(ctx), self.c2.weight(ctx));
+        let half = w1.dim(0)?;
+        let cout = half + w2.dim(0)?;
+        let (gamma, beta) = if ctx.train {
+            self.bn.affine_params(ctx)
+        } else {
+            self.bn.inference_affine(ctx)?
+        };
+        let mut halves = Vec::with_capacity(2);
+        let mut stats = Vec::with_capacity(2);
+        for (o, pw, lo, len) in [(0, &w1, 0, half), (1, &w2, half, cout - half)] {
+            let (g, b) = (gamma.narrow(0, lo, len)?, beta.narrow(0, lo, len)?);
+            let p = ops::BlockParams {
+                dw: None,
+                pw,
+                gamma: &g,
+                beta: &b,
+            };
+            let xs = sub(o)?;
+            if ctx.train {
+                let (y, st) = ops::dw_block_train(&xs, p, ops::Front::Relu, BN_EPS)?;
+                halves.push(y);
+                stats.push(st);
+            } else {
+                halves.push(ops::dw_block_infer(&xs, p, ops::Front::Relu)?);
+            }
+        }
+        if let [a, b] = &stats[..] {
+            self.bn.update_running(ops::BnStats {
+                mean: Tensor::cat(&[&a.mean, &b.mean], 0)?,
+                var: Tensor::cat(&[&a.var, &b.var], 0)?,
+                count: a.count,
+            })?;
+        }
+        ctx.macs += (cout * oh * ow * cin) as u64;
+        Tensor::cat(&halves, 1)
+    }
+
+    /// [`FactorizedReduce::forward`] as separate layers: ReLU, the two
+    /// strided 1x1 convolutions (the second on the input shifted by one
+    /// pixel), concatenation, batch norm.
+    pub fn forward_separate(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let x = ops::relu(x)?;
         let (_, _, h, w) = x.dims4()?;
         let a = self.c1.forward(&x, ctx)?;
@@ -325,4 +389,65 @@ pub fn drop_path(x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         .collect();
     let mask = Tensor::from_vec(mask, (n, 1, 1, 1), x.device())?;
     x.broadcast_mul(&mask)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::eval::candle::ops::testutil::{max_diff, rand_tensor};
+    use candle_core::Device;
+
+    /// The fused FactorizedReduce against its separate layers, at even and
+    /// odd sizes: training output, the gradients of the input and of every
+    /// parameter, the running statistics it leaves, and inference output.
+    #[test]
+    fn fused_factorized_reduce_matches_the_separate_layers() {
+        for (n, cin, cout, h, w) in [(3, 5, 6, 8, 10), (2, 4, 8, 7, 9), (2, 3, 4, 5, 6)] {
+            let build = || {
+                let mut b = Builder::new(Device::Cpu, 7);
+                let fr = FactorizedReduce::new(&mut b, cin, cout).unwrap();
+                (fr, b.params)
+            };
+            let x = candle_core::Var::from_tensor(&rand_tensor(&[n, cin, h, w], 3)).unwrap();
+            let run = |fused: bool| {
+                let (mut fr, params) = build();
+                // Non-trivial affine parameters.
+                for (i, p) in params.iter().enumerate() {
+                    let t = (p.var.as_tensor() + rand_tensor(p.var.dims(), 20 + i as u64)).unwrap();
+                    p.var.set(&t).unwrap();
+                }
+                let mut ctx = Ctx::new(true, 0.0, 0);
+                let y = match fused {
+                    true => fr.forward(x.as_tensor(), &mut ctx).unwrap(),
+                    false => fr.forward_separate(x.as_tensor(), &mut ctx).unwrap(),
+                };
+                let proj = rand_tensor(y.dims(), 9);
+                let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+                let mut out = vec![y.clone(), grads.get(x.as_tensor()).unwrap().clone()];
+                for p in &params {
+                    out.push(grads.get(p.var.as_tensor()).unwrap().clone());
+                }
+                out.push(fr.bn.running_mean.clone());
+                out.push(fr.bn.running_var.clone());
+                let mut ictx = Ctx::new(false, 0.0, 0);
+                out.push(match fused {
+                    true => fr.forward(x.as_tensor(), &mut ictx).unwrap(),
+                    false => fr.forward_separate(x.as_tensor(), &mut ictx).unwrap(),
+                });
+                (out, ctx.macs)
+            };
+            let ((a, macs_a), (b, macs_b)) = (run(true), run(false));
+            assert_eq!(a[0].dims(), [n, cout, h.div_ceil(2), w.div_ceil(2)]);
+            assert_eq!(macs_a, macs_b);
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(a.dims(), b.dims(), "output {i}");
+                let diff = max_diff(a, b);
+                assert!(
+                    diff < 1e-4,
+                    "{n}x{cin}x{h}x{w}: output {i} differs by {diff}"
+                );
+            }
+        }
+    }
 }
