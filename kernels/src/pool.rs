@@ -80,18 +80,21 @@ pub fn forward(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
     let (wy, wx) = (windows(p, oh, h), windows(p, ow, w));
     let max = p.kind == PoolKind::Max;
     let mut out = vec![0f32; d.planes * oh * ow];
+    // 3-wide, padding 1 (the DARTS pools): with stride 1 the interior as
+    // three shifted slices, which vectorises; with stride 2 the same over
+    // the row's odd and even values (output `ox` in `1..w / 2` covers
+    // `2ox - 1, 2ox, 2ox + 1`); the rest per window.
+    let shifted = p.k == 3 && p.stride == 1 && p.pad == 1 && w == ow && w > 2;
+    let halves = p.k == 3 && p.stride == 2 && p.pad == 1 && w >= 4 && ow == w.div_ceil(2);
     out.par_chunks_mut(oh * ow).enumerate().for_each_init(
-        || vec![0f32; h * ow],
-        |rows, (plane, o)| {
+        || (vec![0f32; h * ow], vec![0f32; w]),
+        |(rows, split), (plane, o)| {
             let xp = &x[plane * h * w..(plane + 1) * h * w];
-            // 3-wide, stride 1, padding 1 (the DARTS pools): the interior as
-            // three shifted slices, which vectorises; the rest per window.
-            let shifted = p.k == 3 && p.stride == 1 && p.pad == 1 && w == ow && w > 2;
             for iy in 0..h {
                 let xr = &xp[iy * w..(iy + 1) * w];
                 let rr = &mut rows[iy * ow..(iy + 1) * ow];
                 for (ox, (r, &(x0, x1))) in rr.iter_mut().zip(&wx).enumerate() {
-                    if shifted && ox > 0 && ox + 1 < w {
+                    if (shifted && ox > 0 && ox + 1 < w) || (halves && ox > 0 && ox < w / 2) {
                         continue;
                     }
                     let win = &xr[x0..x1];
@@ -100,6 +103,27 @@ pub fn forward(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
                     } else {
                         win.iter().sum()
                     };
+                }
+                if halves {
+                    let (even, odd) = split.split_at_mut(w.div_ceil(2));
+                    for (e, &v) in even.iter_mut().zip(xr.iter().step_by(2)) {
+                        *e = v;
+                    }
+                    for (d, &v) in odd.iter_mut().zip(xr.iter().skip(1).step_by(2)) {
+                        *d = v;
+                    }
+                    let n = w / 2 - 1;
+                    let (a, b, c) = (&odd[..n], &even[1..=n], &odd[1..=n]);
+                    let inner = &mut rr[1..=n];
+                    if max {
+                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                            *r = max_nan(max_nan(max_nan(f32::NEG_INFINITY, u), v), z);
+                        }
+                    } else {
+                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                            *r = u + v + z;
+                        }
+                    }
                 }
                 if shifted {
                     let (a, b, c) = (&xr[..w - 2], &xr[1..w - 1], &xr[2..]);
@@ -216,4 +240,74 @@ fn backward_avg(g: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
         },
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each output straight from its window, by definition.
+    fn reference(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
+        let mut out = Vec::new();
+        for plane in 0..d.planes {
+            for oy in 0..d.oh {
+                for ox in 0..d.ow {
+                    let (y0, y1) = p.window(oy, d.h);
+                    let (x0, x1) = p.window(ox, d.w);
+                    let cells: Vec<f32> = (y0..y1)
+                        .flat_map(|y| (x0..x1).map(move |xx| (y, xx)))
+                        .map(|(y, xx)| x[plane * d.h * d.w + y * d.w + xx])
+                        .collect();
+                    out.push(match p.kind {
+                        PoolKind::Max if cells.iter().any(|v| v.is_nan()) => f32::NAN,
+                        PoolKind::Max => cells.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+                        PoolKind::Avg => cells.iter().sum::<f32>() / cells.len() as f32,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The 3-wide DARTS pools (stride 1 and 2, padding 1; the fast row
+    /// paths) and others against the definition, at even and odd sizes,
+    /// with a NaN in one plane.
+    #[test]
+    fn pools_match_their_definition() {
+        for (k, stride, pad) in [(3, 1, 1), (3, 2, 1), (2, 2, 0), (5, 3, 2)] {
+            for kind in [PoolKind::Max, PoolKind::Avg] {
+                let p = PoolParams {
+                    kind,
+                    k,
+                    stride,
+                    pad,
+                };
+                for (h, w) in [(4, 4), (5, 7), (8, 9), (3, 10), (7, 6)] {
+                    let (Some(oh), Some(ow)) = (p.out_size(h), p.out_size(w)) else {
+                        continue;
+                    };
+                    let d = Dims {
+                        planes: 3,
+                        h,
+                        w,
+                        oh,
+                        ow,
+                    };
+                    let mut x: Vec<f32> = (0..3 * h * w)
+                        .map(|i| ((i * 7919 % 113) as f32 - 56.0) / 9.0)
+                        .collect();
+                    x[2 * h * w + w + 1] = f32::NAN;
+                    let got = forward(&x, &p, d);
+                    let want = reference(&x, &p, d);
+                    assert_eq!(got.len(), want.len());
+                    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                            "{p:?} {h}x{w}: output {i} is {a}, want {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
