@@ -72,12 +72,16 @@ fn main() {
             let acts = QActs::quantize(&x, n, cols).unwrap();
             let mut y = vec![0f32; n * rows];
             let reps = if n == 1 { 400 } else { 640 / n };
-            seki_kernels::quant::matmul(&m, &acts, &mut y).unwrap();
-            let t0 = Instant::now();
-            for _ in 0..reps {
-                seki_kernels::quant::matmul(&m, &acts, &mut y).unwrap();
-            }
-            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            // Seconds per product: one warm-up call, then `reps` timed.
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    f();
+                }
+                t0.elapsed().as_secs_f64() / reps as f64
+            };
+            let secs = time(&mut || seki_kernels::quant::matmul(&m, &acts, &mut y).unwrap());
             let gops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
             println!(
                 "{t:?} n={n}: {:.3} ms, {gops:.1} GOP/s, {:.1} GB/s weights",
@@ -88,12 +92,7 @@ fn main() {
             // engine repacks them to where the CPU has AVX-512 VNNI.
             if matches!(t, QType::Q8_0 | QType::Q5_0 | QType::Q4_0) && PackedQ8::available() {
                 let p = PackedQ8::pack(&m).unwrap();
-                p.matmul(&acts, &mut y).unwrap();
-                let t0 = Instant::now();
-                for _ in 0..reps {
-                    p.matmul(&acts, &mut y).unwrap();
-                }
-                let secs = t0.elapsed().as_secs_f64() / reps as f64;
+                let secs = time(&mut || p.matmul(&acts, &mut y).unwrap());
                 let gops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;
                 println!(
                     "{t:?} packed n={n}: {:.3} ms, {gops:.1} GOP/s, {:.1} GB/s weights",

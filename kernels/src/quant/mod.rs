@@ -227,19 +227,7 @@ impl<'a> QMatrix<'a> {
 
     /// Row `r` as `f32` values into `out` (`cols` long), e.g. an embedding.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), QuantError> {
-        if r >= self.rows {
-            return Err(QuantError::Row {
-                row: r,
-                rows: self.rows,
-            });
-        }
-        if out.len() != self.cols {
-            return Err(QuantError::Size {
-                what: "dequantized row",
-                got: out.len(),
-                want: self.cols,
-            });
-        }
+        check_row(r, self.rows, out.len(), self.cols)?;
         formats::dequantize_row(self.qtype, self.row(r), out);
         Ok(())
     }
@@ -249,6 +237,22 @@ impl<'a> QMatrix<'a> {
         let acts = QActs::quantize(x, n, self.cols)?;
         matmul(self, &acts, y)
     }
+}
+
+/// The checks of a row dequantization: row `r` of `rows`, into `len`
+/// values for `cols` columns.
+fn check_row(r: usize, rows: usize, len: usize, cols: usize) -> Result<(), QuantError> {
+    if r >= rows {
+        return Err(QuantError::Row { row: r, rows });
+    }
+    if len != cols {
+        return Err(QuantError::Size {
+            what: "dequantized row",
+            got: len,
+            want: cols,
+        });
+    }
+    Ok(())
 }
 
 /// An IEEE half stored little-endian at `b[0..2]`, as `f32`.

@@ -119,19 +119,7 @@ impl PackedQ8 {
     /// Row `r` as `f32` values into `out` (`cols` long): the same values
     /// as the unpacked matrix's [`QMatrix::dequantize_row`].
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), QuantError> {
-        if r >= self.rows {
-            return Err(QuantError::Row {
-                row: r,
-                rows: self.rows,
-            });
-        }
-        if out.len() != self.cols {
-            return Err(QuantError::Size {
-                what: "dequantized row",
-                got: out.len(),
-                want: self.cols,
-            });
-        }
+        super::check_row(r, self.rows, out.len(), self.cols)?;
         let nb = self.cols / BLOCK;
         let (g, lane) = (r / LANES, r % LANES);
         for (b, ob) in out.chunks_exact_mut(BLOCK).enumerate() {
