@@ -146,6 +146,16 @@ impl Op {
     fn droppable(&self) -> bool {
         !matches!(self, Op::Identity | Op::Zero { .. })
     }
+
+    /// The pooling this op is, if any: a parameter-free function of its
+    /// input, so two edges pooling the same state alike can share one
+    /// result.
+    fn pooling(&self) -> Option<(PoolKind, usize)> {
+        match self {
+            Op::Pool { kind, stride } => Some((*kind, *stride)),
+            _ => None,
+        }
+    }
 }
 
 enum Pre {
@@ -167,6 +177,9 @@ struct Cell {
     pre1: Pre,
     ops: Vec<Op>,
     inputs: Vec<usize>,
+    /// Whether edges pooling the same state alike share one result (on;
+    /// off in tests, as the reference).
+    share_pools: bool,
 }
 
 impl Cell {
@@ -197,11 +210,16 @@ impl Cell {
             pre1,
             ops,
             inputs,
+            share_pools: true,
         })
     }
 
     fn forward(&mut self, s0: &Tensor, s1: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let mut states = vec![self.pre0.forward(s0, ctx)?, self.pre1.forward(s1, ctx)?];
+        // Pools already computed in this cell, by input state and kind: the
+        // reduction cell of DARTS_V2 max-pools each of its two inputs
+        // twice. Drop-path still masks each edge on its own.
+        let mut pooled: Vec<((usize, PoolKind, usize), Tensor)> = Vec::new();
         for node in 0..NODES {
             let mut sum: Option<Tensor> = None;
             for j in [2 * node, 2 * node + 1] {
@@ -210,7 +228,26 @@ impl Cell {
                     None => bail!("edge {j} reads node {} before it exists", self.inputs[j]),
                 };
                 let op = &mut self.ops[j];
-                let mut h = op.forward(&input, ctx)?;
+                let shared = op
+                    .pooling()
+                    .filter(|_| self.share_pools)
+                    .map(|(kind, stride)| (self.inputs[j], kind, stride));
+                let known = shared.and_then(|key| {
+                    pooled
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, t)| t.clone())
+                });
+                let mut h = match known {
+                    Some(t) => t,
+                    None => {
+                        let t = op.forward(&input, ctx)?;
+                        if let Some(key) = shared {
+                            pooled.push((key, t.clone()));
+                        }
+                        t
+                    }
+                };
                 if op.droppable() {
                     h = drop_path(&h, ctx)?;
                 }
@@ -319,6 +356,15 @@ impl DartsNet {
     }
 }
 
+impl DartsNet {
+    /// Compute every pooling edge on its own (`false`) or share the pools
+    /// of one state within a cell (`true`, the default).
+    #[cfg(test)]
+    fn share_pools(&mut self, on: bool) {
+        self.cells.iter_mut().for_each(|c| c.share_pools = on);
+    }
+}
+
 impl Network for DartsNet {
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<(Tensor, Option<Tensor>)> {
         let s = self.stem.forward(x, ctx)?;
@@ -336,5 +382,72 @@ impl Network for DartsNet {
         }
         let logits = self.classifier.forward(&global_avg_pool(&s1)?, ctx)?;
         Ok((logits, aux_logits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::eval::candle::ops::testutil::{max_diff, rand_tensor};
+    use candle_core::Device;
+
+    /// Sharing a cell's pools changes nothing: the same logits in training
+    /// and inference, and the same gradients of every parameter, with a
+    /// reduction cell that pools each input twice alike, once by another
+    /// kind, and once from a node.
+    #[test]
+    fn shared_pools_give_the_network_of_separate_pools() {
+        let g = Genotype::parse(
+            "Genotype(normal=[('sep_conv_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 1), \
+             ('avg_pool_3x3', 1), ('skip_connect', 0), ('max_pool_3x3', 2), ('max_pool_3x3', 2), \
+             ('dil_conv_3x3', 3)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), \
+             ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), \
+             ('avg_pool_3x3', 0), ('skip_connect', 2), ('max_pool_3x3', 1)], \
+             reduce_concat=range(2, 6))",
+        )
+        .unwrap();
+        let shape = DartsShape {
+            cells: 3,
+            channels: 4,
+            in_channels: 3,
+            classes: 5,
+            auxiliary: false,
+        };
+        let x = rand_tensor(&[2, 3, 9, 9], 1);
+        let run = |share: bool| {
+            let mut b = Builder::new(Device::Cpu, 3);
+            let mut net = DartsNet::new(&mut b, &g, shape, 9).unwrap();
+            net.share_pools(share);
+            let mut ctx = Ctx::new(true, 0.0, 0);
+            let (logits, _) = net.forward(&x, &mut ctx).unwrap();
+            let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = vec![logits];
+            for p in &b.params {
+                out.push(grads.get(p.var.as_tensor()).unwrap().clone());
+            }
+            let mut ictx = Ctx::new(false, 0.0, 0);
+            out.push(net.forward(&x, &mut ictx).unwrap().0);
+            out
+        };
+        let (a, b) = (run(true), run(false));
+        assert_eq!(a.len(), b.len());
+        // The logits are the same bits; gradients differ by rounding only
+        // (a shared pool adds its two edges' gradients before its backward).
+        assert_eq!(max_diff(&a[0], &b[0]), 0.0);
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let d = max_diff(a, b);
+            assert!(
+                d <= 1e-5 * (1.0 + scale),
+                "output {i} differs by {d} (scale {scale})"
+            );
+        }
     }
 }
