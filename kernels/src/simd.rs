@@ -52,9 +52,10 @@ pub fn set_baseline_only(on: bool) {
 
 static NO_VNNI: AtomicBool = AtomicBool::new(false);
 
-/// Leave out the AVX-512 VNNI builds from now on (`true`; the AVX2 ones
-/// run instead), or use them where the CPU has them again (`false`): for
-/// comparing the two in tests and benchmarks.
+/// Leave out every AVX-512 build from now on, the VNNI products and the
+/// 512-bit depthwise planes (`true`; the AVX2 ones run instead), or use
+/// them where the CPU has them again (`false`): for comparing the two in
+/// tests and benchmarks.
 pub fn set_no_vnni(on: bool) {
     NO_VNNI.store(on, Ordering::Relaxed);
 }
@@ -74,6 +75,24 @@ pub fn has_avx512_vnni() -> bool {
             && std::is_x86_feature_detected!("avx512vl")
             && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the 512-bit float builds run (the depthwise convolution's
+/// planes): the AVX2 builds run, the CPU has `avx512f`, and
+/// [`set_no_vnni`] (which leaves out every AVX-512 build) is off.
+#[inline]
+pub fn has_avx512f() -> bool {
+    if NO_VNNI.load(Ordering::Relaxed) || !has_avx2_fma() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -231,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn baseline_and_simd_builds_agree() {
+    fn baseline_avx2_and_avx512_builds_agree() {
         let _same_build = super::DISPATCH_LOCK
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -241,6 +260,13 @@ mod tests {
             close(got, want, &format!("baseline build, result {i}"));
         }
         super::set_baseline_only(false);
+        // AVX2 without the AVX-512 builds, then the best the CPU has.
+        super::set_no_vnni(true);
+        assert!(!super::has_avx512f());
+        for (i, (got, want)) in run_all().iter().enumerate() {
+            close(got, want, &format!("AVX2 build, result {i}"));
+        }
+        super::set_no_vnni(false);
         for (i, (got, want)) in run_all().iter().enumerate() {
             close(got, want, &format!("default build, result {i}"));
         }
