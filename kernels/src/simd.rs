@@ -146,10 +146,19 @@ macro_rules! simd_fn {
             fn body<$m: $crate::simd::Madd>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx2,fma,avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn wide($($arg: $ty),*) {
+                    body::<$crate::simd::Fused>($($arg),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn fast($($arg: $ty),*) {
                     body::<$crate::simd::Fused>($($arg),*)
+                }
+                if $crate::simd::has_avx512f() {
+                    // SAFETY: the CPU has the features `wide` is built for.
+                    return unsafe { wide($($arg),*) };
                 }
                 if $crate::simd::has_avx2_fma() {
                     // SAFETY: the CPU has the features `fast` is built for.
