@@ -99,48 +99,11 @@ fn blocked_width(ow: usize, span: usize) -> usize {
     ow.div_ceil(LANES) * LANES + span
 }
 
-/// [`conv_plane_body`] in the best build the CPU has: AVX-512 (a block of
-/// output lanes in one register), AVX2 + FMA, or the baseline.
-#[allow(clippy::too_many_arguments)]
-fn conv_plane(
-    src: &[f32],
-    pw: usize,
-    wt: &[f32],
-    k: usize,
-    s: usize,
-    d: usize,
-    out: &mut [f32],
-    oh: usize,
-    ow: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma,avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn wide(
-            src: &[f32],
-            pw: usize,
-            wt: &[f32],
-            k: usize,
-            s: usize,
-            d: usize,
-            out: &mut [f32],
-            oh: usize,
-            ow: usize,
-        ) {
-            conv_plane_body::<crate::simd::Fused>(src, pw, wt, k, s, d, out, oh, ow)
-        }
-        if crate::simd::has_avx512f() {
-            // SAFETY: the CPU has the features `wide` is built for.
-            return unsafe { wide(src, pw, wt, k, s, d, out, oh, ow) };
-        }
-    }
-    conv_plane_simd(src, pw, wt, k, s, d, out, oh, ow)
-}
-
 crate::simd_fn! {
-    /// [`conv_plane_body`] in the AVX2 + FMA build, or the baseline.
-    fn conv_plane_simd<M>(
+    /// One plane: `out[oy, ox] = sum_{ki, kj} wt[ki, kj] * src[oy * s + ki * d, ox * s + kj * d]`
+    /// over a padded source with rows of `pw` (at least
+    /// `blocked_width(ow, (k - 1) * d)` wide when `s == 1`).
+    fn conv_plane<M>(
         src: &[f32],
         pw: usize,
         wt: &[f32],
@@ -151,64 +114,45 @@ crate::simd_fn! {
         oh: usize,
         ow: usize,
     ) {
-        conv_plane_body::<M>(src, pw, wt, k, s, d, out, oh, ow)
-    }
-}
-
-/// One plane: `out[oy, ox] = sum_{ki, kj} wt[ki, kj] * src[oy * s + ki * d, ox * s + kj * d]`
-/// over a padded source with rows of `pw` (at least
-/// `blocked_width(ow, (k - 1) * d)` wide when `s == 1`).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn conv_plane_body<M: crate::simd::Madd>(
-    src: &[f32],
-    pw: usize,
-    wt: &[f32],
-    k: usize,
-    s: usize,
-    d: usize,
-    out: &mut [f32],
-    oh: usize,
-    ow: usize,
-) {
-    for oy in 0..oh {
-        let orow = &mut out[oy * ow..(oy + 1) * ow];
-        if s == 1 {
-            let mut ox0 = 0;
-            while ox0 < ow {
-                let mut acc = [0f32; LANES];
-                for ki in 0..k {
-                    let base = (oy + ki * d) * pw + ox0;
-                    for kj in 0..k {
-                        let wv = wt[ki * k + kj];
-                        let xs = &src[base + kj * d..base + kj * d + LANES];
-                        for l in 0..LANES {
-                            acc[l] = M::madd(wv, xs[l], acc[l]);
+        for oy in 0..oh {
+            let orow = &mut out[oy * ow..(oy + 1) * ow];
+            if s == 1 {
+                let mut ox0 = 0;
+                while ox0 < ow {
+                    let mut acc = [0f32; LANES];
+                    for ki in 0..k {
+                        let base = (oy + ki * d) * pw + ox0;
+                        for kj in 0..k {
+                            let wv = wt[ki * k + kj];
+                            let xs = &src[base + kj * d..base + kj * d + LANES];
+                            for l in 0..LANES {
+                                acc[l] = M::madd(wv, xs[l], acc[l]);
+                            }
                         }
                     }
-                }
-                // A whole block as one fixed-size store; only the
-                // row's last, partial block goes value by value (a
-                // copy of variable length was a `memmove` call per
-                // block).
-                if let Some(dst) = orow.get_mut(ox0..ox0 + LANES) {
-                    dst.copy_from_slice(&acc);
-                } else {
-                    for (o, &a) in orow[ox0..].iter_mut().zip(&acc) {
-                        *o = a;
+                    // A whole block as one fixed-size store; only the
+                    // row's last, partial block goes value by value (a
+                    // copy of variable length was a `memmove` call per
+                    // block).
+                    if let Some(dst) = orow.get_mut(ox0..ox0 + LANES) {
+                        dst.copy_from_slice(&acc);
+                    } else {
+                        for (o, &a) in orow[ox0..].iter_mut().zip(&acc) {
+                            *o = a;
+                        }
                     }
+                    ox0 += LANES;
                 }
-                ox0 += LANES;
-            }
-        } else {
-            orow.fill(0.0);
-            for ki in 0..k {
-                let base = (oy * s + ki * d) * pw;
-                for kj in 0..k {
-                    let wv = wt[ki * k + kj];
-                    let row = &src[base + kj * d..];
-                    for (ox, o) in orow.iter_mut().enumerate() {
-                        *o = M::madd(wv, row[ox * s], *o);
+            } else {
+                orow.fill(0.0);
+                for ki in 0..k {
+                    let base = (oy * s + ki * d) * pw;
+                    for kj in 0..k {
+                        let wv = wt[ki * k + kj];
+                        let row = &src[base + kj * d..];
+                        for (ox, o) in orow.iter_mut().enumerate() {
+                            *o = M::madd(wv, row[ox * s], *o);
+                        }
                     }
                 }
             }

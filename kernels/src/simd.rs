@@ -66,14 +66,13 @@ pub fn set_no_vnni(on: bool) {
 /// `avx512f` and `avx512bw`, and [`set_no_vnni`] is off.
 #[inline]
 pub fn has_avx512_vnni() -> bool {
-    if NO_VNNI.load(Ordering::Relaxed) || !has_avx2_fma() {
+    if !has_avx512f() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx512vnni")
             && std::is_x86_feature_detected!("avx512vl")
-            && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
     }
     #[cfg(not(target_arch = "x86_64"))]
