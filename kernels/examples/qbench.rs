@@ -14,7 +14,7 @@ use std::time::Instant;
 fn main() {
     match std::env::var("SEKI_QBENCH").as_deref() {
         Ok("portable") => seki_kernels::simd::set_baseline_only(true),
-        Ok("avx2") => seki_kernels::simd::set_no_vnni(true),
+        Ok("avx2") => seki_kernels::simd::set_no_avx512(true),
         _ => {}
     }
     let mut s = 1u64;
@@ -90,7 +90,7 @@ fn main() {
             );
             // Q8_0, Q5_0 and Q4_0 also in the interleaved layout the
             // engine repacks them to where the CPU has AVX-512 VNNI.
-            if matches!(t, QType::Q8_0 | QType::Q5_0 | QType::Q4_0) && PackedQ8::available() {
+            if PackedQ8::packs(t) && PackedQ8::available() {
                 let p = PackedQ8::pack(&m).unwrap();
                 let secs = time(&mut || p.matmul(&acts, &mut y).unwrap());
                 let gops = 2.0 * (rows * cols * n) as f64 / secs / 1e9;

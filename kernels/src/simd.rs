@@ -50,20 +50,20 @@ pub fn set_baseline_only(on: bool) {
     BASELINE_ONLY.store(on, Ordering::Relaxed);
 }
 
-static NO_VNNI: AtomicBool = AtomicBool::new(false);
+static NO_AVX512: AtomicBool = AtomicBool::new(false);
 
 /// Leave out every AVX-512 build from now on, the VNNI products and the
-/// 512-bit depthwise planes (`true`; the AVX2 ones run instead), or use
-/// them where the CPU has them again (`false`): for comparing the two in
-/// tests and benchmarks.
-pub fn set_no_vnni(on: bool) {
-    NO_VNNI.store(on, Ordering::Relaxed);
+/// 512-bit builds of `simd_fn!` kernels (`true`; the AVX2 ones run
+/// instead), or use them where the CPU has them again (`false`): for
+/// comparing the two in tests and benchmarks.
+pub fn set_no_avx512(on: bool) {
+    NO_AVX512.store(on, Ordering::Relaxed);
 }
 
 /// Whether the builds with AVX-512 VNNI run (the quantized products'
 /// integer dots in one instruction; 256-bit registers for decoding, 512-bit
 /// for prompts): the AVX2 builds run, the CPU has `avx512vnni`, `avx512vl`,
-/// `avx512f` and `avx512bw`, and [`set_no_vnni`] is off.
+/// `avx512f` and `avx512bw`, and [`set_no_avx512`] is off.
 #[inline]
 pub fn has_avx512_vnni() -> bool {
     if !has_avx512f() {
@@ -81,12 +81,11 @@ pub fn has_avx512_vnni() -> bool {
     }
 }
 
-/// Whether the 512-bit float builds run (the depthwise convolution's
-/// planes): the AVX2 builds run, the CPU has `avx512f`, and
-/// [`set_no_vnni`] (which leaves out every AVX-512 build) is off.
+/// Whether the 512-bit builds of `simd_fn!` kernels run: the AVX2 builds
+/// run, the CPU has `avx512f`, and [`set_no_avx512`] is off.
 #[inline]
 pub fn has_avx512f() -> bool {
-    if NO_VNNI.load(Ordering::Relaxed) || !has_avx2_fma() {
+    if NO_AVX512.load(Ordering::Relaxed) || !has_avx2_fma() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -269,12 +268,12 @@ mod tests {
         }
         super::set_baseline_only(false);
         // AVX2 without the AVX-512 builds, then the best the CPU has.
-        super::set_no_vnni(true);
+        super::set_no_avx512(true);
         assert!(!super::has_avx512f());
         for (i, (got, want)) in run_all().iter().enumerate() {
             close(got, want, &format!("AVX2 build, result {i}"));
         }
-        super::set_no_vnni(false);
+        super::set_no_avx512(false);
         for (i, (got, want)) in run_all().iter().enumerate() {
             close(got, want, &format!("default build, result {i}"));
         }

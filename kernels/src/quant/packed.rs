@@ -55,9 +55,14 @@ impl PackedQ8 {
         crate::simd::has_avx512_vnni()
     }
 
-    /// Repack a matrix of a format whose blocks are 32 values with one
-    /// scale and no minimum (Q8_0, Q5_0, Q4_0): its values become signed
-    /// 8-bit integers, losslessly.
+    /// Whether [`PackedQ8::pack`] takes matrices of `qtype`: the formats
+    /// whose blocks are 32 values with one scale and no minimum.
+    pub fn packs(qtype: QType) -> bool {
+        matches!(qtype, QType::Q8_0 | QType::Q5_0 | QType::Q4_0)
+    }
+
+    /// Repack a matrix of a format [`PackedQ8::packs`] takes (Q8_0, Q5_0,
+    /// Q4_0): its values become signed 8-bit integers, losslessly.
     pub fn pack(m: &QMatrix<'_>) -> Result<Self, QuantError> {
         match m.qtype() {
             QType::Q8_0 => Ok(Self::pack_with::<formats::Q8_0>(m)),

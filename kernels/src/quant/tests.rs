@@ -273,10 +273,10 @@ fn products_match_the_reference_for_every_format_and_build() {
             let acts = QActs::quantize(&x, n, cols).unwrap();
             // Portable, AVX2 without VNNI, and the best the CPU has.
             for (portable, no_vnni) in [(true, false), (false, true), (false, false)] {
-                crate::simd::set_no_vnni(no_vnni);
+                crate::simd::set_no_avx512(no_vnni);
                 let mut y = vec![f32::NAN; n * rows];
                 matmul_with(&m, &acts, &mut y, portable).unwrap();
-                crate::simd::set_no_vnni(false);
+                crate::simd::set_no_avx512(false);
                 let what = format!("{rows}x{cols}, n={n}, portable={portable}, no_vnni={no_vnni}");
                 check(t, &w, &x, &acts, &y, rows, &what);
             }
@@ -310,7 +310,7 @@ fn products_do_not_depend_on_the_batch() {
         let m = QMatrix::new(t, rows, cols, &data).unwrap();
         let x = random_acts(n * cols, 9);
         for no_vnni in [true, false] {
-            crate::simd::set_no_vnni(no_vnni);
+            crate::simd::set_no_avx512(no_vnni);
             let all = QActs::quantize(&x, n, cols).unwrap();
             let mut y = vec![0f32; n * rows];
             super::matmul(&m, &all, &mut y).unwrap();
@@ -325,7 +325,7 @@ fn products_do_not_depend_on_the_batch() {
                     i0 + k
                 );
             }
-            crate::simd::set_no_vnni(false);
+            crate::simd::set_no_avx512(false);
         }
     }
 }

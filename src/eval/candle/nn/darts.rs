@@ -354,9 +354,7 @@ impl DartsNet {
             classifier,
         })
     }
-}
 
-impl DartsNet {
     /// Compute every pooling edge on its own (`false`) or share the pools
     /// of one state within a cell (`true`, the default).
     #[cfg(test)]

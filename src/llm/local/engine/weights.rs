@@ -189,43 +189,41 @@ impl Config {
     }
 }
 
-/// A matrix of quantized blocks (`rows x cols`, the file's bytes), with an
-/// optional bias. Q8_0 matrices are repacked at load into the kernels'
-/// interleaved layout ([`PackedQ8`]) where the CPU has AVX-512 VNNI; the
-/// file's bytes are then dropped.
+/// A matrix of quantized blocks (`rows x cols`), with an optional bias.
+/// Where the CPU has AVX-512 VNNI, matrices of the formats [`PackedQ8`]
+/// takes are repacked at load into its interleaved layout; others keep the
+/// file's bytes.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    qtype: QType,
     rows: usize,
     cols: usize,
-    data: Vec<u8>,
-    packed: Option<PackedQ8>,
+    store: Store,
     bias: Option<Vec<f32>>,
+}
+
+/// How a [`Linear`] holds its weights.
+#[derive(Debug, Clone)]
+enum Store {
+    /// The file's blocks of this format.
+    Blocks(QType, Vec<u8>),
+    /// Repacked.
+    Packed(PackedQ8),
 }
 
 impl Linear {
     /// A matrix of the file's blocks, repacked where that is faster.
     fn new(qtype: QType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, EngineError> {
         let m = QMatrix::new(qtype, rows, cols, &data)?;
-        let packed = match matches!(qtype, QType::Q8_0 | QType::Q5_0 | QType::Q4_0)
-            && PackedQ8::available()
-        {
-            true => Some(PackedQ8::pack(&m)?),
-            false => None,
+        let store = match PackedQ8::packs(qtype) && PackedQ8::available() {
+            true => Store::Packed(PackedQ8::pack(&m)?),
+            false => Store::Blocks(qtype, data),
         };
         Ok(Linear {
-            qtype,
             rows,
             cols,
-            data: if packed.is_some() { Vec::new() } else { data },
-            packed,
+            store,
             bias: None,
         })
-    }
-
-    /// Whether the matrix is held repacked ([`PackedQ8`]).
-    pub fn is_packed(&self) -> bool {
-        self.packed.is_some()
     }
 
     /// Rows (outputs).
@@ -235,10 +233,11 @@ impl Linear {
 
     /// Row `r` as `f32` values into `out` (`cols` long), e.g. an embedding.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), EngineError> {
-        match &self.packed {
-            Some(p) => p.dequantize_row(r, out)?,
-            None => QMatrix::new(self.qtype, self.rows, self.cols, &self.data)?
-                .dequantize_row(r, out)?,
+        match &self.store {
+            Store::Packed(p) => p.dequantize_row(r, out)?,
+            Store::Blocks(t, data) => {
+                QMatrix::new(*t, self.rows, self.cols, data)?.dequantize_row(r, out)?
+            }
         }
         Ok(())
     }
@@ -247,13 +246,11 @@ impl Linear {
     /// resized to `n x rows`.
     pub fn apply(&self, x: &QActs, y: &mut Vec<f32>) -> Result<(), EngineError> {
         y.resize(x.rows() * self.rows, 0.0);
-        match &self.packed {
-            Some(p) => p.matmul(x, y)?,
-            None => seki_kernels::quant::matmul(
-                &QMatrix::new(self.qtype, self.rows, self.cols, &self.data)?,
-                x,
-                y,
-            )?,
+        match &self.store {
+            Store::Packed(p) => p.matmul(x, y)?,
+            Store::Blocks(t, data) => {
+                seki_kernels::quant::matmul(&QMatrix::new(*t, self.rows, self.cols, data)?, x, y)?
+            }
         }
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(self.rows) {
