@@ -80,7 +80,9 @@ impl Padded {
         let ph = h + 2 * pad;
         self.pw = pw;
         self.buf.clear();
-        self.buf.resize(ph * pw, 0.0);
+        // A row and a register block of zeros past the plane: the flat
+        // weight-gradient kernel reads whole blocks that far.
+        self.buf.resize(ph * pw + pw + LANES, 0.0);
         for (iy, row) in src.chunks_exact(w.max(1)).take(h).enumerate() {
             let dst = &mut self.buf[(iy + pad) * pw + pad..(iy + pad) * pw + pad + w];
             if relu {
@@ -308,11 +310,53 @@ crate::simd_fn! {
     }
 }
 
+/// `acc[t] += sum_{i < len} g[i] * src[i + offs[t]]` for every tap `t` of
+/// `T`, all taps in one pass over `g` (their sums stay in registers; `len`
+/// is a whole number of register blocks and both slices reach that far).
+#[inline(always)]
+fn taps_dot<M: crate::simd::Madd, const T: usize>(
+    src: &[f32],
+    g: &[f32],
+    offs: &[usize; T],
+    len: usize,
+    acc: &mut [f64],
+) {
+    let mut lanes = [[0f32; LANES]; T];
+    for (i, gv) in g[..len].chunks_exact(LANES).enumerate() {
+        let base = i * LANES;
+        for t in 0..T {
+            let xs = &src[base + offs[t]..base + offs[t] + LANES];
+            for l in 0..LANES {
+                lanes[t][l] = M::madd(gv[l], xs[l], lanes[t][l]);
+            }
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(&lanes) {
+        *a += v.iter().map(|v| *v as f64).sum::<f64>();
+    }
+}
+
+crate::simd_fn! {
+    /// The stride-1 weight gradient of a `k x k` filter (`k` 3 or 5) as
+    /// flat dots: `g` has the padded source's row width, with zeros past
+    /// each row's `ow` values, so tap `t` is the dot of `g` with the source
+    /// shifted by `offs[t]`, whatever the plane's width.
+    fn weight_plane_flat<M>(src: &[f32], g: &[f32], offs: &[usize], len: usize, acc: &mut [f64]) {
+        if let Ok(o) = <&[usize; 9]>::try_from(offs) {
+            taps_dot::<M, 9>(src, g, o, len, acc);
+        } else if let Ok(o) = <&[usize; 25]>::try_from(offs) {
+            taps_dot::<M, 25>(src, g, o, len, acc);
+        }
+    }
+}
+
 /// One plane's contribution to the weight gradient: `acc` (`k * k`) +=
 /// the correlation of the input plane `xp` (through ReLU when `p.relu`)
-/// with the output gradient plane `gp`.
+/// with the output gradient plane `gp`; `gpad` is scratch for the flat
+/// kernel's copy of `gp`.
 pub(crate) fn weight_grad_plane(
     pad: &mut Padded,
+    gpad: &mut Padded,
     xp: &[f32],
     gp: &[f32],
     p: &DwParams,
@@ -320,6 +364,19 @@ pub(crate) fn weight_grad_plane(
     acc: &mut [f64],
 ) {
     pad.fill(xp, d.h, d.w, p.pad, 0, p.relu);
+    if p.stride == 1 && (p.k == 3 || p.k == 5) {
+        let pw = pad.pw;
+        gpad.fill(gp, d.oh, d.ow, 0, pw, false);
+        let mut offs = [0usize; 25];
+        for ki in 0..p.k {
+            for kj in 0..p.k {
+                offs[ki * p.k + kj] = ki * p.dilation * pw + kj * p.dilation;
+            }
+        }
+        let len = (d.oh * pw).div_ceil(LANES) * LANES;
+        weight_plane_flat(&pad.buf, &gpad.buf, &offs[..p.k * p.k], len, acc);
+        return;
+    }
     weight_plane(
         &pad.buf, pad.pw, gp, p.k, p.stride, p.dilation, d.oh, d.ow, acc,
     );
@@ -331,11 +388,12 @@ pub fn backward_weight(x: &[f32], g: &[f32], p: &DwParams, d: Dims) -> Vec<f32> 
     let mut out = vec![0f32; d.c * kk];
     out.par_chunks_mut(kk).enumerate().for_each(|(ch, dw)| {
         let mut acc = vec![0f64; kk];
-        let mut pad = Padded::new();
+        let (mut pad, mut gpad) = (Padded::new(), Padded::new());
         for b in 0..d.n {
             let plane = b * d.c + ch;
             weight_grad_plane(
                 &mut pad,
+                &mut gpad,
                 &x[plane * h * w..(plane + 1) * h * w],
                 &g[plane * oh * ow..(plane + 1) * oh * ow],
                 p,
@@ -537,51 +595,54 @@ mod tests {
                     dilation,
                     relu,
                 };
-                let (n, c, h, w) = (2, 3, 11, 13);
-                let (oh, ow) = (p.out_size(h).unwrap(), p.out_size(w).unwrap());
-                let d = Dims { n, c, h, w, oh, ow };
-                let x = values(n * c * h * w, 1);
-                let wt = values(c * k * k, 2);
-                let g = values(n * c * oh * ow, 3);
-                // Both the dispatching kernels and the general ones against
-                // the plain reference (stride 2 dispatches to the general
-                // input gradient, so comparing the two alone proves nothing).
-                let (y, dx, dw) = crate::testutil::naive::depthwise(&x, &wt, &g, &p, d);
-                close(
-                    &forward(&x, &wt, &p, d),
-                    &y,
-                    &format!("forward vs reference {p:?}"),
-                );
-                close(
-                    &backward_input(&x, &g, &wt, &p, d),
-                    &dx,
-                    &format!("input vs reference {p:?}"),
-                );
-                close(
-                    &backward_weight(&x, &g, &p, d),
-                    &dw,
-                    &format!("weight vs reference {p:?}"),
-                );
-                close(
-                    &backward_input_general(&x, &g, &wt, &p, d),
-                    &dx,
-                    &format!("general input vs reference {p:?}"),
-                );
-                close(
-                    &forward(&x, &wt, &p, d),
-                    &forward_general(&x, &wt, &p, d),
-                    &format!("forward {p:?}"),
-                );
-                close(
-                    &backward_input(&x, &g, &wt, &p, d),
-                    &backward_input_general(&x, &g, &wt, &p, d),
-                    &format!("input {p:?}"),
-                );
-                close(
-                    &backward_weight(&x, &g, &p, d),
-                    &backward_weight_general(&x, &g, &p, d),
-                    &format!("weight {p:?}"),
-                );
+                for (h, w) in [(11, 13), (8, 8), (16, 16), (6, 21)] {
+                    let n = 2;
+                    let c = 3;
+                    let (oh, ow) = (p.out_size(h).unwrap(), p.out_size(w).unwrap());
+                    let d = Dims { n, c, h, w, oh, ow };
+                    let x = values(n * c * h * w, 1);
+                    let wt = values(c * k * k, 2);
+                    let g = values(n * c * oh * ow, 3);
+                    // Both the dispatching kernels and the general ones against
+                    // the plain reference (stride 2 dispatches to the general
+                    // input gradient, so comparing the two alone proves nothing).
+                    let (y, dx, dw) = crate::testutil::naive::depthwise(&x, &wt, &g, &p, d);
+                    close(
+                        &forward(&x, &wt, &p, d),
+                        &y,
+                        &format!("forward vs reference {p:?} {h}x{w}"),
+                    );
+                    close(
+                        &backward_input(&x, &g, &wt, &p, d),
+                        &dx,
+                        &format!("input vs reference {p:?} {h}x{w}"),
+                    );
+                    close(
+                        &backward_weight(&x, &g, &p, d),
+                        &dw,
+                        &format!("weight vs reference {p:?} {h}x{w}"),
+                    );
+                    close(
+                        &backward_input_general(&x, &g, &wt, &p, d),
+                        &dx,
+                        &format!("general input vs reference {p:?} {h}x{w}"),
+                    );
+                    close(
+                        &forward(&x, &wt, &p, d),
+                        &forward_general(&x, &wt, &p, d),
+                        &format!("forward {p:?} {h}x{w}"),
+                    );
+                    close(
+                        &backward_input(&x, &g, &wt, &p, d),
+                        &backward_input_general(&x, &g, &wt, &p, d),
+                        &format!("input {p:?} {h}x{w}"),
+                    );
+                    close(
+                        &backward_weight(&x, &g, &p, d),
+                        &backward_weight_general(&x, &g, &p, d),
+                        &format!("weight {p:?} {h}x{w}"),
+                    );
+                }
             }
         }
     }

@@ -87,6 +87,7 @@ pub struct BlockWeights<'a> {
 /// depthwise output (`[cin, oh * ow]`).
 struct Scratch {
     pad: Padded,
+    gpad: Padded,
     t: Vec<f32>,
 }
 
@@ -94,6 +95,7 @@ impl Scratch {
     fn new(d: &BlockDims) -> Self {
         Scratch {
             pad: Padded::new(),
+            gpad: Padded::new(),
             t: vec![0f32; d.cin * d.pix()],
         }
     }
@@ -408,6 +410,7 @@ pub fn backward_into(
                     let gp = &s.t[ch * pix..(ch + 1) * pix];
                     depthwise::weight_grad_plane(
                         &mut s.pad,
+                        &mut s.gpad,
                         xp,
                         gp,
                         p,
