@@ -101,6 +101,51 @@ fn blocked_width(ow: usize, span: usize) -> usize {
     ow.div_ceil(LANES) * LANES + span
 }
 
+/// The stride-1 plane of [`conv_plane`] for a `K x K` filter with dilation
+/// `D` known at compile time (`W = (K - 1) * D + LANES`, the window of
+/// source values one register block reads from a row): the filter stays
+/// in registers and each window is one bounds check.
+#[inline(always)]
+fn conv_rows<M: crate::simd::Madd, const K: usize, const D: usize, const W: usize>(
+    src: &[f32],
+    pw: usize,
+    wt: &[f32],
+    out: &mut [f32],
+    oh: usize,
+    ow: usize,
+) {
+    let mut w = [[0f32; K]; K];
+    for (ki, row) in w.iter_mut().enumerate() {
+        for (kj, v) in row.iter_mut().enumerate() {
+            *v = wt[ki * K + kj];
+        }
+    }
+    for oy in 0..oh {
+        let orow = &mut out[oy * ow..(oy + 1) * ow];
+        let mut ox0 = 0;
+        while ox0 < ow {
+            let mut acc = [0f32; LANES];
+            for (ki, wrow) in w.iter().enumerate() {
+                let base = (oy + ki * D) * pw + ox0;
+                let win = &src[base..base + W];
+                for (kj, wv) in wrow.iter().enumerate() {
+                    for l in 0..LANES {
+                        acc[l] = M::madd(*wv, win[kj * D + l], acc[l]);
+                    }
+                }
+            }
+            if let Some(dst) = orow.get_mut(ox0..ox0 + LANES) {
+                dst.copy_from_slice(&acc);
+            } else {
+                for (o, &a) in orow[ox0..].iter_mut().zip(&acc) {
+                    *o = a;
+                }
+            }
+            ox0 += LANES;
+        }
+    }
+}
+
 crate::simd_fn! {
     /// One plane: `out[oy, ox] = sum_{ki, kj} wt[ki, kj] * src[oy * s + ki * d, ox * s + kj * d]`
     /// over a padded source with rows of `pw` (at least
@@ -116,6 +161,15 @@ crate::simd_fn! {
         oh: usize,
         ow: usize,
     ) {
+        if s == 1 {
+            match (k, d) {
+                (3, 1) => return conv_rows::<M, 3, 1, { 2 + LANES }>(src, pw, wt, out, oh, ow),
+                (3, 2) => return conv_rows::<M, 3, 2, { 4 + LANES }>(src, pw, wt, out, oh, ow),
+                (5, 1) => return conv_rows::<M, 5, 1, { 4 + LANES }>(src, pw, wt, out, oh, ow),
+                (5, 2) => return conv_rows::<M, 5, 2, { 8 + LANES }>(src, pw, wt, out, oh, ow),
+                _ => {}
+            }
+        }
         for oy in 0..oh {
             let orow = &mut out[oy * ow..(oy + 1) * ow];
             if s == 1 {
