@@ -63,6 +63,10 @@ const LANES: usize = 16;
 pub(crate) struct Padded {
     buf: Vec<f32>,
     pw: usize,
+    /// The geometry (`h, w, pad, pw`) of the last fill: a fill of the same
+    /// geometry only overwrites the plane's values, as the zeros around
+    /// them are where they were.
+    shape: Option<(usize, usize, usize, usize)>,
 }
 
 impl Padded {
@@ -70,6 +74,7 @@ impl Padded {
         Padded {
             buf: Vec::new(),
             pw: 0,
+            shape: None,
         }
     }
 
@@ -78,20 +83,33 @@ impl Padded {
     fn fill(&mut self, src: &[f32], h: usize, w: usize, pad: usize, min_pw: usize, relu: bool) {
         let pw = (w + 2 * pad).max(min_pw);
         let ph = h + 2 * pad;
-        self.pw = pw;
-        self.buf.clear();
         // A row and a register block of zeros past the plane: the flat
         // weight-gradient kernel reads whole blocks that far.
-        self.buf.resize(ph * pw + pw + LANES, 0.0);
+        let len = ph * pw + pw + LANES;
+        let shape = (h, w, pad, pw);
+        if self.shape != Some(shape) || self.buf.len() != len {
+            self.buf.clear();
+            self.buf.resize(len, 0.0);
+            self.shape = Some(shape);
+        }
+        self.pw = pw;
         for (iy, row) in src.chunks_exact(w.max(1)).take(h).enumerate() {
             let dst = &mut self.buf[(iy + pad) * pw + pad..(iy + pad) * pw + pad + w];
-            if relu {
-                for (d, v) in dst.iter_mut().zip(row) {
-                    *d = v.max(0.0);
-                }
-            } else {
-                dst.copy_from_slice(row);
+            copy_row(dst, row, relu);
+        }
+    }
+}
+
+crate::simd_fn! {
+    /// `dst = src`, through ReLU when `relu` (`NaN` becomes 0, as with
+    /// `f32::max`).
+    pub(crate) fn copy_row<M>(dst: &mut [f32], src: &[f32], relu: bool) {
+        if relu {
+            for (d, v) in dst.iter_mut().zip(src) {
+                *d = if *v > 0.0 { *v } else { 0.0 };
             }
+        } else {
+            dst.copy_from_slice(src);
         }
     }
 }

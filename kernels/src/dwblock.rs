@@ -123,6 +123,15 @@ fn depthwise_sample(
     }
 }
 
+/// `s.t = front(x_b)` for one sample `xb` (`[cin, h, w]`): the depthwise
+/// output, or the input through ReLU.
+fn front_sample(s: &mut Scratch, xb: &[f32], wt: BlockWeights<'_>, front: &Front, d: &BlockDims) {
+    match front {
+        Front::Depthwise(p) => depthwise_sample(&mut s.pad, xb, wt.dw, p, d, &mut s.t),
+        Front::Relu => depthwise::copy_row(&mut s.t, xb, true),
+    }
+}
+
 /// `z_b = pw @ front(x_b)` for one sample into `zb` (`[cout, oh * ow]`).
 fn conv_sample(
     s: &mut Scratch,
@@ -132,14 +141,7 @@ fn conv_sample(
     d: &BlockDims,
     zb: &mut [f32],
 ) {
-    match front {
-        Front::Depthwise(p) => depthwise_sample(&mut s.pad, xb, wt.dw, p, d, &mut s.t),
-        Front::Relu => {
-            for (t, v) in s.t.iter_mut().zip(xb) {
-                *t = v.max(0.0);
-            }
-        }
-    }
+    front_sample(s, xb, wt, front, d);
     matmul(
         zb,
         false,
