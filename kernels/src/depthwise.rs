@@ -93,9 +93,23 @@ impl Padded {
             self.shape = Some(shape);
         }
         self.pw = pw;
+        fill_rows(&mut self.buf, pw, pad, src, h, w, relu);
+    }
+}
+
+crate::simd_fn! {
+    /// The `h` rows of `src` (`w` values each) into `buf` (rows of `pw`)
+    /// from row and column `pad`, through ReLU when `relu`.
+    fn fill_rows<M>(buf: &mut [f32], pw: usize, pad: usize, src: &[f32], h: usize, w: usize, relu: bool) {
         for (iy, row) in src.chunks_exact(w.max(1)).take(h).enumerate() {
-            let dst = &mut self.buf[(iy + pad) * pw + pad..(iy + pad) * pw + pad + w];
-            copy_row(dst, row, relu);
+            let dst = &mut buf[(iy + pad) * pw + pad..(iy + pad) * pw + pad + w];
+            if relu {
+                for (d, v) in dst.iter_mut().zip(row) {
+                    *d = if *v > 0.0 { *v } else { 0.0 };
+                }
+            } else {
+                dst.copy_from_slice(row);
+            }
         }
     }
 }
