@@ -149,6 +149,15 @@ crate::simd_fn! {
 }
 
 crate::simd_fn! {
+    /// `x = x * a + b`.
+    pub(crate) fn affine_in_place<M>(x: &mut [f32], a: f32, b: f32) {
+        for v in x.iter_mut() {
+            *v = M::madd(*v, a, b);
+        }
+    }
+}
+
+crate::simd_fn! {
     /// `dx = k * (g - md - (x - m) * mdx)`.
     pub(crate) fn input_gradient<M>(g: &[f32], x: &[f32], k: f32, md: f32, m: f32, mdx: f32, dx: &mut [f32]) {
         for ((d, gv), xv) in dx.iter_mut().zip(g).zip(x) {

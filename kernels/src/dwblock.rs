@@ -15,7 +15,7 @@
 //! (owned by the caller), the pointwise output `z` (pre-normalisation, for
 //! the backward) and the block output.
 
-use crate::batchnorm::{affine, input_gradient, squared_deviations, Stats};
+use crate::batchnorm::{affine, affine_in_place, input_gradient, squared_deviations, Stats};
 use crate::depthwise::{self, DwParams, Padded};
 use crate::pointwise::{gram_acc, matmul, Mat};
 use crate::sum;
@@ -258,9 +258,7 @@ pub fn forward_infer(
                     yb,
                 );
                 for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
-                    for v in yp.iter_mut() {
-                        *v = *v * scale[ch] + shift[ch];
-                    }
+                    affine_in_place(yp, scale[ch], shift[ch]);
                 }
             },
         );
@@ -385,7 +383,7 @@ pub fn backward_into(
                 let Front::Depthwise(p) = front else {
                     // ReLU front: the pointwise gradients straight from the
                     // input, the input gradient masked where ReLU cut.
-                    gram_acc(&dz, cout, xb, cin, pix, true, &mut acc.dpw);
+                    gram_acc(&dz, cout, xb, cin, pix, true, &mut s.t, &mut acc.dpw);
                     matmul(
                         dxb,
                         false,
@@ -399,7 +397,7 @@ pub fn backward_into(
                 };
                 // The depthwise output again, then the pointwise gradients.
                 depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
-                gram_acc(&dz, cout, &s.t, cin, pix, false, &mut acc.dpw);
+                gram_acc(&dz, cout, &s.t, cin, pix, false, &mut [], &mut acc.dpw);
                 // `t` now takes the depthwise output's gradient.
                 matmul(
                     &mut s.t,
