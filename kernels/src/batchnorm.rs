@@ -2,6 +2,7 @@
 
 use crate::{dot, sum};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Batch statistics per channel.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,6 +147,31 @@ crate::simd_fn! {
             *o = M::madd(*v, a, b);
         }
     }
+}
+
+crate::simd_fn! {
+    /// `y = x * a + b` into values not yet written, as far as both reach.
+    fn affine_uninit<M>(x: &[f32], a: f32, b: f32, y: &mut [MaybeUninit<f32>]) {
+        for (o, v) in y.iter_mut().zip(x) {
+            o.write(M::madd(*v, a, b));
+        }
+    }
+}
+
+/// `y = x * a + b` into an output not yet written (see [`crate::uninit`]),
+/// returned initialised (zeros past the end of `x`).
+pub(crate) fn affine_to<'y>(
+    x: &[f32],
+    a: f32,
+    b: f32,
+    y: &'y mut [MaybeUninit<f32>],
+) -> &'y mut [f32] {
+    affine_uninit(x, a, b, y);
+    let n = x.len().min(y.len());
+    crate::uninit::fill(&mut y[n..], 0.0);
+    // SAFETY: the first `n` values were written by `affine_uninit`, the
+    // rest just above.
+    unsafe { crate::uninit::assume_init(y) }
 }
 
 crate::simd_fn! {

@@ -15,11 +15,13 @@
 //! (owned by the caller), the pointwise output `z` (pre-normalisation, for
 //! the backward) and the block output.
 
-use crate::batchnorm::{affine, affine_in_place, input_gradient, squared_deviations, Stats};
+use crate::batchnorm::{affine_in_place, affine_to, input_gradient, squared_deviations, Stats};
 use crate::depthwise::{self, DwParams, Padded};
-use crate::pointwise::{gram_acc, matmul, Mat};
+use crate::pointwise::{gram_acc, matmul, matmul_to, Mat};
 use crate::sum;
+use crate::uninit::vec_written;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Shapes: input `[n, cin, h, w]`, depthwise weight `[cin, k, k]`,
 /// pointwise weight `[cout, cin]`, output `[n, cout, oh, ow]`.
@@ -132,22 +134,22 @@ fn front_sample(s: &mut Scratch, xb: &[f32], wt: BlockWeights<'_>, front: &Front
     }
 }
 
-/// `z_b = pw @ front(x_b)` for one sample into `zb` (`[cout, oh * ow]`).
-fn conv_sample(
+/// `z_b = pw @ front(x_b)` for one sample into `zb` (`[cout, oh * ow]`,
+/// not yet written), returned initialised.
+fn conv_sample<'z>(
     s: &mut Scratch,
     xb: &[f32],
     wt: BlockWeights<'_>,
     front: &Front,
     d: &BlockDims,
-    zb: &mut [f32],
-) {
+    zb: &'z mut [MaybeUninit<f32>],
+) -> &'z mut [f32] {
     front_sample(s, xb, wt, front, d);
-    matmul(
+    matmul_to(
         zb,
-        false,
         Mat::rows(wt.pw, d.cout, d.cin),
         Mat::rows(&s.t, d.cin, d.pix()),
-    );
+    )
 }
 
 /// Training forward: `y = bn(pw @ front(x))` with the batch
@@ -165,41 +167,50 @@ pub fn forward_train(
 ) -> (Vec<f32>, Vec<f32>, Stats) {
     let (pix, cout) = (d.pix(), d.cout);
     let per_out = (cout * pix).max(1);
-    let mut z = vec![0f32; d.n * cout * pix];
     // Per sample and channel: the plane's mean and sum of squared deviations,
     // taken while the plane is in cache, merged exactly below.
-    let mut part = vec![(0f32, 0f32); d.n * cout];
-    z.par_chunks_mut(per_out)
-        .zip(part.par_chunks_mut(cout.max(1)))
-        .enumerate()
-        .for_each_init(
-            || Scratch::new(&d),
-            |s, (b, (zb, pb))| {
-                conv_sample(
-                    s,
-                    &x[b * d.in_len()..(b + 1) * d.in_len()],
-                    wt,
-                    front,
-                    &d,
-                    zb,
-                );
-                for (zp, pv) in zb.chunks_exact(pix.max(1)).zip(pb.iter_mut()) {
-                    let m = sum(zp) / pix.max(1) as f32;
-                    let mut q = 0f32;
-                    squared_deviations(zp, m, &mut q);
-                    *pv = (m, q);
-                }
-            },
-        );
+    let mut part: Vec<Vec<(f32, f32)>> = Vec::new();
+    // SAFETY: `par_chunks_mut` hands each value to one call of the closure,
+    // in which `conv_sample` initialises its whole chunk.
+    let z = unsafe {
+        vec_written(d.n * cout * pix, |zs| {
+            part = zs
+                .par_chunks_mut(per_out)
+                .enumerate()
+                .map_init(
+                    || Scratch::new(&d),
+                    |s, (b, zb)| {
+                        let zb = conv_sample(
+                            s,
+                            &x[b * d.in_len()..(b + 1) * d.in_len()],
+                            wt,
+                            front,
+                            &d,
+                            zb,
+                        );
+                        zb.chunks_exact(pix.max(1))
+                            .map(|zp| {
+                                let m = sum(zp) / pix.max(1) as f32;
+                                let mut q = 0f32;
+                                squared_deviations(zp, m, &mut q);
+                                (m, q)
+                            })
+                            .collect()
+                    },
+                )
+                .collect();
+        })
+    };
     let count = d.n * pix;
     let (mut mean, mut var) = (vec![0f32; cout], vec![0f32; cout]);
     for ch in 0..cout {
         // Equal-sized groups: the overall mean is the mean of the means, and
         // the sum of squares adds each group's spread around it.
-        let m = (0..d.n).map(|b| part[b * cout + ch].0 as f64).sum::<f64>() / d.n.max(1) as f64;
-        let q: f64 = (0..d.n)
-            .map(|b| {
-                let (mb, qb) = part[b * cout + ch];
+        let m = part.iter().map(|pb| pb[ch].0 as f64).sum::<f64>() / d.n.max(1) as f64;
+        let q: f64 = part
+            .iter()
+            .map(|pb| {
+                let (mb, qb) = pb[ch];
                 qb as f64 + pix as f64 * (mb as f64 - m).powi(2)
             })
             .sum();
@@ -210,15 +221,20 @@ pub fn forward_train(
         .iter()
         .map(|v| 1.0 / ((*v as f64 + eps).sqrt() as f32))
         .collect();
-    let mut y = vec![0f32; z.len()];
-    y.par_chunks_mut(pix.max(1))
-        .zip(z.par_chunks(pix.max(1)))
-        .enumerate()
-        .for_each(|(plane, (yp, zp))| {
-            let ch = plane % cout;
-            let a = invstd[ch] * gamma[ch];
-            affine(zp, a, beta[ch] - mean[ch] * a, yp);
-        });
+    // SAFETY: `y` and `z` have one length and are cut alike, so every chunk
+    // of `y` meets one of `z` as long, which `affine_to` writes it from.
+    let y = unsafe {
+        vec_written(z.len(), |ys| {
+            ys.par_chunks_mut(pix.max(1))
+                .zip(z.par_chunks(pix.max(1)))
+                .enumerate()
+                .for_each(|(plane, (yp, zp))| {
+                    let ch = plane % cout.max(1);
+                    let a = invstd[ch] * gamma[ch];
+                    affine_to(zp, a, beta[ch] - mean[ch] * a, yp);
+                })
+        })
+    };
     (
         y,
         z,
@@ -243,26 +259,30 @@ pub fn forward_infer(
     d: BlockDims,
 ) -> Vec<f32> {
     let pix = d.pix();
-    let mut y = vec![0f32; d.n * d.cout * pix];
-    y.par_chunks_mut((d.cout * pix).max(1))
-        .enumerate()
-        .for_each_init(
-            || Scratch::new(&d),
-            |s, (b, yb)| {
-                conv_sample(
-                    s,
-                    &x[b * d.in_len()..(b + 1) * d.in_len()],
-                    wt,
-                    front,
-                    &d,
-                    yb,
-                );
-                for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
-                    affine_in_place(yp, scale[ch], shift[ch]);
-                }
-            },
-        );
-    y
+    // SAFETY: `par_chunks_mut` hands each value to one call of the closure,
+    // in which `conv_sample` initialises its whole chunk.
+    unsafe {
+        vec_written(d.n * d.cout * pix, |ys| {
+            ys.par_chunks_mut((d.cout * pix).max(1))
+                .enumerate()
+                .for_each_init(
+                    || Scratch::new(&d),
+                    |s, (b, yb)| {
+                        let yb = conv_sample(
+                            s,
+                            &x[b * d.in_len()..(b + 1) * d.in_len()],
+                            wt,
+                            front,
+                            &d,
+                            yb,
+                        );
+                        for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
+                            affine_in_place(yp, scale[ch], shift[ch]);
+                        }
+                    },
+                )
+        })
+    }
 }
 
 /// The gradients of the block.

@@ -24,6 +24,7 @@ pub mod quant;
 pub mod relu;
 #[macro_use]
 pub mod simd;
+mod uninit;
 
 pub use depthwise::DwParams;
 pub use pool::{PoolKind, PoolParams};

@@ -4,6 +4,7 @@
 
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Shapes: input `[n, cin, hw]`, weight `[cout, cin]`, output `[n, cout, hw]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,53 @@ pub(crate) fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) 
             Parallelism::None,
         )
     }
+}
+
+/// `out = a @ b` into an output not yet written (see [`crate::uninit`]):
+/// every value of `out` is initialised on return, zeros where the operands
+/// do not match.
+pub(crate) fn matmul_to<'o>(
+    out: &'o mut [MaybeUninit<f32>],
+    a: Mat<'_>,
+    b: Mat<'_>,
+) -> &'o mut [f32] {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if b.rows != k || out.len() != m * n || !a.fits() || !b.fits() {
+        debug_assert!(false, "pointwise: mismatched operands");
+        return crate::uninit::fill(out, 0.0);
+    }
+    if k == 0 {
+        return crate::uninit::fill(out, 0.0);
+    }
+    if m > 0 && n > 0 {
+        // SAFETY: as in `matmul`; `gemm` with `read_dst` false writes all
+        // `m * n` values of `dst` and reads none of them.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr().cast::<f32>(),
+                1,
+                n as isize,
+                false,
+                a.data.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                b.data.as_ptr(),
+                b.cs as isize,
+                b.rs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            )
+        }
+    }
+    // SAFETY: `gemm` wrote all `m * n` values (none when either is 0).
+    unsafe { crate::uninit::assume_init(out) }
 }
 
 /// Sample `b` of `x`, through ReLU (into `buf`, reused) when `relu`.
