@@ -175,6 +175,42 @@ pub(crate) fn affine_to<'y>(
 }
 
 crate::simd_fn! {
+    /// `y = (x * a + b) + r` into values not yet written, as far as all
+    /// three reach.
+    fn affine_add_uninit<M>(x: &[f32], a: f32, b: f32, r: &[f32], y: &mut [MaybeUninit<f32>]) {
+        for ((o, v), rv) in y.iter_mut().zip(x).zip(r) {
+            o.write(M::madd(*v, a, b) + rv);
+        }
+    }
+}
+
+/// [`affine_to`] plus `r` (a residual summed in: `y = (x * a + b) + r`,
+/// the bits of a separate addition), zeros past the shorter input.
+pub(crate) fn affine_add_to<'y>(
+    x: &[f32],
+    a: f32,
+    b: f32,
+    r: &[f32],
+    y: &'y mut [MaybeUninit<f32>],
+) -> &'y mut [f32] {
+    affine_add_uninit(x, a, b, r, y);
+    let n = x.len().min(r.len()).min(y.len());
+    crate::uninit::fill(&mut y[n..], 0.0);
+    // SAFETY: the first `n` values were written by `affine_add_uninit`,
+    // the rest just above.
+    unsafe { crate::uninit::assume_init(y) }
+}
+
+crate::simd_fn! {
+    /// `x = (x * a + b) + r`.
+    pub(crate) fn affine_add_in_place<M>(x: &mut [f32], a: f32, b: f32, r: &[f32]) {
+        for (v, rv) in x.iter_mut().zip(r) {
+            *v = M::madd(*v, a, b) + rv;
+        }
+    }
+}
+
+crate::simd_fn! {
     /// `x = x * a + b`.
     pub(crate) fn affine_in_place<M>(x: &mut [f32], a: f32, b: f32) {
         for v in x.iter_mut() {

@@ -15,7 +15,10 @@
 //! (owned by the caller), the pointwise output `z` (pre-normalisation, for
 //! the backward) and the block output.
 
-use crate::batchnorm::{affine_in_place, affine_to, input_gradient, squared_deviations, Stats};
+use crate::batchnorm::{
+    affine_add_in_place, affine_add_to, affine_in_place, affine_to, input_gradient,
+    squared_deviations, Stats,
+};
 use crate::depthwise::{self, DwParams, Padded};
 use crate::pointwise::{gram_acc, matmul, matmul_to, Mat};
 use crate::sum;
@@ -152,9 +155,12 @@ fn conv_sample<'z>(
     )
 }
 
-/// Training forward: `y = bn(pw @ front(x))` with the batch
+/// Training forward: `y = bn(pw @ front(x)) (+ residual)` with the batch
 /// statistics. Returns `y`, the pre-normalisation `z` (for
-/// [`backward`]) and the statistics.
+/// [`backward`], which the residual does not change: its gradient is the
+/// output's) and the statistics. A residual (`[n, cout, oh, ow]`, as `y`)
+/// is a DARTS node's other input, summed in the pass that writes `y`;
+/// callers check its length (outside the output's planes it adds nothing).
 #[allow(clippy::too_many_arguments)]
 pub fn forward_train(
     x: &[f32],
@@ -164,6 +170,7 @@ pub fn forward_train(
     front: &Front,
     d: BlockDims,
     eps: f64,
+    residual: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>, Stats) {
     let (pix, cout) = (d.pix(), d.cout);
     let per_out = (cout * pix).max(1);
@@ -231,7 +238,15 @@ pub fn forward_train(
                 .for_each(|(plane, (yp, zp))| {
                     let ch = plane % cout.max(1);
                     let a = invstd[ch] * gamma[ch];
-                    affine_to(zp, a, beta[ch] - mean[ch] * a, yp);
+                    let b = beta[ch] - mean[ch] * a;
+                    match residual {
+                        Some(r) => {
+                            let at = plane * pix;
+                            let rp = r.get(at..at + zp.len()).unwrap_or(&[]);
+                            affine_add_to(zp, a, b, rp, yp)
+                        }
+                        None => affine_to(zp, a, b, yp),
+                    };
                 })
         })
     };
@@ -247,9 +262,10 @@ pub fn forward_train(
     )
 }
 
-/// Inference forward: `y = scale * (pw @ front(x)) + shift` per
-/// output channel (batch norm with running statistics folded into
-/// `scale`, `shift`), one pass per sample.
+/// Inference forward: `y = scale * (pw @ front(x)) + shift (+ residual)`
+/// per output channel (batch norm with running statistics folded into
+/// `scale`, `shift`), one pass per sample; the residual as in
+/// [`forward_train`] (one of another length than `y` is not added).
 pub fn forward_infer(
     x: &[f32],
     wt: BlockWeights<'_>,
@@ -257,6 +273,7 @@ pub fn forward_infer(
     shift: &[f32],
     front: &Front,
     d: BlockDims,
+    residual: Option<&[f32]>,
 ) -> Vec<f32> {
     let pix = d.pix();
     // SAFETY: `par_chunks_mut` hands each value to one call of the closure,
@@ -276,8 +293,18 @@ pub fn forward_infer(
                             &d,
                             yb,
                         );
+                        let at = b * yb.len();
+                        let rb = residual.and_then(|r| r.get(at..at + yb.len()));
                         for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
-                            affine_in_place(yp, scale[ch], shift[ch]);
+                            match rb {
+                                Some(rb) => affine_add_in_place(
+                                    yp,
+                                    scale[ch],
+                                    shift[ch],
+                                    &rb[ch * pix..(ch + 1) * pix],
+                                ),
+                                None => affine_in_place(yp, scale[ch], shift[ch]),
+                            }
                         }
                     },
                 )
@@ -586,7 +613,7 @@ mod tests {
             let g = values(n * cout * oh * ow, 6);
             let wt = BlockWeights { dw: &dw, pw: &pw };
             let want = unfused(&x, wt, &gamma, &beta, &g, &front, d, 1e-5);
-            let (y, z, st) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5);
+            let (y, z, st) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5, None);
             close(&y, &want.y, &format!("y {what}"));
             close(&st.mean, &want.stats.mean, &format!("mean {what}"));
             close(&st.var, &want.stats.var, &format!("var {what}"));
@@ -601,8 +628,18 @@ mod tests {
             // training output.
             let scale: Vec<f32> = (0..cout).map(|c| gamma[c] * st.invstd[c]).collect();
             let shift: Vec<f32> = (0..cout).map(|c| beta[c] - st.mean[c] * scale[c]).collect();
-            let yi = forward_infer(&x, wt, &scale, &shift, &front, d);
+            let yi = forward_infer(&x, wt, &scale, &shift, &front, d, None);
             close(&yi, &want.y, &format!("infer {what}"));
+            // A residual is added to the output, in training and inference,
+            // and changes nothing else.
+            let r = values(y.len(), 7);
+            let plus: Vec<f32> = y.iter().zip(&r).map(|(a, b)| a + b).collect();
+            let (yr, zr, _) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5, Some(&r));
+            assert_eq!(yr, plus, "residual {what}");
+            assert_eq!(zr, z, "residual z {what}");
+            let yir = forward_infer(&x, wt, &scale, &shift, &front, d, Some(&r));
+            let iplus: Vec<f32> = yi.iter().zip(&r).map(|(a, b)| a + b).collect();
+            assert_eq!(yir, iplus, "residual infer {what}");
         }
     }
 }

@@ -42,13 +42,18 @@ impl DwBlock {
         })
     }
 
-    /// Apply: on the CPU one fused op (`ops::dwblock`), elsewhere the three
-    /// layers.
-    fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+    /// Apply, plus `residual` when given (summed in the same pass): on the
+    /// CPU one fused op (`ops::dwblock`), elsewhere the three layers and an
+    /// addition.
+    fn forward(&mut self, x: &Tensor, residual: Option<&Tensor>, ctx: &mut Ctx) -> Result<Tensor> {
         if !x.device().is_cpu() {
             let y = self.dw.forward(x, ctx)?;
             let y = self.pw.forward(&y, ctx)?;
-            return self.bn.forward(&y, ctx);
+            let y = self.bn.forward(&y, ctx)?;
+            return match residual {
+                Some(r) => y + r,
+                None => Ok(y),
+            };
         }
         let (dw, pw) = (self.dw.weight(ctx), self.pw.weight(ctx));
         let p = self.dw.params();
@@ -64,11 +69,11 @@ impl DwBlock {
             beta: &beta,
         };
         let y = if ctx.train {
-            let (y, st) = ops::dw_block_train(x, w, Front::Depthwise(p), BN_EPS)?;
+            let (y, st) = ops::dw_block_train(x, w, Front::Depthwise(p), BN_EPS, residual)?;
             self.bn.update_running(st)?;
             y
         } else {
-            ops::dw_block_infer(x, w, Front::Depthwise(p))?
+            ops::dw_block_infer(x, w, Front::Depthwise(p), residual)?
         };
         let (_, cin, _, _) = x.dims4()?;
         let (_, cout, oh, ow) = y.dims4()?;
@@ -123,7 +128,29 @@ impl Op {
     }
 
     fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        match self {
+        self.forward_plus(x, None, ctx)
+    }
+
+    /// Whether the op ends in a depthwise block, which sums a residual into
+    /// its output in the pass that writes it.
+    fn absorbs_sum(&self) -> bool {
+        matches!(self, Op::Sep(..) | Op::Dil(_))
+    }
+
+    /// `op(x) + residual` (just `op(x)` without one): fused into the last
+    /// block where [`Op::absorbs_sum`], else a separate addition.
+    fn forward_plus(
+        &mut self,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        let y = match self {
+            Op::Sep(a, z) => {
+                let y = a.forward(x, None, ctx)?;
+                return z.forward(&y, residual, ctx);
+            }
+            Op::Dil(a) => return a.forward(x, residual, ctx),
             Op::Zero { stride } => {
                 let (n, c, h, w) = x.dims4()?;
                 Tensor::zeros(
@@ -135,11 +162,10 @@ impl Op {
             Op::Identity => Ok(x.clone()),
             Op::Reduce(r) => r.forward(x, ctx),
             Op::Pool { kind, stride } => pool(x, *kind, 3, *stride, 1),
-            Op::Sep(a, z) => {
-                let y = a.forward(x, ctx)?;
-                z.forward(&y, ctx)
-            }
-            Op::Dil(a) => a.forward(x, ctx),
+        }?;
+        match residual {
+            Some(r) => y + r,
+            None => Ok(y),
         }
     }
 
@@ -180,6 +206,9 @@ struct Cell {
     /// Whether edges pooling the same state alike share one result (on;
     /// off in tests, as the reference).
     share_pools: bool,
+    /// Whether a node's sum is fused into one of its edges' depthwise
+    /// blocks (on; off in tests, as the reference).
+    fuse_sums: bool,
 }
 
 impl Cell {
@@ -211,7 +240,54 @@ impl Cell {
             ops,
             inputs,
             share_pools: true,
+            fuse_sums: true,
         })
+    }
+
+    /// The state edge `j` reads.
+    fn input(&self, j: usize, states: &[Tensor]) -> Result<Tensor> {
+        match states.get(self.inputs[j]) {
+            Some(t) => Ok(t.clone()),
+            None => bail!("edge {j} reads node {} before it exists", self.inputs[j]),
+        }
+    }
+
+    /// Edge `j`'s output: its op on its input state (a pool this cell
+    /// already took of that state, when shared), through drop-path.
+    fn edge(
+        &mut self,
+        j: usize,
+        states: &[Tensor],
+        pooled: &mut Vec<((usize, PoolKind, usize), Tensor)>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        let input = self.input(j, states)?;
+        let op = &mut self.ops[j];
+        let shared = op
+            .pooling()
+            .filter(|_| self.share_pools)
+            .map(|(kind, stride)| (self.inputs[j], kind, stride));
+        let known = shared.and_then(|key| {
+            pooled
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, t)| t.clone())
+        });
+        let h = match known {
+            Some(t) => t,
+            None => {
+                let t = op.forward(&input, ctx)?;
+                if let Some(key) = shared {
+                    pooled.push((key, t.clone()));
+                }
+                t
+            }
+        };
+        if op.droppable() {
+            drop_path(&h, ctx)
+        } else {
+            Ok(h)
+        }
     }
 
     fn forward(&mut self, s0: &Tensor, s1: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
@@ -220,46 +296,29 @@ impl Cell {
         // reduction cell of DARTS_V2 max-pools each of its two inputs
         // twice. Drop-path still masks each edge on its own.
         let mut pooled: Vec<((usize, PoolKind, usize), Tensor)> = Vec::new();
+        // Without drop-path masks (inference, or a probability of 0) a
+        // node's sum is taken by one of its edges' last depthwise block, in
+        // the pass that writes the block's output: the same bits as the
+        // addition, without its pass over memory and its gradient buffer.
+        let fuse = self.fuse_sums && (!ctx.train || ctx.drop_path <= 0.0);
         for node in 0..NODES {
-            let mut sum: Option<Tensor> = None;
-            for j in [2 * node, 2 * node + 1] {
-                let input = match states.get(self.inputs[j]) {
-                    Some(t) => t.clone(),
-                    None => bail!("edge {j} reads node {} before it exists", self.inputs[j]),
-                };
-                let op = &mut self.ops[j];
-                let shared = op
-                    .pooling()
-                    .filter(|_| self.share_pools)
-                    .map(|(kind, stride)| (self.inputs[j], kind, stride));
-                let known = shared.and_then(|key| {
-                    pooled
-                        .iter()
-                        .find(|(k, _)| *k == key)
-                        .map(|(_, t)| t.clone())
-                });
-                let mut h = match known {
-                    Some(t) => t,
-                    None => {
-                        let t = op.forward(&input, ctx)?;
-                        if let Some(key) = shared {
-                            pooled.push((key, t.clone()));
-                        }
-                        t
-                    }
-                };
-                if op.droppable() {
-                    h = drop_path(&h, ctx)?;
+            let (ja, jb) = (2 * node, 2 * node + 1);
+            let taker = [jb, ja]
+                .into_iter()
+                .find(|&j| fuse && self.ops[j].absorbs_sum());
+            let sum = match taker {
+                Some(jt) => {
+                    let other =
+                        self.edge(if jt == ja { jb } else { ja }, &states, &mut pooled, ctx)?;
+                    let input = self.input(jt, &states)?;
+                    self.ops[jt].forward_plus(&input, Some(&other), ctx)?
                 }
-                sum = Some(match sum {
-                    None => h,
-                    Some(s) => (s + h)?,
-                });
-            }
-            match sum {
-                Some(s) => states.push(s),
-                None => bail!("node {node} has no edges"),
-            }
+                None => {
+                    let a = self.edge(ja, &states, &mut pooled, ctx)?;
+                    (a + self.edge(jb, &states, &mut pooled, ctx)?)?
+                }
+            };
+            states.push(sum);
         }
         Tensor::cat(&states[2..], 1)
     }
@@ -361,6 +420,13 @@ impl DartsNet {
     fn share_pools(&mut self, on: bool) {
         self.cells.iter_mut().for_each(|c| c.share_pools = on);
     }
+
+    /// Add each node's two edges separately (`false`) or in one of its
+    /// blocks (`true`, the default).
+    #[cfg(test)]
+    fn fuse_sums(&mut self, on: bool) {
+        self.cells.iter_mut().for_each(|c| c.fuse_sums = on);
+    }
 }
 
 impl Network for DartsNet {
@@ -446,6 +512,73 @@ mod tests {
                 d <= 1e-5 * (1.0 + scale),
                 "output {i} differs by {d} (scale {scale})"
             );
+        }
+    }
+
+    /// Summing a node in one of its blocks changes nothing: the logits are
+    /// the same bits in training and inference, the gradients of every
+    /// parameter differ by rounding only; with drop-path on, the sums stay
+    /// separate and all is identical. Nodes where the second edge takes
+    /// the sum, the first, both could, and neither can.
+    #[test]
+    fn fused_sums_give_the_network_of_separate_additions() {
+        let g = Genotype::parse(
+            "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_5x5', 1), ('dil_conv_3x3', 1), \
+             ('skip_connect', 0), ('max_pool_3x3', 2), ('skip_connect', 0), ('avg_pool_3x3', 3), \
+             ('dil_conv_5x5', 2)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), \
+             ('sep_conv_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('dil_conv_3x3', 0), \
+             ('avg_pool_3x3', 0), ('skip_connect', 2), ('max_pool_3x3', 1)], \
+             reduce_concat=range(2, 6))",
+        )
+        .unwrap();
+        let shape = DartsShape {
+            cells: 3,
+            channels: 4,
+            in_channels: 3,
+            classes: 5,
+            auxiliary: false,
+        };
+        let x = rand_tensor(&[2, 3, 9, 9], 2);
+        let run = |fuse: bool, drop: f64| {
+            let mut b = Builder::new(Device::Cpu, 3);
+            let mut net = DartsNet::new(&mut b, &g, shape, 9).unwrap();
+            net.fuse_sums(fuse);
+            let mut ctx = Ctx::new(true, drop, 5);
+            let (logits, _) = net.forward(&x, &mut ctx).unwrap();
+            let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = vec![logits];
+            for p in &b.params {
+                out.push(grads.get(p.var.as_tensor()).unwrap().clone());
+            }
+            let mut ictx = Ctx::new(false, 0.0, 0);
+            out.push(net.forward(&x, &mut ictx).unwrap().0);
+            out
+        };
+        let (a, b) = (run(true, 0.0), run(false, 0.0));
+        assert_eq!(a.len(), b.len());
+        assert_eq!(max_diff(&a[0], &b[0]), 0.0, "training logits");
+        assert_eq!(
+            max_diff(&a[a.len() - 1], &b[b.len() - 1]),
+            0.0,
+            "inference logits"
+        );
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let d = max_diff(a, b);
+            assert!(
+                d <= 1e-5 * (1.0 + scale),
+                "output {i} differs by {d} (scale {scale})"
+            );
+        }
+        let (a, b) = (run(true, 0.3), run(false, 0.3));
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(max_diff(a, b), 0.0, "drop-path output {i}");
         }
     }
 }

@@ -261,11 +261,11 @@ impl ReluConvBn {
             beta: &beta,
         };
         let y = if ctx.train {
-            let (y, st) = ops::dw_block_train(x, w, ops::Front::Relu, BN_EPS)?;
+            let (y, st) = ops::dw_block_train(x, w, ops::Front::Relu, BN_EPS, None)?;
             self.bn.update_running(st)?;
             y
         } else {
-            ops::dw_block_infer(x, w, ops::Front::Relu)?
+            ops::dw_block_infer(x, w, ops::Front::Relu, None)?
         };
         let (_, cin, _, _) = x.dims4()?;
         let (_, cout, oh, ow) = y.dims4()?;
@@ -336,11 +336,11 @@ impl FactorizedReduce {
             };
             let xs = sub(o)?;
             if ctx.train {
-                let (y, st) = ops::dw_block_train(&xs, p, ops::Front::Relu, BN_EPS)?;
+                let (y, st) = ops::dw_block_train(&xs, p, ops::Front::Relu, BN_EPS, None)?;
                 halves.push(y);
                 stats.push(st);
             } else {
-                halves.push(ops::dw_block_infer(&xs, p, ops::Front::Relu)?);
+                halves.push(ops::dw_block_infer(&xs, p, ops::Front::Relu, None)?);
             }
         }
         if let [a, b] = &stats[..] {

@@ -61,16 +61,20 @@ impl BlockParams<'_> {
 
 /// Training forward of the block on `x: [N, Cin, H, W]` with batch
 /// statistics: returns the output `[N, Cout, OH, OW]` and the statistics
-/// (for the running averages).
+/// (for the running averages). A `residual` of the output's shape (a DARTS
+/// node's other input) is added to the output in the same pass, one graph
+/// node and one gradient buffer fewer than a separate addition.
 pub fn dw_block_train(
     x: &Tensor,
     w: BlockParams<'_>,
     front: Front,
     eps: f64,
+    residual: Option<&Tensor>,
 ) -> Result<(Tensor, BnStats)> {
     w.dw_for(&front)?;
     if !x.device().is_cpu() {
-        return dw_block_train_composite(x, w, front, eps);
+        let (y, st) = dw_block_train_composite(x, w, front, eps)?;
+        return Ok((add_residual(y, residual)?, st));
     }
     let saved = Arc::new(Mutex::new(None));
     let op = BlockTrain {
@@ -79,7 +83,11 @@ pub fn dw_block_train(
         cout: w.pw.dims().first().copied().unwrap_or(0),
         saved: saved.clone(),
     };
-    let y = x.contiguous()?.apply_op2(&w.packed()?, op)?;
+    let x = x.contiguous()?;
+    let y = match residual {
+        Some(r) => x.apply_op3(&w.packed()?, &r.contiguous()?, op)?,
+        None => x.apply_op2(&w.packed()?, op)?,
+    };
     let stats = match saved.lock() {
         Ok(g) => g.as_ref().map(|s: &Arc<Saved>| s.stats.clone()),
         Err(_) => None,
@@ -122,21 +130,56 @@ pub(crate) fn dw_block_train_composite(
     super::batch_norm_train(&z, w.gamma, w.beta, eps)
 }
 
-/// Inference forward: `scale * pw(front(x)) + shift` per output channel,
-/// where `scale` and `shift` (`[Cout]`, in `w.gamma` and `w.beta`) fold the
-/// running statistics in. No gradient.
-pub fn dw_block_infer(x: &Tensor, w: BlockParams<'_>, front: Front) -> Result<Tensor> {
+/// Inference forward: `scale * pw(front(x)) + shift (+ residual)` per
+/// output channel, where `scale` and `shift` (`[Cout]`, in `w.gamma` and
+/// `w.beta`) fold the running statistics in; the residual as in
+/// [`dw_block_train`]. No gradient.
+pub fn dw_block_infer(
+    x: &Tensor,
+    w: BlockParams<'_>,
+    front: Front,
+    residual: Option<&Tensor>,
+) -> Result<Tensor> {
     if !x.device().is_cpu() {
         let z = unfused_conv(x, w, front)?;
         let c = w.gamma.elem_count();
-        return z
+        let y = z
             .broadcast_mul(&w.gamma.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&w.beta.reshape((1, c, 1, 1))?);
+            .broadcast_add(&w.beta.reshape((1, c, 1, 1))?)?;
+        return add_residual(y, residual);
     }
     w.dw_for(&front)?;
     let cout = w.pw.dims().first().copied().unwrap_or(0);
-    x.contiguous()?
-        .apply_op2_no_bwd(&w.packed()?.detach(), &BlockInfer { front, cout })
+    let x = x.contiguous()?;
+    let packed = w.packed()?.detach();
+    let op = BlockInfer { front, cout };
+    match residual {
+        Some(r) => x.apply_op3_no_bwd(&packed, &r.detach().contiguous()?, &op),
+        None => x.apply_op2_no_bwd(&packed, &op),
+    }
+}
+
+/// `y + residual`, the separate addition (devices other than the CPU).
+fn add_residual(y: Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+    match residual {
+        Some(r) => y + r,
+        None => Ok(y),
+    }
+}
+
+/// The residual's values, which must have the output's shape.
+fn residual_slice<'a>(op: &str, d: &BlockDims, s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    if l.dims() != [d.n, d.cout, d.oh, d.ow] {
+        bail!(
+            "{op}: residual of shape {:?}, expected the output's [{}, {}, {}, {}]",
+            l.dims(),
+            d.n,
+            d.cout,
+            d.oh,
+            d.ow
+        )
+    }
+    f32_slice(op, s, l)
 }
 
 /// What the training forward keeps for the backward.
@@ -210,23 +253,25 @@ struct BlockTrain {
     saved: Arc<Mutex<Option<Arc<Saved>>>>,
 }
 
-impl CustomOp2 for BlockTrain {
-    fn name(&self) -> &'static str {
-        "dw-block-train"
-    }
-
-    fn cpu_fwd(
+impl BlockTrain {
+    fn forward(
         &self,
         s1: &CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        residual: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
-        let x = f32_slice(self.name(), s1, l1)?;
-        let packed = f32_slice(self.name(), s2, l2)?;
+        let op = "dw-block-train";
+        let d = geometry(op, &self.front, self.cout, l1, l2)?;
+        let x = f32_slice(op, s1, l1)?;
+        let packed = f32_slice(op, s2, l2)?;
+        let r = match residual {
+            Some((s, l)) => Some(residual_slice(op, &d, s, l)?),
+            None => None,
+        };
         let (wt, gamma, beta) = split(packed, &self.front, &d);
-        let (y, z, stats) = k::forward_train(x, wt, gamma, beta, &self.front, d, self.eps);
+        let (y, z, stats) = k::forward_train(x, wt, gamma, beta, &self.front, d, self.eps, r);
         if let Ok(mut g) = self.saved.lock() {
             *g = Some(Arc::new(Saved { z, stats }));
         }
@@ -236,13 +281,9 @@ impl CustomOp2 for BlockTrain {
         ))
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        packed: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    /// The gradients of `x` and of the packed parameters (a residual's is
+    /// the output's own).
+    fn backward(&self, x: &Tensor, packed: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
         let saved = match self.saved.lock() {
             Ok(s) => s.clone(),
             Err(_) => None,
@@ -263,7 +304,64 @@ impl CustomOp2 for BlockTrain {
         let nx = x.elem_count();
         let gx = out.narrow(0, 0, nx)?.reshape(x.dims())?;
         let gp = out.narrow(0, nx, packed.elem_count())?;
+        Ok((gx, gp))
+    }
+}
+
+impl CustomOp2 for BlockTrain {
+    fn name(&self) -> &'static str {
+        "dw-block-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(s1, l1, s2, l2, None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        packed: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (gx, gp) = self.backward(x, packed, g)?;
         Ok((Some(gx), Some(gp)))
+    }
+}
+
+impl CustomOp3 for BlockTrain {
+    fn name(&self) -> &'static str {
+        "dw-block-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(s1, l1, s2, l2, Some((s3, l3)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        packed: &Tensor,
+        _residual: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gp) = self.backward(x, packed, g)?;
+        Ok((Some(gx), Some(gp), Some(g.clone())))
     }
 }
 
@@ -330,6 +428,32 @@ struct BlockInfer {
     cout: usize,
 }
 
+impl BlockInfer {
+    fn forward(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        residual: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = "dw-block-infer";
+        let d = geometry(op, &self.front, self.cout, l1, l2)?;
+        let x = f32_slice(op, s1, l1)?;
+        let packed = f32_slice(op, s2, l2)?;
+        let r = match residual {
+            Some((s, l)) => Some(residual_slice(op, &d, s, l)?),
+            None => None,
+        };
+        let (wt, scale, shift) = split(packed, &self.front, &d);
+        let y = k::forward_infer(x, wt, scale, shift, &self.front, d, r);
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from_dims(&[d.n, d.cout, d.oh, d.ow]),
+        ))
+    }
+}
+
 impl CustomOp2 for BlockInfer {
     fn name(&self) -> &'static str {
         "dw-block-infer"
@@ -342,15 +466,25 @@ impl CustomOp2 for BlockInfer {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = geometry(self.name(), &self.front, self.cout, l1, l2)?;
-        let x = f32_slice(self.name(), s1, l1)?;
-        let packed = f32_slice(self.name(), s2, l2)?;
-        let (wt, scale, shift) = split(packed, &self.front, &d);
-        let y = k::forward_infer(x, wt, scale, shift, &self.front, d);
-        Ok((
-            CpuStorage::F32(y),
-            Shape::from_dims(&[d.n, d.cout, d.oh, d.ow]),
-        ))
+        self.forward(s1, l1, s2, l2, None)
+    }
+}
+
+impl CustomOp3 for BlockInfer {
+    fn name(&self) -> &'static str {
+        "dw-block-infer"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(s1, l1, s2, l2, Some((s3, l3)))
     }
 }
 
@@ -417,7 +551,7 @@ mod tests {
                 }
                 out
             };
-            let a = run(&|x, w| dw_block_train(x, w, front, 1e-5).unwrap());
+            let a = run(&|x, w| dw_block_train(x, w, front, 1e-5, None).unwrap());
             let b = run(&|x, w| dw_block_train_composite(x, w, front, 1e-5).unwrap());
             assert_eq!(a.len(), 4 + used.len());
             for (i, (a, b)) in a.iter().zip(&b).enumerate() {
@@ -449,7 +583,7 @@ mod tests {
                     gamma: &gm,
                     beta: &bt,
                 };
-                dw_block_train(x, w, front, 1e-5).unwrap().0
+                dw_block_train(x, w, front, 1e-5, None).unwrap().0
             };
             grad_check(&x, &|t| f(t, &dw, &pw), 1e-2, "block x");
             grad_check(&pw, &|t| f(&x, &dw, t), 1e-2, "block pw");
@@ -473,7 +607,7 @@ mod tests {
                 gamma: &scale,
                 beta: &shift,
             };
-            let y = dw_block_infer(&x, w, front).unwrap();
+            let y = dw_block_infer(&x, w, front, None).unwrap();
             let z = unfused_conv(&x, w, front).unwrap();
             let want = z
                 .broadcast_mul(&scale.reshape((1, 6, 1, 1)).unwrap())
@@ -481,14 +615,20 @@ mod tests {
                 .broadcast_add(&shift.reshape((1, 6, 1, 1)).unwrap())
                 .unwrap();
             assert!(max_diff(&y, &want) < 1e-5, "{front:?}");
+            // A residual is summed in; one of another shape is an error.
+            let r = rand_tensor(want.dims(), 64);
+            let yr = dw_block_infer(&x, w, front, Some(&r)).unwrap();
+            assert!(max_diff(&yr, &(&want + &r).unwrap()) < 1e-5, "{front:?}");
+            let e = dw_block_infer(&x, w, front, Some(&x)).unwrap_err();
+            assert!(e.to_string().contains("residual of shape"), "{e}");
             let bad = rand_tensor(&[5], 63);
-            let e = dw_block_infer(&x, BlockParams { beta: &bad, ..w }, front).unwrap_err();
+            let e = dw_block_infer(&x, BlockParams { beta: &bad, ..w }, front, None).unwrap_err();
             assert!(e.to_string().contains("packed parameters"), "{e}");
             let wrong = BlockParams {
                 dw: if k > 0 { None } else { Some(&dw) },
                 ..w
             };
-            assert!(dw_block_infer(&x, wrong, front).is_err());
+            assert!(dw_block_infer(&x, wrong, front, None).is_err());
         }
     }
 }
