@@ -2,7 +2,8 @@
 //! pointwise (1x1) convolution -> batch norm (`sep_conv` is two of these,
 //! `dil_conv` one), forward and backward; without the depthwise stage
 //! ([`Front::Relu`]) it is `ReLUConvBN` with a 1x1 convolution (the cells'
-//! preprocessing).
+//! preprocessing), and with the two stride-2 subsamples of
+//! [`Front::ReluReduce`] it is `FactorizedReduce`.
 //!
 //! Unfused, each step is a pass over memory and (in candle) a graph node
 //! whose gradient is accumulated into a fresh zeroed buffer. Here the work
@@ -77,6 +78,22 @@ pub enum Front {
     /// ReLU alone: the pointwise convolution reads `relu(x)` (`oh, ow` are
     /// `h, w`, and the depthwise weight is empty).
     Relu,
+    /// ReLU and `FactorizedReduce`'s two stride-2 subsamples: output
+    /// channels `[0, cout / 2)` read the pixels `(2y, 2x)` of `relu(x)`, the
+    /// rest `(2y + 1, 2x + 1)`, zero past an odd far edge (`oh, ow` are
+    /// `ceil(h / 2), ceil(w / 2)`; the depthwise weight is empty).
+    ReluReduce,
+}
+
+impl Front {
+    /// Values of the pointwise input per output pixel and input channel:
+    /// two subsamples for [`Front::ReluReduce`], else one.
+    fn inputs(&self) -> usize {
+        match self {
+            Front::ReluReduce => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// The block's weights.
@@ -97,11 +114,11 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(d: &BlockDims) -> Self {
+    fn new(d: &BlockDims, front: &Front) -> Self {
         Scratch {
             pad: Padded::new(),
             gpad: Padded::new(),
-            t: vec![0f32; d.cin * d.pix()],
+            t: vec![0f32; front.inputs() * d.cin * d.pix()],
         }
     }
 }
@@ -134,6 +151,56 @@ fn front_sample(s: &mut Scratch, xb: &[f32], wt: BlockWeights<'_>, front: &Front
     match front {
         Front::Depthwise(p) => depthwise_sample(&mut s.pad, xb, wt.dw, p, d, &mut s.t),
         Front::Relu => depthwise::copy_row(&mut s.t, xb, true),
+        Front::ReluReduce => reduce_gather(xb, d, &mut s.t),
+    }
+}
+
+/// `t_o[c, y, x] = relu(xb[c, 2y + o, 2x + o])` for `o` 0 and 1 into the
+/// two halves of `t` (`2 x [cin, oh, ow]`), zero past the far edge.
+fn reduce_gather(xb: &[f32], d: &BlockDims, t: &mut [f32]) {
+    let (h, w, ow, pix) = (d.h, d.w, d.ow.max(1), d.pix().max(1));
+    for (o, to) in t.chunks_exact_mut(d.cin * pix).take(2).enumerate() {
+        for (tp, xp) in to.chunks_exact_mut(pix).zip(xb.chunks_exact(h * w)) {
+            for (oy, trow) in tp.chunks_exact_mut(ow).enumerate() {
+                match xp.get((2 * oy + o) * w..(2 * oy + o + 1) * w) {
+                    Some(xrow) => {
+                        for (ox, tv) in trow.iter_mut().enumerate() {
+                            *tv = xrow.get(2 * ox + o).map_or(0.0, |v| v.max(0.0));
+                        }
+                    }
+                    None => trow.fill(0.0),
+                }
+            }
+        }
+    }
+}
+
+/// The input gradient of [`reduce_gather`] from the subsamples' gradients
+/// `dt` (`2 x [cin, oh, ow]`): `dxb[c, 2y + o, 2x + o] = dt_o[c, y, x]`
+/// where the input is positive, zero everywhere else.
+fn reduce_scatter(dt: &[f32], xb: &[f32], d: &BlockDims, dxb: &mut [f32]) {
+    let (h, w, ow, pix) = (d.h, d.w, d.ow.max(1), d.pix().max(1));
+    dxb.fill(0.0);
+    for (o, dto) in dt.chunks_exact(d.cin * pix).take(2).enumerate() {
+        for ((dtp, xp), dxp) in dto
+            .chunks_exact(pix)
+            .zip(xb.chunks_exact(h * w))
+            .zip(dxb.chunks_exact_mut(h * w))
+        {
+            for (oy, dtrow) in dtp.chunks_exact(ow).enumerate() {
+                let iy = 2 * oy + o;
+                if iy >= h {
+                    break;
+                }
+                let (xrow, dxrow) = (&xp[iy * w..(iy + 1) * w], &mut dxp[iy * w..(iy + 1) * w]);
+                for (ox, gv) in dtrow.iter().enumerate() {
+                    let ix = 2 * ox + o;
+                    if ix < w && xrow[ix] > 0.0 {
+                        dxrow[ix] = *gv;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -148,11 +215,23 @@ fn conv_sample<'z>(
     zb: &'z mut [MaybeUninit<f32>],
 ) -> &'z mut [f32] {
     front_sample(s, xb, wt, front, d);
-    matmul_to(
-        zb,
-        Mat::rows(wt.pw, d.cout, d.cin),
-        Mat::rows(&s.t, d.cin, d.pix()),
-    )
+    let (cin, cout, pix) = (d.cin, d.cout, d.pix());
+    if *front != Front::ReluReduce {
+        return matmul_to(zb, Mat::rows(wt.pw, cout, cin), Mat::rows(&s.t, cin, pix));
+    }
+    // Each half of the output channels from its own subsample.
+    let half = cout / 2;
+    if zb.len() != cout * pix || wt.pw.len() != cout * cin || s.t.len() != 2 * cin * pix {
+        debug_assert!(false, "dw-block: mismatched reduce operands");
+        return crate::uninit::fill(zb, 0.0);
+    }
+    let (za, zr) = zb.split_at_mut(half * pix);
+    let (pa, pr) = wt.pw.split_at(half * cin);
+    let (ta, tr) = s.t.split_at(cin * pix);
+    matmul_to(za, Mat::rows(pa, half, cin), Mat::rows(ta, cin, pix));
+    matmul_to(zr, Mat::rows(pr, cout - half, cin), Mat::rows(tr, cin, pix));
+    // SAFETY: the two products initialised the two halves of `zb`.
+    unsafe { crate::uninit::assume_init(zb) }
 }
 
 /// Training forward: `y = bn(pw @ front(x)) (+ residual)` with the batch
@@ -185,7 +264,7 @@ pub fn forward_train(
                 .par_chunks_mut(per_out)
                 .enumerate()
                 .map_init(
-                    || Scratch::new(&d),
+                    || Scratch::new(&d, front),
                     |s, (b, zb)| {
                         let zb = conv_sample(
                             s,
@@ -283,7 +362,7 @@ pub fn forward_infer(
             ys.par_chunks_mut((d.cout * pix).max(1))
                 .enumerate()
                 .for_each_init(
-                    || Scratch::new(&d),
+                    || Scratch::new(&d, front),
                     |s, (b, yb)| {
                         let yb = conv_sample(
                             s,
@@ -374,7 +453,7 @@ pub fn backward_into(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let kk = match front {
         Front::Depthwise(p) => p.k * p.k,
-        Front::Relu => 0,
+        Front::Relu | Front::ReluReduce => 0,
     };
     let (pix, cin, cout) = (d.pix(), d.cin, d.cout);
     // Batch-norm reductions per channel: sum(g) and sum(g * xhat).
@@ -402,7 +481,7 @@ pub fn backward_into(
         .fold(
             || {
                 (
-                    Scratch::new(&d),
+                    Scratch::new(&d, front),
                     vec![0f32; cout * pix],
                     vec![0f32; kk],
                     WeightAcc {
@@ -426,6 +505,32 @@ pub fn backward_into(
                         sums[ch].1 * inv_count * is,
                         dzp,
                     );
+                }
+                if *front == Front::ReluReduce {
+                    // Each half's pointwise gradients from its subsample,
+                    // whose gradient then goes back to its pixels.
+                    reduce_gather(xb, &d, &mut s.t);
+                    let half = cout / 2;
+                    let (dza, dzr) = dz.split_at(half * pix);
+                    let (pa, pr) = wt.pw.split_at(half * cin);
+                    let (ga, gr) = acc.dpw.split_at_mut(half * cin);
+                    let (ta, tr) = s.t.split_at_mut(cin * pix);
+                    gram_acc(dza, half, ta, cin, pix, false, &mut [], ga);
+                    gram_acc(dzr, cout - half, tr, cin, pix, false, &mut [], gr);
+                    matmul(
+                        ta,
+                        false,
+                        Mat::rows(pa, half, cin).t(),
+                        Mat::rows(dza, half, pix),
+                    );
+                    matmul(
+                        tr,
+                        false,
+                        Mat::rows(pr, cout - half, cin).t(),
+                        Mat::rows(dzr, cout - half, pix),
+                    );
+                    reduce_scatter(&s.t, xb, &d, dxb);
+                    return (s, dz, flipped, acc);
                 }
                 let Front::Depthwise(p) = front else {
                     // ReLU front: the pointwise gradients straight from the
@@ -538,6 +643,7 @@ mod tests {
         let (t, relu) = match front {
             Front::Depthwise(p) => (depthwise::forward(x, wt.dw, p, dd), false),
             Front::Relu => (x.to_vec(), true),
+            Front::ReluReduce => unreachable!("the reduce front has its own test"),
         };
         let z = pointwise::forward(&t, wt.pw, pd, relu);
         let (y, stats) = batchnorm::forward(&z, gamma, beta, d.n, d.cout, d.pix(), eps);
@@ -549,7 +655,7 @@ mod tests {
                 depthwise::backward_input(x, &dt, wt.dw, p, dd),
                 depthwise::backward_weight(x, &dt, p, dd),
             ),
-            Front::Relu => (dt, Vec::new()),
+            Front::Relu | Front::ReluReduce => (dt, Vec::new()),
         };
         Unfused {
             y,
@@ -593,7 +699,7 @@ mod tests {
             };
             let (oh, ow) = match &front {
                 Front::Depthwise(p) => (p.out_size(h).unwrap(), p.out_size(w).unwrap()),
-                Front::Relu => (h, w),
+                Front::Relu | Front::ReluReduce => (h, w),
             };
             let d = BlockDims {
                 n,
@@ -640,6 +746,120 @@ mod tests {
             let yir = forward_infer(&x, wt, &scale, &shift, &front, d, Some(&r));
             let iplus: Vec<f32> = yi.iter().zip(&r).map(|(a, b)| a + b).collect();
             assert_eq!(yir, iplus, "residual infer {what}");
+        }
+    }
+
+    /// Channels `c0..c0 + cn` of each sample of `v` (`[n, c, per]`).
+    fn channels(v: &[f32], c: usize, per: usize, c0: usize, cn: usize) -> Vec<f32> {
+        v.chunks_exact(c * per)
+            .flat_map(|s| s[c0 * per..(c0 + cn) * per].iter().copied())
+            .collect()
+    }
+
+    /// The reduce front is the ReLU front run on each stride-2 subsample
+    /// for its half of the channels: outputs, statistics, every gradient,
+    /// and no gradient for the pixels neither subsample reads; even and odd
+    /// sizes, an odd number of channels, a 1x1 input.
+    #[test]
+    fn reduce_front_is_two_relu_blocks_on_the_subsamples() {
+        for &(n, cin, cout, h, w) in &[(2, 3, 4, 6usize, 8usize), (3, 4, 5, 7, 5), (1, 2, 2, 1, 1)]
+        {
+            let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+            let d = BlockDims {
+                n,
+                cin,
+                cout,
+                h,
+                w,
+                oh,
+                ow,
+            };
+            let x = values(n * cin * h * w, 1);
+            let pw = values(cout * cin, 3);
+            let gamma: Vec<f32> = values(cout, 4).iter().map(|v| v + 1.5).collect();
+            let beta = values(cout, 5);
+            let g = values(n * cout * oh * ow, 6);
+            let wt = BlockWeights { dw: &[], pw: &pw };
+            let front = Front::ReluReduce;
+            let (y, z, st) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5, None);
+            let gr = backward(&x, &z, &g, wt, &gamma, &st, &front, d);
+            let half = cout / 2;
+            let what = format!("{d:?}");
+            let mut covered = vec![false; x.len()];
+            for (o, lo, len) in [(0, 0, half), (1, half, cout - half)] {
+                let at = |p: usize, yy: usize, xx: usize| {
+                    let (iy, ix) = (2 * yy + o, 2 * xx + o);
+                    (iy < h && ix < w).then_some(p * h * w + iy * w + ix)
+                };
+                let mut xs = Vec::new();
+                for p in 0..n * cin {
+                    for yy in 0..oh {
+                        for xx in 0..ow {
+                            xs.push(at(p, yy, xx).map_or(0.0, |i| x[i]));
+                        }
+                    }
+                }
+                let ds = BlockDims {
+                    cout: len,
+                    h: oh,
+                    w: ow,
+                    ..d
+                };
+                let ws = BlockWeights {
+                    dw: &[],
+                    pw: &pw[lo * cin..(lo + len) * cin],
+                };
+                let (gm, bt) = (&gamma[lo..lo + len], &beta[lo..lo + len]);
+                let gs = channels(&g, cout, oh * ow, lo, len);
+                let (ys, zs, sts) = forward_train(&xs, ws, gm, bt, &Front::Relu, ds, 1e-5, None);
+                let grs = backward(&xs, &zs, &gs, ws, gm, &sts, &Front::Relu, ds);
+                close(
+                    &channels(&y, cout, oh * ow, lo, len),
+                    &ys,
+                    &format!("y {o} {what}"),
+                );
+                close(
+                    &st.mean[lo..lo + len],
+                    &sts.mean,
+                    &format!("mean {o} {what}"),
+                );
+                close(&st.var[lo..lo + len], &sts.var, &format!("var {o} {what}"));
+                close(
+                    &gr.dpw[lo * cin..(lo + len) * cin],
+                    &grs.dpw,
+                    &format!("dpw {o} {what}"),
+                );
+                close(
+                    &gr.dgamma[lo..lo + len],
+                    &grs.dgamma,
+                    &format!("dgamma {o} {what}"),
+                );
+                close(
+                    &gr.dbeta[lo..lo + len],
+                    &grs.dbeta,
+                    &format!("dbeta {o} {what}"),
+                );
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                for p in 0..n * cin {
+                    for yy in 0..oh {
+                        for xx in 0..ow {
+                            if let Some(i) = at(p, yy, xx) {
+                                got.push(gr.dx[i]);
+                                want.push(grs.dx[(p * oh + yy) * ow + xx]);
+                                covered[i] = true;
+                            }
+                        }
+                    }
+                }
+                close(&got, &want, &format!("dx {o} {what}"));
+            }
+            for (i, c) in covered.iter().enumerate() {
+                assert!(
+                    *c || gr.dx[i] == 0.0,
+                    "dx {i} unread yet {} {what}",
+                    gr.dx[i]
+                );
+            }
         }
     }
 }

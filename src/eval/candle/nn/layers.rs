@@ -292,66 +292,40 @@ impl FactorizedReduce {
         Ok(FactorizedReduce { c1, c2, bn })
     }
 
-    /// Apply: on the CPU, each half is one fused ReLU → 1x1 convolution →
-    /// batch norm (`ops::dw_block_train`/`dw_block_infer`, as
-    /// [`ReluConvBn`]) over its stride-2 subsample of the input (even
-    /// pixels, and odd ones for the shifted path); elsewhere the separate
-    /// layers ([`FactorizedReduce::forward_separate`]). Batch norm is per
-    /// channel, so normalising each half's channels on their own is the
-    /// batch norm of the concatenation.
+    /// Apply: on the CPU one fused op (`ops::dw_block_train`/`dw_block_infer`
+    /// with the reduce front): ReLU, each half of the output channels as a
+    /// 1x1 convolution of its stride-2 subsample of the input (even pixels,
+    /// and odd ones for the shifted path, zeros past an odd far edge), batch
+    /// norm, written straight into the concatenated output; elsewhere the
+    /// separate layers ([`FactorizedReduce::forward_separate`]).
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         if !x.device().is_cpu() {
             return self.forward_separate(x, ctx);
         }
-        let (n, cin, h, w) = x.dims4()?;
-        // Zeros past an odd far edge: what the shifted path reads there.
-        let xp = match (h % 2, w % 2) {
-            (0, 0) => x.clone(),
-            (ph, pw) => x.pad_with_zeros(2, 0, ph)?.pad_with_zeros(3, 0, pw)?,
-        };
-        let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
-        let grid = xp.reshape((n, cin, oh, 2, ow, 2))?;
-        let sub = |o: usize| -> Result<Tensor> {
-            grid.narrow(3, o, 1)?
-                .narrow(5, o, 1)?
-                .reshape((n, cin, oh, ow))
-        };
+        let (_, cin, h, w) = x.dims4()?;
         let (w1, w2) = (self.c1.weight(ctx), self.c2.weight(ctx));
-        let half = w1.dim(0)?;
-        let cout = half + w2.dim(0)?;
+        let pw = Tensor::cat(&[&w1, &w2], 0)?;
+        let cout = pw.dim(0)?;
         let (gamma, beta) = if ctx.train {
             self.bn.affine_params(ctx)
         } else {
             self.bn.inference_affine(ctx)?
         };
-        let mut halves = Vec::with_capacity(2);
-        let mut stats = Vec::with_capacity(2);
-        for (o, pw, lo, len) in [(0, &w1, 0, half), (1, &w2, half, cout - half)] {
-            let (g, b) = (gamma.narrow(0, lo, len)?, beta.narrow(0, lo, len)?);
-            let p = ops::BlockParams {
-                dw: None,
-                pw,
-                gamma: &g,
-                beta: &b,
-            };
-            let xs = sub(o)?;
-            if ctx.train {
-                let (y, st) = ops::dw_block_train(&xs, p, ops::Front::Relu, BN_EPS, None)?;
-                halves.push(y);
-                stats.push(st);
-            } else {
-                halves.push(ops::dw_block_infer(&xs, p, ops::Front::Relu, None)?);
-            }
-        }
-        if let [a, b] = &stats[..] {
-            self.bn.update_running(ops::BnStats {
-                mean: Tensor::cat(&[&a.mean, &b.mean], 0)?,
-                var: Tensor::cat(&[&a.var, &b.var], 0)?,
-                count: a.count,
-            })?;
-        }
-        ctx.macs += (cout * oh * ow * cin) as u64;
-        Tensor::cat(&halves, 1)
+        let p = ops::BlockParams {
+            dw: None,
+            pw: &pw,
+            gamma: &gamma,
+            beta: &beta,
+        };
+        let y = if ctx.train {
+            let (y, st) = ops::dw_block_train(x, p, ops::Front::ReluReduce, BN_EPS, None)?;
+            self.bn.update_running(st)?;
+            y
+        } else {
+            ops::dw_block_infer(x, p, ops::Front::ReluReduce, None)?
+        };
+        ctx.macs += (cout * h.div_ceil(2) * w.div_ceil(2) * cin) as u64;
+        Ok(y)
     }
 
     /// [`FactorizedReduce::forward`] as separate layers: ReLU, the two

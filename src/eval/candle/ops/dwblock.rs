@@ -53,7 +53,9 @@ impl BlockParams<'_> {
     fn dw_for(&self, front: &Front) -> Result<Option<&Tensor>> {
         match (front, self.dw) {
             (Front::Depthwise(_), None) => bail!("dw-block: a depthwise front needs its weight"),
-            (Front::Relu, Some(_)) => bail!("dw-block: a ReLU front takes no depthwise weight"),
+            (Front::Relu | Front::ReluReduce, Some(_)) => {
+                bail!("dw-block: a ReLU front takes no depthwise weight")
+            }
             (_, dw) => Ok(dw),
         }
     }
@@ -113,6 +115,32 @@ fn unfused_conv(x: &Tensor, w: BlockParams<'_>, front: Front) -> Result<Tensor> 
         (Front::Depthwise(p), Some(dw)) => {
             let t = super::depthwise_conv2d(x, dw, p)?;
             super::pointwise_conv2d(&t, w.pw, false)
+        }
+        (Front::ReluReduce, _) => {
+            // ReLU, zeros past an odd far edge, then each half of the
+            // output channels from its stride-2 subsample.
+            let (n, c, h, wd) = x.dims4()?;
+            let (oh, ow) = (h.div_ceil(2), wd.div_ceil(2));
+            let xp = x
+                .relu()?
+                .pad_with_zeros(2, 0, h % 2)?
+                .pad_with_zeros(3, 0, wd % 2)?;
+            let grid = xp.reshape((n, c, oh, 2, ow, 2))?;
+            let cout = w.pw.dim(0)?;
+            let half = cout / 2;
+            let mut parts = Vec::with_capacity(2);
+            for (o, lo, len) in [(0, 0, half), (1, half, cout - half)] {
+                let sub = grid
+                    .narrow(3, o, 1)?
+                    .narrow(5, o, 1)?
+                    .reshape((n, c, oh, ow))?;
+                parts.push(super::pointwise_conv2d(
+                    &sub,
+                    &w.pw.narrow(0, lo, len)?,
+                    false,
+                )?);
+            }
+            Tensor::cat(&parts, 1)
         }
         _ => super::pointwise_conv2d(x, w.pw, true),
     }
@@ -206,6 +234,7 @@ fn geometry(
             (p.k * p.k, p.out_size(h).zip(p.out_size(w)))
         }
         Front::Relu => (0, Some((h, w))),
+        Front::ReluReduce => (0, Some((h.div_ceil(2), w.div_ceil(2)))),
     };
     let want = cin * kk + cout * cin + 2 * cout;
     if packed.dims() != [want] {
@@ -238,7 +267,7 @@ fn split<'a>(
 ) -> (BlockWeights<'a>, &'a [f32], &'a [f32]) {
     let a = match front {
         Front::Depthwise(p) => d.cin * p.k * p.k,
-        Front::Relu => 0,
+        Front::Relu | Front::ReluReduce => 0,
     };
     let (dw, rest) = packed.split_at(a);
     let (pw, rest) = rest.split_at(d.cout * d.cin);
@@ -504,10 +533,15 @@ mod tests {
         ]
     }
 
-    /// The depthwise front for `k > 0`, the ReLU front for `k == 0`.
+    /// The depthwise front for `k > 0`, the ReLU front for `k == 0` (the
+    /// reduce front with `stride` 2).
     fn front_of(k: usize, stride: usize, dilation: usize, relu: bool) -> Front {
         if k == 0 {
-            return Front::Relu;
+            return if stride == 2 {
+                Front::ReluReduce
+            } else {
+                Front::Relu
+            };
         }
         Front::Depthwise(DwParams {
             k,
@@ -528,6 +562,8 @@ mod tests {
             (3, 2, 1, true, 2, 6, 5, 9, 11),
             (3, 1, 1, false, 2, 3, 3, 5, 6),
             (0, 1, 1, true, 3, 10, 5, 7, 6),
+            (0, 2, 1, true, 3, 4, 5, 7, 6),
+            (0, 2, 1, true, 2, 3, 6, 8, 9),
         ] {
             let front = front_of(k, stride, dilation, relu);
             let x = Var::from_tensor(&rand_tensor(&[n, cin, h, w], 31)).unwrap();
