@@ -164,8 +164,14 @@ fn reduce_gather(xb: &[f32], d: &BlockDims, t: &mut [f32]) {
             for (oy, trow) in tp.chunks_exact_mut(ow).enumerate() {
                 match xp.get((2 * oy + o) * w..(2 * oy + o + 1) * w) {
                     Some(xrow) => {
-                        for (ox, tv) in trow.iter_mut().enumerate() {
-                            *tv = xrow.get(2 * ox + o).map_or(0.0, |v| v.max(0.0));
+                        // Whole pixel pairs, then an odd row's last pixel.
+                        let pairs = xrow.chunks_exact(2);
+                        let last = pairs.remainder().first().filter(|_| o == 0);
+                        for (tv, pr) in trow.iter_mut().zip(pairs) {
+                            *tv = pr[o].max(0.0);
+                        }
+                        if let Some(tv) = trow.get_mut(w / 2) {
+                            *tv = last.map_or(0.0, |v| v.max(0.0));
                         }
                     }
                     None => trow.fill(0.0),
@@ -177,10 +183,10 @@ fn reduce_gather(xb: &[f32], d: &BlockDims, t: &mut [f32]) {
 
 /// The input gradient of [`reduce_gather`] from the subsamples' gradients
 /// `dt` (`2 x [cin, oh, ow]`): `dxb[c, 2y + o, 2x + o] = dt_o[c, y, x]`
-/// where the input is positive, zero everywhere else.
+/// where the input is positive; the rest of `dxb` (zeroed by the caller)
+/// is left alone.
 fn reduce_scatter(dt: &[f32], xb: &[f32], d: &BlockDims, dxb: &mut [f32]) {
     let (h, w, ow, pix) = (d.h, d.w, d.ow.max(1), d.pix().max(1));
-    dxb.fill(0.0);
     for (o, dto) in dt.chunks_exact(d.cin * pix).take(2).enumerate() {
         for ((dtp, xp), dxp) in dto
             .chunks_exact(pix)
@@ -193,10 +199,17 @@ fn reduce_scatter(dt: &[f32], xb: &[f32], d: &BlockDims, dxb: &mut [f32]) {
                     break;
                 }
                 let (xrow, dxrow) = (&xp[iy * w..(iy + 1) * w], &mut dxp[iy * w..(iy + 1) * w]);
-                for (ox, gv) in dtrow.iter().enumerate() {
-                    let ix = 2 * ox + o;
-                    if ix < w && xrow[ix] > 0.0 {
-                        dxrow[ix] = *gv;
+                // Whole pixel pairs, then an odd row's last pixel.
+                for ((dp, xp), gv) in dxrow
+                    .chunks_exact_mut(2)
+                    .zip(xrow.chunks_exact(2))
+                    .zip(dtrow)
+                {
+                    dp[o] = if xp[o] > 0.0 { *gv } else { 0.0 };
+                }
+                if o == 0 && w % 2 == 1 {
+                    if let (Some(gv), Some(xv)) = (dtrow.get(w / 2), xrow.last()) {
+                        dxrow[w - 1] = if *xv > 0.0 { *gv } else { 0.0 };
                     }
                 }
             }
@@ -425,8 +438,14 @@ pub fn backward(
     front: &Front,
     d: BlockDims,
 ) -> BlockGrads {
-    let mut dx = vec![0f32; x.len()];
-    let (ddw, dpw, dgamma, dbeta) = backward_into(x, z, g, wt, gamma, st, front, d, &mut dx);
+    let mut rest = None;
+    // SAFETY: `backward_uninit` initialises all of `dx`.
+    let dx = unsafe {
+        vec_written(x.len(), |dx| {
+            rest = Some(backward_uninit(x, z, g, wt, gamma, st, front, d, dx));
+        })
+    };
+    let (ddw, dpw, dgamma, dbeta) = rest.unwrap_or_default();
     BlockGrads {
         dx,
         ddw,
@@ -436,11 +455,10 @@ pub fn backward(
     }
 }
 
-/// [`backward`] with the input gradient written into `dx` (`x.len()`
-/// values, overwritten), so that a caller can place it in a larger buffer;
-/// returns the depthwise, pointwise, scale and shift gradients.
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
-pub fn backward_into(
+/// [`backward`] into one buffer, in the order of the packed parameters
+/// after the input: `[dx, d depthwise, d pointwise, d scale, d shift]`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_packed(
     x: &[f32],
     z: &[f32],
     g: &[f32],
@@ -449,7 +467,43 @@ pub fn backward_into(
     st: &Stats,
     front: &Front,
     d: BlockDims,
-    dx: &mut [f32],
+) -> Vec<f32> {
+    let kk = match front {
+        Front::Depthwise(p) => p.k * p.k,
+        Front::Relu | Front::ReluReduce => 0,
+    };
+    let packed = d.cin * kk + d.cout * d.cin + 2 * d.cout;
+    // SAFETY: `backward_uninit` initialises all of `dx`, and the rest is
+    // written from the parameter gradients, zeros past their end.
+    unsafe {
+        vec_written(x.len() + packed, |out| {
+            let (dx, rest) = out.split_at_mut(x.len());
+            let (ddw, dpw, dgamma, dbeta) = backward_uninit(x, z, g, wt, gamma, st, front, d, dx);
+            let grads = ddw.iter().chain(&dpw).chain(&dgamma).chain(&dbeta);
+            let mut n = 0;
+            for (o, v) in rest.iter_mut().zip(grads) {
+                o.write(*v);
+                n += 1;
+            }
+            crate::uninit::fill(&mut rest[n..], 0.0);
+        })
+    }
+}
+
+/// The backward pass with the input gradient written into `dx` (`x.len()`
+/// values, each sample's initialised in full); returns the depthwise,
+/// pointwise, scale and shift gradients.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn backward_uninit(
+    x: &[f32],
+    z: &[f32],
+    g: &[f32],
+    wt: BlockWeights<'_>,
+    gamma: &[f32],
+    st: &Stats,
+    front: &Front,
+    d: BlockDims,
+    dx: &mut [MaybeUninit<f32>],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let kk = match front {
         Front::Depthwise(p) => p.k * p.k,
@@ -529,16 +583,15 @@ pub fn backward_into(
                         Mat::rows(pr, cout - half, cin).t(),
                         Mat::rows(dzr, cout - half, pix),
                     );
-                    reduce_scatter(&s.t, xb, &d, dxb);
+                    reduce_scatter(&s.t, xb, &d, crate::uninit::fill(dxb, 0.0));
                     return (s, dz, flipped, acc);
                 }
                 let Front::Depthwise(p) = front else {
                     // ReLU front: the pointwise gradients straight from the
                     // input, the input gradient masked where ReLU cut.
                     gram_acc(&dz, cout, xb, cin, pix, true, &mut s.t, &mut acc.dpw);
-                    matmul(
+                    let dxb = matmul_to(
                         dxb,
-                        false,
                         Mat::rows(wt.pw, cout, cin).t(),
                         Mat::rows(&dz, cout, pix),
                     );
@@ -547,6 +600,7 @@ pub fn backward_into(
                     }
                     return (s, dz, flipped, acc);
                 };
+                let dxb = crate::uninit::fill(dxb, 0.0);
                 // The depthwise output again, then the pointwise gradients.
                 depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
                 gram_acc(&dz, cout, &s.t, cin, pix, false, &mut [], &mut acc.dpw);

@@ -427,10 +427,9 @@ impl CustomOp3 for BlockBwd {
         let packed = f32_slice(self.name(), s2, l2)?;
         let g = f32_slice(self.name(), s3, l3)?;
         let (wt, gamma, _) = split(packed, &self.front, &d);
-        // One buffer: the input gradient, then the packed parameters'.
-        let mut out = vec![0f32; x.len() + packed.len()];
-        let (dx, rest) = out.split_at_mut(x.len());
-        let (ddw, dpw, dgamma, dbeta) = k::backward_into(
+        // One buffer: the input gradient, then the packed parameters'
+        // (`geometry` checked that the packed length is the kernel's).
+        let out = k::backward_packed(
             x,
             &self.saved.z,
             g,
@@ -439,14 +438,7 @@ impl CustomOp3 for BlockBwd {
             &self.saved.stats,
             &self.front,
             d,
-            dx,
         );
-        for (o, v) in rest
-            .iter_mut()
-            .zip(ddw.iter().chain(&dpw).chain(&dgamma).chain(&dbeta))
-        {
-            *o = *v;
-        }
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from_dims(&[len])))
     }
