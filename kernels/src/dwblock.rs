@@ -456,7 +456,8 @@ pub fn backward(
 }
 
 /// [`backward`] into one buffer, in the order of the packed parameters
-/// after the input: `[dx, d depthwise, d pointwise, d scale, d shift]`.
+/// after the input: `[dx, d depthwise, d pointwise, d scale, d shift]`,
+/// then the values of `tail` (another block's parameter gradients).
 #[allow(clippy::too_many_arguments)]
 pub fn backward_packed(
     x: &[f32],
@@ -467,19 +468,26 @@ pub fn backward_packed(
     st: &Stats,
     front: &Front,
     d: BlockDims,
+    tail: &[&[f32]],
 ) -> Vec<f32> {
     let kk = match front {
         Front::Depthwise(p) => p.k * p.k,
         Front::Relu | Front::ReluReduce => 0,
     };
-    let packed = d.cin * kk + d.cout * d.cin + 2 * d.cout;
+    let packed =
+        d.cin * kk + d.cout * d.cin + 2 * d.cout + tail.iter().map(|t| t.len()).sum::<usize>();
     // SAFETY: `backward_uninit` initialises all of `dx`, and the rest is
     // written from the parameter gradients, zeros past their end.
     unsafe {
         vec_written(x.len() + packed, |out| {
             let (dx, rest) = out.split_at_mut(x.len());
             let (ddw, dpw, dgamma, dbeta) = backward_uninit(x, z, g, wt, gamma, st, front, d, dx);
-            let grads = ddw.iter().chain(&dpw).chain(&dgamma).chain(&dbeta);
+            let grads = ddw
+                .iter()
+                .chain(&dpw)
+                .chain(&dgamma)
+                .chain(&dbeta)
+                .chain(tail.iter().flat_map(|t| t.iter()));
             let mut n = 0;
             for (o, v) in rest.iter_mut().zip(grads) {
                 o.write(*v);

@@ -82,6 +82,45 @@ impl DwBlock {
     }
 }
 
+/// A `sep_conv`'s two blocks in training on the CPU: one fused op
+/// (`ops::sep_block_train`), `residual` summed into its output.
+fn sep_train(
+    a: &mut DwBlock,
+    z: &mut DwBlock,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    ctx: &mut Ctx,
+) -> Result<Tensor> {
+    let params = |b: &DwBlock, ctx: &Ctx| {
+        let (gamma, beta) = b.bn.affine_params(ctx);
+        let p = b.dw.params();
+        ([b.dw.weight(ctx), b.pw.weight(ctx), gamma, beta], p)
+    };
+    let ([dwa, pwa, ga, ba], pa) = params(a, ctx);
+    let ([dwz, pwz, gz, bz], pz) = params(z, ctx);
+    let block = |dw, pw, gamma, beta| ops::BlockParams {
+        dw: Some(dw),
+        pw,
+        gamma,
+        beta,
+    };
+    let (y, [sa, sz]) = ops::sep_block_train(
+        x,
+        (block(&dwa, &pwa, &ga, &ba), Front::Depthwise(pa)),
+        (block(&dwz, &pwz, &gz, &bz), Front::Depthwise(pz)),
+        BN_EPS,
+        residual,
+    )?;
+    a.bn.update_running(sa)?;
+    z.bn.update_running(sz)?;
+    let (_, cin, _, _) = x.dims4()?;
+    let (_, cout, oh, ow) = y.dims4()?;
+    // The second block keeps the first's output size (stride 1).
+    ctx.macs += (cin * oh * ow * (pa.k * pa.k + cout)) as u64;
+    ctx.macs += (cout * oh * ow * (pz.k * pz.k + cout)) as u64;
+    Ok(y)
+}
+
 enum Op {
     Zero { stride: usize },
     Identity,
@@ -147,6 +186,9 @@ impl Op {
     ) -> Result<Tensor> {
         let y = match self {
             Op::Sep(a, z) => {
+                if ctx.train && x.device().is_cpu() {
+                    return sep_train(a, z, x, residual, ctx);
+                }
                 let y = a.forward(x, None, ctx)?;
                 return z.forward(&y, residual, ctx);
             }

@@ -38,7 +38,7 @@ pub struct BlockParams<'a> {
 
 impl BlockParams<'_> {
     /// All four in one flat tensor (differentiable: `cat` of reshapes).
-    fn packed(&self) -> Result<Tensor> {
+    pub(super) fn packed(&self) -> Result<Tensor> {
         let mut parts = Vec::with_capacity(4);
         if let Some(dw) = self.dw {
             parts.push(dw.flatten_all()?);
@@ -50,7 +50,7 @@ impl BlockParams<'_> {
     }
 
     /// The depthwise weight a depthwise front needs.
-    fn dw_for(&self, front: &Front) -> Result<Option<&Tensor>> {
+    pub(super) fn dw_for(&self, front: &Front) -> Result<Option<&Tensor>> {
         match (front, self.dw) {
             (Front::Depthwise(_), None) => bail!("dw-block: a depthwise front needs its weight"),
             (Front::Relu | Front::ReluReduce, Some(_)) => {
@@ -196,7 +196,12 @@ fn add_residual(y: Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
 }
 
 /// The residual's values, which must have the output's shape.
-fn residual_slice<'a>(op: &str, d: &BlockDims, s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+pub(super) fn residual_slice<'a>(
+    op: &str,
+    d: &BlockDims,
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> Result<&'a [f32]> {
     if l.dims() != [d.n, d.cout, d.oh, d.ow] {
         bail!(
             "{op}: residual of shape {:?}, expected the output's [{}, {}, {}, {}]",
@@ -225,24 +230,44 @@ fn geometry(
     x: &Layout,
     packed: &Layout,
 ) -> Result<BlockDims> {
-    let (n, cin, h, w) = dims4(op, x)?;
-    let (kk, out) = match front {
+    let d = block_dims(op, front, cout, dims4(op, x)?)?;
+    let want = packed_len(front, d.cin, cout);
+    if packed.dims() != [want] {
+        bail!(
+            "{op}: packed parameters of shape {:?}, expected [{want}] for {} -> {cout} channels, {front:?}",
+            packed.dims(),
+            d.cin,
+        )
+    }
+    Ok(d)
+}
+
+/// Values of a block's packed parameters.
+pub(super) fn packed_len(front: &Front, cin: usize, cout: usize) -> usize {
+    let kk = match front {
+        Front::Depthwise(p) => p.k * p.k,
+        Front::Relu | Front::ReluReduce => 0,
+    };
+    cin * kk + cout * cin + 2 * cout
+}
+
+/// A block's shapes from its input's (`n, cin, h, w`).
+pub(super) fn block_dims(
+    op: &str,
+    front: &Front,
+    cout: usize,
+    (n, cin, h, w): (usize, usize, usize, usize),
+) -> Result<BlockDims> {
+    let out = match front {
         Front::Depthwise(p) => {
             if p.k == 0 || p.stride == 0 || p.dilation == 0 {
                 bail!("{op}: kernel, stride and dilation must be positive")
             }
-            (p.k * p.k, p.out_size(h).zip(p.out_size(w)))
+            p.out_size(h).zip(p.out_size(w))
         }
-        Front::Relu => (0, Some((h, w))),
-        Front::ReluReduce => (0, Some((h.div_ceil(2), w.div_ceil(2)))),
+        Front::Relu => Some((h, w)),
+        Front::ReluReduce => Some((h.div_ceil(2), w.div_ceil(2))),
     };
-    let want = cin * kk + cout * cin + 2 * cout;
-    if packed.dims() != [want] {
-        bail!(
-            "{op}: packed parameters of shape {:?}, expected [{want}] for {cin} -> {cout} channels, {front:?}",
-            packed.dims(),
-        )
-    }
     match out {
         Some((oh, ow)) if oh > 0 && ow > 0 && n > 0 && cout > 0 => Ok(BlockDims {
             n,
@@ -260,7 +285,7 @@ fn geometry(
 }
 
 /// The packed parameters split: (weights, scale, shift).
-fn split<'a>(
+pub(super) fn split<'a>(
     packed: &'a [f32],
     front: &Front,
     d: &BlockDims,
@@ -438,6 +463,7 @@ impl CustomOp3 for BlockBwd {
             &self.saved.stats,
             &self.front,
             d,
+            &[],
         );
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from_dims(&[len])))

@@ -20,6 +20,7 @@ pub mod im2col;
 pub mod pointwise;
 pub mod pool;
 pub mod relu;
+pub mod sepblock;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
@@ -28,6 +29,7 @@ pub use im2col::im2col;
 pub use pointwise::pointwise_conv2d;
 pub use pool::{pool2d, PoolKind, PoolParams};
 pub use relu::relu;
+pub use sepblock::sep_block_train;
 
 use candle_core::{bail, CpuStorage, Layout, Result};
 
