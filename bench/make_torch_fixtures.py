@@ -49,4 +49,39 @@ y = F.batch_norm(x, None, None, g, b, training=True, eps=1e-5)
 (y * filled(bs, P)).sum().backward()
 cases.append(dict(op="batch_norm", x_shape=bs, y_shape=bs, y=flat(y), dx=flat(x.grad),
                   dgamma=flat(g.grad), dbeta=flat(b.grad)))
+# FactorizedReduce in training mode (DARTS's module: ReLU, two stride-2 1x1
+# convolutions, the second on the input shifted by one pixel, cat, BN).
+fs = [2, 4, 8, 6]
+x = filled(fs, X).requires_grad_()
+w1 = filled([3, 4, 1, 1], W).requires_grad_()
+w2 = filled([3, 4, 1, 1], lambda i: W(i + 12)).requires_grad_()
+g = filled([6], lambda i: 1.0 + 0.5 * W(i)).requires_grad_()
+b = filled([6], lambda i: 0.2 * X(i)).requires_grad_()
+r = F.relu(x)
+y = torch.cat([F.conv2d(r, w1, stride=2), F.conv2d(r[:, :, 1:, 1:], w2, stride=2)], dim=1)
+y = F.batch_norm(y, None, None, g, b, training=True, eps=1e-5)
+(y * filled(list(y.shape), P)).sum().backward()
+cases.append(dict(op="factorized_reduce", x_shape=fs, y_shape=list(y.shape), y=flat(y),
+                  dx=flat(x.grad), dw1=flat(w1.grad), dw2=flat(w2.grad),
+                  dgamma=flat(g.grad), dbeta=flat(b.grad)))
+# A DARTS node: sep_conv_3x3 (ReLU, depthwise, pointwise, BN, twice) plus
+# the node's other input, in training mode.
+ss = [2, 3, 6, 5]
+x = filled(ss, X).requires_grad_()
+ps = [filled([3, 1, 3, 3], lambda i, o=o: W(i + o)).requires_grad_() if j % 2 == 0
+      else filled([3, 3, 1, 1], lambda i, o=o: W(i + o)).requires_grad_()
+      for j, o in enumerate([0, 27, 40, 70])]
+bn = [(filled([3], lambda i, o=o: 1.0 + 0.5 * W(i + o)).requires_grad_(),
+       filled([3], lambda i, o=o: 0.2 * X(i + o)).requires_grad_()) for o in [0, 5]]
+res = filled(ss, lambda i: X(i + 100)).requires_grad_()
+y = x
+for j in range(2):
+    y = F.conv2d(F.relu(y), ps[2 * j], padding=1, groups=3)
+    y = F.conv2d(y, ps[2 * j + 1])
+    y = F.batch_norm(y, None, None, bn[j][0], bn[j][1], training=True, eps=1e-5)
+y = y + res
+(y * filled(list(y.shape), P)).sum().backward()
+cases.append(dict(op="sep_conv_sum", x_shape=ss, y_shape=list(y.shape), y=flat(y),
+                  dx=flat(x.grad), dres=flat(res.grad), dparams=[flat(p.grad) for p in ps],
+                  dbn=[[flat(g.grad), flat(b.grad)] for g, b in bn]))
 json.dump(dict(torch=torch.__version__, cases=cases), sys.stdout, separators=(",", ":"))

@@ -192,7 +192,7 @@ mod torch_reference {
         let fx: serde_json::Value =
             serde_json::from_str(include_str!("fixtures/torch_reference.json")).unwrap();
         let cases = fx["cases"].as_array().unwrap();
-        assert!(cases.len() >= 16);
+        assert!(cases.len() >= 18);
         for c in cases {
             let op = c["op"].as_str().unwrap();
             let us = |k: &str| c[k].as_u64().unwrap_or(0) as usize;
@@ -262,6 +262,106 @@ mod torch_reference {
                     close("bn dx", g.get(x.as_tensor()).unwrap(), &c["dx"]);
                     close("bn dgamma", g.get(gm.as_tensor()).unwrap(), &c["dgamma"]);
                     close("bn dbeta", g.get(bt.as_tensor()).unwrap(), &c["dbeta"]);
+                }
+                "factorized_reduce" => {
+                    // The fused op: ReLU, each half of the channels from its
+                    // stride-2 subsample, batch norm.
+                    let cin = xs[1];
+                    let w1 = Var::from_tensor(&filled(&[3, cin, 1, 1], wf)).unwrap();
+                    let w2 = Var::from_tensor(&filled(&[3, cin, 1, 1], |i| wf(i + 12))).unwrap();
+                    let gm = Var::from_tensor(&filled(&[6], |i| 1.0 + 0.5 * wf(i))).unwrap();
+                    let bt = Var::from_tensor(&filled(&[6], |i| 0.2 * xf(i))).unwrap();
+                    let pw = Tensor::cat(&[w1.as_tensor(), w2.as_tensor()], 0).unwrap();
+                    let p = BlockParams {
+                        dw: None,
+                        pw: &pw,
+                        gamma: gm.as_tensor(),
+                        beta: bt.as_tensor(),
+                    };
+                    let (y, _) =
+                        dw_block_train(x.as_tensor(), p, Front::ReluReduce, 1e-5, None).unwrap();
+                    close(&what, &y, &c["y"]);
+                    let g = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+                    close("fr dx", g.get(x.as_tensor()).unwrap(), &c["dx"]);
+                    close("fr dw1", g.get(w1.as_tensor()).unwrap(), &c["dw1"]);
+                    close("fr dw2", g.get(w2.as_tensor()).unwrap(), &c["dw2"]);
+                    close("fr dgamma", g.get(gm.as_tensor()).unwrap(), &c["dgamma"]);
+                    close("fr dbeta", g.get(bt.as_tensor()).unwrap(), &c["dbeta"]);
+                }
+                "sep_conv_sum" => {
+                    // The fused pair of blocks with a node's other input.
+                    let c3 = xs[1];
+                    let var = |shape: &[usize], f: &dyn Fn(usize) -> f64| {
+                        Var::from_tensor(&filled(shape, f)).unwrap()
+                    };
+                    let ws: Vec<Var> = [0, 27, 40, 70]
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &o)| {
+                            let shape: &[usize] = if j % 2 == 0 {
+                                &[c3, 1, 3, 3]
+                            } else {
+                                &[c3, c3, 1, 1]
+                            };
+                            var(shape, &|i| wf(i + o))
+                        })
+                        .collect();
+                    let bn: Vec<(Var, Var)> = [0, 5]
+                        .iter()
+                        .map(|&o| {
+                            (
+                                var(&[c3], &|i| 1.0 + 0.5 * wf(i + o)),
+                                var(&[c3], &|i| 0.2 * xf(i + o)),
+                            )
+                        })
+                        .collect();
+                    let res = var(&xs, &|i| xf(i + 100));
+                    let block = |j: usize| BlockParams {
+                        dw: Some(ws[2 * j].as_tensor()),
+                        pw: ws[2 * j + 1].as_tensor(),
+                        gamma: bn[j].0.as_tensor(),
+                        beta: bn[j].1.as_tensor(),
+                    };
+                    let f = Front::Depthwise(DwParams {
+                        k: 3,
+                        stride: 1,
+                        pad: 1,
+                        dilation: 1,
+                        relu: true,
+                    });
+                    let (y, _) = sep_block_train(
+                        x.as_tensor(),
+                        (block(0), f),
+                        (block(1), f),
+                        1e-5,
+                        Some(res.as_tensor()),
+                    )
+                    .unwrap();
+                    close(&what, &y, &c["y"]);
+                    let g = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+                    close("sep dx", g.get(x.as_tensor()).unwrap(), &c["dx"]);
+                    close("sep dres", g.get(res.as_tensor()).unwrap(), &c["dres"]);
+                    for (j, w) in ws.iter().enumerate() {
+                        let want = &c["dparams"][j];
+                        close(
+                            &format!("sep dparam {j}"),
+                            g.get(w.as_tensor()).unwrap(),
+                            want,
+                        );
+                    }
+                    for (j, (gm, bt)) in bn.iter().enumerate() {
+                        let want = &c["dbn"][j];
+                        close(
+                            &format!("sep dgamma {j}"),
+                            g.get(gm.as_tensor()).unwrap(),
+                            &want[0],
+                        );
+                        close(
+                            &format!("sep dbeta {j}"),
+                            g.get(bt.as_tensor()).unwrap(),
+                            &want[1],
+                        );
+                    }
                 }
                 other => panic!("unknown fixture op {other}"),
             }
