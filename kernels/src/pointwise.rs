@@ -81,12 +81,25 @@ pub(crate) fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) 
     }
     // SAFETY: `fits` checked that every element the strides address lies
     // inside each operand, and `out` holds exactly `m * n` values.
+    unsafe { gemm_into(out.as_mut_ptr(), accumulate, a, b) }
+}
+
+/// `dst (+)= a @ b` (`dst` row-major, `a.rows x b.cols`) on `gemm`, one
+/// thread; with `accumulate` false, `dst` is written in full and never read.
+///
+/// # Safety
+/// `a` and `b` must fit their data and agree (`a.cols == b.rows`), and
+/// `dst` must be valid for `a.rows * b.cols` writes (and reads when
+/// accumulating).
+unsafe fn gemm_into(dst: *mut f32, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // SAFETY: the caller's contract.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -123,31 +136,9 @@ pub(crate) fn matmul_to<'o>(
         return crate::uninit::fill(out, 0.0);
     }
     if m > 0 && n > 0 {
-        // SAFETY: as in `matmul`; `gemm` with `read_dst` false writes all
-        // `m * n` values of `dst` and reads none of them.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr().cast::<f32>(),
-                1,
-                n as isize,
-                false,
-                a.data.as_ptr(),
-                a.cs as isize,
-                a.rs as isize,
-                b.data.as_ptr(),
-                b.cs as isize,
-                b.rs as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            )
-        }
+        // SAFETY: the operands fit and agree (checked above); `gemm_into`
+        // without accumulating writes all `m * n` values of `out`.
+        unsafe { gemm_into(out.as_mut_ptr().cast::<f32>(), false, a, b) }
     }
     // SAFETY: `gemm` wrote all `m * n` values (none when either is 0).
     unsafe { crate::uninit::assume_init(out) }

@@ -498,21 +498,10 @@ mod tests {
     use crate::eval::candle::ops::testutil::{max_diff, rand_tensor};
     use candle_core::Device;
 
-    /// Sharing a cell's pools changes nothing: the same logits in training
-    /// and inference, and the same gradients of every parameter, with a
-    /// reduction cell that pools each input twice alike, once by another
-    /// kind, and once from a node.
-    #[test]
-    fn shared_pools_give_the_network_of_separate_pools() {
-        let g = Genotype::parse(
-            "Genotype(normal=[('sep_conv_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 1), \
-             ('avg_pool_3x3', 1), ('skip_connect', 0), ('max_pool_3x3', 2), ('max_pool_3x3', 2), \
-             ('dil_conv_3x3', 3)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), \
-             ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), \
-             ('avg_pool_3x3', 0), ('skip_connect', 2), ('max_pool_3x3', 1)], \
-             reduce_concat=range(2, 6))",
-        )
-        .unwrap();
+    /// A small network of genotype `g`, set up by `setup`: its training
+    /// logits (drop-path probability `drop`), the gradients of every
+    /// parameter of `sum(logits^2)`, and its inference logits.
+    fn run_network(g: &Genotype, drop: f64, setup: &dyn Fn(&mut DartsNet)) -> Vec<Tensor> {
         let shape = DartsShape {
             cells: 3,
             channels: 4,
@@ -521,27 +510,32 @@ mod tests {
             auxiliary: false,
         };
         let x = rand_tensor(&[2, 3, 9, 9], 1);
-        let run = |share: bool| {
-            let mut b = Builder::new(Device::Cpu, 3);
-            let mut net = DartsNet::new(&mut b, &g, shape, 9).unwrap();
-            net.share_pools(share);
-            let mut ctx = Ctx::new(true, 0.0, 0);
-            let (logits, _) = net.forward(&x, &mut ctx).unwrap();
-            let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let mut out = vec![logits];
-            for p in &b.params {
-                out.push(grads.get(p.var.as_tensor()).unwrap().clone());
-            }
-            let mut ictx = Ctx::new(false, 0.0, 0);
-            out.push(net.forward(&x, &mut ictx).unwrap().0);
-            out
-        };
-        let (a, b) = (run(true), run(false));
+        let mut b = Builder::new(Device::Cpu, 3);
+        let mut net = DartsNet::new(&mut b, g, shape, 9).unwrap();
+        setup(&mut net);
+        let mut ctx = Ctx::new(true, drop, 5);
+        let (logits, _) = net.forward(&x, &mut ctx).unwrap();
+        let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let mut out = vec![logits];
+        for p in &b.params {
+            out.push(grads.get(p.var.as_tensor()).unwrap().clone());
+        }
+        let mut ictx = Ctx::new(false, 0.0, 0);
+        out.push(net.forward(&x, &mut ictx).unwrap().0);
+        out
+    }
+
+    /// The same logits bits for bit (training first, inference last), and
+    /// gradients within rounding.
+    fn assert_same_network(a: &[Tensor], b: &[Tensor]) {
         assert_eq!(a.len(), b.len());
-        // The logits are the same bits; gradients differ by rounding only
-        // (a shared pool adds its two edges' gradients before its backward).
-        assert_eq!(max_diff(&a[0], &b[0]), 0.0);
-        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(max_diff(&a[0], &b[0]), 0.0, "training logits");
+        assert_eq!(
+            max_diff(&a[a.len() - 1], &b[b.len() - 1]),
+            0.0,
+            "inference logits"
+        );
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
             let scale = b
                 .abs()
                 .unwrap()
@@ -557,11 +551,31 @@ mod tests {
         }
     }
 
-    /// Summing a node in one of its blocks changes nothing: the logits are
-    /// the same bits in training and inference, the gradients of every
-    /// parameter differ by rounding only; with drop-path on, the sums stay
-    /// separate and all is identical. Nodes where the second edge takes
-    /// the sum, the first, both could, and neither can.
+    /// Sharing a cell's pools changes nothing: the same logits in training
+    /// and inference, and the same gradients of every parameter (within
+    /// rounding: a shared pool adds its two edges' gradients before its
+    /// backward), with a reduction cell that pools each input twice alike,
+    /// once by another kind, and once from a node.
+    #[test]
+    fn shared_pools_give_the_network_of_separate_pools() {
+        let g = Genotype::parse(
+            "Genotype(normal=[('sep_conv_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 1), \
+             ('avg_pool_3x3', 1), ('skip_connect', 0), ('max_pool_3x3', 2), ('max_pool_3x3', 2), \
+             ('dil_conv_3x3', 3)], normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), \
+             ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), \
+             ('avg_pool_3x3', 0), ('skip_connect', 2), ('max_pool_3x3', 1)], \
+             reduce_concat=range(2, 6))",
+        )
+        .unwrap();
+        let a = run_network(&g, 0.0, &|n| n.share_pools(true));
+        let b = run_network(&g, 0.0, &|n| n.share_pools(false));
+        assert_same_network(&a, &b);
+    }
+
+    /// Summing a node in one of its blocks changes nothing (the same logits,
+    /// gradients within rounding); with drop-path on, the sums stay separate
+    /// and all is identical. Nodes where the second edge takes the sum, the
+    /// first, both could, and neither can.
     #[test]
     fn fused_sums_give_the_network_of_separate_additions() {
         let g = Genotype::parse(
@@ -573,52 +587,11 @@ mod tests {
              reduce_concat=range(2, 6))",
         )
         .unwrap();
-        let shape = DartsShape {
-            cells: 3,
-            channels: 4,
-            in_channels: 3,
-            classes: 5,
-            auxiliary: false,
-        };
-        let x = rand_tensor(&[2, 3, 9, 9], 2);
-        let run = |fuse: bool, drop: f64| {
-            let mut b = Builder::new(Device::Cpu, 3);
-            let mut net = DartsNet::new(&mut b, &g, shape, 9).unwrap();
-            net.fuse_sums(fuse);
-            let mut ctx = Ctx::new(true, drop, 5);
-            let (logits, _) = net.forward(&x, &mut ctx).unwrap();
-            let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let mut out = vec![logits];
-            for p in &b.params {
-                out.push(grads.get(p.var.as_tensor()).unwrap().clone());
-            }
-            let mut ictx = Ctx::new(false, 0.0, 0);
-            out.push(net.forward(&x, &mut ictx).unwrap().0);
-            out
-        };
-        let (a, b) = (run(true, 0.0), run(false, 0.0));
-        assert_eq!(a.len(), b.len());
-        assert_eq!(max_diff(&a[0], &b[0]), 0.0, "training logits");
-        assert_eq!(
-            max_diff(&a[a.len() - 1], &b[b.len() - 1]),
-            0.0,
-            "inference logits"
-        );
-        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-            let scale = b
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let d = max_diff(a, b);
-            assert!(
-                d <= 1e-5 * (1.0 + scale),
-                "output {i} differs by {d} (scale {scale})"
-            );
-        }
-        let (a, b) = (run(true, 0.3), run(false, 0.3));
+        let a = run_network(&g, 0.0, &|n| n.fuse_sums(true));
+        let b = run_network(&g, 0.0, &|n| n.fuse_sums(false));
+        assert_same_network(&a, &b);
+        let a = run_network(&g, 0.3, &|n| n.fuse_sums(true));
+        let b = run_network(&g, 0.3, &|n| n.fuse_sums(false));
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {
             assert_eq!(max_diff(a, b), 0.0, "drop-path output {i}");
         }

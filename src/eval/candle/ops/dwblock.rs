@@ -12,7 +12,7 @@
 //! separate ops.
 
 use super::{dims4, f32_slice, BnStats};
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::batchnorm::Stats;
 pub use seki_kernels::dwblock::Front;
 use seki_kernels::dwblock::{self as k, BlockDims, BlockWeights};
@@ -300,6 +300,104 @@ pub(super) fn split<'a>(
     (BlockWeights { dw, pw }, gamma, beta)
 }
 
+/// What a training forward saved for its backward.
+pub(super) fn take_saved<T>(saved: &Mutex<Option<Arc<T>>>, op: &str) -> Result<Arc<T>> {
+    let kept = match saved.lock() {
+        Ok(s) => s.clone(),
+        Err(_) => None,
+    };
+    match kept {
+        Some(s) => Ok(s),
+        None => bail!("{op}: backward before forward"),
+    }
+}
+
+/// A backward op's one buffer `[dx (flattened), d packed]` as the two
+/// gradients.
+pub(super) fn split_grads(x: &Tensor, packed: &Tensor, out: Tensor) -> Result<(Tensor, Tensor)> {
+    let nx = x.elem_count();
+    let gx = out.narrow(0, 0, nx)?.reshape(x.dims())?;
+    let gp = out.narrow(0, nx, packed.elem_count())?;
+    Ok((gx, gp))
+}
+
+/// The candle traits of a fused op on `(x, packed)` with an optional
+/// residual as a third input: `CustomOp2` without it, `CustomOp3` with it.
+/// The type's `forward(s1, l1, s2, l2, residual)` computes; for `train`,
+/// `backward(x, packed, g)` gives the gradients of `x` and `packed` (a
+/// residual's gradient is the output's own).
+macro_rules! fused_op {
+    (train $ty:ty, $name:literal) => {
+        fused_op!(@fwd $ty, $name, {
+            fn bwd(
+                &self,
+                x: &Tensor,
+                packed: &Tensor,
+                _res: &Tensor,
+                g: &Tensor,
+            ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+                let (gx, gp) = self.backward(x, packed, g)?;
+                Ok((Some(gx), Some(gp)))
+            }
+        }, {
+            fn bwd(
+                &self,
+                x: &Tensor,
+                packed: &Tensor,
+                _residual: &Tensor,
+                _res: &Tensor,
+                g: &Tensor,
+            ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+                let (gx, gp) = self.backward(x, packed, g)?;
+                Ok((Some(gx), Some(gp), Some(g.clone())))
+            }
+        });
+    };
+    (infer $ty:ty, $name:literal) => {
+        fused_op!(@fwd $ty, $name, {}, {});
+    };
+    (@fwd $ty:ty, $name:literal, {$($bwd2:tt)*}, {$($bwd3:tt)*}) => {
+        impl candle_core::CustomOp2 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &CpuStorage,
+                l1: &Layout,
+                s2: &CpuStorage,
+                l2: &Layout,
+            ) -> Result<(CpuStorage, Shape)> {
+                self.forward(s1, l1, s2, l2, None)
+            }
+
+            $($bwd2)*
+        }
+
+        impl candle_core::CustomOp3 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &CpuStorage,
+                l1: &Layout,
+                s2: &CpuStorage,
+                l2: &Layout,
+                s3: &CpuStorage,
+                l3: &Layout,
+            ) -> Result<(CpuStorage, Shape)> {
+                self.forward(s1, l1, s2, l2, Some((s3, l3)))
+            }
+
+            $($bwd3)*
+        }
+    };
+}
+pub(super) use fused_op;
+
 struct BlockTrain {
     front: Front,
     eps: f64,
@@ -338,86 +436,20 @@ impl BlockTrain {
     /// The gradients of `x` and of the packed parameters (a residual's is
     /// the output's own).
     fn backward(&self, x: &Tensor, packed: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
-        let saved = match self.saved.lock() {
-            Ok(s) => s.clone(),
-            Err(_) => None,
+        let op = BlockBwd {
+            front: self.front,
+            cout: self.cout,
+            saved: take_saved(&self.saved, "dw-block")?,
         };
-        let Some(saved) = saved else {
-            bail!("dw-block: backward before forward")
-        };
-        let g = g.contiguous()?;
-        let out = x.apply_op3_no_bwd(
+        split_grads(
+            x,
             packed,
-            &g,
-            &BlockBwd {
-                front: self.front,
-                cout: self.cout,
-                saved,
-            },
-        )?;
-        let nx = x.elem_count();
-        let gx = out.narrow(0, 0, nx)?.reshape(x.dims())?;
-        let gp = out.narrow(0, nx, packed.elem_count())?;
-        Ok((gx, gp))
+            x.apply_op3_no_bwd(packed, &g.contiguous()?, &op)?,
+        )
     }
 }
 
-impl CustomOp2 for BlockTrain {
-    fn name(&self) -> &'static str {
-        "dw-block-train"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(s1, l1, s2, l2, None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        packed: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (gx, gp) = self.backward(x, packed, g)?;
-        Ok((Some(gx), Some(gp)))
-    }
-}
-
-impl CustomOp3 for BlockTrain {
-    fn name(&self) -> &'static str {
-        "dw-block-train"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(s1, l1, s2, l2, Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        packed: &Tensor,
-        _residual: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (gx, gp) = self.backward(x, packed, g)?;
-        Ok((Some(gx), Some(gp), Some(g.clone())))
-    }
-}
+fused_op!(train BlockTrain, "dw-block-train");
 
 /// `(x, packed, grad) -> [dx (flattened), d packed]` in one buffer.
 struct BlockBwd {
@@ -501,39 +533,7 @@ impl BlockInfer {
     }
 }
 
-impl CustomOp2 for BlockInfer {
-    fn name(&self) -> &'static str {
-        "dw-block-infer"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(s1, l1, s2, l2, None)
-    }
-}
-
-impl CustomOp3 for BlockInfer {
-    fn name(&self) -> &'static str {
-        "dw-block-infer"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(s1, l1, s2, l2, Some((s3, l3)))
-    }
-}
+fused_op!(infer BlockInfer, "dw-block-infer");
 
 #[cfg(test)]
 mod tests {

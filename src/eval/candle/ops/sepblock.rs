@@ -12,9 +12,12 @@
 //! ([`super::dw_block_infer`]); devices other than the CPU run the two
 //! blocks as two [`super::dw_block_train`] calls.
 
-use super::dwblock::{block_dims, packed_len, residual_slice, split, BlockParams, Front};
+use super::dwblock::{
+    block_dims, fused_op, packed_len, residual_slice, split, split_grads, take_saved, BlockParams,
+    Front,
+};
 use super::{dims4, dw_block_train, f32_slice, BnStats};
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::batchnorm::Stats;
 use seki_kernels::dwblock::{self as k, BlockDims};
 use std::sync::{Arc, Mutex};
@@ -148,85 +151,20 @@ impl SepTrain {
 
     /// The gradients of `x` and of the packed parameters.
     fn backward(&self, x: &Tensor, packed: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
-        let saved = match self.saved.lock() {
-            Ok(s) => s.clone(),
-            Err(_) => None,
+        let op = SepBwd {
+            fronts: self.fronts,
+            couts: self.couts,
+            saved: take_saved(&self.saved, "sep-block")?,
         };
-        let Some(saved) = saved else {
-            bail!("sep-block: backward before forward")
-        };
-        let out = x.apply_op3_no_bwd(
+        split_grads(
+            x,
             packed,
-            &g.contiguous()?,
-            &SepBwd {
-                fronts: self.fronts,
-                couts: self.couts,
-                saved,
-            },
-        )?;
-        let nx = x.elem_count();
-        let gx = out.narrow(0, 0, nx)?.reshape(x.dims())?;
-        let gp = out.narrow(0, nx, packed.elem_count())?;
-        Ok((gx, gp))
+            x.apply_op3_no_bwd(packed, &g.contiguous()?, &op)?,
+        )
     }
 }
 
-impl CustomOp2 for SepTrain {
-    fn name(&self) -> &'static str {
-        "sep-block-train"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(s1, l1, s2, l2, None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        packed: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (gx, gp) = self.backward(x, packed, g)?;
-        Ok((Some(gx), Some(gp)))
-    }
-}
-
-impl CustomOp3 for SepTrain {
-    fn name(&self) -> &'static str {
-        "sep-block-train"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(s1, l1, s2, l2, Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        packed: &Tensor,
-        _residual: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (gx, gp) = self.backward(x, packed, g)?;
-        Ok((Some(gx), Some(gp), Some(g.clone())))
-    }
-}
+fused_op!(train SepTrain, "sep-block-train");
 
 /// `(x, packed, grad) -> [dx (flattened), d packed]` in one buffer: the
 /// second block's backward, whose input gradient feeds the first's.
