@@ -90,79 +90,117 @@ pub fn forward(x: &[f32], p: &PoolParams, d: Dims) -> Vec<f32> {
         || (vec![0f32; h * ow], vec![0f32; w]),
         |(rows, split), (plane, o)| {
             let xp = &x[plane * h * w..(plane + 1) * h * w];
-            for iy in 0..h {
-                let xr = &xp[iy * w..(iy + 1) * w];
-                let rr = &mut rows[iy * ow..(iy + 1) * ow];
-                for (ox, (r, &(x0, x1))) in rr.iter_mut().zip(&wx).enumerate() {
-                    if (shifted && ox > 0 && ox + 1 < w) || (halves && ox > 0 && ox < w / 2) {
-                        continue;
-                    }
-                    let win = &xr[x0..x1];
-                    *r = if max {
-                        win.iter().fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v))
-                    } else {
-                        win.iter().sum()
-                    };
-                }
-                if halves {
-                    let (even, odd) = split.split_at_mut(w.div_ceil(2));
-                    for (e, &v) in even.iter_mut().zip(xr.iter().step_by(2)) {
-                        *e = v;
-                    }
-                    for (d, &v) in odd.iter_mut().zip(xr.iter().skip(1).step_by(2)) {
-                        *d = v;
-                    }
-                    let n = w / 2 - 1;
-                    let (a, b, c) = (&odd[..n], &even[1..=n], &odd[1..=n]);
-                    let inner = &mut rr[1..=n];
-                    if max {
-                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
-                            *r = max_nan(max_nan(max_nan(f32::NEG_INFINITY, u), v), z);
-                        }
-                    } else {
-                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
-                            *r = u + v + z;
-                        }
-                    }
-                }
-                if shifted {
-                    let (a, b, c) = (&xr[..w - 2], &xr[1..w - 1], &xr[2..]);
-                    let inner = &mut rr[1..w - 1];
-                    if max {
-                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
-                            *r = max_nan(max_nan(max_nan(f32::NEG_INFINITY, u), v), z);
-                        }
-                    } else {
-                        for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
-                            *r = u + v + z;
-                        }
-                    }
-                }
-            }
-            for (oy, &(y0, y1)) in wy.iter().enumerate() {
-                let orow = &mut o[oy * ow..(oy + 1) * ow];
-                orow.copy_from_slice(&rows[y0 * ow..(y0 + 1) * ow]);
-                for iy in y0 + 1..y1 {
-                    let r = &rows[iy * ow..(iy + 1) * ow];
-                    if max {
-                        for (v, &u) in orow.iter_mut().zip(r) {
-                            *v = max_nan(*v, u);
-                        }
-                    } else {
-                        for (v, &u) in orow.iter_mut().zip(r) {
-                            *v += u;
-                        }
-                    }
-                }
-                if !max {
-                    for (v, &(x0, x1)) in orow.iter_mut().zip(&wx) {
-                        *v /= ((y1 - y0) * (x1 - x0)).max(1) as f32;
-                    }
-                }
-            }
+            let shape = PlaneShape {
+                h,
+                w,
+                ow,
+                max,
+                shifted,
+                halves,
+            };
+            pool_plane(xp, o, rows, split, &wx, &wy, shape);
         },
     );
     out
+}
+
+/// How [`pool_plane`] runs: the plane's size, max or average, and which
+/// vectorised row pass applies (see [`forward`]).
+#[derive(Clone, Copy)]
+struct PlaneShape {
+    h: usize,
+    w: usize,
+    ow: usize,
+    max: bool,
+    shifted: bool,
+    halves: bool,
+}
+
+crate::simd_fn! {
+    /// One plane of [`forward`] into `o`: window maxima or sums along each
+    /// row into `rows`, then down the columns (`split` holds a row's even
+    /// and odd values for the stride-2 pass).
+    fn pool_plane<M>(
+        xp: &[f32],
+        o: &mut [f32],
+        rows: &mut [f32],
+        split: &mut [f32],
+        wx: &[(usize, usize)],
+        wy: &[(usize, usize)],
+        shape: PlaneShape,
+    ) {
+        let PlaneShape { h, w, ow, max, shifted, halves } = shape;
+        for iy in 0..h {
+            let xr = &xp[iy * w..(iy + 1) * w];
+            let rr = &mut rows[iy * ow..(iy + 1) * ow];
+            for (ox, (r, &(x0, x1))) in rr.iter_mut().zip(wx).enumerate() {
+                if (shifted && ox > 0 && ox + 1 < w) || (halves && ox > 0 && ox < w / 2) {
+                    continue;
+                }
+                let win = &xr[x0..x1];
+                *r = if max {
+                    win.iter().fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v))
+                } else {
+                    win.iter().sum()
+                };
+            }
+            if halves {
+                let (even, odd) = split.split_at_mut(w.div_ceil(2));
+                for (e, &v) in even.iter_mut().zip(xr.iter().step_by(2)) {
+                    *e = v;
+                }
+                for (d, &v) in odd.iter_mut().zip(xr.iter().skip(1).step_by(2)) {
+                    *d = v;
+                }
+                let n = w / 2 - 1;
+                let (a, b, c) = (&odd[..n], &even[1..=n], &odd[1..=n]);
+                let inner = &mut rr[1..=n];
+                if max {
+                    for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                        *r = max_nan(max_nan(max_nan(f32::NEG_INFINITY, u), v), z);
+                    }
+                } else {
+                    for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                        *r = u + v + z;
+                    }
+                }
+            }
+            if shifted {
+                let (a, b, c) = (&xr[..w - 2], &xr[1..w - 1], &xr[2..]);
+                let inner = &mut rr[1..w - 1];
+                if max {
+                    for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                        *r = max_nan(max_nan(max_nan(f32::NEG_INFINITY, u), v), z);
+                    }
+                } else {
+                    for (((r, &u), &v), &z) in inner.iter_mut().zip(a).zip(b).zip(c) {
+                        *r = u + v + z;
+                    }
+                }
+            }
+        }
+        for (oy, &(y0, y1)) in wy.iter().enumerate() {
+            let orow = &mut o[oy * ow..(oy + 1) * ow];
+            orow.copy_from_slice(&rows[y0 * ow..(y0 + 1) * ow]);
+            for iy in y0 + 1..y1 {
+                let r = &rows[iy * ow..(iy + 1) * ow];
+                if max {
+                    for (v, &u) in orow.iter_mut().zip(r) {
+                        *v = max_nan(*v, u);
+                    }
+                } else {
+                    for (v, &u) in orow.iter_mut().zip(r) {
+                        *v += u;
+                    }
+                }
+            }
+            if !max {
+                for (v, &(x0, x1)) in orow.iter_mut().zip(wx) {
+                    *v /= ((y1 - y0) * (x1 - x0)).max(1) as f32;
+                }
+            }
+        }
+    }
 }
 
 /// Max-pool gradient given the forward output `y`: each output's gradient
