@@ -419,7 +419,10 @@ pub struct BlockGrads {
     pub dbeta: Vec<f32>,
 }
 
-/// Per-thread sums of the weight gradients.
+/// Groups of samples whose weight gradients [`backward`] sums apart.
+const GRAD_GROUPS: usize = 8;
+
+/// A group's sums of the weight gradients.
 struct WeightAcc {
     ddw: Vec<f64>,
     dpw: Vec<f32>,
@@ -537,130 +540,143 @@ fn backward_uninit(
     let inv_count = 1.0 / st.count.max(1) as f32;
     let in_len = d.in_len();
     let hw = d.h * d.w;
-    let acc = dx
-        .par_chunks_mut(in_len.max(1))
+    let zero_acc = || WeightAcc {
+        ddw: vec![0f64; cin * kk],
+        dpw: vec![0f32; cout * cin],
+    };
+    // One sample: its input gradient into `dxb`, its weight gradients
+    // added to `acc`.
+    let sample = |s: &mut Scratch,
+                  dz: &mut [f32],
+                  flipped: &mut [f32],
+                  acc: &mut WeightAcc,
+                  b: usize,
+                  dxb: &mut [MaybeUninit<f32>]| {
+        let xb = &x[b * in_len..(b + 1) * in_len];
+        // Batch-norm input gradient of this sample.
+        for (ch, dzp) in dz.chunks_exact_mut(pix.max(1)).enumerate() {
+            let (m, is) = (st.mean[ch], st.invstd[ch]);
+            let i = (b * cout + ch) * pix;
+            input_gradient(
+                &g[i..i + pix],
+                &z[i..i + pix],
+                gamma[ch] * is,
+                sums[ch].0 * inv_count,
+                m,
+                sums[ch].1 * inv_count * is,
+                dzp,
+            );
+        }
+        if *front == Front::ReluReduce {
+            // Each half's pointwise gradients from its subsample,
+            // whose gradient then goes back to its pixels.
+            reduce_gather(xb, &d, &mut s.t);
+            let half = cout / 2;
+            let (dza, dzr) = dz.split_at(half * pix);
+            let (pa, pr) = wt.pw.split_at(half * cin);
+            let (ga, gr) = acc.dpw.split_at_mut(half * cin);
+            let (ta, tr) = s.t.split_at_mut(cin * pix);
+            gram_acc(dza, half, ta, cin, pix, false, &mut [], ga);
+            gram_acc(dzr, cout - half, tr, cin, pix, false, &mut [], gr);
+            matmul(
+                ta,
+                false,
+                Mat::rows(pa, half, cin).t(),
+                Mat::rows(dza, half, pix),
+            );
+            matmul(
+                tr,
+                false,
+                Mat::rows(pr, cout - half, cin).t(),
+                Mat::rows(dzr, cout - half, pix),
+            );
+            reduce_scatter(&s.t, xb, &d, crate::uninit::fill(dxb, 0.0));
+            return;
+        }
+        let Front::Depthwise(p) = front else {
+            // ReLU front: the pointwise gradients straight from the
+            // input, the input gradient masked where ReLU cut.
+            gram_acc(&dz, cout, xb, cin, pix, true, &mut s.t, &mut acc.dpw);
+            let dxb = matmul_to(
+                dxb,
+                Mat::rows(wt.pw, cout, cin).t(),
+                Mat::rows(&dz, cout, pix),
+            );
+            for (dv, xv) in dxb.iter_mut().zip(xb) {
+                *dv = if *xv <= 0.0 { 0.0 } else { *dv };
+            }
+            return;
+        };
+        let dxb = crate::uninit::fill(dxb, 0.0);
+        // The depthwise output again, then the pointwise gradients.
+        depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
+        gram_acc(&dz, cout, &s.t, cin, pix, false, &mut [], &mut acc.dpw);
+        // `t` now takes the depthwise output's gradient.
+        matmul(
+            &mut s.t,
+            false,
+            Mat::rows(wt.pw, cout, cin).t(),
+            Mat::rows(&dz, cout, pix),
+        );
+        for ch in 0..cin {
+            let xp = &xb[ch * hw..(ch + 1) * hw];
+            let gp = &s.t[ch * pix..(ch + 1) * pix];
+            depthwise::weight_grad_plane(
+                &mut s.pad,
+                &mut s.gpad,
+                xp,
+                gp,
+                p,
+                d.dw(),
+                &mut acc.ddw[ch * kk..(ch + 1) * kk],
+            );
+            depthwise::backward_input_plane(
+                &mut s.pad,
+                flipped,
+                xp,
+                gp,
+                &wt.dw[ch * kk..(ch + 1) * kk],
+                p,
+                d.dw(),
+                &mut dxb[ch * hw..(ch + 1) * hw],
+            );
+        }
+    };
+    // The samples in a fixed number of groups: each group's weight
+    // gradients summed in sample order, then the groups in theirs. The
+    // same bits whatever rayon's work stealing does (a fold over its splits
+    // merged partial sums in a varying order, so one seed trained to
+    // different networks).
+    let per = d.n.div_ceil(GRAD_GROUPS).max(1);
+    let parts: Vec<WeightAcc> = dx
+        .par_chunks_mut((per * in_len).max(1))
         .enumerate()
-        .fold(
+        .map_init(
             || {
                 (
                     Scratch::new(&d, front),
                     vec![0f32; cout * pix],
                     vec![0f32; kk],
-                    WeightAcc {
-                        ddw: vec![0f64; cin * kk],
-                        dpw: vec![0f32; cout * cin],
-                    },
                 )
             },
-            |(mut s, mut dz, mut flipped, mut acc), (b, dxb)| {
-                let xb = &x[b * in_len..(b + 1) * in_len];
-                // Batch-norm input gradient of this sample.
-                for (ch, dzp) in dz.chunks_exact_mut(pix.max(1)).enumerate() {
-                    let (m, is) = (st.mean[ch], st.invstd[ch]);
-                    let i = (b * cout + ch) * pix;
-                    input_gradient(
-                        &g[i..i + pix],
-                        &z[i..i + pix],
-                        gamma[ch] * is,
-                        sums[ch].0 * inv_count,
-                        m,
-                        sums[ch].1 * inv_count * is,
-                        dzp,
-                    );
+            |(s, dz, flipped), (gi, dxg)| {
+                let mut acc = zero_acc();
+                for (j, dxb) in dxg.chunks_mut(in_len.max(1)).enumerate() {
+                    sample(s, dz, flipped, &mut acc, gi * per + j, dxb);
                 }
-                if *front == Front::ReluReduce {
-                    // Each half's pointwise gradients from its subsample,
-                    // whose gradient then goes back to its pixels.
-                    reduce_gather(xb, &d, &mut s.t);
-                    let half = cout / 2;
-                    let (dza, dzr) = dz.split_at(half * pix);
-                    let (pa, pr) = wt.pw.split_at(half * cin);
-                    let (ga, gr) = acc.dpw.split_at_mut(half * cin);
-                    let (ta, tr) = s.t.split_at_mut(cin * pix);
-                    gram_acc(dza, half, ta, cin, pix, false, &mut [], ga);
-                    gram_acc(dzr, cout - half, tr, cin, pix, false, &mut [], gr);
-                    matmul(
-                        ta,
-                        false,
-                        Mat::rows(pa, half, cin).t(),
-                        Mat::rows(dza, half, pix),
-                    );
-                    matmul(
-                        tr,
-                        false,
-                        Mat::rows(pr, cout - half, cin).t(),
-                        Mat::rows(dzr, cout - half, pix),
-                    );
-                    reduce_scatter(&s.t, xb, &d, crate::uninit::fill(dxb, 0.0));
-                    return (s, dz, flipped, acc);
-                }
-                let Front::Depthwise(p) = front else {
-                    // ReLU front: the pointwise gradients straight from the
-                    // input, the input gradient masked where ReLU cut.
-                    gram_acc(&dz, cout, xb, cin, pix, true, &mut s.t, &mut acc.dpw);
-                    let dxb = matmul_to(
-                        dxb,
-                        Mat::rows(wt.pw, cout, cin).t(),
-                        Mat::rows(&dz, cout, pix),
-                    );
-                    for (dv, xv) in dxb.iter_mut().zip(xb) {
-                        *dv = if *xv <= 0.0 { 0.0 } else { *dv };
-                    }
-                    return (s, dz, flipped, acc);
-                };
-                let dxb = crate::uninit::fill(dxb, 0.0);
-                // The depthwise output again, then the pointwise gradients.
-                depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
-                gram_acc(&dz, cout, &s.t, cin, pix, false, &mut [], &mut acc.dpw);
-                // `t` now takes the depthwise output's gradient.
-                matmul(
-                    &mut s.t,
-                    false,
-                    Mat::rows(wt.pw, cout, cin).t(),
-                    Mat::rows(&dz, cout, pix),
-                );
-                for ch in 0..cin {
-                    let xp = &xb[ch * hw..(ch + 1) * hw];
-                    let gp = &s.t[ch * pix..(ch + 1) * pix];
-                    depthwise::weight_grad_plane(
-                        &mut s.pad,
-                        &mut s.gpad,
-                        xp,
-                        gp,
-                        p,
-                        d.dw(),
-                        &mut acc.ddw[ch * kk..(ch + 1) * kk],
-                    );
-                    depthwise::backward_input_plane(
-                        &mut s.pad,
-                        &mut flipped,
-                        xp,
-                        gp,
-                        &wt.dw[ch * kk..(ch + 1) * kk],
-                        p,
-                        d.dw(),
-                        &mut dxb[ch * hw..(ch + 1) * hw],
-                    );
-                }
-                (s, dz, flipped, acc)
+                acc
             },
         )
-        .map(|(_, _, _, acc)| acc)
-        .reduce(
-            || WeightAcc {
-                ddw: vec![0f64; cin * kk],
-                dpw: vec![0f32; cout * cin],
-            },
-            |mut a, b| {
-                for (u, v) in a.ddw.iter_mut().zip(&b.ddw) {
-                    *u += v;
-                }
-                for (u, v) in a.dpw.iter_mut().zip(&b.dpw) {
-                    *u += v;
-                }
-                a
-            },
-        );
+        .collect();
+    let mut acc = zero_acc();
+    for part in &parts {
+        for (u, v) in acc.ddw.iter_mut().zip(&part.ddw) {
+            *u += v;
+        }
+        for (u, v) in acc.dpw.iter_mut().zip(&part.dpw) {
+            *u += v;
+        }
+    }
     (
         acc.ddw.iter().map(|v| *v as f32).collect(),
         acc.dpw,
@@ -921,6 +937,50 @@ mod tests {
                     "dx {i} unread yet {} {what}",
                     gr.dx[i]
                 );
+            }
+        }
+    }
+
+    /// The weight gradients are the same bits with 1, 2, 3 or 5 threads
+    /// (sums in a fixed order), so a seeded training run repeats exactly.
+    #[test]
+    fn gradients_do_not_depend_on_the_threads() {
+        let d = BlockDims {
+            n: 19,
+            cin: 6,
+            cout: 5,
+            h: 9,
+            w: 7,
+            oh: 9,
+            ow: 7,
+        };
+        let dwp = DwParams {
+            k: 3,
+            stride: 1,
+            pad: 1,
+            dilation: 1,
+            relu: true,
+        };
+        let x = values(d.n * d.cin * d.h * d.w, 1);
+        let (dw, pw) = (values(d.cin * 9, 2), values(d.cout * d.cin, 3));
+        let gamma: Vec<f32> = values(d.cout, 4).iter().map(|v| v + 1.5).collect();
+        let beta = values(d.cout, 5);
+        let g = values(d.n * d.cout * d.pix(), 6);
+        for front in [Front::Depthwise(dwp), Front::Relu] {
+            let wt = BlockWeights { dw: &dw, pw: &pw };
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let (_, z, st) = forward_train(&x, wt, &gamma, &beta, &front, d, 1e-5, None);
+                    backward(&x, &z, &g, wt, &gamma, &st, &front, d)
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3, 5] {
+                assert_eq!(run(threads), one, "{front:?}, {threads} threads");
             }
         }
     }
