@@ -596,11 +596,11 @@ fn backward_uninit(
         let Front::Depthwise(p) = front else {
             // ReLU front: the pointwise gradients straight from the
             // input, the input gradient masked where ReLU cut.
-            gram_acc(&dz, cout, xb, cin, pix, true, &mut s.t, &mut acc.dpw);
+            gram_acc(dz, cout, xb, cin, pix, true, &mut s.t, &mut acc.dpw);
             let dxb = matmul_to(
                 dxb,
                 Mat::rows(wt.pw, cout, cin).t(),
-                Mat::rows(&dz, cout, pix),
+                Mat::rows(dz, cout, pix),
             );
             for (dv, xv) in dxb.iter_mut().zip(xb) {
                 *dv = if *xv <= 0.0 { 0.0 } else { *dv };
@@ -610,13 +610,13 @@ fn backward_uninit(
         let dxb = crate::uninit::fill(dxb, 0.0);
         // The depthwise output again, then the pointwise gradients.
         depthwise_sample(&mut s.pad, xb, wt.dw, p, &d, &mut s.t);
-        gram_acc(&dz, cout, &s.t, cin, pix, false, &mut [], &mut acc.dpw);
+        gram_acc(dz, cout, &s.t, cin, pix, false, &mut [], &mut acc.dpw);
         // `t` now takes the depthwise output's gradient.
         matmul(
             &mut s.t,
             false,
             Mat::rows(wt.pw, cout, cin).t(),
-            Mat::rows(&dz, cout, pix),
+            Mat::rows(dz, cout, pix),
         );
         for ch in 0..cin {
             let xp = &xb[ch * hw..(ch + 1) * hw];
