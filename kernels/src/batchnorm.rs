@@ -158,22 +158,6 @@ crate::simd_fn! {
     }
 }
 
-/// `y = x * a + b` into an output not yet written (see [`crate::uninit`]),
-/// returned initialised (zeros past the end of `x`).
-pub(crate) fn affine_to<'y>(
-    x: &[f32],
-    a: f32,
-    b: f32,
-    y: &'y mut [MaybeUninit<f32>],
-) -> &'y mut [f32] {
-    affine_uninit(x, a, b, y);
-    let n = x.len().min(y.len());
-    crate::uninit::fill(&mut y[n..], 0.0);
-    // SAFETY: the first `n` values were written by `affine_uninit`, the
-    // rest just above.
-    unsafe { crate::uninit::assume_init(y) }
-}
-
 crate::simd_fn! {
     /// `y = (x * a + b) + r` into values not yet written, as far as all
     /// three reach.
@@ -184,26 +168,44 @@ crate::simd_fn! {
     }
 }
 
-/// [`affine_to`] plus `r` (a residual summed in: `y = (x * a + b) + r`,
-/// the bits of a separate addition), zeros past the shorter input.
-pub(crate) fn affine_add_to<'y>(
+/// `y = x * a + b`, plus `r` when given (a residual summed in: the bits
+/// of a separate addition), into an output not yet written (see
+/// [`crate::uninit`]); returned initialised, zeros past the shorter input.
+pub(crate) fn affine_to<'y>(
     x: &[f32],
     a: f32,
     b: f32,
-    r: &[f32],
+    r: Option<&[f32]>,
     y: &'y mut [MaybeUninit<f32>],
 ) -> &'y mut [f32] {
-    affine_add_uninit(x, a, b, r, y);
-    let n = x.len().min(r.len()).min(y.len());
+    let n = match r {
+        Some(r) => {
+            affine_add_uninit(x, a, b, r, y);
+            r.len()
+        }
+        None => {
+            affine_uninit(x, a, b, y);
+            y.len()
+        }
+    };
+    let n = n.min(x.len()).min(y.len());
     crate::uninit::fill(&mut y[n..], 0.0);
-    // SAFETY: the first `n` values were written by `affine_add_uninit`,
-    // the rest just above.
+    // SAFETY: the first `n` values were written by the kernel above, the
+    // rest just above.
     unsafe { crate::uninit::assume_init(y) }
+}
+
+/// `x = x * a + b`, plus `r` when given.
+pub(crate) fn affine_in_place(x: &mut [f32], a: f32, b: f32, r: Option<&[f32]>) {
+    match r {
+        Some(r) => affine_add_in_place(x, a, b, r),
+        None => affine_scale_in_place(x, a, b),
+    }
 }
 
 crate::simd_fn! {
     /// `x = (x * a + b) + r`.
-    pub(crate) fn affine_add_in_place<M>(x: &mut [f32], a: f32, b: f32, r: &[f32]) {
+    fn affine_add_in_place<M>(x: &mut [f32], a: f32, b: f32, r: &[f32]) {
         for (v, rv) in x.iter_mut().zip(r) {
             *v = M::madd(*v, a, b) + rv;
         }
@@ -212,7 +214,7 @@ crate::simd_fn! {
 
 crate::simd_fn! {
     /// `x = x * a + b`.
-    pub(crate) fn affine_in_place<M>(x: &mut [f32], a: f32, b: f32) {
+    fn affine_scale_in_place<M>(x: &mut [f32], a: f32, b: f32) {
         for v in x.iter_mut() {
             *v = M::madd(*v, a, b);
         }

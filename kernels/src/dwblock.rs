@@ -16,10 +16,7 @@
 //! (owned by the caller), the pointwise output `z` (pre-normalisation, for
 //! the backward) and the block output.
 
-use crate::batchnorm::{
-    affine_add_in_place, affine_add_to, affine_in_place, affine_to, input_gradient,
-    squared_deviations, Stats,
-};
+use crate::batchnorm::{affine_in_place, affine_to, input_gradient, squared_deviations, Stats};
 use crate::depthwise::{self, DwParams, Padded};
 use crate::pointwise::{gram_acc, matmul, matmul_to, Mat};
 use crate::sum;
@@ -86,6 +83,15 @@ pub enum Front {
 }
 
 impl Front {
+    /// Depthwise filter taps per channel (`k * k`; none without a
+    /// depthwise stage).
+    pub fn taps(&self) -> usize {
+        match self {
+            Front::Depthwise(p) => p.k * p.k,
+            Front::Relu | Front::ReluReduce => 0,
+        }
+    }
+
     /// Values of the pointwise input per output pixel and input channel:
     /// two subsamples for [`Front::ReluReduce`], else one.
     fn inputs(&self) -> usize {
@@ -94,6 +100,12 @@ impl Front {
             _ => 1,
         }
     }
+}
+
+/// Values of a block's packed parameters: depthwise filters, pointwise
+/// weight, batch-norm scale and shift, in that order.
+pub fn packed_len(front: &Front, cin: usize, cout: usize) -> usize {
+    cin * front.taps() + cout * cin + 2 * cout
 }
 
 /// The block's weights.
@@ -331,14 +343,9 @@ pub fn forward_train(
                     let ch = plane % cout.max(1);
                     let a = invstd[ch] * gamma[ch];
                     let b = beta[ch] - mean[ch] * a;
-                    match residual {
-                        Some(r) => {
-                            let at = plane * pix;
-                            let rp = r.get(at..at + zp.len()).unwrap_or(&[]);
-                            affine_add_to(zp, a, b, rp, yp)
-                        }
-                        None => affine_to(zp, a, b, yp),
-                    };
+                    let at = plane * pix;
+                    let rp = residual.and_then(|r| r.get(at..at + zp.len()));
+                    affine_to(zp, a, b, rp, yp);
                 })
         })
     };
@@ -388,15 +395,8 @@ pub fn forward_infer(
                         let at = b * yb.len();
                         let rb = residual.and_then(|r| r.get(at..at + yb.len()));
                         for (ch, yp) in yb.chunks_exact_mut(pix.max(1)).enumerate() {
-                            match rb {
-                                Some(rb) => affine_add_in_place(
-                                    yp,
-                                    scale[ch],
-                                    shift[ch],
-                                    &rb[ch * pix..(ch + 1) * pix],
-                                ),
-                                None => affine_in_place(yp, scale[ch], shift[ch]),
-                            }
+                            let rp = rb.map(|r| &r[ch * pix..(ch + 1) * pix]);
+                            affine_in_place(yp, scale[ch], shift[ch], rp);
                         }
                     },
                 )
@@ -473,12 +473,7 @@ pub fn backward_packed(
     d: BlockDims,
     tail: &[&[f32]],
 ) -> Vec<f32> {
-    let kk = match front {
-        Front::Depthwise(p) => p.k * p.k,
-        Front::Relu | Front::ReluReduce => 0,
-    };
-    let packed =
-        d.cin * kk + d.cout * d.cin + 2 * d.cout + tail.iter().map(|t| t.len()).sum::<usize>();
+    let packed = packed_len(front, d.cin, d.cout) + tail.iter().map(|t| t.len()).sum::<usize>();
     // SAFETY: `backward_uninit` initialises all of `dx`, and the rest is
     // written from the parameter gradients, zeros past their end.
     unsafe {
@@ -516,10 +511,7 @@ fn backward_uninit(
     d: BlockDims,
     dx: &mut [MaybeUninit<f32>],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    let kk = match front {
-        Front::Depthwise(p) => p.k * p.k,
-        Front::Relu | Front::ReluReduce => 0,
-    };
+    let kk = front.taps();
     let (pix, cin, cout) = (d.pix(), d.cin, d.cout);
     // Batch-norm reductions per channel: sum(g) and sum(g * xhat).
     let sums: Vec<(f32, f32)> = (0..cout)

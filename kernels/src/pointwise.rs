@@ -81,18 +81,20 @@ pub(crate) fn matmul(out: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) 
     }
     // SAFETY: `fits` checked that every element the strides address lies
     // inside each operand, and `out` holds exactly `m * n` values.
-    unsafe { gemm_into(out.as_mut_ptr(), accumulate, a, b) }
+    unsafe { gemm_into(out.as_mut_ptr(), false, accumulate, a, b) }
 }
 
-/// `dst (+)= a @ b` (`dst` row-major, `a.rows x b.cols`) on `gemm`, one
-/// thread; with `accumulate` false, `dst` is written in full and never read.
+/// `dst (+)= a @ b` on `gemm`, one thread: `dst` is `a.rows x b.cols`
+/// row-major, or column-major (the transpose's row-major layout) when
+/// `dst_t`. Without `accumulate`, `dst` is written in full and never read.
 ///
 /// # Safety
 /// `a` and `b` must fit their data and agree (`a.cols == b.rows`), and
 /// `dst` must be valid for `a.rows * b.cols` writes (and reads when
 /// accumulating).
-unsafe fn gemm_into(dst: *mut f32, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+unsafe fn gemm_into(dst: *mut f32, dst_t: bool, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (dst_cs, dst_rs) = if dst_t { (m, 1) } else { (1, n) };
     // SAFETY: the caller's contract.
     unsafe {
         gemm::gemm(
@@ -100,8 +102,8 @@ unsafe fn gemm_into(dst: *mut f32, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
             n,
             k,
             dst,
-            1,
-            n as isize,
+            dst_cs as isize,
+            dst_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
@@ -138,7 +140,7 @@ pub(crate) fn matmul_to<'o>(
     if m > 0 && n > 0 {
         // SAFETY: the operands fit and agree (checked above); `gemm_into`
         // without accumulating writes all `m * n` values of `out`.
-        unsafe { gemm_into(out.as_mut_ptr().cast::<f32>(), false, a, b) }
+        unsafe { gemm_into(out.as_mut_ptr().cast::<f32>(), false, false, a, b) }
     }
     // SAFETY: `gemm` wrote all `m * n` values (none when either is 0).
     unsafe { crate::uninit::assume_init(out) }
@@ -234,30 +236,16 @@ pub(crate) fn gram_acc(
     } else {
         &b[..n * k]
     };
-    // SAFETY: `out^T` is `n x m` at `(j, i) -> i * n + j` inside `out`
-    // (`m * n` values); `b` is `n x k` row-major and `a^T` is `k x m` at
-    // `(p, i) -> i * k + p`, both inside their slices (checked above).
+    // SAFETY: `b` (`n x k`) and `a^T` (`k x m`) lie inside their slices
+    // (checked above); `out` holds the `n x m` product's transpose,
+    // `m * n` values.
     unsafe {
-        gemm::gemm(
-            n,
-            m,
-            k,
+        gemm_into(
             out.as_mut_ptr(),
-            n as isize,
-            1,
             true,
-            b.as_ptr(),
-            1,
-            k as isize,
-            a.as_ptr(),
-            k as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
+            true,
+            Mat::rows(b, n, k),
+            Mat::rows(&a[..m * k], m, k).t(),
         )
     }
 }

@@ -50,31 +50,14 @@ impl DwBlock {
             let y = self.dw.forward(x, ctx)?;
             let y = self.pw.forward(&y, ctx)?;
             let y = self.bn.forward(&y, ctx)?;
-            return match residual {
-                Some(r) => y + r,
-                None => Ok(y),
-            };
+            return ops::add_residual(y, residual);
         }
         let (dw, pw) = (self.dw.weight(ctx), self.pw.weight(ctx));
         let p = self.dw.params();
-        let (gamma, beta) = if ctx.train {
-            self.bn.affine_params(ctx)
-        } else {
-            self.bn.inference_affine(ctx)?
-        };
-        let w = ops::BlockParams {
-            dw: Some(&dw),
-            pw: &pw,
-            gamma: &gamma,
-            beta: &beta,
-        };
-        let y = if ctx.train {
-            let (y, st) = ops::dw_block_train(x, w, Front::Depthwise(p), BN_EPS, residual)?;
-            self.bn.update_running(st)?;
-            y
-        } else {
-            ops::dw_block_infer(x, w, Front::Depthwise(p), residual)?
-        };
+        let front = Front::Depthwise(p);
+        let y = self
+            .bn
+            .fused_block(x, (Some(&dw), &pw), front, residual, ctx)?;
         let (_, cin, _, _) = x.dims4()?;
         let (_, cout, oh, ow) = y.dims4()?;
         ctx.macs += (cin * oh * ow * (p.k * p.k + cout)) as u64;
@@ -205,10 +188,7 @@ impl Op {
             Op::Reduce(r) => r.forward(x, ctx),
             Op::Pool { kind, stride } => pool(x, *kind, 3, *stride, 1),
         }?;
-        match residual {
-            Some(r) => y + r,
-            None => Ok(y),
-        }
+        ops::add_residual(y, residual)
     }
 
     fn droppable(&self) -> bool {

@@ -169,6 +169,38 @@ impl BatchNorm {
         Ok(())
     }
 
+    /// A fused CPU block (`ops::dwblock`) ending in this batch norm: its
+    /// front (depthwise weight `dw` where it has one), the 1x1 weight `pw`,
+    /// then this normalisation, plus `residual` when given. Training uses
+    /// the batch statistics and folds them into the running averages;
+    /// inference, the running statistics.
+    pub fn fused_block(
+        &mut self,
+        x: &Tensor,
+        (dw, pw): (Option<&Tensor>, &Tensor),
+        front: ops::Front,
+        residual: Option<&Tensor>,
+        ctx: &Ctx,
+    ) -> Result<Tensor> {
+        let (gamma, beta) = if ctx.train {
+            self.affine_params(ctx)
+        } else {
+            self.inference_affine(ctx)?
+        };
+        let w = ops::BlockParams {
+            dw,
+            pw,
+            gamma: &gamma,
+            beta: &beta,
+        };
+        if !ctx.train {
+            return ops::dw_block_infer(x, w, front, residual);
+        }
+        let (y, st) = ops::dw_block_train(x, w, front, BN_EPS, residual)?;
+        self.update_running(st)?;
+        Ok(y)
+    }
+
     /// Inference as one affine map per channel: `(scale, shift)`, `[C]`.
     pub fn inference_affine(&self, ctx: &Ctx) -> Result<(Tensor, Tensor)> {
         let scale = (param(&self.gamma, ctx) / (&self.running_var + BN_EPS)?.sqrt()?)?;
@@ -249,24 +281,9 @@ impl ReluConvBn {
             return self.bn.forward(&y, ctx);
         }
         let pw = c.weight(ctx);
-        let (gamma, beta) = if ctx.train {
-            self.bn.affine_params(ctx)
-        } else {
-            self.bn.inference_affine(ctx)?
-        };
-        let w = ops::BlockParams {
-            dw: None,
-            pw: &pw,
-            gamma: &gamma,
-            beta: &beta,
-        };
-        let y = if ctx.train {
-            let (y, st) = ops::dw_block_train(x, w, ops::Front::Relu, BN_EPS, None)?;
-            self.bn.update_running(st)?;
-            y
-        } else {
-            ops::dw_block_infer(x, w, ops::Front::Relu, None)?
-        };
+        let y = self
+            .bn
+            .fused_block(x, (None, &pw), ops::Front::Relu, None, ctx)?;
         let (_, cin, _, _) = x.dims4()?;
         let (_, cout, oh, ow) = y.dims4()?;
         ctx.macs += (cout * oh * ow * cin) as u64;
@@ -306,24 +323,9 @@ impl FactorizedReduce {
         let (w1, w2) = (self.c1.weight(ctx), self.c2.weight(ctx));
         let pw = Tensor::cat(&[&w1, &w2], 0)?;
         let cout = pw.dim(0)?;
-        let (gamma, beta) = if ctx.train {
-            self.bn.affine_params(ctx)
-        } else {
-            self.bn.inference_affine(ctx)?
-        };
-        let p = ops::BlockParams {
-            dw: None,
-            pw: &pw,
-            gamma: &gamma,
-            beta: &beta,
-        };
-        let y = if ctx.train {
-            let (y, st) = ops::dw_block_train(x, p, ops::Front::ReluReduce, BN_EPS, None)?;
-            self.bn.update_running(st)?;
-            y
-        } else {
-            ops::dw_block_infer(x, p, ops::Front::ReluReduce, None)?
-        };
+        let y = self
+            .bn
+            .fused_block(x, (None, &pw), ops::Front::ReluReduce, None, ctx)?;
         ctx.macs += (cout * h.div_ceil(2) * w.div_ceil(2) * cin) as u64;
         Ok(y)
     }

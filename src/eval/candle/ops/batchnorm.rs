@@ -22,6 +22,18 @@ pub struct BnStats {
     pub count: usize,
 }
 
+impl BnStats {
+    /// A kernel's statistics as tensors on `dev`.
+    pub(crate) fn from_kernel(s: Stats, dev: &candle_core::Device) -> Result<Self> {
+        let c = s.mean.len();
+        Ok(BnStats {
+            mean: Tensor::from_vec(s.mean, c, dev)?,
+            var: Tensor::from_vec(s.var, c, dev)?,
+            count: s.count,
+        })
+    }
+}
+
 /// Normalise `x: [N, C, H, W]` with its batch statistics, scale by `gamma`
 /// and shift by `beta` (both `[C]`). Returns the output and the statistics.
 pub fn batch_norm_train(
@@ -46,16 +58,7 @@ pub fn batch_norm_train(
         Err(_) => None,
     };
     match stats {
-        Some(s) => {
-            let c = s.mean.len();
-            let dev = x.device();
-            let stats = BnStats {
-                mean: Tensor::from_vec(s.mean, c, dev)?,
-                var: Tensor::from_vec(s.var, c, dev)?,
-                count: s.count,
-            };
-            Ok((y, stats))
-        }
+        Some(s) => Ok((y, BnStats::from_kernel(s, x.device())?)),
         None => bail!("batch-norm: no statistics were recorded"),
     }
 }

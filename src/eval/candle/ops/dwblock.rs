@@ -15,7 +15,7 @@ use super::{dims4, f32_slice, BnStats};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::batchnorm::Stats;
 pub use seki_kernels::dwblock::Front;
-use seki_kernels::dwblock::{self as k, BlockDims, BlockWeights};
+use seki_kernels::dwblock::{self as k, packed_len, BlockDims, BlockWeights};
 pub use seki_kernels::DwParams;
 use std::sync::{Arc, Mutex};
 
@@ -90,23 +90,10 @@ pub fn dw_block_train(
         Some(r) => x.apply_op3(&w.packed()?, &r.contiguous()?, op)?,
         None => x.apply_op2(&w.packed()?, op)?,
     };
-    let stats = match saved.lock() {
-        Ok(g) => g.as_ref().map(|s: &Arc<Saved>| s.stats.clone()),
-        Err(_) => None,
-    };
-    let Some(s) = stats else {
+    let Some(s) = kept(&saved) else {
         bail!("dw-block: no statistics were recorded")
     };
-    let c = s.mean.len();
-    let dev = x.device();
-    Ok((
-        y,
-        BnStats {
-            mean: Tensor::from_vec(s.mean, c, dev)?,
-            var: Tensor::from_vec(s.var, c, dev)?,
-            count: s.count,
-        },
-    ))
+    Ok((y, BnStats::from_kernel(s.stats.clone(), x.device())?))
 }
 
 /// The pointwise convolution's output from the separate ops.
@@ -188,7 +175,7 @@ pub fn dw_block_infer(
 }
 
 /// `y + residual`, the separate addition (devices other than the CPU).
-fn add_residual(y: Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+pub(crate) fn add_residual(y: Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
     match residual {
         Some(r) => y + r,
         None => Ok(y),
@@ -242,15 +229,6 @@ fn geometry(
     Ok(d)
 }
 
-/// Values of a block's packed parameters.
-pub(super) fn packed_len(front: &Front, cin: usize, cout: usize) -> usize {
-    let kk = match front {
-        Front::Depthwise(p) => p.k * p.k,
-        Front::Relu | Front::ReluReduce => 0,
-    };
-    cin * kk + cout * cin + 2 * cout
-}
-
 /// A block's shapes from its input's (`n, cin, h, w`).
 pub(super) fn block_dims(
     op: &str,
@@ -290,23 +268,23 @@ pub(super) fn split<'a>(
     front: &Front,
     d: &BlockDims,
 ) -> (BlockWeights<'a>, &'a [f32], &'a [f32]) {
-    let a = match front {
-        Front::Depthwise(p) => d.cin * p.k * p.k,
-        Front::Relu | Front::ReluReduce => 0,
-    };
-    let (dw, rest) = packed.split_at(a);
+    let (dw, rest) = packed.split_at(d.cin * front.taps());
     let (pw, rest) = rest.split_at(d.cout * d.cin);
     let (gamma, beta) = rest.split_at(d.cout);
     (BlockWeights { dw, pw }, gamma, beta)
 }
 
-/// What a training forward saved for its backward.
-pub(super) fn take_saved<T>(saved: &Mutex<Option<Arc<T>>>, op: &str) -> Result<Arc<T>> {
-    let kept = match saved.lock() {
+/// What a training forward saved (for its caller and its backward).
+pub(super) fn kept<T>(saved: &Mutex<Option<Arc<T>>>) -> Option<Arc<T>> {
+    match saved.lock() {
         Ok(s) => s.clone(),
         Err(_) => None,
-    };
-    match kept {
+    }
+}
+
+/// What a training forward saved, for its backward.
+pub(super) fn take_saved<T>(saved: &Mutex<Option<Arc<T>>>, op: &str) -> Result<Arc<T>> {
+    match kept(saved) {
         Some(s) => Ok(s),
         None => bail!("{op}: backward before forward"),
     }

@@ -24,6 +24,7 @@ pub mod sepblock;
 
 pub use batchnorm::{batch_norm_train, BnStats};
 pub use depthwise::{depthwise_conv2d, DwParams};
+pub(crate) use dwblock::add_residual;
 pub use dwblock::{dw_block_infer, dw_block_train, BlockParams, Front};
 pub use im2col::im2col;
 pub use pointwise::pointwise_conv2d;

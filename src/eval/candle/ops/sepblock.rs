@@ -13,13 +13,12 @@
 //! blocks as two [`super::dw_block_train`] calls.
 
 use super::dwblock::{
-    block_dims, fused_op, packed_len, residual_slice, split, split_grads, take_saved, BlockParams,
-    Front,
+    block_dims, fused_op, kept, residual_slice, split, split_grads, take_saved, BlockParams, Front,
 };
 use super::{dims4, dw_block_train, f32_slice, BnStats};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use seki_kernels::batchnorm::Stats;
-use seki_kernels::dwblock::{self as k, BlockDims};
+use seki_kernels::dwblock::{self as k, packed_len, BlockDims};
 use std::sync::{Arc, Mutex};
 
 /// Training forward of two blocks in a row on `x: [N, Cin, H, W]`, plus
@@ -53,24 +52,18 @@ pub fn sep_block_train(
         Some(r) => x.apply_op3(&packed, &r.contiguous()?, op)?,
         None => x.apply_op2(&packed, op)?,
     };
-    let stats = match saved.lock() {
-        Ok(g) => g.as_ref().map(|s: &Arc<SepSaved>| s.stats.clone()),
-        Err(_) => None,
-    };
-    let Some(stats) = stats else {
+    let Some(s) = kept(&saved) else {
         bail!("sep-block: no statistics were recorded")
     };
+    let [sa, sb] = s.stats.clone();
     let dev = x.device();
-    let bn = |s: Stats| -> Result<BnStats> {
-        let c = s.mean.len();
-        Ok(BnStats {
-            mean: Tensor::from_vec(s.mean, c, dev)?,
-            var: Tensor::from_vec(s.var, c, dev)?,
-            count: s.count,
-        })
-    };
-    let [sa, sb] = stats;
-    Ok((y, [bn(sa)?, bn(sb)?]))
+    Ok((
+        y,
+        [
+            BnStats::from_kernel(sa, dev)?,
+            BnStats::from_kernel(sb, dev)?,
+        ],
+    ))
 }
 
 /// What the training forward keeps for the backward.
