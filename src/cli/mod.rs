@@ -61,13 +61,18 @@ pub enum Command {
     /// result printed on stdout).
     #[command(hide = true)]
     EvalWorker(worker::EvalWorkerArgs),
+    /// Internal: score architectures with the zero-cost proxies, a JSON
+    /// request read on stdin, one JSON line per architecture on stdout.
+    #[command(hide = true)]
+    ZcWorker,
     /// Internal: time Candle training and inference of a DARTS network (benchmark).
     #[command(hide = true)]
     BenchTrain(worker::BenchTrainArgs),
     /// Chat with a configured LLM profile, or measure its speed.
     #[command(subcommand)]
     Llm(llm::LlmCommand),
-    /// Check how faithfully the proxy evaluation ranks architectures.
+    /// Check how faithfully cheap signals rank architectures: the proxy
+    /// training (`check`) and the zero-cost proxies (`zc`).
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
 }
@@ -108,6 +113,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
         Command::EvalWorker(a) => worker::run_worker(a),
+        Command::ZcWorker => {
+            let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+            seki::eval::zero_cost::worker::serve(&mut stdin.lock(), &mut stdout.lock())
+                .context("zero-cost worker pipe")
+        }
         Command::BenchTrain(a) => seki_kernels::on_pool(|| worker::run_bench_train(a)),
         Command::Llm(c) => llm::run(cli.config.as_deref(), c),
         Command::Proxy(c) => proxy::run(cli.config.as_deref(), c),

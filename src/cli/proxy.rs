@@ -6,7 +6,7 @@ use seki::config::EvaluatorKind;
 use seki::eval::candle::CandleEvaluator;
 use seki::eval::Nb201Table;
 use seki::knowledge::{KnowledgeBase, OpenOptions};
-use seki::proxy::{self, Fidelity};
+use seki::proxy::{self, zero_cost as zc, Fidelity};
 use seki::space::Space;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,76 @@ pub enum ProxyCommand {
     /// --evaluator nb201: the table's 12-epoch validation against its
     /// 200-epoch test accuracy, over all 15,625 architectures.
     Check(CheckArgs),
+    /// Score architectures with the zero-cost proxies (synflow, naswot,
+    /// jacob_cov, snip, grad_norm, and params and flops as baselines) on
+    /// untrained networks, and report how each ranks them: Spearman ρ and
+    /// Kendall τ against the NAS-Bench-201 table's 200-epoch test and
+    /// 12-epoch validation accuracies (--space nb201, the benchmark's
+    /// network: 5 cells per stage, 16 channels, 3x32x32 input), or against
+    /// `seki proxy check`'s trained scores (--space darts).
+    #[command(after_help = ZC_EXAMPLES)]
+    Zc(ZcArgs),
+}
+
+const ZC_EXAMPLES: &str = "Examples:
+  seki proxy zc --space nb201 --sample 1000 --out runs/zc-1000.csv
+  seki proxy zc --space nb201 --proxies synflow --out runs/zc-synflow.csv
+  seki proxy zc --space darts --check runs/proxy-check";
+
+#[derive(Debug, Args)]
+pub struct ZcArgs {
+    /// Search space [config: search.space].
+    #[arg(long)]
+    pub space: Option<Space>,
+    /// NAS-Bench-201 table CSV [config: evaluator.nb201.table].
+    #[arg(long, value_name = "PATH")]
+    pub table: Option<PathBuf>,
+    /// Cells of the table to score (0: all 15,625).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sample: usize,
+    /// Seed of the sample (the networks' initialisation follows
+    /// evaluator.candle.seed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Proxies to compute (params and flops always are).
+    #[arg(long, value_delimiter = ',', default_value = "synflow,naswot,jacob_cov,snip,grad_norm,params,flops")]
+    pub proxies: Vec<seki::eval::zero_cost::Proxy>,
+    /// Images in the data-dependent proxies' batch.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub batch: usize,
+    /// What feeds the data-dependent proxies: `dataset` (the evaluator's
+    /// dataset, placed in the network's input frame) or `noise` (Gaussian).
+    #[arg(long, default_value = "dataset", value_parser = parse_input)]
+    pub input: seki::eval::zero_cost::ProbeInput,
+    /// Dataset of the batch [config: evaluator.candle.dataset].
+    #[arg(long)]
+    pub dataset: Option<seki::eval::candle::data::DatasetKind>,
+    /// DARTS: the `seki proxy check` output folder whose sample and trained
+    /// scores the proxies are compared with [default: RUNS_DIR/proxy-check].
+    #[arg(long, value_name = "DIR")]
+    pub check: Option<PathBuf>,
+    /// CPU threads per worker (0: all cores) [config: evaluator.candle.threads].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Seconds one architecture may take before its worker is killed.
+    #[arg(long, value_name = "S", default_value_t = 120.0)]
+    pub timeout: f64,
+    /// The scores as CSV (one row per architecture, appended as each is
+    /// scored; a rerun with the same file scores only what is missing),
+    /// and the figures beside it as FILE.json.
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_input(s: &str) -> std::result::Result<seki::eval::zero_cost::ProbeInput, String> {
+    match s {
+        "dataset" => Ok(seki::eval::zero_cost::ProbeInput::Dataset),
+        "noise" => Ok(seki::eval::zero_cost::ProbeInput::Noise),
+        o => Err(format!("unknown input '{o}'; valid inputs: dataset, noise")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -80,7 +150,10 @@ pub struct CheckArgs {
 }
 
 pub fn run(config: Option<&Path>, c: ProxyCommand) -> Result<()> {
-    let ProxyCommand::Check(a) = c;
+    let a = match c {
+        ProxyCommand::Check(a) => a,
+        ProxyCommand::Zc(a) => return run_zc(config, a),
+    };
     let mut loaded = super::load_config(config)?;
     let cfg = &mut loaded.config;
     if let Some(s) = a.space {
@@ -212,4 +285,179 @@ fn print_fidelity(f: &Fidelity, out: &Path) {
     }
     println!("chart          {}", out.join("proxy-check.svg").display());
     println!("data           {}", out.join("proxy-check.json").display());
+}
+
+/// The zero-cost check's result, as `--json` prints it and FILE.json keeps it.
+#[derive(Debug, serde::Serialize)]
+struct ZcResult {
+    space: String,
+    network: String,
+    input: String,
+    n: usize,
+    proxies: Vec<zc::ProxyFigures>,
+}
+
+fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
+    use seki::eval::zero_cost::{InputShape, ZcConfig};
+    let mut loaded = super::load_config(config)?;
+    let cfg = &mut loaded.config;
+    if let Some(s) = a.space {
+        cfg.search.space = s;
+    }
+    if let Some(t) = &a.table {
+        cfg.evaluator.nb201.table = t.clone();
+    }
+    if let Some(d) = a.dataset {
+        cfg.evaluator.candle.dataset = d;
+    }
+    if let Some(t) = a.threads {
+        cfg.evaluator.candle.threads = t;
+    }
+    loaded
+        .validate()
+        .context("the command-line flags give an invalid setting")?;
+    let cfg = &loaded.config;
+    let mut candle = cfg.evaluator.candle.clone();
+    candle.timeout_seconds = a.timeout;
+    let mut zcfg = ZcConfig::new(candle);
+    zcfg.batch = a.batch;
+    zcfg.input = a.input.clone();
+    zcfg.proxies = a.proxies.clone();
+    let program = std::env::current_exe().context("cannot locate the seki executable")?;
+    let quiet = a.json;
+    let started = std::time::Instant::now();
+    let mut progress = |done: usize, total: usize, row: &zc::Row| {
+        if !quiet && (done % 50 == 0 || done == total || !row.note.is_empty() && done < 50) {
+            let rate = started.elapsed().as_secs_f64() / done.max(1) as f64;
+            eprintln!(
+                "[{done}/{total}] {:.2} s per architecture, about {:.0} min left{}",
+                rate,
+                rate * (total - done) as f64 / 60.0,
+                if row.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({}: {})", row.index, row.note)
+                }
+            );
+        }
+    };
+    let (rows, targets, network) = match cfg.search.space {
+        Space::Nb201 => {
+            let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
+            // The benchmark's network and input (CIFAR shape, 10 classes).
+            zcfg.candle.stage_cells = 5;
+            zcfg.candle.channels = 16;
+            zcfg.shape = Some(InputShape {
+                channels: 3,
+                size: 32,
+                classes: 10,
+            });
+            let cells = zc::table_sample(&table, a.sample, a.seed);
+            let rows = zc::score_all(&program, &cells, &zcfg, a.out.as_deref(), &mut progress)?;
+            let targets = zc::table_targets(&table, &rows);
+            (rows, targets, "NAS-Bench-201 network: 5 cells per stage, 16 channels, 3x32x32 input, 10 classes".to_string())
+        }
+        Space::Darts => {
+            let dir = a
+                .check
+                .clone()
+                .unwrap_or_else(|| cfg.search.runs_dir.join("proxy-check"));
+            let file = dir.join("proxy-check.json");
+            let text = std::fs::read_to_string(&file).with_context(|| {
+                format!(
+                    "cannot read {} (run `seki proxy check` first, or name its folder with --check)",
+                    file.display()
+                )
+            })?;
+            let check: CheckFile = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a proxy check result", file.display()))?;
+            let mut cells = Vec::new();
+            for (i, p) in check.pairs.iter().enumerate() {
+                let arch = Space::Darts
+                    .parse(&p.arch)
+                    .with_context(|| format!("{}: pair {} ({})", file.display(), i + 1, p.label))?;
+                cells.push((i, arch));
+            }
+            let rows = zc::score_all(&program, &cells, &zcfg, a.out.as_deref(), &mut progress)?;
+            let targets = vec![
+                (
+                    format!("trained: {}", check.low),
+                    rows.iter().map(|r| check.pairs.get(r.index).and_then(|p| p.low)).collect(),
+                ),
+                (
+                    format!("trained: {}", check.high),
+                    rows.iter().map(|r| check.pairs.get(r.index).and_then(|p| p.high)).collect(),
+                ),
+            ];
+            let c = &zcfg.candle;
+            (rows, targets, format!("DARTS network: {} cells, {} channels, {}", c.cells, c.channels, c.dataset.name()))
+        }
+    };
+    let figures = zc::correlate(&rows, &targets);
+    let result = ZcResult {
+        space: cfg.search.space.name().to_string(),
+        network,
+        input: match a.input {
+            seki::eval::zero_cost::ProbeInput::Dataset => format!(
+                "a batch of {} {} training images{}",
+                a.batch,
+                zcfg.candle.dataset.name(),
+                if cfg.search.space == Space::Nb201 {
+                    ", each placed in the middle of a 32x32 frame and repeated over 3 channels"
+                } else {
+                    ""
+                }
+            ),
+            seki::eval::zero_cost::ProbeInput::Noise => {
+                format!("a batch of {} Gaussian images with random labels", a.batch)
+            }
+        },
+        n: rows.len(),
+        proxies: figures,
+    };
+    if let Some(out) = &a.out {
+        let mut json = serde_json::to_string_pretty(&result)?;
+        json.push('\n');
+        seki::store::write_atomic(&out.with_extension("json"), json.as_bytes())?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    println!("{} architectures; {}", result.n, result.network);
+    println!("data-dependent proxies: {}", result.input);
+    let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+    let mut head = format!("{:<10} {:>6} {:>9}", "proxy", "n", "unscored");
+    for n in &names {
+        head.push_str(&format!("  {:>8} {:>8}", "rho", "tau"));
+        let _ = n;
+    }
+    head.push_str("  s/arch");
+    println!("{}", names.iter().enumerate().map(|(i, n)| format!("[{}] {n}", i + 1)).collect::<Vec<_>>().join("   "));
+    println!("{head}");
+    let f3 = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    for f in &result.proxies {
+        let mut line = format!("{:<10} {:>6} {:>9}", f.proxy.name(), f.n, f.unscored);
+        for ag in &f.agreement {
+            line.push_str(&format!("  {:>8} {:>8}", f3(ag.spearman_rho), f3(ag.kendall_tau)));
+        }
+        line.push_str(&format!(
+            "  {}",
+            f.seconds_per_arch.map_or("-".into(), |s| format!("{s:.3}"))
+        ));
+        println!("{line}");
+    }
+    if let Some(out) = &a.out {
+        println!("scores  {}", out.display());
+        println!("figures {}", out.with_extension("json").display());
+    }
+    Ok(())
+}
+
+/// The part of `proxy-check.json` the DARTS comparison reads.
+#[derive(Debug, serde::Deserialize)]
+struct CheckFile {
+    low: String,
+    high: String,
+    pairs: Vec<proxy::Pair>,
 }

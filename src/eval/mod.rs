@@ -7,6 +7,7 @@
 pub mod candle;
 pub mod nb201_table;
 pub mod settings;
+pub mod zero_cost;
 
 pub use nb201_table::{Nb201Table, TableError};
 pub use settings::{EvaluatorConfig, EvaluatorKind, Nb201Config};

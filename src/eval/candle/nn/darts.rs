@@ -46,7 +46,10 @@ impl DwBlock {
     /// CPU one fused op (`ops::dwblock`), elsewhere the three layers and an
     /// addition.
     fn forward(&mut self, x: &Tensor, residual: Option<&Tensor>, ctx: &mut Ctx) -> Result<Tensor> {
-        if !x.device().is_cpu() {
+        if ctx.probing() || !x.device().is_cpu() {
+            if self.dw.params().relu {
+                ctx.relu_input(x)?;
+            }
             let y = self.dw.forward(x, ctx)?;
             let y = self.pw.forward(&y, ctx)?;
             let y = self.bn.forward(&y, ctx)?;
@@ -169,7 +172,7 @@ impl Op {
     ) -> Result<Tensor> {
         let y = match self {
             Op::Sep(a, z) => {
-                if ctx.train && x.device().is_cpu() {
+                if ctx.train && x.device().is_cpu() && !ctx.probing() {
                     return sep_train(a, z, x, residual, ctx);
                 }
                 let y = a.forward(x, None, ctx)?;

@@ -138,6 +138,9 @@ impl BatchNorm {
     /// Apply: batch statistics (and running-average updates) in training,
     /// running statistics in inference.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        if ctx.skip_batch_norm() {
+            return Ok(x.clone());
+        }
         let c = self.gamma.dim(0)?;
         if ctx.train {
             let (y, st) = ops::batch_norm_train(x, &self.gamma, &self.beta, BN_EPS)?;
@@ -276,7 +279,8 @@ impl ReluConvBn {
     /// the ReLU front), others as ReLU-convolution and batch norm.
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let c = &self.conv;
-        if !x.device().is_cpu() || c.k != 1 || c.stride != 1 || c.pad != 0 {
+        if ctx.probing() || !x.device().is_cpu() || c.k != 1 || c.stride != 1 || c.pad != 0 {
+            ctx.relu_input(x)?;
             let y = self.conv.forward_relu(x, true, ctx)?;
             return self.bn.forward(&y, ctx);
         }
@@ -316,7 +320,7 @@ impl FactorizedReduce {
     /// norm, written straight into the concatenated output; elsewhere the
     /// separate layers ([`FactorizedReduce::forward_separate`]).
     pub fn forward(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        if !x.device().is_cpu() {
+        if ctx.probing() || !x.device().is_cpu() {
             return self.forward_separate(x, ctx);
         }
         let (_, cin, h, w) = x.dims4()?;
@@ -334,6 +338,7 @@ impl FactorizedReduce {
     /// strided 1x1 convolutions (the second on the input shifted by one
     /// pixel), concatenation, batch norm.
     pub fn forward_separate(&mut self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        ctx.relu_input(x)?;
         let x = ops::relu(x)?;
         let (_, _, h, w) = x.dims4()?;
         let a = self.c1.forward(&x, ctx)?;

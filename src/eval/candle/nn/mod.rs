@@ -18,6 +18,50 @@ pub struct Ctx {
     pub rng: Rng,
     /// Multiply-adds per sample of convolutions and linear layers, accumulated.
     pub macs: u64,
+    /// Untrained-network probing (zero-cost proxies); `None` in training
+    /// and inference.
+    pub probe: Option<Probe>,
+}
+
+/// What a zero-cost proxy needs from a forward pass: batch normalisation
+/// left out (synflow's linearised network), and the ReLU activation
+/// pattern of every sample (NASWOT's binary codes). Under a probe every
+/// layer runs unfused (separate ReLU, convolution and normalisation), so
+/// each ReLU input is seen.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// Whether batch normalisation is applied (`false`: every BN layer is
+    /// the identity).
+    pub batch_norm: bool,
+    /// Whether ReLU activation patterns are accumulated into `codes`.
+    pub record: bool,
+    /// The Hamming-similarity kernel of the samples' ReLU codes, summed
+    /// over every ReLU: `K[i][j]` = the number of units on which samples
+    /// `i` and `j` are both active or both inactive (`[N, N]`, f32).
+    pub codes: Option<Tensor>,
+    /// Units recorded per sample (the length of each code).
+    pub units: usize,
+}
+
+impl Probe {
+    /// Record the ReLU input `x` (`[N, ...]`): the sign pattern of each
+    /// sample, as `(units + s_i·s_j) / 2` with `s = ±1` per unit.
+    pub fn record(&mut self, x: &Tensor) -> Result<()> {
+        if !self.record {
+            return Ok(());
+        }
+        let x = x.detach();
+        let n = x.dim(0)?;
+        let s = ((x.gt(0.0)?.to_dtype(DType::F32)? * 2.0)? - 1.0)?.reshape((n, ()))?;
+        let d = s.dim(1)?;
+        let k = ((s.matmul(&s.t()?)? + d as f64)? * 0.5)?;
+        self.units += d;
+        self.codes = Some(match self.codes.take() {
+            Some(acc) => (acc + k)?,
+            None => k,
+        });
+        Ok(())
+    }
 }
 
 impl Ctx {
@@ -28,6 +72,25 @@ impl Ctx {
             drop_path,
             rng: Rng::seed(seed),
             macs: 0,
+            probe: None,
+        }
+    }
+
+    /// Whether a zero-cost probe is running (layers then run unfused).
+    pub fn probing(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    /// Whether batch normalisation is left out (a probe without it).
+    pub fn skip_batch_norm(&self) -> bool {
+        self.probe.as_ref().is_some_and(|p| !p.batch_norm)
+    }
+
+    /// Record a ReLU input for the probe, if one records.
+    pub fn relu_input(&mut self, x: &Tensor) -> Result<()> {
+        match self.probe.as_mut() {
+            Some(p) => p.record(x),
+            None => Ok(()),
         }
     }
 }

@@ -182,7 +182,9 @@ impl Network for Nb201Net {
                 Stage::Res(m) => m.forward(&h, ctx)?,
             };
         }
-        let h = ops::relu(&self.last_bn.forward(&h, ctx)?)?;
+        let h = self.last_bn.forward(&h, ctx)?;
+        ctx.relu_input(&h)?;
+        let h = ops::relu(&h)?;
         Ok((self.classifier.forward(&global_avg_pool(&h)?, ctx)?, None))
     }
 }
