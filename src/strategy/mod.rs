@@ -5,11 +5,15 @@
 //! search score. Its whole state is serialisable, so a session can journal it
 //! after every step and resume exactly.
 
+pub mod proxy_csv;
 pub mod random;
 pub mod rea;
+pub mod screen;
 
+pub use proxy_csv::{CpuMeter, ProxyCsv, ProxyScreen};
 pub use random::RandomSearch;
 pub use rea::RegularizedEvolution;
+pub use screen::{pick_best, Screen, ScreenError};
 
 use crate::rng::Rng;
 use crate::space::{Arch, Space};
@@ -33,6 +37,9 @@ pub enum StrategyError {
     /// A prompt template failed to render.
     #[error(transparent)]
     Prompt(#[from] crate::prompt::PromptError),
+    /// A screen could not score the candidates.
+    #[error(transparent)]
+    Screen(#[from] ScreenError),
     /// A journalled state could not be restored.
     #[error("cannot restore {strategy} state from the journal: {message}")]
     Restore {
