@@ -241,6 +241,19 @@ pub struct ReaSettings {
     pub population: usize,
     /// Tournament sample size.
     pub sample: usize,
+    /// Zero-cost warm-up: with a screen, this many random architectures are
+    /// scored by it at the start and the best `population` of them are
+    /// trained first (0: off).
+    #[serde(default)]
+    pub warmup: usize,
+    /// With a screen, mutated children made of each tournament winner; the
+    /// one the screen ranks best is trained (1: off).
+    #[serde(default = "one")]
+    pub screen_mutations: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for ReaSettings {
@@ -248,6 +261,8 @@ impl Default for ReaSettings {
         ReaSettings {
             population: 20,
             sample: 5,
+            warmup: 0,
+            screen_mutations: 1,
         }
     }
 }
