@@ -737,7 +737,7 @@ mod tests {
             text.contains("zc cpu s") && text.contains(" synflow"),
             "{text}"
         );
-        assert!(!render_table(&[plain.clone()]).contains("zc cpu s"));
+        assert!(!render_table(std::slice::from_ref(&plain)).contains("zc cpu s"));
         let json = serde_json::to_value(&zc).unwrap();
         assert_eq!(json["screen"], "synflow");
         assert!(serde_json::to_value(&plain)
