@@ -9,7 +9,9 @@
 
 use crate::eval::Nb201Table;
 use crate::session::{best_step, Session, SessionError, Spec, Step};
-use crate::strategy::Strategy;
+use crate::strategy::{
+    CpuMeter, ProxyCsv, RegularizedEvolution, Strategy, StrategyError, StrategyKind,
+};
 use serde::Serialize;
 
 /// Mean and spread at one checkpoint.
@@ -38,6 +40,83 @@ pub struct StrategyResult {
     pub checkpoints: Vec<Checkpoint>,
     /// Mean wall-clock seconds per session (LLM calls included).
     pub seconds_per_session: f64,
+    /// What a screened strategy ranked its candidates by (e.g. `synflow`);
+    /// absent for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    /// Mean CPU seconds per session of the zero-cost proxy scores a screened
+    /// strategy consulted (as the scores file measured them, each
+    /// architecture once); absent for the others. The evaluation budget
+    /// counts trained (table) evaluations only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_cpu_seconds_per_session: Option<f64>,
+}
+
+/// A strategy `seki bench nb201` compares: a baseline or the agent, or one
+/// of them screened by zero-cost proxy scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchStrategy {
+    /// A strategy as it runs in `seki search`.
+    Plain(StrategyKind),
+    /// Regularized evolution with the zero-cost warm-up (and screened
+    /// mutations).
+    ReaZc,
+    /// The SEKI agent choosing among its candidates by the screen.
+    SekiZc,
+}
+
+impl std::str::FromStr for BenchStrategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rea-zc" => Ok(BenchStrategy::ReaZc),
+            "seki-zc" => Ok(BenchStrategy::SekiZc),
+            other => other.parse().map(BenchStrategy::Plain).map_err(|_| {
+                format!(
+                    "unknown strategy '{other}'; valid strategies: seki, rea, random, rea-zc, seki-zc"
+                )
+            }),
+        }
+    }
+}
+
+impl BenchStrategy {
+    /// The name results are reported under.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BenchStrategy::Plain(k) => k.name(),
+            BenchStrategy::ReaZc => "rea-zc",
+            BenchStrategy::SekiZc => "seki-zc",
+        }
+    }
+
+    /// The strategy it runs.
+    pub fn kind(&self) -> StrategyKind {
+        match self {
+            BenchStrategy::Plain(k) => *k,
+            BenchStrategy::ReaZc => StrategyKind::Rea,
+            BenchStrategy::SekiZc => StrategyKind::Seki,
+        }
+    }
+
+    /// Whether it needs proxy scores ([`Screening`]).
+    pub fn screened(&self) -> bool {
+        !matches!(self, BenchStrategy::Plain(_))
+    }
+}
+
+/// The zero-cost screening of `rea-zc` and `seki-zc`.
+#[derive(Debug, Clone)]
+pub struct Screening {
+    /// The proxy scores, checked against the table.
+    pub proxies: ProxyCsv,
+    /// The proxies ranked by (their mean percentile rank).
+    pub screen: Vec<String>,
+    /// Random architectures regularized evolution scores at the start; the
+    /// best `population` of them are trained first.
+    pub warmup: usize,
+    /// Children of each tournament winner the screen chooses among (1: off).
+    pub screen_mutations: usize,
 }
 
 /// The checkpoints reported for a budget: 25, 50, then every 100, and the budget itself.
@@ -122,10 +201,135 @@ pub fn run_seki(
     run_with(table, spec, seeds, first_seed, in_flight, &mut make, done)
 }
 
+/// Run `seeds` sessions of regularized evolution with the zero-cost warm-up
+/// and screened mutations of `screening` (`rea-zc`) against the table.
+pub fn run_rea_zc(
+    table: &Nb201Table,
+    spec: &Spec,
+    screening: &Screening,
+    seeds: usize,
+    first_seed: u64,
+    in_flight: usize,
+) -> Result<StrategyResult, SessionError> {
+    let mut meters: Vec<CpuMeter> = Vec::new();
+    let mut screen_name = String::new();
+    let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
+        let screen = screening
+            .proxies
+            .screen(&screening.screen)
+            .map_err(StrategyError::from)?;
+        meters.push(screen.meter());
+        screen_name = crate::strategy::Screen::name(&screen);
+        let rea = crate::strategy::ReaSettings {
+            warmup: screening.warmup,
+            screen_mutations: screening.screen_mutations,
+            ..s.rea
+        };
+        Ok(Box::new(
+            RegularizedEvolution::new(s.space, rea).with_screen(Box::new(screen)),
+        ))
+    };
+    let mut r = run_named(
+        BenchStrategy::ReaZc.name(),
+        table,
+        spec,
+        seeds,
+        first_seed,
+        in_flight,
+        &mut make,
+        &mut |_, _| {},
+    )?;
+    r.screen = Some(screen_name);
+    r.proxy_cpu_seconds_per_session = Some(mean_seconds(&meters));
+    Ok(r)
+}
+
+/// Run `seeds` sessions of the SEKI agent with `models`, choosing among its
+/// candidates by the screen of `screening` (`seki-zc`), against the table;
+/// as [`run_seki`] otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn run_seki_zc(
+    table: &Nb201Table,
+    spec: &Spec,
+    cfg: &crate::config::Config,
+    models: crate::agent::Models,
+    screening: &Screening,
+    first_seed: u64,
+    seeds: usize,
+    in_flight: usize,
+    done: &mut dyn FnMut(u64, Option<f64>),
+) -> Result<StrategyResult, SessionError> {
+    let info = crate::eval::Evaluator::info(table);
+    let mut cfg = cfg.clone();
+    cfg.search.space = spec.space;
+    let mut meters: Vec<CpuMeter> = Vec::new();
+    let mut screen_name = String::new();
+    let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
+        let screen = screening
+            .proxies
+            .screen(&screening.screen)
+            .map_err(StrategyError::from)?;
+        meters.push(screen.meter());
+        screen_name = crate::strategy::Screen::name(&screen);
+        let agent = crate::agent::build(
+            &cfg,
+            &format!("bench-s{}", s.seed),
+            &info,
+            None,
+            models.clone(),
+        )?;
+        Ok(Box::new(agent.with_screen(Box::new(screen))))
+    };
+    let mut r = run_named(
+        BenchStrategy::SekiZc.name(),
+        table,
+        spec,
+        seeds,
+        first_seed,
+        in_flight,
+        &mut make,
+        done,
+    )?;
+    r.screen = Some(screen_name);
+    r.proxy_cpu_seconds_per_session = Some(mean_seconds(&meters));
+    Ok(r)
+}
+
+fn mean_seconds(meters: &[CpuMeter]) -> f64 {
+    if meters.is_empty() {
+        return 0.0;
+    }
+    meters.iter().map(CpuMeter::seconds).sum::<f64>() / meters.len() as f64
+}
+
 /// Like [`run_strategy`], with each session's strategy from `make` (e.g. the
 /// LLM-guided agent with a fresh, private knowledge pool) and `done(seed,
 /// test accuracy of the returned architecture)` told after each session.
 pub fn run_with(
+    table: &Nb201Table,
+    spec: &Spec,
+    seeds: usize,
+    first_seed: u64,
+    in_flight: usize,
+    make: &mut StrategyFactory<'_>,
+    done: &mut dyn FnMut(u64, Option<f64>),
+) -> Result<StrategyResult, SessionError> {
+    run_named(
+        spec.strategy.name(),
+        table,
+        spec,
+        seeds,
+        first_seed,
+        in_flight,
+        make,
+        done,
+    )
+}
+
+/// [`run_with`], the results reported under `label`.
+#[allow(clippy::too_many_arguments)]
+fn run_named(
+    label: &str,
     table: &Nb201Table,
     spec: &Spec,
     seeds: usize,
@@ -179,7 +383,7 @@ pub fn run_with(
     }
     Ok(StrategyResult {
         strategy: if in_flight > 1 || contenders {
-            let mut name = spec.strategy.name().to_string();
+            let mut name = label.to_string();
             if in_flight > 1 {
                 name.push_str(&format!(" ×{in_flight}"));
             }
@@ -191,7 +395,7 @@ pub fn run_with(
             }
             name
         } else {
-            spec.strategy.name().into()
+            label.into()
         },
         budget,
         seeds,
@@ -209,6 +413,8 @@ pub fn run_with(
             })
             .collect(),
         seconds_per_session: started.elapsed().as_secs_f64() / seeds.max(1) as f64,
+        screen: None,
+        proxy_cpu_seconds_per_session: None,
     })
 }
 
@@ -418,6 +624,21 @@ pub fn render_table(results: &[StrategyResult]) -> String {
         ));
     }
     out.push('\n');
+    if results
+        .iter()
+        .any(|r| r.proxy_cpu_seconds_per_session.is_some())
+    {
+        out.push_str(&format!("{:>11}", "zc cpu s"));
+        for r in results {
+            let cell = match (&r.screen, r.proxy_cpu_seconds_per_session) {
+                (Some(name), Some(s)) => format!("{s:.1} {name}"),
+                (None, Some(s)) => format!("{s:.1}"),
+                _ => "-".into(),
+            };
+            out.push_str(&format!("  {cell:>16}"));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -454,6 +675,75 @@ mod tests {
         // `higher` moves as the strict rule does: the same final architectures.
         assert_eq!(r[1].final_test_mean, r[0].final_test_mean);
         assert!(render_ties(&s, &r).contains("tie_z"));
+    }
+
+    #[test]
+    fn bench_strategy_names() {
+        for name in ["random", "rea", "seki", "rea-zc", "seki-zc"] {
+            let s: BenchStrategy = name.parse().unwrap();
+            assert_eq!(s.name(), name);
+            assert_eq!(s.screened(), name.ends_with("-zc"));
+        }
+        assert_eq!(BenchStrategy::SekiZc.kind(), StrategyKind::Seki);
+        let e = "zc".parse::<BenchStrategy>().unwrap_err();
+        assert!(e.contains("rea-zc, seki-zc"), "{e}");
+    }
+
+    #[test]
+    fn rea_zc_trains_the_screens_picks_first_and_reports_their_cost() {
+        use crate::space::nb201::Nb201Cell;
+        let table = Nb201Table::load(std::path::Path::new(
+            "../shared/benchmarks/nb201/nb201-cifar10.csv",
+        ))
+        .unwrap();
+        // An oracle "proxy" over every other cell: the 200-epoch test accuracy.
+        let mut csv = String::from("index,arch,synflow,seconds,note\n");
+        for (code, r) in table.rows().iter().enumerate().step_by(2) {
+            let cell = Nb201Cell::from_code(code).unwrap();
+            csv.push_str(&format!(
+                "{},{},{},0.25,\n",
+                r.index,
+                cell.to_text(),
+                r.test_200ep
+            ));
+        }
+        let proxies = ProxyCsv::parse(std::path::Path::new("zc.csv"), &csv, &table).unwrap();
+        let screening = Screening {
+            proxies,
+            screen: vec!["synflow".into()],
+            warmup: 100,
+            screen_mutations: 3,
+        };
+        let mut spec = Spec::from_config(&crate::config::Config::default());
+        spec.strategy = StrategyKind::Rea;
+        spec.max_evaluations = 30;
+        spec.max_seconds = 0.0;
+        let zc = run_rea_zc(&table, &spec, &screening, 4, 0, 1).unwrap();
+        let plain = run_strategy(&table, &spec, 4, 0, 1).unwrap();
+        assert_eq!(zc.strategy, "rea-zc");
+        assert_eq!(zc.screen.as_deref(), Some("synflow"));
+        // About half of the 100 drawn are in the file, then the screened
+        // mutations' children: 0.25 s each.
+        let cpu = zc.proxy_cpu_seconds_per_session.unwrap();
+        assert!(cpu > 5.0 && cpu < 40.0, "{cpu}");
+        assert_eq!(plain.proxy_cpu_seconds_per_session, None);
+        // Warm-up picks by the oracle beat random ones at 25 evaluations.
+        assert!(
+            zc.checkpoints[0].mean > plain.checkpoints[0].mean,
+            "{zc:?} {plain:?}"
+        );
+        let text = render_table(&[plain.clone(), zc.clone()]);
+        assert!(
+            text.contains("zc cpu s") && text.contains(" synflow"),
+            "{text}"
+        );
+        assert!(!render_table(std::slice::from_ref(&plain)).contains("zc cpu s"));
+        let json = serde_json::to_value(&zc).unwrap();
+        assert_eq!(json["screen"], "synflow");
+        assert!(serde_json::to_value(&plain)
+            .unwrap()
+            .get("screen")
+            .is_none());
     }
 
     #[test]

@@ -447,7 +447,8 @@ mod tests {
             l.config.strategy.rea,
             ReaSettings {
                 population: 20,
-                sample: 5
+                sample: 5,
+                ..ReaSettings::default()
             }
         );
     }

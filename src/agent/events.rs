@@ -33,6 +33,16 @@ pub enum ParseOutcome {
     Invalid,
 }
 
+/// A candidate a screen scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScreenedCandidate {
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its untrained proxy score; absent when the screen could not score it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_score: Option<f64>,
+}
+
 /// One thing the agent did while proposing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -74,6 +84,19 @@ pub enum AgentEvent {
         reason: String,
         /// The architecture used instead.
         arch: String,
+    },
+    /// Untrained-network proxy scores chose which of several candidates to
+    /// train; the others were dropped. The scores are the screen's, never
+    /// shown to the LLM nor mixed with trained scores.
+    Screen {
+        /// The call's stage (`evolution_arch`, `crossover`, ...).
+        stage: String,
+        /// What the screen ranks by (e.g. `synflow`).
+        screen: String,
+        /// The architecture chosen, in its space's text form.
+        chosen: String,
+        /// Every candidate with its proxy score, in the order proposed.
+        candidates: Vec<ScreenedCandidate>,
     },
     /// A new insight from knowledge inspiration.
     Insight {

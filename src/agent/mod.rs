@@ -13,7 +13,7 @@ pub mod recording;
 mod seki;
 pub mod settings;
 
-pub use events::{AgentEvent, ParseOutcome};
+pub use events::{AgentEvent, ParseOutcome, ScreenedCandidate};
 pub use extract::{extract, extract_all, ExtractError};
 pub use recording::{initial_state, load_recording, recording_from_journal, used_before_resume};
 pub use seki::{AgentError, Models, PoolEntry, SekiAgent, Task};

@@ -3,10 +3,11 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use seki::bench;
+use seki::bench::{BenchStrategy, Screening};
 use seki::eval::Nb201Table;
 use seki::session::setup::{self, LlmSource};
 use seki::session::Spec;
-use seki::strategy::StrategyKind;
+use seki::strategy::{ProxyCsv, StrategyKind};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
@@ -82,9 +83,12 @@ fn run_noise_ties(config: Option<&Path>, a: NoiseTiesArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct Nb201Args {
-    /// Strategies to compare (repeat or comma-separate).
+    /// Strategies to compare (repeat or comma-separate): random, rea, seki,
+    /// and with --proxies rea-zc (regularized evolution with a zero-cost
+    /// warm-up and screened mutations) and seki-zc (the agent choosing among
+    /// its candidates by the proxy scores).
     #[arg(long, value_delimiter = ',', default_values = ["random", "rea"])]
-    pub strategy: Vec<StrategyKind>,
+    pub strategy: Vec<BenchStrategy>,
     /// Evaluations per session [config: bench.budget].
     #[arg(long, value_name = "N")]
     pub budget: Option<usize>,
@@ -116,6 +120,22 @@ pub struct Nb201Args {
     /// back out of order (repeat or comma-separate to compare, e.g. 1,4,8).
     #[arg(long, value_name = "N", value_delimiter = ',', default_values = ["1"])]
     pub in_flight: Vec<usize>,
+    /// Zero-cost proxy scores (a `seki proxy zc --out` CSV) for rea-zc and
+    /// seki-zc; every row is checked against the table at the start.
+    #[arg(long, value_name = "FILE")]
+    pub proxies: Option<PathBuf>,
+    /// Proxies the screened strategies rank by (comma-separate several: the
+    /// mean of their percentile ranks).
+    #[arg(long, value_name = "PROXY", value_delimiter = ',', default_values = ["synflow"])]
+    pub screen: Vec<String>,
+    /// rea-zc: random architectures scored by the screen at the start; the
+    /// best population-many of them are trained first.
+    #[arg(long, value_name = "M", default_value_t = 100)]
+    pub warmup: usize,
+    /// rea-zc: mutated children of each tournament winner; the best by the
+    /// screen is trained (1: plain mutation).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub screen_mutations: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -151,20 +171,61 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
     loaded.config.search.max_seconds = 0.0;
     loaded.validate()?;
     let cfg = &loaded.config;
+    let screened: Vec<&str> = a
+        .strategy
+        .iter()
+        .filter(|s| s.screened())
+        .map(BenchStrategy::name)
+        .collect();
+    if !screened.is_empty() && a.proxies.is_none() {
+        anyhow::bail!(
+            "--strategy {} needs zero-cost proxy scores: give them with --proxies FILE (a CSV written by `seki proxy zc --out FILE`)",
+            screened.join(" and ")
+        );
+    }
     let table = Nb201Table::load(&cfg.evaluator.nb201.table)?
         .with_noise(cfg.evaluator.nb201.noise_sd, cfg.evaluator.nb201.noise_seed);
+    let screening = match &a.proxies {
+        Some(path) => {
+            let proxies = ProxyCsv::load(path, &table)?;
+            // Refuse a proxy the file lacks now, not after other strategies ran.
+            proxies.screen(&a.screen)?;
+            Some(Screening {
+                proxies,
+                screen: a.screen.clone(),
+                warmup: a.warmup,
+                screen_mutations: a.screen_mutations.max(1),
+            })
+        }
+        None => None,
+    };
     let mut results = Vec::new();
-    let runs: Vec<(StrategyKind, usize)> = a
+    let runs: Vec<(BenchStrategy, usize)> = a
         .strategy
         .iter()
         .flat_map(|k| a.in_flight.iter().map(move |n| (*k, (*n).max(1))))
         .collect();
-    for (kind, in_flight) in &runs {
-        let (kind, in_flight) = (kind, *in_flight);
+    for (which, in_flight) in &runs {
+        let (which, in_flight) = (*which, *in_flight);
+        let kind = &which.kind();
         let mut spec = Spec::from_config(cfg);
         spec.strategy = *kind;
         spec.max_evaluations = cfg.bench.budget;
         spec.max_seconds = 0.0;
+        if which == BenchStrategy::ReaZc {
+            let Some(screening) = &screening else {
+                anyhow::bail!("rea-zc needs --proxies FILE");
+            };
+            results.push(bench::run_rea_zc(
+                &table,
+                &spec,
+                screening,
+                cfg.bench.seeds,
+                a.first_seed,
+                in_flight,
+            )?);
+            continue;
+        }
         if *kind != StrategyKind::Seki {
             results.push(bench::run_strategy(
                 &table,
@@ -182,14 +243,32 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             },
         )?;
         let quiet = a.json;
+        let label = which.name();
         let mut done = |seed: u64, t: Option<f64>| {
             if !quiet {
                 eprintln!(
-                    "seki seed {seed}: test accuracy of the returned architecture {}",
+                    "{label} seed {seed}: test accuracy of the returned architecture {}",
                     t.map_or("-".into(), |t| format!("{t:.2}"))
                 );
             }
         };
+        if which == BenchStrategy::SekiZc {
+            let Some(screening) = &screening else {
+                anyhow::bail!("seki-zc needs --proxies FILE");
+            };
+            results.push(bench::run_seki_zc(
+                &table,
+                &spec,
+                cfg,
+                models,
+                screening,
+                a.first_seed,
+                cfg.bench.seeds,
+                in_flight,
+                &mut done,
+            )?);
+            continue;
+        }
         results.push(bench::run_seki(
             &table,
             &spec,
@@ -209,6 +288,14 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             table.best_test()
         );
         print!("{}", bench::render_table(&results));
+        if results
+            .iter()
+            .any(|r| r.proxy_cpu_seconds_per_session.is_some())
+        {
+            println!(
+                "\nzc cpu s: mean CPU seconds per session of the untrained-network proxy scores\nconsulted (from the scores file); the evaluation budget counts trained evaluations only."
+            );
+        }
     }
     Ok(())
 }

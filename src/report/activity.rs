@@ -171,7 +171,7 @@ impl Activity {
                     reason,
                 });
             }
-            AgentEvent::Insight { .. } => {}
+            AgentEvent::Insight { .. } | AgentEvent::Screen { .. } => {}
         }
     }
 

@@ -35,6 +35,7 @@ fn spec(strategy: StrategyKind, budget: usize, seed: u64) -> Spec {
         rea: ReaSettings {
             population: 10,
             sample: 3,
+            ..ReaSettings::default()
         },
         seed,
         max_evaluations: budget,

@@ -5,11 +5,15 @@
 //! search score. Its whole state is serialisable, so a session can journal it
 //! after every step and resume exactly.
 
+pub mod proxy_csv;
 pub mod random;
 pub mod rea;
+pub mod screen;
 
+pub use proxy_csv::{CpuMeter, ProxyCsv, ProxyScreen};
 pub use random::RandomSearch;
 pub use rea::RegularizedEvolution;
+pub use screen::{pick_best, Screen, ScreenError};
 
 use crate::rng::Rng;
 use crate::space::{Arch, Space};
@@ -33,6 +37,9 @@ pub enum StrategyError {
     /// A prompt template failed to render.
     #[error(transparent)]
     Prompt(#[from] crate::prompt::PromptError),
+    /// A screen could not score the candidates.
+    #[error(transparent)]
+    Screen(#[from] ScreenError),
     /// A journalled state could not be restored.
     #[error("cannot restore {strategy} state from the journal: {message}")]
     Restore {
@@ -234,6 +241,19 @@ pub struct ReaSettings {
     pub population: usize,
     /// Tournament sample size.
     pub sample: usize,
+    /// Zero-cost warm-up: with a screen, this many random architectures are
+    /// scored by it at the start and the best `population` of them are
+    /// trained first (0: off).
+    #[serde(default)]
+    pub warmup: usize,
+    /// With a screen, mutated children made of each tournament winner; the
+    /// one the screen ranks best is trained (1: off).
+    #[serde(default = "one")]
+    pub screen_mutations: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for ReaSettings {
@@ -241,6 +261,8 @@ impl Default for ReaSettings {
         ReaSettings {
             population: 20,
             sample: 5,
+            warmup: 0,
+            screen_mutations: 1,
         }
     }
 }

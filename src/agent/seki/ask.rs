@@ -238,20 +238,29 @@ impl SekiAgent {
                         error: None,
                     });
                     let origin = format!("{} ({word})", stage.name());
-                    for (k, extra) in novel.enumerate() {
-                        self.extras.push(Proposal {
+                    let others: Vec<Proposal> = novel
+                        .enumerate()
+                        .map(|(k, extra)| Proposal {
                             arch: extra,
                             origin: format!("{origin}, candidate {} of one reply", k + 2),
                             operator: stage.operator().into(),
                             parent: parent_hash.clone(),
-                        });
-                    }
-                    return Ok(Proposal {
+                        })
+                        .collect();
+                    let first = Proposal {
                         arch: a,
                         origin,
                         operator: stage.operator().into(),
                         parent: parent_hash,
-                    });
+                    };
+                    if self.screen.is_some() && !others.is_empty() {
+                        // The screen picks one; the others are dropped.
+                        let mut cands = vec![first];
+                        cands.extend(others);
+                        return self.screen_pick(&step, cands);
+                    }
+                    self.extras.extend(others);
+                    return Ok(first);
                 }
                 Err(e) => {
                     self.events.push(AgentEvent::Parse {

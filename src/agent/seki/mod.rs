@@ -21,6 +21,7 @@ use crate::prompt::{PromptError, Prompts};
 use crate::space::notation::{self, arch_pattern};
 use crate::space::{Arch, Space};
 use crate::stats::{self, Comparison};
+use crate::strategy::screen::{pick_best, show_score, Screen, ScreenError};
 use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError, StrategyStats};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -121,6 +122,9 @@ struct Counters {
     llm_duplicates: u64,
     #[serde(default)]
     insights_rejected: u64,
+    /// Proposals a screen chose among several candidates.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    screened: u64,
     usage: BTreeMap<String, StageUsage>,
 }
 
@@ -219,6 +223,12 @@ pub struct SekiAgent {
     /// The other novel candidates of the reply being handled (moved to the
     /// state's queue once the proposal's pending outcome is known).
     extras: Vec<Proposal>,
+    /// Untrained-network proxy scores choosing among candidates, if any.
+    screen: Option<Box<dyn Screen>>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One LLM call's settings.
@@ -311,7 +321,70 @@ impl SekiAgent {
             outbox: Vec::new(),
             protocol: None,
             extras: Vec::new(),
+            screen: None,
         })
+    }
+
+    /// Choose among candidates by `screen` (zero-cost proxy scores of
+    /// untrained networks): of a reply's novel candidates only the best by
+    /// it is proposed (the others are dropped), and crossover and pruned
+    /// evolution make up to `agent.candidates` children and keep the best.
+    /// The scores are journalled, never shown to the LLM.
+    pub fn with_screen(mut self, screen: Box<dyn Screen>) -> Self {
+        self.screen = Some(screen);
+        self
+    }
+
+    /// With a screen and several candidates, the best of `cands` by it (its
+    /// operator marked `+zc`, every candidate's score journalled for
+    /// `step`); otherwise the first.
+    pub(super) fn screen_pick(
+        &mut self,
+        step: &str,
+        mut cands: Vec<Proposal>,
+    ) -> Result<Proposal, StrategyError> {
+        let Some(screen) = self.screen.as_mut().filter(|_| cands.len() > 1) else {
+            return cands
+                .into_iter()
+                .next()
+                .ok_or(StrategyError::Screen(ScreenError::NoCandidates));
+        };
+        let archs: Vec<Arch> = cands.iter().map(|p| p.arch.clone()).collect();
+        let (best, scores) = pick_best(screen.as_mut(), &archs)?;
+        let name = screen.name();
+        self.state.counters.screened += 1;
+        self.events.push(AgentEvent::Screen {
+            stage: step.to_string(),
+            screen: name.clone(),
+            chosen: archs.get(best).map(Arch::to_text).unwrap_or_default(),
+            candidates: archs
+                .iter()
+                .zip(&scores)
+                .map(|(a, s)| super::events::ScreenedCandidate {
+                    arch: a.to_text(),
+                    proxy_score: *s,
+                })
+                .collect(),
+        });
+        let n = cands.len();
+        let mut p = cands.swap_remove(best.min(n - 1));
+        p.operator.push_str("+zc");
+        p.origin = format!(
+            "{}; best of {n} by untrained proxy {name} ({})",
+            p.origin,
+            show_score(scores.get(best).copied().flatten())
+        );
+        Ok(p)
+    }
+
+    /// How many candidates a non-LLM operator makes for the screen to
+    /// choose from (1 without a screen).
+    pub(super) fn screened_children(&self) -> usize {
+        if self.screen.is_some() {
+            self.candidates()
+        } else {
+            1
+        }
     }
 
     /// The session's evaluation protocol: the standard error of each of its
@@ -762,6 +835,11 @@ impl Strategy for SekiAgent {
         details.insert("parsed_after_repair".into(), c.parsed_after_repair.into());
         details.insert("fell_back".into(), c.fell_back.into());
         details.insert("insights_rejected".into(), c.insights_rejected.into());
+        if let Some(screen) = &self.screen {
+            details.insert("screen".into(), screen.name().into());
+            details.insert("screened".into(), c.screened.into());
+            details.insert("proxy_cpu_seconds".into(), screen.cpu_seconds().into());
+        }
         details.insert("insights".into(), self.state.insights.len().into());
         details.insert(
             "insights_contradicted".into(),
@@ -879,5 +957,155 @@ mod tests {
         let p = Space::Nb201.random(&mut Rng::seed(2));
         let (_, parent_hash) = a.fallback(&mut ctx, Some(&p.to_text()));
         assert_eq!(parent_hash, Some(p.hash()));
+    }
+
+    fn reply(text: &str) -> crate::llm::Recorded {
+        crate::llm::Recorded {
+            prompt: None,
+            response: ChatResponse {
+                text: text.into(),
+                usage: Default::default(),
+                latency_seconds: 0.0,
+                finish: crate::llm::FinishReason::Stop,
+                model: "test".into(),
+                cost_usd: None,
+            },
+        }
+    }
+
+    fn screened(cfg: AgentConfig, replies: Vec<crate::llm::Recorded>) -> SekiAgent {
+        let task = Task {
+            dataset: "cifar10".into(),
+            objective: "accuracy".into(),
+            constraints: String::new(),
+            score_label: "validation accuracy".into(),
+        };
+        let model: Arc<dyn ChatModel> = Arc::new(ReplayModel::new("replay", replies, false));
+        SekiAgent::new(
+            Space::Nb201,
+            cfg,
+            task,
+            "t",
+            Vec::new(),
+            Models::same(model),
+        )
+        .unwrap()
+        .with_screen(Box::new(crate::strategy::screen::tests::ByCode {
+            asked: Vec::new(),
+        }))
+    }
+
+    fn cell(code: usize) -> Arch {
+        Arch::Nb201(crate::space::Nb201Cell::from_code(code).unwrap())
+    }
+
+    fn seen_score(a: &mut SekiAgent, arch: &Arch, n: usize) {
+        a.observe(&Observation {
+            arch,
+            score: Some(50.0 + n as f64),
+            evaluation: Some(n),
+            params: None,
+        });
+    }
+
+    #[test]
+    fn a_screen_proposes_the_best_candidate_of_a_reply_and_drops_the_others() {
+        let cands = [cell(100), cell(3000), cell(200)];
+        let listed: Vec<String> = cands
+            .iter()
+            .map(|c| notation::to_llm(c).to_string())
+            .collect();
+        let cfg = AgentConfig {
+            candidates: 3,
+            ..AgentConfig::default()
+        };
+        let mut a = screened(
+            cfg,
+            vec![reply("more convolutions"), reply(&listed.join("\n"))],
+        );
+        let mut rng = Rng::seed(1);
+        let none_seen = |_: &str| false;
+        let seed = a.propose(&mut Context::new(&mut rng, &none_seen)).unwrap();
+        assert_eq!(seed.operator, "seed");
+        seen_score(&mut a, &seed.arch, 1);
+        a.drain_events();
+        let saved = (a.state(), rng.clone());
+        let p = a.propose(&mut Context::new(&mut rng, &none_seen)).unwrap();
+        assert_eq!(p.arch, cands[1], "the highest proxy score");
+        assert_eq!(p.operator, "self-evolution+zc");
+        assert!(
+            p.origin.contains("best of 3 by untrained proxy code"),
+            "{}",
+            p.origin
+        );
+        assert!(a.state.queue.is_empty(), "the others are dropped");
+        let events = a.drain_events();
+        let screen = events
+            .iter()
+            .find(|e| e["kind"] == "screen")
+            .expect("a screen event");
+        assert_eq!(screen["chosen"], cands[1].to_text());
+        assert_eq!(screen["candidates"][2]["proxy_score"], 200.0);
+        // No proxy score reaches a prompt.
+        for e in &events {
+            if let Some(AgentEvent::Llm { messages, .. }) = AgentEvent::from_detail(e) {
+                assert!(messages.iter().all(|m| !m.content.contains("proxy")));
+            }
+        }
+        assert_eq!(a.stats().details["screened"], 1);
+        // A restored agent proposes the same.
+        let mut b = screened(
+            AgentConfig {
+                candidates: 3,
+                ..AgentConfig::default()
+            },
+            vec![reply("more convolutions"), reply(&listed.join("\n"))],
+        );
+        b.restore(&saved.0).unwrap();
+        let mut r2 = saved.1;
+        let q = b.propose(&mut Context::new(&mut r2, &none_seen)).unwrap();
+        assert_eq!((q.arch, q.operator), (p.arch, p.operator));
+        assert_eq!(a.state(), b.state());
+    }
+
+    #[test]
+    fn a_screen_keeps_the_best_of_several_crossover_children() {
+        let cfg = AgentConfig {
+            candidates: 4,
+            evolution_iterations: 0,
+            inspiration_iterations: 0,
+            crossover_iterations: 1,
+            ..AgentConfig::default()
+        };
+        let mut a = screened(cfg, Vec::new());
+        let mut rng = Rng::seed(3);
+        let none_seen = |_: &str| false;
+        let seed = a.propose(&mut Context::new(&mut rng, &none_seen)).unwrap();
+        seen_score(&mut a, &seed.arch, 1);
+        for n in 2..6 {
+            seen_score(&mut a, &Space::Nb201.random(&mut Rng::seed(n as u64)), n);
+        }
+        let p = a.propose(&mut Context::new(&mut rng, &none_seen)).unwrap();
+        assert_eq!(p.operator, "crossover+zc", "{}", p.origin);
+        let screen = a
+            .drain_events()
+            .into_iter()
+            .find(|e| e["kind"] == "screen")
+            .expect("a screen event");
+        assert_eq!(screen["stage"], "crossover");
+        let best = screen["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["proxy_score"].as_f64())
+            .fold(f64::MIN, f64::max);
+        assert_eq!(best, code_of(&p.arch) as f64);
+    }
+
+    fn code_of(a: &Arch) -> usize {
+        match a {
+            Arch::Nb201(c) => c.code(),
+            Arch::Darts(_) => usize::MAX,
+        }
     }
 }

@@ -106,23 +106,38 @@ impl SekiAgent {
         };
         let violations = |a: &Arch| avoid.iter().filter(|c| c.holds(a)).count();
         let pv = violations(&parent);
+        // With a screen, up to `agent.candidates` distinct children, the
+        // best by the screen kept.
+        let want = self.screened_children();
+        let mut found: Vec<Proposal> = Vec::new();
         for _ in 0..TRIES {
             let child = parent.mutate(ctx.rng);
             let cv = violations(&child);
             // Inside the pruned space, or closer to it than the parent.
-            if !ctx.is_seen(&child) && (cv == 0 || cv < pv) {
-                let p = Proposal::from_parent(
-                    child,
-                    format!(
-                        "pruned evolution: a mutation of {} avoiding {} claim(s)",
-                        parent_entry.id,
-                        avoid.len()
-                    ),
-                    &parent,
-                )
-                .by(Stage::Pruned.operator());
-                return Ok((p, Pending::Pruned));
+            if !ctx.is_seen(&child)
+                && (cv == 0 || cv < pv)
+                && !found.iter().any(|p| p.arch.hash() == child.hash())
+            {
+                found.push(
+                    Proposal::from_parent(
+                        child,
+                        format!(
+                            "pruned evolution: a mutation of {} avoiding {} claim(s)",
+                            parent_entry.id,
+                            avoid.len()
+                        ),
+                        &parent,
+                    )
+                    .by(Stage::Pruned.operator()),
+                );
+                if found.len() >= want {
+                    break;
+                }
             }
+        }
+        if !found.is_empty() {
+            let p = self.screen_pick(Stage::Pruned.name(), found)?;
+            return Ok((p, Pending::Pruned));
         }
         let (arch, parent_hash) = self.fallback(ctx, Some(&parent_entry.arch));
         let mut p = Proposal::new(

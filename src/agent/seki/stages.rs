@@ -241,21 +241,34 @@ impl SekiAgent {
             .iter()
             .filter_map(|&k| pairs.get(k).copied())
             .collect();
-        for (i, j) in pairs {
+        // With a screen, up to `agent.candidates` distinct children, the
+        // best by the screen kept.
+        let want = self.screened_children();
+        let mut found: Vec<Proposal> = Vec::new();
+        'pairs: for (i, j) in pairs {
             let (a, b) = (&archs[i], &archs[j]);
             for _ in 0..10 {
                 if let Some(child) = a.crossover(b, ctx.rng) {
-                    if !ctx.is_seen(&child) {
-                        let p = Proposal::from_parent(
-                            child,
-                            format!("crossover of {} and {}", a.hash(), b.hash()),
-                            a,
-                        )
-                        .by(Stage::Crossover.operator());
-                        return Ok((p, Pending::Crossover));
+                    if !ctx.is_seen(&child) && !found.iter().any(|p| p.arch.hash() == child.hash())
+                    {
+                        found.push(
+                            Proposal::from_parent(
+                                child,
+                                format!("crossover of {} and {}", a.hash(), b.hash()),
+                                a,
+                            )
+                            .by(Stage::Crossover.operator()),
+                        );
+                        if found.len() >= want {
+                            break 'pairs;
+                        }
                     }
                 }
             }
+        }
+        if !found.is_empty() {
+            let p = self.screen_pick(Stage::Crossover.name(), found)?;
+            return Ok((p, Pending::Crossover));
         }
         // The parents' children were all evaluated: a mutation of the current.
         let (arch, parent) = self.fallback(ctx, Some(&current.arch));
