@@ -121,7 +121,7 @@ pub struct Screening {
 
 /// The checkpoints reported for a budget: 25, 50, then every 100, and the budget itself.
 pub fn checkpoints(budget: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = [25, 50].into_iter().filter(|&c| c < budget).collect();
+    let mut v: Vec<usize> = [10, 25, 50].into_iter().filter(|&c| c < budget).collect();
     v.extend((1..).map(|k| k * 100).take_while(|&c| c < budget));
     v.push(budget);
     v
@@ -278,7 +278,7 @@ pub fn run_seki_zc(
             None,
             models.clone(),
         )?;
-        Ok(Box::new(agent.with_screen(Box::new(screen))))
+        Ok(Box::new(agent.with_screen(Box::new(screen)).with_screen_warmup(screening.warmup)))
     };
     let mut r = run_named(
         BenchStrategy::SekiZc.name(),
@@ -648,9 +648,9 @@ mod tests {
 
     #[test]
     fn checkpoint_marks() {
-        assert_eq!(checkpoints(100), vec![25, 50, 100]);
-        assert_eq!(checkpoints(250), vec![25, 50, 100, 200, 250]);
-        assert_eq!(checkpoints(30), vec![25, 30]);
+        assert_eq!(checkpoints(100), vec![10, 25, 50, 100]);
+        assert_eq!(checkpoints(250), vec![10, 25, 50, 100, 200, 250]);
+        assert_eq!(checkpoints(30), vec![10, 25, 30]);
         assert_eq!(checkpoints(10), vec![10]);
     }
 

@@ -118,6 +118,8 @@ pub struct SearchConfig {
     /// Two scores are distinguishable when they differ by more than this many
     /// standard errors of their difference.
     pub distinguish_z: f64,
+    /// `[search.screen]`: zero-cost proxies that choose what is trained.
+    pub screen: crate::strategy::ScreenSettings,
 }
 
 impl Default for SearchConfig {
@@ -138,6 +140,7 @@ impl Default for SearchConfig {
             contender_repeats: 2,
             reevaluate_close_bests: false,
             distinguish_z: 1.96,
+            screen: Default::default(),
         }
     }
 }
@@ -234,6 +237,21 @@ impl Loaded {
             return Err(self.invalid(
                 "search.max_cost_usd",
                 "must be 0 (no limit) or a positive amount",
+            ));
+        }
+        if let Err((key, msg)) = c.search.screen.check() {
+            return Err(self.invalid(&format!("search.screen.{key}"), msg));
+        }
+        if c.search.screen.enabled() && c.search.strategy == StrategyKind::Random {
+            return Err(self.invalid(
+                "search.screen.proxies",
+                "random search trains what it draws; a screen needs strategy rea or seki",
+            ));
+        }
+        if c.search.screen.file.is_some() && c.search.evaluator != EvaluatorKind::Nb201 {
+            return Err(self.invalid(
+                "search.screen.file",
+                "a proxy scores file is joined to the NAS-Bench-201 table; with the candle evaluator the proxies are computed as the session goes (leave file out)",
             ));
         }
         if c.strategy.rea.population == 0 {
@@ -390,6 +408,9 @@ impl Config {
             resolve(base, &mut config.agent.prompts_dir);
         }
         resolve(base, &mut config.evaluator.candle.data_dir);
+        if let Some(f) = config.search.screen.file.as_mut() {
+            resolve(base, f);
+        }
         for p in [
             &mut config.executor.slurm.program,
             &mut config.executor.slurm.bin_dir,

@@ -393,7 +393,13 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
             (rows, targets, format!("DARTS network: {} cells, {} channels, {}", c.cells, c.channels, c.dataset.name()))
         }
     };
-    let figures = zc::correlate(&rows, &targets);
+    use seki::eval::zero_cost::Proxy;
+    let figures: Vec<zc::ProxyFigures> = zc::correlate(&rows, &targets)
+        .into_iter()
+        .filter(|f| {
+            a.proxies.contains(&f.proxy) || matches!(f.proxy, Proxy::Params | Proxy::Flops)
+        })
+        .collect();
     let result = ZcResult {
         space: cfg.search.space.name().to_string(),
         network,

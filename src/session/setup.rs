@@ -141,6 +141,16 @@ pub fn strategy(
     evaluator: &EvaluatorInfo,
     llm: &LlmSource,
 ) -> Result<Box<dyn Strategy>, SessionError> {
+    let screen = screen(cfg)?;
+    if cfg.search.strategy == StrategyKind::Rea {
+        if let Some(screen) = screen {
+            let mut rea = cfg.strategy.rea;
+            rea.warmup = cfg.search.screen.warmup;
+            return Ok(Box::new(
+                strategy::RegularizedEvolution::new(cfg.search.space, rea).with_screen(screen),
+            ));
+        }
+    }
     if cfg.search.strategy != StrategyKind::Seki {
         return Ok(strategy::build(
             cfg.search.strategy,
@@ -160,5 +170,61 @@ pub fn strategy(
         None
     };
     let agent = agent::build(cfg, session, evaluator, kb.as_ref(), models(cfg, llm)?)?;
-    Ok(Box::new(agent))
+    Ok(match screen {
+        Some(screen) => Box::new(
+            agent
+                .with_screen(screen)
+                .with_screen_warmup(cfg.search.screen.warmup),
+        ),
+        None => Box::new(agent),
+    })
+}
+
+/// The zero-cost screen `[search.screen]` asks for: a `seki proxy zc` scores
+/// file joined to the NAS-Bench-201 table, or proxies computed as the
+/// session goes on the network the evaluator trains (for the table: the
+/// benchmark's network on a batch of the Candle evaluator's dataset).
+pub fn screen(cfg: &Config) -> Result<Option<Box<dyn strategy::Screen>>, SessionError> {
+    use crate::eval::zero_cost::{InputShape, ProbeInput, Proxy, ZcConfig};
+    let s = &cfg.search.screen;
+    if !s.enabled() {
+        return Ok(None);
+    }
+    if let Some(file) = &s.file {
+        let table =
+            eval::Nb201Table::load(&cfg.evaluator.nb201.table).map_err(eval::EvalError::from)?;
+        let csv = strategy::ProxyCsv::load(file, &table).map_err(strategy::StrategyError::from)?;
+        let screen = csv.screen(&s.proxies).map_err(strategy::StrategyError::from)?;
+        return Ok(Some(Box::new(screen)));
+    }
+    let proxies = s
+        .proxies
+        .iter()
+        .map(|p| p.parse::<Proxy>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| strategy::StrategyError::from(strategy::ScreenError::Worker(e)))?;
+    let mut zc = ZcConfig::new(cfg.evaluator.candle.clone());
+    zc.batch = s.batch;
+    zc.input = if s.noise_input {
+        ProbeInput::Noise
+    } else {
+        ProbeInput::Dataset
+    };
+    if cfg.search.evaluator == eval::EvaluatorKind::Nb201 {
+        zc.candle.stage_cells = 5;
+        zc.candle.channels = 16;
+        zc.shape = Some(InputShape {
+            channels: 3,
+            size: 32,
+            classes: 10,
+        });
+    }
+    let program = std::env::current_exe().map_err(|e| {
+        strategy::StrategyError::from(strategy::ScreenError::Worker(format!(
+            "cannot locate the seki executable: {e}"
+        )))
+    })?;
+    let screen =
+        strategy::LiveScreen::new(program, zc, proxies).map_err(strategy::StrategyError::from)?;
+    Ok(Some(Box::new(screen)))
 }

@@ -5,6 +5,7 @@
 //! search score. Its whole state is serialisable, so a session can journal it
 //! after every step and resume exactly.
 
+pub mod live_screen;
 pub mod proxy_csv;
 pub mod random;
 pub mod rea;
@@ -13,7 +14,8 @@ pub mod screen;
 pub use proxy_csv::{CpuMeter, ProxyCsv, ProxyScreen};
 pub use random::RandomSearch;
 pub use rea::RegularizedEvolution;
-pub use screen::{pick_best, Screen, ScreenError};
+pub use live_screen::LiveScreen;
+pub use screen::{pick_best, Screen, ScreenError, ScreenSettings};
 
 use crate::rng::Rng;
 use crate::space::{Arch, Space};

@@ -76,6 +76,65 @@ pub enum ScreenError {
     /// There was nothing to choose from.
     #[error("no candidates to screen")]
     NoCandidates,
+    /// The zero-cost workers could not run.
+    #[error("zero-cost scoring failed: {0}")]
+    Worker(String),
+}
+
+/// `[search.screen]`: which zero-cost proxies choose what a session trains.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreenSettings {
+    /// Proxies to rank by (`synflow`, `naswot`, `jacob_cov`, `snip`,
+    /// `grad_norm`, `params`, `flops`; several: a vote of their ranks).
+    /// Empty: no screen.
+    pub proxies: Vec<String>,
+    /// A `seki proxy zc` scores file to read them from (NAS-Bench-201 table
+    /// only); without one they are computed as the session goes.
+    pub file: Option<PathBuf>,
+    /// Zero-cost warm-up: random architectures scored before the first
+    /// training; the best are trained first (REA: a population's worth;
+    /// seki: each line's seed). 0: none.
+    pub warmup: usize,
+    /// Images in the data-dependent proxies' batch.
+    pub batch: usize,
+    /// Feed the data-dependent proxies Gaussian noise instead of the dataset.
+    pub noise_input: bool,
+}
+
+impl Default for ScreenSettings {
+    fn default() -> Self {
+        ScreenSettings {
+            proxies: Vec::new(),
+            file: None,
+            warmup: 100,
+            batch: 64,
+            noise_input: false,
+        }
+    }
+}
+
+impl ScreenSettings {
+    /// Whether a screen is asked for.
+    pub fn enabled(&self) -> bool {
+        !self.proxies.is_empty()
+    }
+
+    /// Refuse settings that cannot work: `(key, message)`.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for p in &self.proxies {
+            let proxy: crate::eval::zero_cost::Proxy = p.parse().map_err(|e| ("proxies", e))?;
+            if proxy.needs_data() && self.file.is_none() && self.batch < 2 {
+                return Err(("batch", format!("{proxy} needs a batch of at least 2 images")));
+            }
+        }
+        if let Some(f) = &self.file {
+            if !f.is_file() {
+                return Err(("file", format!("{} does not exist", f.display())));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Candidate positions ordered by score, best first: scored ones by

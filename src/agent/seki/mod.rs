@@ -225,6 +225,9 @@ pub struct SekiAgent {
     extras: Vec<Proposal>,
     /// Untrained-network proxy scores choosing among candidates, if any.
     screen: Option<Box<dyn Screen>>,
+    /// Random architectures a screen ranks for each bootstrap seed (0: the
+    /// seed is one random architecture).
+    screen_warmup: usize,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -322,6 +325,7 @@ impl SekiAgent {
             protocol: None,
             extras: Vec::new(),
             screen: None,
+            screen_warmup: 0,
         })
     }
 
@@ -332,6 +336,14 @@ impl SekiAgent {
     /// The scores are journalled, never shown to the LLM.
     pub fn with_screen(mut self, screen: Box<dyn Screen>) -> Self {
         self.screen = Some(screen);
+        self
+    }
+
+    /// With a screen, bootstrap each line from the best of `warmup` random
+    /// architectures by it (a zero-cost warm-up) instead of one random
+    /// architecture, when the pool has no seed left to offer.
+    pub fn with_screen_warmup(mut self, warmup: usize) -> Self {
+        self.screen_warmup = warmup;
         self
     }
 
@@ -650,6 +662,24 @@ impl Strategy for SekiAgent {
             let p = match seed {
                 Some((id, arch)) => {
                     Proposal::new(arch, format!("seed: {id} from the knowledge base")).by("seed")
+                }
+                None if self.screen.is_some() && self.screen_warmup > 1 => {
+                    let mut cands = Vec::new();
+                    let mut seen = std::collections::HashSet::new();
+                    for _ in 0..self.screen_warmup * 4 {
+                        if cands.len() >= self.screen_warmup {
+                            break;
+                        }
+                        let a = self.space.random(ctx.rng);
+                        if !ctx.is_seen(&a) && seen.insert(a.hash()) {
+                            cands.push(Proposal::new(a, "seed: random").by("seed"));
+                        }
+                    }
+                    if cands.is_empty() {
+                        Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed")
+                    } else {
+                        self.screen_pick("seed", cands)?
+                    }
                 }
                 None => Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed"),
             };

@@ -361,12 +361,12 @@ fn gaussian(rng: &mut Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// The input scale of the synflow pass. The linearised network is
-/// positively homogeneous in its input, so every weight gradient, and the
-/// score, scales with it; a tiny input keeps deep all-convolution cells
-/// (whose path sums reach 1e40 and more) inside `f32`, and the score is
-/// divided by it again in `f64`.
-const SYNFLOW_INPUT: f64 = 1e-20;
+/// The input of the synflow pass's first (sizing) forward. The linearised
+/// network (absolute weights, no batch norm, biases zeroed: they change no
+/// weight's gradient) is positively homogeneous in its input, so its
+/// summed logits `R` scale with the input exactly; deep all-convolution
+/// cells reach `R` of 1e45 and more for an input of ones, past `f32`.
+const SYNFLOW_PROBE: f64 = 1e-24;
 
 /// Score `arch` with the proxies `cfg` names, on `batch` (the network is
 /// built on the batch's device with `cfg.candle`'s shape and seed).
@@ -491,39 +491,61 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
     }
 
     // Synflow (and the multiply-adds of one sample, counted on the way):
-    // absolute weights, no batch norm, an all-ones input.
+    // absolute weights, no batch norm, an input of equal values. A first
+    // forward sizes `R` for an input of ones (R1 / SYNFLOW_PROBE); the
+    // second runs with input and output gradient both scaled by
+    // 1 / sqrt(R), so activations and their gradients stay near sqrt(R)
+    // and every weight's `θ · ∂R/∂θ` near 1 (then rescaled in f64).
     let t = Instant::now();
     for p in &params {
-        p.var.set(&p.var.as_tensor().abs()?)?;
+        let v = if p.var.rank() >= 2 {
+            p.var.as_tensor().abs()?
+        } else {
+            p.var.as_tensor().zeros_like()?
+        };
+        p.var.set(&v)?;
     }
-    let ones = (Tensor::ones((1, s.channels, s.size, s.size), DType::F32, &device)?
-        * SYNFLOW_INPUT)?;
-    let mut ctx = Ctx::new(true, 0.0, cc.seed);
-    ctx.probe = Some(Probe {
+    let probe = || Probe {
         batch_norm: false,
         record: false,
         ..Probe::default()
-    });
-    let (logits, _) = net.forward(&ones, &mut ctx)?;
+    };
+    let ones = Tensor::ones((1, s.channels, s.size, s.size), DType::F32, &device)?;
+    let mut ctx = Ctx::new(true, 0.0, cc.seed);
+    ctx.probe = Some(probe());
+    let (logits, _) = net.forward(&(&ones * SYNFLOW_PROBE)?, &mut ctx)?;
     out.values.insert(Proxy::Flops, ctx.macs as f64);
     if want(Proxy::Synflow) {
-        let grads = logits.sum_all()?.backward()?;
-        let mut total = 0f64;
-        for w in &weights {
-            if let Some(g) = grads.get(w.as_tensor()) {
-                total += (g * w.as_tensor())?
-                    .abs()?
-                    .to_dtype(DType::F64)?
-                    .sum_all()?
-                    .to_scalar::<f64>()?;
-            }
-        }
-        let v = total / SYNFLOW_INPUT;
-        if v == 0.0 {
+        let r1 = logits
+            .to_dtype(DType::F64)?
+            .sum_all()?
+            .to_scalar::<f64>()?;
+        let r = r1 / SYNFLOW_PROBE;
+        let v = if r1 == 0.0 {
             out.notes
                 .push("synflow: 0, the output does not depend on the input".into());
-        }
-        out.set(Proxy::Synflow, Some(v), || {
+            Some(0.0)
+        } else if !(r.is_finite() && r > 0.0) {
+            None
+        } else {
+            let scale = r.sqrt().recip();
+            let mut ctx = Ctx::new(true, 0.0, cc.seed);
+            ctx.probe = Some(probe());
+            let (logits, _) = net.forward(&(&ones * scale)?, &mut ctx)?;
+            let grads = (logits.sum_all()? * scale)?.backward()?;
+            let mut total = 0f64;
+            for w in &weights {
+                if let Some(g) = grads.get(w.as_tensor()) {
+                    total += (g * w.as_tensor())?
+                        .abs()?
+                        .to_dtype(DType::F64)?
+                        .sum_all()?
+                        .to_scalar::<f64>()?;
+                }
+            }
+            Some(total / (scale * scale))
+        };
+        out.set(Proxy::Synflow, v, || {
             "the linearised network overflowed".into()
         });
     }
