@@ -23,6 +23,8 @@ pub struct Checkpoint {
     pub mean: f64,
     /// Sample standard deviation over seeds.
     pub std: f64,
+    /// Standard error of the mean over seeds (`std / sqrt(n)`).
+    pub se: f64,
     /// Each seed's figure, in seed order (to pool runs made apart).
     pub values: Vec<f64>,
 }
@@ -278,7 +280,11 @@ pub fn run_seki_zc(
             None,
             models.clone(),
         )?;
-        Ok(Box::new(agent.with_screen(Box::new(screen)).with_screen_warmup(screening.warmup)))
+        Ok(Box::new(
+            agent
+                .with_screen(Box::new(screen))
+                .with_screen_warmup(screening.warmup),
+        ))
     };
     let mut r = run_named(
         BenchStrategy::SekiZc.name(),
@@ -408,6 +414,7 @@ fn run_named(
                     evaluations,
                     mean,
                     std,
+                    se: std / (xs.len().max(1) as f64).sqrt(),
                     values: xs,
                 }
             })
@@ -609,12 +616,35 @@ pub fn render_table(results: &[StrategyResult]) -> String {
         out.push_str(&format!("{evals:>11}"));
         for r in results {
             let c = &r.checkpoints[i];
-            out.push_str(&format!(
-                "  {:>16}",
-                format!("{:.2} ± {:.2}", c.mean, c.std)
-            ));
+            out.push_str(&format!("  {:>16}", format!("{:.2} ± {:.2}", c.mean, c.se)));
         }
         out.push('\n');
+    }
+    // Paired differences against the first strategy (same seeds in the
+    // same order), with their standard error over seeds.
+    if let Some(base) = results.first() {
+        for r in results.iter().skip(1) {
+            let mut line = String::new();
+            let mut any = false;
+            for (c, b) in r.checkpoints.iter().zip(&base.checkpoints) {
+                if c.values.len() == b.values.len() && c.values.len() > 1 {
+                    let d: Vec<f64> = c.values.iter().zip(&b.values).map(|(x, y)| x - y).collect();
+                    let (m, sd) = mean_std(&d);
+                    line.push_str(&format!(
+                        "  @{}: {m:+.2} ± {:.2}",
+                        c.evaluations,
+                        sd / (d.len() as f64).sqrt()
+                    ));
+                    any = true;
+                }
+            }
+            if any {
+                out.push_str(&format!(
+                    "{:>11}  {} − {}:{line}\n",
+                    "paired", r.strategy, base.strategy
+                ));
+            }
+        }
     }
     out.push_str(&format!("{:>11}", "s/session"));
     for r in results {

@@ -12,17 +12,33 @@ fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
     let d = tempfile::tempdir().unwrap();
     let csv = d.path().join("zc.csv");
     let run = || {
-        ok(seki(d.path()).args([
-            "proxy", "zc", "--space", "nb201", "--sample", "12", "--seed", "4", "--proxies",
-            "synflow,naswot", "--batch", "8", "--json", "--out",
-        ])
-        .arg(&csv))
+        ok(seki(d.path())
+            .args([
+                "proxy",
+                "zc",
+                "--space",
+                "nb201",
+                "--sample",
+                "12",
+                "--seed",
+                "4",
+                "--proxies",
+                "synflow,naswot",
+                "--batch",
+                "8",
+                "--json",
+                "--out",
+            ])
+            .arg(&csv))
     };
     let out = run();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["n"], 12);
     let proxies = v["proxies"].as_array().unwrap();
-    let names: Vec<&str> = proxies.iter().map(|p| p["proxy"].as_str().unwrap()).collect();
+    let names: Vec<&str> = proxies
+        .iter()
+        .map(|p| p["proxy"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["synflow", "naswot", "params", "flops"]);
     for p in proxies {
         let rho = p["agreement"][0]["spearman_rho"].as_f64().unwrap();
@@ -31,19 +47,33 @@ fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
     }
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 13, "{text}");
-    assert!(text.starts_with("index,arch,synflow,naswot,jacob_cov,snip,grad_norm,params,flops,seconds,note\n"));
+    assert!(text.starts_with(
+        "index,arch,synflow,naswot,jacob_cov,snip,grad_norm,params,flops,seconds,note\n"
+    ));
     // The figures sit beside the scores.
     assert!(d.path().join("zc.json").is_file());
     // A rerun with the same file scores nothing again: same rows, same figures.
     let again: serde_json::Value = serde_json::from_str(&run()).unwrap();
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
-    assert_eq!(again["proxies"][0]["agreement"], v["proxies"][0]["agreement"]);
+    assert_eq!(
+        again["proxies"][0]["agreement"],
+        v["proxies"][0]["agreement"]
+    );
 
     // The bench joins the file: REA with a zero-cost warm-up runs on it.
     let out = ok(seki(d.path())
         .args([
-            "bench", "nb201", "--strategy", "rea,rea-zc", "--budget", "20", "--seeds", "2",
-            "--warmup", "12", "--proxies",
+            "bench",
+            "nb201",
+            "--strategy",
+            "rea,rea-zc",
+            "--budget",
+            "20",
+            "--seeds",
+            "2",
+            "--warmup",
+            "12",
+            "--proxies",
         ])
         .arg(&csv));
     assert!(out.contains("rea-zc"), "{out}");
@@ -55,7 +85,17 @@ fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
     std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
     let err = fails(
         seki(d.path())
-            .args(["bench", "nb201", "--strategy", "rea-zc", "--budget", "10", "--seeds", "1", "--proxies"])
+            .args([
+                "bench",
+                "nb201",
+                "--strategy",
+                "rea-zc",
+                "--budget",
+                "10",
+                "--seeds",
+                "1",
+                "--proxies",
+            ])
             .arg(&bad),
     );
     assert!(err.contains("bad.csv:4"), "{err}");
@@ -75,5 +115,8 @@ fn a_search_screened_by_live_proxies_trains_the_warm_up_s_best_first() {
     // An unknown proxy is refused at load, the key named.
     let bad = "[search.screen]\nproxies = [\"synflo\"]\n";
     let err = fails(seki_with(d.path(), "bad", bad).args(["search"]));
-    assert!(err.contains("search.screen.proxies") && err.contains("synflo"), "{err}");
+    assert!(
+        err.contains("search.screen.proxies") && err.contains("synflo"),
+        "{err}"
+    );
 }

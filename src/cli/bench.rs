@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Run seeded sessions of each strategy against the NAS-Bench-201 table and
-    /// print the mean ± std test accuracy of the returned architecture at
+    /// print the mean ± standard error test accuracy of the returned architecture at
     /// evaluations 25, 50, 100, 200, ..., budget.
     Nb201(Nb201Args),
     /// Measure the agent's tie rule under evaluation noise, on the
@@ -284,7 +284,7 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!(
-            "NAS-Bench-201 CIFAR-10: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± std over seeds (best in table: {:.2})\n",
+            "NAS-Bench-201 CIFAR-10: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± standard error over seeds (best in table: {:.2})\n",
             table.best_test()
         );
         print!("{}", bench::render_table(&results));

@@ -52,7 +52,11 @@ pub struct ZcArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Proxies to compute (params and flops always are).
-    #[arg(long, value_delimiter = ',', default_value = "synflow,naswot,jacob_cov,snip,grad_norm,params,flops")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "synflow,naswot,jacob_cov,snip,grad_norm,params,flops"
+    )]
     pub proxies: Vec<seki::eval::zero_cost::Proxy>,
     /// Images in the data-dependent proxies' batch.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -327,7 +331,8 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
     let quiet = a.json;
     let started = std::time::Instant::now();
     let mut progress = |done: usize, total: usize, row: &zc::Row| {
-        if !quiet && (done % 50 == 0 || done == total || !row.note.is_empty() && done < 50) {
+        if !quiet && (done.is_multiple_of(50) || done == total || !row.note.is_empty() && done < 50)
+        {
             let rate = started.elapsed().as_secs_f64() / done.max(1) as f64;
             eprintln!(
                 "[{done}/{total}] {:.2} s per architecture, about {:.0} min left{}",
@@ -355,7 +360,12 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
             let cells = zc::table_sample(&table, a.sample, a.seed);
             let rows = zc::score_all(&program, &cells, &zcfg, a.out.as_deref(), &mut progress)?;
             let targets = zc::table_targets(&table, &rows);
-            (rows, targets, "NAS-Bench-201 network: 5 cells per stage, 16 channels, 3x32x32 input, 10 classes".to_string())
+            (
+                rows,
+                targets,
+                "NAS-Bench-201 network: 5 cells per stage, 16 channels, 3x32x32 input, 10 classes"
+                    .to_string(),
+            )
         }
         Space::Darts => {
             let dir = a
@@ -382,28 +392,40 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
             let targets = vec![
                 (
                     format!("trained: {}", check.low),
-                    rows.iter().map(|r| check.pairs.get(r.index).and_then(|p| p.low)).collect(),
+                    rows.iter()
+                        .map(|r| check.pairs.get(r.index).and_then(|p| p.low))
+                        .collect(),
                 ),
                 (
                     format!("trained: {}", check.high),
-                    rows.iter().map(|r| check.pairs.get(r.index).and_then(|p| p.high)).collect(),
+                    rows.iter()
+                        .map(|r| check.pairs.get(r.index).and_then(|p| p.high))
+                        .collect(),
                 ),
             ];
             let c = &zcfg.candle;
-            (rows, targets, format!("DARTS network: {} cells, {} channels, {}", c.cells, c.channels, c.dataset.name()))
+            (
+                rows,
+                targets,
+                format!(
+                    "DARTS network: {} cells, {} channels, {}",
+                    c.cells,
+                    c.channels,
+                    c.dataset.name()
+                ),
+            )
         }
     };
     use seki::eval::zero_cost::Proxy;
     let figures: Vec<zc::ProxyFigures> = zc::correlate(&rows, &targets)
         .into_iter()
-        .filter(|f| {
-            a.proxies.contains(&f.proxy) || matches!(f.proxy, Proxy::Params | Proxy::Flops)
-        })
+        .filter(|f| a.proxies.contains(&f.proxy) || matches!(f.proxy, Proxy::Params | Proxy::Flops))
         .collect();
     let result = ZcResult {
         space: cfg.search.space.name().to_string(),
         network,
         input: match a.input {
+            _ if !zcfg.needs_data() => "none (no data-dependent proxy requested)".to_string(),
             seki::eval::zero_cost::ProbeInput::Dataset => format!(
                 "a batch of {} {} training images{}",
                 a.batch,
@@ -439,13 +461,25 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
         let _ = n;
     }
     head.push_str("  s/arch");
-    println!("{}", names.iter().enumerate().map(|(i, n)| format!("[{}] {n}", i + 1)).collect::<Vec<_>>().join("   "));
+    println!(
+        "{}",
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("[{}] {n}", i + 1))
+            .collect::<Vec<_>>()
+            .join("   ")
+    );
     println!("{head}");
     let f3 = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     for f in &result.proxies {
         let mut line = format!("{:<10} {:>6} {:>9}", f.proxy.name(), f.n, f.unscored);
         for ag in &f.agreement {
-            line.push_str(&format!("  {:>8} {:>8}", f3(ag.spearman_rho), f3(ag.kendall_tau)));
+            line.push_str(&format!(
+                "  {:>8} {:>8}",
+                f3(ag.spearman_rho),
+                f3(ag.kendall_tau)
+            ));
         }
         line.push_str(&format!(
             "  {}",

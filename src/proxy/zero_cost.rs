@@ -200,14 +200,19 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, ZcCheckError> {
             if s.is_empty() {
                 return Ok(None);
             }
-            s.parse::<f64>()
-                .map(Some)
-                .map_err(|_| bad(ln, format!("column {} ({what}): '{s}' is not a number", k + 1)))
+            s.parse::<f64>().map(Some).map_err(|_| {
+                bad(
+                    ln,
+                    format!("column {} ({what}): '{s}' is not a number", k + 1),
+                )
+            })
         };
-        let index = cols[0]
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| bad(ln, format!("column 1 (index): '{}' is not an index", cols[0])))?;
+        let index = cols[0].trim().parse::<usize>().map_err(|_| {
+            bad(
+                ln,
+                format!("column 1 (index): '{}' is not an index", cols[0]),
+            )
+        })?;
         let mut values = BTreeMap::new();
         for (k, p) in Proxy::ALL.iter().enumerate() {
             values.insert(*p, num(k + 2, p.name())?);
@@ -336,10 +341,7 @@ pub fn correlate(rows: &[Row], targets: &[(String, Vec<Option<f64>>)]) -> Vec<Pr
                 .iter()
                 .map(|r| r.values.get(&p).copied().flatten())
                 .collect();
-            let lowest = vals
-                .iter()
-                .flatten()
-                .fold(f64::INFINITY, |m, &v| m.min(v));
+            let lowest = vals.iter().flatten().fold(f64::INFINITY, |m, &v| m.min(v));
             let floor = if lowest.is_finite() {
                 lowest - 1.0 - lowest.abs()
             } else {
@@ -446,14 +448,22 @@ mod tests {
         text.push('\n');
         std::fs::write(&p, &text).unwrap();
         let e = read_csv(&p).unwrap_err().to_string();
-        assert!(e.contains("zc.csv:2") && e.contains("synflow") && e.contains("'two'"), "{e}");
+        assert!(
+            e.contains("zc.csv:2") && e.contains("synflow") && e.contains("'two'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unscored_architectures_rank_lowest_never_first() {
         // Synflow agrees with the target where it scores; the unscored
         // cell is the worst by the target, so ranking it lowest is exact.
-        let rows: Vec<Row> = vec![row(0, None), row(1, Some(1.0)), row(2, Some(5.0)), row(3, Some(9.0))];
+        let rows: Vec<Row> = vec![
+            row(0, None),
+            row(1, Some(1.0)),
+            row(2, Some(5.0)),
+            row(3, Some(9.0)),
+        ];
         let target = vec![Some(10.0), Some(20.0), Some(30.0), Some(40.0)];
         let f = correlate(&rows, &[("t".into(), target)]);
         let syn = f.iter().find(|f| f.proxy == Proxy::Synflow).unwrap();

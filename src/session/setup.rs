@@ -194,7 +194,9 @@ pub fn screen(cfg: &Config) -> Result<Option<Box<dyn strategy::Screen>>, Session
         let table =
             eval::Nb201Table::load(&cfg.evaluator.nb201.table).map_err(eval::EvalError::from)?;
         let csv = strategy::ProxyCsv::load(file, &table).map_err(strategy::StrategyError::from)?;
-        let screen = csv.screen(&s.proxies).map_err(strategy::StrategyError::from)?;
+        let screen = csv
+            .screen(&s.proxies)
+            .map_err(strategy::StrategyError::from)?;
         return Ok(Some(Box::new(screen)));
     }
     let proxies = s

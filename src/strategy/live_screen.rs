@@ -55,8 +55,10 @@ impl LiveScreen {
             return Ok(());
         }
         let mut got: Vec<(usize, Outcome)> = Vec::new();
-        run_children(&self.program, &todo, &self.cfg, &mut |i, o| got.push((i, o)))
-            .map_err(|e| ScreenError::Worker(e.to_string()))?;
+        run_children(&self.program, &todo, &self.cfg, &mut |i, o| {
+            got.push((i, o))
+        })
+        .map_err(|e| ScreenError::Worker(e.to_string()))?;
         for (i, o) in got {
             let Some(a) = todo.get(i) else { continue };
             let values = match o.scores() {
@@ -164,7 +166,8 @@ done
     fn scores_come_from_the_worker_once_per_architecture() {
         let d = tempfile::tempdir().unwrap();
         let cfg = ZcConfig::new(CandleConfig::default());
-        let mut s = LiveScreen::new(fake_worker(d.path()), cfg.clone(), vec![Proxy::Synflow]).unwrap();
+        let mut s =
+            LiveScreen::new(fake_worker(d.path()), cfg.clone(), vec![Proxy::Synflow]).unwrap();
         assert_eq!(s.scores(&archs()).unwrap(), vec![Some(10.0), Some(20.0)]);
         assert_eq!(s.cpu_seconds(), 1.0);
         // Cached: the same scores, no new cost, whatever the order.
@@ -172,7 +175,12 @@ done
         assert_eq!(s.scores(&rev).unwrap(), vec![Some(20.0), Some(10.0)]);
         assert_eq!(s.cpu_seconds(), 1.0);
         // A vote of two disagreeing proxies: mean ranks tie.
-        let mut v = LiveScreen::new(fake_worker(d.path()), cfg, vec![Proxy::Synflow, Proxy::Naswot]).unwrap();
+        let mut v = LiveScreen::new(
+            fake_worker(d.path()),
+            cfg,
+            vec![Proxy::Synflow, Proxy::Naswot],
+        )
+        .unwrap();
         assert_eq!(v.name(), "vote(synflow,naswot)");
         assert_eq!(v.scores(&archs()).unwrap(), vec![Some(0.5), Some(0.5)]);
     }

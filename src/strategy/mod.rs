@@ -11,10 +11,10 @@ pub mod random;
 pub mod rea;
 pub mod screen;
 
+pub use live_screen::LiveScreen;
 pub use proxy_csv::{CpuMeter, ProxyCsv, ProxyScreen};
 pub use random::RandomSearch;
 pub use rea::RegularizedEvolution;
-pub use live_screen::LiveScreen;
 pub use screen::{pick_best, Screen, ScreenError, ScreenSettings};
 
 use crate::rng::Rng;

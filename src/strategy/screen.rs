@@ -125,7 +125,10 @@ impl ScreenSettings {
         for p in &self.proxies {
             let proxy: crate::eval::zero_cost::Proxy = p.parse().map_err(|e| ("proxies", e))?;
             if proxy.needs_data() && self.file.is_none() && self.batch < 2 {
-                return Err(("batch", format!("{proxy} needs a batch of at least 2 images")));
+                return Err((
+                    "batch",
+                    format!("{proxy} needs a batch of at least 2 images"),
+                ));
             }
         }
         if let Some(f) = &self.file {

@@ -347,6 +347,74 @@ impl SekiAgent {
         self
     }
 
+    /// A zero-cost warm-up for `line`: `screen_warmup` random unseen
+    /// architectures ranked by the screen; the best is proposed now and the
+    /// next `top_k - 1` are queued as further seeds of the line, so the
+    /// pool the prompts see starts from the proxy's best. `None` without a
+    /// screen or when nothing unseen was drawn.
+    fn warm_up(
+        &mut self,
+        ctx: &mut Context<'_>,
+        line: usize,
+    ) -> Result<Option<Proposal>, StrategyError> {
+        let mut archs: Vec<Arch> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..self.screen_warmup * 4 {
+            if archs.len() >= self.screen_warmup {
+                break;
+            }
+            let a = self.space.random(ctx.rng);
+            if !ctx.is_seen(&a) && seen.insert(a.hash()) {
+                archs.push(a);
+            }
+        }
+        let Some(screen) = self.screen.as_mut() else {
+            return Ok(None);
+        };
+        if archs.is_empty() {
+            return Ok(None);
+        }
+        let scores = screen.scores(&archs)?;
+        let name = screen.name();
+        let order = crate::strategy::screen::ranking(&scores);
+        let keep: Vec<usize> = order.iter().copied().take(self.cfg.top_k.max(1)).collect();
+        let n = archs.len();
+        self.state.counters.screened += 1;
+        self.events.push(AgentEvent::Screen {
+            stage: "seed".into(),
+            screen: name.clone(),
+            chosen: archs.get(keep[0]).map(Arch::to_text).unwrap_or_default(),
+            // The kept ones only: a warm-up of thousands stays out of the journal.
+            candidates: keep
+                .iter()
+                .map(|&i| super::events::ScreenedCandidate {
+                    arch: archs[i].to_text(),
+                    proxy_score: scores[i],
+                })
+                .collect(),
+        });
+        let origin = |rank: usize, i: usize| {
+            format!(
+                "seed: warm-up rank {rank} of {n} by untrained proxy {name} ({})",
+                show_score(scores[i])
+            )
+        };
+        for (rank, &i) in keep.iter().enumerate().skip(1) {
+            self.state.queue.push(Queued {
+                arch: archs[i].to_text(),
+                origin: origin(rank + 1, i),
+                operator: "seed+zc".into(),
+                parent: None,
+                line,
+                what: Pending::Seed,
+            });
+        }
+        let first = keep[0];
+        Ok(Some(
+            Proposal::new(archs.swap_remove(first), origin(1, first)).by("seed+zc"),
+        ))
+    }
+
     /// With a screen and several candidates, the best of `cands` by it (its
     /// operator marked `+zc`, every candidate's score journalled for
     /// `step`); otherwise the first.
@@ -664,21 +732,11 @@ impl Strategy for SekiAgent {
                     Proposal::new(arch, format!("seed: {id} from the knowledge base")).by("seed")
                 }
                 None if self.screen.is_some() && self.screen_warmup > 1 => {
-                    let mut cands = Vec::new();
-                    let mut seen = std::collections::HashSet::new();
-                    for _ in 0..self.screen_warmup * 4 {
-                        if cands.len() >= self.screen_warmup {
-                            break;
+                    match self.warm_up(ctx, line)? {
+                        Some(p) => p,
+                        None => {
+                            Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed")
                         }
-                        let a = self.space.random(ctx.rng);
-                        if !ctx.is_seen(&a) && seen.insert(a.hash()) {
-                            cands.push(Proposal::new(a, "seed: random").by("seed"));
-                        }
-                    }
-                    if cands.is_empty() {
-                        Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed")
-                    } else {
-                        self.screen_pick("seed", cands)?
                     }
                 }
                 None => Proposal::new(self.fallback(ctx, None).0, "seed: random").by("seed"),

@@ -41,7 +41,8 @@ impl Square {
         let tiny = scale * 1e-13;
         let mut log = 0.0;
         for col in 0..n {
-            let pivot = (col..n).max_by(|&r, &s| m[r * n + col].abs().total_cmp(&m[s * n + col].abs()))?;
+            let pivot =
+                (col..n).max_by(|&r, &s| m[r * n + col].abs().total_cmp(&m[s * n + col].abs()))?;
             let p = m[pivot * n + col];
             if p.abs() <= tiny {
                 return None;
@@ -134,7 +135,10 @@ pub fn row_correlation(x: &[f64], rows: usize, cols: usize) -> Option<Square> {
     let mut a = vec![0.0; rows * rows];
     for i in 0..rows {
         for j in i..rows {
-            let (ri, rj) = (&centred[i * cols..(i + 1) * cols], &centred[j * cols..(j + 1) * cols]);
+            let (ri, rj) = (
+                &centred[i * cols..(i + 1) * cols],
+                &centred[j * cols..(j + 1) * cols],
+            );
             let dot: f64 = ri.iter().zip(rj).map(|(a, b)| a * b).sum();
             let c = dot / (norms[i] * norms[j]);
             a[i * rows + j] = c;
@@ -168,7 +172,10 @@ mod tests {
         // [[2,1],[1,2]]: 1 and 3.
         let m = Square::from_rows(2, vec![2.0, 1.0, 1.0, 2.0]).unwrap();
         let ev = m.symmetric_eigenvalues().unwrap();
-        assert!((ev[0] - 1.0).abs() < 1e-12 && (ev[1] - 3.0).abs() < 1e-12, "{ev:?}");
+        assert!(
+            (ev[0] - 1.0).abs() < 1e-12 && (ev[1] - 3.0).abs() < 1e-12,
+            "{ev:?}"
+        );
         // A 4x4: the eigenvalues sum to the trace and multiply to the determinant.
         let a = vec![
             4.0, 1.0, 0.5, 0.2, 1.0, 3.0, 0.3, 0.1, 0.5, 0.3, 2.0, 0.4, 0.2, 0.1, 0.4, 1.0,

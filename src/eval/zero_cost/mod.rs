@@ -278,9 +278,7 @@ pub fn probe_batch(cfg: &ZcConfig, device: &Device) -> Result<ProbeBatch, Candle
     let per = shape.channels * shape.size * shape.size;
     if !cfg.needs_data() || cfg.input == ProbeInput::Noise {
         let x: Vec<f32> = (0..n * per).map(|_| gaussian(&mut rng) as f32).collect();
-        let y: Vec<u32> = (0..n)
-            .map(|_| rng.below(shape.classes) as u32)
-            .collect();
+        let y: Vec<u32> = (0..n).map(|_| rng.below(shape.classes) as u32).collect();
         return Ok(ProbeBatch {
             x: Tensor::from_vec(x, (n, shape.channels, shape.size, shape.size), device)?,
             y: Tensor::from_vec(y, n, device)?,
@@ -392,7 +390,8 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
         .filter(|p| p.var.rank() >= 2)
         .map(|p| &p.var)
         .collect();
-    out.seconds.insert("build".into(), t.elapsed().as_secs_f64());
+    out.seconds
+        .insert("build".into(), t.elapsed().as_secs_f64());
 
     let want = |p: Proxy| cfg.proxies.contains(&p);
     if cfg.needs_data() {
@@ -420,7 +419,8 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
                 "two samples share a ReLU code (the kernel is singular)".into()
             });
         }
-        out.seconds.insert("forward".into(), t.elapsed().as_secs_f64());
+        out.seconds
+            .insert("forward".into(), t.elapsed().as_secs_f64());
 
         if want(Proxy::Snip) || want(Proxy::GradNorm) {
             let t = Instant::now();
@@ -516,10 +516,7 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
     let (logits, _) = net.forward(&(&ones * SYNFLOW_PROBE)?, &mut ctx)?;
     out.values.insert(Proxy::Flops, ctx.macs as f64);
     if want(Proxy::Synflow) {
-        let r1 = logits
-            .to_dtype(DType::F64)?
-            .sum_all()?
-            .to_scalar::<f64>()?;
+        let r1 = logits.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
         let r = r1 / SYNFLOW_PROBE;
         let v = if r1 == 0.0 {
             out.notes
@@ -549,7 +546,8 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
             "the linearised network overflowed".into()
         });
     }
-    out.seconds.insert("synflow".into(), t.elapsed().as_secs_f64());
+    out.seconds
+        .insert("synflow".into(), t.elapsed().as_secs_f64());
     Ok(out)
 }
 
@@ -603,7 +601,11 @@ mod tests {
         let s = score(&a, &c, &b).unwrap();
         assert_eq!(s.get(Proxy::Synflow), Some(0.0));
         assert_eq!(s.get(Proxy::JacobCov), None);
-        assert!(s.notes.iter().any(|n| n.starts_with("jacob_cov")), "{:?}", s.notes);
+        assert!(
+            s.notes.iter().any(|n| n.starts_with("jacob_cov")),
+            "{:?}",
+            s.notes
+        );
         assert!(s.values.values().all(|v| v.is_finite()));
     }
 

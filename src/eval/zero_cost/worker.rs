@@ -72,7 +72,8 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()
     let mut text = String::new();
     input.read_to_string(&mut text)?;
     let mut emit = |index: usize, outcome: Outcome| -> std::io::Result<()> {
-        let json = serde_json::to_string(&Answer { index, outcome }).map_err(std::io::Error::other)?;
+        let json =
+            serde_json::to_string(&Answer { index, outcome }).map_err(std::io::Error::other)?;
         writeln!(output, "{json}")?;
         output.flush()
     };
@@ -163,7 +164,10 @@ fn run_one_child(
     };
     let body = serde_json::to_string(&req).map_err(|e| CandleError::Setup(e.to_string()))?;
     let io = |what: &str, e: std::io::Error| {
-        CandleError::Setup(format!("zero-cost worker {}: {what}: {e}", program.display()))
+        CandleError::Setup(format!(
+            "zero-cost worker {}: {what}: {e}",
+            program.display()
+        ))
     };
     let mut cmd = Command::new(program);
     cmd.arg("zc-worker")
@@ -316,7 +320,10 @@ mod tests {
         run_children(&p, &archs()[..1], &cfg, &mut |i, o| got.push((i, o))).unwrap();
         match &got[0].1 {
             Outcome::Failed { reason } => {
-                assert!(reason.contains("zc blew up") && reason.contains("code 3"), "{reason}")
+                assert!(
+                    reason.contains("zc blew up") && reason.contains("code 3"),
+                    "{reason}"
+                )
             }
             o => panic!("{o:?}"),
         }
@@ -338,11 +345,19 @@ mod tests {
         });
         let req = Request {
             space: "nb201".into(),
-            archs: archs().iter().map(Arch::to_text).chain(["|bad|".into()]).collect(),
+            archs: archs()
+                .iter()
+                .map(Arch::to_text)
+                .chain(["|bad|".into()])
+                .collect(),
             config: cfg,
         };
         let mut out = Vec::new();
-        serve(&mut serde_json::to_string(&req).unwrap().as_bytes(), &mut out).unwrap();
+        serve(
+            &mut serde_json::to_string(&req).unwrap().as_bytes(),
+            &mut out,
+        )
+        .unwrap();
         let answers: Vec<Answer> = String::from_utf8(out)
             .unwrap()
             .lines()
