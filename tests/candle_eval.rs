@@ -403,3 +403,52 @@ fn a_killed_evaluation_worker_is_a_failed_result_and_the_session_goes_on() {
     );
     assert_eq!(evals[1]["status"], "ok", "{}", evals[1]);
 }
+
+/// `seki proxy zc --space darts`: the zero-cost proxies of `seki proxy
+/// check`'s sample (here a hand-made result of four published cells) on the
+/// DARTS network the evaluator trains, compared with its trained scores.
+#[test]
+fn zero_cost_proxies_of_darts_cells_are_compared_with_trained_scores() {
+    let d = tempfile::tempdir().unwrap();
+    let kb = std::fs::read_to_string(common::root().join("knowledge/architectures.jsonl")).unwrap();
+    let pairs: Vec<serde_json::Value> = kb
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["space"] == "darts")
+        .take(4)
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::json!({
+                "label": r["name"], "arch": r["arch"],
+                "low": 70.0 + i as f64, "high": 80.0 - i as f64,
+            })
+        })
+        .collect();
+    assert_eq!(pairs.len(), 4);
+    let check = d.path().join("check");
+    std::fs::create_dir_all(&check).unwrap();
+    let file = serde_json::json!({"low": "1 epoch", "high": "4 epochs", "pairs": pairs});
+    std::fs::write(check.join("proxy-check.json"), file.to_string()).unwrap();
+    let out = ok(seki(d.path(), "")
+        .args([
+            "proxy", "zc", "--space", "darts", "--batch", "8", "--json", "--check",
+        ])
+        .arg(&check));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 4, "{v}");
+    let synflow = &v["proxies"][0];
+    assert_eq!(synflow["proxy"], "synflow");
+    assert_eq!(synflow["unscored"], 0, "{v}");
+    assert_eq!(synflow["agreement"][0]["target"], "trained: 1 epoch");
+    assert_eq!(synflow["agreement"][1]["target"], "trained: 4 epochs");
+    // The low and high scores are exactly reversed, so are the correlations.
+    for p in v["proxies"].as_array().unwrap() {
+        let (a, b) = (
+            p["agreement"][0]["spearman_rho"].as_f64(),
+            p["agreement"][1]["spearman_rho"].as_f64(),
+        );
+        if let (Some(a), Some(b)) = (a, b) {
+            assert!((a + b).abs() < 1e-9, "{p}");
+        }
+    }
+}

@@ -308,6 +308,11 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
     if let Some(s) = a.space {
         cfg.search.space = s;
     }
+    // The proxies run on the network the Candle evaluator would train; the
+    // table is only the comparison's target.
+    if cfg.search.space == Space::Darts {
+        cfg.search.evaluator = EvaluatorKind::Candle;
+    }
     if let Some(t) = &a.table {
         cfg.evaluator.nb201.table = t.clone();
     }
