@@ -245,8 +245,9 @@ pub struct ReaSettings {
     pub sample: usize,
     /// Zero-cost warm-up: with a screen, this many random architectures are
     /// scored by it at the start and the best `population` of them are
-    /// trained first (0: off).
-    #[serde(default)]
+    /// trained first (0: off). Not a key of `[strategy.rea]`: a session
+    /// takes it from `search.screen.warmup`, `seki bench` from `--warmup`.
+    #[serde(skip)]
     pub warmup: usize,
     /// With a screen, mutated children made of each tournament winner; the
     /// one the screen ranks best is trained (1: off).
