@@ -209,6 +209,14 @@ fn overview(page: &mut Page, views: &[View]) {
             ));
             s.push_str(&stat(&format!("${:.4}", llm.cost_usd), "LLM cost"));
         }
+        if let Some(sum) = &r.summary {
+            if let Some(screen) = sum["screen"].as_str() {
+                s.push_str(&stat(
+                    &format!("{:.1} s", sum["proxy_cpu_seconds"].as_f64().unwrap_or(0.0)),
+                    &format!("zero-cost proxy CPU ({screen})"),
+                ));
+            }
+        }
         s.push_str(&stat(&format!("{:.1} s", r.elapsed), "session time"));
         s.push_str("</div>");
     }

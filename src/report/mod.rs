@@ -493,6 +493,13 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
             "Stopped: {}\n",
             s["stop_reason"].as_str().unwrap_or("?")
         );
+        if let Some(screen) = s["screen"].as_str() {
+            let _ = writeln!(
+                md,
+                "Zero-cost screen: untrained-network proxy {screen}, {:.1} CPU s of proxy scores (operators marked `zc`; never shown to the LLM).\n",
+                s["proxy_cpu_seconds"].as_f64().unwrap_or(0.0)
+            );
+        }
     } else {
         let _ = writeln!(
             md,
