@@ -121,7 +121,25 @@ pub struct Screening {
     pub screen_mutations: usize,
 }
 
-/// The checkpoints reported for a budget: 25, 50, then every 100, and the budget itself.
+impl Screening {
+    /// A fresh screen for one seeded session; its CPU meter joins `meters`
+    /// and its name goes to `name`.
+    fn fresh(
+        &self,
+        meters: &mut Vec<CpuMeter>,
+        name: &mut String,
+    ) -> Result<crate::strategy::ProxyScreen, SessionError> {
+        let screen = self
+            .proxies
+            .screen(&self.screen)
+            .map_err(StrategyError::from)?;
+        meters.push(screen.meter());
+        *name = crate::strategy::Screen::name(&screen);
+        Ok(screen)
+    }
+}
+
+/// The checkpoints reported for a budget: 10, 25, 50, then every 100, and the budget itself.
 pub fn checkpoints(budget: usize) -> Vec<usize> {
     let mut v: Vec<usize> = [10, 25, 50].into_iter().filter(|&c| c < budget).collect();
     v.extend((1..).map(|k| k * 100).take_while(|&c| c < budget));
@@ -216,12 +234,7 @@ pub fn run_rea_zc(
     let mut meters: Vec<CpuMeter> = Vec::new();
     let mut screen_name = String::new();
     let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
-        let screen = screening
-            .proxies
-            .screen(&screening.screen)
-            .map_err(StrategyError::from)?;
-        meters.push(screen.meter());
-        screen_name = crate::strategy::Screen::name(&screen);
+        let screen = screening.fresh(&mut meters, &mut screen_name)?;
         let rea = crate::strategy::ReaSettings {
             warmup: screening.warmup,
             screen_mutations: screening.screen_mutations,
@@ -267,12 +280,7 @@ pub fn run_seki_zc(
     let mut meters: Vec<CpuMeter> = Vec::new();
     let mut screen_name = String::new();
     let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
-        let screen = screening
-            .proxies
-            .screen(&screening.screen)
-            .map_err(StrategyError::from)?;
-        meters.push(screen.meter());
-        screen_name = crate::strategy::Screen::name(&screen);
+        let screen = screening.fresh(&mut meters, &mut screen_name)?;
         let agent = crate::agent::build(
             &cfg,
             &format!("bench-s{}", s.seed),

@@ -302,7 +302,7 @@ struct ZcResult {
 }
 
 fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
-    use seki::eval::zero_cost::{InputShape, ZcConfig};
+    use seki::eval::zero_cost::ZcConfig;
     let mut loaded = super::load_config(config)?;
     let cfg = &mut loaded.config;
     if let Some(s) = a.space {
@@ -354,14 +354,7 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
     let (rows, targets, network) = match cfg.search.space {
         Space::Nb201 => {
             let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
-            // The benchmark's network and input (CIFAR shape, 10 classes).
-            zcfg.candle.stage_cells = 5;
-            zcfg.candle.channels = 16;
-            zcfg.shape = Some(InputShape {
-                channels: 3,
-                size: 32,
-                classes: 10,
-            });
+            zcfg = zcfg.nb201_benchmark();
             let cells = zc::table_sample(&table, a.sample, a.seed);
             let rows = zc::score_all(&program, &cells, &zcfg, a.out.as_deref(), &mut progress)?;
             let targets = zc::table_targets(&table, &rows);

@@ -185,7 +185,7 @@ pub fn strategy(
 /// session goes on the network the evaluator trains (for the table: the
 /// benchmark's network on a batch of the Candle evaluator's dataset).
 pub fn screen(cfg: &Config) -> Result<Option<Box<dyn strategy::Screen>>, SessionError> {
-    use crate::eval::zero_cost::{InputShape, ProbeInput, Proxy, ZcConfig};
+    use crate::eval::zero_cost::{ProbeInput, Proxy, ZcConfig};
     let s = &cfg.search.screen;
     if !s.enabled() {
         return Ok(None);
@@ -213,13 +213,7 @@ pub fn screen(cfg: &Config) -> Result<Option<Box<dyn strategy::Screen>>, Session
         ProbeInput::Dataset
     };
     if cfg.search.evaluator == eval::EvaluatorKind::Nb201 {
-        zc.candle.stage_cells = 5;
-        zc.candle.channels = 16;
-        zc.shape = Some(InputShape {
-            channels: 3,
-            size: 32,
-            classes: 10,
-        });
+        zc = zc.nb201_benchmark();
     }
     let program = std::env::current_exe().map_err(|e| {
         strategy::StrategyError::from(strategy::ScreenError::Worker(format!(

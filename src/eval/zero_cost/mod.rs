@@ -181,6 +181,20 @@ impl ZcConfig {
         }
     }
 
+    /// The NAS-Bench-201 benchmark's network and input, whatever the
+    /// evaluator's own shape: 5 cells per stage, 16 channels, a CIFAR-shaped
+    /// 3x32x32 input and 10 classes.
+    pub fn nb201_benchmark(mut self) -> Self {
+        self.candle.stage_cells = 5;
+        self.candle.channels = 16;
+        self.shape = Some(InputShape {
+            channels: 3,
+            size: 32,
+            classes: 10,
+        });
+        self
+    }
+
     /// Whether any requested proxy needs data.
     pub fn needs_data(&self) -> bool {
         self.proxies.iter().any(Proxy::needs_data)
