@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails, ok, seki, seki_with};
+use common::{cut_run, fails, ok, seki, seki_with};
 
 #[test]
 fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
@@ -119,4 +119,41 @@ fn a_search_screened_by_live_proxies_trains_the_warm_up_s_best_first() {
         err.contains("search.screen.proxies") && err.contains("synflo"),
         "{err}"
     );
+}
+
+/// A screened session killed in its warm-up's trainings and resumed ends as
+/// the uninterrupted one: the proxies are computed again, deterministically,
+/// and the warm-up's queue is in the journalled state.
+#[test]
+fn a_screened_session_resumed_after_a_crash_ends_as_if_never_interrupted() {
+    let d = tempfile::tempdir().unwrap();
+    let extra = "[search]\nspace = \"nb201\"\nstrategy = \"rea\"\nevaluator = \"nb201\"\nmax_evaluations = 30\n[search.screen]\nproxies = [\"synflow\"]\nwarmup = 24\n[strategy.rea]\npopulation = 10\nsample = 3\nscreen_mutations = 3\n";
+    ok(seki_with(d.path(), "screen", extra).args([
+        "search",
+        "--seed",
+        "5",
+        "--run-dir",
+        "whole",
+        "-q",
+    ]));
+    // A kill mid-write of evaluation 6, inside the warm-up's ten.
+    cut_run(&d.path().join("whole"), &d.path().join("cut"), 6, 0.5);
+    let out = ok(seki_with(d.path(), "screen", extra)
+        .args(["search", "--resume", "cut", "--kb", "kb2", "--json"]));
+    let resumed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let whole: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("whole/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(resumed["best"], whole["best"]);
+    assert_eq!(resumed["operators"], whole["operators"]);
+    let archs = |run: &str| -> Vec<String> {
+        common::journal(&d.path().join(run))
+            .iter()
+            .filter(|e| e["event"] == "evaluation")
+            .map(|e| e["arch"].to_string())
+            .collect()
+    };
+    assert_eq!(archs("whole"), archs("cut"));
+    assert_eq!(archs("whole").len(), 30);
 }
