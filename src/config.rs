@@ -319,6 +319,21 @@ impl Loaded {
                 format!("must be between 1 and agent.top_k ({})", a.top_k),
             ));
         }
+        if !(1..=8).contains(&a.candidates) {
+            return Err(self.invalid(
+                "agent.candidates",
+                format!(
+                    "must be between 1 and 8 architectures per reply (got {})",
+                    a.candidates
+                ),
+            ));
+        }
+        if c.search.screen.enabled() && c.search.strategy == StrategyKind::Seki && a.candidates < 2
+        {
+            tracing::warn!(
+                "search.screen: with agent.candidates = 1 each reply has one architecture, so the screen only chooses the warm-up's seeds and the non-LLM operators' children; set agent.candidates to 2 or more for it to choose among the LLM's"
+            );
+        }
         if a.evolution_iterations + a.inspiration_iterations == 0 {
             return Err(self.invalid(
                 "agent.evolution_iterations",
@@ -516,6 +531,35 @@ mod tests {
         .to_string();
         assert!(
             e.contains("search.evaluator") && e.contains("nb201 space only"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn candidates_and_screens_that_cannot_work_are_refused_with_the_key() {
+        let bad = |text: &str| {
+            Config::parse(text, Some(Path::new("c.toml")), Path::new("/"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad("[agent]\ncandidates = 20\n");
+        assert!(
+            e.contains("c.toml:2: agent.candidates") && e.contains("20"),
+            "{e}"
+        );
+        let e = bad("[search.screen]\nproxies = [\"synflow\", \"nope\"]\n");
+        assert!(
+            e.contains("search.screen.proxies") && e.contains("nope"),
+            "{e}"
+        );
+        let e = bad("[search]\nstrategy = \"random\"\n[search.screen]\nproxies = [\"synflow\"]\n");
+        assert!(
+            e.contains("search.screen.proxies") && e.contains("random"),
+            "{e}"
+        );
+        let e = bad("[search.screen]\nproxies = [\"synflow\"]\nfile = \"/no/such.csv\"\n");
+        assert!(
+            e.contains("search.screen.file") && e.contains("/no/such.csv"),
             "{e}"
         );
     }
