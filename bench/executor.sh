@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The executor figures of the README ("Parallel and cluster evaluation"):
+# The executor figures of docs/parallel.md ("Measured"):
 #   1. local pool: wall time of the same 8 Candle evaluations (random search,
 #      seed 0, NAS-Bench-201 cells, the shipped Candle proxy) with 1 worker x
 #      2 threads and with 2 workers x 1 thread;

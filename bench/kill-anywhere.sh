@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash anywhere (issue 12; README "Crash anywhere"): runs tests/kill_anywhere.rs
+# Crash anywhere (issue 12; docs/reliability.md "Crash anywhere"): runs tests/kill_anywhere.rs
 # with 20 SIGKILLs per variant (a seki session on the NAS-Bench-201 table
 # with recorded LLM replies, 30 evaluations; a Candle session with its
 # evaluation worker, 5 evaluations with one contender repeat), each resumed

@@ -230,7 +230,7 @@ fn proxy_check_of_the_table_reports_its_rank_correlations() {
     assert_eq!(f["n"], 15625);
     let tau = f["kendall_tau"].as_f64().unwrap();
     let rho = f["spearman_rho"].as_f64().unwrap();
-    // Cross-checked against an independent computation (see README).
+    // Cross-checked against an independent computation (see docs/noise.md).
     assert!((tau - 0.594).abs() < 0.001, "{tau}");
     assert!((rho - 0.772).abs() < 0.001, "{rho}");
     let svg = std::fs::read_to_string(d.path().join("pc/proxy-check.svg")).unwrap();
