@@ -60,6 +60,36 @@ fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
         v["proxies"][0]["agreement"]
     );
 
+    // The same file with another batch would mix two protocols: refused.
+    let err = fails(
+        seki(d.path())
+            .args([
+                "proxy",
+                "zc",
+                "--space",
+                "nb201",
+                "--sample",
+                "12",
+                "--seed",
+                "4",
+                "--proxies",
+                "synflow,naswot",
+                "--batch",
+                "16",
+                "--out",
+            ])
+            .arg(&csv),
+    );
+    assert!(
+        err.contains("zc.csv") && err.contains("batch differs"),
+        "{err}"
+    );
+    // Settings that cannot work are refused before anything is scored.
+    let err = fails(seki(d.path()).args([
+        "proxy", "zc", "--space", "nb201", "--sample", "2", "--batch", "1",
+    ]));
+    assert!(err.contains("--batch"), "{err}");
+
     // The bench joins the file: REA with a zero-cost warm-up runs on it.
     let out = ok(seki(d.path())
         .args([

@@ -326,12 +326,19 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
         .validate()
         .context("the command-line flags give an invalid setting")?;
     let cfg = &loaded.config;
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        bail!(
+            "--timeout: must be a positive number of seconds (got {})",
+            a.timeout
+        );
+    }
     let mut candle = cfg.evaluator.candle.clone();
     candle.timeout_seconds = a.timeout;
     let mut zcfg = ZcConfig::new(candle);
     zcfg.batch = a.batch;
     zcfg.input = a.input.clone();
     zcfg.proxies = a.proxies.clone();
+    zcfg.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
     let program = std::env::current_exe().context("cannot locate the seki executable")?;
     let quiet = a.json;
     let started = std::time::Instant::now();

@@ -186,15 +186,15 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, ZcCheckError> {
         if line.trim().is_empty() {
             continue;
         }
-        let cols = split_csv(line).map_err(|m| bad(ln, m))?;
+        // A torn last line (a kill mid-write) is dropped, not an error.
+        let torn = i + 1 == text.lines().count() && !text.ends_with('\n');
         let want = Proxy::ALL.len() + 4;
-        if cols.len() != want {
-            // A torn last line (a kill mid-write) is dropped, not an error.
-            if i + 1 == text.lines().count() && !text.ends_with('\n') {
-                break;
-            }
-            return Err(bad(ln, format!("{} columns, expected {want}", cols.len())));
-        }
+        let cols = match split_csv(line) {
+            Ok(c) if c.len() == want => c,
+            _ if torn => break,
+            Ok(c) => return Err(bad(ln, format!("{} columns, expected {want}", c.len()))),
+            Err(m) => return Err(bad(ln, m)),
+        };
         let num = |k: usize, what: &str| -> Result<Option<f64>, ZcCheckError> {
             let s = cols[k].trim();
             if s.is_empty() {
@@ -250,6 +250,73 @@ pub fn table_sample(table: &Nb201Table, sample: usize, seed: u64) -> Vec<(usize,
     out
 }
 
+/// The settings a scores file was made with sit beside it
+/// (`FILE.settings.json`): a rerun that would add rows made otherwise
+/// (other proxies, batch, input, dataset, network or seed) is refused, the
+/// first differing setting named, so one file never mixes two protocols.
+fn check_settings(path: &Path, cfg: &ZcConfig) -> Result<(), ZcCheckError> {
+    let side = path.with_extension("settings.json");
+    let mut mine = serde_json::to_value(cfg).map_err(|e| ZcCheckError::Io {
+        path: side.clone(),
+        message: e.to_string(),
+    })?;
+    // What does not change a score: the time limit and the threads.
+    if let Some(c) = mine.get_mut("candle").and_then(|c| c.as_object_mut()) {
+        c.remove("timeout_seconds");
+        c.remove("threads");
+    }
+    if let Ok(text) = std::fs::read_to_string(&side) {
+        let theirs: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ZcCheckError::Io {
+                path: side.clone(),
+                message: format!("not a settings file: {e}"),
+            })?;
+        if let Some(key) = first_difference(&theirs, &mine, "") {
+            return Err(ZcCheckError::Io {
+                path: path.to_path_buf(),
+                message: format!(
+                    "was made with other settings ({key} differs; see {}); name another --out file",
+                    side.display()
+                ),
+            });
+        }
+        return Ok(());
+    }
+    let mut text = serde_json::to_string_pretty(&mine).map_err(|e| ZcCheckError::Io {
+        path: side.clone(),
+        message: e.to_string(),
+    })?;
+    text.push('\n');
+    store::write_atomic(&side, text.as_bytes())?;
+    Ok(())
+}
+
+/// The dotted key of the first difference between two JSON values.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let key = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => first_difference(p, q, &key),
+                    _ => Some(key),
+                }
+            })
+        }
+        _ if a == b => None,
+        _ => Some(if at.is_empty() {
+            "(all)".into()
+        } else {
+            at.into()
+        }),
+    }
+}
+
 /// Score `cells` (`(index, arch)`) in worker processes of `program`, in
 /// chunks; rows already in `out` (same index and architecture) are reused,
 /// new ones appended to it (synced) as each is scored. `progress(done,
@@ -263,17 +330,23 @@ pub fn score_all(
 ) -> Result<Vec<Row>, ZcCheckError> {
     let mut have: BTreeMap<usize, Row> = BTreeMap::new();
     if let Some(path) = out {
-        if path.exists() {
+        check_settings(path, cfg)?;
+        let empty = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+        if empty {
+            store::append_bytes(path, format!("{}\n", header()).as_bytes())?;
+        } else {
             for r in read_csv(path)? {
                 have.insert(r.index, r);
             }
-        } else {
-            store::append_bytes(path, format!("{}\n", header()).as_bytes())?;
         }
     }
+    // Rows of another architecture, and failed ones, are scored (again).
     let todo: Vec<(usize, Arch)> = cells
         .iter()
-        .filter(|(i, a)| have.get(i).is_none_or(|r| r.arch != a.to_text()))
+        .filter(|(i, a)| {
+            have.get(i)
+                .is_none_or(|r| r.arch != a.to_text() || r.note.starts_with("failed:"))
+        })
         .cloned()
         .collect();
     let total = todo.len();
@@ -435,6 +508,21 @@ mod tests {
         assert_eq!(back[0].values[&Proxy::Synflow], Some(1.5e40));
         assert_eq!(back[1].values[&Proxy::Synflow], None);
         assert_eq!(back[1].note, "x   y ");
+    }
+
+    #[test]
+    fn a_torn_quoted_last_line_is_dropped_and_differences_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("zc.csv");
+        let mut text = format!("{}\n", header());
+        text.push_str(&row(1, Some(2.0)).to_csv());
+        text.push_str("\n2,\"Genotype(normal=[('sep");
+        std::fs::write(&p, &text).unwrap();
+        assert_eq!(read_csv(&p).unwrap().len(), 1);
+        let a = serde_json::json!({"batch": 64, "candle": {"seed": 0, "cells": 5}});
+        let b = serde_json::json!({"batch": 64, "candle": {"seed": 1, "cells": 5}});
+        assert_eq!(first_difference(&a, &b, ""), Some("candle.seed".into()));
+        assert_eq!(first_difference(&a, &a, ""), None);
     }
 
     #[test]

@@ -206,6 +206,7 @@ pub fn screen(cfg: &Config) -> Result<Option<Box<dyn strategy::Screen>>, Session
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| strategy::StrategyError::from(strategy::ScreenError::Worker(e)))?;
     let mut zc = ZcConfig::new(cfg.evaluator.candle.clone());
+    zc.candle.timeout_seconds = s.timeout_seconds;
     zc.batch = s.batch;
     zc.input = if s.noise_input {
         ProbeInput::Noise

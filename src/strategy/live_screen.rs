@@ -3,7 +3,9 @@
 //! process (`seki zc-worker`, the evaluator's isolation and time limit), on
 //! the network the evaluator would train, and the scores are cached by
 //! canonical hash. The proxies are deterministic for a seed, so a resumed
-//! or replayed session makes the same choices.
+//! or replayed session makes the same choices, unless a scoring fails or
+//! runs past `search.screen.timeout_seconds` (it then ranks last, with a
+//! warning in the log).
 
 use super::screen::{Screen, ScreenError};
 use crate::eval::zero_cost::worker::{run_children, Outcome};

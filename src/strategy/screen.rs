@@ -100,6 +100,9 @@ pub struct ScreenSettings {
     pub batch: usize,
     /// Feed the data-dependent proxies Gaussian noise instead of the dataset.
     pub noise_input: bool,
+    /// Seconds one architecture's scoring may take before its worker is
+    /// killed (it then ranks last).
+    pub timeout_seconds: f64,
 }
 
 impl Default for ScreenSettings {
@@ -110,6 +113,7 @@ impl Default for ScreenSettings {
             warmup: 100,
             batch: 64,
             noise_input: false,
+            timeout_seconds: 120.0,
         }
     }
 }
@@ -130,6 +134,15 @@ impl ScreenSettings {
                     format!("{proxy} needs a batch of at least 2 images"),
                 ));
             }
+        }
+        if !(self.timeout_seconds > 0.0 && self.timeout_seconds.is_finite()) {
+            return Err((
+                "timeout_seconds",
+                format!(
+                    "must be a positive number of seconds (got {})",
+                    self.timeout_seconds
+                ),
+            ));
         }
         if let Some(f) = &self.file {
             if !f.is_file() {

@@ -226,7 +226,8 @@ pub struct ZcScores {
     /// Each computed proxy's value; a proxy that could not score the
     /// architecture is absent (see `notes`).
     pub values: BTreeMap<Proxy, f64>,
-    /// CPU seconds of each part: `build` (network and initialisation),
+    /// Seconds of each part (wall clock of the worker's computation, on
+    /// its configured threads): `build` (network and initialisation),
     /// `synflow`, `forward` (the data batch's forward pass: naswot's cost),
     /// `loss_backward` (snip and grad_norm), `jacob_backward` (jacob_cov).
     pub seconds: BTreeMap<String, f64>,
@@ -334,11 +335,16 @@ pub fn probe_batch(cfg: &ZcConfig, device: &Device) -> Result<ProbeBatch, Candle
             }
         }
     }
-    let classes = shape.classes;
-    let y: Vec<u32> = idx
-        .iter()
-        .map(|&i| u32::from(d.train.labels[i]) % classes as u32)
-        .collect();
+    if d.classes > shape.classes {
+        return Err(CandleError::Setup(format!(
+            "shape: the network has {} classes, {} has {}; use a dataset of at most {} classes or noise input",
+            shape.classes,
+            kind.name(),
+            d.classes,
+            shape.classes
+        )));
+    }
+    let y: Vec<u32> = idx.iter().map(|&i| u32::from(d.train.labels[i])).collect();
     Ok(ProbeBatch {
         x: Tensor::from_vec(x, (n, shape.channels, shape.size, shape.size), device)?,
         y: Tensor::from_vec(y, n, device)?,
@@ -390,8 +396,9 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
     let device = batch.x.device().clone();
     let s = batch.shape;
     let mut out = ZcScores::default();
+    // The evaluator's own network (its auxiliary head too, so every weight
+    // is initialised as in training; the head is not run under a probe).
     let mut cc = cfg.candle.clone();
-    cc.auxiliary_weight = 0.0;
     cc.drop_path = 0.0;
     let t = Instant::now();
     let (mut net, params) = train::build(arch, &cc, s.channels, s.size, s.classes, &device)?;
@@ -539,7 +546,8 @@ fn score_here(arch: &Arch, cfg: &ZcConfig, batch: &ProbeBatch) -> Result<ZcScore
         } else if !(r.is_finite() && r > 0.0) {
             None
         } else {
-            let scale = r.sqrt().recip();
+            // A value f32 holds exactly, so the rescaling below is exact.
+            let scale = f64::from(r.sqrt().recip() as f32);
             let mut ctx = Ctx::new(true, 0.0, cc.seed);
             ctx.probe = Some(probe());
             let (logits, _) = net.forward(&(&ones * scale)?, &mut ctx)?;

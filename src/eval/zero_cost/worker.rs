@@ -195,9 +195,9 @@ fn run_one_child(
     });
     let err_reader = child.stderr.take().map(|mut s| {
         std::thread::spawn(move || {
-            let mut v = String::new();
-            let _ = s.read_to_string(&mut v);
-            v
+            let mut v = Vec::new();
+            let _ = s.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
         })
     });
     let limit = crate::llm::retry::secs(cfg.candle.timeout_seconds);

@@ -463,7 +463,7 @@ impl Network for DartsNet {
         for (i, cell) in self.cells.iter_mut().enumerate() {
             let next = cell.forward(&s0, &s1, ctx)?;
             (s0, s1) = (s1, next);
-            if Some(i) == self.aux_after && ctx.train {
+            if Some(i) == self.aux_after && ctx.train && !ctx.probing() {
                 if let Some(head) = self.aux.as_mut() {
                     aux_logits = Some(head.forward(&s1, ctx)?);
                 }

@@ -37,7 +37,7 @@ pub struct Probe {
     pub record: bool,
     /// The Hamming-similarity kernel of the samples' ReLU codes, summed
     /// over every ReLU: `K[i][j]` = the number of units on which samples
-    /// `i` and `j` are both active or both inactive (`[N, N]`, f32).
+    /// `i` and `j` are both active or both inactive (`[N, N]`, f64).
     pub codes: Option<Tensor>,
     /// Units recorded per sample (the length of each code).
     pub units: usize,
@@ -52,7 +52,9 @@ impl Probe {
         }
         let x = x.detach();
         let n = x.dim(0)?;
-        let s = ((x.gt(0.0)?.to_dtype(DType::F32)? * 2.0)? - 1.0)?.reshape((n, ()))?;
+        // In f64: the agreement counts of a large network pass 2^24, where
+        // f32 stops counting exactly.
+        let s = ((x.gt(0.0)?.to_dtype(DType::F64)? * 2.0)? - 1.0)?.reshape((n, ()))?;
         let d = s.dim(1)?;
         let k = ((s.matmul(&s.t()?)? + d as f64)? * 0.5)?;
         self.units += d;
