@@ -209,16 +209,26 @@ pub fn run_seki(
     let mut cfg = cfg.clone();
     cfg.search.space = spec.space;
     let mut make = |s: &Spec| -> Result<Box<dyn crate::strategy::Strategy>, SessionError> {
-        let agent = crate::agent::build(
-            &cfg,
-            &format!("bench-s{}", s.seed),
-            &info,
-            None,
-            models.clone(),
-        )?;
-        Ok(Box::new(agent))
+        Ok(Box::new(bench_agent(&cfg, &info, &models, s.seed)?))
     };
     run_with(table, spec, seeds, first_seed, in_flight, &mut make, done)
+}
+
+/// The agent of one seeded bench session: an empty, private pool (no
+/// knowledge base), its session id named by the seed.
+fn bench_agent(
+    cfg: &crate::config::Config,
+    info: &crate::knowledge::EvaluatorInfo,
+    models: &crate::agent::Models,
+    seed: u64,
+) -> Result<crate::agent::SekiAgent, SessionError> {
+    Ok(crate::agent::build(
+        cfg,
+        &format!("bench-s{seed}"),
+        info,
+        None,
+        models.clone(),
+    )?)
 }
 
 /// Run `seeds` sessions of regularized evolution with the zero-cost warm-up
@@ -281,13 +291,7 @@ pub fn run_seki_zc(
     let mut screen_name = String::new();
     let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
         let screen = screening.fresh(&mut meters, &mut screen_name)?;
-        let agent = crate::agent::build(
-            &cfg,
-            &format!("bench-s{}", s.seed),
-            &info,
-            None,
-            models.clone(),
-        )?;
+        let agent = bench_agent(&cfg, &info, &models, s.seed)?;
         Ok(Box::new(
             agent
                 .with_screen(Box::new(screen))

@@ -11,26 +11,28 @@ use common::{cut_run, fails, ok, seki, seki_with};
 fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
     let d = tempfile::tempdir().unwrap();
     let csv = d.path().join("zc.csv");
-    let run = || {
-        ok(seki(d.path())
-            .args([
-                "proxy",
-                "zc",
-                "--space",
-                "nb201",
-                "--sample",
-                "12",
-                "--seed",
-                "4",
-                "--proxies",
-                "synflow,naswot",
-                "--batch",
-                "8",
-                "--json",
-                "--out",
-            ])
-            .arg(&csv))
+    // The sample's scoring command with `batch` images, writing `zc.csv`.
+    let zc = |batch: &str| {
+        let mut c = seki(d.path());
+        c.args([
+            "proxy",
+            "zc",
+            "--space",
+            "nb201",
+            "--sample",
+            "12",
+            "--seed",
+            "4",
+            "--proxies",
+            "synflow,naswot",
+            "--batch",
+            batch,
+            "--out",
+        ])
+        .arg(&csv);
+        c
     };
+    let run = || ok(zc("8").arg("--json"));
     let out = run();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["n"], 12);
@@ -61,25 +63,7 @@ fn proxy_zc_scores_a_table_sample_writes_a_resumable_csv_and_correlates() {
     );
 
     // The same file with another batch would mix two protocols: refused.
-    let err = fails(
-        seki(d.path())
-            .args([
-                "proxy",
-                "zc",
-                "--space",
-                "nb201",
-                "--sample",
-                "12",
-                "--seed",
-                "4",
-                "--proxies",
-                "synflow,naswot",
-                "--batch",
-                "16",
-                "--out",
-            ])
-            .arg(&csv),
-    );
+    let err = fails(&mut zc("16"));
     assert!(
         err.contains("zc.csv") && err.contains("batch differs"),
         "{err}"
