@@ -565,6 +565,51 @@ mod tests {
     }
 
     #[test]
+    fn candle_settings_are_read_and_bad_values_name_key_and_line() {
+        use crate::eval::candle::DeviceKind;
+        let l = Config::parse(
+            "[evaluator.candle]\nepochs = 2\ndevice = \"auto\"\ndata_dir = \"d\"\n",
+            None,
+            Path::new("/b"),
+        )
+        .unwrap();
+        assert_eq!(l.config.evaluator.candle.epochs, 2);
+        assert_eq!(l.config.evaluator.candle.device, DeviceKind::Auto);
+        assert_eq!(l.config.evaluator.candle.data_dir, Path::new("/b/d"));
+        for (text, key) in [
+            (
+                "[evaluator.candle]\n\nchannels = 7\n",
+                "c.toml:3: evaluator.candle.channels",
+            ),
+            (
+                "[evaluator.candle]\nlr = 0.0\n",
+                "c.toml:2: evaluator.candle.lr",
+            ),
+            (
+                "[evaluator.candle]\nnesterov = true\nmomentum = 0.0\n",
+                "evaluator.candle.nesterov",
+            ),
+            (
+                "[evaluator.candle]\ntimeout_seconds = -1.0\n",
+                "evaluator.candle.timeout_seconds",
+            ),
+        ] {
+            let e = Config::parse(text, Some(Path::new("c.toml")), Path::new("/"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let e = Config::parse(
+            "[evaluator.candle]\noptimizer = \"lbfgs\"\n",
+            Some(Path::new("c.toml")),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("lbfgs") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
     fn snapshot_reparses_to_the_same_config() {
         let l = Config::parse("[search]\nseed = 7\n", None, Path::new("/b")).unwrap();
         let again = Config::parse(&l.to_toml(), None, Path::new("/elsewhere")).unwrap();

@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod bench;
 pub mod config;
+pub mod duration;
 pub mod eval;
 pub mod executor;
 pub mod knowledge;

@@ -13,10 +13,10 @@
 //! in a [`Secret`] whose `Debug` and `Display` print `<redacted>`, and only
 //! ever sent in the `Authorization` header.
 
-use super::profile::{JsonMode, OpenaiProfile};
-use super::retry::{parse_retry_after, secs, Backoff, Failure, Jitter};
+use super::retry::{parse_retry_after, Backoff, Failure, Jitter};
 use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
 use super::{Role, Usage};
+use crate::duration::secs;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
@@ -24,6 +24,10 @@ use async_openai::types::chat::{
 };
 
 use std::time::{Duration, Instant};
+
+pub mod settings;
+
+use settings::{JsonMode, OpenaiProfile};
 
 /// A secret string that never prints.
 #[derive(Clone, PartialEq, Eq)]

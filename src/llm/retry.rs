@@ -2,6 +2,7 @@
 //! wait before the next try (exponential backoff with jitter, or the
 //! server's `Retry-After`).
 
+use crate::duration::secs;
 use std::time::Duration;
 
 /// What went wrong with one try.
@@ -46,15 +47,6 @@ impl std::fmt::Display for Failure {
             Failure::BadReply(m) => write!(f, "malformed reply: {m}"),
         }
     }
-}
-
-/// A number of seconds from a setting as a [`Duration`]: negative and NaN
-/// give zero, and anything over about 30 years (which `Duration` or an
-/// `Instant` plus it could not hold) saturates there.
-pub fn secs(x: f64) -> Duration {
-    const MAX: f64 = 1e9;
-    Duration::try_from_secs_f64(if x.is_nan() { 0.0 } else { x.clamp(0.0, MAX) })
-        .unwrap_or(Duration::ZERO)
 }
 
 /// Backoff settings.
@@ -255,17 +247,6 @@ mod tests {
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 25:28:00 GMT", 0), None);
         // Absurd delays are not honoured (the backoff applies instead).
         assert_eq!(parse_retry_after("1e300", 0), None);
-    }
-
-    #[test]
-    fn settings_in_seconds_never_panic() {
-        assert_eq!(secs(1.5), Duration::from_millis(1500));
-        assert_eq!(secs(-3.0), Duration::ZERO);
-        assert_eq!(secs(f64::NAN), Duration::ZERO);
-        assert_eq!(secs(1e300), Duration::from_secs(1_000_000_000));
-        assert_eq!(secs(f64::INFINITY), Duration::from_secs(1_000_000_000));
-        // An instant plus the longest such duration is representable.
-        assert!(std::time::Instant::now().checked_add(secs(1e300)).is_some());
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
             v
         })
     });
-    let limit = crate::llm::retry::secs(cfg.timeout_seconds);
+    let limit = crate::duration::secs(cfg.timeout_seconds);
     let status = loop {
         match child.try_wait().map_err(|e| io("wait", e))? {
             Some(s) => break Some(s),

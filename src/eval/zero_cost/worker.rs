@@ -200,7 +200,7 @@ fn run_one_child(
             String::from_utf8_lossy(&v).into_owned()
         })
     });
-    let limit = crate::llm::retry::secs(cfg.candle.timeout_seconds);
+    let limit = crate::duration::secs(cfg.candle.timeout_seconds);
     let mut settled = 0;
     let mut started = Instant::now();
     let mut timed_out = false;

@@ -3,8 +3,8 @@
 //! models (llama family, Qwen2/2.5, Qwen3, Gemma 3).
 
 use super::engine::{Engine, EngineError};
+use super::settings::LocalEngine;
 use super::tokenizer::{Tokenizer, Vocab};
-use crate::llm::profile::LocalEngine;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::{

@@ -14,15 +14,16 @@ pub mod engine;
 pub mod gguf;
 pub mod requant;
 pub mod sampler;
+pub mod settings;
 pub mod tokenizer;
 
 use super::constrain::{Active, Guide, Masker, Matcher, VocabTrie};
-use super::profile::{ConstraintEngine, GgufProfile, Requantize, FETCH_COMMAND};
 use super::Usage;
 use super::{ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
 use chat_template::ChatTemplate;
+use settings::{ConstraintEngine, GgufProfile, Requantize, FETCH_COMMAND};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -88,7 +89,7 @@ impl std::fmt::Debug for LocalModel {
 
 /// The error for a model file that is not there.
 fn missing_model(profile: &str, path: &Path) -> LlmError {
-    let default = path.ends_with(super::profile::DEFAULT_MODEL);
+    let default = path.ends_with(settings::DEFAULT_MODEL);
     if default {
         LlmError::Setup(format!(
             "the model file {} is missing; fetch it with: {FETCH_COMMAND}",
