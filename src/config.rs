@@ -239,6 +239,15 @@ impl Loaded {
                 "must be 0 (no limit) or a positive amount",
             ));
         }
+        if c.search.max_consecutive_duplicates == 0 {
+            return Err(self.invalid(
+                "search.max_consecutive_duplicates",
+                "must be at least 1 (the session stops after this many duplicate proposals in a row)",
+            ));
+        }
+        if c.search.screen.batch == 0 {
+            return Err(self.invalid("search.screen.batch", "must be at least 1 image"));
+        }
         if let Err((key, msg)) = c.search.screen.check() {
             return Err(self.invalid(&format!("search.screen.{key}"), msg));
         }
@@ -264,6 +273,12 @@ impl Loaded {
                     "must be between 1 and the population size ({})",
                     c.strategy.rea.population
                 ),
+            ));
+        }
+        if c.strategy.rea.screen_mutations == 0 {
+            return Err(self.invalid(
+                "strategy.rea.screen_mutations",
+                "must be at least 1 (1: off)",
             ));
         }
         if c.search.evaluator == EvaluatorKind::Nb201 && c.search.space != Space::Nb201 {
@@ -333,6 +348,21 @@ impl Loaded {
             tracing::warn!(
                 "search.screen: with agent.candidates = 1 each reply has one architecture, so the screen only chooses the warm-up's seeds and the non-LLM operators' children; set agent.candidates to 2 or more for it to choose among the LLM's"
             );
+        }
+        if !(2..=26).contains(&a.ranked_candidates) {
+            return Err(self.invalid(
+                "agent.ranked_candidates",
+                format!(
+                    "must be between 2 and 26 mutations (one letter each; got {})",
+                    a.ranked_candidates
+                ),
+            ));
+        }
+        if a.prune_refresh == 0 {
+            return Err(self.invalid(
+                "agent.prune_refresh",
+                "must be at least 1 pruned evolution per prune call",
+            ));
         }
         if a.evolution_iterations + a.inspiration_iterations == 0 {
             return Err(self.invalid(
@@ -562,6 +592,68 @@ mod tests {
             e.contains("search.screen.file") && e.contains("/no/such.csv"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn settings_that_would_be_clamped_are_refused_with_key_and_line() {
+        for (text, key) in [
+            (
+                "[search]\nmax_consecutive_duplicates = 0\n",
+                "c.toml:2: search.max_consecutive_duplicates",
+            ),
+            (
+                "[search.screen]\nbatch = 0\n",
+                "c.toml:2: search.screen.batch",
+            ),
+            (
+                "[strategy.rea]\npopulation = 4\nsample = 2\nscreen_mutations = 0\n",
+                "c.toml:4: strategy.rea.screen_mutations",
+            ),
+            (
+                "[strategy.rea]\npopulation = 0\nsample = 1\n",
+                "c.toml:2: strategy.rea.population",
+            ),
+            (
+                "[strategy.rea]\npopulation = 4\nsample = 0\n",
+                "c.toml:3: strategy.rea.sample",
+            ),
+            (
+                "[agent]\nranked_candidates = 1\n",
+                "c.toml:2: agent.ranked_candidates",
+            ),
+            (
+                "[agent]\nranked_candidates = 27\n",
+                "c.toml:2: agent.ranked_candidates",
+            ),
+            (
+                "[agent]\nprune_refresh = 0\n",
+                "c.toml:2: agent.prune_refresh",
+            ),
+            ("[agent]\ntop_k = 0\n", "c.toml:2: agent.top_k"),
+            ("[agent]\nislands = 0\n", "c.toml:2: agent.islands"),
+            ("[agent]\ncandidates = 0\n", "c.toml:2: agent.candidates"),
+            ("[executor]\nworkers = 0\n", "c.toml:2: executor.workers"),
+            (
+                "[executor.slurm]\ncpus_per_task = 0\n",
+                "c.toml:2: executor.slurm.cpus_per_task",
+            ),
+            (
+                "[evaluator.candle]\nbatch_size = 0\n",
+                "c.toml:2: evaluator.candle.batch_size",
+            ),
+        ] {
+            let e = Config::parse(text, Some(Path::new("c.toml")), Path::new("/"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text:?}: {e}");
+        }
+        // The smallest accepted values load.
+        Config::parse(
+            "[search]\nmax_consecutive_duplicates = 1\n[search.screen]\nbatch = 1\n[strategy.rea]\npopulation = 4\nsample = 2\nscreen_mutations = 1\n[agent]\nranked_candidates = 2\nprune_refresh = 1\n",
+            None,
+            Path::new("/"),
+        )
+        .unwrap();
     }
 
     #[test]
