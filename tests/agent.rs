@@ -365,10 +365,28 @@ fn report_compares_runs_with_charts_and_insights() {
         assert!(md.contains(want), "{want} missing from\n{md}");
     }
     let svg = std::fs::read_to_string(d.path().join("cmp/best_so_far.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // A standalone file: XML declaration, the SVG namespace, a size.
+    assert!(
+        svg.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\""
+        ) && svg.contains(" width=\"")
+            && svg.contains(" height=\"")
+            && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
     // One line and one legend mark per run, in each run's colour.
-    assert_eq!(svg.matches(r##"stroke="#1F77B4""##).count(), 2, "{svg}");
-    assert_eq!(svg.matches(r##"stroke="#FF7F0E""##).count(), 2, "{svg}");
+    for colour in ["#1f77b4", "#ff7f0e"] {
+        assert_eq!(
+            svg.matches(&format!("stroke=\"{colour}\"")).count(),
+            1,
+            "{svg}"
+        );
+        assert_eq!(
+            svg.matches(&format!("fill=\"{colour}\"")).count(),
+            1,
+            "{svg}"
+        );
+    }
     assert!(svg.contains(" (seki)") && svg.contains(" (rea)"));
     let e = fails(seki(d.path()).args(["report", "nowhere"]));
     assert!(e.contains("nowhere"), "{e}");

@@ -3,8 +3,12 @@
 //!
 //! The faults are real: a small tmpfs mounted for the test (full when it is
 //! full), remounted read-only or larger. Mounting needs root (as in CI and on
-//! the development machine); where it is not possible the tests say so and
-//! skip.
+//! the development machine). Where it is not possible, the full disk is a
+//! file-size limit on the session's process instead (`RLIMIT_FSIZE`: its
+//! writes past the limit fail with "File too large", the same failure path),
+//! and the read-only folders are folders without write permission (for a
+//! user that is not root); what still cannot run says so and skips, except
+//! under `CI=true` (root on a fresh machine), where the tests fail.
 
 mod common;
 
@@ -19,26 +23,27 @@ struct Tmpfs {
 
 impl Tmpfs {
     /// Mount one of `size` (e.g. "64k"), or say why not and return `None`.
+    /// Under `CI=true` not being able to mount fails the test.
     fn mount(size: &str) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "seki-test"])
             .arg(dir.path())
             .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
-            Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs here (needs root): {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
+        let why = match out {
+            Ok(o) if o.status.success() => return Some(Tmpfs { dir }),
+            Ok(o) => format!(
+                "cannot mount a tmpfs here (needs root): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => format!("cannot run mount: {e}"),
+        };
+        assert!(
+            !in_ci(),
+            "{why}; under CI=true the disk-fault tests need a tmpfs (run them as root)"
+        );
+        eprintln!("no tmpfs: {why}");
+        None
     }
 
     fn path(&self) -> &Path {
@@ -63,6 +68,45 @@ impl Drop for Tmpfs {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// Whether the tests run in CI, where nothing may be skipped.
+fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Whether this process runs as root (who writes through permissions).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `c` run with its files limited to `bytes` (`RLIMIT_FSIZE`, set by the
+/// shell's `ulimit -f` in 512-byte blocks), `SIGXFSZ` ignored so that a
+/// write past the limit fails with `EFBIG` ("File too large") instead of
+/// killing the process.
+fn file_size_limited(c: &Command, bytes: u64) -> Command {
+    let mut w = Command::new("sh");
+    w.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {} || exit 97; exec \"$@\"",
+            bytes.div_ceil(512).max(1)
+        ))
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args());
+    if let Some(d) = c.get_current_dir() {
+        w.current_dir(d);
+    }
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    w
 }
 
 /// Every file under `dir` (recursively).
@@ -143,34 +187,77 @@ fn search(cwd: &Path, run_dir: &Path, kb: &Path) -> Command {
     c
 }
 
+/// How the disk fills in [`full_disk`].
+enum Full<'a> {
+    /// A tmpfs that fills; grown to 8 MB afterwards.
+    Tmpfs(&'a Tmpfs),
+    /// A file-size limit of this many bytes on the session's process (none
+    /// afterwards).
+    FileSize(u64),
+}
+
 #[test]
 fn a_full_disk_is_a_clear_error_leaves_nothing_half_written_and_resumes() {
-    let Some(fs) = Tmpfs::mount("48k") else {
-        return;
-    };
+    match Tmpfs::mount("48k") {
+        Some(fs) => full_disk(fs.path(), Full::Tmpfs(&fs)),
+        None => {
+            eprintln!("the full disk is a file-size limit instead");
+            let space = tempfile::tempdir().unwrap();
+            full_disk(space.path(), Full::FileSize(0));
+        }
+    }
+}
+
+#[test]
+fn a_file_size_limit_is_a_clear_error_leaves_nothing_half_written_and_resumes() {
+    // The same failure path without mounting anything, so it runs anywhere.
+    let space = tempfile::tempdir().unwrap();
+    full_disk(space.path(), Full::FileSize(0));
+}
+
+/// A session on `space` runs out of room, fails clearly with nothing half
+/// written, and resumes to the uninterrupted session's end once there is
+/// room. `Full::FileSize(0)`: half the largest file the reference session
+/// writes.
+fn full_disk(space: &Path, full: Full<'_>) {
     let work = tempfile::tempdir().unwrap();
     // The same session on a roomy disk, for reference.
     let reference = work.path().join("reference");
-    let (ok, _, err) = run(&mut search(
-        work.path(),
-        &reference,
-        &work.path().join("kb-ref"),
-    ));
+    let kb_ref = work.path().join("kb-ref");
+    let (ok, _, err) = run(&mut search(work.path(), &reference, &kb_ref));
     assert!(ok, "{err}");
 
-    let run_dir = fs.path().join("run");
-    let kb = fs.path().join("kb");
-    let (ok, out, err) = run(&mut search(work.path(), &run_dir, &kb));
+    let run_dir = space.join("run");
+    let kb = space.join("kb");
+    let session = search(work.path(), &run_dir, &kb);
+    let (mut session, message) = match full {
+        Full::Tmpfs(_) => (session, "No space left on device"),
+        Full::FileSize(bytes) => {
+            let bytes = if bytes > 0 {
+                bytes
+            } else {
+                let largest = files(&reference)
+                    .into_iter()
+                    .chain(files(&kb_ref))
+                    .map(|p| std::fs::metadata(p).unwrap().len())
+                    .max()
+                    .unwrap();
+                largest / 2
+            };
+            (file_size_limited(&session, bytes), "File too large")
+        }
+    };
+    let (ok, out, err) = run(&mut session);
     assert!(
         !ok,
         "the session should have run out of space:\n{out}\n{err}"
     );
-    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains(message), "{err}");
     assert!(
         err.contains("seki search --resume") && err.contains(&run_dir.display().to_string()),
         "{err}"
     );
-    assert_whole(fs.path());
+    assert_whole(space);
     let before = evaluated(&run_dir);
     assert!(
         !before.is_empty() && before.len() < BUDGET.parse::<usize>().unwrap(),
@@ -179,14 +266,16 @@ fn a_full_disk_is_a_clear_error_leaves_nothing_half_written_and_resumes() {
     );
 
     // Space is back: the session resumes and ends as the uninterrupted one.
-    fs.remount("size=8m");
+    if let Full::Tmpfs(fs) = full {
+        fs.remount("size=8m");
+    }
     let mut c = seki(work.path());
     c.args(["search", "--kb", &kb.display().to_string(), "--resume"])
         .arg(&run_dir);
     let (ok, out, err) = run(&mut c);
     assert!(ok, "{out}\n{err}");
     assert_eq!(evaluated(&run_dir), evaluated(&reference));
-    assert_whole(fs.path());
+    assert_whole(space);
     let ref_best: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(reference.join("best.json")).unwrap())
             .unwrap();

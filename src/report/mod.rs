@@ -6,7 +6,6 @@
 //! the same way.
 
 pub mod activity;
-mod charts;
 pub mod html;
 pub mod kb;
 pub mod lineage;
@@ -341,14 +340,15 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
     crate::store::remove_stale_temps(out);
     let mut charts = Vec::new();
     let best_chart = out.join("best_so_far.svg");
-    charts::best_so_far(runs, &best_chart)?;
+    crate::store::write_atomic(&best_chart, plot::best_so_far_file(runs).as_bytes())?;
     charts.push(best_chart);
     let subject = &runs[0];
     let points = subject.size_points();
     let pareto_chart = out.join("pareto.svg");
     let has_sizes = points.len() >= 2;
     if has_sizes {
-        charts::pareto(subject, &points, &pareto_front(&points), &pareto_chart)?;
+        let svg = plot::pareto_file(subject, &points, &pareto_front(&points));
+        crate::store::write_atomic(&pareto_chart, svg.as_bytes())?;
         charts.push(pareto_chart);
     }
 

@@ -1,7 +1,9 @@
-//! Small inline SVG charts for the HTML pages: a plotting frame with axes
-//! and ticks, and the charts drawn in it (best score so far, score against
-//! size with the Pareto front, the lineage over time). Every point is a link
-//! to its row and carries a tooltip, which plotters' files cannot do.
+//! Small SVG charts: a plotting frame with axes and ticks, and the charts
+//! drawn in it (best score so far, score against size with the Pareto
+//! front, the lineage over time). Inline in the HTML pages every point is a
+//! link to its row and carries a tooltip; [`best_so_far_file`] and
+//! [`pareto_file`] draw the same charts as the standalone `.svg` files that
+//! `report.md` shows.
 
 use crate::markup::{escape, num};
 use std::fmt::Write as _;
@@ -380,6 +382,63 @@ pub fn scatter(
     s
 }
 
+/// A chart drawn for the HTML pages as the text of a standalone `.svg`
+/// file: the XML declaration, and the SVG namespace on the root element, so
+/// that viewers and Markdown renderers open it on its own (the chart
+/// already carries its width and height).
+pub fn standalone(svg: &str) -> String {
+    let body = match svg.strip_prefix("<svg ") {
+        Some(rest) if !rest.starts_with("xmlns=") => {
+            format!(r#"<svg xmlns="http://www.w3.org/2000/svg" {rest}"#)
+        }
+        _ => svg.to_string(),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}\n",
+        body.trim_end()
+    )
+}
+
+/// `best_so_far.svg`: the best score so far against evaluations, one line
+/// per run, as a standalone file.
+pub fn best_so_far_file(runs: &[super::Run]) -> String {
+    let series: Vec<Series> = runs
+        .iter()
+        .map(|r| Series {
+            label: r.label.clone(),
+            points: r
+                .best_so_far()
+                .into_iter()
+                .map(|(n, y)| (n as f64, y))
+                .collect(),
+        })
+        .collect();
+    standalone(&best_so_far(&series))
+}
+
+/// `pareto.svg`: `run`'s score against parameters (`points` as
+/// (parameters, score, evaluation)), the Pareto front (indices into
+/// `points`) joined by a line, as a standalone file whose points carry
+/// tooltips but no links.
+pub fn pareto_file(run: &super::Run, points: &[(f64, f64, usize)], front: &[usize]) -> String {
+    let pts: Vec<Point> = points
+        .iter()
+        .map(|&(x, y, n)| Point {
+            x,
+            y,
+            color: String::new(),
+            href: String::new(),
+            tip: format!("#{n}: {} parameters, score {y:.2}", num(x)),
+            highlight: false,
+        })
+        .collect();
+    standalone(&pareto(
+        &pts,
+        front,
+        &format!("Score against size: {}", run.label),
+    ))
+}
+
 fn point(s: &mut String, f: &Frame, p: &Point, fill: &str) {
     let r = if p.highlight { 6.0 } else { 4.2 };
     let stroke = if p.highlight {
@@ -387,16 +446,19 @@ fn point(s: &mut String, f: &Frame, p: &Point, fill: &str) {
     } else {
         r##" stroke="#fff" stroke-width="0.8""##
     };
-    let _ = write!(
-        s,
-        r#"<a href="{}"><circle class="pt" cx="{}" cy="{}" r="{}" fill="{}"{stroke}><title>{}</title></circle></a>"#,
-        escape(&p.href),
+    let circle = format!(
+        r#"<circle class="pt" cx="{}" cy="{}" r="{}" fill="{}"{stroke}><title>{}</title></circle>"#,
         num(f.px(p.x)),
         num(f.py(p.y)),
         num(r),
         escape(fill),
         escape(&p.tip)
     );
+    if p.href.is_empty() {
+        s.push_str(&circle);
+    } else {
+        let _ = write!(s, r#"<a href="{}">{circle}</a>"#, escape(&p.href));
+    }
 }
 
 /// The lineage over time: each evaluation at (evaluation number, score),
@@ -547,5 +609,40 @@ mod tests {
         assert!(!s.contains("NaN"));
         let s = best_so_far(&[]);
         assert!(!s.contains("NaN"));
+    }
+
+    #[test]
+    fn standalone_files_declare_xml_and_the_svg_namespace_once() {
+        let s = standalone(&best_so_far(&[Series {
+            label: "run".into(),
+            points: vec![(1.0, 50.0), (2.0, 60.0)],
+        }]));
+        assert!(s.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "));
+        assert!(s.contains(r#"width="760" height="380""#), "{s}");
+        assert!(s.ends_with("</svg>\n"));
+        let already = scatter(&[], "t", "x", "y", false);
+        assert_eq!(standalone(&already).matches("xmlns=").count(), 1);
+        // Points without a link are drawn bare.
+        let p = Point {
+            x: 1.0,
+            y: 2.0,
+            color: String::new(),
+            href: String::new(),
+            tip: "t".into(),
+            highlight: false,
+        };
+        let s = pareto(
+            &[
+                p.clone(),
+                Point {
+                    x: 2.0,
+                    y: 3.0,
+                    ..p
+                },
+            ],
+            &[0, 1],
+            "t",
+        );
+        assert!(!s.contains("<a ") && s.contains("<circle"), "{s}");
     }
 }
