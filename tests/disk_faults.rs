@@ -109,6 +109,74 @@ fn file_size_limited(c: &Command, bytes: u64) -> Command {
     w
 }
 
+/// A folder made read-only and writable again: a tmpfs remounted, or,
+/// where none can be mounted and the user is not root, the write
+/// permissions of everything in it taken away and given back.
+enum ReadOnly {
+    /// A tmpfs.
+    Tmpfs(Tmpfs),
+    /// A folder whose permissions change.
+    Permissions(tempfile::TempDir),
+}
+
+impl ReadOnly {
+    /// One of `size` when a tmpfs, or say why there is none and return `None`.
+    fn new(size: &str) -> Option<ReadOnly> {
+        if let Some(fs) = Tmpfs::mount(size) {
+            return Some(ReadOnly::Tmpfs(fs));
+        }
+        if is_root() {
+            eprintln!("skipped: root writes through permissions, and no tmpfs can be mounted");
+            return None;
+        }
+        eprintln!("read-only by permissions instead");
+        Some(ReadOnly::Permissions(tempfile::tempdir().unwrap()))
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            ReadOnly::Tmpfs(fs) => fs.path(),
+            ReadOnly::Permissions(d) => d.path(),
+        }
+    }
+
+    /// Make it read-only (`true`) or writable again.
+    fn set(&self, read_only: bool) {
+        match self {
+            ReadOnly::Tmpfs(fs) => fs.remount(if read_only { "ro" } else { "rw" }),
+            ReadOnly::Permissions(d) => {
+                use std::os::unix::fs::PermissionsExt;
+                let mut dirs = vec![d.path().to_path_buf()];
+                let mut i = 0;
+                while let Some(dir) = dirs.get(i).cloned() {
+                    for e in std::fs::read_dir(&dir).unwrap() {
+                        let p = e.unwrap().path();
+                        if p.is_dir() {
+                            dirs.push(p);
+                        } else {
+                            let mode = if read_only { 0o444 } else { 0o644 };
+                            std::fs::set_permissions(&p, PermissionsExt::from_mode(mode)).unwrap();
+                        }
+                    }
+                    i += 1;
+                }
+                for dir in dirs {
+                    let mode = if read_only { 0o555 } else { 0o755 };
+                    std::fs::set_permissions(&dir, PermissionsExt::from_mode(mode)).unwrap();
+                }
+            }
+        }
+    }
+
+    /// What a write to it says when it is read-only.
+    fn refusal(&self) -> &'static str {
+        match self {
+            ReadOnly::Tmpfs(_) => "Read-only file system",
+            ReadOnly::Permissions(_) => "Permission denied",
+        }
+    }
+}
+
 /// Every file under `dir` (recursively).
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -217,8 +285,8 @@ fn a_file_size_limit_is_a_clear_error_leaves_nothing_half_written_and_resumes() 
 
 /// A session on `space` runs out of room, fails clearly with nothing half
 /// written, and resumes to the uninterrupted session's end once there is
-/// room. `Full::FileSize(0)`: half the largest file the reference session
-/// writes.
+/// room. `Full::FileSize(0)`: half the largest JSON Lines file the
+/// reference session writes.
 fn full_disk(space: &Path, full: Full<'_>) {
     let work = tempfile::tempdir().unwrap();
     // The same session on a roomy disk, for reference.
@@ -236,9 +304,12 @@ fn full_disk(space: &Path, full: Full<'_>) {
             let bytes = if bytes > 0 {
                 bytes
             } else {
+                // The journal or the knowledge base, which grow with every
+                // evaluation (not the report, written once at the end).
                 let largest = files(&reference)
                     .into_iter()
                     .chain(files(&kb_ref))
+                    .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
                     .map(|p| std::fs::metadata(p).unwrap().len())
                     .max()
                     .unwrap();
@@ -286,7 +357,7 @@ fn full_disk(space: &Path, full: Full<'_>) {
 
 #[test]
 fn a_read_only_knowledge_base_fails_before_the_session_starts() {
-    let Some(fs) = Tmpfs::mount("1m") else {
+    let Some(fs) = ReadOnly::new("1m") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -298,12 +369,12 @@ fn a_read_only_knowledge_base_fails_before_the_session_starts() {
     )
     .unwrap();
     let kb_bytes = std::fs::read(kb.join("architectures.jsonl")).unwrap();
-    fs.remount("ro");
+    fs.set(true);
     let run_dir = work.path().join("run");
     let (ok, out, err) = run(&mut search(work.path(), &run_dir, &kb));
     assert!(!ok, "{out}");
     assert!(
-        err.contains("Read-only file system") && err.contains(&kb.display().to_string()),
+        err.contains(fs.refusal()) && err.contains(&kb.display().to_string()),
         "{err}"
     );
     assert!(!run_dir.exists(), "the session started anyway");
@@ -311,14 +382,14 @@ fn a_read_only_knowledge_base_fails_before_the_session_starts() {
         std::fs::read(kb.join("architectures.jsonl")).unwrap(),
         kb_bytes
     );
-    fs.remount("rw");
+    fs.set(false);
     let (ok, _, err) = run(&mut search(work.path(), &run_dir, &kb));
     assert!(ok, "{err}");
 }
 
 #[test]
 fn a_read_only_run_directory_fails_clearly_and_resumes_once_writable() {
-    let Some(fs) = Tmpfs::mount("4m") else {
+    let Some(fs) = ReadOnly::new("4m") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -339,7 +410,7 @@ fn a_read_only_run_directory_fails_clearly_and_resumes_once_writable() {
             (p, b)
         })
         .collect();
-    fs.remount("ro");
+    fs.set(true);
     let kb = work.path().join("kb");
     let mut c = seki(work.path());
     c.args(["search", "--kb", &kb.display().to_string(), "--resume"])
@@ -347,13 +418,13 @@ fn a_read_only_run_directory_fails_clearly_and_resumes_once_writable() {
     let (ok, out, err) = run(&mut c);
     assert!(!ok, "{out}");
     assert!(
-        err.contains("Read-only file system") && err.contains(&run_dir.display().to_string()),
+        err.contains(fs.refusal()) && err.contains(&run_dir.display().to_string()),
         "{err}"
     );
     for (p, b) in &before {
         assert_eq!(&std::fs::read(p).unwrap(), b, "{} changed", p.display());
     }
-    fs.remount("rw");
+    fs.set(false);
     let mut c = seki(work.path());
     c.args(["search", "--kb", &kb.display().to_string(), "--resume"])
         .arg(&run_dir);
