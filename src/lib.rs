@@ -21,6 +21,7 @@ pub mod llm;
 pub mod markup;
 pub mod prompt;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod rng;
 pub mod session;

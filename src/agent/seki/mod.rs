@@ -10,7 +10,6 @@ mod prompting;
 mod pruned;
 mod stages;
 
-use super::events::{AgentEvent, CallOptions, ParseOutcome};
 use super::extract::extract_all;
 use super::insights::{clip, judge};
 use super::settings::AgentConfig;
@@ -18,6 +17,10 @@ use crate::knowledge::claim::{self, Claim, Verdict};
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
 use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
+use crate::record::{
+    AgentEvent, CallOptions, KnowledgeState, ParseOutcome, PoolEntry, ReplyCounts, ScreenStats,
+    StageUsage, StrategyState,
+};
 use crate::space::notation::{self, arch_pattern};
 use crate::space::{Arch, Space};
 use crate::stats::{self, Comparison};
@@ -71,47 +74,10 @@ pub struct Task {
     pub score_label: String,
 }
 
-/// An architecture the agent knows with its score.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PoolEntry {
-    /// Knowledge-base record id (for the session's own: the id its record gets).
-    pub id: String,
-    /// The architecture in its space's text form.
-    pub arch: String,
-    /// Its score.
-    pub score: f64,
-    /// What the score is.
-    pub score_label: String,
-    /// Parameter count, if known.
-    pub params: Option<f64>,
-    /// Evaluated in this session.
-    pub own: bool,
-    /// The standard error of the score, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub se: Option<f64>,
-    /// Scored under another evaluation protocol than the session's (e.g. a
-    /// published CIFAR-10 test accuracy): shown to the LLM as labelled
-    /// context, never ranked together with the session's own scores.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub other_protocol: bool,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct HistoryItem {
     strategy: String,
     outcome: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct StageUsage {
-    calls: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    /// Prompt tokens served from a cache (prefix reuse).
-    #[serde(default)]
-    cached_prompt_tokens: u64,
-    cost_usd: f64,
-    seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -173,11 +139,12 @@ struct Awaiting {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 struct AgentState {
-    pool: Vec<PoolEntry>,
+    /// The architectures it knows, its insights and their support: the
+    /// part of its state that reports read.
+    #[serde(flatten)]
+    known: KnowledgeState,
     /// The lines of refinement (`agent.islands` of them).
     lines: Vec<Line>,
-    insights: Vec<Insight>,
-    supports: BTreeMap<String, u32>,
     insight_seq: usize,
     /// Stage iterations done (the bootstrap proposal not counted).
     iterations: usize,
@@ -317,7 +284,10 @@ impl SekiAgent {
             models,
             rt,
             state: AgentState {
-                pool,
+                known: KnowledgeState {
+                    pool,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             events: Vec::new(),
@@ -387,7 +357,7 @@ impl SekiAgent {
             // The kept ones only: a warm-up of thousands stays out of the journal.
             candidates: keep
                 .iter()
-                .map(|&i| super::events::ScreenedCandidate {
+                .map(|&i| crate::record::ScreenedCandidate {
                     arch: archs[i].to_text(),
                     proxy_score: scores[i],
                 })
@@ -440,7 +410,7 @@ impl SekiAgent {
             candidates: archs
                 .iter()
                 .zip(&scores)
-                .map(|(a, s)| super::events::ScreenedCandidate {
+                .map(|(a, s)| crate::record::ScreenedCandidate {
                     arch: a.to_text(),
                     proxy_score: *s,
                 })
@@ -523,6 +493,7 @@ impl SekiAgent {
     pub(super) fn comparable(&self) -> Vec<PoolEntry> {
         let mut v: Vec<PoolEntry> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| !e.other_protocol)
@@ -537,6 +508,7 @@ impl SekiAgent {
     pub(super) fn context_entries(&self, k: usize) -> Vec<PoolEntry> {
         let mut v: Vec<PoolEntry> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.other_protocol)
@@ -615,7 +587,7 @@ impl SekiAgent {
 
     /// Insights already in the knowledge base for this space, to build on.
     pub fn with_insights(mut self, insights: Vec<Insight>) -> Self {
-        self.state.insights = insights;
+        self.state.known.insights = insights;
         self
     }
 }
@@ -628,12 +600,13 @@ impl SekiAgent {
     fn rescore_claims(&mut self) {
         let data: Vec<(Arch, f64)> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.own || !e.other_protocol)
             .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score)))
             .collect();
-        for ins in self.state.insights.iter_mut() {
+        for ins in self.state.known.insights.iter_mut() {
             let Some(claim) = &ins.claim else { continue };
             let stats = claim.score(data.iter().map(|(a, s)| (a, *s)));
             if ins.stats.as_ref() == Some(&stats) {
@@ -723,6 +696,7 @@ impl Strategy for SekiAgent {
             // (nor in flight), else a random one.
             let seed = self
                 .state
+                .known
                 .pool
                 .iter()
                 .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (e.id.clone(), a)))
@@ -771,6 +745,7 @@ impl Strategy for SekiAgent {
     fn observe(&mut self, obs: &Observation<'_>) {
         let own_scores: Vec<f64> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.own)
@@ -788,7 +763,7 @@ impl Strategy for SekiAgent {
                     se: self.own_se(score),
                     other_protocol: false,
                 };
-                self.state.pool.push(e.clone());
+                self.state.known.pool.push(e.clone());
                 Some(e)
             }
             _ => None,
@@ -859,6 +834,7 @@ impl Strategy for SekiAgent {
                     .into_iter()
                     .filter(|id| {
                         self.state
+                            .known
                             .insights
                             .iter()
                             .any(|i| i.id == *id && i.claim.is_none())
@@ -868,8 +844,8 @@ impl Strategy for SekiAgent {
                     let record = entry
                         .as_ref()
                         .map_or_else(|| "failed".to_string(), |e| e.id.clone());
-                    let supports = self.state.supports.entry(id.clone()).or_insert(0);
-                    if let Some(ins) = self.state.insights.iter_mut().find(|i| i.id == id) {
+                    let supports = self.state.known.supports.entry(id.clone()).or_insert(0);
+                    if let Some(ins) = self.state.known.insights.iter_mut().find(|i| i.id == id) {
                         if judge(ins, supports, &record, entry.as_ref().map(|e| e.score), bar) {
                             self.outbox.push(ins.clone());
                         }
@@ -889,23 +865,20 @@ impl Strategy for SekiAgent {
         }
     }
 
-    fn state(&self) -> Value {
-        serde_json::to_value(&self.state).unwrap_or(Value::Null)
+    fn state(&self) -> StrategyState {
+        StrategyState::encode(&self.state).unwrap_or_default()
     }
 
-    fn restore(&mut self, state: &Value) -> Result<(), StrategyError> {
-        self.state = serde_json::from_value(state.clone()).map_err(|e| StrategyError::Restore {
+    fn restore(&mut self, state: &StrategyState) -> Result<(), StrategyError> {
+        self.state = state.decode().map_err(|e| StrategyError::Restore {
             strategy: "seki",
             message: e.to_string(),
         })?;
         Ok(())
     }
 
-    fn drain_events(&mut self) -> Vec<Value> {
+    fn drain_events(&mut self) -> Vec<AgentEvent> {
         std::mem::take(&mut self.events)
-            .iter()
-            .map(AgentEvent::to_detail)
-            .collect()
     }
 
     fn drain_insights(&mut self) -> Vec<Insight> {
@@ -913,35 +886,12 @@ impl Strategy for SekiAgent {
     }
 
     fn insights(&self) -> Vec<Insight> {
-        self.state.insights.clone()
+        self.state.known.insights.clone()
     }
 
     fn stats(&self) -> StrategyStats {
         let c = &self.state.counters;
-        let mut details = serde_json::Map::new();
-        details.insert("parsed_first_try".into(), c.parsed_first_try.into());
-        details.insert("parsed_after_repair".into(), c.parsed_after_repair.into());
-        details.insert("fell_back".into(), c.fell_back.into());
-        details.insert("insights_rejected".into(), c.insights_rejected.into());
-        if let Some(screen) = &self.screen {
-            details.insert("screen".into(), screen.name().into());
-            details.insert("screened".into(), c.screened.into());
-            details.insert("proxy_cpu_seconds".into(), screen.cpu_seconds().into());
-        }
-        details.insert("insights".into(), self.state.insights.len().into());
-        details.insert(
-            "insights_contradicted".into(),
-            self.state
-                .insights
-                .iter()
-                .filter(|i| i.status == InsightStatus::Contradicted)
-                .count()
-                .into(),
-        );
-        details.insert(
-            "usage".into(),
-            serde_json::to_value(&c.usage).unwrap_or(Value::Null),
-        );
+        let insights = &self.state.known.insights;
         StrategyStats {
             tokens: c
                 .usage
@@ -950,7 +900,26 @@ impl Strategy for SekiAgent {
                 .sum(),
             cost_usd: c.usage.values().map(|u| u.cost_usd).sum(),
             llm_duplicates: c.llm_duplicates,
-            details,
+            replies: Some(ReplyCounts {
+                parsed_first_try: c.parsed_first_try,
+                parsed_after_repair: c.parsed_after_repair,
+                fell_back: c.fell_back,
+                insights_rejected: c.insights_rejected,
+            }),
+            insights: Some(insights.len() as u64),
+            insights_contradicted: Some(
+                insights
+                    .iter()
+                    .filter(|i| i.status == InsightStatus::Contradicted)
+                    .count() as u64,
+            ),
+            usage: Some(c.usage.clone()),
+            screen: self.screen.as_ref().map(|screen| ScreenStats {
+                screen: screen.name(),
+                screened: Some(c.screened),
+                screened_mutations: None,
+                proxy_cpu_seconds: screen.cpu_seconds(),
+            }),
         }
     }
 }
@@ -1128,19 +1097,24 @@ mod tests {
         );
         assert!(a.state.queue.is_empty(), "the others are dropped");
         let events = a.drain_events();
-        let screen = events
+        let (chosen, candidates) = events
             .iter()
-            .find(|e| e["kind"] == "screen")
+            .find_map(|e| match e {
+                AgentEvent::Screen {
+                    chosen, candidates, ..
+                } => Some((chosen, candidates)),
+                _ => None,
+            })
             .expect("a screen event");
-        assert_eq!(screen["chosen"], cands[1].to_text());
-        assert_eq!(screen["candidates"][2]["proxy_score"], 200.0);
+        assert_eq!(*chosen, cands[1].to_text());
+        assert_eq!(candidates[2].proxy_score, Some(200.0));
         // No proxy score reaches a prompt.
         for e in &events {
-            if let Some(AgentEvent::Llm { messages, .. }) = AgentEvent::from_detail(e) {
+            if let AgentEvent::Llm { messages, .. } = e {
                 assert!(messages.iter().all(|m| !m.content.contains("proxy")));
             }
         }
-        assert_eq!(a.stats().details["screened"], 1);
+        assert_eq!(a.stats().screen.and_then(|s| s.screened), Some(1));
         // A restored agent proposes the same.
         let mut b = screened(
             AgentConfig {
@@ -1175,17 +1149,20 @@ mod tests {
         }
         let p = a.propose(&mut Context::new(&mut rng, &none_seen)).unwrap();
         assert_eq!(p.operator, "crossover+zc", "{}", p.origin);
-        let screen = a
+        let (stage, candidates) = a
             .drain_events()
             .into_iter()
-            .find(|e| e["kind"] == "screen")
+            .find_map(|e| match e {
+                AgentEvent::Screen {
+                    stage, candidates, ..
+                } => Some((stage, candidates)),
+                _ => None,
+            })
             .expect("a screen event");
-        assert_eq!(screen["stage"], "crossover");
-        let best = screen["candidates"]
-            .as_array()
-            .unwrap()
+        assert_eq!(stage, "crossover");
+        let best = candidates
             .iter()
-            .filter_map(|c| c["proxy_score"].as_f64())
+            .filter_map(|c| c.proxy_score)
             .fold(f64::MIN, f64::max);
         assert_eq!(best, code_of(&p.arch) as f64);
     }

@@ -7,6 +7,7 @@ impl SekiAgent {
     pub(super) fn active_insights(&self) -> Vec<Value> {
         let active: Vec<&Insight> = self
             .state
+            .known
             .insights
             .iter()
             .filter(|i| i.status == InsightStatus::Active)
