@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod page;
 pub mod plot;
 
+use crate::eval::EvaluatorKind;
 use crate::knowledge::{Insight, InsightStatus};
 use crate::record::{journal, Event, PoolEntry, Reevaluation, Step, StrategyState, Summary};
 use crate::stats::{self, Uncertainty};
@@ -104,31 +105,22 @@ pub struct Returned<'a> {
     pub repeats: usize,
 }
 
-/// The evaluator a run's config snapshot names, with its dataset.
+/// The evaluator a run's config snapshot names, with its dataset (empty when
+/// the snapshot is missing or no longer reads as a config).
 fn evaluator_of(dir: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join(crate::record::CONFIG)) else {
+    let path = dir.join(crate::record::CONFIG);
+    let Ok(text) = std::fs::read_to_string(&path) else {
         return String::new();
     };
-    let Ok(v) = text.parse::<toml::Table>() else {
+    let Ok(loaded) = crate::config::Config::parse(&text, Some(&path), dir) else {
         return String::new();
     };
-    let name = v
-        .get("search")
-        .and_then(|s| s.get("evaluator"))
-        .and_then(|e| e.as_str())
-        .unwrap_or("");
-    match name {
-        "nb201" => "NAS-Bench-201 table (CIFAR-10)".into(),
-        "candle" => {
-            let ds = v
-                .get("evaluator")
-                .and_then(|e| e.get("candle"))
-                .and_then(|c| c.get("dataset"))
-                .and_then(|d| d.as_str())
-                .unwrap_or("?");
-            format!("candle training on {ds}")
+    let c = &loaded.config;
+    match c.search.evaluator {
+        EvaluatorKind::Nb201 => "NAS-Bench-201 table (CIFAR-10)".into(),
+        EvaluatorKind::Candle => {
+            format!("candle training on {}", c.evaluator.candle.dataset.name())
         }
-        other => other.to_string(),
     }
 }
 
