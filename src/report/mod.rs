@@ -117,7 +117,13 @@ fn evaluator_of(dir: &Path) -> String {
     };
     let c = &loaded.config;
     match c.search.evaluator {
-        EvaluatorKind::Nb201 => "NAS-Bench-201 table (CIFAR-10)".into(),
+        EvaluatorKind::Nb201 => {
+            let ds = crate::eval::nb201_table::dataset_of(&c.evaluator.nb201.table).map_or_else(
+                |_| "?".to_string(),
+                |d| crate::eval::nb201_table::display_dataset(&d),
+            );
+            format!("NAS-Bench-201 table ({ds})")
+        }
         EvaluatorKind::Candle => {
             format!("candle training on {}", c.evaluator.candle.dataset.name())
         }
