@@ -159,6 +159,9 @@ struct AgentState {
     /// Novel architectures of multi-candidate replies not yet proposed,
     /// oldest first, with what they answer.
     queue: Vec<Queued>,
+    /// Whether the best records of another protocol were queued as seeds.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    prior_seeded: bool,
     counters: Counters,
 }
 
@@ -576,6 +579,43 @@ impl SekiAgent {
         None
     }
 
+    /// A knowledge base of another dataset or protocol (a warm start): its
+    /// best records, up to `agent.top_k` with `first`, are the session's
+    /// first evaluations, as a population is seeded. Once per session.
+    fn queue_prior_seeds(&mut self, ctx: &Context<'_>, line: usize, first: &Arch) {
+        if self.state.prior_seeded {
+            return;
+        }
+        self.state.prior_seeded = true;
+        let mut hashes = std::collections::HashSet::from([first.hash()]);
+        let mut picks = Vec::new();
+        for e in self.state.known.pool.iter().filter(|e| e.other_protocol) {
+            if picks.len() + 1 >= self.cfg.top_k.max(1) {
+                break;
+            }
+            let Ok(a) = self.space.parse(&e.arch) else {
+                continue;
+            };
+            if ctx.is_seen(&a) || !hashes.insert(a.hash()) {
+                continue;
+            }
+            picks.push(Queued {
+                arch: a.to_text(),
+                origin: format!(
+                    "seed: {} from the knowledge base ({} {})",
+                    e.id,
+                    e.score_label,
+                    show_score(Some(e.score))
+                ),
+                operator: "seed".into(),
+                parent: None,
+                line,
+                what: Pending::Seed,
+            });
+        }
+        self.state.queue.extend(picks);
+    }
+
     /// Remember what `p` was proposed for, until its outcome is observed.
     fn awaits(&mut self, p: &Proposal, line: usize, what: Pending) {
         self.state.awaiting.push(Awaiting {
@@ -586,7 +626,13 @@ impl SekiAgent {
     }
 
     /// Insights already in the knowledge base for this space, to build on.
-    pub fn with_insights(mut self, insights: Vec<Insight>) -> Self {
+    /// They are priors: a claim's figures are dropped and scored again on
+    /// this session's own evaluations (its protocol, its dataset) as they
+    /// come; until then prompts show it as not yet checked here.
+    pub fn with_insights(mut self, mut insights: Vec<Insight>) -> Self {
+        for i in insights.iter_mut().filter(|i| i.claim.is_some()) {
+            i.stats = None;
+        }
         self.state.known.insights = insights;
         self
     }
@@ -699,10 +745,18 @@ impl Strategy for SekiAgent {
                 .known
                 .pool
                 .iter()
-                .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (e.id.clone(), a)))
-                .find(|(_, a)| !ctx.is_seen(a));
+                .filter_map(|e| {
+                    self.space
+                        .parse(&e.arch)
+                        .ok()
+                        .map(|a| (e.id.clone(), a, e.other_protocol))
+                })
+                .find(|(_, a, _)| !ctx.is_seen(a));
             let p = match seed {
-                Some((id, arch)) => {
+                Some((id, arch, other_protocol)) => {
+                    if other_protocol {
+                        self.queue_prior_seeds(ctx, line, &arch);
+                    }
                     Proposal::new(arch, format!("seed: {id} from the knowledge base")).by("seed")
                 }
                 None if self.screen.is_some() && self.screen_warmup > 1 => {
@@ -947,6 +1001,67 @@ mod tests {
             Models::same(model),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_knowledge_base_of_another_dataset_seeds_its_best_records_first() {
+        let mut rng = Rng::seed(4);
+        let entries: Vec<PoolEntry> = (0..15)
+            .map(|k| PoolEntry {
+                id: format!("kb-{k}"),
+                arch: Space::Nb201.random(&mut rng).to_text(),
+                score: 90.0 - k as f64,
+                score_label: "NAS-Bench-201 table, cifar10 12-epoch validation".into(),
+                params: None,
+                own: false,
+                se: None,
+                other_protocol: true,
+            })
+            .collect();
+        let mut a = agent();
+        a.state.known.pool = entries.clone();
+        let mut got = Vec::new();
+        for _ in 0..AgentConfig::default().top_k {
+            let seen: std::collections::HashSet<String> = got.iter().cloned().collect();
+            let is_seen = |h: &str| seen.contains(h);
+            let mut ctx = Context::new(&mut rng, &is_seen);
+            let p = a.propose(&mut ctx).unwrap();
+            a.drain_events();
+            if p.operator != "seed" {
+                break;
+            }
+            got.push(p.arch.hash());
+        }
+        // agent.top_k of them, best first.
+        let want: Vec<String> = entries
+            .iter()
+            .take(AgentConfig::default().top_k)
+            .map(|e| Space::Nb201.parse(&e.arch).unwrap().hash())
+            .collect();
+        assert_eq!(got, want);
+        // Once: a restored agent does not queue them again.
+        let mut b = agent();
+        b.restore(&a.state()).unwrap();
+        assert!(b.state.prior_seeded);
+    }
+
+    #[test]
+    fn insights_from_the_knowledge_base_are_scored_again_before_they_show_figures() {
+        let insight: Insight = serde_json::from_value(serde_json::json!({
+            "id": "kb-i1", "space": "nb201", "text": "3x3 convolutions help",
+            "claim": {"op": "nor_conv_3x3", "where": "anywhere", "effect": "helps"},
+            "stats": {"n_with": 40, "mean_with": 70.0, "n_without": 10, "mean_without": 60.0,
+                      "effect_size": 1.2, "verdict": "supported"},
+            "provenance": {"source": "session"}, "created": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let a = agent().with_insights(vec![insight]);
+        let shown = a.active_insights();
+        let text = shown[0]["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "3x3 convolutions help [a prior: not yet checked on this task]"
+        );
     }
 
     #[test]

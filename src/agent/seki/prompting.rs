@@ -17,8 +17,11 @@ impl SekiAgent {
             .into_iter()
             .skip(skip)
             .map(|i| {
-                let text = match &i.stats {
-                    Some(st) if i.claim.is_some() => format!("{} [{}]", i.text, st.summary()),
+                let text = match (&i.stats, &i.claim) {
+                    (Some(st), Some(_)) => format!("{} [{}]", i.text, st.summary()),
+                    (None, Some(_)) => {
+                        format!("{} [a prior: not yet checked on this task]", i.text)
+                    }
                     _ => i.text.clone(),
                 };
                 json!({"id": i.id, "text": text})
