@@ -10,6 +10,7 @@
 
 use seki::config::Config;
 use seki::eval::Nb201Table;
+use seki::record::StrategyState;
 use seki::session::{Session, Spec};
 use seki::space::{Arch, Space};
 use seki::strategy::{Context, Observation, Proposal, Strategy, StrategyError};
@@ -36,10 +37,20 @@ impl Strategy for HillClimb {
             }
         }
     }
-    fn state(&self) -> serde_json::Value {
-        serde_json::json!(self.best.as_ref().map(|(a, s)| (a.to_text(), s)))
+    fn state(&self) -> StrategyState {
+        let best = self.best.as_ref().map(|(a, s)| (a.to_text(), *s));
+        StrategyState::encode(&best).unwrap_or_default()
     }
-    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), StrategyError> {
+    fn restore(&mut self, state: &StrategyState) -> Result<(), StrategyError> {
+        let err = |message: String| StrategyError::Restore {
+            strategy: "hill-climb",
+            message,
+        };
+        let best: Option<(String, f64)> = state.decode().map_err(|e| err(e.to_string()))?;
+        self.best = match best {
+            Some((text, s)) => Some((self.space.parse(&text).map_err(|e| err(e.to_string()))?, s)),
+            None => None,
+        };
         Ok(())
     }
 }

@@ -8,7 +8,8 @@
 //! with several workers, and results come back out of order.
 
 use crate::eval::Nb201Table;
-use crate::session::{best_step, Session, SessionError, Spec, Step};
+use crate::record::{best_step, Step};
+use crate::session::{Session, SessionError, Spec};
 use crate::strategy::{
     CpuMeter, ProxyCsv, RegularizedEvolution, Strategy, StrategyError, StrategyKind,
 };

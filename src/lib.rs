@@ -22,6 +22,7 @@ pub mod llm;
 pub mod markup;
 pub mod prompt;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod rng;
 pub mod session;

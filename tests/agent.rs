@@ -105,7 +105,10 @@ fn recorded_replies_drive_the_loop_exactly() {
     assert_eq!(summary["parsed_first_try"], 5);
     assert_eq!(summary["parsed_after_repair"], 1);
     assert_eq!(summary["fell_back"], 1);
-    assert_eq!(summary["duplicates"], 1);
+    // The one repeated reply was caught and asked again: not a skipped
+    // proposal (the journal has no duplicate line), a repeated reply.
+    assert_eq!(summary["duplicates"], 0);
+    assert_eq!(summary["llm_duplicates"], 1);
     assert_eq!(summary["evaluations"], 8);
     assert_eq!(summary["usage"]["evolution_arch"]["calls"], 10);
     assert_eq!(summary["usage"]["inspiration_patterns"]["calls"], 1);
@@ -358,7 +361,7 @@ fn report_compares_runs_with_charts_and_insights() {
         "## Insights",
         "-i001",
         "evidence: `s-",
-        "| 5 | 1 | 1 | 1 |",
+        "| 5 | 1 | 1 | 0 | 1 |",
         "## Tokens and cost",
         "inspiration_patterns",
     ] {

@@ -62,7 +62,7 @@ fn eval_bad_inputs_are_clear_errors() {
     let e =
         fails(seki(d.path()).args(["eval", "--space", "nb201", "--table", "t.csv", "--arch", A]));
     assert!(
-        e.contains("t.csv:1: missing column 'cifar10_valid_12ep'"),
+        e.contains("t.csv:1: missing column '<dataset>_valid_12ep' (e.g. 'cifar10_valid_12ep')"),
         "{e}"
     );
     let e = fails(seki(d.path()).args([
@@ -77,6 +77,46 @@ fn eval_bad_inputs_are_clear_errors() {
     assert!(e.contains("missing.csv"), "{e}");
     let e = fails(seki(d.path()).args(["eval", "--space", "resnet", "--arch", A]));
     assert!(e.contains("valid spaces: darts, nb201"), "{e}");
+}
+
+#[test]
+fn a_cifar100_table_is_read_from_its_columns_and_benched_as_cifar100() {
+    let d = tempfile::tempdir().unwrap();
+    let t = table_cifar100();
+    let t = t.to_str().unwrap();
+    let out = ok(seki(d.path()).args([
+        "eval", "--space", "nb201", "--table", t, "--arch", A, "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Row 1 of the CIFAR-100 table: its own figures, not CIFAR-10's.
+    let row = std::fs::read_to_string(t).unwrap();
+    let row: Vec<&str> = row.lines().nth(2).unwrap().split(',').collect();
+    assert_eq!(row[1], A);
+    assert_eq!(v["score"].as_f64().unwrap(), row[2].parse::<f64>().unwrap());
+    assert_eq!(
+        v["test_accuracy"].as_f64().unwrap(),
+        row[4].parse::<f64>().unwrap()
+    );
+    // 5,000 validation images behind each score.
+    let s = v["score"].as_f64().unwrap();
+    let se = (s * (100.0 - s) / 5000.0).sqrt();
+    assert!((v["score_se"].as_f64().unwrap() - se).abs() < 1e-9, "{v}");
+    let text = ok(seki(d.path()).args([
+        "bench",
+        "nb201",
+        "--table",
+        t,
+        "--strategy",
+        "rea",
+        "--budget",
+        "25",
+        "--seeds",
+        "3",
+    ]));
+    assert!(
+        text.contains("NAS-Bench-201 CIFAR-100:") && text.contains("best in table: 73.51"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod common;
 use seki::config::Config;
 use seki::eval::Nb201Table;
 use seki::knowledge::{Insight, InsightStatus, KnowledgeBase, OpenOptions, Provenance};
+use seki::record::StrategyState;
 use seki::session::{RunDir, Session, Spec};
 use seki::space::{Arch, Space};
 use seki::strategy::{Context, Observation, Proposal, Strategy, StrategyError};
@@ -73,10 +74,10 @@ impl Strategy for Climber {
             }
         }
     }
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    fn state(&self) -> StrategyState {
+        StrategyState::none()
     }
-    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), StrategyError> {
+    fn restore(&mut self, _state: &StrategyState) -> Result<(), StrategyError> {
         Ok(())
     }
     fn drain_insights(&mut self) -> Vec<Insight> {
@@ -259,5 +260,5 @@ fn agent_operators_are_recorded_with_parents_and_counted() {
     // Every child after the seed names an evaluated parent.
     assert_eq!(ops["llm-ranked-mutation"].with_parent, 2);
     assert_eq!(ops["crossover"].with_parent, 1);
-    assert_eq!(summary.strategy_stats.details["fell_back"], 1);
+    assert_eq!(summary.strategy_stats.replies.unwrap().fell_back, 1);
 }

@@ -6,17 +6,16 @@
 //! The agent is a [`Strategy`](crate::strategy::Strategy), so it runs under
 //! the same sessions, budgets, journal and resume as the baselines.
 
-pub mod events;
 pub mod extract;
 mod insights;
 pub mod recording;
 mod seki;
 pub mod settings;
 
-pub use events::{AgentEvent, ParseOutcome, ScreenedCandidate};
+pub use crate::record::{AgentEvent, ParseOutcome, PoolEntry, ScreenedCandidate};
 pub use extract::{extract, extract_all, ExtractError};
 pub use recording::{initial_state, load_recording, recording_from_journal, used_before_resume};
-pub use seki::{AgentError, Models, PoolEntry, SekiAgent, Task};
+pub use seki::{AgentError, Models, SekiAgent, Task};
 pub use settings::{AgentConfig, OnTie};
 
 use crate::config::Config;

@@ -1,9 +1,8 @@
 //! Recorded LLM replies: read from a session's journal (to replay it) or from
 //! a file of replies (to drive the agent exactly in tests).
 
-use super::events::AgentEvent;
 use crate::llm::{ChatResponse, FinishReason, Recorded, Usage};
-use crate::session::Event;
+use crate::record::{AgentEvent, Event, StrategyState};
 use crate::store::{read_jsonl, StoreError};
 use std::path::Path;
 
@@ -47,17 +46,15 @@ fn counted_exchanges(events: &[Event]) -> Vec<Recorded> {
     let mut open = Vec::new();
     for e in events {
         match e {
-            Event::Strategy { detail } => {
-                if let Some(AgentEvent::Llm {
-                    messages, response, ..
-                }) = AgentEvent::from_detail(detail)
-                {
-                    open.push(Recorded {
-                        prompt: messages.last().map(|m| m.content.clone()),
-                        response,
-                    });
-                }
-            }
+            Event::Strategy {
+                detail:
+                    AgentEvent::Llm {
+                        messages, response, ..
+                    },
+            } => open.push(Recorded {
+                prompt: messages.last().map(|m| m.content.clone()),
+                response: response.clone(),
+            }),
             Event::Evaluation(_) | Event::Submitted(_) | Event::Duplicate { .. } => {
                 kept.append(&mut open);
             }
@@ -93,9 +90,9 @@ pub fn used_before_resume(events: &[Event]) -> usize {
 }
 
 /// The strategy state a session started from.
-pub fn initial_state(events: &[Event]) -> serde_json::Value {
+pub fn initial_state(events: &[Event]) -> StrategyState {
     match events.first() {
         Some(Event::Start { initial_state, .. }) => initial_state.clone(),
-        _ => serde_json::Value::Null,
+        _ => StrategyState::none(),
     }
 }

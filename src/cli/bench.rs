@@ -284,7 +284,8 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!(
-            "NAS-Bench-201 CIFAR-10: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± standard error over seeds (best in table: {:.2})\n",
+            "NAS-Bench-201 {}: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± standard error over seeds (best in table: {:.2})\n",
+            seki::eval::nb201_table::display_dataset(table.dataset()),
             table.best_test()
         );
         print!("{}", bench::render_table(&results));

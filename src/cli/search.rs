@@ -6,8 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use seki::agent::{initial_state, load_recording, recording_from_journal, used_before_resume};
 use seki::config::{EvaluatorKind, ExecutorKind, KbRecords, Loaded};
 use seki::knowledge::{KnowledgeBase, OpenOptions};
+use seki::record::Summary;
 use seki::session::setup::{self, LlmSource};
-use seki::session::{RunDir, Session, Spec, Summary};
+use seki::session::{RunDir, Session, Spec};
 use seki::space::Space;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
@@ -213,7 +214,7 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         let run = RunDir::open(dir)?;
         let cfg = Session::snapshot(&run)
             .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
-        let events = seki::session::journal::read(&run.journal())?;
+        let events = seki::record::journal::read(&run.journal())?;
         let mut evaluator = setup::evaluator(&cfg)?;
         let llm = match recording {
             Some(replies) => LlmSource::Recorded {
@@ -251,7 +252,7 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             );
         }
         cfg.search.kb_records = KbRecords::None;
-        let events = seki::session::journal::read(&orig.journal())?;
+        let events = seki::record::journal::read(&orig.journal())?;
         let replies = LlmSource::Recorded {
             replies: recording_from_journal(&events),
             strict: true,
@@ -275,16 +276,16 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             evaluator.as_mut(),
         )?;
         let start = initial_state(&events);
-        if !start.is_null() {
+        if !start.is_none() {
             session.restore_strategy(&start)?;
         }
         let summary = session.on_progress(progress).run()?;
         bar.finish_and_clear();
-        let ours = seki::session::journal::read(&run_path.join(seki::session::run_dir::JOURNAL))?;
-        let archs = |ev: &[seki::session::Event]| -> Vec<String> {
+        let ours = seki::record::journal::read(&run_path.join(seki::session::run_dir::JOURNAL))?;
+        let archs = |ev: &[seki::record::Event]| -> Vec<String> {
             ev.iter()
                 .filter_map(|e| match e {
-                    seki::session::Event::Evaluation(s) => Some(s.arch.clone()),
+                    seki::record::Event::Evaluation(s) => Some(s.arch.clone()),
                     _ => None,
                 })
                 .collect()
@@ -438,8 +439,14 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
     println!("run dir    {}", run.display());
     println!("stopped    {}", s.stop_reason);
     println!(
-        "evals      {} ({} duplicates skipped, {} failed)",
-        s.evaluations, s.duplicates, s.failed
+        "evals      {} ({} duplicates skipped{}, {} failed)",
+        s.evaluations,
+        s.duplicates,
+        match s.strategy_stats.llm_duplicates {
+            0 => String::new(),
+            n => format!(", {n} repeated LLM replies asked again"),
+        },
+        s.failed
     );
     println!("executor   {}", s.executor);
     if s.reevaluations > 0 {

@@ -1,15 +1,19 @@
 //! The NAS-Bench-201 tabular evaluator: look up an architecture's recorded
 //! accuracy instead of training it.
 //!
-//! The table is a CSV with columns `index`, `arch`, `cifar10_valid_12ep`,
-//! `cifar10_test_12ep` (optional) and `cifar10_test_200ep`, one row per cell
-//! of the space (all 15,625). The score is the 12-epoch validation accuracy;
-//! the 200-epoch test accuracy is kept apart for reporting.
+//! The table is a CSV with columns `index`, `arch` and one dataset's triple
+//! `<dataset>_valid_12ep`, `<dataset>_test_12ep` (optional) and
+//! `<dataset>_test_200ep` (e.g. `cifar10_…`, `cifar100_…`,
+//! `ImageNet16-120_…`), one row per cell of the space (all 15,625). The
+//! dataset is read from the column names, so a table of another dataset
+//! needs no code. The score is the 12-epoch validation accuracy; the
+//! 200-epoch test accuracy is kept apart for reporting.
 //!
-//! Its validation figures come from the benchmark's `cifar10-valid` split of
-//! 25,000 images, so each score's standard error is the binomial error of
-//! that many images; [`Nb201Table::with_noise`] adds Gaussian noise on top
-//! (seeded per architecture and repeat), to study decisions under noise.
+//! The validation figures come from the benchmark's validation split
+//! (`cifar10-valid`: 25,000 images; CIFAR-100: 5,000; ImageNet16-120:
+//! 3,000), so each score's standard error is the binomial error of that many
+//! images; [`Nb201Table::with_noise`] adds Gaussian noise on top (seeded per
+//! architecture and repeat), to study decisions under noise.
 
 use super::{EvalError, EvalStatus, Evaluation, Evaluator};
 use crate::knowledge::EvaluatorInfo;
@@ -69,6 +73,8 @@ pub struct Row {
 #[derive(Debug, Clone)]
 pub struct Nb201Table {
     path: PathBuf,
+    /// The dataset, as the column names spell it (`cifar10`, `cifar100`).
+    dataset: String,
     rows: Vec<Row>,
     noise_sd: f64,
     noise_seed: u64,
@@ -76,6 +82,70 @@ pub struct Nb201Table {
 
 /// Images in the benchmark's `cifar10-valid` validation split.
 pub const VALID_IMAGES: usize = crate::knowledge::record::NB201_VALID_IMAGES;
+
+/// Images in a dataset's validation split in the benchmark, when known.
+pub fn valid_images(dataset: &str) -> Option<usize> {
+    match dataset.to_ascii_lowercase().as_str() {
+        "cifar10" => Some(VALID_IMAGES),
+        "cifar100" => Some(5_000),
+        "imagenet16-120" => Some(3_000),
+        _ => None,
+    }
+}
+
+/// A NAS-Bench-201 dataset as people write it (`cifar10` → CIFAR-10).
+pub fn display_dataset(d: &str) -> String {
+    match d.to_ascii_lowercase().as_str() {
+        "cifar10" => "CIFAR-10".into(),
+        "cifar100" => "CIFAR-100".into(),
+        "imagenet16-120" => "ImageNet16-120".into(),
+        _ => d.to_string(),
+    }
+}
+
+/// The dataset of a table's header: the prefix of its one
+/// `<dataset>_valid_12ep` column.
+fn dataset_of_header(cols: &[String]) -> Result<String, String> {
+    let found: Vec<&str> = cols
+        .iter()
+        .filter_map(|c| c.strip_suffix("_valid_12ep"))
+        .filter(|d| !d.is_empty())
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(format!(
+            "missing column '<dataset>_valid_12ep' (e.g. 'cifar10_valid_12ep'); the header has: {}",
+            cols.join(", ")
+        )),
+        many => Err(format!(
+            "columns of several datasets ({}); a table holds one dataset's '<dataset>_valid_12ep', '<dataset>_test_200ep'",
+            many.join(", ")
+        )),
+    }
+}
+
+/// The dataset a table file holds, from its header line alone.
+pub fn dataset_of(path: &Path) -> Result<String, TableError> {
+    use std::io::BufRead;
+    let io = |source| TableError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut header = String::new();
+    std::io::BufReader::new(std::fs::File::open(path).map_err(io)?)
+        .read_line(&mut header)
+        .map_err(io)?;
+    let cols: Vec<String> = header
+        .trim_end()
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .collect();
+    dataset_of_header(&cols).map_err(|message| TableError::Line {
+        path: path.to_path_buf(),
+        line: 1,
+        message,
+    })
+}
 
 /// A standard normal draw determined by `(seed, code, repeat)` alone.
 fn gaussian(seed: u64, code: usize, repeat: u32) -> f64 {
@@ -89,8 +159,6 @@ fn gaussian(seed: u64, code: usize, repeat: u32) -> f64 {
     let u2 = rng.unit();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
-
-const REQUIRED: [&str; 4] = ["index", "arch", "cifar10_valid_12ep", "cifar10_test_200ep"];
 
 impl Nb201Table {
     /// Load and check the table.
@@ -118,8 +186,15 @@ impl Nb201Table {
             .map(|c| c.trim().trim_matches('"').to_string())
             .collect();
         let col = |name: &str| cols.iter().position(|c| c == name);
+        let dataset = dataset_of_header(&cols).map_err(|m| err(1, m))?;
+        let (valid_col, test12_col, test_col) = (
+            format!("{dataset}_valid_12ep"),
+            format!("{dataset}_test_12ep"),
+            format!("{dataset}_test_200ep"),
+        );
+        let required = ["index", "arch", valid_col.as_str(), test_col.as_str()];
         let mut idx = [0usize; 4];
-        for (k, name) in REQUIRED.iter().enumerate() {
+        for (k, name) in required.iter().enumerate() {
             idx[k] = col(name).ok_or_else(|| {
                 err(
                     1,
@@ -130,7 +205,7 @@ impl Nb201Table {
                 )
             })?;
         }
-        let test12 = col("cifar10_test_12ep");
+        let test12 = col(&test12_col);
         let mut rows: Vec<Option<(usize, Row)>> = vec![None; SIZE];
         for (line, l) in lines {
             if l.trim().is_empty() {
@@ -165,9 +240,9 @@ impl Nb201Table {
                 .map_err(|e| err(line, format!("column 'arch': {e}")))?;
             let row = Row {
                 index,
-                valid_12ep: num(idx[2], "cifar10_valid_12ep")?,
-                test_12ep: test12.map(|k| num(k, "cifar10_test_12ep")).transpose()?,
-                test_200ep: num(idx[3], "cifar10_test_200ep")?,
+                valid_12ep: num(idx[2], &valid_col)?,
+                test_12ep: test12.map(|k| num(k, &test12_col)).transpose()?,
+                test_200ep: num(idx[3], &test_col)?,
             };
             let slot = &mut rows[cell.code()];
             if let Some((first, _)) = slot {
@@ -193,6 +268,7 @@ impl Nb201Table {
         }
         Ok(Nb201Table {
             path: path.to_path_buf(),
+            dataset,
             rows: rows.into_iter().flatten().map(|(_, r)| r).collect(),
             noise_sd: 0.0,
             noise_seed: 0,
@@ -233,7 +309,7 @@ impl Nb201Table {
     /// The standard error of a score: the validation split's binomial error
     /// and the added noise.
     pub fn score_se(&self, score: f64) -> Option<f64> {
-        let b = crate::stats::binomial_se(score, VALID_IMAGES)?;
+        let b = crate::stats::binomial_se(score, valid_images(&self.dataset)?)?;
         Some((b * b + self.noise_sd * self.noise_sd).sqrt())
     }
 
@@ -276,6 +352,11 @@ impl Nb201Table {
         self.rows.get(cell.code())
     }
 
+    /// The dataset, as its columns name it (`cifar10`, `cifar100`, ...).
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -293,15 +374,23 @@ impl Nb201Table {
 impl Evaluator for Nb201Table {
     fn info(&self) -> EvaluatorInfo {
         let mut settings = serde_json::Map::new();
-        settings.insert("score".into(), "cifar10_valid_12ep".into());
-        settings.insert("test".into(), "cifar10_test_200ep".into());
+        let ds = &self.dataset;
+        settings.insert("score".into(), format!("{ds}_valid_12ep").into());
+        settings.insert("test".into(), format!("{ds}_test_200ep").into());
+        // CIFAR-10's protocol predates this setting and keeps its form (the
+        // implied 25,000 images); the other datasets state their split.
+        if ds != "cifar10" {
+            if let Some(n) = valid_images(ds) {
+                settings.insert("valid_size".into(), n.into());
+            }
+        }
         if self.noise_sd > 0.0 {
             settings.insert("noise_sd".into(), self.noise_sd.into());
             settings.insert("noise_seed".into(), self.noise_seed.into());
         }
         EvaluatorInfo {
             kind: "nb201-table".into(),
-            dataset: Some("cifar10".into()),
+            dataset: Some(self.dataset.clone()),
             settings,
         }
     }
@@ -362,6 +451,52 @@ mod tests {
     }
 
     #[test]
+    fn the_dataset_comes_from_the_columns_and_is_part_of_the_protocol() {
+        let c10 = Nb201Table::parse(Path::new("t.csv"), &full_table()).unwrap();
+        let text = full_table().replacen("cifar10_", "cifar100_", 3);
+        let mut c100 = Nb201Table::parse(Path::new("t.csv"), &text).unwrap();
+        assert_eq!((c10.dataset(), c100.dataset()), ("cifar10", "cifar100"));
+        let (i10, i100) = (c10.info(), c100.info());
+        assert_eq!(i100.dataset.as_deref(), Some("cifar100"));
+        assert_eq!(i100.settings["score"], "cifar100_valid_12ep");
+        assert_ne!(i10.protocol(), i100.protocol());
+        // CIFAR-10's protocol keeps the form its knowledge-base records have.
+        assert!(!i10.settings.contains_key("valid_size"));
+        // 5,000 validation images: a larger error than CIFAR-10's 25,000.
+        let cell = Arch::Nb201(Nb201Cell::from_code(7).unwrap());
+        let e = c100.evaluate(&cell).unwrap();
+        let want = crate::stats::binomial_se(e.score.unwrap(), 5_000).unwrap();
+        assert!((e.score_se.unwrap() - want).abs() < 1e-12);
+        assert_eq!(i100.implied_se(e.score.unwrap()), e.score_se);
+        let unknown = full_table().replacen("cifar10_", "tiny_", 3);
+        let t = Nb201Table::parse(Path::new("t.csv"), &unknown).unwrap();
+        assert_eq!(t.score_se(50.0), None, "no split size known for 'tiny'");
+    }
+
+    #[test]
+    fn a_header_without_one_dataset_is_refused_with_its_columns() {
+        for (header, want) in [
+            (
+                "index,arch,acc,cifar10_test_200ep",
+                "missing column '<dataset>_valid_12ep'",
+            ),
+            (
+                "index,arch,cifar10_valid_12ep,cifar100_valid_12ep,cifar10_test_200ep",
+                "several datasets (cifar10, cifar100)",
+            ),
+            (
+                "index,arch,cifar100_valid_12ep,cifar10_test_200ep",
+                "missing column 'cifar100_test_200ep'",
+            ),
+        ] {
+            let e = Nb201Table::parse(Path::new("t.csv"), &format!("{header}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("t.csv:1: ") && e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
     fn noise_is_gaussian_and_fixed_per_arch_and_repeat() {
         let t = Nb201Table::parse(Path::new("t.csv"), &full_table())
             .unwrap()
@@ -396,7 +531,7 @@ mod tests {
         let cases: Vec<(String, &str)> = vec![
             (
                 good.replacen("cifar10_valid_12ep", "valid", 1),
-                "missing column 'cifar10_valid_12ep'",
+                "missing column '<dataset>_valid_12ep'",
             ),
             (
                 good.replacen(",0.5,", ",abc,", 1),

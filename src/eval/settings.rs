@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EvaluatorKind {
-    /// The NAS-Bench-201 table (CIFAR-10), `nb201` space only.
+    /// A NAS-Bench-201 table (CIFAR-10, CIFAR-100, ...), `nb201` space only.
     Nb201,
     /// Train with candle on real data (both spaces).
     Candle,

@@ -50,21 +50,23 @@ impl EvaluatorInfo {
 
     /// The standard error (points) that a score under this protocol
     /// carries from its validation set's size alone (and any noise the
-    /// evaluator adds): for the NAS-Bench-201 table its 25,000 validation
-    /// images, for others a `valid_size` setting. `None` when unknown.
+    /// evaluator adds): its `valid_size` setting, or for the NAS-Bench-201
+    /// CIFAR-10 table (which has none) its 25,000 validation images. `None`
+    /// when unknown.
     pub fn implied_se(&self, score: f64) -> Option<f64> {
         let noise = self
             .settings
             .get("noise_sd")
             .and_then(|v| v.as_f64())
             .unwrap_or(0.0);
+        let valid_size = self
+            .settings
+            .get("valid_size")
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize);
         let n = match self.kind.as_str() {
-            "nb201-table" => Some(NB201_VALID_IMAGES),
-            _ => self
-                .settings
-                .get("valid_size")
-                .and_then(|v| v.as_u64())
-                .map(|v| v as usize),
+            "nb201-table" => valid_size.or(Some(NB201_VALID_IMAGES)),
+            _ => valid_size,
         }?;
         let b = crate::stats::binomial_se(score, n)?;
         Some((b * b + noise * noise).sqrt())

@@ -6,6 +6,7 @@
 //! that backends enforce (grammar-constrained decoding) or pass on (a
 //! server's JSON-schema response format, or the schema stated in the prompt).
 
+pub mod blind;
 pub mod constrain;
 pub mod hub;
 pub mod local;

@@ -3,9 +3,7 @@
 //! seconds and cost, how replies parsed, the replies it could not use, the
 //! insights it distilled, and the proposals skipped as duplicates.
 
-use crate::agent::events::{AgentEvent, ParseOutcome};
-use crate::session::Event;
-use serde_json::Value;
+use crate::record::{AgentEvent, Event, ParseOutcome};
 
 /// LLM use of one prompt stage (`evolution_strategy`, `inspiration_arch`, ...).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,11 +97,8 @@ impl Activity {
         }
     }
 
-    fn strategy(&mut self, detail: &Value, after: usize) {
-        let Some(event) = AgentEvent::from_detail(detail) else {
-            return;
-        };
-        match event {
+    fn strategy(&mut self, event: &AgentEvent, after: usize) {
+        match event.clone() {
             AgentEvent::Llm {
                 stage,
                 model,
@@ -211,13 +206,11 @@ impl Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::events::CallOptions;
     use crate::llm::{ChatResponse, FinishReason, Usage};
+    use crate::record::CallOptions;
 
     fn strategy(e: AgentEvent) -> Event {
-        Event::Strategy {
-            detail: e.to_detail(),
-        }
+        Event::Strategy { detail: e }
     }
 
     fn call(stage: &str, p: u64, c: u64, cost: Option<f64>) -> Event {
@@ -293,13 +286,6 @@ mod tests {
                 reason: "unparsable after 2 repairs".into(),
                 arch: "y".into(),
             }),
-            3,
-        );
-        // Lines that are not the agent's are ignored.
-        a.observe(
-            &Event::Strategy {
-                detail: serde_json::json!({"kind": "something else"}),
-            },
             3,
         );
         assert_eq!(

@@ -11,8 +11,9 @@ use super::page::{
     fmt, fmt_count, op_badge, stat, status_badge, td_delta, td_int, td_num, thead, Page,
 };
 use super::{pareto_front, plot, Run};
+use crate::knowledge::InsightStatus;
 use crate::markup::escape;
-use crate::session::Step;
+use crate::record::{PoolEntry, Step};
 use crate::space::{diagram, Arch, Space};
 use std::fmt::Write as _;
 
@@ -209,13 +210,15 @@ fn overview(page: &mut Page, views: &[View]) {
             ));
             s.push_str(&stat(&format!("${:.4}", llm.cost_usd), "LLM cost"));
         }
-        if let Some(sum) = &r.summary {
-            if let Some(screen) = sum["screen"].as_str() {
-                s.push_str(&stat(
-                    &format!("{:.1} s", sum["proxy_cpu_seconds"].as_f64().unwrap_or(0.0)),
-                    &format!("zero-cost proxy CPU ({screen})"),
-                ));
-            }
+        if let Some(screen) = r
+            .summary
+            .as_ref()
+            .and_then(|sum| sum.strategy_stats.screen.as_ref())
+        {
+            s.push_str(&stat(
+                &format!("{:.1} s", screen.proxy_cpu_seconds),
+                &format!("zero-cost proxy CPU ({})", screen.screen),
+            ));
         }
         s.push_str(&stat(&format!("{:.1} s", r.elapsed), "session time"));
         s.push_str("</div>");
@@ -393,9 +396,10 @@ fn contenders_section(s: &mut String, v: &View) {
     let Some(summary) = v.run.summary.as_ref() else {
         return;
     };
-    let Some(cs) = summary["contenders"].as_array().filter(|c| !c.is_empty()) else {
+    let cs = &summary.contenders;
+    if cs.is_empty() {
         return;
-    };
+    }
     let _ = write!(
         s,
         "<section class=\"card\" id=\"r{}-contenders\"><h2>Contenders re-evaluated</h2><p class=\"meta\">The best few were trained again with other seeds; the session returns the best by the mean. ± is one standard error.</p><table class=\"contenders\">",
@@ -411,27 +415,23 @@ fn contenders_section(s: &mut String, v: &View) {
     ]));
     s.push_str("<tbody>");
     for c in cs {
-        let u = &c["uncertainty"];
-        let se = u["se"].as_f64();
-        let n = c["evaluation"].as_u64().unwrap_or(0) as usize;
+        let u = c.uncertainty.as_ref();
+        let se = u.map(|u| u.se);
+        let n = c.evaluation;
         let _ = write!(
             s,
             "<tr><td class=\"num\" data-v=\"{n}\"><a href=\"#{}\">#{n}</a></td>{}<td class=\"num\" data-v=\"{}\">{}</td>{}{}{}</tr>",
             v.row_id(n),
-            td_num(c["first_score"].as_f64(), crate::stats::decimals(se)),
-            c["mean"].as_f64().unwrap_or(f64::NAN),
-            escape(
-                &c["mean"]
-                    .as_f64()
-                    .map_or("-".into(), |m| crate::stats::with_se(m, se))
-            ),
-            td_int(u["repeats"].as_u64().unwrap_or(1)),
-            td_num(u["sd"].as_f64(), crate::stats::decimals(se)),
-            td_num(c["test_accuracy"].as_f64(), 2)
+            td_num(Some(c.first_score), crate::stats::decimals(se)),
+            c.mean,
+            escape(&crate::stats::with_se(c.mean, se)),
+            td_int(u.map_or(1, |u| u.repeats)),
+            td_num(u.and_then(|u| u.sd), crate::stats::decimals(se)),
+            td_num(c.test_accuracy, 2)
         );
     }
     s.push_str("</tbody></table>");
-    if let Some(note) = summary["contenders_note"].as_str() {
+    if let Some(note) = &summary.contenders_note {
         let _ = write!(s, "<p>{}.</p>", escape(note));
     }
     s.push_str("</section>\n");
@@ -712,7 +712,8 @@ fn evidence_html(page: &mut Page, id: &str, v: &View, views: &[View]) -> (String
             );
         }
     }
-    if let Some((_, arch, score)) = v.run.pool.iter().find(|(i, _, _)| i == id) {
+    if let Some(PoolEntry { arch, score, .. }) = v.run.pool.iter().find(|p| p.id == id) {
+        let score = &Some(*score);
         let button = match v.space.and_then(|sp| sp.parse(arch).ok()) {
             Some(a) => page.view_button(
                 &a,
@@ -756,21 +757,18 @@ fn insights_section(page: &mut Page, v: &View, views: &[View]) {
     ]));
     s.push_str("<tbody>");
     for i in &r.insights {
-        let id = i["id"].as_str().unwrap_or("?");
+        let id = i.id.as_str();
         let mut ev = Vec::new();
         let mut scores = Vec::new();
-        for e in i["evidence"].as_array().into_iter().flatten() {
-            if let Some(e) = e.as_str() {
-                let (html, sc) = evidence_html(page, e, v, views);
-                ev.push(html);
-                scores.extend(sc);
-            }
+        for e in &i.evidence {
+            let (html, sc) = evidence_html(page, e, v, views);
+            ev.push(html);
+            scores.extend(sc);
         }
-        let against: Vec<String> = i["contradicted_by"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(|x| evidence_html(page, x, v, views).0))
+        let against: Vec<String> = i
+            .contradicted_by
+            .iter()
+            .map(|x| evidence_html(page, x, v, views).0)
             .collect();
         let mean = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
         let _ = write!(
@@ -779,8 +777,11 @@ fn insights_section(page: &mut Page, v: &View, views: &[View]) {
             v.k,
             escape(id),
             escape(id),
-            escape(i["text"].as_str().unwrap_or("")),
-            status_badge(i["status"].as_str().unwrap_or("active")),
+            escape(&i.text),
+            status_badge(match i.status {
+                InsightStatus::Active => "active",
+                InsightStatus::Contradicted => "contradicted",
+            }),
             ev.join(", "),
             td_int(ev.len()),
             td_num(mean, 2),
@@ -1081,21 +1082,28 @@ mod tests {
             space: "nb201".into(),
             steps,
             summary: None,
-            insights: vec![serde_json::json!({
-                "id": "s-i001", "text": "<script>alert(1)</script> convs first",
+            insights: vec![serde_json::from_value(serde_json::json!({
+                "id": "s-i001", "space": "nb201", "text": "<script>alert(1)</script> convs first",
                 "evidence": ["s-0002", "kb-7", "elsewhere"], "status": "contradicted",
-                "contradicted_by": ["s-0003"]})],
+                "contradicted_by": ["s-0003"],
+                "provenance": {"source": "test"}, "created": "2026-01-01T00:00:00Z"}))
+            .unwrap()],
             session: "s".into(),
             evaluator: "NAS-Bench-201 table (CIFAR-10)".into(),
             started: "2026-01-01T00:00:00Z".into(),
             end_reason: Some("budget".into()),
             elapsed: 1.0,
             activity: Default::default(),
-            pool: vec![(
-                "kb-7".into(),
-                "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".into(),
-                Some(80.0),
-            )],
+            pool: vec![PoolEntry {
+                id: "kb-7".into(),
+                arch: "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".into(),
+                score: 80.0,
+                score_label: "validation accuracy".into(),
+                params: None,
+                own: false,
+                se: None,
+                other_protocol: false,
+            }],
             supports: [("s-i001".to_string(), 1)].into_iter().collect(),
             reevaluations: Vec::new(),
         }

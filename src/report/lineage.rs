@@ -7,7 +7,7 @@
 //! knowledge-base record the seed came from), and every step of a journal
 //! written before parents were kept, make the step a root.
 
-use crate::session::Step;
+use crate::record::Step;
 use std::collections::HashMap;
 
 /// The operator of an origin: its first word, before any detail
@@ -106,7 +106,7 @@ impl Lineage {
             })
             .collect();
         let mut best_path = Vec::new();
-        if let Some(best) = crate::session::best_step(steps) {
+        if let Some(best) = crate::record::best_step(steps) {
             let mut at = steps.iter().position(|s| s.n == best.n);
             while let Some(i) = at {
                 best_path.push(i);
@@ -230,8 +230,8 @@ pub fn operator_stats(
 pub(crate) mod tests {
     use super::*;
     use crate::eval::{EvalStatus, Evaluation};
+    use crate::record::{StepState, StrategyState};
     use crate::rng::Rng;
-    use crate::session::journal::StepState;
 
     pub(crate) fn step(
         n: usize,
@@ -258,7 +258,7 @@ pub(crate) mod tests {
             state: StepState {
                 elapsed: 0.0,
                 rng: Rng::seed(0),
-                strategy_state: serde_json::Value::Null,
+                strategy_state: StrategyState::none(),
             },
         }
     }

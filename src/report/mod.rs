@@ -12,10 +12,11 @@ pub mod lineage;
 pub mod page;
 pub mod plot;
 
-use crate::session::{journal, Event, Reevaluation, Step};
+use crate::eval::EvaluatorKind;
+use crate::knowledge::{Insight, InsightStatus};
+use crate::record::{journal, Event, PoolEntry, Reevaluation, Step, StrategyState, Summary};
 use crate::stats::{self, Uncertainty};
 use activity::Activity;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,14 @@ pub enum ReportError {
         /// What went wrong.
         message: String,
     },
+    /// `summary.json` does not read as a summary.
+    #[error("{path}: not a seki summary: {message}")]
+    Summary {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Nothing to report.
     #[error("{0} has no evaluations to report")]
     Empty(PathBuf),
@@ -56,9 +65,9 @@ pub struct Run {
     /// Evaluations in order.
     pub steps: Vec<Step>,
     /// The summary, if the session ended.
-    pub summary: Option<Value>,
-    /// Insights: (id, text, evidence, status).
-    pub insights: Vec<Value>,
+    pub summary: Option<Summary>,
+    /// The insights the strategy held at the end.
+    pub insights: Vec<Insight>,
     /// The session id (the run directory's name when it was made).
     pub session: String,
     /// The evaluator, as the run's config snapshot names it (empty if unknown).
@@ -71,11 +80,11 @@ pub struct Run {
     pub elapsed: f64,
     /// LLM use, reply outcomes, duplicates.
     pub activity: Activity,
-    /// Knowledge-base architectures the strategy was shown (id, arch, score),
-    /// so that insight evidence from outside the session can be named.
-    pub pool: Vec<(String, String, Option<f64>)>,
+    /// Architectures the strategy was shown (knowledge-base records and its
+    /// own), so that insight evidence from outside the session can be named.
+    pub pool: Vec<PoolEntry>,
     /// For each insight id, the later designs that supported it.
-    pub supports: BTreeMap<String, u64>,
+    pub supports: BTreeMap<String, u32>,
     /// Repeated evaluations (other seeds) of evaluated architectures.
     pub reevaluations: Vec<Reevaluation>,
 }
@@ -95,40 +104,35 @@ pub struct Returned<'a> {
     pub repeats: usize,
 }
 
-/// The evaluator a run's config snapshot names, with its dataset.
+/// The evaluator a run's config snapshot names, with its dataset (empty when
+/// the snapshot is missing or no longer reads as a config).
 fn evaluator_of(dir: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) else {
+    let path = dir.join(crate::record::CONFIG);
+    let Ok(text) = std::fs::read_to_string(&path) else {
         return String::new();
     };
-    let Ok(v) = text.parse::<toml::Table>() else {
+    let Ok(loaded) = crate::config::Config::parse(&text, Some(&path), dir) else {
         return String::new();
     };
-    let name = v
-        .get("search")
-        .and_then(|s| s.get("evaluator"))
-        .and_then(|e| e.as_str())
-        .unwrap_or("");
-    match name {
-        "nb201" => "NAS-Bench-201 table (CIFAR-10)".into(),
-        "candle" => {
-            let ds = v
-                .get("evaluator")
-                .and_then(|e| e.get("candle"))
-                .and_then(|c| c.get("dataset"))
-                .and_then(|d| d.as_str())
-                .unwrap_or("?");
-            format!("candle training on {ds}")
+    let c = &loaded.config;
+    match c.search.evaluator {
+        EvaluatorKind::Nb201 => {
+            let ds = crate::eval::nb201_table::dataset_of(&c.evaluator.nb201.table).map_or_else(
+                |_| "?".to_string(),
+                |d| crate::eval::nb201_table::display_dataset(&d),
+            );
+            format!("NAS-Bench-201 table ({ds})")
         }
-        other => other.to_string(),
+        EvaluatorKind::Candle => {
+            format!("candle training on {}", c.evaluator.candle.dataset.name())
+        }
     }
 }
 
-fn pool_of(state: &Value, into: &mut Vec<(String, String, Option<f64>)>) {
-    for p in state["pool"].as_array().into_iter().flatten() {
-        if let (Some(id), Some(arch)) = (p["id"].as_str(), p["arch"].as_str()) {
-            if !into.iter().any(|(i, _, _)| i == id) {
-                into.push((id.to_string(), arch.to_string(), p["score"].as_f64()));
-            }
+fn pool_of(state: &StrategyState, into: &mut Vec<PoolEntry>) {
+    for p in state.knowledge().pool {
+        if !into.iter().any(|i| i.id == p.id) {
+            into.push(p);
         }
     }
 }
@@ -136,11 +140,11 @@ fn pool_of(state: &Value, into: &mut Vec<(String, String, Option<f64>)>) {
 impl Run {
     /// Read a run directory.
     pub fn load(dir: &Path) -> Result<Run, ReportError> {
-        let events = journal::read(&dir.join(crate::session::run_dir::JOURNAL))?;
+        let events = journal::read(&dir.join(crate::record::JOURNAL))?;
         let (mut strategy, mut space, mut session) = (String::new(), String::new(), String::new());
         let (mut started, mut end_reason, mut elapsed) = (String::new(), None, 0.0);
         let mut steps: Vec<Step> = Vec::new();
-        let mut last_state = Value::Null;
+        let mut last_state = StrategyState::none();
         let mut activity = Activity::default();
         let mut pool = Vec::new();
         let mut reevaluations = Vec::new();
@@ -183,24 +187,11 @@ impl Run {
             }
         }
         pool_of(&last_state, &mut pool);
-        let supports = last_state["supports"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let known = last_state.knowledge();
         if steps.is_empty() {
             return Err(ReportError::Empty(dir.to_path_buf()));
         }
-        let summary = std::fs::read_to_string(dir.join(crate::session::run_dir::SUMMARY))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let insights = last_state["insights"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let summary = read_summary(dir)?;
         Ok(Run {
             dir: dir.to_path_buf(),
             label: format!("{session} ({strategy})"),
@@ -208,7 +199,7 @@ impl Run {
             space,
             steps,
             summary,
-            insights,
+            insights: known.insights,
             session,
             evaluator: evaluator_of(dir),
             started,
@@ -216,7 +207,7 @@ impl Run {
             elapsed,
             activity,
             pool,
-            supports,
+            supports: known.supports,
             reevaluations,
         })
     }
@@ -253,8 +244,8 @@ impl Run {
         let from_summary = self
             .summary
             .as_ref()
-            .and_then(|s| s["best"]["evaluation"].as_u64())
-            .and_then(|n| self.steps.iter().position(|s| s.n as u64 == n));
+            .and_then(|s| s.best.as_ref())
+            .and_then(|b| self.steps.iter().position(|s| s.n == b.evaluation));
         let index = match from_summary {
             Some(i) => i,
             None => {
@@ -290,7 +281,7 @@ impl Run {
 
     /// The best evaluation.
     pub fn best(&self) -> Option<&Step> {
-        crate::session::best_step(&self.steps)
+        crate::record::best_step(&self.steps)
     }
 
     /// (params, score, evaluation) of evaluations whose parameter count is known.
@@ -315,6 +306,23 @@ pub fn pareto_front(points: &[(f64, f64, usize)]) -> Vec<usize> {
         .collect();
     front.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0));
     front
+}
+
+/// A run directory's `summary.json`, if the session ended (a summary that
+/// does not read is an error naming the file, not a report without it).
+fn read_summary(dir: &Path) -> Result<Option<Summary>, ReportError> {
+    let path = dir.join(crate::record::SUMMARY);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::store::io_err(&path)(e).into()),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ReportError::Summary {
+            path,
+            message: e.to_string(),
+        })
 }
 
 /// Files a report wrote.
@@ -396,11 +404,10 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
             b.step.n, b.step.hash, b.step.arch
         );
     }
-    if let Some(cs) = subject
+    if let Some(sum) = subject
         .summary
         .as_ref()
-        .and_then(|s| s["contenders"].as_array())
-        .filter(|c| !c.is_empty())
+        .filter(|s| !s.contenders.is_empty())
     {
         let _ = writeln!(md, "## Contenders re-evaluated\n");
         let _ = writeln!(
@@ -408,29 +415,21 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
             "The best few were trained again with other seeds; the session returns the best by the mean.\n"
         );
         let _ = writeln!(md, "| evaluation | first score | mean ± SE | evaluations | sd over seeds | test accuracy (reported only) |\n| ---: | ---: | ---: | ---: | ---: | ---: |");
-        for c in cs {
-            let u = &c["uncertainty"];
-            let se = u["se"].as_f64();
+        for c in &sum.contenders {
+            let u = c.uncertainty.as_ref();
+            let se = u.map(|u| u.se);
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
-                c["evaluation"],
-                c["first_score"]
-                    .as_f64()
-                    .map_or("-".into(), |v| stats::round(v, se)),
-                c["mean"]
-                    .as_f64()
-                    .map_or("-".into(), |v| stats::with_se(v, se)),
-                u["repeats"].as_u64().unwrap_or(1),
-                fmt_opt(u["sd"].as_f64(), stats::decimals(se)),
-                fmt_opt(c["test_accuracy"].as_f64(), 2)
+                c.evaluation,
+                stats::round(c.first_score, se),
+                stats::with_se(c.mean, se),
+                u.map_or(1, |u| u.repeats),
+                fmt_opt(u.and_then(|u| u.sd), stats::decimals(se)),
+                fmt_opt(c.test_accuracy, 2)
             );
         }
-        if let Some(note) = subject
-            .summary
-            .as_ref()
-            .and_then(|s| s["contenders_note"].as_str())
-        {
+        if let Some(note) = &sum.contenders_note {
             let _ = writeln!(md, "\n{note}.");
         }
         md.push('\n');
@@ -463,41 +462,38 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
         );
     }
     if let Some(s) = &subject.summary {
-        if s.get("parsed_first_try").is_some() {
+        let st = &s.strategy_stats;
+        if let Some(r) = &st.replies {
             let _ = writeln!(md, "## LLM replies\n");
-            let _ = writeln!(md, "| parsed first time | parsed after repair | fell back to a mutation | duplicates |\n| ---: | ---: | ---: | ---: |");
+            let _ = writeln!(md, "| parsed first time | parsed after repair | fell back to a mutation | duplicates skipped | replies repeated (asked again) |\n| ---: | ---: | ---: | ---: | ---: |");
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} |\n",
-                s["parsed_first_try"], s["parsed_after_repair"], s["fell_back"], s["duplicates"]
+                "| {} | {} | {} | {} | {} |\n",
+                r.parsed_first_try,
+                r.parsed_after_repair,
+                r.fell_back,
+                s.duplicates,
+                st.llm_duplicates
             );
-            if let Some(usage) = s["usage"].as_object() {
+            if let Some(usage) = &st.usage {
                 let _ = writeln!(md, "## Tokens and cost\n");
                 let _ = writeln!(md, "| stage | calls | prompt tokens | completion tokens | seconds | cost (USD) |\n| --- | ---: | ---: | ---: | ---: | ---: |");
                 for (stage, u) in usage {
                     let _ = writeln!(
                         md,
                         "| {stage} | {} | {} | {} | {:.1} | {:.4} |",
-                        u["calls"],
-                        u["prompt_tokens"],
-                        u["completion_tokens"],
-                        u["seconds"].as_f64().unwrap_or(0.0),
-                        u["cost_usd"].as_f64().unwrap_or(0.0)
+                        u.calls, u.prompt_tokens, u.completion_tokens, u.seconds, u.cost_usd
                     );
                 }
                 md.push('\n');
             }
         }
-        let _ = writeln!(
-            md,
-            "Stopped: {}\n",
-            s["stop_reason"].as_str().unwrap_or("?")
-        );
-        if let Some(screen) = s["screen"].as_str() {
+        let _ = writeln!(md, "Stopped: {}\n", s.stop_reason);
+        if let Some(screen) = &st.screen {
             let _ = writeln!(
                 md,
-                "Zero-cost screen: untrained-network proxy {screen}, {:.1} CPU s of proxy scores (operators marked `zc`; never shown to the LLM).\n",
-                s["proxy_cpu_seconds"].as_f64().unwrap_or(0.0)
+                "Zero-cost screen: untrained-network proxy {}, {:.1} CPU s of proxy scores (operators marked `zc`; never shown to the LLM).\n",
+                screen.screen, screen.proxy_cpu_seconds
             );
         }
     } else {
@@ -511,33 +507,18 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
         let _ = writeln!(md, "No insights were distilled in this session.\n");
     }
     for i in &subject.insights {
-        let evidence: Vec<String> = i["evidence"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(|s| format!("`{s}`")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let status = match i["status"].as_str() {
-            Some("contradicted") => format!(
-                " — **contradicted** by {}",
-                i["contradicted_by"]
-                    .as_array()
-                    .map(|a| a
-                        .iter()
-                        .filter_map(|v| v.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default()
-            ),
-            _ => String::new(),
+        let evidence: Vec<String> = i.evidence.iter().map(|e| format!("`{e}`")).collect();
+        let status = match i.status {
+            InsightStatus::Contradicted => {
+                format!(" — **contradicted** by {}", i.contradicted_by.join(", "))
+            }
+            InsightStatus::Active => String::new(),
         };
         let _ = writeln!(
             md,
             "- **{}**: {}{status}  \n  evidence: {}",
-            i["id"].as_str().unwrap_or("?"),
-            i["text"].as_str().unwrap_or(""),
+            i.id,
+            i.text,
             evidence.join(", ")
         );
     }

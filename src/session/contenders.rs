@@ -53,27 +53,6 @@ impl ContenderSettings {
     }
 }
 
-/// A re-evaluated contender, as `summary.json` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Contender {
-    /// The evaluation that first scored it.
-    pub evaluation: usize,
-    /// The architecture in its space's text form.
-    pub arch: String,
-    /// Its canonical hash.
-    pub hash: String,
-    /// The score of that first evaluation.
-    pub first_score: f64,
-    /// The mean score over all its evaluations.
-    pub mean: f64,
-    /// Standard error, repeats and spread of the mean, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uncertainty: Option<Uncertainty>,
-    /// The mean test accuracy over its evaluations (reported only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test_accuracy: Option<f64>,
-}
-
 /// A re-evaluation request in flight.
 #[derive(Debug, Clone)]
 pub(super) struct ReevalFlight {

@@ -3,9 +3,7 @@
 //! uninterrupted one would.
 
 mod contenders;
-pub mod journal;
 mod kb_sync;
-pub mod operators;
 mod resume;
 mod run;
 pub mod run_dir;
@@ -13,8 +11,7 @@ pub mod setup;
 #[cfg(test)]
 mod tests;
 
-pub use contenders::{Contender, ContenderSettings};
-pub use journal::{Event, JournalError, Placement, Reevaluation, Step, StepState, Submission};
+pub use contenders::ContenderSettings;
 pub use run_dir::RunDir;
 
 use crate::config::{Config, ConfigError, KbRecords};
@@ -23,13 +20,16 @@ use crate::executor::{ExecError, Executor, Inline};
 use crate::knowledge::{
     now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance,
 };
+use crate::record::{
+    journal, operators, Best, Contender, Event, JournalError, Placement, Reevaluation, Step,
+    StepState, Submission, Summary,
+};
 use crate::rng::Rng;
 use crate::space::{Arch, ArchError, Space};
 use crate::store::StoreError;
 use crate::strategy::{
     self, Context, Observation, ReaSettings, Strategy, StrategyError, StrategyKind,
 };
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -147,106 +147,6 @@ pub struct Progress {
     pub best_score: Option<f64>,
     /// What the strategy is doing.
     pub stage: String,
-}
-
-/// The best architecture so far, as `best.json` holds it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Best {
-    /// The architecture in its space's text form.
-    pub arch: String,
-    /// Its search score (validation accuracy, %): the mean over its
-    /// evaluations when it was evaluated more than once.
-    pub score: f64,
-    /// The standard error of `score` (points), when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score_se: Option<f64>,
-    /// Its evaluations' spread, when it was evaluated more than once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uncertainty: Option<crate::stats::Uncertainty>,
-    /// Its canonical hash.
-    pub hash: String,
-    /// The evaluation that found it.
-    pub evaluation: usize,
-    /// Its test accuracy (%), for reporting; strategies never see it.
-    pub test_accuracy: Option<f64>,
-    /// Its other metrics.
-    pub metrics: std::collections::BTreeMap<String, f64>,
-}
-
-impl Best {
-    fn of(step: &Step) -> Option<Best> {
-        Some(Best {
-            arch: step.arch.clone(),
-            score: step.result.score?,
-            score_se: step.result.score_se,
-            uncertainty: None,
-            hash: step.hash.clone(),
-            evaluation: step.n,
-            test_accuracy: step.result.test_accuracy,
-            metrics: step.result.metrics.clone(),
-        })
-    }
-}
-
-/// The best evaluation among `steps`: the highest search score, the earliest
-/// on ties (as a session keeps its best).
-pub fn best_step(steps: &[Step]) -> Option<&Step> {
-    steps
-        .iter()
-        .filter_map(|s| s.result.score.map(|v| (v, s)))
-        .max_by(|(a, sa), (b, sb)| a.total_cmp(b).then(sb.n.cmp(&sa.n)))
-        .map(|(_, s)| s)
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Session id.
-    pub session: String,
-    /// Space.
-    pub space: String,
-    /// Strategy.
-    pub strategy: String,
-    /// Seed.
-    pub seed: u64,
-    /// Evaluations done.
-    pub evaluations: usize,
-    /// Proposals that repeated an evaluated architecture (for the agent, also
-    /// those it re-asked the LLM for).
-    pub duplicates: usize,
-    /// Evaluations whose status was not `ok`.
-    pub failed: usize,
-    /// Where evaluations ran (`local, 1 worker`, `slurm, ...`).
-    pub executor: String,
-    /// Repeated evaluations of evaluated architectures (other seeds); the
-    /// evaluation budget counts them too.
-    pub reevaluations: usize,
-    /// The best architecture: by the mean over its evaluations when
-    /// contenders were re-evaluated.
-    pub best: Option<Best>,
-    /// The re-evaluated contenders, best mean first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub contenders: Vec<Contender>,
-    /// Whether the top two contenders' means differ by more than the noise
-    /// allows (`search.distinguish_z` standard errors); absent with fewer
-    /// than two.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_two_distinguishable: Option<bool>,
-    /// What the re-evaluation found, in words (e.g. that the top two are not
-    /// distinguishable).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contenders_note: Option<String>,
-    /// Why the session stopped.
-    pub stop_reason: String,
-    /// Seconds, over all runs of the session.
-    pub elapsed_seconds: f64,
-    /// Per operator: proposals, duplicates, failures, score change against
-    /// the parent, new bests.
-    pub operators: std::collections::BTreeMap<String, operators::OperatorStats>,
-    /// The strategy's own counters (for the LLM-guided strategy: replies
-    /// parsed first time, after repair, fallbacks, tokens and cost per stage).
-    #[serde(flatten)]
-    pub strategy_stats: crate::strategy::StrategyStats,
 }
 
 /// A callback told of progress after each step.
@@ -384,7 +284,10 @@ impl<'e> Session<'e> {
     }
 
     /// Restore the strategy's state (e.g. a replay's recorded starting state).
-    pub fn restore_strategy(&mut self, state: &serde_json::Value) -> Result<(), SessionError> {
+    pub fn restore_strategy(
+        &mut self,
+        state: &crate::record::StrategyState,
+    ) -> Result<(), SessionError> {
         Ok(self.strategy.restore(state)?)
     }
 

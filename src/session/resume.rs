@@ -105,7 +105,7 @@ impl<'e> Session<'e> {
         let mut s = Session::in_memory_with(spec, strategy_impl, exec);
         s.id = run.session_id();
         if let Some(Event::Start { initial_state, .. }) = events.first() {
-            if !initial_state.is_null() {
+            if !initial_state.is_none() {
                 s.strategy.restore(initial_state)?;
             }
         }

@@ -432,7 +432,7 @@ impl<'e> Session<'e> {
             strategy: self.strategy.name().into(),
             seed: self.spec.seed,
             evaluations: self.steps.len(),
-            duplicates: self.duplicates + self.strategy.stats().llm_duplicates as usize,
+            duplicates: self.duplicates,
             failed: self
                 .steps
                 .iter()

@@ -5,14 +5,7 @@ use crate::store::{self, StoreError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// File names inside a run directory.
-pub const CONFIG: &str = "config.toml";
-/// The append-only journal.
-pub const JOURNAL: &str = "journal.jsonl";
-/// The best architecture so far.
-pub const BEST: &str = "best.json";
-/// Counts and outcome, written when the session ends.
-pub const SUMMARY: &str = "summary.json";
+pub use crate::record::{BEST, CONFIG, JOURNAL, SUMMARY};
 
 /// A run directory.
 #[derive(Debug, Clone)]

@@ -256,7 +256,7 @@ fn the_agent_keeps_several_in_flight_on_its_islands() {
     a.sort();
     a.dedup();
     assert_eq!(a.len(), 40);
-    let last = &steps[39].state.strategy_state;
+    let last: serde_json::Value = steps[39].state.strategy_state.decode().unwrap();
     let lines = last["lines"].as_array().unwrap();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["current"].is_object()), "{lines:?}");

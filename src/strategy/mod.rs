@@ -17,6 +17,8 @@ pub use random::RandomSearch;
 pub use rea::RegularizedEvolution;
 pub use screen::{pick_best, Screen, ScreenError, ScreenSettings};
 
+pub use crate::record::StrategyStats;
+use crate::record::{AgentEvent, StrategyState};
 use crate::rng::Rng;
 use crate::space::{Arch, Space};
 use serde::{Deserialize, Serialize};
@@ -145,11 +147,11 @@ pub trait Strategy {
     /// Learn the outcome of a proposal.
     fn observe(&mut self, obs: &Observation<'_>);
     /// The strategy's whole state.
-    fn state(&self) -> serde_json::Value;
+    fn state(&self) -> StrategyState;
     /// Restore a state saved by [`state`](Self::state).
-    fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError>;
+    fn restore(&mut self, state: &StrategyState) -> Result<(), StrategyError>;
     /// What happened inside the last proposal (e.g. LLM exchanges), for the journal.
-    fn drain_events(&mut self) -> Vec<serde_json::Value> {
+    fn drain_events(&mut self) -> Vec<AgentEvent> {
         Vec::new()
     }
     /// Insights distilled since the last call, for the knowledge base.
@@ -170,32 +172,6 @@ pub trait Strategy {
     fn stage(&self) -> String {
         self.name().to_string()
     }
-}
-
-/// What a strategy has used and done, for the session's budgets and summary.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StrategyStats {
-    /// LLM tokens used (prompt and completion), against `search.max_tokens`.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub tokens: u64,
-    /// LLM cost in US dollars, against `search.max_cost_usd`.
-    #[serde(default, skip_serializing_if = "is_zero_f")]
-    pub cost_usd: f64,
-    /// Proposals the LLM repeated and was re-asked for (counted with the
-    /// session's duplicates).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub llm_duplicates: u64,
-    /// The strategy's own counters, shown as they are in `summary.json`.
-    #[serde(flatten)]
-    pub details: serde_json::Map<String, serde_json::Value>,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-fn is_zero_f(v: &f64) -> bool {
-    *v == 0.0
 }
 
 /// Which strategy to run, with its settings.

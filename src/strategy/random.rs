@@ -24,10 +24,10 @@ impl Strategy for RandomSearch {
         Ok(Proposal::new(self.space.random(ctx.rng), "random"))
     }
     fn observe(&mut self, _obs: &Observation<'_>) {}
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    fn state(&self) -> crate::record::StrategyState {
+        crate::record::StrategyState::none()
     }
-    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), StrategyError> {
+    fn restore(&mut self, _state: &crate::record::StrategyState) -> Result<(), StrategyError> {
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 
 use super::screen::{pick_best, ranking, show_score, Screen};
 use super::{Context, Observation, Proposal, ReaSettings, Strategy, StrategyError, StrategyStats};
+use crate::record::{ScreenStats, StrategyState};
 use crate::space::{Arch, Space};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -247,7 +248,7 @@ impl Strategy for RegularizedEvolution {
         }
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> StrategyState {
         let saved = SavedState {
             population: self
                 .population
@@ -262,16 +263,15 @@ impl Strategy for RegularizedEvolution {
             warmed: self.warmed,
             screened: self.screened,
         };
-        serde_json::to_value(saved).unwrap_or(serde_json::Value::Null)
+        StrategyState::encode(&saved).unwrap_or_default()
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
+    fn restore(&mut self, state: &StrategyState) -> Result<(), StrategyError> {
         let err = |message: String| StrategyError::Restore {
             strategy: "rea",
             message,
         };
-        let saved: SavedState =
-            serde_json::from_value(state.clone()).map_err(|e| err(e.to_string()))?;
+        let saved: SavedState = state.decode().map_err(|e| err(e.to_string()))?;
         let mut pop = VecDeque::with_capacity(saved.population.len());
         for (text, s) in saved.population {
             pop.push_back((self.space.parse(&text).map_err(|e| err(e.to_string()))?, s));
@@ -291,14 +291,13 @@ impl Strategy for RegularizedEvolution {
     }
 
     fn stats(&self) -> StrategyStats {
-        let mut details = serde_json::Map::new();
-        if let Some(screen) = &self.screen {
-            details.insert("screen".into(), screen.name().into());
-            details.insert("screened_mutations".into(), self.screened.into());
-            details.insert("proxy_cpu_seconds".into(), screen.cpu_seconds().into());
-        }
         StrategyStats {
-            details,
+            screen: self.screen.as_ref().map(|screen| ScreenStats {
+                screen: screen.name(),
+                screened: None,
+                screened_mutations: Some(self.screened as u64),
+                proxy_cpu_seconds: screen.cpu_seconds(),
+            }),
             ..StrategyStats::default()
         }
     }
@@ -367,7 +366,10 @@ mod tests {
             propose(&mut other, &mut r2).arch
         );
         assert!(other
-            .restore(&serde_json::json!({"population": [["junk", 1.0]]}))
+            .restore(
+                &StrategyState::encode(&serde_json::json!({"population": [["junk", 1.0]]}))
+                    .unwrap()
+            )
             .is_err());
     }
 
@@ -405,9 +407,9 @@ mod tests {
             assert_eq!(p.operator, "zc-warmup", "{}", p.origin);
             got.push(code(&p.arch));
         }
-        let d = rea.stats().details;
-        assert_eq!(d["screen"], "code");
-        assert_eq!(d["proxy_cpu_seconds"], 10.0, "ten drawn and scored");
+        let d = rea.stats().screen.unwrap();
+        assert_eq!(d.screen, "code");
+        assert_eq!(d.proxy_cpu_seconds, 10.0, "ten drawn and scored");
         assert!(rea.queue.is_empty());
         // The same draw: ten distinct random architectures from the seed.
         let mut r = Rng::seed(5);
@@ -455,7 +457,8 @@ mod tests {
         let first = propose(&mut rea, &mut rng);
         rea.observe(&obs(&first.arch, Some(1.0)));
         let s = rea.state();
-        assert_eq!(s["queue"].as_array().unwrap().len(), 4);
+        let raw: serde_json::Value = s.decode().unwrap();
+        assert_eq!(raw["queue"].as_array().unwrap().len(), 4);
         let mut other = screened(8, 5, 2);
         other.restore(&s).unwrap();
         let (mut r1, mut r2) = (rng.clone(), rng);
@@ -476,6 +479,9 @@ mod tests {
         assert!(fresh.warmed);
         // A plain state has no screening fields.
         let plain = RegularizedEvolution::new(Space::Nb201, ReaSettings::default());
-        assert_eq!(plain.state(), serde_json::json!({"population": []}));
+        assert_eq!(
+            plain.state(),
+            StrategyState::encode(&serde_json::json!({"population": []})).unwrap()
+        );
     }
 }

@@ -16,6 +16,11 @@ pub fn table() -> PathBuf {
     p
 }
 
+/// The NAS-Bench-201 CIFAR-100 table beside it.
+pub fn table_cifar100() -> PathBuf {
+    table().with_file_name("nb201-cifar100.csv")
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,6 @@ mod prompting;
 mod pruned;
 mod stages;
 
-use super::events::{AgentEvent, CallOptions, ParseOutcome};
 use super::extract::extract_all;
 use super::insights::{clip, judge};
 use super::settings::AgentConfig;
@@ -18,6 +17,10 @@ use crate::knowledge::claim::{self, Claim, Verdict};
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
 use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
 use crate::prompt::{PromptError, Prompts};
+use crate::record::{
+    AgentEvent, CallOptions, KnowledgeState, ParseOutcome, PoolEntry, ReplyCounts, ScreenStats,
+    StageUsage, StrategyState,
+};
 use crate::space::notation::{self, arch_pattern};
 use crate::space::{Arch, Space};
 use crate::stats::{self, Comparison};
@@ -71,47 +74,10 @@ pub struct Task {
     pub score_label: String,
 }
 
-/// An architecture the agent knows with its score.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PoolEntry {
-    /// Knowledge-base record id (for the session's own: the id its record gets).
-    pub id: String,
-    /// The architecture in its space's text form.
-    pub arch: String,
-    /// Its score.
-    pub score: f64,
-    /// What the score is.
-    pub score_label: String,
-    /// Parameter count, if known.
-    pub params: Option<f64>,
-    /// Evaluated in this session.
-    pub own: bool,
-    /// The standard error of the score, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub se: Option<f64>,
-    /// Scored under another evaluation protocol than the session's (e.g. a
-    /// published CIFAR-10 test accuracy): shown to the LLM as labelled
-    /// context, never ranked together with the session's own scores.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub other_protocol: bool,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct HistoryItem {
     strategy: String,
     outcome: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct StageUsage {
-    calls: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    /// Prompt tokens served from a cache (prefix reuse).
-    #[serde(default)]
-    cached_prompt_tokens: u64,
-    cost_usd: f64,
-    seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -173,11 +139,12 @@ struct Awaiting {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 struct AgentState {
-    pool: Vec<PoolEntry>,
+    /// The architectures it knows, its insights and their support: the
+    /// part of its state that reports read.
+    #[serde(flatten)]
+    known: KnowledgeState,
     /// The lines of refinement (`agent.islands` of them).
     lines: Vec<Line>,
-    insights: Vec<Insight>,
-    supports: BTreeMap<String, u32>,
     insight_seq: usize,
     /// Stage iterations done (the bootstrap proposal not counted).
     iterations: usize,
@@ -192,6 +159,9 @@ struct AgentState {
     /// Novel architectures of multi-candidate replies not yet proposed,
     /// oldest first, with what they answer.
     queue: Vec<Queued>,
+    /// Whether the best records of another protocol were queued as seeds.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    prior_seeded: bool,
     counters: Counters,
 }
 
@@ -317,7 +287,10 @@ impl SekiAgent {
             models,
             rt,
             state: AgentState {
-                pool,
+                known: KnowledgeState {
+                    pool,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             events: Vec::new(),
@@ -387,7 +360,7 @@ impl SekiAgent {
             // The kept ones only: a warm-up of thousands stays out of the journal.
             candidates: keep
                 .iter()
-                .map(|&i| super::events::ScreenedCandidate {
+                .map(|&i| crate::record::ScreenedCandidate {
                     arch: archs[i].to_text(),
                     proxy_score: scores[i],
                 })
@@ -440,7 +413,7 @@ impl SekiAgent {
             candidates: archs
                 .iter()
                 .zip(&scores)
-                .map(|(a, s)| super::events::ScreenedCandidate {
+                .map(|(a, s)| crate::record::ScreenedCandidate {
                     arch: a.to_text(),
                     proxy_score: *s,
                 })
@@ -523,6 +496,7 @@ impl SekiAgent {
     pub(super) fn comparable(&self) -> Vec<PoolEntry> {
         let mut v: Vec<PoolEntry> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| !e.other_protocol)
@@ -537,6 +511,7 @@ impl SekiAgent {
     pub(super) fn context_entries(&self, k: usize) -> Vec<PoolEntry> {
         let mut v: Vec<PoolEntry> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.other_protocol)
@@ -604,6 +579,43 @@ impl SekiAgent {
         None
     }
 
+    /// A knowledge base of another dataset or protocol (a warm start): its
+    /// best records, up to `agent.top_k` with `first`, are the session's
+    /// first evaluations, as a population is seeded. Once per session.
+    fn queue_prior_seeds(&mut self, ctx: &Context<'_>, line: usize, first: &Arch) {
+        if self.state.prior_seeded {
+            return;
+        }
+        self.state.prior_seeded = true;
+        let mut hashes = std::collections::HashSet::from([first.hash()]);
+        let mut picks = Vec::new();
+        for e in self.state.known.pool.iter().filter(|e| e.other_protocol) {
+            if picks.len() + 1 >= self.cfg.top_k.max(1) {
+                break;
+            }
+            let Ok(a) = self.space.parse(&e.arch) else {
+                continue;
+            };
+            if ctx.is_seen(&a) || !hashes.insert(a.hash()) {
+                continue;
+            }
+            picks.push(Queued {
+                arch: a.to_text(),
+                origin: format!(
+                    "seed: {} from the knowledge base ({} {})",
+                    e.id,
+                    e.score_label,
+                    show_score(Some(e.score))
+                ),
+                operator: "seed".into(),
+                parent: None,
+                line,
+                what: Pending::Seed,
+            });
+        }
+        self.state.queue.extend(picks);
+    }
+
     /// Remember what `p` was proposed for, until its outcome is observed.
     fn awaits(&mut self, p: &Proposal, line: usize, what: Pending) {
         self.state.awaiting.push(Awaiting {
@@ -614,8 +626,14 @@ impl SekiAgent {
     }
 
     /// Insights already in the knowledge base for this space, to build on.
-    pub fn with_insights(mut self, insights: Vec<Insight>) -> Self {
-        self.state.insights = insights;
+    /// They are priors: a claim's figures are dropped and scored again on
+    /// this session's own evaluations (its protocol, its dataset) as they
+    /// come; until then prompts show it as not yet checked here.
+    pub fn with_insights(mut self, mut insights: Vec<Insight>) -> Self {
+        for i in insights.iter_mut().filter(|i| i.claim.is_some()) {
+            i.stats = None;
+        }
+        self.state.known.insights = insights;
         self
     }
 }
@@ -628,12 +646,13 @@ impl SekiAgent {
     fn rescore_claims(&mut self) {
         let data: Vec<(Arch, f64)> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.own || !e.other_protocol)
             .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score)))
             .collect();
-        for ins in self.state.insights.iter_mut() {
+        for ins in self.state.known.insights.iter_mut() {
             let Some(claim) = &ins.claim else { continue };
             let stats = claim.score(data.iter().map(|(a, s)| (a, *s)));
             if ins.stats.as_ref() == Some(&stats) {
@@ -723,12 +742,21 @@ impl Strategy for SekiAgent {
             // (nor in flight), else a random one.
             let seed = self
                 .state
+                .known
                 .pool
                 .iter()
-                .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (e.id.clone(), a)))
-                .find(|(_, a)| !ctx.is_seen(a));
+                .filter_map(|e| {
+                    self.space
+                        .parse(&e.arch)
+                        .ok()
+                        .map(|a| (e.id.clone(), a, e.other_protocol))
+                })
+                .find(|(_, a, _)| !ctx.is_seen(a));
             let p = match seed {
-                Some((id, arch)) => {
+                Some((id, arch, other_protocol)) => {
+                    if other_protocol {
+                        self.queue_prior_seeds(ctx, line, &arch);
+                    }
                     Proposal::new(arch, format!("seed: {id} from the knowledge base")).by("seed")
                 }
                 None if self.screen.is_some() && self.screen_warmup > 1 => {
@@ -771,6 +799,7 @@ impl Strategy for SekiAgent {
     fn observe(&mut self, obs: &Observation<'_>) {
         let own_scores: Vec<f64> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.own)
@@ -788,7 +817,7 @@ impl Strategy for SekiAgent {
                     se: self.own_se(score),
                     other_protocol: false,
                 };
-                self.state.pool.push(e.clone());
+                self.state.known.pool.push(e.clone());
                 Some(e)
             }
             _ => None,
@@ -859,6 +888,7 @@ impl Strategy for SekiAgent {
                     .into_iter()
                     .filter(|id| {
                         self.state
+                            .known
                             .insights
                             .iter()
                             .any(|i| i.id == *id && i.claim.is_none())
@@ -868,8 +898,8 @@ impl Strategy for SekiAgent {
                     let record = entry
                         .as_ref()
                         .map_or_else(|| "failed".to_string(), |e| e.id.clone());
-                    let supports = self.state.supports.entry(id.clone()).or_insert(0);
-                    if let Some(ins) = self.state.insights.iter_mut().find(|i| i.id == id) {
+                    let supports = self.state.known.supports.entry(id.clone()).or_insert(0);
+                    if let Some(ins) = self.state.known.insights.iter_mut().find(|i| i.id == id) {
                         if judge(ins, supports, &record, entry.as_ref().map(|e| e.score), bar) {
                             self.outbox.push(ins.clone());
                         }
@@ -889,23 +919,20 @@ impl Strategy for SekiAgent {
         }
     }
 
-    fn state(&self) -> Value {
-        serde_json::to_value(&self.state).unwrap_or(Value::Null)
+    fn state(&self) -> StrategyState {
+        StrategyState::encode(&self.state).unwrap_or_default()
     }
 
-    fn restore(&mut self, state: &Value) -> Result<(), StrategyError> {
-        self.state = serde_json::from_value(state.clone()).map_err(|e| StrategyError::Restore {
+    fn restore(&mut self, state: &StrategyState) -> Result<(), StrategyError> {
+        self.state = state.decode().map_err(|e| StrategyError::Restore {
             strategy: "seki",
             message: e.to_string(),
         })?;
         Ok(())
     }
 
-    fn drain_events(&mut self) -> Vec<Value> {
+    fn drain_events(&mut self) -> Vec<AgentEvent> {
         std::mem::take(&mut self.events)
-            .iter()
-            .map(AgentEvent::to_detail)
-            .collect()
     }
 
     fn drain_insights(&mut self) -> Vec<Insight> {
@@ -913,35 +940,12 @@ impl Strategy for SekiAgent {
     }
 
     fn insights(&self) -> Vec<Insight> {
-        self.state.insights.clone()
+        self.state.known.insights.clone()
     }
 
     fn stats(&self) -> StrategyStats {
         let c = &self.state.counters;
-        let mut details = serde_json::Map::new();
-        details.insert("parsed_first_try".into(), c.parsed_first_try.into());
-        details.insert("parsed_after_repair".into(), c.parsed_after_repair.into());
-        details.insert("fell_back".into(), c.fell_back.into());
-        details.insert("insights_rejected".into(), c.insights_rejected.into());
-        if let Some(screen) = &self.screen {
-            details.insert("screen".into(), screen.name().into());
-            details.insert("screened".into(), c.screened.into());
-            details.insert("proxy_cpu_seconds".into(), screen.cpu_seconds().into());
-        }
-        details.insert("insights".into(), self.state.insights.len().into());
-        details.insert(
-            "insights_contradicted".into(),
-            self.state
-                .insights
-                .iter()
-                .filter(|i| i.status == InsightStatus::Contradicted)
-                .count()
-                .into(),
-        );
-        details.insert(
-            "usage".into(),
-            serde_json::to_value(&c.usage).unwrap_or(Value::Null),
-        );
+        let insights = &self.state.known.insights;
         StrategyStats {
             tokens: c
                 .usage
@@ -950,7 +954,26 @@ impl Strategy for SekiAgent {
                 .sum(),
             cost_usd: c.usage.values().map(|u| u.cost_usd).sum(),
             llm_duplicates: c.llm_duplicates,
-            details,
+            replies: Some(ReplyCounts {
+                parsed_first_try: c.parsed_first_try,
+                parsed_after_repair: c.parsed_after_repair,
+                fell_back: c.fell_back,
+                insights_rejected: c.insights_rejected,
+            }),
+            insights: Some(insights.len() as u64),
+            insights_contradicted: Some(
+                insights
+                    .iter()
+                    .filter(|i| i.status == InsightStatus::Contradicted)
+                    .count() as u64,
+            ),
+            usage: Some(c.usage.clone()),
+            screen: self.screen.as_ref().map(|screen| ScreenStats {
+                screen: screen.name(),
+                screened: Some(c.screened),
+                screened_mutations: None,
+                proxy_cpu_seconds: screen.cpu_seconds(),
+            }),
         }
     }
 }
@@ -978,6 +1001,67 @@ mod tests {
             Models::same(model),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_knowledge_base_of_another_dataset_seeds_its_best_records_first() {
+        let mut rng = Rng::seed(4);
+        let entries: Vec<PoolEntry> = (0..15)
+            .map(|k| PoolEntry {
+                id: format!("kb-{k}"),
+                arch: Space::Nb201.random(&mut rng).to_text(),
+                score: 90.0 - k as f64,
+                score_label: "NAS-Bench-201 table, cifar10 12-epoch validation".into(),
+                params: None,
+                own: false,
+                se: None,
+                other_protocol: true,
+            })
+            .collect();
+        let mut a = agent();
+        a.state.known.pool = entries.clone();
+        let mut got = Vec::new();
+        for _ in 0..AgentConfig::default().top_k {
+            let seen: std::collections::HashSet<String> = got.iter().cloned().collect();
+            let is_seen = |h: &str| seen.contains(h);
+            let mut ctx = Context::new(&mut rng, &is_seen);
+            let p = a.propose(&mut ctx).unwrap();
+            a.drain_events();
+            if p.operator != "seed" {
+                break;
+            }
+            got.push(p.arch.hash());
+        }
+        // agent.top_k of them, best first.
+        let want: Vec<String> = entries
+            .iter()
+            .take(AgentConfig::default().top_k)
+            .map(|e| Space::Nb201.parse(&e.arch).unwrap().hash())
+            .collect();
+        assert_eq!(got, want);
+        // Once: a restored agent does not queue them again.
+        let mut b = agent();
+        b.restore(&a.state()).unwrap();
+        assert!(b.state.prior_seeded);
+    }
+
+    #[test]
+    fn insights_from_the_knowledge_base_are_scored_again_before_they_show_figures() {
+        let insight: Insight = serde_json::from_value(serde_json::json!({
+            "id": "kb-i1", "space": "nb201", "text": "3x3 convolutions help",
+            "claim": {"op": "nor_conv_3x3", "where": "anywhere", "effect": "helps"},
+            "stats": {"n_with": 40, "mean_with": 70.0, "n_without": 10, "mean_without": 60.0,
+                      "effect_size": 1.2, "verdict": "supported"},
+            "provenance": {"source": "session"}, "created": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let a = agent().with_insights(vec![insight]);
+        let shown = a.active_insights();
+        let text = shown[0]["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "3x3 convolutions help [a prior: not yet checked on this task]"
+        );
     }
 
     #[test]
@@ -1128,19 +1212,24 @@ mod tests {
         );
         assert!(a.state.queue.is_empty(), "the others are dropped");
         let events = a.drain_events();
-        let screen = events
+        let (chosen, candidates) = events
             .iter()
-            .find(|e| e["kind"] == "screen")
+            .find_map(|e| match e {
+                AgentEvent::Screen {
+                    chosen, candidates, ..
+                } => Some((chosen, candidates)),
+                _ => None,
+            })
             .expect("a screen event");
-        assert_eq!(screen["chosen"], cands[1].to_text());
-        assert_eq!(screen["candidates"][2]["proxy_score"], 200.0);
+        assert_eq!(*chosen, cands[1].to_text());
+        assert_eq!(candidates[2].proxy_score, Some(200.0));
         // No proxy score reaches a prompt.
         for e in &events {
-            if let Some(AgentEvent::Llm { messages, .. }) = AgentEvent::from_detail(e) {
+            if let AgentEvent::Llm { messages, .. } = e {
                 assert!(messages.iter().all(|m| !m.content.contains("proxy")));
             }
         }
-        assert_eq!(a.stats().details["screened"], 1);
+        assert_eq!(a.stats().screen.and_then(|s| s.screened), Some(1));
         // A restored agent proposes the same.
         let mut b = screened(
             AgentConfig {
@@ -1175,17 +1264,20 @@ mod tests {
         }
         let p = a.propose(&mut Context::new(&mut rng, &none_seen)).unwrap();
         assert_eq!(p.operator, "crossover+zc", "{}", p.origin);
-        let screen = a
+        let (stage, candidates) = a
             .drain_events()
             .into_iter()
-            .find(|e| e["kind"] == "screen")
+            .find_map(|e| match e {
+                AgentEvent::Screen {
+                    stage, candidates, ..
+                } => Some((stage, candidates)),
+                _ => None,
+            })
             .expect("a screen event");
-        assert_eq!(screen["stage"], "crossover");
-        let best = screen["candidates"]
-            .as_array()
-            .unwrap()
+        assert_eq!(stage, "crossover");
+        let best = candidates
             .iter()
-            .filter_map(|c| c["proxy_score"].as_f64())
+            .filter_map(|c| c.proxy_score)
             .fold(f64::MIN, f64::max);
         assert_eq!(best, code_of(&p.arch) as f64);
     }

@@ -7,6 +7,7 @@ impl SekiAgent {
     pub(super) fn active_insights(&self) -> Vec<Value> {
         let active: Vec<&Insight> = self
             .state
+            .known
             .insights
             .iter()
             .filter(|i| i.status == InsightStatus::Active)
@@ -16,8 +17,11 @@ impl SekiAgent {
             .into_iter()
             .skip(skip)
             .map(|i| {
-                let text = match &i.stats {
-                    Some(st) if i.claim.is_some() => format!("{} [{}]", i.text, st.summary()),
+                let text = match (&i.stats, &i.claim) {
+                    (Some(st), Some(_)) => format!("{} [{}]", i.text, st.summary()),
+                    (None, Some(_)) => {
+                        format!("{} [a prior: not yet checked on this task]", i.text)
+                    }
                     _ => i.text.clone(),
                 };
                 json!({"id": i.id, "text": text})

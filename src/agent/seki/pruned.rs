@@ -23,6 +23,7 @@ impl SekiAgent {
     /// search avoids.
     pub(super) fn avoided(&self) -> Vec<Claim> {
         self.state
+            .known
             .insights
             .iter()
             .filter(|i| i.status == InsightStatus::Active)
@@ -71,6 +72,7 @@ impl SekiAgent {
     fn tournament(&self, ctx: &mut Context<'_>, current: &PoolEntry) -> PoolEntry {
         let own: Vec<&PoolEntry> = self
             .state
+            .known
             .pool
             .iter()
             .filter(|e| e.own && !e.other_protocol)

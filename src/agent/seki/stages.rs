@@ -101,7 +101,13 @@ impl SekiAgent {
             return Stage::Evolution;
         }
         let pos = self.state.iterations % round;
-        let comparable = self.state.pool.iter().filter(|e| !e.other_protocol).count();
+        let comparable = self
+            .state
+            .known
+            .pool
+            .iter()
+            .filter(|e| !e.other_protocol)
+            .count();
         let enough = comparable >= c.sample.min(c.top_k).max(2);
         let stage = if pos < c.evolution_iterations {
             Stage::Evolution
@@ -342,7 +348,7 @@ impl SekiAgent {
             });
             ids.push(insight.id.clone());
             self.outbox.push(insight.clone());
-            self.state.insights.push(insight);
+            self.state.known.insights.push(insight);
         }
         (ids, stated)
     }

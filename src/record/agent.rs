@@ -1,10 +1,71 @@
-//! What the agent journals while it proposes: LLM exchanges, how each reply
-//! was read, fallbacks and new insights. One serde enum, so the journal's
-//! `strategy` lines of a seki session have a typed form that replays,
-//! resumes and reports read back.
+//! What the agent journals: the events of its proposals (LLM exchanges, how
+//! each reply was read, fallbacks, screens, new insights), and the part of
+//! its state that reports read (the architectures it was shown, its
+//! insights and their support). The agent owns their meaning; the record
+//! names their form, so a renamed field is a compile error in every reader
+//! rather than data silently missing from a report.
 
+use crate::knowledge::Insight;
 use crate::llm::{ChatResponse, Message};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An architecture the agent knows with its score.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PoolEntry {
+    /// Knowledge-base record id (for the session's own: the id its record gets).
+    pub id: String,
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its score.
+    pub score: f64,
+    /// What the score is.
+    pub score_label: String,
+    /// Parameter count, if known.
+    pub params: Option<f64>,
+    /// Evaluated in this session.
+    pub own: bool,
+    /// The standard error of the score, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<f64>,
+    /// Scored under another evaluation protocol than the session's (e.g. a
+    /// published CIFAR-10 test accuracy): shown to the LLM as labelled
+    /// context, never ranked together with the session's own scores.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_protocol: bool,
+}
+
+/// What the agent knows, as its journalled state holds it: the
+/// architectures it can show the LLM, the insights it distilled, and how
+/// many later designs supported each insight.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct KnowledgeState {
+    /// Architectures with scores (the knowledge base's and the session's own).
+    pub pool: Vec<PoolEntry>,
+    /// Insights distilled so far.
+    pub insights: Vec<Insight>,
+    /// For each insight id, the later designs that supported it.
+    pub supports: BTreeMap<String, u32>,
+}
+
+/// One stage's LLM use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StageUsage {
+    /// Calls made.
+    pub calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Prompt tokens served from a cache (prefix reuse).
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+    /// Seconds spent waiting for replies.
+    pub seconds: f64,
+}
 
 /// The sampling settings of one LLM call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,18 +170,6 @@ pub enum AgentEvent {
     },
 }
 
-impl AgentEvent {
-    /// The event a journal `strategy` line holds, if it is one of the agent's.
-    pub fn from_detail(detail: &serde_json::Value) -> Option<AgentEvent> {
-        serde_json::from_value(detail.clone()).ok()
-    }
-
-    /// The journal form.
-    pub fn to_detail(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,13 +183,12 @@ mod tests {
             arch: Some("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|".into()),
             error: None,
         };
-        let d = e.to_detail();
+        let d = serde_json::to_value(&e).unwrap();
         assert_eq!(d["kind"], "parse");
         assert_eq!(d["outcome"], "repaired");
-        assert_eq!(AgentEvent::from_detail(&d), Some(e));
-        assert_eq!(
-            AgentEvent::from_detail(&serde_json::json!({"kind": "other"})),
-            None
+        assert_eq!(serde_json::from_value::<AgentEvent>(d).unwrap(), e);
+        assert!(
+            serde_json::from_value::<AgentEvent>(serde_json::json!({"kind": "other"})).is_err()
         );
     }
 }

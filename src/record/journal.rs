@@ -1,6 +1,8 @@
 //! The session journal: one JSON line per event, appended and fsynced, so a
 //! session killed at any moment resumes from its last complete line.
 
+use super::agent::AgentEvent;
+use super::state::StrategyState;
 use crate::eval::Evaluation;
 use crate::rng::Rng;
 use crate::store::{self, StoreError};
@@ -25,8 +27,8 @@ pub enum Event {
         version: String,
         /// The strategy's state before the first step (e.g. the knowledge the
         /// agent started from), so replays and resumes start identically.
-        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-        initial_state: serde_json::Value,
+        #[serde(default, skip_serializing_if = "StrategyState::is_none")]
+        initial_state: StrategyState,
         /// When (RFC 3339).
         time: String,
     },
@@ -38,10 +40,10 @@ pub enum Event {
         time: String,
     },
     /// Something the strategy did while proposing (an LLM exchange, a repair,
-    /// a fallback), as the strategy describes it.
+    /// a fallback): only the LLM-guided agent has such events.
     Strategy {
-        /// The strategy's record.
-        detail: serde_json::Value,
+        /// The event.
+        detail: AgentEvent,
     },
     /// An evaluation request was handed to an executor whose requests
     /// outlive the session's process (a local pool, Slurm); journalled
@@ -110,7 +112,7 @@ pub struct StepState {
     /// The random stream's state.
     pub rng: Rng,
     /// The strategy's state.
-    pub strategy_state: serde_json::Value,
+    pub strategy_state: StrategyState,
 }
 
 /// One evaluation.

@@ -2,11 +2,11 @@
 //! score change of its children against their parents, and new bests.
 
 use super::journal::Step;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// One operator's record over a session.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OperatorStats {
     /// Proposals it made (evaluated or duplicates).
     pub proposals: usize,
@@ -91,8 +91,8 @@ pub fn operator_stats(
 mod tests {
     use super::*;
     use crate::eval::{EvalStatus, Evaluation};
+    use crate::record::{StepState, StrategyState};
     use crate::rng::Rng;
-    use crate::session::StepState;
 
     fn step(n: usize, hash: &str, op: &str, parent: Option<&str>, score: Option<f64>) -> Step {
         let mut result = Evaluation::failed(EvalStatus::Failed("x".into()));
@@ -113,7 +113,7 @@ mod tests {
             state: StepState {
                 elapsed: 0.0,
                 rng: Rng::seed(0),
-                strategy_state: serde_json::Value::Null,
+                strategy_state: StrategyState::none(),
             },
         }
     }

@@ -1,0 +1,232 @@
+//! How a session ended, as `summary.json` and `best.json` hold it: written by
+//! the session, read back through the same types by reports.
+
+use super::agent::StageUsage;
+use super::journal::Step;
+use super::operators::OperatorStats;
+use crate::stats::Uncertainty;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The best architecture so far, as `best.json` holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its search score (validation accuracy, %): the mean over its
+    /// evaluations when it was evaluated more than once.
+    pub score: f64,
+    /// The standard error of `score` (points), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_se: Option<f64>,
+    /// Its evaluations' spread, when it was evaluated more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<Uncertainty>,
+    /// Its canonical hash.
+    pub hash: String,
+    /// The evaluation that found it.
+    pub evaluation: usize,
+    /// Its test accuracy (%), for reporting; strategies never see it.
+    pub test_accuracy: Option<f64>,
+    /// Its other metrics.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Best {
+    /// The best of one evaluation (`None` when it did not score).
+    pub fn of(step: &Step) -> Option<Best> {
+        Some(Best {
+            arch: step.arch.clone(),
+            score: step.result.score?,
+            score_se: step.result.score_se,
+            uncertainty: None,
+            hash: step.hash.clone(),
+            evaluation: step.n,
+            test_accuracy: step.result.test_accuracy,
+            metrics: step.result.metrics.clone(),
+        })
+    }
+}
+
+/// The best evaluation among `steps`: the highest search score, the earliest
+/// on ties (as a session keeps its best).
+pub fn best_step(steps: &[Step]) -> Option<&Step> {
+    steps
+        .iter()
+        .filter_map(|s| s.result.score.map(|v| (v, s)))
+        .max_by(|(a, sa), (b, sb)| a.total_cmp(b).then(sb.n.cmp(&sa.n)))
+        .map(|(_, s)| s)
+}
+
+/// A re-evaluated contender, as `summary.json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contender {
+    /// The evaluation that first scored it.
+    pub evaluation: usize,
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its canonical hash.
+    pub hash: String,
+    /// The score of that first evaluation.
+    pub first_score: f64,
+    /// The mean score over all its evaluations.
+    pub mean: f64,
+    /// Standard error, repeats and spread of the mean, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<Uncertainty>,
+    /// The mean test accuracy over its evaluations (reported only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+}
+
+/// What a strategy has used and done, for the session's budgets and summary.
+/// The fields a strategy does not have stay empty and out of `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StrategyStats {
+    /// LLM tokens used (prompt and completion), against `search.max_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens: u64,
+    /// LLM cost in US dollars, against `search.max_cost_usd`.
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub cost_usd: f64,
+    /// Replies that repeated an evaluated architecture, for which the LLM
+    /// was asked again (not evaluated, not journalled as duplicates).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub llm_duplicates: u64,
+    /// The LLM's replies, for the LLM-guided strategy.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub replies: Option<ReplyCounts>,
+    /// Insights distilled and contradicted, for the LLM-guided strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights: Option<u64>,
+    /// Insights contradicted by later results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_contradicted: Option<u64>,
+    /// LLM use per stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<BTreeMap<String, StageUsage>>,
+    /// The untrained-network screen, when the strategy has one.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<ScreenStats>,
+}
+
+/// How the LLM's replies were read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplyCounts {
+    /// Replies read first time.
+    pub parsed_first_try: u64,
+    /// Replies read after repair prompts.
+    pub parsed_after_repair: u64,
+    /// Proposals for which a mutation replaced an unusable reply.
+    pub fell_back: u64,
+    /// Insights refused (without evidence, or contradicting the records).
+    #[serde(default)]
+    pub insights_rejected: u64,
+}
+
+/// What a zero-cost screen did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScreenStats {
+    /// What it ranks by (e.g. `synflow`, `vote(naswot,synflow)`).
+    pub screen: String,
+    /// Proposals it chose among several candidates (LLM-guided strategy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screened: Option<u64>,
+    /// Mutations it chose among several children (regularized evolution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screened_mutations: Option<u64>,
+    /// CPU seconds spent on proxy scores.
+    pub proxy_cpu_seconds: f64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_f(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// How a session ended, as `summary.json` holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Session id.
+    pub session: String,
+    /// Space.
+    pub space: String,
+    /// Strategy.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Evaluations done.
+    pub evaluations: usize,
+    /// Proposals not evaluated because they repeated an evaluated
+    /// architecture: the journal's `duplicate` lines. (Replies in which the
+    /// LLM repeated one and was asked again are `llm_duplicates`.)
+    pub duplicates: usize,
+    /// Evaluations whose status was not `ok`.
+    pub failed: usize,
+    /// Where evaluations ran (`local, 1 worker`, `slurm, ...`).
+    pub executor: String,
+    /// Repeated evaluations of evaluated architectures (other seeds); the
+    /// evaluation budget counts them too.
+    pub reevaluations: usize,
+    /// The best architecture: by the mean over its evaluations when
+    /// contenders were re-evaluated.
+    pub best: Option<Best>,
+    /// The re-evaluated contenders, best mean first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contenders: Vec<Contender>,
+    /// Whether the top two contenders' means differ by more than the noise
+    /// allows (`search.distinguish_z` standard errors); absent with fewer
+    /// than two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_two_distinguishable: Option<bool>,
+    /// What the re-evaluation found, in words (e.g. that the top two are not
+    /// distinguishable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contenders_note: Option<String>,
+    /// Why the session stopped.
+    pub stop_reason: String,
+    /// Seconds, over all runs of the session.
+    pub elapsed_seconds: f64,
+    /// Per operator: proposals, duplicates, failures, score change against
+    /// the parent, new bests.
+    pub operators: BTreeMap<String, OperatorStats>,
+    /// The strategy's own counters (for the LLM-guided strategy: replies
+    /// parsed first time, after repair, fallbacks, tokens and cost per stage).
+    #[serde(flatten)]
+    pub strategy_stats: StrategyStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategy_stats_keep_their_summary_keys_and_read_back() {
+        let s = StrategyStats {
+            tokens: 10,
+            replies: Some(ReplyCounts {
+                parsed_first_try: 3,
+                ..Default::default()
+            }),
+            screen: Some(ScreenStats {
+                screen: "synflow".into(),
+                screened: Some(2),
+                screened_mutations: None,
+                proxy_cpu_seconds: 1.5,
+            }),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["parsed_first_try"], 3);
+        assert_eq!(v["screen"], "synflow");
+        assert_eq!(v["proxy_cpu_seconds"], 1.5);
+        assert!(v.get("usage").is_none());
+        assert_eq!(serde_json::from_value::<StrategyStats>(v).unwrap(), s);
+        let plain: StrategyStats = serde_json::from_str("{}").unwrap();
+        assert_eq!(plain, StrategyStats::default());
+    }
+}
