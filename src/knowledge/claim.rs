@@ -293,6 +293,7 @@ impl ClaimStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::constrain::Grammar;
 
     fn cell(s: &str) -> Arch {
         Space::Nb201.parse(s).unwrap()
@@ -353,6 +354,10 @@ mod tests {
         assert!(e.contains("pattern 2") && e.contains("unknown op"), "{e}");
         let bad_place = json!({"op": "none", "where": "node4<-0", "effect": "helps"});
         assert!(Claim::parse(Space::Nb201, &bad_place, 1).is_err());
+        // The schema compiles for constrained decoding.
+        for s in Space::ALL {
+            Grammar::compile(&schema(s, 3)).unwrap();
+        }
     }
 
     #[test]

@@ -418,27 +418,30 @@ pub fn arch_from_json(space: Space, v: &Value) -> Result<Arch, ArchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::constrain::{Grammar, RegexDfa};
     use crate::rng::Rng;
 
     const V2: &str = "normal: sep:0 sep:1 | sep:0 sep:1 | sep:1 skip:0 | skip:0 dil:2 ; reduce: max:0 max:1 | skip:2 max:1 | max:0 skip:2 | skip:2 max:1";
 
-    // That the patterns and schemas compile, and match what these
-    // functions write, is tested with the grammars that read them, in
-    // `llm::constrain`'s tests.
-
     #[test]
-    fn the_compact_form_round_trips() {
+    fn the_compact_form_round_trips_and_matches_its_pattern() {
         for space in Space::ALL {
+            let one = RegexDfa::new(&arch_pattern(space, 1)).unwrap();
+            let three = RegexDfa::new(&arch_pattern(space, 3)).unwrap();
             let mut rng = Rng::seed(3);
             for _ in 0..50 {
                 let arch = space.random(&mut rng);
                 let text = to_llm(&arch);
+                assert!(one.matches(&text), "{text}");
                 assert_eq!(parse_compact(space, &text).unwrap(), arch);
                 assert_eq!(
                     space.parse(&text).unwrap(),
                     arch,
                     "Space::parse reads it too"
                 );
+                let b = to_llm(&space.random(&mut rng));
+                assert!(three.matches(&format!("{text}\n{b}\n{text}")));
+                assert!(!three.matches(&format!("{text}\n{b}")));
             }
         }
     }
@@ -453,6 +456,17 @@ mod tests {
             .parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|")
             .unwrap();
         assert_eq!(to_llm(&nb), "conv3 | conv1 skip | avg conv3 none");
+    }
+
+    #[test]
+    fn the_pattern_bounds_inputs_and_excludes_none() {
+        let d = RegexDfa::new(&arch_pattern(Space::Darts, 1)).unwrap();
+        assert!(
+            !d.matches(&V2.replacen("sep:1", "sep:2", 1)),
+            "node 2 reads 0-1"
+        );
+        assert!(!d.matches(&V2.replacen("sep:0", "none:0", 1)));
+        assert!(!d.matches(&V2.replace(" | ", " ")));
     }
 
     #[test]
@@ -483,8 +497,9 @@ mod tests {
     }
 
     #[test]
-    fn the_json_form_round_trips() {
+    fn schemas_compile_and_accept_the_spaces_own_architectures() {
         for space in Space::ALL {
+            let g = Grammar::compile(&arch_schema(space)).unwrap();
             let mut rng = Rng::seed(3);
             for _ in 0..20 {
                 let arch = space.random(&mut rng);
@@ -495,6 +510,7 @@ mod tests {
                         json!({"node1": [op(0)], "node2": [op(1), op(2)], "node3": [op(3), op(4), op(5)]})
                     }
                 };
+                g.validate(&v).unwrap();
                 assert_eq!(arch_from_json(space, &v).unwrap(), arch);
             }
         }
@@ -517,7 +533,11 @@ mod tests {
     }
 
     #[test]
-    fn json_missing_nodes_are_named() {
+    fn out_of_range_inputs_are_rejected_by_the_schema() {
+        let g = Grammar::compile(&arch_schema(Space::Darts)).unwrap();
+        let mut v = Space::Darts.random(&mut Rng::seed(0)).to_json();
+        v["normal"][0][1] = json!(2);
+        assert!(g.validate(&v).is_err());
         let e = arch_from_json(Space::Nb201, &json!({"node1": []})).unwrap_err();
         assert!(e.to_string().contains("node2"), "{e}");
     }

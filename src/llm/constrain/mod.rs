@@ -49,6 +49,3 @@ pub fn validate(schema: &serde_json::Value, text: &str) -> Result<serde_json::Va
     g.validate(&v).map_err(|e| e.to_string())?;
     Ok(v)
 }
-
-#[cfg(test)]
-mod space_tests;
