@@ -197,7 +197,7 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
             session.steps().len(),
             session.executor()
         );
-        warn_provenance(&resumed.provenance, dir, "the session continues; a differing dataset, table or model is a warning, not an error, but its results may not match an uninterrupted run's");
+        warn_provenance(&resumed.provenance, dir, "the session continues: a different input is a warning, not an error, but its results may differ from an uninterrupted run's");
         (
             run_session(session.on_progress(progress), dir)?,
             dir.clone(),
