@@ -108,7 +108,7 @@ fn resume_warns_of_a_changed_table_and_notes_a_missing_record() {
 }
 
 #[test]
-fn a_session_reading_the_knowledge_base_records_it_and_resume_names_a_change() {
+fn a_session_reading_the_knowledge_base_records_it_and_resume_and_replay_name_a_change() {
     let d = tempfile::tempdir().unwrap();
     // A knowledge base with a few records, then a seki session that reads
     // it and writes nothing to it (LLM replies from the recorded fixture).
@@ -169,5 +169,16 @@ fn a_session_reading_the_knowledge_base_records_it_and_resume_names_a_change() {
     assert!(
         err.contains("warning") && err.contains("knowledge base ("),
         "{err}"
+    );
+    // A replay compares too, and records its own inputs.
+    let (_, _, err) = run(seki(d.path()).args(["search", "--replay", "s", "--run-dir", "again"]));
+    assert!(
+        err.contains("warning") && err.contains("knowledge base ("),
+        "{err}"
+    );
+    let p = provenance(&d.path().join("again"));
+    assert_eq!(
+        p["inputs"]["nb201 table"]["sha256"],
+        sha256(&common::table()).as_str()
     );
 }
