@@ -224,7 +224,8 @@ fn bench_agent(
     seed: u64,
 ) -> Result<crate::agent::SekiAgent, SessionError> {
     Ok(crate::agent::build(
-        cfg,
+        &cfg.agent,
+        cfg.search.space,
         &format!("bench-s{seed}"),
         info,
         None,

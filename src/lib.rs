@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod child;
 pub mod config;
 pub mod duration;
 pub mod eval;

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["knowledge"],
     &["space", "prompt"],
     &["llm"],
-    &["markup", "stats", "store", "duration"],
+    &["markup", "stats", "store", "duration", "child"],
     &["rng"],
 ];
 

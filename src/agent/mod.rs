@@ -18,8 +18,8 @@ pub use recording::{initial_state, load_recording, recording_from_journal, used_
 pub use seki::{AgentError, Models, SekiAgent, Task};
 pub use settings::{AgentConfig, OnTie};
 
-use crate::config::Config;
 use crate::knowledge::{EvaluatorInfo, KnowledgeBase};
+use crate::space::Space;
 
 /// The agent's rule for a child of the current architecture: a clear
 /// improvement (higher by more than `tie_z` standard errors of the
@@ -46,8 +46,9 @@ pub fn replaces_current(
     }
 }
 
-/// What the LLM is told about the task, from the config and the evaluator.
-pub fn task_for(config: &Config, evaluator: &EvaluatorInfo) -> Task {
+/// What the LLM is told about the task, from the agent's settings
+/// (`[agent]`) and the evaluator.
+pub fn task_for(settings: &AgentConfig, evaluator: &EvaluatorInfo) -> Task {
     let dataset = evaluator
         .dataset
         .clone()
@@ -58,23 +59,24 @@ pub fn task_for(config: &Config, evaluator: &EvaluatorInfo) -> Task {
     };
     Task {
         dataset,
-        objective: config.agent.objective.clone(),
-        constraints: config.agent.constraints.clone(),
+        objective: settings.objective.clone(),
+        constraints: settings.constraints.clone(),
         score_label,
     }
 }
 
-/// Build the agent for a session: its starting pool and insights come from
-/// the knowledge base (if any).
+/// Build the agent for a session searching `space` with the settings
+/// `[agent]`: its starting pool and insights come from the knowledge base
+/// (if any).
 pub fn build(
-    config: &Config,
+    settings: &AgentConfig,
+    space: Space,
     session: &str,
     evaluator: &EvaluatorInfo,
     kb: Option<&KnowledgeBase>,
     models: Models,
 ) -> Result<SekiAgent, AgentError> {
-    let task = task_for(config, evaluator);
-    let space = config.search.space;
+    let task = task_for(settings, evaluator);
     let pool = kb
         .map(|kb| SekiAgent::pool_from_kb(kb, space, evaluator, &task.score_label))
         .unwrap_or_default();
@@ -82,7 +84,7 @@ pub fn build(
         .map(|kb| kb.insights_for(Some(space)).into_iter().cloned().collect())
         .unwrap_or_default();
     Ok(
-        SekiAgent::new(space, config.agent.clone(), task, session, pool, models)?
+        SekiAgent::new(space, settings.clone(), task, session, pool, models)?
             .with_insights(insights)
             .with_protocol(evaluator.clone()),
     )

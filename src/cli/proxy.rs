@@ -5,7 +5,6 @@ use clap::{Args, Subcommand};
 use seki::config::EvaluatorKind;
 use seki::eval::candle::CandleEvaluator;
 use seki::eval::Nb201Table;
-use seki::knowledge::{KnowledgeBase, OpenOptions};
 use seki::proxy::{self, zero_cost as zc, Fidelity};
 use seki::space::Space;
 use std::path::{Path, PathBuf};
@@ -219,17 +218,7 @@ pub fn run(config: Option<&Path>, c: ProxyCommand) -> Result<()> {
         let mut low = CandleEvaluator::with_current_exe(cfg.evaluator.candle.clone())?;
         let mut high = CandleEvaluator::with_current_exe(high_cfg)
             .context("the higher-fidelity setting is invalid")?;
-        let kb = if cfg.kb.dir.is_dir() {
-            Some(KnowledgeBase::open(
-                &cfg.kb.dir,
-                OpenOptions {
-                    skip_bad_lines: cfg.kb.skip_bad_lines,
-                    ..Default::default()
-                },
-            )?)
-        } else {
-            None
-        };
+        let kb = seki::session::setup::knowledge_base_to_read(&cfg.kb)?;
         let archs = proxy::sample(kb.as_ref(), cfg.search.space, a.random, a.seed);
         let total = archs.len();
         let quiet = a.json;

@@ -3,12 +3,11 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use seki::agent::{initial_state, load_recording, recording_from_journal, used_before_resume};
+use seki::agent::load_recording;
 use seki::config::{EvaluatorKind, ExecutorKind, KbRecords, Loaded};
-use seki::knowledge::{KnowledgeBase, OpenOptions};
 use seki::record::Summary;
-use seki::session::setup::{self, LlmSource};
-use seki::session::{RunDir, Session, Spec};
+use seki::session::setup;
+use seki::session::{Session, Spec};
 use seki::space::Space;
 use seki::strategy::StrategyKind;
 use std::path::{Path, PathBuf};
@@ -162,27 +161,6 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     Ok(())
 }
 
-fn new_run_dir(runs: &Path, spec: &Spec) -> PathBuf {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-    let stamp = now
-        .format(&fmt)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string());
-    let base = format!(
-        "{stamp}-{}-{}-s{}",
-        spec.strategy.name(),
-        spec.space,
-        spec.seed
-    );
-    let mut p = runs.join(&base);
-    let mut k = 2;
-    while p.exists() {
-        p = runs.join(format!("{base}-{k}"));
-        k += 1;
-    }
-    p
-}
-
 pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     let bar = if quiet || a.json {
         ProgressBar::hidden()
@@ -211,131 +189,44 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
     };
 
     let (summary, run_path) = if let Some(dir) = &a.resume {
-        let run = RunDir::open(dir)?;
-        let cfg = Session::snapshot(&run)
-            .with_context(|| format!("cannot read the config snapshot of {}", dir.display()))?;
-        let events = seki::record::journal::read(&run.journal())?;
-        let mut evaluator = setup::evaluator(&cfg)?;
-        let llm = match recording {
-            Some(replies) => LlmSource::Recorded {
-                replies,
-                strict: false,
-                skip: used_before_resume(&events),
-            },
-            None => LlmSource::profiles(),
-        };
-        let kb = open_kb(&cfg, a.kb.as_deref())?;
-        let strategy = setup::strategy(&cfg, &run.session_id(), &evaluator.info(), &llm)?;
-        let exec = setup::executor(&cfg, run.path(), &run.session_id(), evaluator.as_mut())?;
-        let session = Session::resume_with(run, &cfg, strategy, exec)?.interrupt_on(interrupt());
+        let resumed = setup::resume(dir, a.kb.as_deref(), recording)?;
+        let session = resumed.session.interrupt_on(interrupt());
         eprintln!(
             "resuming {} after {} evaluations ({})",
             dir.display(),
             session.steps().len(),
             session.executor()
         );
-        let session = attach_kb(session, kb)?;
+        warn_provenance(&resumed.provenance, dir, "the session continues: a different input is a warning, not an error, but its results may differ from an uninterrupted run's");
         (
             run_session(session.on_progress(progress), dir)?,
             dir.clone(),
         )
     } else if let Some(original) = &a.replay {
-        let orig = RunDir::open(original)?;
-        let mut cfg = Session::snapshot(&orig).with_context(|| {
-            format!("cannot read the config snapshot of {}", original.display())
-        })?;
-        if cfg.search.strategy != StrategyKind::Seki {
-            bail!(
-                "{} is a {} session; only seki sessions have LLM replies to replay",
-                original.display(),
-                cfg.search.strategy.name()
-            );
-        }
-        cfg.search.kb_records = KbRecords::None;
-        let events = seki::record::journal::read(&orig.journal())?;
-        let replies = LlmSource::Recorded {
-            replies: recording_from_journal(&events),
-            strict: true,
-            skip: 0,
-        };
-        let run_path = a.run_dir.clone().unwrap_or_else(|| {
-            let mut name = original.as_os_str().to_owned();
-            name.push("-replay");
-            PathBuf::from(name)
-        });
-        let mut evaluator = setup::evaluator(&cfg)?;
-        // The replay's records keep the original session's ids.
-        let strategy = setup::strategy(&cfg, &orig.session_id(), &evaluator.info(), &replies)?;
-        let run = RunDir::create(&run_path)?;
-        let snapshot = toml::to_string_pretty(&cfg).context("cannot write the config snapshot")?;
-        let mut session = Session::create(
-            Spec::from_config(&cfg),
-            strategy,
-            run,
-            &snapshot,
-            evaluator.as_mut(),
-        )?;
-        let start = initial_state(&events);
-        if !start.is_none() {
-            session.restore_strategy(&start)?;
-        }
-        let summary = session.on_progress(progress).run()?;
-        bar.finish_and_clear();
-        let ours = seki::record::journal::read(&run_path.join(seki::session::run_dir::JOURNAL))?;
-        let archs = |ev: &[seki::record::Event]| -> Vec<String> {
-            ev.iter()
-                .filter_map(|e| match e {
-                    seki::record::Event::Evaluation(s) => Some(s.arch.clone()),
-                    _ => None,
-                })
-                .collect()
-        };
-        let (want, got) = (archs(&events), archs(&ours));
-        if want != got {
-            bail!(
-                "the replay diverged from {}: {} of its {} evaluations match, in order, before the first difference",
-                original.display(),
-                want.iter().zip(&got).take_while(|(a, b)| a == b).count(),
-                want.len()
-            );
-        }
-        eprintln!(
-            "replay matches {}: the same {} evaluations, in order",
-            original.display(),
-            got.len()
+        let replay = setup::replay(original, a.run_dir.as_deref())?;
+        warn_provenance(
+            &replay.provenance,
+            original,
+            "the replay goes on; it may diverge",
         );
-        (summary, run_path)
+        let summary = replay.session.on_progress(progress).run()?;
+        bar.finish_and_clear();
+        let n = replay.check.verify()?;
+        eprintln!(
+            "replay matches {}: the same {n} evaluations, in order",
+            original.display()
+        );
+        (summary, replay.run_dir)
     } else {
         let mut loaded = super::load_config(config)?;
         apply_flags(&mut loaded, &a)?;
-        let cfg = loaded.config.clone();
-        let spec = Spec::from_config(&cfg);
-        let run_path = a
-            .run_dir
-            .clone()
-            .unwrap_or_else(|| new_run_dir(&cfg.search.runs_dir, &spec));
-        // Everything that can fail on the setup (the evaluator's data, the
-        // knowledge base's lock, the LLM's model file) fails before the run
-        // directory exists: a session that cannot start leaves nothing behind.
-        let mut evaluator = setup::evaluator(&cfg)?;
-        let kb = open_kb(&cfg, None)?;
-        let id = seki::session::run_dir::new_session_id(&run_path);
-        let llm = match recording {
-            Some(replies) => LlmSource::Recorded {
-                replies,
-                strict: false,
-                skip: 0,
-            },
-            None => LlmSource::profiles(),
-        };
-        let strategy = setup::strategy(&cfg, &id, &evaluator.info(), &llm)?;
-        // Slurm is checked here too: before anything is submitted, and
-        // before the run directory exists.
-        let exec = setup::executor(&cfg, &run_path, &id, evaluator.as_mut())?;
-        let run = RunDir::create_with_id(&run_path, &id)?;
-        let session = Session::create_with(spec, strategy, run, &loaded.to_toml(), exec)?
-            .interrupt_on(interrupt());
-        let session = attach_kb(session, kb)?;
+        let run_path = a.run_dir.clone().unwrap_or_else(|| {
+            setup::default_run_dir(
+                &loaded.config.search.runs_dir,
+                &Spec::from_config(&loaded.config),
+            )
+        });
+        let session = setup::fresh(&loaded, &run_path, recording)?.interrupt_on(interrupt());
         (
             run_session(session.on_progress(progress), &run_path)?,
             run_path,
@@ -354,6 +245,30 @@ pub fn run(config: Option<&Path>, a: SearchArgs, quiet: bool) -> Result<()> {
         println!("html       {}", r.html.display());
     }
     Ok(())
+}
+
+/// Say how a resumed or replayed session's inputs differ from those its run
+/// directory `dir` recorded; `then`: what happens next.
+fn warn_provenance(check: &setup::Check, dir: &Path, then: &str) {
+    match check {
+        setup::Check::Same => {}
+        setup::Check::NotRecorded => eprintln!(
+            "note: {} has no {} (an older seki made it): its inputs are not checked",
+            dir.display(),
+            setup::provenance::PROVENANCE
+        ),
+        setup::Check::Differs(items) => {
+            eprintln!(
+                "warning: what this run uses differs from what {} recorded in {} (old -> new):",
+                dir.display(),
+                setup::provenance::PROVENANCE
+            );
+            for d in items {
+                eprintln!("  {d}");
+            }
+            eprintln!("  ({then})");
+        }
+    }
 }
 
 /// A flag set by the first Ctrl-C (SIGINT) or SIGTERM: the session then
@@ -390,33 +305,6 @@ fn interrupt() -> Arc<AtomicBool> {
         });
     });
     flag
-}
-
-fn open_kb(
-    cfg: &seki::config::Config,
-    kb_override: Option<&Path>,
-) -> Result<Option<KnowledgeBase>> {
-    if cfg.search.kb_records == KbRecords::None {
-        return Ok(None);
-    }
-    let dir = kb_override.unwrap_or(&cfg.kb.dir);
-    let kb = KnowledgeBase::open(
-        dir,
-        OpenOptions {
-            skip_bad_lines: cfg.kb.skip_bad_lines,
-            write: true,
-            create: true,
-        },
-    )
-    .with_context(|| format!("cannot open knowledge base {} for writing (use --kb-records none to search without it)", dir.display()))?;
-    Ok(Some(kb))
-}
-
-fn attach_kb(session: Session<'_>, kb: Option<KnowledgeBase>) -> Result<Session<'_>> {
-    match kb {
-        Some(kb) => Ok(session.with_knowledge_base(kb)?),
-        None => Ok(session),
-    }
 }
 
 /// Run a session; a failure (a full disk, a read-only folder, an LLM that

@@ -9,16 +9,37 @@ use std::time::Duration;
 
 /// Evaluates each request as it is submitted, in the caller's thread.
 pub struct Inline<'e> {
-    evaluator: &'e mut dyn Evaluator,
+    evaluator: Held<'e>,
     ready: Vec<Outcome>,
 }
 
+/// The evaluator, lent by the caller or owned.
+enum Held<'e> {
+    Lent(&'e mut dyn Evaluator),
+    Owned(Box<dyn Evaluator + 'e>),
+}
+
 impl<'e> Inline<'e> {
-    /// An executor over `evaluator`.
+    /// An executor over `evaluator`, lent for the executor's life.
     pub fn new(evaluator: &'e mut dyn Evaluator) -> Self {
         Inline {
-            evaluator,
+            evaluator: Held::Lent(evaluator),
             ready: Vec::new(),
+        }
+    }
+
+    /// An executor that owns `evaluator` (dropped with it).
+    pub fn owning(evaluator: Box<dyn Evaluator + 'e>) -> Self {
+        Inline {
+            evaluator: Held::Owned(evaluator),
+            ready: Vec::new(),
+        }
+    }
+
+    fn evaluator(&mut self) -> &mut dyn Evaluator {
+        match &mut self.evaluator {
+            Held::Lent(e) => &mut **e,
+            Held::Owned(e) => e.as_mut(),
         }
     }
 }
@@ -31,25 +52,19 @@ impl Executor for Inline<'_> {
         1
     }
     fn info(&self) -> EvaluatorInfo {
-        self.evaluator.info()
+        match &self.evaluator {
+            Held::Lent(e) => e.info(),
+            Held::Owned(e) => e.info(),
+        }
     }
     fn durable(&self) -> bool {
         false
     }
-    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
-        let evaluation = self.evaluator.evaluate(arch)?;
-        self.ready.push(Outcome {
-            id: id.to_string(),
-            evaluation,
-            loss_curve: Vec::new(),
-            host: None,
-            started: None,
-            finished: None,
-        });
-        Ok(None)
-    }
     fn repeatable(&self) -> bool {
-        self.evaluator.repeatable()
+        match &self.evaluator {
+            Held::Lent(e) => e.repeatable(),
+            Held::Owned(e) => e.repeatable(),
+        }
     }
     fn submit_repeat(
         &mut self,
@@ -57,7 +72,7 @@ impl Executor for Inline<'_> {
         arch: &Arch,
         repeat: u32,
     ) -> Result<Option<String>, ExecError> {
-        let evaluation = repeat_or_failed(&mut *self.evaluator, arch, repeat)?;
+        let evaluation = repeat_or_failed(self.evaluator(), arch, repeat)?;
         self.ready.push(Outcome {
             id: id.to_string(),
             evaluation,

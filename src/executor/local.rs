@@ -5,7 +5,7 @@
 use super::request::{EvalDir, Outcome, Request};
 use super::worker::PARENT_ENV;
 use super::{ExecError, Executor, Reattach};
-use crate::eval::candle::worker::{describe_exit, worker_env};
+use crate::child::{describe_exit, worker_env};
 use crate::eval::{EvalStatus, EvaluatorConfig, EvaluatorKind};
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
@@ -165,10 +165,6 @@ impl Executor for LocalPool {
 
     fn repeatable(&self) -> bool {
         self.settings.repeatable(self.evaluator)
-    }
-
-    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
-        self.submit_repeat(id, arch, 0)
     }
 
     fn submit_repeat(

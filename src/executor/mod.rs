@@ -127,29 +127,27 @@ pub trait Executor {
     /// `false` for in-process executors, whose sessions journal results only.
     fn durable(&self) -> bool;
     /// Start evaluating `arch` as request `id`; the job id, for executors
-    /// with jobs.
-    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError>;
+    /// with jobs. The first evaluation: [`submit_repeat`](Executor::submit_repeat)
+    /// with repeat 0.
+    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
+        self.submit_repeat(id, arch, 0)
+    }
     /// Whether evaluating again with another seed can give other figures
     /// (training can; the table only with noise): sessions re-evaluate
     /// contenders only then.
     fn repeatable(&self) -> bool {
         false
     }
-    /// Start evaluating `arch` again, with the evaluator's `repeat`-th
-    /// other seed, as request `id` (its outcome comes from
-    /// [`poll`](Executor::poll) like any other).
+    /// Start evaluating `arch` as request `id` with the evaluator's
+    /// `repeat`-th other seed (0: the first evaluation, its usual seed); its
+    /// outcome comes from [`poll`](Executor::poll) like any other. The job
+    /// id, for executors with jobs.
     fn submit_repeat(
         &mut self,
         id: &str,
         arch: &Arch,
         repeat: u32,
-    ) -> Result<Option<String>, ExecError> {
-        let _ = (arch, repeat);
-        Err(ExecError::Setup(format!(
-            "{} cannot evaluate again with other seeds (request {id})",
-            self.describe()
-        )))
-    }
+    ) -> Result<Option<String>, ExecError>;
     /// Take back a request journalled by an earlier run of the session, with
     /// its job id if one was journalled. `cancelled`: the session cancelled
     /// it itself.
@@ -169,16 +167,66 @@ pub trait Executor {
     fn cancel_all(&mut self) -> Result<Vec<String>, ExecError>;
 }
 
-/// A repeat of `arch` by an evaluator in this process: its figures, or a
-/// `failed` result when the evaluator is deterministic (nothing to repeat).
+/// Evaluation `repeat` of `arch` by an evaluator in this process: the first
+/// evaluation for 0; else its figures with another seed, or a `failed`
+/// result when the evaluator is deterministic (nothing to repeat).
 pub(crate) fn repeat_or_failed(
     evaluator: &mut dyn crate::eval::Evaluator,
     arch: &Arch,
     repeat: u32,
 ) -> Result<crate::eval::Evaluation, crate::eval::EvalError> {
+    if repeat == 0 {
+        return evaluator.evaluate(arch);
+    }
     Ok(evaluator.evaluate_repeat(arch, repeat)?.unwrap_or_else(|| {
         crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
             "this evaluator gives the same figures every time; nothing to repeat".into(),
         ))
     }))
+}
+
+/// The executor `settings` name, for the session `session` in `run_dir`:
+/// with one worker on this machine (`workers = 1`, no `devices`),
+/// `evaluator` itself, one evaluation at a time; else a pool of worker
+/// processes or Slurm jobs, each running `seki eval-worker` (this
+/// executable) on a request file with the evaluator `kind` and its
+/// `evaluator_settings` (then `evaluator` only gives its description).
+/// Slurm is checked (its commands, its controller, the partition) before
+/// anything is submitted.
+pub fn build<'e>(
+    settings: &ExecutorConfig,
+    kind: crate::eval::EvaluatorKind,
+    evaluator_settings: &crate::eval::EvaluatorConfig,
+    run_dir: &std::path::Path,
+    session: &str,
+    evaluator: Box<dyn crate::eval::Evaluator + 'e>,
+) -> Result<Box<dyn Executor + 'e>, ExecError> {
+    let slots = settings.slots();
+    match settings.kind {
+        ExecutorKind::Local if slots == 1 && settings.devices.is_empty() => {
+            Ok(Box::new(Inline::owning(evaluator)))
+        }
+        ExecutorKind::Local => {
+            let program = std::env::current_exe()
+                .map_err(|e| ExecError::Setup(format!("cannot locate the seki executable: {e}")))?;
+            Ok(Box::new(LocalPool::new(
+                slots,
+                settings.devices.clone(),
+                run_dir,
+                program,
+                kind,
+                evaluator_settings.clone(),
+                evaluator.info(),
+            )?))
+        }
+        ExecutorKind::Slurm => Ok(Box::new(Slurm::new(
+            settings.slurm.clone(),
+            slots,
+            run_dir,
+            session,
+            kind,
+            evaluator_settings.clone(),
+            evaluator.info(),
+        )?)),
+    }
 }

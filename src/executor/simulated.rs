@@ -87,11 +87,6 @@ impl Executor for Simulated<'_> {
         self.queue(id, evaluation);
         Ok(None)
     }
-    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
-        let evaluation = self.evaluator.evaluate(arch)?;
-        self.queue(id, evaluation);
-        Ok(None)
-    }
     fn poll(&mut self, wait: Duration) -> Result<Vec<Outcome>, ExecError> {
         let next = self
             .running

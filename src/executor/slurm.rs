@@ -11,7 +11,7 @@
 
 use super::request::{EvalDir, Outcome, Request};
 use super::{ExecError, Executor, Reattach, SlurmConfig};
-use crate::eval::candle::worker::worker_env;
+use crate::child::worker_env;
 use crate::eval::{EvalStatus, EvaluatorConfig, EvaluatorKind};
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
@@ -437,10 +437,6 @@ impl Executor for Slurm {
 
     fn repeatable(&self) -> bool {
         self.settings.repeatable(self.evaluator)
-    }
-
-    fn submit(&mut self, id: &str, arch: &Arch) -> Result<Option<String>, ExecError> {
-        self.submit_repeat(id, arch, 0)
     }
 
     fn submit_repeat(

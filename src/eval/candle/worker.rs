@@ -7,6 +7,7 @@ use super::data::Dataset;
 use super::settings::CandleConfig;
 use super::train::{evaluate, Report};
 use super::CandleError;
+use crate::child::{describe_exit, worker_env};
 use crate::eval::EvalStatus;
 use crate::space::{Arch, Space};
 use serde::{Deserialize, Serialize};
@@ -52,33 +53,6 @@ fn run_request(text: &str) -> Result<Report, CandleError> {
         .map_err(|e| CandleError::Setup(e.to_string()))?;
     let data = Dataset::load(req.config.dataset, &req.config.data_dir)?;
     evaluate(&arch, &req.config, &data, None)
-}
-
-/// The environment of a process that trains: `RAYON_NUM_THREADS` when
-/// `threads` is above 0, and the settings below unless the caller's
-/// environment has them already.
-pub fn worker_env(threads: usize) -> Vec<(&'static str, String)> {
-    let mut env = Vec::new();
-    if threads > 0 {
-        env.push(("RAYON_NUM_THREADS", threads.to_string()));
-    }
-    // Candle's element-wise ops fan out to a spin-waiting thread pool that
-    // loses badly to the rayon kernels when cores are shared; run them
-    // inline unless told otherwise.
-    // Every op allocates its output; keeping freed memory in the heap
-    // (instead of returning it to the OS and faulting it in again) saves
-    // about a quarter of a training step.
-    for (k, v) in [
-        ("CANDLE_NUM_THREADS", "1"),
-        ("MALLOC_MMAP_THRESHOLD_", "33554432"),
-        ("MALLOC_TRIM_THRESHOLD_", "1073741824"),
-        ("MALLOC_TOP_PAD_", "268435456"),
-    ] {
-        if std::env::var_os(k).is_none() {
-            env.push((k, v.to_string()));
-        }
-    }
-    env
 }
 
 /// Run `program eval-worker` on `arch`, killing it after the configured timeout.
@@ -166,33 +140,6 @@ pub fn run_child(program: &Path, arch: &Arch, cfg: &CandleConfig) -> Result<Repo
                 }
             ))))
         }
-    }
-}
-
-/// How a worker ended, in words: its exit code, or the signal that killed
-/// it (SIGKILL is what the kernel's out-of-memory killer sends).
-pub fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => format!("exited with code {c}"),
-        (None, Some(sig)) => {
-            let name = match sig {
-                4 => "SIGILL",
-                6 => "SIGABRT",
-                7 => "SIGBUS",
-                8 => "SIGFPE",
-                9 => "SIGKILL: out of memory (the kernel's OOM killer) or killed",
-                11 => "SIGSEGV",
-                15 => "SIGTERM",
-                _ => "",
-            };
-            if name.is_empty() {
-                format!("was killed by signal {sig}")
-            } else {
-                format!("was killed by signal {sig} ({name})")
-            }
-        }
-        (None, None) => format!("ended with {status}"),
     }
 }
 

@@ -7,7 +7,7 @@
 //! reason, and a fresh child takes the rest of the list.
 
 use super::{probe_batch, score, ZcConfig, ZcScores};
-use crate::eval::candle::worker::{describe_exit, worker_env};
+use crate::child::{describe_exit, worker_env};
 use crate::eval::candle::CandleError;
 use crate::space::{Arch, Space};
 use serde::{Deserialize, Serialize};

@@ -1,16 +1,26 @@
 //! Building what a session runs from a config: its evaluator, the language
-//! models of the agent, and any strategy, the LLM-guided one included. The
-//! command line only parses flags and calls these.
+//! models of the agent, any strategy (the LLM-guided one included), the
+//! knowledge base, and whole sessions ready to run: new, resumed or
+//! replayed ([`start`]), with the provenance of their inputs
+//! ([`provenance`]). The command line only parses flags, calls these and
+//! prints.
+
+pub mod provenance;
+pub mod start;
+
+pub use provenance::{Check, Difference, Provenance, ProvenanceError};
+pub use start::{
+    default_run_dir, fresh, knowledge_base_to_write, replay, resume, Replay, ReplayCheck,
+    ReplayError, Resumed, SetupError,
+};
 
 use super::SessionError;
 use crate::agent::{self, Models};
-use crate::config::Config;
+use crate::config::{Config, KbConfig};
 use crate::eval::{self, Evaluator};
-use crate::executor::{self, ExecError, Executor, ExecutorKind};
-use crate::knowledge::{EvaluatorInfo, KnowledgeBase, OpenOptions};
+use crate::knowledge::{EvaluatorInfo, KbError, KnowledgeBase, OpenOptions};
 use crate::llm::{self, ChatModel, Recorded, ReplayModel};
 use crate::strategy::{self, Strategy, StrategyKind};
-use std::path::Path;
 use std::sync::Arc;
 
 /// Where the agent's LLM replies come from.
@@ -47,48 +57,20 @@ pub fn evaluator(cfg: &Config) -> Result<Box<dyn Evaluator>, SessionError> {
     Ok(eval::build(cfg.search.evaluator, &cfg.evaluator)?)
 }
 
-/// The executor the config names, for the session `session` in `run_dir`:
-/// with `executor.workers = 1` on this machine, `evaluator` itself, one
-/// evaluation at a time; else a pool of worker processes or Slurm jobs, each
-/// running `seki eval-worker` (this executable) on a request file. Slurm is
-/// checked (its commands, its controller, the partition) before anything is
-/// submitted.
-pub fn executor<'e>(
-    cfg: &Config,
-    run_dir: &Path,
-    session: &str,
-    evaluator: &'e mut dyn Evaluator,
-) -> Result<Box<dyn Executor + 'e>, SessionError> {
-    let x = &cfg.executor;
-    let info = evaluator.info();
-    let slots = x.slots();
-    match x.kind {
-        ExecutorKind::Local if slots == 1 && x.devices.is_empty() => {
-            Ok(Box::new(executor::Inline::new(evaluator)))
-        }
-        ExecutorKind::Local => {
-            let program = std::env::current_exe()
-                .map_err(|e| ExecError::Setup(format!("cannot locate the seki executable: {e}")))?;
-            Ok(Box::new(executor::LocalPool::new(
-                slots,
-                x.devices.clone(),
-                run_dir,
-                program,
-                cfg.search.evaluator,
-                cfg.evaluator.clone(),
-                info,
-            )?))
-        }
-        ExecutorKind::Slurm => Ok(Box::new(executor::Slurm::new(
-            x.slurm.clone(),
-            slots,
-            run_dir,
-            session,
-            cfg.search.evaluator,
-            cfg.evaluator.clone(),
-            info,
-        )?)),
+/// The knowledge base at `kb.dir` to read (no lock taken), or `None` when
+/// the folder does not exist.
+pub fn knowledge_base_to_read(kb: &KbConfig) -> Result<Option<KnowledgeBase>, KbError> {
+    if !kb.dir.is_dir() {
+        return Ok(None);
     }
+    KnowledgeBase::open(
+        &kb.dir,
+        OpenOptions {
+            skip_bad_lines: kb.skip_bad_lines,
+            ..Default::default()
+        },
+    )
+    .map(Some)
 }
 
 fn profile(cfg: &Config, name: &str) -> Result<Arc<dyn ChatModel>, SessionError> {
@@ -158,18 +140,15 @@ pub fn strategy(
             cfg.strategy.rea,
         )?);
     }
-    let kb = if cfg.kb.dir.is_dir() {
-        Some(KnowledgeBase::open(
-            &cfg.kb.dir,
-            OpenOptions {
-                skip_bad_lines: cfg.kb.skip_bad_lines,
-                ..Default::default()
-            },
-        )?)
-    } else {
-        None
-    };
-    let agent = agent::build(cfg, session, evaluator, kb.as_ref(), models(cfg, llm)?)?;
+    let kb = knowledge_base_to_read(&cfg.kb)?;
+    let agent = agent::build(
+        &cfg.agent,
+        cfg.search.space,
+        session,
+        evaluator,
+        kb.as_ref(),
+        models(cfg, llm)?,
+    )?;
     Ok(match screen {
         Some(screen) => Box::new(
             agent
