@@ -334,6 +334,12 @@ impl Loaded {
                 format!("must be between 1 and agent.top_k ({})", a.top_k),
             ));
         }
+        if a.warm_seeds == 0 {
+            return Err(self.invalid(
+                "agent.warm_seeds",
+                "must be 1 or more (the first line's seed is one)",
+            ));
+        }
         if !(1..=8).contains(&a.candidates) {
             return Err(self.invalid(
                 "agent.candidates",
@@ -577,6 +583,8 @@ mod tests {
             e.contains("c.toml:2: agent.candidates") && e.contains("20"),
             "{e}"
         );
+        let e = bad("[agent]\nwarm_seeds = 0\n");
+        assert!(e.contains("c.toml:2: agent.warm_seeds"), "{e}");
         let e = bad("[search.screen]\nproxies = [\"synflow\", \"nope\"]\n");
         assert!(
             e.contains("search.screen.proxies") && e.contains("nope"),

@@ -25,6 +25,10 @@ pub struct AgentConfig {
     pub top_k: usize,
     /// ξ: architectures sampled from the top-k for one inspiration.
     pub sample: usize,
+    /// A warm start from a knowledge base of another dataset or protocol:
+    /// its best records evaluated first, as a population is seeded (1: only
+    /// the first line's seed).
+    pub warm_seeds: usize,
     /// λ: self-evolution iterations per round.
     pub evolution_iterations: usize,
     /// γ: knowledge-inspiration iterations per round.
@@ -96,6 +100,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
             top_k: 10,
+            warm_seeds: 1,
             sample: 3,
             evolution_iterations: 3,
             inspiration_iterations: 1,

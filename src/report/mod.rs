@@ -30,14 +30,6 @@ pub enum ReportError {
     /// A file could not be written.
     #[error(transparent)]
     Store(#[from] crate::knowledge::StoreError),
-    /// A chart could not be drawn.
-    #[error("cannot draw {chart}: {message}")]
-    Chart {
-        /// The chart's file.
-        chart: String,
-        /// What went wrong.
-        message: String,
-    },
     /// `summary.json` does not read as a summary.
     #[error("{path}: not a seki summary: {message}")]
     Summary {

@@ -580,8 +580,9 @@ impl SekiAgent {
     }
 
     /// A knowledge base of another dataset or protocol (a warm start): its
-    /// best records, up to `agent.top_k` with `first`, are the session's
-    /// first evaluations, as a population is seeded. Once per session.
+    /// best records, `agent.warm_seeds` of them with `first`, are the
+    /// session's first evaluations, as a population is seeded. Once per
+    /// session.
     fn queue_prior_seeds(&mut self, ctx: &Context<'_>, line: usize, first: &Arch) {
         if self.state.prior_seeded {
             return;
@@ -590,7 +591,7 @@ impl SekiAgent {
         let mut hashes = std::collections::HashSet::from([first.hash()]);
         let mut picks = Vec::new();
         for e in self.state.known.pool.iter().filter(|e| e.other_protocol) {
-            if picks.len() + 1 >= self.cfg.top_k.max(1) {
+            if picks.len() + 1 >= self.cfg.warm_seeds {
                 break;
             }
             let Ok(a) = self.space.parse(&e.arch) else {
@@ -1018,10 +1019,15 @@ mod tests {
                 other_protocol: true,
             })
             .collect();
+        let cfg = AgentConfig {
+            warm_seeds: 10,
+            ..AgentConfig::default()
+        };
         let mut a = agent();
+        a.cfg = cfg.clone();
         a.state.known.pool = entries.clone();
         let mut got = Vec::new();
-        for _ in 0..AgentConfig::default().top_k {
+        for _ in 0..cfg.warm_seeds {
             let seen: std::collections::HashSet<String> = got.iter().cloned().collect();
             let is_seen = |h: &str| seen.contains(h);
             let mut ctx = Context::new(&mut rng, &is_seen);
@@ -1032,10 +1038,10 @@ mod tests {
             }
             got.push(p.arch.hash());
         }
-        // agent.top_k of them, best first.
+        // agent.warm_seeds of them, best first.
         let want: Vec<String> = entries
             .iter()
-            .take(AgentConfig::default().top_k)
+            .take(cfg.warm_seeds)
             .map(|e| Space::Nb201.parse(&e.arch).unwrap().hash())
             .collect();
         assert_eq!(got, want);
