@@ -66,6 +66,10 @@ pub enum BenchStrategy {
     ReaZc,
     /// The SEKI agent choosing among its candidates by the screen.
     SekiZc,
+    /// The SEKI agent with the score-blind stand-in for its LLM: the same
+    /// prompts, operators and budget, replies drawn at random from what
+    /// each constraint allows. What seki gains over it is the model's.
+    SekiBlind,
 }
 
 impl std::str::FromStr for BenchStrategy {
@@ -74,9 +78,10 @@ impl std::str::FromStr for BenchStrategy {
         match s {
             "rea-zc" => Ok(BenchStrategy::ReaZc),
             "seki-zc" => Ok(BenchStrategy::SekiZc),
+            "seki-blind" => Ok(BenchStrategy::SekiBlind),
             other => other.parse().map(BenchStrategy::Plain).map_err(|_| {
                 format!(
-                    "unknown strategy '{other}'; valid strategies: seki, rea, random, rea-zc, seki-zc"
+                    "unknown strategy '{other}'; valid strategies: seki, seki-blind, rea, random, rea-zc, seki-zc"
                 )
             }),
         }
@@ -90,6 +95,7 @@ impl BenchStrategy {
             BenchStrategy::Plain(k) => k.name(),
             BenchStrategy::ReaZc => "rea-zc",
             BenchStrategy::SekiZc => "seki-zc",
+            BenchStrategy::SekiBlind => "seki-blind",
         }
     }
 
@@ -98,13 +104,122 @@ impl BenchStrategy {
         match self {
             BenchStrategy::Plain(k) => *k,
             BenchStrategy::ReaZc => StrategyKind::Rea,
-            BenchStrategy::SekiZc => StrategyKind::Seki,
+            BenchStrategy::SekiZc | BenchStrategy::SekiBlind => StrategyKind::Seki,
         }
     }
 
     /// Whether it needs proxy scores ([`Screening`]).
     pub fn screened(&self) -> bool {
-        !matches!(self, BenchStrategy::Plain(_))
+        matches!(self, BenchStrategy::ReaZc | BenchStrategy::SekiZc)
+    }
+}
+
+/// A warm start: a knowledge base (typically of another dataset) whose best
+/// records the strategies evaluate first. The agent also sees its records as
+/// labelled context and its insights as priors; regularized evolution gets
+/// the same records as its first population, so the gain of the records is
+/// told apart from the gain of the model's reading of them.
+#[derive(Debug)]
+pub struct WarmStart {
+    /// The knowledge base (read only).
+    pub kb: crate::knowledge::KnowledgeBase,
+    /// Its best records evaluated first.
+    pub seeds: usize,
+}
+
+/// Why a warm knowledge base cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WarmError {
+    /// It could not be read.
+    #[error("warm knowledge base {dir}: {source}")]
+    Kb {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: crate::knowledge::KbError,
+    },
+    /// It holds no architecture of the benchmark's space.
+    #[error("warm knowledge base {dir} holds no {space} architectures{others}")]
+    WrongSpace {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// The benchmark's space.
+        space: crate::space::Space,
+        /// What it holds instead, in words.
+        others: String,
+    },
+    /// No seeds asked for.
+    #[error("--warm-seeds must be 1 or more")]
+    NoSeeds,
+}
+
+impl WarmStart {
+    /// Open the knowledge base in `dir` for a benchmark of `space`; one
+    /// without architectures of `space` is refused, naming what it holds.
+    pub fn open(
+        dir: &std::path::Path,
+        space: crate::space::Space,
+        seeds: usize,
+    ) -> Result<Self, WarmError> {
+        if seeds == 0 {
+            return Err(WarmError::NoSeeds);
+        }
+        let kb =
+            crate::knowledge::KnowledgeBase::open(dir, Default::default()).map_err(|source| {
+                WarmError::Kb {
+                    dir: dir.to_path_buf(),
+                    source,
+                }
+            })?;
+        let mut spaces: std::collections::BTreeMap<String, usize> = Default::default();
+        for e in kb.entries() {
+            *spaces.entry(e.record.space.to_string()).or_default() += 1;
+        }
+        if !spaces.contains_key(&space.to_string()) {
+            let others = if spaces.is_empty() {
+                " (it is empty)".to_string()
+            } else {
+                let held: Vec<String> = spaces
+                    .iter()
+                    .map(|(s, n)| format!("{n} of the {s} space"))
+                    .collect();
+                format!("; it holds {}", held.join(", "))
+            };
+            return Err(WarmError::WrongSpace {
+                dir: dir.to_path_buf(),
+                space,
+                others,
+            });
+        }
+        Ok(WarmStart { kb, seeds })
+    }
+
+    /// Its best `seeds` records for a session of `space` under `info`, in
+    /// the order the agent seeds from them (its own protocol first, best
+    /// first), with the origin each is proposed under.
+    pub fn best(
+        &self,
+        space: crate::space::Space,
+        info: &crate::knowledge::EvaluatorInfo,
+    ) -> Vec<(crate::space::Arch, String)> {
+        let pool = crate::agent::SekiAgent::pool_from_kb(&self.kb, space, info, "score");
+        let mut seen = std::collections::HashSet::new();
+        pool.iter()
+            .filter_map(|e| {
+                let a = space.parse(&e.arch).ok()?;
+                seen.insert(a.hash()).then(|| {
+                    (
+                        a,
+                        format!(
+                            "seed: {} from the knowledge base ({} {:.1})",
+                            e.id, e.score_label, e.score
+                        ),
+                    )
+                })
+            })
+            .take(self.seeds)
+            .collect()
     }
 }
 
@@ -197,10 +312,12 @@ pub fn run_strategy(
 /// so seeds are independent; prompts only ever see validation scores.
 #[allow(clippy::too_many_arguments)]
 pub fn run_seki(
+    label: &str,
     table: &Nb201Table,
     spec: &Spec,
     cfg: &crate::config::Config,
     models: crate::agent::Models,
+    warm: Option<&WarmStart>,
     first_seed: u64,
     seeds: usize,
     in_flight: usize,
@@ -210,27 +327,80 @@ pub fn run_seki(
     let mut cfg = cfg.clone();
     cfg.search.space = spec.space;
     let mut make = |s: &Spec| -> Result<Box<dyn crate::strategy::Strategy>, SessionError> {
-        Ok(Box::new(bench_agent(&cfg, &info, &models, s.seed)?))
+        Ok(Box::new(bench_agent(&cfg, &info, &models, warm, s.seed)?))
     };
-    run_with(table, spec, seeds, first_seed, in_flight, &mut make, done)
+    run_named(
+        &warm_label(label, warm),
+        table,
+        spec,
+        seeds,
+        first_seed,
+        in_flight,
+        &mut make,
+        done,
+    )
 }
 
-/// The agent of one seeded bench session: an empty, private pool (no
-/// knowledge base), its session id named by the seed.
+/// A strategy's label with a warm start marked.
+pub fn warm_label(label: &str, warm: Option<&WarmStart>) -> String {
+    match warm {
+        Some(_) => format!("{label} warm"),
+        None => label.to_string(),
+    }
+}
+
+/// The agent of one seeded bench session, its session id named by the
+/// seed: an empty, private pool, or with a warm start the warm knowledge
+/// base's records and insights (read only; every seed starts from the same).
 fn bench_agent(
     cfg: &crate::config::Config,
     info: &crate::knowledge::EvaluatorInfo,
     models: &crate::agent::Models,
+    warm: Option<&WarmStart>,
     seed: u64,
 ) -> Result<crate::agent::SekiAgent, SessionError> {
+    let mut settings = cfg.agent.clone();
+    if let Some(w) = warm {
+        settings.warm_seeds = w.seeds;
+    }
     Ok(crate::agent::build(
-        &cfg.agent,
+        &settings,
         cfg.search.space,
         &format!("bench-s{seed}"),
         info,
-        None,
+        warm.map(|w| &w.kb),
         models.clone(),
     )?)
+}
+
+/// Run `seeds` sessions of regularized evolution whose first evaluations
+/// are the warm knowledge base's best records (the same the agent seeds
+/// from), then evolution as usual.
+pub fn run_rea_warm(
+    table: &Nb201Table,
+    spec: &Spec,
+    warm: &WarmStart,
+    seeds: usize,
+    first_seed: u64,
+    in_flight: usize,
+) -> Result<StrategyResult, SessionError> {
+    let info = crate::eval::Evaluator::info(table);
+    let best = warm.best(spec.space, &info);
+    let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
+        Ok(Box::new(
+            RegularizedEvolution::new(s.space, s.rea).with_seeds(best.clone()),
+        ))
+    };
+    run_named(
+        &warm_label("rea", Some(warm)),
+        table,
+        spec,
+        seeds,
+        first_seed,
+        in_flight,
+        &mut make,
+        &mut |_, _| {},
+    )
 }
 
 /// Run `seeds` sessions of regularized evolution with the zero-cost warm-up
@@ -293,7 +463,7 @@ pub fn run_seki_zc(
     let mut screen_name = String::new();
     let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
         let screen = screening.fresh(&mut meters, &mut screen_name)?;
-        let agent = bench_agent(&cfg, &info, &models, s.seed)?;
+        let agent = bench_agent(&cfg, &info, &models, None, s.seed)?;
         Ok(Box::new(
             agent
                 .with_screen(Box::new(screen))

@@ -84,9 +84,11 @@ fn run_noise_ties(config: Option<&Path>, a: NoiseTiesArgs) -> Result<()> {
 #[derive(Debug, Args)]
 pub struct Nb201Args {
     /// Strategies to compare (repeat or comma-separate): random, rea, seki,
-    /// and with --proxies rea-zc (regularized evolution with a zero-cost
-    /// warm-up and screened mutations) and seki-zc (the agent choosing among
-    /// its candidates by the proxy scores).
+    /// seki-blind (the agent with the score-blind stand-in for its LLM:
+    /// what seki gains over it is the model's), and with --proxies rea-zc
+    /// (regularized evolution with a zero-cost warm-up and screened
+    /// mutations) and seki-zc (the agent choosing among its candidates by
+    /// the proxy scores).
     #[arg(long, value_delimiter = ',', default_values = ["random", "rea"])]
     pub strategy: Vec<BenchStrategy>,
     /// Evaluations per session [config: bench.budget].
@@ -136,6 +138,15 @@ pub struct Nb201Args {
     /// screen is trained (1: plain mutation).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub screen_mutations: usize,
+    /// A warm start: a knowledge base (e.g. built on another dataset)
+    /// whose best records rea and the seki strategies evaluate first; the
+    /// agent also reads its records as labelled context and its insights as
+    /// priors. Rows are marked `warm`.
+    #[arg(long, value_name = "DIR")]
+    pub warm_kb: Option<PathBuf>,
+    /// With --warm-kb: how many of its best records are evaluated first.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub warm_seeds: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -199,6 +210,15 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         }
         None => None,
     };
+    let warm = match &a.warm_kb {
+        Some(dir) => Some(bench::WarmStart::open(
+            dir,
+            seki::space::Space::Nb201,
+            a.warm_seeds,
+        )?),
+        None => None,
+    };
+    let warm = warm.as_ref();
     let mut results = Vec::new();
     let runs: Vec<(BenchStrategy, usize)> = a
         .strategy
@@ -226,6 +246,17 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             )?);
             continue;
         }
+        if let (StrategyKind::Rea, Some(w)) = (*kind, warm) {
+            results.push(bench::run_rea_warm(
+                &table,
+                &spec,
+                w,
+                cfg.bench.seeds,
+                a.first_seed,
+                in_flight,
+            )?);
+            continue;
+        }
         if *kind != StrategyKind::Seki {
             results.push(bench::run_strategy(
                 &table,
@@ -236,12 +267,16 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             )?);
             continue;
         }
-        let models = setup::models(
-            cfg,
-            &LlmSource::Profiles {
-                profile: a.llm.clone(),
-            },
-        )?;
+        let models = if which == BenchStrategy::SekiBlind {
+            seki::agent::Models::same(std::sync::Arc::new(seki::llm::blind::BlindModel::new(0)))
+        } else {
+            setup::models(
+                cfg,
+                &LlmSource::Profiles {
+                    profile: a.llm.clone(),
+                },
+            )?
+        };
         let quiet = a.json;
         let label = which.name();
         let mut done = |seed: u64, t: Option<f64>| {
@@ -270,10 +305,12 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
             continue;
         }
         results.push(bench::run_seki(
+            label,
             &table,
             &spec,
             cfg,
             models,
+            warm,
             a.first_seed,
             cfg.bench.seeds,
             in_flight,

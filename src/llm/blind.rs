@@ -22,6 +22,15 @@ const MAX_BYTES: usize = 4096;
 /// Draws tried before giving up on a constraint.
 const TRIES: usize = 64;
 
+/// The stand-in's profile (`kind = "blind"`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlindProfile {
+    /// Mixed into every draw (each call's own seed comes from the session's
+    /// random stream, so sessions with it are reproducible as they are).
+    pub seed: u64,
+}
+
 /// The score-blind stand-in model (`kind = "blind"`).
 #[derive(Debug)]
 pub struct BlindModel {

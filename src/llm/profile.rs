@@ -96,6 +96,7 @@ impl LlmConfig {
             let problems = match p {
                 Profile::Gguf(g) => g.problems(),
                 Profile::Openai(o) => o.problems(),
+                Profile::Blind(_) => Vec::new(),
             };
             out.extend(
                 problems
@@ -115,6 +116,9 @@ pub enum Profile {
     Gguf(GgufProfile),
     /// An OpenAI-compatible chat-completions server.
     Openai(OpenaiProfile),
+    /// The score-blind stand-in: random replies the constraint allows, no
+    /// model (the baseline that measures what the LLM adds).
+    Blind(super::blind::BlindProfile),
 }
 
 /// Build the backend of profile `name` (`None`: the default profile).
@@ -145,6 +149,7 @@ pub fn from_profile(
             _ => Ok(Box::new(super::local::LocalModel::load(name, g)?)),
         },
         Profile::Openai(o) => Ok(Box::new(super::openai::OpenaiModel::new(name, o)?)),
+        Profile::Blind(b) => Ok(Box::new(super::blind::BlindModel::new(b.seed))),
     }
 }
 

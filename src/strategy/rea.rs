@@ -96,6 +96,13 @@ impl RegularizedEvolution {
         self
     }
 
+    /// Evaluate `seeds` (architecture, origin) first, before filling the
+    /// population at random: a warm start from known records.
+    pub fn with_seeds(mut self, seeds: Vec<(Arch, String)>) -> Self {
+        self.queue.extend(seeds);
+        self
+    }
+
     /// The current population, oldest first.
     pub fn population(&self) -> impl Iterator<Item = &(Arch, f64)> {
         self.population.iter()
@@ -215,7 +222,12 @@ impl Strategy for RegularizedEvolution {
         }
         while let Some((arch, origin)) = self.queue.pop_front() {
             if !ctx.is_seen(&arch) {
-                return Ok(Proposal::new(arch, origin).by("zc-warmup"));
+                let op = if origin.starts_with("seed") {
+                    "seed"
+                } else {
+                    "zc-warmup"
+                };
+                return Ok(Proposal::new(arch, origin).by(op));
             }
         }
         if self.population.len() < self.settings.population {
