@@ -69,18 +69,9 @@ pub enum Event {
     Evaluation(Box<Step>),
     /// A proposal was already evaluated and was not evaluated again.
     Duplicate {
-        /// The architecture as proposed.
-        arch: String,
-        /// Its canonical hash.
-        hash: String,
-        /// How the strategy made it.
-        origin: String,
-        /// The canonical hash of its parent, if it has one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        parent: Option<String>,
-        /// The operator that made it.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        operator: String,
+        /// The proposal.
+        #[serde(flatten)]
+        proposal: Proposed,
         /// The evaluation number that first evaluated it (0 while that
         /// evaluation is still in flight: see `in_flight`).
         of: usize,
@@ -104,6 +95,37 @@ pub enum Event {
     },
 }
 
+/// A proposal as the journal names it: in an evaluation, a submission and
+/// a duplicate alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposed {
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its canonical hash.
+    pub hash: String,
+    /// How the strategy made it.
+    pub origin: String,
+    /// The canonical hash of its parent (the architecture it was made
+    /// from), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The operator that made it (empty in journals older than operators).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
+}
+
+impl Proposed {
+    /// The operator it is counted under: its operator, or for journals
+    /// older than operators its origin.
+    pub fn counted_as(&self) -> &str {
+        if self.operator.is_empty() {
+            &self.origin
+        } else {
+            &self.operator
+        }
+    }
+}
+
 /// The session's state after a step: enough to continue from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepState {
@@ -120,19 +142,9 @@ pub struct StepState {
 pub struct Step {
     /// 1-based evaluation number.
     pub n: usize,
-    /// The architecture in its space's text form.
-    pub arch: String,
-    /// Its canonical hash.
-    pub hash: String,
-    /// How the strategy made it.
-    pub origin: String,
-    /// The canonical hash of its parent (the architecture it was made from),
-    /// if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<String>,
-    /// The operator that made it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub operator: String,
+    /// What was evaluated and how the strategy made it.
+    #[serde(flatten)]
+    pub proposal: Proposed,
     /// The result.
     #[serde(flatten)]
     pub result: Evaluation,
@@ -174,18 +186,9 @@ pub struct Reevaluation {
 pub struct Submission {
     /// The request id (`r0001`, ...), its folder under `evals/`.
     pub request: String,
-    /// The architecture in its space's text form.
-    pub arch: String,
-    /// Its canonical hash.
-    pub hash: String,
-    /// How the strategy made it.
-    pub origin: String,
-    /// The canonical hash of its parent, if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<String>,
-    /// The operator that made it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub operator: String,
+    /// What is evaluated and how the strategy made it.
+    #[serde(flatten)]
+    pub proposal: Proposed,
     /// When (Unix time, seconds).
     pub submitted: f64,
     /// State after the proposal.

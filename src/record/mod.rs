@@ -34,7 +34,9 @@ pub mod summary;
 pub use agent::{
     AgentEvent, CallOptions, KnowledgeState, ParseOutcome, PoolEntry, ScreenedCandidate, StageUsage,
 };
-pub use journal::{Event, JournalError, Placement, Reevaluation, Step, StepState, Submission};
+pub use journal::{
+    Event, JournalError, Placement, Proposed, Reevaluation, Step, StepState, Submission,
+};
 pub use operators::{operator_stats, OperatorStats};
 pub use state::{StateError, StrategyState};
 pub use summary::{best_step, Best, Contender, ReplyCounts, ScreenStats, StrategyStats, Summary};

@@ -41,11 +41,7 @@ pub fn operator_stats(
     let mut changes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut total_bests = 0usize;
     for s in steps {
-        let op = if s.operator.is_empty() {
-            s.origin.clone()
-        } else {
-            s.operator.clone()
-        };
+        let op = s.proposal.counted_as().to_string();
         let e = out.entry(op.clone()).or_default();
         e.proposals += 1;
         e.evaluations += 1;
@@ -57,7 +53,7 @@ pub fn operator_stats(
             e.failed += 1;
             continue;
         };
-        if let Some(p) = s.parent.as_deref().and_then(|p| score_of.get(p)) {
+        if let Some(p) = s.proposal.parent.as_deref().and_then(|p| score_of.get(p)) {
             e.with_parent += 1;
             if score > *p {
                 e.improved_on_parent += 1;
@@ -69,7 +65,7 @@ pub fn operator_stats(
             e.new_bests += 1;
             total_bests += 1;
         }
-        score_of.insert(&s.hash, score);
+        score_of.insert(&s.proposal.hash, score);
     }
     for (op, n) in duplicates {
         let e = out.entry(op.clone()).or_default();
@@ -102,11 +98,13 @@ mod tests {
         }
         Step {
             n,
-            arch: String::new(),
-            hash: hash.into(),
-            origin: format!("{op} (detail)"),
-            parent: parent.map(str::to_string),
-            operator: op.into(),
+            proposal: crate::record::Proposed {
+                arch: String::new(),
+                hash: hash.into(),
+                origin: format!("{op} (detail)"),
+                parent: parent.map(str::to_string),
+                operator: op.into(),
+            },
             result,
             eval_seconds: 0.0,
             placement: None,

@@ -37,11 +37,11 @@ impl Best {
     /// The best of one evaluation (`None` when it did not score).
     pub fn of(step: &Step) -> Option<Best> {
         Some(Best {
-            arch: step.arch.clone(),
+            arch: step.proposal.arch.clone(),
             score: step.result.score?,
             score_se: step.result.score_se,
             uncertainty: None,
-            hash: step.hash.clone(),
+            hash: step.proposal.hash.clone(),
             evaluation: step.n,
             test_accuracy: step.result.test_accuracy,
             metrics: step.result.metrics.clone(),

@@ -77,20 +77,10 @@ impl Activity {
     pub fn observe(&mut self, event: &Event, after: usize) {
         match event {
             Event::Strategy { detail } => self.strategy(detail, after),
-            Event::Duplicate {
-                origin,
-                operator,
-                hash,
-                of,
-                ..
-            } => self.duplicates.push(Duplicate {
+            Event::Duplicate { proposal, of, .. } => self.duplicates.push(Duplicate {
                 after,
-                origin: if operator.is_empty() {
-                    origin.clone()
-                } else {
-                    operator.clone()
-                },
-                hash: hash.clone(),
+                origin: proposal.counted_as().to_string(),
+                hash: proposal.hash.clone(),
                 of: *of,
             }),
             _ => {}

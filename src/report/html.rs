@@ -31,7 +31,12 @@ impl Operators {
         let mut v: Vec<String> = Vec::new();
         for r in runs {
             let dups = r.activity.duplicates.iter().map(|d| d.origin.as_str());
-            for o in r.steps.iter().map(|s| s.origin.as_str()).chain(dups) {
+            for o in r
+                .steps
+                .iter()
+                .map(|s| s.proposal.origin.as_str())
+                .chain(dups)
+            {
                 let op = operator(o);
                 if !v.iter().any(|x| x == op) {
                     v.push(op.to_string());
@@ -66,7 +71,7 @@ impl<'a> View<'a> {
         let archs = run
             .steps
             .iter()
-            .map(|s| space.and_then(|sp| sp.parse(&s.arch).ok()))
+            .map(|s| space.and_then(|sp| sp.parse(&s.proposal.arch).ok()))
             .collect();
         View {
             k,
@@ -106,7 +111,7 @@ impl<'a> View<'a> {
             self.run.label,
             s.n,
             fmt(s.result.score, 2),
-            operator_label(operator(&s.origin))
+            operator_label(operator(&s.proposal.origin))
         )
     }
 
@@ -315,14 +320,14 @@ fn arch_figure(v: &View, i: usize, what: &str) -> String {
         step.n,
         fmt(step.result.score, 2),
         fmt(step.result.test_accuracy, 2),
-        escape(operator_label(operator(&step.origin)))
+        escape(operator_label(operator(&step.proposal.origin)))
     );
     super::page::arch_figure(
         &caption,
         &format!(
             "{}<pre class=\"arch\">{}</pre>",
             diagram::svg(arch),
-            escape(&step.arch)
+            escape(&step.proposal.arch)
         ),
     )
 }
@@ -455,7 +460,7 @@ fn lineage_section(page: &mut Page, v: &View, ops: &Operators) {
                 s,
                 "<span class=\"step\">{} {} score {}{}</span>",
                 v.eval_link(i),
-                ops.badge(operator(&st.origin)),
+                ops.badge(operator(&st.proposal.origin)),
                 fmt(st.result.score, 2),
                 match l.delta.get(i).copied().flatten() {
                     Some(d) => format!(
@@ -477,12 +482,12 @@ fn lineage_section(page: &mut Page, v: &View, ops: &Operators) {
             st.result.score.map(|y| plot::Point {
                 x: st.n as f64,
                 y,
-                color: ops.color(operator(&st.origin)).to_string(),
+                color: ops.color(operator(&st.proposal.origin)).to_string(),
                 href: format!("#{}", v.row_id(st.n)),
                 tip: format!(
                     "#{} {} score {:.2}{}",
                     st.n,
-                    operator_label(operator(&st.origin)),
+                    operator_label(operator(&st.proposal.origin)),
                     y,
                     l.parent
                         .get(i)
@@ -515,7 +520,7 @@ fn lineage_section(page: &mut Page, v: &View, ops: &Operators) {
         .collect();
     let mut present: Vec<&str> = Vec::new();
     for st in &r.steps {
-        let op = operator(&st.origin);
+        let op = operator(&st.proposal.origin);
         if !present.contains(&op) {
             present.push(op);
         }
@@ -571,7 +576,7 @@ fn lineage_section(page: &mut Page, v: &View, ops: &Operators) {
             st.n,
             indent,
             v.eval_link(i),
-            ops.badge(operator(&st.origin)),
+            ops.badge(operator(&st.proposal.origin)),
             parent,
             td_num(st.result.score, 2),
             td_delta(l.delta.get(i).copied().flatten()),
@@ -907,7 +912,7 @@ fn failures_section(page: &mut Page, v: &View, ops: &Operators) {
                 v.eval_link(i),
                 status_badge(st.result.status.name()),
                 escape(&reason),
-                ops.badge(operator(&st.origin)),
+                ops.badge(operator(&st.proposal.origin)),
                 button
             );
         }
@@ -1005,7 +1010,7 @@ fn evaluations_section(page: &mut Page, v: &View, ops: &Operators) {
             ),
             None => "<td class=\"num\" data-v=\"\">-</td>".into(),
         };
-        let op = operator(&st.origin);
+        let op = operator(&st.proposal.origin);
         let repeats = match r.estimate(st) {
             Some((m, Some(u))) if u.repeats > 1 => format!(
                 "<td class=\"num\" data-v=\"{m}\">{} <span class=\"muted\">({} evaluations)</span></td>",
@@ -1033,7 +1038,7 @@ fn evaluations_section(page: &mut Page, v: &View, ops: &Operators) {
             td_delta(v.lineage.delta.get(i).copied().flatten()),
             escape(op),
             ops.badge(op),
-            escape(&st.origin)
+            escape(&st.proposal.origin)
         );
         if params {
             let p = st.result.metrics.get("params").copied();
@@ -1059,8 +1064,8 @@ fn evaluations_section(page: &mut Page, v: &View, ops: &Operators) {
             "{}<td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td></tr>",
             td_num(Some(st.eval_seconds), 2),
             status_badge(st.result.status.name()),
-            escape(&st.arch),
-            escape(&st.hash),
+            escape(&st.proposal.arch),
+            escape(&st.proposal.hash),
             button
         );
     }
@@ -1180,7 +1185,7 @@ mod tests {
             ),
         ];
         for (s, a) in v.iter_mut().zip(archs) {
-            s.arch = a;
+            s.proposal.arch = a;
         }
         v
     }
@@ -1250,11 +1255,11 @@ mod tests {
         let mut s = steps();
         for x in &mut s {
             let a = Space::Darts.random(&mut rng);
-            x.arch = a.to_text();
-            x.hash = a.hash();
-            x.parent = None;
+            x.proposal.arch = a.to_text();
+            x.proposal.hash = a.hash();
+            x.proposal.parent = None;
         }
-        s[1].parent = Some(s[0].hash.clone());
+        s[1].proposal.parent = Some(s[0].proposal.hash.clone());
         let mut r = run(s);
         r.space = "darts".into();
         r.pool.clear();
@@ -1274,7 +1279,7 @@ mod tests {
     fn a_run_without_parents_or_scores_still_renders() {
         let mut s = steps();
         for x in &mut s {
-            x.parent = None;
+            x.proposal.parent = None;
             x.result.score = None;
         }
         let html = render(&[run(s)]);

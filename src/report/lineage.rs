@@ -30,10 +30,10 @@ pub fn operator(origin: &str) -> &str {
 /// The operator of a step: the one its strategy named, else the first word
 /// of its origin (journals written before operators were recorded).
 pub fn step_operator(s: &Step) -> &str {
-    if s.operator.is_empty() {
-        operator(&s.origin)
+    if s.proposal.operator.is_empty() {
+        operator(&s.proposal.origin)
     } else {
-        &s.operator
+        &s.proposal.operator
     }
 }
 
@@ -75,13 +75,13 @@ impl Lineage {
         let mut parent = vec![None; n];
         let mut outside_parent = vec![None; n];
         for (i, s) in steps.iter().enumerate() {
-            if let Some(p) = &s.parent {
+            if let Some(p) = &s.proposal.parent {
                 match first.get(p.as_str()) {
                     Some(&j) if j < i => parent[i] = Some(j),
                     _ => outside_parent[i] = Some(p.clone()),
                 }
             }
-            first.entry(s.hash.as_str()).or_insert(i);
+            first.entry(s.proposal.hash.as_str()).or_insert(i);
         }
         let mut children = vec![Vec::new(); n];
         let mut depth = vec![0; n];
@@ -247,11 +247,13 @@ pub(crate) mod tests {
         }
         Step {
             n,
-            arch: format!("arch-{hash}"),
-            hash: hash.into(),
-            origin: origin.into(),
-            parent: parent.map(str::to_string),
-            operator: String::new(),
+            proposal: crate::record::Proposed {
+                arch: format!("arch-{hash}"),
+                hash: hash.into(),
+                origin: origin.into(),
+                parent: parent.map(str::to_string),
+                operator: String::new(),
+            },
             result,
             eval_seconds: 0.0,
             placement: None,
@@ -318,7 +320,7 @@ pub(crate) mod tests {
         let s: Vec<Step> = session()
             .into_iter()
             .map(|mut x| {
-                x.parent = None;
+                x.proposal.parent = None;
                 x
             })
             .collect();

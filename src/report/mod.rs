@@ -393,7 +393,7 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
         let _ = writeln!(
             md,
             "\nBest architecture (evaluation {}, hash `{}`):\n\n```\n{}\n```\n",
-            b.step.n, b.step.hash, b.step.arch
+            b.step.n, b.step.proposal.hash, b.step.proposal.arch
         );
     }
     if let Some(sum) = subject

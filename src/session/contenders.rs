@@ -213,7 +213,11 @@ impl<'e> Session<'e> {
         if !self.exec.repeatable() {
             return Ok(false);
         }
-        let (n, text, hash) = (step.n, step.arch.clone(), step.hash.clone());
+        let (n, text, hash) = (
+            step.n,
+            step.proposal.arch.clone(),
+            step.proposal.hash.clone(),
+        );
         let arch = self.spec.space.parse(&text)?;
         let repeat = self.next_repeat(n);
         self.reeval_requests += 1;
@@ -409,8 +413,8 @@ impl<'e> Session<'e> {
                     i,
                     Contender {
                         evaluation: s.n,
-                        arch: s.arch.clone(),
-                        hash: s.hash.clone(),
+                        arch: s.proposal.arch.clone(),
+                        hash: s.proposal.hash.clone(),
                         first_score: s.result.score?,
                         mean,
                         uncertainty: u,

@@ -64,7 +64,7 @@ impl<'e> Session<'e> {
             id: self.record_id(step.n),
             name: None,
             space: self.spec.space,
-            arch: step.arch.clone(),
+            arch: step.proposal.arch.clone(),
             score: step.result.score,
             uncertainty: step.result.score_se.map(crate::stats::Uncertainty::single),
             metrics,

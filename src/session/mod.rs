@@ -21,8 +21,8 @@ use crate::knowledge::{
     now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance,
 };
 use crate::record::{
-    journal, operators, Best, Contender, Event, JournalError, Placement, Reevaluation, Step,
-    StepState, Submission, Summary,
+    journal, operators, Best, Contender, Event, JournalError, Placement, Proposed, Reevaluation,
+    Step, StepState, Submission, Summary,
 };
 use crate::rng::Rng;
 use crate::space::{Arch, ArchError, Space};
@@ -163,6 +163,19 @@ pub(super) struct Flight {
     /// Unix time of the submission.
     submitted: f64,
     job: Option<String>,
+}
+
+impl Flight {
+    /// The proposal as the journal names it.
+    pub(super) fn proposed(&self) -> Proposed {
+        Proposed {
+            arch: self.arch.to_text(),
+            hash: self.hash.clone(),
+            origin: self.origin.clone(),
+            parent: self.parent.clone(),
+            operator: self.operator.clone(),
+        }
+    }
 }
 
 /// A running session.

@@ -117,7 +117,7 @@ impl<'e> Session<'e> {
             match ev {
                 Event::Submitted(sub) => {
                     let sub = *sub;
-                    let arch = s.spec.space.parse(&sub.arch)?;
+                    let arch = s.spec.space.parse(&sub.proposal.arch)?;
                     if let Some(k) = sub
                         .request
                         .strip_prefix('r')
@@ -133,10 +133,10 @@ impl<'e> Session<'e> {
                         (
                             Flight {
                                 arch,
-                                hash: sub.hash,
-                                origin: sub.origin,
-                                parent: sub.parent,
-                                operator: sub.operator,
+                                hash: sub.proposal.hash,
+                                origin: sub.proposal.origin,
+                                parent: sub.proposal.parent,
+                                operator: sub.proposal.operator,
                                 submitted: sub.submitted,
                                 job: None,
                             },
@@ -164,12 +164,12 @@ impl<'e> Session<'e> {
                             s.steps.len()
                         )));
                     }
-                    s.spec.space.parse(&step.arch)?;
+                    s.spec.space.parse(&step.proposal.arch)?;
                     if let Some(p) = &step.placement {
                         open.remove(&p.request);
                     }
                     s.seen
-                        .insert(step.hash.clone(), (step.n, step.result.score));
+                        .insert(step.proposal.hash.clone(), (step.n, step.result.score));
                     if step.placement.is_none() {
                         s.consecutive_duplicates = 0;
                     }
@@ -183,9 +183,9 @@ impl<'e> Session<'e> {
                     s.rerank_best();
                 }
                 Event::Duplicate {
-                    state, operator, ..
+                    state, proposal, ..
                 } => {
-                    *s.duplicate_operators.entry(operator).or_insert(0) += 1;
+                    *s.duplicate_operators.entry(proposal.operator).or_insert(0) += 1;
                     s.duplicates += 1;
                     s.consecutive_duplicates += 1;
                     last_elapsed = Some(state.elapsed);

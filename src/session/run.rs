@@ -166,11 +166,13 @@ impl<'e> Session<'e> {
             });
             tracing::debug!(%hash, of, "duplicate proposal skipped");
             self.journal(&Event::Duplicate {
-                arch: proposal.arch.to_text(),
-                hash,
-                origin: proposal.origin,
-                parent: proposal.parent,
-                operator: proposal.operator.clone(),
+                proposal: Proposed {
+                    arch: proposal.arch.to_text(),
+                    hash,
+                    origin: proposal.origin,
+                    parent: proposal.parent,
+                    operator: proposal.operator.clone(),
+                },
                 of,
                 in_flight,
                 state: self.state(),
@@ -194,11 +196,7 @@ impl<'e> Session<'e> {
             // request the resumed session finds lost and submits again.
             self.journal(&Event::Submitted(Box::new(Submission {
                 request: id.clone(),
-                arch: flight.arch.to_text(),
-                hash: hash.clone(),
-                origin: flight.origin.clone(),
-                parent: flight.parent.clone(),
-                operator: flight.operator.clone(),
+                proposal: flight.proposed(),
                 submitted: flight.submitted,
                 state: self.state(),
             })))?;
@@ -273,11 +271,7 @@ impl<'e> Session<'e> {
         let best_before = self.best().map(|b| b.score);
         let step = Step {
             n,
-            arch: flight.arch.to_text(),
-            hash: flight.hash,
-            origin: flight.origin,
-            parent: flight.parent,
-            operator: flight.operator,
+            proposal: flight.proposed(),
             result,
             eval_seconds,
             placement,
@@ -285,9 +279,9 @@ impl<'e> Session<'e> {
         };
         self.journal(&Event::Evaluation(Box::new(step.clone())))?;
         match score {
-            Some(s) => tracing::debug!(n, score = s, arch = %step.arch, "evaluated"),
+            Some(s) => tracing::debug!(n, score = s, arch = %step.proposal.arch, "evaluated"),
             None => {
-                tracing::warn!(n, status = step.result.status.name(), arch = %step.arch, "evaluation failed")
+                tracing::warn!(n, status = step.result.status.name(), arch = %step.proposal.arch, "evaluation failed")
             }
         }
         let record = if self.kb.is_some() && self.wants_record(&step, best_before) {

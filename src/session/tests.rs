@@ -114,7 +114,7 @@ fn contenders_are_repeated_through_an_executor_with_several_in_flight() {
 }
 
 fn archs(steps: &[Step]) -> Vec<String> {
-    steps.iter().map(|s| s.arch.clone()).collect()
+    steps.iter().map(|s| s.proposal.arch.clone()).collect()
 }
 
 #[test]

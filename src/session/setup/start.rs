@@ -270,7 +270,7 @@ fn evaluated(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Evaluation(s) => Some(s.arch.clone()),
+            Event::Evaluation(s) => Some(s.proposal.arch.clone()),
             _ => None,
         })
         .collect()
