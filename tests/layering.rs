@@ -39,7 +39,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The code of a file without its comments (line comments, doc comments and
-/// block comments); string literals are kept.
+/// block comments); string literals and line breaks are kept.
 fn code_of(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let b = text.as_bytes();
@@ -67,6 +67,8 @@ fn code_of(text: &str) -> String {
             }
         } else if text[i..].starts_with("/*") {
             let end = text[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+            // Its line breaks stay, so lines keep their numbers.
+            out.extend(text[i..end].chars().filter(|c| *c == '\n'));
             i = end;
         } else {
             let ch = text[i..].chars().next().unwrap();
@@ -174,4 +176,71 @@ fn the_checker_sees_every_form_of_import() {
     );
     let got: Vec<String> = imports(&code).into_iter().collect();
     assert_eq!(got, ["a", "c", "d", "g", "i", "k"]);
+}
+
+/// What only the library builds: the command line parses flags, calls one
+/// library function and prints (issue 26).
+const BUILT_BY_THE_LIBRARY: &[&str] = &[
+    "Nb201Table::load",
+    "CandleEvaluator::",
+    "::with_current_exe",
+    "Session::",
+    "RegularizedEvolution::",
+    "executor::build",
+    "eval::build",
+    "strategy::build",
+    "agent::build",
+    "Models::same",
+    "BlindModel::new",
+    "ProxyCsv::load",
+    "KnowledgeBase::open",
+    "WarmStart::open",
+    "setup::models",
+    "current_exe",
+];
+
+/// `(file, pattern)` allowed: `seki kb` opens the knowledge base it
+/// inspects or edits (the command's subject, with its own flags: the
+/// folder, --skip-bad-lines, read or write).
+const ALLOWED: &[(&str, &str)] = &[("kb.rs", "KnowledgeBase::open")];
+
+#[test]
+fn the_command_line_builds_no_evaluator_strategy_executor_or_session() {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join("cli");
+    let mut files = Vec::new();
+    rust_files(&cli, &mut files);
+    files.sort();
+    assert!(files.len() > 3, "found only {files:?}");
+    let mut hits = Vec::new();
+    for f in &files {
+        let name = f.strip_prefix(&cli).unwrap().to_string_lossy().to_string();
+        let code = code_of(&std::fs::read_to_string(f).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            for p in BUILT_BY_THE_LIBRARY {
+                if line.contains(p) && !ALLOWED.contains(&(name.as_str(), *p)) {
+                    hits.push(format!("src/cli/{name}:{}: {p}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "src/cli/ builds what the library should (move it beside what it serves):\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_construction_check_keeps_line_numbers() {
+    let code =
+        code_of("/// Nb201Table::load\nfn f() {\n    /* x\n y */ let t = Nb201Table::load(p);\n}");
+    let at: Vec<usize> = code
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("Nb201Table::load"))
+        .map(|(n, _)| n + 1)
+        .collect();
+    assert_eq!(at, [4]);
 }

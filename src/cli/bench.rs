@@ -3,11 +3,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use seki::bench;
-use seki::bench::{BenchStrategy, Screening};
-use seki::eval::Nb201Table;
-use seki::session::setup::{self, LlmSource};
-use seki::session::Spec;
-use seki::strategy::{ProxyCsv, StrategyKind};
+use seki::bench::BenchStrategy;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
@@ -60,14 +56,13 @@ fn run_noise_ties(config: Option<&Path>, a: NoiseTiesArgs) -> Result<()> {
     if !(noise_sd > 0.0 && noise_sd.is_finite()) || a.z.iter().any(|z| z.is_nan() || *z < 0.0) {
         anyhow::bail!("--noise-sd must be above 0 and every --z 0 or above");
     }
-    let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
     let settings = bench::NoiseTies {
         noise_sd,
         z: a.z.clone(),
         seeds: a.seeds,
         steps: a.steps,
     };
-    let results = bench::noise_ties(&table, &settings);
+    let results = bench::noise_ties_on(&cfg.evaluator.nb201.table, &settings)?;
     if a.json {
         println!(
             "{}",
@@ -182,148 +177,38 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
     loaded.config.search.max_seconds = 0.0;
     loaded.validate()?;
     let cfg = &loaded.config;
-    let screened: Vec<&str> = a
-        .strategy
-        .iter()
-        .filter(|s| s.screened())
-        .map(BenchStrategy::name)
-        .collect();
-    if !screened.is_empty() && a.proxies.is_none() {
-        anyhow::bail!(
-            "--strategy {} needs zero-cost proxy scores: give them with --proxies FILE (a CSV written by `seki proxy zc --out FILE`)",
-            screened.join(" and ")
-        );
-    }
-    let table = Nb201Table::load(&cfg.evaluator.nb201.table)?
-        .with_noise(cfg.evaluator.nb201.noise_sd, cfg.evaluator.nb201.noise_seed);
-    let screening = match &a.proxies {
-        Some(path) => {
-            let proxies = ProxyCsv::load(path, &table)?;
-            // Refuse a proxy the file lacks now, not after other strategies ran.
-            proxies.screen(&a.screen)?;
-            Some(Screening {
-                proxies,
-                screen: a.screen.clone(),
-                warmup: a.warmup,
-                screen_mutations: a.screen_mutations.max(1),
-            })
-        }
-        None => None,
+    let plan = bench::Plan {
+        strategies: a.strategy.clone(),
+        in_flight: a.in_flight.clone(),
+        first_seed: a.first_seed,
+        llm: a.llm.clone(),
+        proxies: a.proxies.clone(),
+        screen: a.screen.clone(),
+        warmup: a.warmup,
+        screen_mutations: a.screen_mutations,
+        warm_kb: a.warm_kb.clone(),
+        warm_seeds: a.warm_seeds,
     };
-    let warm = match &a.warm_kb {
-        Some(dir) => Some(bench::WarmStart::open(
-            dir,
-            seki::space::Space::Nb201,
-            a.warm_seeds,
-        )?),
-        None => None,
+    let quiet = a.json;
+    let mut done = |label: &str, seed: u64, t: Option<f64>| {
+        if !quiet {
+            eprintln!(
+                "{label} seed {seed}: test accuracy of the returned architecture {}",
+                t.map_or("-".into(), |t| format!("{t:.2}"))
+            );
+        }
     };
-    let warm = warm.as_ref();
-    let mut results = Vec::new();
-    let runs: Vec<(BenchStrategy, usize)> = a
-        .strategy
-        .iter()
-        .flat_map(|k| a.in_flight.iter().map(move |n| (*k, (*n).max(1))))
-        .collect();
-    for (which, in_flight) in &runs {
-        let (which, in_flight) = (*which, *in_flight);
-        let kind = &which.kind();
-        let mut spec = Spec::from_config(cfg);
-        spec.strategy = *kind;
-        spec.max_evaluations = cfg.bench.budget;
-        spec.max_seconds = 0.0;
-        if which == BenchStrategy::ReaZc {
-            let Some(screening) = &screening else {
-                anyhow::bail!("rea-zc needs --proxies FILE");
-            };
-            results.push(bench::run_rea_zc(
-                &table,
-                &spec,
-                screening,
-                cfg.bench.seeds,
-                a.first_seed,
-                in_flight,
-            )?);
-            continue;
-        }
-        if let (StrategyKind::Rea, Some(w)) = (*kind, warm) {
-            results.push(bench::run_rea_warm(
-                &table,
-                &spec,
-                w,
-                cfg.bench.seeds,
-                a.first_seed,
-                in_flight,
-            )?);
-            continue;
-        }
-        if *kind != StrategyKind::Seki {
-            results.push(bench::run_strategy(
-                &table,
-                &spec,
-                cfg.bench.seeds,
-                a.first_seed,
-                in_flight,
-            )?);
-            continue;
-        }
-        let models = if which == BenchStrategy::SekiBlind {
-            seki::agent::Models::same(std::sync::Arc::new(seki::llm::blind::BlindModel::new(0)))
-        } else {
-            setup::models(
-                cfg,
-                &LlmSource::Profiles {
-                    profile: a.llm.clone(),
-                },
-            )?
-        };
-        let quiet = a.json;
-        let label = which.name();
-        let mut done = |seed: u64, t: Option<f64>| {
-            if !quiet {
-                eprintln!(
-                    "{label} seed {seed}: test accuracy of the returned architecture {}",
-                    t.map_or("-".into(), |t| format!("{t:.2}"))
-                );
-            }
-        };
-        if which == BenchStrategy::SekiZc {
-            let Some(screening) = &screening else {
-                anyhow::bail!("seki-zc needs --proxies FILE");
-            };
-            results.push(bench::run_seki_zc(
-                &table,
-                &spec,
-                cfg,
-                models,
-                screening,
-                a.first_seed,
-                cfg.bench.seeds,
-                in_flight,
-                &mut done,
-            )?);
-            continue;
-        }
-        results.push(bench::run_seki(
-            label,
-            &table,
-            &spec,
-            cfg,
-            models,
-            warm,
-            a.first_seed,
-            cfg.bench.seeds,
-            in_flight,
-            &mut done,
-        )?);
-    }
+    let bench::Nb201Bench {
+        dataset,
+        best_test,
+        results,
+    } = bench::run_nb201(cfg, &plan, &mut done)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!(
             "NAS-Bench-201 {}: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± standard error over seeds (best in table: {:.2})\n",
-            seki::eval::nb201_table::display_dataset(table.dataset()),
-            table.best_test()
+            dataset, best_test
         );
         print!("{}", bench::render_table(&results));
         if results

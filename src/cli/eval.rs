@@ -104,10 +104,7 @@ pub fn run(config: Option<&Path>, a: EvalArgs) -> Result<()> {
 /// prints accuracies as fractions (`valid_accuracy`, `test_accuracy`) next to
 /// the search score in percent (`score`), and the loss curve.
 fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) -> Result<()> {
-    use seki::eval::Evaluator;
-    let mut evaluator =
-        seki::eval::candle::CandleEvaluator::with_current_exe(cfg.evaluator.candle.clone())?;
-    let report = evaluator.evaluate_report(arch)?;
+    let (report, info) = seki::eval::candle::evaluate_once(cfg.evaluator.candle.clone(), arch)?;
     let e = &report.evaluation;
     let metric = |k: &str| e.metrics.get(k).copied();
     if json {
@@ -125,7 +122,7 @@ fn run_candle(cfg: &seki::config::Config, arch: &seki::space::Arch, json: bool) 
             "loss_curve": report.loss_curve,
             "arch": arch.to_text(),
             "hash": arch.hash(),
-            "evaluator": evaluator.info(),
+            "evaluator": info,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {

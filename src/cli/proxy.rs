@@ -3,8 +3,6 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use seki::config::EvaluatorKind;
-use seki::eval::candle::CandleEvaluator;
-use seki::eval::Nb201Table;
 use seki::proxy::{self, zero_cost as zc, Fidelity};
 use seki::space::Space;
 use std::path::{Path, PathBuf};
@@ -194,58 +192,36 @@ pub fn run(config: Option<&Path>, c: ProxyCommand) -> Result<()> {
         .unwrap_or_else(|| cfg.search.runs_dir.join("proxy-check"));
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
-    let f = if cfg.search.evaluator == EvaluatorKind::Nb201 {
-        let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
-        proxy::table_check(&table, 8)
-    } else {
-        let mut high_cfg = cfg.evaluator.candle.clone();
-        let mut named = false;
-        for (flag, slot) in [
-            (a.high_epochs, &mut high_cfg.epochs),
-            (a.high_train_subset, &mut high_cfg.train_subset),
-            (a.high_valid_size, &mut high_cfg.valid_size),
-            (a.high_channels, &mut high_cfg.channels),
-            (a.high_cells, &mut high_cfg.cells),
-        ] {
-            if let Some(v) = flag {
-                *slot = v;
-                named = true;
-            }
-        }
-        if !named {
-            bail!("name the higher-fidelity setting with --high-epochs, --high-train-subset, --high-valid-size, --high-channels or --high-cells");
-        }
-        let mut low = CandleEvaluator::with_current_exe(cfg.evaluator.candle.clone())?;
-        let mut high = CandleEvaluator::with_current_exe(high_cfg)
-            .context("the higher-fidelity setting is invalid")?;
-        let kb = seki::session::setup::knowledge_base_to_read(&cfg.kb)?;
-        let archs = proxy::sample(kb.as_ref(), cfg.search.space, a.random, a.seed);
-        let total = archs.len();
-        let quiet = a.json;
-        let mut progress = |i: usize, p: &proxy::Pair| {
-            if !quiet {
-                let show = |v: Option<f64>, s: Option<f64>| {
-                    v.map_or("failed".to_string(), |v| {
-                        format!("{v:.2} ({:.0} s)", s.unwrap_or(0.0))
-                    })
-                };
-                eprintln!(
-                    "[{}/{total}] {:<14} proxy {:<16} high fidelity {}",
-                    i + 1,
-                    p.label,
-                    show(p.low, p.low_seconds),
-                    show(p.high, p.high_seconds)
-                );
-            }
-        };
-        proxy::check(
-            &mut low,
-            &mut high,
-            &archs,
-            Some(&out.join("evaluations.jsonl")),
-            &mut progress,
-        )?
+    let plan = proxy::CheckPlan {
+        high: proxy::HighFidelity {
+            epochs: a.high_epochs,
+            train_subset: a.high_train_subset,
+            valid_size: a.high_valid_size,
+            channels: a.high_channels,
+            cells: a.high_cells,
+        },
+        random: a.random,
+        seed: a.seed,
+        cache: Some(out.join("evaluations.jsonl")),
     };
+    let quiet = a.json;
+    let mut progress = |i: usize, total: usize, p: &proxy::Pair| {
+        if !quiet {
+            let show = |v: Option<f64>, s: Option<f64>| {
+                v.map_or("failed".to_string(), |v| {
+                    format!("{v:.2} ({:.0} s)", s.unwrap_or(0.0))
+                })
+            };
+            eprintln!(
+                "[{}/{total}] {:<14} proxy {:<16} high fidelity {}",
+                i + 1,
+                p.label,
+                show(p.low, p.low_seconds),
+                show(p.high, p.high_seconds)
+            );
+        }
+    };
+    let f = proxy::run_check(cfg, &plan, &mut progress)?;
     write_outputs(&f, &out)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&f)?);
@@ -328,7 +304,6 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
     zcfg.input = a.input.clone();
     zcfg.proxies = a.proxies.clone();
     zcfg.check().map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let program = std::env::current_exe().context("cannot locate the seki executable")?;
     let quiet = a.json;
     let started = std::time::Instant::now();
     let mut progress = |done: usize, total: usize, row: &zc::Row| {
@@ -347,69 +322,21 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
             );
         }
     };
-    let (rows, targets, network) = match cfg.search.space {
-        Space::Nb201 => {
-            let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
-            zcfg = zcfg.nb201_benchmark();
-            let cells = zc::table_sample(&table, a.sample, a.seed);
-            let rows = zc::score_all(&program, &cells, &zcfg, a.out.as_deref(), &mut progress)?;
-            let targets = zc::table_targets(&table, &rows);
-            (
-                rows,
-                targets,
-                "NAS-Bench-201 network: 5 cells per stage, 16 channels, 3x32x32 input, 10 classes"
-                    .to_string(),
-            )
-        }
-        Space::Darts => {
-            let dir = a
-                .check
-                .clone()
-                .unwrap_or_else(|| cfg.search.runs_dir.join("proxy-check"));
-            let file = dir.join("proxy-check.json");
-            let text = std::fs::read_to_string(&file).with_context(|| {
-                format!(
-                    "cannot read {} (run `seki proxy check` first, or name its folder with --check)",
-                    file.display()
-                )
-            })?;
-            let check: CheckFile = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a proxy check result", file.display()))?;
-            let mut cells = Vec::new();
-            for (i, p) in check.pairs.iter().enumerate() {
-                let arch = Space::Darts
-                    .parse(&p.arch)
-                    .with_context(|| format!("{}: pair {} ({})", file.display(), i + 1, p.label))?;
-                cells.push((i, arch));
-            }
-            let rows = zc::score_all(&program, &cells, &zcfg, a.out.as_deref(), &mut progress)?;
-            let targets = vec![
-                (
-                    format!("trained: {}", check.low),
-                    rows.iter()
-                        .map(|r| check.pairs.get(r.index).and_then(|p| p.low))
-                        .collect(),
-                ),
-                (
-                    format!("trained: {}", check.high),
-                    rows.iter()
-                        .map(|r| check.pairs.get(r.index).and_then(|p| p.high))
-                        .collect(),
-                ),
-            ];
-            let c = &zcfg.candle;
-            (
-                rows,
-                targets,
-                format!(
-                    "DARTS network: {} cells, {} channels, {}",
-                    c.cells,
-                    c.channels,
-                    c.dataset.name()
-                ),
-            )
-        }
+    let plan = zc::ZcPlan {
+        sample: a.sample,
+        seed: a.seed,
+        check: a
+            .check
+            .clone()
+            .unwrap_or_else(|| cfg.search.runs_dir.join("proxy-check")),
+        out: a.out.clone(),
     };
+    let zc::Scored {
+        rows,
+        targets,
+        network,
+        zc: zcfg,
+    } = zc::score_space(cfg, zcfg, &plan, &mut progress)?;
     use seki::eval::zero_cost::Proxy;
     let figures: Vec<zc::ProxyFigures> = zc::correlate(&rows, &targets)
         .into_iter()
@@ -486,12 +413,4 @@ fn run_zc(config: Option<&Path>, a: ZcArgs) -> Result<()> {
         println!("figures {}", out.with_extension("json").display());
     }
     Ok(())
-}
-
-/// The part of `proxy-check.json` the DARTS comparison reads.
-#[derive(Debug, serde::Deserialize)]
-struct CheckFile {
-    low: String,
-    high: String,
-    pairs: Vec<proxy::Pair>,
 }

@@ -11,15 +11,18 @@
 //! Each evaluation is appended to a cache file as it finishes, so a long
 //! check that is stopped continues where it was.
 
+use crate::config::{Config, EvaluatorKind};
+use crate::eval::candle::{CandleConfig, CandleError, CandleEvaluator};
+use crate::eval::nb201_table::TableError;
 use crate::eval::{EvalError, EvalStatus, Evaluation, Evaluator, Nb201Table};
-use crate::knowledge::KnowledgeBase;
+use crate::knowledge::{KbError, KnowledgeBase};
 use crate::report::plot;
 use crate::rng::Rng;
 use crate::space::{Arch, Space};
 use crate::stats;
 use crate::store::{self, StoreError};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A proxy check failure.
@@ -39,6 +42,106 @@ pub enum ProxyError {
         "{0} architecture(s) scored under both settings; at least 3 are needed to compare rankings"
     )]
     TooFew(usize),
+    /// The NAS-Bench-201 table could not be read.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The proxy's evaluator could not be built.
+    #[error(transparent)]
+    Candle(#[from] CandleError),
+    /// The higher-fidelity evaluator could not be built.
+    #[error("the higher-fidelity setting is invalid")]
+    HighSetting(#[source] CandleError),
+    /// No higher-fidelity setting was named.
+    #[error("name the higher-fidelity setting with --high-epochs, --high-train-subset, --high-valid-size, --high-channels or --high-cells")]
+    NoHighSetting,
+    /// The knowledge base whose published cells are sampled could not be read.
+    #[error(transparent)]
+    Kb(#[from] KbError),
+}
+
+/// The higher-fidelity setting of `seki proxy check`: what it changes from
+/// the proxy's own (`[evaluator.candle]`); `None` keeps the proxy's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HighFidelity {
+    /// Training epochs.
+    pub epochs: Option<usize>,
+    /// Training images (0: all that the validation split leaves).
+    pub train_subset: Option<usize>,
+    /// Validation images.
+    pub valid_size: Option<usize>,
+    /// Initial channels.
+    pub channels: Option<usize>,
+    /// DARTS cells.
+    pub cells: Option<usize>,
+}
+
+impl HighFidelity {
+    /// The proxy's settings `low` with this one's changes, or `None` when
+    /// it names none.
+    pub fn apply(&self, low: &CandleConfig) -> Option<CandleConfig> {
+        let mut high = low.clone();
+        let mut named = false;
+        for (v, slot) in [
+            (self.epochs, &mut high.epochs),
+            (self.train_subset, &mut high.train_subset),
+            (self.valid_size, &mut high.valid_size),
+            (self.channels, &mut high.channels),
+            (self.cells, &mut high.cells),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+                named = true;
+            }
+        }
+        named.then_some(high)
+    }
+}
+
+/// What `seki proxy check` compares, beside the config's settings (space,
+/// evaluator, table, the proxy's `[evaluator.candle]`, `kb.dir`).
+#[derive(Debug, Clone, Default)]
+pub struct CheckPlan {
+    /// The higher-fidelity setting (the Candle evaluator only).
+    pub high: HighFidelity,
+    /// Random architectures added to the published cells.
+    pub random: usize,
+    /// Seed of the random architectures.
+    pub seed: u64,
+    /// The evaluation cache (JSON Lines), reused and extended.
+    pub cache: Option<PathBuf>,
+}
+
+/// `seki proxy check` under `cfg`: with the NAS-Bench-201 evaluator the
+/// table's own fidelity ([`table_check`]); otherwise the proxy and the
+/// higher-fidelity Candle evaluators are built (each training in a child
+/// process of the running executable), the sample drawn from the knowledge
+/// base at `cfg.kb.dir` and `plan`'s random architectures, and [`check`]
+/// run, telling `progress(index, total, pair)` of each pair.
+pub fn run_check(
+    cfg: &Config,
+    plan: &CheckPlan,
+    progress: &mut dyn FnMut(usize, usize, &Pair),
+) -> Result<Fidelity, ProxyError> {
+    if cfg.search.evaluator == EvaluatorKind::Nb201 {
+        let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
+        return Ok(table_check(&table, 8));
+    }
+    let high_cfg = plan
+        .high
+        .apply(&cfg.evaluator.candle)
+        .ok_or(ProxyError::NoHighSetting)?;
+    let mut low = CandleEvaluator::with_current_exe(cfg.evaluator.candle.clone())?;
+    let mut high = CandleEvaluator::with_current_exe(high_cfg).map_err(ProxyError::HighSetting)?;
+    let kb = crate::session::setup::knowledge_base_to_read(&cfg.kb)?;
+    let archs = sample(kb.as_ref(), cfg.search.space, plan.random, plan.seed);
+    let total = archs.len();
+    check(
+        &mut low,
+        &mut high,
+        &archs,
+        plan.cache.as_deref(),
+        &mut |i, p| progress(i, total, p),
+    )
 }
 
 /// One architecture of the sample.

@@ -13,11 +13,12 @@
 //! gets the lowest rank, tied with the others unscored), never a NaN.
 
 use crate::eval::candle::CandleError;
+use crate::eval::nb201_table::TableError;
 use crate::eval::zero_cost::worker::{run_children, Outcome};
 use crate::eval::zero_cost::{Proxy, ZcConfig};
 use crate::eval::Nb201Table;
 use crate::rng::Rng;
-use crate::space::Arch;
+use crate::space::{Arch, Space};
 use crate::stats;
 use crate::store::{self, StoreError};
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,163 @@ pub enum ZcCheckError {
         /// What is wrong, with the offending text.
         message: String,
     },
+    /// The running executable (the workers' program) cannot be found.
+    #[error("cannot locate the seki executable")]
+    Program(#[source] std::io::Error),
+    /// The NAS-Bench-201 table could not be read.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The `seki proxy check` result compared with cannot be read.
+    #[error("cannot read {path} (run `seki proxy check` first, or name its folder with --check)")]
+    CheckRead {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file compared with is not a `seki proxy check` result.
+    #[error("{path}: not a proxy check result")]
+    CheckParse {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An architecture of the `seki proxy check` result does not parse.
+    #[error("{path}: pair {pair} ({label})")]
+    CheckArch {
+        /// The file.
+        path: PathBuf,
+        /// 1-based position of the pair.
+        pair: usize,
+        /// The pair's label.
+        label: String,
+        /// The error.
+        #[source]
+        source: crate::space::ArchError,
+    },
+}
+
+/// What `seki proxy zc` scores, beside the config's space and table.
+#[derive(Debug, Clone)]
+pub struct ZcPlan {
+    /// NAS-Bench-201: cells of the table to score (0: all).
+    pub sample: usize,
+    /// NAS-Bench-201: seed of the sample.
+    pub seed: u64,
+    /// DARTS: the `seki proxy check` output folder whose sample and trained
+    /// scores the proxies are compared with.
+    pub check: PathBuf,
+    /// The scores CSV, reused and extended.
+    pub out: Option<PathBuf>,
+}
+
+/// The scored sample of [`score_space`] and what it is compared with.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// One row per architecture.
+    pub rows: Vec<Row>,
+    /// The comparison targets, named, one value per row.
+    pub targets: Vec<(String, Vec<Option<f64>>)>,
+    /// The network scored, in words.
+    pub network: String,
+    /// The proxy settings the rows were scored under.
+    pub zc: ZcConfig,
+}
+
+/// `seki proxy zc`'s scoring under `cfg`'s space: the NAS-Bench-201 table's
+/// sample on the benchmark's network, compared with the table's
+/// accuracies, or `seki proxy check`'s DARTS sample, compared with its
+/// trained scores; the workers run the current executable. `progress` as
+/// [`score_all`]'s.
+pub fn score_space(
+    cfg: &crate::config::Config,
+    zc: ZcConfig,
+    plan: &ZcPlan,
+    progress: &mut dyn FnMut(usize, usize, &Row),
+) -> Result<Scored, ZcCheckError> {
+    let program = std::env::current_exe().map_err(ZcCheckError::Program)?;
+    match cfg.search.space {
+        Space::Nb201 => {
+            let table = Nb201Table::load(&cfg.evaluator.nb201.table)?;
+            let zc = zc.nb201_benchmark();
+            let cells = table_sample(&table, plan.sample, plan.seed);
+            let rows = score_all(&program, &cells, &zc, plan.out.as_deref(), progress)?;
+            let targets = table_targets(&table, &rows);
+            Ok(Scored {
+                rows,
+                targets,
+                network:
+                    "NAS-Bench-201 network: 5 cells per stage, 16 channels, 3x32x32 input, 10 classes"
+                        .to_string(),
+                zc,
+            })
+        }
+        Space::Darts => {
+            let file = plan.check.join("proxy-check.json");
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| ZcCheckError::CheckRead {
+                    path: file.clone(),
+                    source,
+                })?;
+            let check: CheckFile =
+                serde_json::from_str(&text).map_err(|source| ZcCheckError::CheckParse {
+                    path: file.clone(),
+                    source,
+                })?;
+            let mut cells = Vec::new();
+            for (i, p) in check.pairs.iter().enumerate() {
+                let arch =
+                    Space::Darts
+                        .parse(&p.arch)
+                        .map_err(|source| ZcCheckError::CheckArch {
+                            path: file.clone(),
+                            pair: i + 1,
+                            label: p.label.clone(),
+                            source,
+                        })?;
+                cells.push((i, arch));
+            }
+            let rows = score_all(&program, &cells, &zc, plan.out.as_deref(), progress)?;
+            let targets = vec![
+                (
+                    format!("trained: {}", check.low),
+                    rows.iter()
+                        .map(|r| check.pairs.get(r.index).and_then(|p| p.low))
+                        .collect(),
+                ),
+                (
+                    format!("trained: {}", check.high),
+                    rows.iter()
+                        .map(|r| check.pairs.get(r.index).and_then(|p| p.high))
+                        .collect(),
+                ),
+            ];
+            let c = &zc.candle;
+            let network = format!(
+                "DARTS network: {} cells, {} channels, {}",
+                c.cells,
+                c.channels,
+                c.dataset.name()
+            );
+            Ok(Scored {
+                rows,
+                targets,
+                network,
+                zc,
+            })
+        }
+    }
+}
+
+/// The part of `proxy-check.json` the DARTS comparison reads.
+#[derive(Debug, Deserialize)]
+struct CheckFile {
+    low: String,
+    high: String,
+    pairs: Vec<super::fidelity::Pair>,
 }
 
 /// The CSV's columns, in order.

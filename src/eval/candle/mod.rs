@@ -90,6 +90,18 @@ impl CandleEvaluator {
     }
 }
 
+/// Train `arch` once under `cfg` in a child process of the running
+/// executable (`seki eval`): the full report (with its loss curve) and the
+/// evaluator's settings as results record them.
+pub fn evaluate_once(
+    cfg: CandleConfig,
+    arch: &Arch,
+) -> Result<(Report, EvaluatorInfo), CandleError> {
+    let mut evaluator = CandleEvaluator::with_current_exe(cfg)?;
+    let report = evaluator.evaluate_report(arch)?;
+    Ok((report, evaluator.info()))
+}
+
 impl Evaluator for CandleEvaluator {
     fn info(&self) -> EvaluatorInfo {
         let mut settings = serde_json::Map::new();

@@ -1,0 +1,186 @@
+//! `seki bench nb201` as one call: the table, the proxy scores, the warm
+//! start and the LLM models built from a [`Plan`] and the config, each
+//! strategy run in turn.
+
+use super::{
+    run_rea_warm, run_rea_zc, run_seki, run_seki_zc, run_strategy, BenchStrategy, NoiseTies,
+    Screening, StrategyResult, TieResult, WarmError, WarmStart,
+};
+use crate::config::Config;
+use crate::eval::nb201_table::{display_dataset, TableError};
+use crate::eval::Nb201Table;
+use crate::session::setup::{self, LlmSource};
+use crate::session::{SessionError, Spec};
+use crate::strategy::{ProxyCsv, ScreenError, StrategyKind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why `seki bench` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Screened strategies asked for without proxy scores.
+    #[error("--strategy {0} needs zero-cost proxy scores: give them with --proxies FILE (a CSV written by `seki proxy zc --out FILE`)")]
+    NeedsProxies(String),
+    /// The table could not be read.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The proxy scores could not be read, or lack a proxy screened by.
+    #[error(transparent)]
+    Screen(#[from] ScreenError),
+    /// The warm knowledge base cannot be used.
+    #[error(transparent)]
+    Warm(#[from] WarmError),
+    /// A session failed (its models, its strategy or its evaluations).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// What `seki bench nb201` runs, beside the config's settings (budget,
+/// seeds, table, noise, contenders).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Strategies compared, in order.
+    pub strategies: Vec<BenchStrategy>,
+    /// Evaluations in flight in each session (each strategy runs once per
+    /// entry; 0 counts as 1).
+    pub in_flight: Vec<usize>,
+    /// Seed of the first session; the others follow it.
+    pub first_seed: u64,
+    /// LLM profile of the seki strategies (`None`: the config's).
+    pub llm: Option<String>,
+    /// Zero-cost proxy scores (a `seki proxy zc --out` CSV) of the screened
+    /// strategies.
+    pub proxies: Option<PathBuf>,
+    /// Proxies the screened strategies rank by.
+    pub screen: Vec<String>,
+    /// rea-zc: random architectures scored by the screen at the start.
+    pub warmup: usize,
+    /// rea-zc: children of each tournament winner the screen chooses among
+    /// (0 counts as 1).
+    pub screen_mutations: usize,
+    /// A warm knowledge base whose best records are evaluated first.
+    pub warm_kb: Option<PathBuf>,
+    /// With `warm_kb`: how many of its best records.
+    pub warm_seeds: usize,
+}
+
+/// The results of [`run_nb201`].
+#[derive(Debug, Clone)]
+pub struct Nb201Bench {
+    /// The table's dataset as people write it (e.g. `CIFAR-10`).
+    pub dataset: String,
+    /// The best 200-epoch test accuracy in the table (%).
+    pub best_test: f64,
+    /// One entry per strategy and in-flight count, in the plan's order.
+    pub results: Vec<StrategyResult>,
+}
+
+/// Run the benchmark `plan` names under `cfg` (its space and evaluator
+/// NAS-Bench-201, its budget and seeds `cfg.bench`'s): the table (with
+/// `cfg`'s noise), the proxy scores checked against it, the warm start and
+/// the LLM models are built here; `done(strategy, seed, test accuracy of
+/// the returned architecture)` is told after each session of a seki
+/// strategy.
+pub fn run_nb201(
+    cfg: &Config,
+    plan: &Plan,
+    done: &mut dyn FnMut(&str, u64, Option<f64>),
+) -> Result<Nb201Bench, BenchError> {
+    let screened: Vec<&str> = plan
+        .strategies
+        .iter()
+        .filter(|s| s.screened())
+        .map(BenchStrategy::name)
+        .collect();
+    if !screened.is_empty() && plan.proxies.is_none() {
+        return Err(BenchError::NeedsProxies(screened.join(" and ")));
+    }
+    let table = Nb201Table::load(&cfg.evaluator.nb201.table)?
+        .with_noise(cfg.evaluator.nb201.noise_sd, cfg.evaluator.nb201.noise_seed);
+    let screening = match &plan.proxies {
+        Some(path) => {
+            let proxies = ProxyCsv::load(path, &table)?;
+            // Refuse a proxy the file lacks now, not after other strategies ran.
+            proxies.screen(&plan.screen)?;
+            Some(Screening {
+                proxies,
+                screen: plan.screen.clone(),
+                warmup: plan.warmup,
+                screen_mutations: plan.screen_mutations.max(1),
+            })
+        }
+        None => None,
+    };
+    let warm = match &plan.warm_kb {
+        Some(dir) => Some(WarmStart::open(
+            dir,
+            crate::space::Space::Nb201,
+            plan.warm_seeds,
+        )?),
+        None => None,
+    };
+    let warm = warm.as_ref();
+    let seeds = cfg.bench.seeds;
+    let first_seed = plan.first_seed;
+    let mut results = Vec::new();
+    for &which in &plan.strategies {
+        for &n in &plan.in_flight {
+            let in_flight = n.max(1);
+            let kind = which.kind();
+            let mut spec = Spec::from_config(cfg);
+            spec.strategy = kind;
+            spec.max_evaluations = cfg.bench.budget;
+            spec.max_seconds = 0.0;
+            let r = match (which, kind, &screening, warm) {
+                (BenchStrategy::ReaZc, _, Some(s), _) => {
+                    run_rea_zc(&table, &spec, s, seeds, first_seed, in_flight)?
+                }
+                (BenchStrategy::ReaZc | BenchStrategy::SekiZc, _, None, _) => {
+                    // Refused above; kept for the types.
+                    return Err(BenchError::NeedsProxies(which.name().to_string()));
+                }
+                (_, StrategyKind::Rea, _, Some(w)) => {
+                    run_rea_warm(&table, &spec, w, seeds, first_seed, in_flight)?
+                }
+                (_, k, _, _) if k != StrategyKind::Seki => {
+                    run_strategy(&table, &spec, seeds, first_seed, in_flight)?
+                }
+                _ => {
+                    let models = if which == BenchStrategy::SekiBlind {
+                        crate::agent::Models::same(Arc::new(crate::llm::blind::BlindModel::new(0)))
+                    } else {
+                        setup::models(
+                            cfg,
+                            &LlmSource::Profiles {
+                                profile: plan.llm.clone(),
+                            },
+                        )?
+                    };
+                    let label = which.name();
+                    let mut told = |seed: u64, t: Option<f64>| done(label, seed, t);
+                    match (which, &screening) {
+                        (BenchStrategy::SekiZc, Some(s)) => run_seki_zc(
+                            &table, &spec, cfg, models, s, first_seed, seeds, in_flight, &mut told,
+                        )?,
+                        _ => run_seki(
+                            label, &table, &spec, cfg, models, warm, first_seed, seeds, in_flight,
+                            &mut told,
+                        )?,
+                    }
+                }
+            };
+            results.push(r);
+        }
+    }
+    Ok(Nb201Bench {
+        dataset: display_dataset(table.dataset()),
+        best_test: table.best_test(),
+        results,
+    })
+}
+
+/// [`noise_ties`](super::noise_ties) on the NAS-Bench-201 table at `table`.
+pub fn noise_ties_on(table: &Path, s: &NoiseTies) -> Result<Vec<TieResult>, BenchError> {
+    let table = Nb201Table::load(table)?;
+    Ok(super::noise_ties(&table, s))
+}
