@@ -1,0 +1,324 @@
+//! `seki serve`: a read-only local web server showing sessions live, from
+//! their run directories (a session in this process's neighbour, on a Slurm
+//! node writing to a shared folder, or one long finished).
+//!
+//! Its pages are the report's ([`crate::report::html`]) with a live section
+//! on top ([`live`]), rendered again when a journal, summary or knowledge
+//! base file changes (sizes and modification times are looked at on each
+//! request, at most every [`RECHECK`]), and pushed to the page as
+//! server-sent events (`/events`; `/api/state` for polling). Nothing is
+//! served from the disk by path: the routes are `/`, `/kb`, `/api/state`
+//! and `/events`, and a request naming anything else, or with a path that
+//! tries to climb (`..`, `//`, `\`, any percent-encoding), or a target
+//! longer than [`MAX_TARGET`], gets a 4xx. It writes nothing.
+
+pub mod live;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use live::{LiveRun, Sources};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest request target (path and query) served.
+pub const MAX_TARGET: usize = 2048;
+/// How often, at most, the files are looked at again.
+pub const RECHECK: Duration = Duration::from_millis(250);
+/// How often an open event stream looks for a change.
+const PUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// A server failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A folder given does not exist.
+    #[error("{0}: no such folder")]
+    Missing(PathBuf),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server stopped on an I/O error.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What was rendered from the files at one moment.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The runs' files' fingerprint.
+    pub runs_version: u64,
+    /// The knowledge base's files' fingerprint.
+    pub kb_version: u64,
+    /// The runs' page.
+    pub runs_page: Arc<str>,
+    /// The knowledge base's page, when one was given.
+    pub kb_page: Option<Arc<str>>,
+    /// The state, as JSON.
+    pub state: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+struct Cache {
+    checked: Option<Instant>,
+    snap: Option<Arc<Snapshot>>,
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+struct Shared {
+    sources: Sources,
+    cache: tokio::sync::Mutex<Cache>,
+}
+
+/// The snapshot for `sources` now, rebuilding only what changed since `prev`.
+fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
+    let dirs = sources.run_dirs();
+    let runs_version = sources.runs_fingerprint(&dirs);
+    let kb_version = sources.kb_fingerprint();
+    if let Some(p) = &prev {
+        if p.runs_version == runs_version && p.kb_version == kb_version {
+            return p.clone();
+        }
+    }
+    let (runs_page, state) = match &prev {
+        Some(p) if p.runs_version == runs_version => (p.runs_page.clone(), None),
+        _ => {
+            let runs: Vec<LiveRun> = dirs.iter().map(|d| LiveRun::read(d)).collect();
+            let page = live::runs_page(&runs, runs_version, sources.kb.is_some());
+            (Arc::from(page), Some(runs))
+        }
+    };
+    let kb_page = match (&prev, &sources.kb) {
+        (_, None) => None,
+        (Some(p), Some(_)) if p.kb_version == kb_version => p.kb_page.clone(),
+        (_, Some(dir)) => Some(Arc::from(live::kb_page(dir, kb_version))),
+    };
+    let state = match (state, &prev) {
+        (Some(runs), _) => Arc::from(live::state_json(&runs, runs_version, kb_version)),
+        (None, Some(p)) => {
+            // Only the knowledge base changed: the runs' state as it was,
+            // under the new version.
+            let mut v: serde_json::Value =
+                serde_json::from_str(&p.state).unwrap_or(serde_json::Value::Null);
+            v["kb_version"] = serde_json::Value::String(kb_version.to_string());
+            Arc::from(v.to_string())
+        }
+        (None, None) => Arc::from(live::state_json(&[], runs_version, kb_version)),
+    };
+    Arc::new(Snapshot {
+        runs_version,
+        kb_version,
+        runs_page,
+        kb_page,
+        state,
+    })
+}
+
+impl Shared {
+    /// The snapshot, looked at again if the last look is older than RECHECK.
+    async fn fresh(&self) -> Option<Arc<Snapshot>> {
+        let mut c = self.cache.lock().await;
+        if let (Some(t), Some(s)) = (c.checked, &c.snap) {
+            if t.elapsed() < RECHECK {
+                return Some(s.clone());
+            }
+        }
+        let sources = self.sources.clone();
+        let prev = c.snap.clone();
+        if let Ok(snap) = tokio::task::spawn_blocking(move || rebuild(&sources, prev)).await {
+            c.snap = Some(snap);
+            c.checked = Some(Instant::now());
+        }
+        c.snap.clone()
+    }
+}
+
+/// Whether an address is the loopback (reachable from this machine only).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Check the folders and bind `addr` (port 0: any free port).
+    pub async fn bind(addr: SocketAddr, sources: Sources) -> Result<Server, ServeError> {
+        for d in sources
+            .runs
+            .iter()
+            .chain(sources.runs_root.iter())
+            .chain(sources.kb.iter())
+        {
+            if !d.is_dir() {
+                return Err(ServeError::Missing(d.clone()));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                sources,
+                cache: tokio::sync::Mutex::new(Cache {
+                    checked: None,
+                    snap: None,
+                }),
+            }),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serve until the process is stopped.
+    pub async fn run(self) -> Result<(), ServeError> {
+        let app = router(self.shared);
+        axum::serve(self.listener, app).await?;
+        Ok(())
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(runs_page))
+        .route("/kb", get(kb_page))
+        .route("/api/state", get(state))
+        .route("/events", get(events))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(guard))
+        .with_state(shared)
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// Refuse, before any route is looked at, what could name a file outside
+/// the folders given or is not a plain read: long targets, paths that
+/// climb or are encoded, methods other than GET and HEAD.
+async fn guard(req: Request, next: Next) -> Response {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path(), |p| p.as_str());
+    if target.len() > MAX_TARGET {
+        return plain(StatusCode::URI_TOO_LONG, "request target too long\n");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "read-only: GET only\n");
+    }
+    let path = req.uri().path();
+    if !path.starts_with('/')
+        || path.contains("..")
+        || path.contains("//")
+        || path.contains('\\')
+        || path.contains('%')
+        || path.chars().any(char::is_control)
+    {
+        return plain(StatusCode::BAD_REQUEST, "bad path\n");
+    }
+    next.run(req).await
+}
+
+async fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found\n")
+}
+
+fn unavailable() -> Response {
+    plain(StatusCode::SERVICE_UNAVAILABLE, "cannot read the runs\n")
+}
+
+fn html(page: Arc<str>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        page.to_string(),
+    )
+        .into_response()
+}
+
+async fn runs_page(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.fresh().await {
+        Some(s) => html(s.runs_page.clone()),
+        None => unavailable(),
+    }
+}
+
+async fn kb_page(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.fresh().await {
+        Some(s) => match &s.kb_page {
+            Some(p) => html(p.clone()),
+            None => plain(
+                StatusCode::NOT_FOUND,
+                "no knowledge base was given (seki serve --kb DIR)\n",
+            ),
+        },
+        None => unavailable(),
+    }
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.fresh().await {
+        Some(s) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            s.state.to_string(),
+        )
+            .into_response(),
+        None => unavailable(),
+    }
+}
+
+/// The state, pushed when it changes (first at once).
+async fn events(State(shared): State<Arc<Shared>>) -> Response {
+    let stream =
+        futures_util::stream::unfold((shared, None::<(u64, u64)>), |(shared, last)| async move {
+            loop {
+                if last.is_some() {
+                    tokio::time::sleep(PUSH_EVERY).await;
+                }
+                let Some(snap) = shared.fresh().await else {
+                    tokio::time::sleep(PUSH_EVERY).await;
+                    continue;
+                };
+                let now = (snap.runs_version, snap.kb_version);
+                if last != Some(now) {
+                    let event = SseEvent::default().data(snap.state.to_string());
+                    return Some((Ok::<_, Infallible>(event), (shared, Some(now))));
+                }
+            }
+        });
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Sse::new(stream).keep_alive(KeepAlive::default()),
+    )
+        .into_response()
+}
