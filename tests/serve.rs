@@ -502,3 +502,141 @@ fn torn_resumed_and_hostile_requests() {
     before.retain(|(p, _)| !ours(p));
     assert_eq!(before, after, "the server wrote into the folders");
 }
+
+/// One reader of the live page as a browser tab is: the page, then the
+/// event stream; on every event the live section, and the page at most
+/// every 10 s; until `stop`. Its (page, live section) loads; any failure
+/// panics.
+fn tab(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (usize, usize) {
+    use std::sync::atomic::Ordering;
+    let load = |target: &str| {
+        let (status, body) = get(addr, target);
+        assert_eq!(status, 200, "{target}");
+        assert!(
+            body.trim_end().ends_with(if target == "/" {
+                "</html>"
+            } else {
+                "</section>"
+            }),
+            "{target} cut short"
+        );
+    };
+    let (mut loads, mut sections) = (1, 0);
+    load("/");
+    let mut last_page = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    let mut stale = false;
+    while !stop.load(Ordering::Relaxed) {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) => panic!("the event stream ended"),
+            Ok(_) if line.starts_with("data:") => {
+                load("/api/live");
+                sections += 1;
+                stale = true;
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("event stream: {e}"),
+        }
+        if stale && last_page.elapsed() >= Duration::from_secs(10) {
+            load("/");
+            loads += 1;
+            last_page = Instant::now();
+            stale = false;
+        }
+    }
+    (loads, sections)
+}
+
+/// Seconds a REA session of `budget` evaluations on 2 local workers takes,
+/// alone or with `tabs` live pages open on `seki serve` beside it (each
+/// loading the page at once, then as `tab` does); and the page loads
+/// served.
+fn timed_session(dir: &Path, name: &str, budget: &str, tabs: usize) -> (f64, (usize, usize)) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let runs = dir.join(name);
+    std::fs::create_dir_all(&runs).unwrap();
+    let served = (tabs > 0).then(|| serve(dir, &["--runs", name]));
+    let t = Instant::now();
+    let mut session = seki_with(dir, "c", "[executor]\nworkers = 2\n")
+        .args([
+            "search",
+            "--strategy",
+            "rea",
+            "--budget",
+            budget,
+            "--seed",
+            "5",
+        ])
+        .args(["--kb-records", "none", "-q", "--run-dir"])
+        .arg(runs.join("s"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = served
+        .as_ref()
+        .map(|s| {
+            wait_for(60, "the session's journal", || {
+                runs.join("s/journal.jsonl").is_file()
+            });
+            (0..tabs)
+                .map(|_| {
+                    let (addr, stop) = (s.addr.clone(), stop.clone());
+                    std::thread::spawn(move || tab(&addr, &stop))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(session.wait().unwrap().success());
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let loads = readers
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    (secs, loads)
+}
+
+/// The measurement behind docs/serve.md (bench/serve-load.sh runs it): a
+/// session's wall time alone and with 200 live pages open beside it,
+/// alternated, ROUNDS times (default 2).
+#[test]
+#[ignore = "a measurement of a minute or more; bench/serve-load.sh"]
+fn serve_load_beside_a_session() {
+    let d = tempfile::tempdir().unwrap();
+    let budget = std::env::var("BUDGET").unwrap_or_else(|_| "100".into());
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2);
+    let (mut alone, mut loaded, mut loads) = (Vec::new(), Vec::new(), (0, 0));
+    for k in 0..rounds {
+        alone.push(timed_session(d.path(), &format!("a{k}"), &budget, 0).0);
+        let (secs, n) = timed_session(d.path(), &format!("b{k}"), &budget, 200);
+        loaded.push(secs);
+        loads = (loads.0 + n.0, loads.1 + n.1);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "budget": budget, "workers": 2, "tabs": 200,
+            "alone_seconds": alone, "with_pages_seconds": loaded,
+            "alone_mean": mean(&alone), "with_pages_mean": mean(&loaded),
+            "page_loads": loads.0, "live_section_loads": loads.1, "errors": 0,
+        })
+    );
+}

@@ -384,9 +384,9 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// The live section: each session's state, the evaluations in flight and
-/// the latest LLM exchanges.
-fn live_card(runs: &[LiveRun], has_kb: bool) -> String {
+/// The live section: each session's state and the evaluations in flight
+/// (also served alone, for the page to swap in on each change).
+pub fn live_card(runs: &[LiveRun], has_kb: bool) -> String {
     let mut s = String::from("<section class=\"card\" id=\"live\"><h2>Live</h2>");
     let _ = write!(
         s,
@@ -493,8 +493,9 @@ fn exchanges_card(runs: &[LiveRun]) -> String {
 
 /// The live page's script: it keeps the "elapsed" and "ago" cells ticking,
 /// listens to the server's events (`/events`; polls `/api/state` where the
-/// browser has no EventSource) and, when its page's version changes, fetches
-/// the page again and swaps its parts in (the sortable tables wired again).
+/// browser has no EventSource) and, when its page's version changes, swaps
+/// in the live section at once (`/api/live`) and the whole page's parts at
+/// most every 10 s (the sortable tables wired again).
 const LIVE_SCRIPT: &str = r##"
 (function () {
   "use strict";
@@ -535,22 +536,50 @@ const LIVE_SCRIPT: &str = r##"
     tick();
     connection("live");
   }
+  // On a change the live section is fetched at once (it is small); the
+  // whole page (lineage, tables, charts) at most every 10 s.
+  var FULL_EVERY = 10000, lastFull = Date.now(), fullTimer = null;
+  function swapLive(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var old = document.getElementById("live"), next = doc.getElementById("live");
+    if (old && next) old.replaceWith(document.importNode(next, true));
+    tick();
+    connection("live");
+  }
+  function fetchText(url) {
+    return fetch(url, { cache: "no-store" }).then(function (r) { return r.ok ? r.text() : null; });
+  }
   function refresh() {
     if (busy) return;
     busy = true;
-    fetch(location.pathname + location.search, { cache: "no-store" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+    lastFull = Date.now();
+    fetchText(location.pathname + location.search)
       .then(function (html) { if (html) swap(html); })
       .catch(function () { connection("reconnecting"); })
       .then(function () {
         busy = false;
-        if (want !== null && want !== body.getAttribute("data-live-version")) refresh();
+        if (want !== null && want !== body.getAttribute("data-live-version")) changed();
       });
   }
+  function changed() {
+    if (kind === "runs") {
+      fetchText("/api/live").then(function (html) { if (html) swapLive(html); })
+        .catch(function () { connection("reconnecting"); });
+    }
+    if (fullTimer !== null) return;
+    var wait = Math.max(0, lastFull + FULL_EVERY - Date.now());
+    fullTimer = setTimeout(function () {
+      fullTimer = null;
+      if (want !== body.getAttribute("data-live-version")) refresh();
+    }, kind === "kb" ? 0 : wait);
+  }
   function onState(s) {
-    want = kind === "kb" ? s.kb_version : s.runs_version;
+    var v = kind === "kb" ? s.kb_version : s.runs_version;
     connection("live");
-    if (want !== body.getAttribute("data-live-version")) refresh();
+    if (v !== want) {
+      want = v;
+      if (v !== body.getAttribute("data-live-version")) changed();
+    }
   }
   function poll() {
     fetch("/api/state", { cache: "no-store" })
@@ -607,7 +636,8 @@ fn inject(page: &str, kind: &str, version: u64, parts: [&str; 2], links: &str) -
 
 /// The page of the runs: the report of those with an evaluation (side by
 /// side, the first the subject), the live section on top.
-pub fn runs_page(runs: &[LiveRun], version: u64, has_kb: bool) -> String {
+/// `card` is [`live_card`] of the runs.
+pub fn runs_page(runs: &[LiveRun], version: u64, has_kb: bool, card: &str) -> String {
     let loaded: Vec<Run> = runs.iter().filter_map(|r| r.run.clone()).collect();
     let base = if loaded.is_empty() {
         let mut p = Page::new();
@@ -631,7 +661,7 @@ pub fn runs_page(runs: &[LiveRun], version: u64, has_kb: bool) -> String {
         &base,
         "runs",
         version,
-        [&live_card(runs, has_kb), &exchanges_card(runs)],
+        [card, &exchanges_card(runs)],
         &links,
     )
 }

@@ -6,9 +6,10 @@
 //! on top ([`live`]), rendered again when a journal, summary or knowledge
 //! base file changes (sizes and modification times are looked at on each
 //! request, at most every [`RECHECK`]), and pushed to the page as
-//! server-sent events (`/events`; `/api/state` for polling). Nothing is
-//! served from the disk by path: the routes are `/`, `/kb`, `/api/state`
-//! and `/events`, and a request naming anything else, or with a path that
+//! server-sent events (`/events`; `/api/state` for polling); the page then
+//! swaps in its live section (`/api/live`) at once and itself at most every
+//! 10 s. Nothing is served from the disk by path: the routes are `/`, `/kb`,
+//! `/api/state`, `/api/live` and `/events`, and a request naming anything else, or with a path that
 //! tries to climb (`..`, `//`, `\`, any percent-encoding), or a target
 //! longer than [`MAX_TARGET`], gets a 4xx. It writes nothing.
 
@@ -63,6 +64,8 @@ pub struct Snapshot {
     pub kb_version: u64,
     /// The runs' page.
     pub runs_page: Arc<str>,
+    /// Its live section alone.
+    pub live_card: Arc<str>,
     /// The knowledge base's page, when one was given.
     pub kb_page: Option<Arc<str>>,
     /// The state, as JSON.
@@ -92,12 +95,16 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
             return p.clone();
         }
     }
-    let (runs_page, state) = match &prev {
-        Some(p) if p.runs_version == runs_version => (p.runs_page.clone(), None),
+    let (runs_page, live_card, state) = match &prev {
+        Some(p) if p.runs_version == runs_version => {
+            (p.runs_page.clone(), p.live_card.clone(), None)
+        }
         _ => {
             let runs: Vec<LiveRun> = dirs.iter().map(|d| LiveRun::read(d)).collect();
-            let page = live::runs_page(&runs, runs_version, sources.kb.is_some());
-            (Arc::from(page), Some(runs))
+            let has_kb = sources.kb.is_some();
+            let card = live::live_card(&runs, has_kb);
+            let page = live::runs_page(&runs, runs_version, has_kb, &card);
+            (Arc::from(page), Arc::from(card), Some(runs))
         }
     };
     let kb_page = match (&prev, &sources.kb) {
@@ -121,6 +128,7 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
         runs_version,
         kb_version,
         runs_page,
+        live_card,
         kb_page,
         state,
     })
@@ -202,6 +210,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(runs_page))
         .route("/kb", get(kb_page))
         .route("/api/state", get(state))
+        .route("/api/live", get(live_section))
         .route("/events", get(events))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(guard))
@@ -270,6 +279,13 @@ async fn runs_page(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+async fn live_section(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.fresh().await {
+        Some(s) => html(s.live_card.clone()),
+        None => unavailable(),
+    }
+}
+
 async fn kb_page(State(shared): State<Arc<Shared>>) -> Response {
     match shared.fresh().await {
         Some(s) => match &s.kb_page {
@@ -311,7 +327,7 @@ async fn events(State(shared): State<Arc<Shared>>) -> Response {
                 };
                 let now = (snap.runs_version, snap.kb_version);
                 if last != Some(now) {
-                    let event = SseEvent::default().data(snap.state.to_string());
+                    let event = SseEvent::default().data(&*snap.state);
                     return Some((Ok::<_, Infallible>(event), (shared, Some(now))));
                 }
             }
