@@ -362,6 +362,10 @@ fn live_page_follows_a_running_session() {
         &format!("{url}?livetest"),
     );
     assert!(dom.contains("data-live-swaps=\"1\""), "no swap: {err}");
+    assert!(
+        dom.contains("data-live-section=\"1\""),
+        "no live section: {err}"
+    );
     assert!(dom.contains("<pre id=\"js-errors\" hidden=\"\"></pre>"));
     assert!(!err.contains(":CONSOLE"), "{err}");
     // The knowledge base's page.

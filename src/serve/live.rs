@@ -594,6 +594,10 @@ const LIVE_SCRIPT: &str = r##"
     body.setAttribute("data-live-version", "");
     want = null;
     refresh();
+    fetchText("/api/live").then(function (html) {
+      if (html) swapLive(html);
+      body.setAttribute("data-live-section", document.getElementById("live") ? "1" : "0");
+    });
   } else if (window.EventSource) {
     window.addEventListener("load", function () {
       var es = new EventSource("/events");
