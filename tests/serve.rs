@@ -496,6 +496,21 @@ fn torn_resumed_and_hostile_requests() {
         let (status, body) = raw(&served.addr, req.as_bytes());
         assert!((400..500).contains(&status), "{req:?}: {status} {body}");
     }
+    // A page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding).
+    let (status, _) = raw(
+        &served.addr,
+        b"GET /api/state HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 403);
+    let (status, _) = raw(
+        &served.addr,
+        format!(
+            "GET /api/state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            served.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 200);
     // It still serves, and wrote nothing.
     assert_eq!(get(&served.addr, "/").0, 200);
     drop(served);
@@ -505,6 +520,31 @@ fn torn_resumed_and_hostile_requests() {
     after.retain(|(p, _)| !ours(p));
     before.retain(|(p, _)| !ours(p));
     assert_eq!(before, after, "the server wrote into the folders");
+}
+
+#[test]
+fn says_so_when_not_on_loopback() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("runs")).unwrap();
+    let mut child = seki(d.path())
+        .args(["serve", "--runs", "runs", "--bind", "0.0.0.0:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.starts_with("warning: listening on 0.0.0.0:") && line.contains("not a loopback"),
+        "{line}"
+    );
+    // A folder that is not there is an error, not an empty page.
+    let e = fails(seki(d.path()).args(["serve", "nowhere", "--bind", "127.0.0.1:0"]));
+    assert!(e.contains("nowhere: no such folder"), "{e}");
 }
 
 /// One reader of the live page as a browser tab is: the page, then the

@@ -690,3 +690,47 @@ pub fn kb_page(dir: &Path, version: u64) -> String {
     };
     inject(&base, "kb", version, ["", ""], "<a href=\"/\">Runs</a>")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inject_puts_each_part_in_its_place_once() {
+        let mut p = Page::new();
+        p.nav("a", "A");
+        p.push("<p>body &lt;main&gt;</p>");
+        let page = inject(
+            &p.finish("t", "s"),
+            "runs",
+            7,
+            ["<i>top</i>", "<i>bottom</i>"],
+            "<a href=\"/kb\">kb</a>",
+        );
+        assert!(page.contains("<body data-live=\"runs\" data-live-version=\"7\">\n"));
+        assert!(page.contains("<main>\n<i>top</i><p>body"));
+        assert!(page.contains("<i>bottom</i></main>\n"));
+        assert!(page.contains("<nav class=\"toc\"><a href=\"/kb\">kb</a><a href=\"#a\">"));
+        assert_eq!(page.matches("<script>").count(), 2);
+        assert!(page.trim_end().ends_with("</script>\n</body>\n</html>"));
+    }
+
+    #[test]
+    fn a_folder_without_a_journal_waits() {
+        let d = tempfile::tempdir().unwrap();
+        let r = LiveRun::read(d.path());
+        assert_eq!(r.status(), "waiting");
+        assert!(r.problem.is_some());
+        let page = runs_page(&[r.clone()], 1, false, &live_card(&[r], false));
+        assert!(page.contains("No evaluation yet") && page.contains("id=\"live\""));
+    }
+
+    #[test]
+    fn long_texts_are_clipped_on_a_character_boundary() {
+        let t = "é".repeat(TEXT_SHOWN + 5);
+        let c = clip(&t);
+        assert!(c.starts_with(&"é".repeat(TEXT_SHOWN)));
+        assert!(c.ends_with(&format!("({} characters in all)", TEXT_SHOWN + 5)));
+        assert_eq!(clip("short"), "short");
+    }
+}

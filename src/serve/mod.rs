@@ -76,12 +76,16 @@ pub struct Snapshot {
 struct Cache {
     checked: Option<Instant>,
     snap: Option<Arc<Snapshot>>,
+    /// How long the last look that rendered took.
+    cost: Duration,
 }
 
 /// What the handlers share.
 #[derive(Debug)]
 struct Shared {
     sources: Sources,
+    /// Whether the server listens on a loopback address.
+    loopback: bool,
     cache: tokio::sync::Mutex<Cache>,
 }
 
@@ -135,17 +139,24 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
 }
 
 impl Shared {
-    /// The snapshot, looked at again if the last look is older than RECHECK.
+    /// The snapshot, looked at again if the last look is older than
+    /// RECHECK, or than four times what the last rendering took (so that
+    /// rendering a large run takes at most a fifth of a core).
     async fn fresh(&self) -> Option<Arc<Snapshot>> {
         let mut c = self.cache.lock().await;
         if let (Some(t), Some(s)) = (c.checked, &c.snap) {
-            if t.elapsed() < RECHECK {
+            if t.elapsed() < RECHECK.max(c.cost * 4) {
                 return Some(s.clone());
             }
         }
         let sources = self.sources.clone();
         let prev = c.snap.clone();
+        let start = Instant::now();
         if let Ok(snap) = tokio::task::spawn_blocking(move || rebuild(&sources, prev)).await {
+            let rendered = c.snap.as_ref().is_none_or(|p| !Arc::ptr_eq(p, &snap));
+            if rendered {
+                c.cost = start.elapsed();
+            }
             c.snap = Some(snap);
             c.checked = Some(Instant::now());
         }
@@ -180,13 +191,16 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let loopback = listener.local_addr().is_ok_and(|a| is_loopback(&a));
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 sources,
+                loopback,
                 cache: tokio::sync::Mutex::new(Cache {
                     checked: None,
                     snap: None,
+                    cost: Duration::ZERO,
                 }),
             }),
         })
@@ -213,7 +227,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/live", get(live_section))
         .route("/events", get(events))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
 }
 
@@ -228,8 +242,9 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 
 /// Refuse, before any route is looked at, what could name a file outside
 /// the folders given or is not a plain read: long targets, paths that
-/// climb or are encoded, methods other than GET and HEAD.
-async fn guard(req: Request, next: Next) -> Response {
+/// climb or are encoded, methods other than GET and HEAD, and (on a
+/// loopback address) a `Host` that is not loopback.
+async fn guard(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let target = req
         .uri()
         .path_and_query()
@@ -239,6 +254,12 @@ async fn guard(req: Request, next: Next) -> Response {
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "read-only: GET only\n");
+    }
+    if !host_allowed(shared.loopback, &req) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "this server answers to localhost only (start it with --bind to serve other names)\n",
+        );
     }
     let path = req.uri().path();
     if !path.starts_with('/')
@@ -251,6 +272,28 @@ async fn guard(req: Request, next: Next) -> Response {
         return plain(StatusCode::BAD_REQUEST, "bad path\n");
     }
     next.run(req).await
+}
+
+/// On a loopback address, the `Host` a request names must be loopback too
+/// (`localhost`, `127.x.x.x`, `[::1]`): a web page elsewhere cannot then
+/// read the runs through a name of its own that resolves to 127.0.0.1 (DNS
+/// rebinding). Requests without a `Host` (HTTP/1.0) pass.
+fn host_allowed(loopback: bool, req: &Request) -> bool {
+    let Some(host) = req.headers().get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    !loopback
+        || name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn not_found() -> Response {
