@@ -721,7 +721,12 @@ mod tests {
         let r = LiveRun::read(d.path());
         assert_eq!(r.status(), "waiting");
         assert!(r.problem.is_some());
-        let page = runs_page(&[r.clone()], 1, false, &live_card(&[r], false));
+        let page = runs_page(
+            std::slice::from_ref(&r),
+            1,
+            false,
+            &live_card(std::slice::from_ref(&r), false),
+        );
         assert!(page.contains("No evaluation yet") && page.contains("id=\"live\""));
     }
 
