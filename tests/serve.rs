@@ -13,6 +13,7 @@
 
 mod common;
 use common::*;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -245,17 +246,61 @@ fn page_in_flight(dom: &str) -> Vec<String> {
     v
 }
 
+/// The workers that started the requests in flight (`host:pid` by request).
+fn workers_on_disk(run: &Path) -> BTreeMap<String, String> {
+    open_requests(run)
+        .into_iter()
+        .filter_map(|r| {
+            let path = run.join("evals").join(&r).join("started.json");
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+            Some((r, format!("{}:{}", v["host"].as_str()?, v["pid"])))
+        })
+        .collect()
+}
+
 /// Pause the session once its journal has more than `after` evaluations;
-/// wait until the server has read the journal as it is; its count.
-fn pause_after(session: &Child, run: &Path, addr: &str, after: usize) -> usize {
+/// wait until the server has read the journal as it is, and seen the
+/// workers that had started; the count and those workers.
+fn pause_after(
+    session: &Child,
+    run: &Path,
+    addr: &str,
+    after: usize,
+) -> (usize, BTreeMap<String, String>) {
     wait_for(300, "evaluations", || evaluations_in(run) > after);
     signal(session, "-STOP");
-    // The session is the journal's only writer.
+    // The session is the journal's only writer; a worker may still start.
     let n = evaluations_in(run);
+    let workers = workers_on_disk(run);
     wait_for(60, "the server to catch up", || {
-        state(addr)["runs"][0]["evaluations"] == n
+        let s = state(addr);
+        let shown: BTreeMap<String, String> = s["runs"][0]["in_flight"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                Some((
+                    f["request"].as_str()?.to_string(),
+                    f["worker"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        s["runs"][0]["evaluations"] == n && workers.iter().all(|(r, w)| shown.get(r) == Some(w))
     });
-    n
+    (n, workers)
+}
+
+/// The page shows each started worker on its request's row.
+fn shows_workers(dom: &str, workers: &BTreeMap<String, String>) {
+    for (r, w) in workers {
+        let row = dom
+            .split(&format!("<tr class=\"in-flight\" data-request=\"{r}\">"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no row for {r}"));
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(&format!(">{w}<")), "{r}: {row}");
+    }
 }
 
 /// 200 page loads at once; each must be the whole page.
@@ -305,8 +350,9 @@ fn live_page_follows_a_running_session() {
     let url = format!("http://{}/", served.addr);
 
     // First look, the session paused after its first evaluation.
-    let a = pause_after(&session, &run, &served.addr, 0);
+    let (a, workers) = pause_after(&session, &run, &served.addr, 0);
     let dom = look(&chromium, dir, &url);
+    shows_workers(&dom, &workers);
     assert_eq!(live_attr(&dom, "data-evaluations"), a.to_string());
     assert_eq!(live_attr(&dom, "data-status"), "running");
     assert_eq!(page_in_flight(&dom), open_requests(&run));
@@ -315,8 +361,9 @@ fn live_page_follows_a_running_session() {
     load_pages(&served.addr, 200);
 
     // Second look: more evaluations.
-    let b = pause_after(&session, &run, &served.addr, a);
+    let (b, workers) = pause_after(&session, &run, &served.addr, a);
     let dom = look(&chromium, dir, &url);
+    shows_workers(&dom, &workers);
     let shown: usize = live_attr(&dom, "data-evaluations").parse().unwrap();
     assert_eq!(shown, b);
     assert!(

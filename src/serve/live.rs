@@ -113,6 +113,39 @@ pub struct InFlight {
     pub operator: String,
     /// The architecture.
     pub arch: String,
+    /// The worker running it (`host:pid`), once it started.
+    pub worker: Option<String>,
+    /// When the worker started (Unix time, seconds).
+    pub started: Option<f64>,
+}
+
+/// A request id as the executors make them (`r0001`): letters, digits,
+/// `-` and `_` only, so that it names a folder under `evals/` and nothing
+/// else.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Whether the worker of a request in flight has started (its
+/// `started.json` reads).
+pub fn has_started(dir: &Path, request: &str) -> bool {
+    started(dir, request).is_some()
+}
+
+/// The worker's `started.json` of a request, if it has started.
+fn started(dir: &Path, request: &str) -> Option<crate::executor::request::Started> {
+    if !plain_id(request) {
+        return None;
+    }
+    let path = dir
+        .join(crate::executor::request::EVALS)
+        .join(request)
+        .join(crate::executor::request::STARTED);
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// One LLM exchange.
@@ -243,6 +276,8 @@ impl LiveRun {
                                 submitted: sub.submitted,
                                 operator: sub.operator,
                                 arch: sub.arch,
+                                worker: None,
+                                started: None,
                             },
                             false,
                         ),
@@ -300,6 +335,15 @@ impl LiveRun {
                 .collect();
             live.in_flight
                 .sort_by(|a, b| a.submitted.total_cmp(&b.submitted));
+            for f in &mut live.in_flight {
+                if let Some(st) = started(dir, &f.request) {
+                    f.worker = Some(format!("{}:{}", st.host, st.pid));
+                    f.started = Some(st.time);
+                    if f.job.is_none() {
+                        f.job = st.job;
+                    }
+                }
+            }
         }
         match Run::load(dir) {
             Ok(run) => {
@@ -354,6 +398,7 @@ impl LiveRun {
             })),
             "in_flight": self.in_flight.iter().map(|f| serde_json::json!({
                 "request": f.request, "job": f.job, "submitted": f.submitted,
+                "worker": f.worker, "started": f.started,
             })).collect::<Vec<_>>(),
             "llm_exchanges": self.exchanges.len(),
             "insights": self.insights,
@@ -441,18 +486,22 @@ pub fn live_card(runs: &[LiveRun], has_kb: bool) -> String {
     if flights.is_empty() {
         s.push_str("<p class=\"muted\">No evaluation is running.</p>");
     } else {
-        s.push_str("<div class=\"scroll\"><table id=\"live-flight\"><thead><tr><th>session</th><th>request</th><th>job</th><th>operator</th><th>architecture</th><th class=\"num\">elapsed</th></tr></thead><tbody>");
+        s.push_str("<div class=\"scroll\"><table id=\"live-flight\"><thead><tr><th>session</th><th>request</th><th>job</th><th>worker</th><th>operator</th><th>architecture</th><th class=\"num\">since submitted</th><th class=\"num\">running for</th></tr></thead><tbody>");
         for (r, f) in flights {
             let _ = write!(
                 s,
-                "<tr class=\"in-flight\" data-request=\"{}\"><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"num\" data-since=\"{}\"></td></tr>",
+                "<tr class=\"in-flight\" data-request=\"{}\"><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"num\" data-since=\"{}\"></td>{}</tr>",
                 escape(&f.request),
                 escape(&r.session),
                 escape(&f.request),
                 escape(f.job.as_deref().unwrap_or("-")),
+                escape(f.worker.as_deref().unwrap_or("queued")),
                 escape(&f.operator),
                 escape(&f.arch),
-                f.submitted
+                f.submitted,
+                f.started.map_or("<td class=\"num\">-</td>".into(), |t| format!(
+                    "<td class=\"num\" data-since=\"{t}\"></td>"
+                )),
             );
         }
         s.push_str("</tbody></table></div>");
@@ -728,6 +777,25 @@ mod tests {
             &live_card(std::slice::from_ref(&r), false),
         );
         assert!(page.contains("No evaluation yet") && page.contains("id=\"live\""));
+    }
+
+    #[test]
+    fn only_plain_request_ids_name_a_folder() {
+        for ok in ["r0001", "r12", "job-3_a"] {
+            assert!(plain_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "r1/../../etc",
+            "/etc",
+            "r 1",
+            "r%2e",
+            "a\\b",
+        ] {
+            assert!(!plain_id(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Its pages are the report's ([`crate::report::html`]) with a live section
 //! on top ([`live`]), rendered again when a journal, summary or knowledge
-//! base file changes (sizes and modification times are looked at on each
+//! base file changes, or a worker starts an evaluation in flight (sizes and
+//! modification times, and the workers' `started.json`, are looked at on a
 //! request, at most every [`RECHECK`]), and pushed to the page as
 //! server-sent events (`/events`; `/api/state` for polling); the page then
 //! swaps in its live section (`/api/live`) at once and itself at most every
@@ -24,6 +25,7 @@ use axum::routing::get;
 use axum::Router;
 use live::{LiveRun, Sources};
 use std::convert::Infallible;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,8 +60,13 @@ pub enum ServeError {
 /// What was rendered from the files at one moment.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The runs' files' fingerprint.
+    /// The runs' page's version: it changes when what the page shows does.
     pub runs_version: u64,
+    /// The runs' files' fingerprint.
+    pub runs_files: u64,
+    /// The evaluations in flight (run directory, request) and whether the
+    /// page shows their worker as started.
+    pub watch: Vec<(PathBuf, String, bool)>,
     /// The knowledge base's files' fingerprint.
     pub kb_version: u64,
     /// The runs' page.
@@ -92,23 +99,48 @@ struct Shared {
 /// The snapshot for `sources` now, rebuilding only what changed since `prev`.
 fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
     let dirs = sources.run_dirs();
-    let runs_version = sources.runs_fingerprint(&dirs);
+    let runs_files = sources.runs_fingerprint(&dirs);
     let kb_version = sources.kb_fingerprint();
-    if let Some(p) = &prev {
-        if p.runs_version == runs_version && p.kb_version == kb_version {
-            return p.clone();
-        }
+    // The runs are as shown if their files are, and no evaluation in
+    // flight has started (or stopped looking started) since.
+    let runs_same = prev.as_ref().is_some_and(|p| {
+        p.runs_files == runs_files
+            && p.watch
+                .iter()
+                .all(|(dir, request, shown)| live::has_started(dir, request) == *shown)
+    });
+    if let Some(p) = prev
+        .as_ref()
+        .filter(|p| runs_same && p.kb_version == kb_version)
+    {
+        return p.clone();
     }
-    let (runs_page, live_card, state) = match &prev {
-        Some(p) if p.runs_version == runs_version => {
-            (p.runs_page.clone(), p.live_card.clone(), None)
-        }
+    let has_kb = sources.kb.is_some();
+    let (runs, runs_version, watch, runs_page, live_card) = match &prev {
+        Some(p) if runs_same => (
+            None,
+            p.runs_version,
+            p.watch.clone(),
+            p.runs_page.clone(),
+            p.live_card.clone(),
+        ),
         _ => {
             let runs: Vec<LiveRun> = dirs.iter().map(|d| LiveRun::read(d)).collect();
-            let has_kb = sources.kb.is_some();
+            let watch: Vec<(PathBuf, String, bool)> = runs
+                .iter()
+                .flat_map(|r| {
+                    r.in_flight
+                        .iter()
+                        .map(|f| (r.dir.clone(), f.request.clone(), f.worker.is_some()))
+                })
+                .collect();
+            let mut h = DefaultHasher::new();
+            runs_files.hash(&mut h);
+            watch.hash(&mut h);
+            let version = h.finish();
             let card = live::live_card(&runs, has_kb);
-            let page = live::runs_page(&runs, runs_version, has_kb, &card);
-            (Arc::from(page), Arc::from(card), Some(runs))
+            let page = live::runs_page(&runs, version, has_kb, &card);
+            (Some(runs), version, watch, Arc::from(page), Arc::from(card))
         }
     };
     let kb_page = match (&prev, &sources.kb) {
@@ -116,7 +148,7 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
         (Some(p), Some(_)) if p.kb_version == kb_version => p.kb_page.clone(),
         (_, Some(dir)) => Some(Arc::from(live::kb_page(dir, kb_version))),
     };
-    let state = match (state, &prev) {
+    let state = match (runs, &prev) {
         (Some(runs), _) => Arc::from(live::state_json(&runs, runs_version, kb_version)),
         (None, Some(p)) => {
             // Only the knowledge base changed: the runs' state as it was,
@@ -130,6 +162,8 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
     };
     Arc::new(Snapshot {
         runs_version,
+        runs_files,
+        watch,
         kb_version,
         runs_page,
         live_card,
