@@ -595,8 +595,8 @@ fn says_so_when_not_on_loopback() {
 }
 
 /// One reader of the live page as a browser tab is: the page, then the
-/// event stream; on every event the live section, and the page at most
-/// every 10 s; until `stop`. Its (page, live section) loads; any failure
+/// event stream (each event carries the live section), and the page at
+/// most every 10 s; until `stop`. Its (page loads, events); any failure
 /// panics.
 fn tab(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (usize, usize) {
     use std::sync::atomic::Ordering;
@@ -628,7 +628,9 @@ fn tab(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (usize, usize) {
         match r.read_line(&mut line) {
             Ok(0) => panic!("the event stream ended"),
             Ok(_) if line.starts_with("data:") => {
-                load("/api/live");
+                // The event carries the live section.
+                let state: serde_json::Value = serde_json::from_str(&line[5..]).unwrap();
+                assert!(state["live"].as_str().unwrap().ends_with("</section>\n"));
                 sections += 1;
                 stale = true;
             }
@@ -652,9 +654,9 @@ fn tab(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (usize, usize) {
 
 /// Seconds a REA session of `budget` evaluations on 2 local workers takes,
 /// alone or with `tabs` live pages open on `seki serve` beside it (each
-/// loading the page at once, then as `tab` does); and the page loads
-/// served.
-fn timed_session(dir: &Path, name: &str, budget: &str, tabs: usize) -> (f64, (usize, usize)) {
+/// loading the page at once, then as `tab` does); the page loads and
+/// events served, and the server's CPU seconds.
+fn timed_session(dir: &Path, name: &str, budget: &str, tabs: usize) -> (f64, (usize, usize), f64) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let runs = dir.join(name);
@@ -698,7 +700,24 @@ fn timed_session(dir: &Path, name: &str, budget: &str, tabs: usize) -> (f64, (us
         .into_iter()
         .map(|h| h.join().unwrap())
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    (secs, loads)
+    let cpu = served.as_ref().map_or(0.0, |s| cpu_seconds(s.child.id()));
+    (secs, loads, cpu)
+}
+
+/// CPU seconds (user and system) a process has used, from /proc (Linux;
+/// 100 ticks a second).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
 }
 
 /// The measurement behind docs/serve.md (bench/serve-load.sh runs it): a
@@ -713,12 +732,13 @@ fn serve_load_beside_a_session() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(2);
-    let (mut alone, mut loaded, mut loads) = (Vec::new(), Vec::new(), (0, 0));
+    let (mut alone, mut loaded, mut loads, mut cpu) = (Vec::new(), Vec::new(), (0, 0), 0.0);
     for k in 0..rounds {
         alone.push(timed_session(d.path(), &format!("a{k}"), &budget, 0).0);
-        let (secs, n) = timed_session(d.path(), &format!("b{k}"), &budget, 200);
+        let (secs, n, c) = timed_session(d.path(), &format!("b{k}"), &budget, 200);
         loaded.push(secs);
         loads = (loads.0 + n.0, loads.1 + n.1);
+        cpu += c;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     println!(
@@ -727,7 +747,8 @@ fn serve_load_beside_a_session() {
             "budget": budget, "workers": 2, "tabs": 200,
             "alone_seconds": alone, "with_pages_seconds": loaded,
             "alone_mean": mean(&alone), "with_pages_mean": mean(&loaded),
-            "page_loads": loads.0, "live_section_loads": loads.1, "errors": 0,
+            "page_loads": loads.0, "events": loads.1, "errors": 0,
+            "server_cpu_seconds": cpu,
         })
     );
 }

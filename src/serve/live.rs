@@ -408,12 +408,14 @@ impl LiveRun {
 }
 
 /// The state of every run as one JSON document, with the versions of the
-/// two pages (they change when their files do).
-pub fn state_json(runs: &[LiveRun], runs_version: u64, kb_version: u64) -> String {
+/// two pages (they change when their files do) and the live section's HTML
+/// (`live`, which the page swaps in without asking for it).
+pub fn state_json(runs: &[LiveRun], runs_version: u64, kb_version: u64, card: &str) -> String {
     serde_json::json!({
         "runs_version": runs_version.to_string(),
         "kb_version": kb_version.to_string(),
         "runs": runs.iter().map(LiveRun::to_json).collect::<Vec<_>>(),
+        "live": card,
     })
     .to_string()
 }
@@ -610,8 +612,10 @@ const LIVE_SCRIPT: &str = r##"
         if (want !== null && want !== body.getAttribute("data-live-version")) changed();
       });
   }
-  function changed() {
-    if (kind === "runs") {
+  function changed(live) {
+    if (kind === "runs" && live) {
+      swapLive(live);
+    } else if (kind === "runs") {
       fetchText("/api/live").then(function (html) { if (html) swapLive(html); })
         .catch(function () { connection("reconnecting"); });
     }
@@ -627,7 +631,7 @@ const LIVE_SCRIPT: &str = r##"
     connection("live");
     if (v !== want) {
       want = v;
-      if (v !== body.getAttribute("data-live-version")) changed();
+      if (v !== body.getAttribute("data-live-version")) changed(s.live);
     }
   }
   function poll() {

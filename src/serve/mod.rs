@@ -7,9 +7,9 @@
 //! base file changes, or a worker starts an evaluation in flight (sizes and
 //! modification times, and the workers' `started.json`, are looked at on a
 //! request, at most every [`RECHECK`]), and pushed to the page as
-//! server-sent events (`/events`; `/api/state` for polling); the page then
-//! swaps in its live section (`/api/live`) at once and itself at most every
-//! 10 s. Nothing is served from the disk by path: the routes are `/`, `/kb`,
+//! server-sent events (`/events`; `/api/state` for polling), the live
+//! section's HTML with them; the page swaps that in at once and itself at
+//! most every 10 s. Nothing is served from the disk by path: the routes are `/`, `/kb`,
 //! `/api/state`, `/api/live` and `/events`, and a request naming anything else, or with a path that
 //! tries to climb (`..`, `//`, `\`, any percent-encoding), or a target
 //! longer than [`MAX_TARGET`], gets a 4xx. It writes nothing.
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 /// The longest request target (path and query) served.
 pub const MAX_TARGET: usize = 2048;
 /// How often, at most, the files are looked at again.
-pub const RECHECK: Duration = Duration::from_millis(250);
+pub const RECHECK: Duration = Duration::from_secs(1);
 /// How often an open event stream looks for a change.
 const PUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -116,7 +116,13 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
         return p.clone();
     }
     let has_kb = sources.kb.is_some();
-    let (runs, runs_version, watch, runs_page, live_card) = match &prev {
+    let (runs, runs_version, watch, runs_page, live_card): (
+        Option<Vec<LiveRun>>,
+        _,
+        _,
+        _,
+        Arc<str>,
+    ) = match &prev {
         Some(p) if runs_same => (
             None,
             p.runs_version,
@@ -149,7 +155,12 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
         (_, Some(dir)) => Some(Arc::from(live::kb_page(dir, kb_version))),
     };
     let state = match (runs, &prev) {
-        (Some(runs), _) => Arc::from(live::state_json(&runs, runs_version, kb_version)),
+        (Some(runs), _) => Arc::from(live::state_json(
+            &runs,
+            runs_version,
+            kb_version,
+            &live_card,
+        )),
         (None, Some(p)) => {
             // Only the knowledge base changed: the runs' state as it was,
             // under the new version.
@@ -158,7 +169,7 @@ fn rebuild(sources: &Sources, prev: Option<Arc<Snapshot>>) -> Arc<Snapshot> {
             v["kb_version"] = serde_json::Value::String(kb_version.to_string());
             Arc::from(v.to_string())
         }
-        (None, None) => Arc::from(live::state_json(&[], runs_version, kb_version)),
+        (None, None) => Arc::from(live::state_json(&[], runs_version, kb_version, &live_card)),
     };
     Arc::new(Snapshot {
         runs_version,
