@@ -2,11 +2,12 @@
 # `seki serve` under load: the wall time of a session (REA on the
 # NAS-Bench-201 table, 2 local workers, BUDGET evaluations, default 100)
 # alone, and with 200 live pages open on `seki serve` beside it (each loads
-# the page at once, then listens to /events and, as the page's script does,
-# loads the live section on every change and the whole page at most every
-# 10 s), alternated ROUNDS times (default 2). Any
-# page load that fails or comes back incomplete fails the run. Prints one
-# JSON line: the wall times, their means and the page loads served.
+# the page at once, then listens to /events, whose events carry the live
+# section, and loads the whole page again at most every 10 s, as the page's
+# script does), alternated ROUNDS times (default 2). Any page load that
+# fails or comes back incomplete fails the run. Prints one JSON line: the
+# wall times, their means, the page loads and events served, and the CPU
+# seconds the server used.
 #
 #   bench/serve-load.sh            BUDGET=200 ROUNDS=3 bench/serve-load.sh
 #
