@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod rng;
+pub mod serve;
 pub mod session;
 pub mod space;
 pub mod stats;

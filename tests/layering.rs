@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The layers, top first. A module may use those below its own line only.
 const LAYERS: &[&[&str]] = &[
     &["main", "cli"],
-    &["bench", "proxy"],
+    &["bench", "proxy", "serve"],
     &["session", "report"],
     &["config"],
     &["agent", "executor"],

@@ -6,6 +6,7 @@ mod kb;
 mod llm;
 mod proxy;
 mod search;
+mod serve;
 mod worker;
 
 use anyhow::{Context, Result};
@@ -52,6 +53,11 @@ pub enum Command {
     /// are compared with it): report.md with SVG charts, and report.html, one
     /// self-contained page with cell diagrams, the lineage and sortable tables.
     Report(ReportArgs),
+    /// Show sessions live in the browser: a read-only local web server of
+    /// their run directories (the report's views, updated as the journals
+    /// grow) and the knowledge base.
+    #[command(after_help = serve::EXAMPLES)]
+    Serve(serve::ServeArgs),
     /// Parse, check and convert an architecture between text forms.
     Arch(ArchArgs),
     /// Describe a search space: its ops, rules and text format.
@@ -110,6 +116,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Kb(c) => kb::run(cli.config.as_deref(), c),
         Command::Bench(c) => bench::run(cli.config.as_deref(), c),
         Command::Report(a) => run_report(a),
+        Command::Serve(a) => serve::run(cli.config.as_deref(), a),
         Command::Arch(a) => run_arch(a),
         Command::Space(a) => run_space(a),
         Command::EvalWorker(a) => worker::run_worker(a),

@@ -101,15 +101,20 @@ const SCRIPT: &str = r##"
       else th.removeAttribute("aria-sort");
     });
   }
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
-      th.tabIndex = 0;
-      th.title = "sort";
-      var go = function () { sortBy(table, i, th.getAttribute("aria-sort") === "ascending"); };
-      th.addEventListener("click", go);
-      th.addEventListener("keydown", function (e) { if (e.key === "Enter") go(); });
+  function wire(root) {
+    root.querySelectorAll("table.sortable").forEach(function (table) {
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+        th.tabIndex = 0;
+        th.title = "sort";
+        var go = function () { sortBy(table, i, th.getAttribute("aria-sort") === "ascending"); };
+        th.addEventListener("click", go);
+        th.addEventListener("keydown", function (e) { if (e.key === "Enter") go(); });
+      });
     });
-  });
+  }
+  wire(document);
+  // For the live dashboard (seki serve), which swaps new tables in.
+  window.sekiWire = wire;
   var viewer = document.getElementById("viewer");
   function show(el) {
     var tpl = document.getElementById(el.getAttribute("data-arch"));
