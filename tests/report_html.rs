@@ -9,12 +9,10 @@
 //! under CI (the `CI` variable set), where they fail.
 
 mod common;
+use common::browser::{browse, chromium};
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const FIXTURE: &str = "tests/fixtures/seki-nb201-replies.jsonl";
 
 /// Two sessions (REA, and seki driven by recorded replies) and their report.
@@ -178,68 +176,6 @@ fn arch_svg_draws_cells_to_stdout_or_a_file() {
     assert!(e.contains("bogus"), "{e}");
     let e = fails(seki(d.path()).args(["arch", "--svg", "--to", "json", nb]));
     assert!(e.contains("cannot be used with"), "{e}");
-}
-
-/// Chromium, or None (and a message) when it is missing outside CI.
-fn chromium() -> Option<PathBuf> {
-    let p = PathBuf::from(CHROMIUM);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{CHROMIUM} is missing; scripts/setup.sh installs it (apt-get install chromium)");
-    }
-    eprintln!("skipping the browser checks: {CHROMIUM} is missing (run scripts/setup.sh as root)");
-    None
-}
-
-/// Run headless Chromium on a page with `args`; returns (stdout, stderr).
-fn browse(chromium: &Path, profile: &Path, args: &[&str], url: &str) -> (String, String) {
-    let out = profile.join(format!("out-{}.txt", args.len()));
-    let err = profile.join(format!("err-{}.txt", args.len()));
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            // No network for the page, whatever it asked for.
-            "--proxy-server=127.0.0.1:9",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            profile.join("profile").display()
-        ))
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("chromium starts");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let (o, e) = (
-                std::fs::read_to_string(&out).unwrap_or_default(),
-                std::fs::read_to_string(&err).unwrap_or_default(),
-            );
-            assert!(status.success(), "chromium failed ({status}):\n{e}");
-            return (o, e);
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Console messages (any level: the pages log nothing) and page errors.

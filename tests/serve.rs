@@ -12,6 +12,7 @@
 //! CI (the `CI` variable set), where it fails.
 
 mod common;
+use common::browser::{browse, chromium};
 use common::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const FIXTURE: &str = "tests/fixtures/seki-nb201-replies.jsonl";
 
 /// A running `seki serve`, stopped when dropped.
@@ -135,64 +135,6 @@ fn signal(child: &Child, sig: &str) {
         .status()
         .unwrap();
     assert!(st.success());
-}
-
-/// Chromium, or None (and a message) when it is missing outside CI.
-fn chromium() -> Option<PathBuf> {
-    let p = PathBuf::from(CHROMIUM);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{CHROMIUM} is missing; scripts/setup.sh installs it (apt-get install chromium)");
-    }
-    eprintln!("skipping the browser checks: {CHROMIUM} is missing (run scripts/setup.sh as root)");
-    None
-}
-
-/// Headless Chromium on `url` with `args`; (stdout, stderr).
-fn browse(chromium: &Path, dir: &Path, args: &[&str], url: &str) -> (String, String) {
-    let (out, err) = (dir.join("chromium.out"), dir.join("chromium.err"));
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            // Nothing but the server (loopback bypasses the proxy).
-            "--proxy-server=127.0.0.1:9",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("chromium starts");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let (o, e) = (
-                std::fs::read_to_string(&out).unwrap_or_default(),
-                std::fs::read_to_string(&err).unwrap_or_default(),
-            );
-            assert!(status.success(), "chromium failed ({status}):\n{e}");
-            return (o, e);
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The page as Chromium has it after its scripts ran: ready, no script

@@ -1187,7 +1187,7 @@ pub fn targets(root: &Path) -> Vec<Target> {
     let jdir = scratch("journal");
     out.push(Target::new(
         "journal",
-        "session journals (session::journal::read)",
+        "session journals (record::journal::read)",
         journals,
         &[
             "{\"event\":\"start\"",
@@ -1214,7 +1214,7 @@ pub fn targets(root: &Path) -> Vec<Target> {
             if std::fs::write(&p, b).is_err() {
                 return Verdict::Rejected;
             }
-            verdict(&seki::session::journal::read(&p))
+            verdict(&seki::record::journal::read(&p))
         }),
     ));
 
