@@ -4,14 +4,26 @@
 //! asked for free text, it answers a fixed filler. Seeded, so a session with
 //! it is as reproducible as any other.
 //!
+//! A pattern with finitely many replies (the architecture notations) is
+//! drawn uniformly over its replies: each byte with probability in
+//! proportion to the replies that follow it, counted once per pattern. A
+//! walk that picked bytes uniformly would favour ops whose codes share few
+//! prefixes (`none`, `skip`, `avg` over `conv1` and `conv3`, each of which
+//! has half of `conv…`), a stand-in weaker than chance. Other constraints
+//! (JSON schemas with free strings) are a walk over the allowed bytes.
+//!
 //! It is the baseline that measures what the language model adds: the same
 //! agent, prompts, operators and budgets, with the model's reading of the
 //! prompt taken away. Whatever seki gains over it is the model's.
 
 use super::constrain::{MatchState, Matcher};
-use super::{ChatModel, ChatOptions, ChatResponse, FinishReason, LlmError, Message, Usage};
+use super::{
+    ChatModel, ChatOptions, ChatResponse, Constraint, FinishReason, LlmError, Message, Usage,
+};
 use crate::rng::Rng;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// The reply to a request for free text.
 pub const FILLER: &str =
@@ -21,6 +33,9 @@ pub const FILLER: &str =
 const MAX_BYTES: usize = 4096;
 /// Draws tried before giving up on a constraint.
 const TRIES: usize = 64;
+/// Most replies a pattern may have to be drawn uniformly (beyond it, or
+/// with infinitely many, the walk is used).
+const MAX_COUNT: f64 = 1e300;
 
 /// The stand-in's profile (`kind = "blind"`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,6 +51,8 @@ pub struct BlindProfile {
 pub struct BlindModel {
     seed: u64,
     calls: AtomicU64,
+    /// Per pattern, its reply counts (see [`Counts`]).
+    counts: Mutex<HashMap<String, Counts>>,
 }
 
 impl BlindModel {
@@ -45,6 +62,7 @@ impl BlindModel {
         BlindModel {
             seed,
             calls: AtomicU64::new(0),
+            counts: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -96,9 +114,85 @@ fn walk(m: &Matcher, rng: &mut Rng) -> Option<String> {
     }
 }
 
-/// A random reply the constraint accepts.
+/// A random reply the constraint accepts, by the walk.
 pub fn draw(m: &Matcher, rng: &mut Rng) -> Option<String> {
     (0..TRIES).find_map(|_| walk(m, rng))
+}
+
+/// How many replies of at most `left` more bytes complete each state of a
+/// pattern: memoised, so a pattern's counts are made once.
+#[derive(Debug, Default)]
+pub struct Counts {
+    memo: HashMap<(MatchState, usize), f64>,
+}
+
+impl Counts {
+    /// Replies of at most `left` more bytes from `s`.
+    fn count(&mut self, m: &Matcher, s: &MatchState, left: usize) -> f64 {
+        if let Some(&c) = self.memo.get(&(s.clone(), left)) {
+            return c;
+        }
+        let mut c = if m.is_complete(s) { 1.0 } else { 0.0 };
+        if left > 0 && m.can_continue(s) {
+            for b in alphabet() {
+                let mut t = s.clone();
+                if m.step_in_place(&mut t, b) {
+                    c += self.count(m, &t, left - 1);
+                }
+            }
+        }
+        self.memo.insert((s.clone(), left), c);
+        c
+    }
+
+    /// A reply drawn uniformly among those of at most [`MAX_BYTES`] bytes;
+    /// `None` when there are none or too many to count.
+    pub fn uniform(&mut self, m: &Matcher, rng: &mut Rng) -> Option<String> {
+        let mut s = m.start();
+        let total = self.count(m, &s, MAX_BYTES);
+        if !(total >= 1.0 && total < MAX_COUNT) {
+            return None;
+        }
+        let mut out = Vec::new();
+        for left in (0..=MAX_BYTES).rev() {
+            let here = self.count(m, &s, left);
+            let mut u = rng.unit() * here;
+            if m.is_complete(&s) {
+                if u < 1.0 {
+                    return String::from_utf8(out).ok();
+                }
+                u -= 1.0;
+            }
+            if left == 0 {
+                break;
+            }
+            let mut next = None;
+            let mut last = None;
+            for b in alphabet() {
+                let mut t = s.clone();
+                if !m.step_in_place(&mut t, b) {
+                    continue;
+                }
+                let c = self.count(m, &t, left - 1);
+                if c <= 0.0 {
+                    continue;
+                }
+                if u < c {
+                    next = Some((b, t));
+                    break;
+                }
+                u -= c;
+                last = Some((b, t));
+            }
+            // Rounding may leave u a hair above the last count.
+            let (b, t) = next.or(last)?;
+            out.push(b);
+            s = t;
+        }
+        m.is_complete(&s)
+            .then(|| String::from_utf8(out).ok())
+            .flatten()
+    }
 }
 
 #[async_trait::async_trait]
@@ -126,7 +220,18 @@ impl ChatModel for BlindModel {
             None => FILLER.to_string(),
             Some(c) => {
                 let m = Matcher::compile(c).map_err(|e| LlmError::Setup(format!("blind: {e}")))?;
-                draw(&m, &mut rng).ok_or_else(|| LlmError::BadReply {
+                let uniform = match c {
+                    Constraint::Regex(p) => {
+                        let mut all = self.counts.lock().map_err(|_| {
+                            LlmError::Setup(
+                                "blind: the counts are poisoned by an earlier panic".into(),
+                            )
+                        })?;
+                        all.entry(p.clone()).or_default().uniform(&m, &mut rng)
+                    }
+                    Constraint::JsonSchema(_) => None,
+                };
+                uniform.or_else(|| draw(&m, &mut rng)).ok_or_else(|| LlmError::BadReply {
                     backend: "blind".into(),
                     message: format!(
                         "no reply of at most {MAX_BYTES} bytes found in {TRIES} random draws from the constraint"
@@ -200,6 +305,26 @@ mod tests {
             choices.insert(v["choice"].as_str().unwrap().to_string());
         }
         assert_eq!(choices.len(), 3, "{choices:?}");
+    }
+
+    #[test]
+    fn a_finite_pattern_is_drawn_uniformly_not_by_its_prefixes() {
+        // A walk picking bytes uniformly gives `none` 1/4 and `conv3` 1/8.
+        let m = BlindModel::new(9);
+        let re =
+            Constraint::Regex("(?:none|skip|conv1|conv3|avg) (?:none|skip|conv1|conv3|avg)".into());
+        let mut n: std::collections::BTreeMap<String, usize> = Default::default();
+        for s in 0..2000 {
+            let t = ask(&m, Some(re.clone()), Some(s));
+            assert!(constrain::check(&re, &t).is_ok(), "{t:?}");
+            *n.entry(t.split(' ').next().unwrap().to_string())
+                .or_default() += 1;
+        }
+        // 400 each expected; sd about 18.
+        for (op, k) in &n {
+            assert!((330..=470).contains(k), "{op}: {k} of 2000 ({n:?})");
+        }
+        assert_eq!(n.len(), 5);
     }
 
     #[test]
