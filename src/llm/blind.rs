@@ -150,7 +150,7 @@ impl Counts {
     pub fn uniform(&mut self, m: &Matcher, rng: &mut Rng) -> Option<String> {
         let mut s = m.start();
         let total = self.count(m, &s, MAX_BYTES);
-        if !(total >= 1.0 && total < MAX_COUNT) {
+        if !(1.0..MAX_COUNT).contains(&total) {
             return None;
         }
         let mut out = Vec::new();
