@@ -216,6 +216,68 @@ pub struct Placement {
     pub worker_seconds: Option<f64>,
 }
 
+/// A request submitted and not answered yet, as the journal leaves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRequest {
+    /// Its id (`r0001`, ...).
+    pub request: String,
+    /// What was submitted.
+    pub proposal: Proposed,
+    /// When (Unix time, seconds).
+    pub submitted: f64,
+    /// Its job (Slurm), once one was journalled.
+    pub job: Option<String>,
+    /// Whether the session cancelled it (a resumed session submits it again).
+    pub cancelled: bool,
+}
+
+/// The requests in flight at some point of a journal: submitted, with no
+/// evaluation yet. Feed it the events in order.
+#[derive(Debug, Clone, Default)]
+pub struct OpenRequests(std::collections::BTreeMap<String, OpenRequest>);
+
+impl OpenRequests {
+    /// Take one event into account.
+    pub fn observe(&mut self, e: &Event) {
+        match e {
+            Event::Submitted(sub) => {
+                self.0.insert(
+                    sub.request.clone(),
+                    OpenRequest {
+                        request: sub.request.clone(),
+                        proposal: sub.proposal.clone(),
+                        submitted: sub.submitted,
+                        job: None,
+                        cancelled: false,
+                    },
+                );
+            }
+            Event::Job { request, job } => {
+                if let Some(r) = self.0.get_mut(request) {
+                    r.job = Some(job.clone());
+                    r.cancelled = false;
+                }
+            }
+            Event::Cancelled { request, .. } => {
+                if let Some(r) = self.0.get_mut(request) {
+                    r.cancelled = true;
+                }
+            }
+            Event::Evaluation(step) => {
+                if let Some(p) = &step.placement {
+                    self.0.remove(&p.request);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The open requests, by id.
+    pub fn into_requests(self) -> impl Iterator<Item = OpenRequest> {
+        self.0.into_values()
+    }
+}
+
 /// Errors reading a journal.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -240,4 +302,82 @@ pub fn read(path: &Path) -> Result<Vec<Event>, JournalError> {
 /// Append one event and fsync.
 pub fn append(path: &Path, event: &Event) -> Result<(), StoreError> {
     store::append_jsonl(path, std::slice::from_ref(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposed(hash: &str) -> Proposed {
+        Proposed {
+            arch: format!("arch {hash}"),
+            hash: hash.into(),
+            origin: "random".into(),
+            parent: None,
+            operator: "random".into(),
+        }
+    }
+
+    fn state() -> StepState {
+        StepState {
+            elapsed: 0.0,
+            rng: Rng::seed(0),
+            strategy_state: StrategyState::none(),
+        }
+    }
+
+    #[test]
+    fn open_requests_follow_submissions_jobs_cancellations_and_results() {
+        let submitted = |id: &str, h: &str| {
+            Event::Submitted(Box::new(Submission {
+                request: id.into(),
+                proposal: proposed(h),
+                submitted: 1.0,
+                state: state(),
+            }))
+        };
+        let mut open = OpenRequests::default();
+        for e in [
+            submitted("r0001", "a"),
+            submitted("r0002", "b"),
+            submitted("r0003", "c"),
+            Event::Job {
+                request: "r0002".into(),
+                job: "77".into(),
+            },
+            Event::Cancelled {
+                request: "r0003".into(),
+                reason: "interrupted".into(),
+            },
+            Event::Evaluation(Box::new(Step {
+                n: 1,
+                proposal: proposed("a"),
+                result: crate::eval::Evaluation::failed(crate::eval::EvalStatus::Failed(
+                    "x".into(),
+                )),
+                eval_seconds: 1.0,
+                placement: Some(Placement {
+                    request: "r0001".into(),
+                    job: None,
+                    host: None,
+                    queued_seconds: None,
+                    worker_seconds: None,
+                }),
+                state: state(),
+            })),
+        ] {
+            open.observe(&e);
+        }
+        let got: Vec<(String, Option<String>, bool)> = open
+            .into_requests()
+            .map(|r| (r.request, r.job, r.cancelled))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("r0002".to_string(), Some("77".to_string()), false),
+                ("r0003".to_string(), None, true)
+            ]
+        );
+    }
 }

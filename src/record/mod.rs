@@ -35,7 +35,8 @@ pub use agent::{
     AgentEvent, CallOptions, KnowledgeState, ParseOutcome, PoolEntry, ScreenedCandidate, StageUsage,
 };
 pub use journal::{
-    Event, JournalError, Placement, Proposed, Reevaluation, Step, StepState, Submission,
+    Event, JournalError, OpenRequest, OpenRequests, Placement, Proposed, Reevaluation, Step,
+    StepState, Submission,
 };
 pub use operators::{operator_stats, OperatorStats};
 pub use state::{StateError, StrategyState};

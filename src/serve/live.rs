@@ -8,10 +8,9 @@
 use crate::knowledge::{KnowledgeBase, OpenOptions};
 use crate::llm::Role;
 use crate::markup::escape;
-use crate::record::{journal, AgentEvent, Event};
+use crate::record::{journal, AgentEvent, Event, OpenRequests};
 use crate::report::page::Page;
 use crate::report::{self, ReportError, Run};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -252,8 +251,9 @@ impl LiveRun {
             }
         };
         // Requests submitted without a result: id → (flight, cancelled).
-        let mut open: BTreeMap<String, (InFlight, bool)> = BTreeMap::new();
+        let mut open = OpenRequests::default();
         for e in events {
+            open.observe(&e);
             match e {
                 Event::Start {
                     session, strategy, ..
@@ -265,41 +265,7 @@ impl LiveRun {
                     live.resumes += 1;
                     live.ended = None;
                 }
-                Event::Submitted(sub) => {
-                    let sub = *sub;
-                    open.insert(
-                        sub.request.clone(),
-                        (
-                            InFlight {
-                                request: sub.request,
-                                job: None,
-                                submitted: sub.submitted,
-                                operator: sub.proposal.operator,
-                                arch: sub.proposal.arch,
-                                worker: None,
-                                started: None,
-                            },
-                            false,
-                        ),
-                    );
-                }
-                Event::Job { request, job } => {
-                    if let Some((f, cancelled)) = open.get_mut(&request) {
-                        f.job = Some(job);
-                        *cancelled = false;
-                    }
-                }
-                Event::Cancelled { request, .. } => {
-                    if let Some((_, cancelled)) = open.get_mut(&request) {
-                        *cancelled = true;
-                    }
-                }
-                Event::Evaluation(step) => {
-                    live.evaluations += 1;
-                    if let Some(p) = &step.placement {
-                        open.remove(&p.request);
-                    }
-                }
+                Event::Evaluation(_) => live.evaluations += 1,
                 Event::Strategy {
                     detail:
                         AgentEvent::Llm {
@@ -329,9 +295,17 @@ impl LiveRun {
         }
         if live.ended.is_none() {
             live.in_flight = open
-                .into_values()
-                .filter(|(_, cancelled)| !cancelled)
-                .map(|(f, _)| f)
+                .into_requests()
+                .filter(|r| !r.cancelled)
+                .map(|r| InFlight {
+                    request: r.request,
+                    job: r.job,
+                    submitted: r.submitted,
+                    operator: r.proposal.operator,
+                    arch: r.proposal.arch,
+                    worker: None,
+                    started: None,
+                })
                 .collect();
             live.in_flight
                 .sort_by(|a, b| a.submitted.total_cmp(&b.submitted));

@@ -21,8 +21,8 @@ use crate::knowledge::{
     now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance,
 };
 use crate::record::{
-    journal, operators, Best, Contender, Event, JournalError, Placement, Proposed, Reevaluation,
-    Step, StepState, Submission, Summary,
+    journal, operators, Best, Contender, Event, JournalError, OpenRequests, Placement, Proposed,
+    Reevaluation, Step, StepState, Submission, Summary,
 };
 use crate::rng::Rng;
 use crate::space::{Arch, ArchError, Space};

@@ -110,14 +110,15 @@ impl<'e> Session<'e> {
             }
         }
         let mut last_state: Option<StepState> = None;
-        // Requests submitted without a result yet: id → (flight, cancelled).
-        let mut open: BTreeMap<String, (Flight, bool)> = BTreeMap::new();
+        // Requests submitted without a result yet.
+        let mut open = OpenRequests::default();
         let mut last_elapsed: Option<f64> = None;
         for ev in events {
+            open.observe(&ev);
             match ev {
                 Event::Submitted(sub) => {
                     let sub = *sub;
-                    let arch = s.spec.space.parse(&sub.proposal.arch)?;
+                    s.spec.space.parse(&sub.proposal.arch)?;
                     if let Some(k) = sub
                         .request
                         .strip_prefix('r')
@@ -128,32 +129,6 @@ impl<'e> Session<'e> {
                     s.consecutive_duplicates = 0;
                     last_elapsed = Some(sub.state.elapsed);
                     last_state = Some(sub.state);
-                    open.insert(
-                        sub.request,
-                        (
-                            Flight {
-                                arch,
-                                hash: sub.proposal.hash,
-                                origin: sub.proposal.origin,
-                                parent: sub.proposal.parent,
-                                operator: sub.proposal.operator,
-                                submitted: sub.submitted,
-                                job: None,
-                            },
-                            false,
-                        ),
-                    );
-                }
-                Event::Job { request, job } => {
-                    if let Some((f, cancelled)) = open.get_mut(&request) {
-                        f.job = Some(job);
-                        *cancelled = false;
-                    }
-                }
-                Event::Cancelled { request, .. } => {
-                    if let Some((_, cancelled)) = open.get_mut(&request) {
-                        *cancelled = true;
-                    }
                 }
                 Event::Evaluation(step) => {
                     let step = *step;
@@ -165,9 +140,6 @@ impl<'e> Session<'e> {
                         )));
                     }
                     s.spec.space.parse(&step.proposal.arch)?;
-                    if let Some(p) = &step.placement {
-                        open.remove(&p.request);
-                    }
                     s.seen
                         .insert(step.proposal.hash.clone(), (step.n, step.result.score));
                     if step.placement.is_none() {
@@ -201,9 +173,18 @@ impl<'e> Session<'e> {
         if let Some(e) = last_elapsed {
             s.elapsed_before = e;
         }
-        for (id, (flight, cancelled)) in open {
-            s.pending.insert(flight.hash.clone(), id.clone());
-            s.recovered.push((id, flight, cancelled));
+        for r in open.into_requests() {
+            let flight = Flight {
+                arch: s.spec.space.parse(&r.proposal.arch)?,
+                hash: r.proposal.hash,
+                origin: r.proposal.origin,
+                parent: r.proposal.parent,
+                operator: r.proposal.operator,
+                submitted: r.submitted,
+                job: r.job,
+            };
+            s.pending.insert(flight.hash.clone(), r.request.clone());
+            s.recovered.push((r.request, flight, r.cancelled));
         }
         journal::append(
             &run.journal(),
