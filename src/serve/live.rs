@@ -657,6 +657,8 @@ fn inject(page: &str, kind: &str, version: u64, parts: [&str; 2], links: &str) -
         &format!("<nav class=\"toc\">{links}"),
         1,
     );
+    // The tab says it is live, not a report written once.
+    out = out.replacen("<title>seki report: ", "<title>seki serve (live): ", 1);
     let script = format!("<script>{LIVE_SCRIPT}</script>\n</body>");
     match out.rfind("</body>") {
         Some(i) => out.replace_range(i..i + "</body>".len(), &script),
