@@ -294,7 +294,10 @@ fn live_page_follows_a_running_session() {
     // First look, the session paused after its first evaluation.
     let (a, workers) = pause_after(&session, &run, &served.addr, 0);
     let dom = look(&chromium, dir, &url);
-    assert!(dom.contains("<title>seki serve (live): "), "the tab says live");
+    assert!(
+        dom.contains("<title>seki serve (live): "),
+        "the tab says live"
+    );
     shows_workers(&dom, &workers);
     assert_eq!(live_attr(&dom, "data-evaluations"), a.to_string());
     assert_eq!(live_attr(&dom, "data-status"), "running");
