@@ -330,10 +330,10 @@ pub fn run_seki(
     done: &mut dyn FnMut(u64, Option<f64>),
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
-    let mut cfg = cfg.clone();
-    cfg.search.space = spec.space;
     let mut make = |s: &Spec| -> Result<Box<dyn crate::strategy::Strategy>, SessionError> {
-        Ok(Box::new(bench_agent(&cfg, &info, &models, warm, s.seed)?))
+        Ok(Box::new(bench_agent(
+            &cfg.agent, s.space, &info, &models, warm, s.seed,
+        )?))
     };
     run_named(
         &warm_label(label, warm),
@@ -359,19 +359,20 @@ pub fn warm_label(label: &str, warm: Option<&WarmStart>) -> String {
 /// seed: an empty, private pool, or with a warm start the warm knowledge
 /// base's records and insights (read only; every seed starts from the same).
 fn bench_agent(
-    cfg: &crate::config::Config,
+    agent: &crate::agent::AgentConfig,
+    space: crate::space::Space,
     info: &crate::knowledge::EvaluatorInfo,
     models: &crate::agent::Models,
     warm: Option<&WarmStart>,
     seed: u64,
 ) -> Result<crate::agent::SekiAgent, SessionError> {
-    let mut settings = cfg.agent.clone();
+    let mut settings = agent.clone();
     if let Some(w) = warm {
         settings.warm_seeds = w.seeds;
     }
     Ok(crate::agent::build(
         &settings,
-        cfg.search.space,
+        space,
         &format!("bench-s{seed}"),
         info,
         warm.map(|w| &w.kb),
@@ -463,13 +464,11 @@ pub fn run_seki_zc(
     done: &mut dyn FnMut(u64, Option<f64>),
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
-    let mut cfg = cfg.clone();
-    cfg.search.space = spec.space;
     let mut meters: Vec<CpuMeter> = Vec::new();
     let mut screen_name = String::new();
     let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
         let screen = screening.fresh(&mut meters, &mut screen_name)?;
-        let agent = bench_agent(&cfg, &info, &models, None, s.seed)?;
+        let agent = bench_agent(&cfg.agent, s.space, &info, &models, None, s.seed)?;
         Ok(Box::new(
             agent
                 .with_screen(Box::new(screen))
