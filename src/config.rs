@@ -120,6 +120,12 @@ pub struct SearchConfig {
     pub distinguish_z: f64,
     /// `[search.screen]`: zero-cost proxies that choose what is trained.
     pub screen: crate::strategy::ScreenSettings,
+    /// `[search.constraints]`: hard budgets on parameters, FLOPs and CPU
+    /// latency; a proposal over any is refused before it is evaluated.
+    pub constraints: crate::eval::Constraints,
+    /// Two or three objectives for a Pareto search (`["accuracy:max",
+    /// "params:min"]`); empty: accuracy alone.
+    pub objectives: Vec<crate::eval::Objective>,
 }
 
 impl Default for SearchConfig {
@@ -141,6 +147,8 @@ impl Default for SearchConfig {
             reevaluate_close_bests: false,
             distinguish_z: 1.96,
             screen: Default::default(),
+            constraints: Default::default(),
+            objectives: Vec::new(),
         }
     }
 }
@@ -245,6 +253,13 @@ impl Loaded {
                 "must be at least 1 (the session stops after this many duplicate proposals in a row)",
             ));
         }
+        if let Err((key, msg)) = c.search.constraints.check() {
+            return Err(self.invalid(&format!("search.constraints.{key}"), msg));
+        }
+        if let Err(msg) = crate::eval::cost::check_objectives(&c.search.objectives) {
+            return Err(self.invalid("search.objectives", msg));
+        }
+
         if c.search.screen.batch == 0 {
             return Err(self.invalid("search.screen.batch", "must be at least 1 image"));
         }

@@ -21,6 +21,7 @@ pub mod executor;
 pub mod knowledge;
 pub mod llm;
 pub mod markup;
+pub mod pareto;
 pub mod prompt;
 pub mod proxy;
 pub mod record;

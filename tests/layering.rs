@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["knowledge"],
     &["space", "prompt"],
     &["llm"],
-    &["markup", "stats", "store", "duration", "child"],
+    &["markup", "stats", "store", "duration", "child", "pareto"],
     &["rng"],
 ];
 

@@ -55,7 +55,10 @@ fn counted_exchanges(events: &[Event]) -> Vec<Recorded> {
                 prompt: messages.last().map(|m| m.content.clone()),
                 response: response.clone(),
             }),
-            Event::Evaluation(_) | Event::Submitted(_) | Event::Duplicate { .. } => {
+            Event::Evaluation(_)
+            | Event::Submitted(_)
+            | Event::Duplicate { .. }
+            | Event::Refused { .. } => {
                 kept.append(&mut open);
             }
             Event::Resume { .. } => open.clear(),
@@ -82,7 +85,10 @@ pub fn used_before_resume(events: &[Event]) -> usize {
         .rposition(|e| {
             matches!(
                 e,
-                Event::Evaluation(_) | Event::Submitted(_) | Event::Duplicate { .. }
+                Event::Evaluation(_)
+                    | Event::Submitted(_)
+                    | Event::Duplicate { .. }
+                    | Event::Refused { .. }
             )
         })
         .map_or(0, |i| i + 1);

@@ -18,7 +18,9 @@ use serde::Serialize;
 mod plan;
 mod ties;
 
-pub use plan::{noise_ties_on, run_nb201, BenchError, Nb201Bench, Plan};
+pub use plan::{
+    best_within, noise_ties_on, run_nb201, BenchBudget, BenchError, BestWithin, Nb201Bench, Plan,
+};
 pub use ties::{noise_ties, render_ties, NoiseTies, TieResult};
 
 /// Mean and spread at one checkpoint.
@@ -301,7 +303,14 @@ pub fn run_strategy(
     first_seed: u64,
     in_flight: usize,
 ) -> Result<StrategyResult, SessionError> {
-    let mut baseline = |s: &Spec| Ok(crate::strategy::build(s.strategy, s.space, s.rea)?);
+    let mut baseline = |s: &Spec| {
+        Ok(crate::strategy::build_with(
+            s.strategy,
+            s.space,
+            s.rea,
+            &s.objectives,
+        )?)
+    };
     run_with(
         table,
         spec,
@@ -331,9 +340,10 @@ pub fn run_seki(
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
     let mut make = |s: &Spec| -> Result<Box<dyn crate::strategy::Strategy>, SessionError> {
-        Ok(Box::new(bench_agent(
-            &cfg.agent, s.space, &info, &models, warm, s.seed,
-        )?))
+        Ok(Box::new(
+            bench_agent(&cfg.agent, s.space, &info, &models, warm, s.seed)?
+                .with_objectives(s.objectives.clone()),
+        ))
     };
     run_named(
         &warm_label(label, warm),
@@ -395,7 +405,9 @@ pub fn run_rea_warm(
     let best = warm.best(spec.space, &info);
     let mut make = |s: &Spec| -> Result<Box<dyn Strategy>, SessionError> {
         Ok(Box::new(
-            RegularizedEvolution::new(s.space, s.rea).with_seeds(best.clone()),
+            RegularizedEvolution::new(s.space, s.rea)
+                .with_seeds(best.clone())
+                .with_objectives(s.objectives.clone()),
         ))
     };
     run_named(
@@ -543,6 +555,11 @@ fn run_named(
         checkpoints(budget)
     };
     let mut per_mark: Vec<Vec<f64>> = vec![Vec::new(); marks.len()];
+    // A Pareto search is scored by the hypervolume of its front.
+    let pareto = match (&spec.budget, spec.objectives.len() >= 2) {
+        (Some(b), true) => Some(true_front(table, b, &spec.objectives, spec.space)?),
+        _ => None,
+    };
     let started = std::time::Instant::now();
     for k in 0..seeds {
         let mut s = spec.clone();
@@ -569,9 +586,13 @@ fn run_named(
             continue;
         }
         let steps = session.run_to_steps()?;
-        done(seed, returned_test_accuracy(&steps, budget));
+        let value = |m: usize| match &pareto {
+            Some(p) => Some(p.ratio(&steps[..m.min(steps.len())], &spec.objectives)),
+            None => returned_test_accuracy(&steps, m),
+        };
+        done(seed, value(budget));
         for (i, &m) in marks.iter().enumerate() {
-            if let Some(t) = returned_test_accuracy(&steps, m) {
+            if let Some(t) = value(m) {
                 per_mark[i].push(t);
             }
         }
@@ -611,6 +632,71 @@ fn run_named(
         seconds_per_session: started.elapsed().as_secs_f64() / seeds.max(1) as f64,
         screen: None,
         proxy_cpu_seconds_per_session: None,
+    })
+}
+
+/// The table's true Pareto front under a benchmark's objectives (by
+/// 200-epoch test accuracy and the cost model's figures for every cell),
+/// the reference point and the hypervolume it dominates.
+#[derive(Debug, Clone)]
+pub struct TrueFront {
+    /// The reference point (every coordinate minimised).
+    pub reference: Vec<f64>,
+    /// The hypervolume of the table's true front.
+    pub hypervolume: f64,
+    /// The true front's size.
+    pub size: usize,
+}
+
+impl TrueFront {
+    /// The hypervolume, as a percentage of the true front's, of the front
+    /// a search returns after `steps`: its non-dominated cells by search
+    /// score and cost, placed by their test accuracy.
+    pub fn ratio(&self, steps: &[Step], objectives: &[crate::eval::Objective]) -> f64 {
+        let front = crate::record::front_of(steps, objectives, &self.reference);
+        let pts: Vec<Vec<f64>> = front
+            .points
+            .iter()
+            .filter_map(|p| crate::eval::cost::point(objectives, p.test_accuracy?, Some(&p.cost)))
+            .collect();
+        100.0 * crate::pareto::hypervolume(&pts, &self.reference) / self.hypervolume.max(1e-300)
+    }
+}
+
+/// [`TrueFront`] of `table` with `budget`'s cost model (cells over its
+/// constraints left out).
+pub fn true_front(
+    table: &Nb201Table,
+    budget: &crate::eval::Budget,
+    objectives: &[crate::eval::Objective],
+    space: crate::space::Space,
+) -> Result<TrueFront, SessionError> {
+    let ceiling = budget
+        .model
+        .ceiling(space)
+        .map_err(|e| SessionError::Eval(e.into()))?;
+    let reference = crate::eval::cost::reference(objectives, &ceiling);
+    let mut pts = Vec::new();
+    for r in table.rows() {
+        let Some(cell) = crate::space::Nb201Cell::from_code(r.index) else {
+            continue;
+        };
+        let fit = budget.check(&crate::space::Arch::Nb201(cell));
+        if fit.refused.is_some() {
+            continue;
+        }
+        if let Some(p) = crate::eval::cost::point(objectives, r.test_200ep, fit.cost.as_ref()) {
+            pts.push(p);
+        }
+    }
+    let front: Vec<Vec<f64>> = crate::pareto::front(&pts)
+        .into_iter()
+        .map(|i| pts[i].clone())
+        .collect();
+    Ok(TrueFront {
+        hypervolume: crate::pareto::hypervolume(&front, &reference),
+        size: front.len(),
+        reference,
     })
 }
 

@@ -6,9 +6,9 @@ use super::{
     run_rea_warm, run_rea_zc, run_seki, run_seki_zc, run_strategy, BenchStrategy, NoiseTies,
     Screening, StrategyResult, TieResult, WarmError, WarmStart,
 };
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::eval::nb201_table::{display_dataset, TableError};
-use crate::eval::Nb201Table;
+use crate::eval::{Budget, Nb201Table};
 use crate::session::setup::{self, LlmSource};
 use crate::session::{SessionError, Spec};
 use crate::strategy::{ProxyCsv, ScreenError, StrategyKind};
@@ -64,6 +64,28 @@ pub struct Plan {
     pub warm_seeds: usize,
 }
 
+/// The table's best cell within a benchmark's budget.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BestWithin {
+    /// The cell.
+    pub arch: String,
+    /// Its 200-epoch test accuracy (%).
+    pub test_accuracy: f64,
+    /// Its cost.
+    pub cost: Option<crate::eval::Cost>,
+    /// Its rank in the whole table by test accuracy (1: the table's best).
+    pub rank: usize,
+}
+
+/// A benchmark's hard budgets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BenchBudget {
+    /// The budgets in words.
+    pub constraints: String,
+    /// The table's best cell within them.
+    pub best_within: Option<BestWithin>,
+}
+
 /// The results of [`run_nb201`].
 #[derive(Debug, Clone)]
 pub struct Nb201Bench {
@@ -71,6 +93,8 @@ pub struct Nb201Bench {
     pub dataset: String,
     /// The best 200-epoch test accuracy in the table (%).
     pub best_test: f64,
+    /// The hard budgets the sessions ran under, when any.
+    pub budget: Option<BenchBudget>,
     /// One entry per strategy and in-flight count, in the plan's order.
     pub results: Vec<StrategyResult>,
 }
@@ -120,6 +144,16 @@ pub fn run_nb201(
         None => None,
     };
     let warm = warm.as_ref();
+    let budget = setup::budget(cfg, &|key, message| ConfigError::Invalid {
+        path: "the benchmark's settings".into(),
+        line: String::new(),
+        key: key.to_string(),
+        message,
+    })?;
+    let within = match &budget {
+        Some(b) => best_within(&table, b),
+        None => None,
+    };
     let seeds = cfg.bench.seeds;
     let first_seed = plan.first_seed;
     let mut results = Vec::new();
@@ -128,6 +162,7 @@ pub fn run_nb201(
             let in_flight = n.max(1);
             let kind = which.kind();
             let mut spec = Spec::from_config(cfg);
+            spec.budget = budget.clone();
             spec.strategy = kind;
             spec.max_evaluations = cfg.bench.budget;
             spec.max_seconds = 0.0;
@@ -175,8 +210,35 @@ pub fn run_nb201(
     Ok(Nb201Bench {
         dataset: display_dataset(table.dataset()),
         best_test: table.best_test(),
+        budget: budget.map(|b| BenchBudget {
+            constraints: b.constraints.describe(),
+            best_within: within,
+        }),
         results,
     })
+}
+
+/// The table's best cell (by 200-epoch test accuracy) within `budget`: the
+/// cells are checked best first until one fits.
+pub fn best_within(table: &Nb201Table, budget: &Budget) -> Option<BestWithin> {
+    let mut rows: Vec<&crate::eval::nb201_table::Row> = table.rows().iter().collect();
+    rows.sort_by(|a, b| b.test_200ep.total_cmp(&a.test_200ep));
+    for (i, r) in rows.iter().enumerate() {
+        let Some(cell) = crate::space::Nb201Cell::from_code(r.index) else {
+            continue;
+        };
+        let arch = crate::space::Arch::Nb201(cell);
+        let fit = budget.check(&arch);
+        if fit.refused.is_none() {
+            return Some(BestWithin {
+                arch: arch.to_text(),
+                test_accuracy: r.test_200ep,
+                cost: fit.cost,
+                rank: i + 1,
+            });
+        }
+    }
+    None
 }
 
 /// [`noise_ties`](super::noise_ties) on the NAS-Bench-201 table at `table`.

@@ -142,6 +142,8 @@ pub struct Nb201Args {
     /// With --warm-kb: how many of its best records are evaluated first.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub warm_seeds: usize,
+    #[command(flatten)]
+    pub constraints: super::ConstraintArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -175,6 +177,7 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
     loaded.config.search.evaluator = seki::config::EvaluatorKind::Nb201;
     loaded.config.search.max_evaluations = loaded.config.bench.budget;
     loaded.config.search.max_seconds = 0.0;
+    a.constraints.apply(&mut loaded.config);
     loaded.validate()?;
     let cfg = &loaded.config;
     let plan = bench::Plan {
@@ -201,15 +204,38 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
     let bench::Nb201Bench {
         dataset,
         best_test,
+        budget,
         results,
     } = bench::run_nb201(cfg, &plan, &mut done)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        println!(
-            "NAS-Bench-201 {}: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± standard error over seeds (best in table: {:.2})\n",
-            dataset, best_test
-        );
+        if cfg.search.objectives.len() >= 2 {
+            let names: Vec<&str> = cfg.search.objectives.iter().map(|o| o.spec()).collect();
+            println!(
+                "NAS-Bench-201 {}, Pareto search of {}: hypervolume of the returned front (its\nnon-dominated cells by 12-epoch validation accuracy, placed by 200-epoch test accuracy)\nas % of the table's true front's, mean ± standard error over seeds\n",
+                dataset,
+                names.join(", ")
+            );
+        } else {
+            println!(
+                "NAS-Bench-201 {}: test accuracy (200 epochs, %) of the architecture with the best\n12-epoch validation accuracy seen, mean ± standard error over seeds (best in table: {:.2})\n",
+                dataset, best_test
+            );
+        }
+        if let Some(b) = &budget {
+            println!("budget: {}; every evaluated cell within it", b.constraints);
+            match &b.best_within {
+                Some(w) => println!(
+                    "best cell within the budget: {:.2} ({}, {}; rank {} in the table)\n",
+                    w.test_accuracy,
+                    w.arch,
+                    w.cost.map_or("-".into(), |c| c.describe()),
+                    w.rank
+                ),
+                None => println!("no cell of the table is within the budget\n"),
+            }
+        }
         print!("{}", bench::render_table(&results));
         if results
             .iter()

@@ -264,3 +264,47 @@ fn run_space(a: SpaceArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Hard budgets on the command line (`seki search`, `seki bench nb201`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConstraintArgs {
+    /// Refuse architectures with more parameters, e.g. 400000, 400k or 0.4M
+    /// [config: search.constraints.max_params].
+    #[arg(long, value_name = "N", value_parser = seki::eval::cost::parse_count)]
+    pub max_params: Option<f64>,
+    /// Refuse architectures with more multiply-adds per image, e.g. 50M
+    /// [config: search.constraints.max_flops].
+    #[arg(long, value_name = "N", value_parser = seki::eval::cost::parse_count)]
+    pub max_flops: Option<f64>,
+    /// Refuse architectures slower than this at batch 1 on the CPU, in ms
+    /// [config: search.constraints.max_latency_ms].
+    #[arg(long, value_name = "MS")]
+    pub max_latency_ms: Option<f64>,
+    /// A Pareto search of two or three objectives, e.g.
+    /// accuracy:max,params:min (of accuracy, params, flops, latency)
+    /// [config: search.objectives].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_objective)]
+    pub objectives: Option<Vec<seki::eval::Objective>>,
+}
+
+fn parse_objective(s: &str) -> Result<seki::eval::Objective, String> {
+    seki::eval::Objective::try_from(s.to_string())
+}
+
+impl ConstraintArgs {
+    /// Put the flags given over `config`'s budgets.
+    pub fn apply(&self, config: &mut Config) {
+        config.search.constraints =
+            config
+                .search
+                .constraints
+                .overridden_by(seki::eval::Constraints {
+                    max_params: self.max_params,
+                    max_flops: self.max_flops,
+                    max_latency_ms: self.max_latency_ms,
+                });
+        if let Some(o) = &self.objectives {
+            config.search.objectives = o.clone();
+        }
+    }
+}

@@ -100,6 +100,8 @@ pub struct SearchArgs {
     /// `{"text": ...}` or full recorded replies) instead of the configured LLM.
     #[arg(long, value_name = "FILE")]
     pub llm_replay: Option<PathBuf>,
+    #[command(flatten)]
+    pub constraints: super::ConstraintArgs,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -155,6 +157,7 @@ fn apply_flags(loaded: &mut Loaded, a: &SearchArgs) -> Result<()> {
     if let Some(v) = a.kb_records {
         c.search.kb_records = v;
     }
+    a.constraints.apply(c);
     loaded
         .validate()
         .context("the command-line flags give an invalid setting")?;
@@ -337,6 +340,32 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
         s.failed
     );
     println!("executor   {}", s.executor);
+    if let Some(b) = &s.budget {
+        println!(
+            "budget     {} on {}; {} proposals over it refused",
+            b.constraints.describe(),
+            b.measured_on,
+            b.refused
+        );
+    }
+    if let Some(f) = &s.front {
+        println!(
+            "front      {} non-dominated of {} ({}); hypervolume {:.4} of the reference box {:?}",
+            f.points.len(),
+            s.evaluations,
+            f.objectives.join(", "),
+            f.hypervolume,
+            f.reference
+        );
+        for p in &f.points {
+            println!(
+                "           {}  {}  (evaluation {})",
+                seki::stats::with_se(p.score, p.score_se),
+                p.cost.describe(),
+                p.evaluation
+            );
+        }
+    }
     if s.reevaluations > 0 {
         println!(
             "repeats    {} re-evaluations with other seeds (counted in the budget)",

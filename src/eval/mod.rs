@@ -5,10 +5,12 @@
 //! apart in `test_accuracy`, for reports only.
 
 pub mod candle;
+pub mod cost;
 pub mod nb201_table;
 pub mod settings;
 pub mod zero_cost;
 
+pub use cost::{Budget, Constraints, Cost, CostModel, Fit, Objective};
 pub use nb201_table::{Nb201Table, TableError};
 pub use settings::{EvaluatorConfig, EvaluatorKind, Nb201Config};
 

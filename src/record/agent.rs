@@ -90,6 +90,8 @@ pub enum ParseOutcome {
     Repaired,
     /// An architecture evaluated already.
     Duplicate,
+    /// An architecture over the session's hard budgets.
+    OverBudget,
     /// No architecture could be read.
     Invalid,
 }

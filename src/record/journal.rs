@@ -82,6 +82,21 @@ pub enum Event {
         #[serde(flatten)]
         state: StepState,
     },
+    /// A proposal over the session's budgets (`[search.constraints]`),
+    /// refused without an evaluation.
+    Refused {
+        /// The proposal.
+        #[serde(flatten)]
+        proposal: Proposed,
+        /// Its cost, when it could be computed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost: Option<crate::eval::Cost>,
+        /// Which budget it is over, in words.
+        reason: String,
+        /// State after this step.
+        #[serde(flatten)]
+        state: StepState,
+    },
     /// An evaluated architecture was evaluated again with another seed: a
     /// contender at the end of the session, or a new best within noise of
     /// the one before it.

@@ -40,4 +40,7 @@ pub use journal::{
 };
 pub use operators::{operator_stats, OperatorStats};
 pub use state::{StateError, StrategyState};
-pub use summary::{best_step, Best, Contender, ReplyCounts, ScreenStats, StrategyStats, Summary};
+pub use summary::{
+    best_step, front_of, Best, BudgetSummary, Contender, Front, FrontPoint, ReplyCounts,
+    ScreenStats, StrategyStats, Summary,
+};

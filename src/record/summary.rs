@@ -49,6 +49,56 @@ impl Best {
     }
 }
 
+/// The non-dominated evaluations of `steps` under `objectives` (by search
+/// score and the costs their metrics hold), best score first, with the
+/// hypervolume they dominate up to `reference` (a fraction of its box:
+/// every coordinate's lower bound is 0).
+pub fn front_of(steps: &[Step], objectives: &[crate::eval::Objective], reference: &[f64]) -> Front {
+    let mut pts = Vec::new();
+    let mut at = Vec::new();
+    for s in steps {
+        let (Some(score), Some(cost)) = (
+            s.result.score,
+            crate::eval::Cost::from_metrics(&s.result.metrics),
+        ) else {
+            continue;
+        };
+        if let Some(p) = crate::eval::cost::point(objectives, score, Some(&cost)) {
+            pts.push(p);
+            at.push((s, score, cost));
+        }
+    }
+    let box_volume: f64 = reference.iter().product();
+    let idx = crate::pareto::front(&pts);
+    let front_pts: Vec<Vec<f64>> = idx.iter().map(|&i| pts[i].clone()).collect();
+    let hv = crate::pareto::hypervolume(&front_pts, reference);
+    let mut points: Vec<FrontPoint> = idx
+        .iter()
+        .map(|&i| {
+            let (s, score, cost) = &at[i];
+            FrontPoint {
+                evaluation: s.n,
+                arch: s.proposal.arch.clone(),
+                score: *score,
+                score_se: s.result.score_se,
+                test_accuracy: s.result.test_accuracy,
+                cost: *cost,
+            }
+        })
+        .collect();
+    points.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Front {
+        objectives: objectives.iter().map(|o| o.spec().to_string()).collect(),
+        points,
+        reference: reference.to_vec(),
+        hypervolume: if box_volume > 0.0 {
+            hv / box_volume
+        } else {
+            0.0
+        },
+    }
+}
+
 /// The best evaluation among `steps`: the highest search score, the earliest
 /// on ties (as a session keeps its best).
 pub fn best_step(steps: &[Step]) -> Option<&Step> {
@@ -194,10 +244,61 @@ pub struct Summary {
     /// Per operator: proposals, duplicates, failures, score change against
     /// the parent, new bests.
     pub operators: BTreeMap<String, OperatorStats>,
+    /// The hard budgets the session ran under, when it had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSummary>,
+    /// A Pareto search's returned front, with its hypervolume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front: Option<Front>,
     /// The strategy's own counters (for the LLM-guided strategy: replies
     /// parsed first time, after repair, fallbacks, tokens and cost per stage).
     #[serde(flatten)]
     pub strategy_stats: StrategyStats,
+}
+
+/// One point of a Pareto search's returned front.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontPoint {
+    /// The evaluation that found it.
+    pub evaluation: usize,
+    /// The architecture in its space's text form.
+    pub arch: String,
+    /// Its search score (validation accuracy, %).
+    pub score: f64,
+    /// The standard error of the score (points), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_se: Option<f64>,
+    /// Its test accuracy (%), for reporting only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+    /// Its cost.
+    pub cost: crate::eval::Cost,
+}
+
+/// A Pareto search's front and the volume it dominates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Front {
+    /// The objectives (`accuracy:max`, `params:min`, ...).
+    pub objectives: Vec<String>,
+    /// The non-dominated evaluations, by accuracy, best first.
+    pub points: Vec<FrontPoint>,
+    /// The reference point, every coordinate minimised (error %, then the
+    /// costs): 1.1 times the cost of the space's costliest cell.
+    pub reference: Vec<f64>,
+    /// The hypervolume the front dominates up to the reference point (by
+    /// search scores), as a fraction of the reference box.
+    pub hypervolume: f64,
+}
+
+/// A session's hard budgets and what they did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetSummary {
+    /// The budgets.
+    pub constraints: crate::eval::Constraints,
+    /// The network the costs are of, in words.
+    pub measured_on: String,
+    /// Proposals refused as over budget (not evaluated).
+    pub refused: usize,
 }
 
 #[cfg(test)]

@@ -132,12 +132,18 @@ impl Activity {
                     ParseOutcome::Parsed => "parsed",
                     ParseOutcome::Repaired => "repaired",
                     ParseOutcome::Duplicate => "duplicate",
+                    ParseOutcome::OverBudget => "over budget",
                     ParseOutcome::Invalid => "invalid",
                 };
                 bump(&mut self.outcomes, name);
                 let reason = match outcome {
                     ParseOutcome::Invalid => error.unwrap_or_default(),
                     ParseOutcome::Duplicate => format!("repeats {}", arch.unwrap_or_default()),
+                    ParseOutcome::OverBudget => format!(
+                        "{}: {}",
+                        arch.unwrap_or_default(),
+                        error.unwrap_or_default()
+                    ),
                     ParseOutcome::Parsed | ParseOutcome::Repaired => return,
                 };
                 self.issues.push(Issue {

@@ -162,7 +162,7 @@ impl Run {
                     elapsed = s.state.elapsed;
                     steps.push(*s);
                 }
-                Event::Duplicate { state, .. } => {
+                Event::Duplicate { state, .. } | Event::Refused { state, .. } => {
                     elapsed = state.elapsed;
                     last_state = state.strategy_state;
                 }

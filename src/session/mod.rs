@@ -21,8 +21,8 @@ use crate::knowledge::{
     now_rfc3339, ArchRecord, EvaluatorInfo, KbError, KnowledgeBase, Provenance,
 };
 use crate::record::{
-    journal, operators, Best, Contender, Event, JournalError, OpenRequests, Placement, Proposed,
-    Reevaluation, Step, StepState, Submission, Summary,
+    journal, operators, Best, BudgetSummary, Contender, Event, JournalError, OpenRequests,
+    Placement, Proposed, Reevaluation, Step, StepState, Submission, Summary,
 };
 use crate::rng::Rng;
 use crate::space::{Arch, ArchError, Space};
@@ -113,6 +113,11 @@ pub struct Spec {
     pub kb_records: KbRecords,
     /// Re-evaluation of contenders.
     pub contenders: ContenderSettings,
+    /// Hard budgets checked before anything is evaluated
+    /// ([`setup::budget`] builds them from `[search.constraints]`).
+    pub budget: Option<crate::eval::Budget>,
+    /// A Pareto search's objectives (empty: accuracy alone).
+    pub objectives: Vec<crate::eval::Objective>,
 }
 
 impl Spec {
@@ -130,6 +135,8 @@ impl Spec {
             max_cost_usd: c.search.max_cost_usd,
             kb_records: c.search.kb_records,
             contenders: ContenderSettings::from_config(c),
+            budget: None,
+            objectives: c.search.objectives.clone(),
         }
     }
 }
@@ -220,12 +227,16 @@ pub struct Session<'e> {
     /// Search results that arrived while the session waited for a
     /// re-evaluation; the loop takes them first.
     deferred: Vec<crate::executor::Outcome>,
+    /// Hard budgets checked before anything is evaluated, if any.
+    budget: Option<crate::eval::Budget>,
+    /// Proposals refused as over budget.
+    refused: usize,
 }
 
 impl<'e> Session<'e> {
     /// A session of a baseline strategy (random, rea) kept in memory only.
     pub fn baseline(spec: Spec, evaluator: &'e mut dyn Evaluator) -> Result<Self, SessionError> {
-        let strategy = strategy::build(spec.strategy, spec.space, spec.rea)?;
+        let strategy = strategy::build_with(spec.strategy, spec.space, spec.rea, &spec.objectives)?;
         Ok(Session::in_memory(spec, strategy, evaluator))
     }
 
@@ -247,6 +258,7 @@ impl<'e> Session<'e> {
     ) -> Self {
         Session {
             rng: Rng::seed(spec.seed),
+            budget: spec.budget.clone(),
             spec,
             id: "in-memory".into(),
             strategy,
@@ -275,6 +287,27 @@ impl<'e> Session<'e> {
             reevals_in_flight: BTreeMap::new(),
             reeval_requests: 0,
             deferred: Vec::new(),
+            refused: 0,
+        }
+    }
+
+    /// The budgets, if any.
+    pub fn budget(&self) -> Option<&crate::eval::Budget> {
+        self.budget.as_ref()
+    }
+
+    /// Proposals refused as over budget so far.
+    pub fn refused(&self) -> usize {
+        self.refused
+    }
+
+    /// Keep the cost a journalled evaluation recorded, so that a resumed
+    /// session does not measure it again (latency would differ).
+    pub(super) fn remember_cost(&self, step: &Step) {
+        if let Some(b) = &self.budget {
+            if let Some(c) = crate::eval::Cost::from_metrics(&step.result.metrics) {
+                b.model.remember(&step.proposal.hash, c);
+            }
         }
     }
 

@@ -79,7 +79,10 @@ impl<'e> Session<'e> {
         strategy_impl: Box<dyn Strategy>,
         exec: Box<dyn Executor + 'e>,
     ) -> Result<Self, SessionError> {
-        let spec = Spec::from_config(config);
+        let mut spec = Spec::from_config(config);
+        spec.budget = super::setup::budget(config, &|key, msg| {
+            super::setup::start::snapshot_invalid(run.path(), key, msg)
+        })?;
         let events = journal::read(&run.journal())?;
         // A kill in the middle of rewriting best.json leaves its temporary file.
         crate::store::remove_stale_temps(run.path());
@@ -140,6 +143,7 @@ impl<'e> Session<'e> {
                         )));
                     }
                     s.spec.space.parse(&step.proposal.arch)?;
+                    s.remember_cost(&step);
                     s.seen
                         .insert(step.proposal.hash.clone(), (step.n, step.result.score));
                     if step.placement.is_none() {
@@ -153,6 +157,20 @@ impl<'e> Session<'e> {
                     last_elapsed = Some(r.elapsed);
                     s.reevaluations.push(*r);
                     s.rerank_best();
+                }
+                Event::Refused {
+                    state,
+                    proposal,
+                    cost,
+                    ..
+                } => {
+                    if let (Some(b), Some(c)) = (s.budget.as_ref(), cost) {
+                        b.model.remember(&proposal.hash, c);
+                    }
+                    s.refused += 1;
+                    s.consecutive_duplicates += 1;
+                    last_elapsed = Some(state.elapsed);
+                    last_state = Some(state);
                 }
                 Event::Duplicate {
                     state, proposal, ..

@@ -77,10 +77,16 @@ impl<'e> Session<'e> {
             }
         }
         if self.consecutive_duplicates >= self.spec.max_consecutive_duplicates {
-            return Some(Stop::Drain(format!(
-                "no new architectures: the last {} proposals were all evaluated before",
-                self.consecutive_duplicates
-            )));
+            return Some(Stop::Drain(match self.budget {
+                Some(_) => format!(
+                    "no new architectures within budget: the last {} proposals were all evaluated before or over budget",
+                    self.consecutive_duplicates
+                ),
+                None => format!(
+                    "no new architectures: the last {} proposals were all evaluated before",
+                    self.consecutive_duplicates
+                ),
+            }));
         }
         None
     }
@@ -137,7 +143,7 @@ impl<'e> Session<'e> {
         let is_seen = |h: &str| seen.contains_key(h) || pending.contains_key(h);
         let proposal = self
             .strategy
-            .propose(&mut Context::new(&mut self.rng, &is_seen));
+            .propose(&mut Context::new(&mut self.rng, &is_seen).with_budget(self.budget.as_ref()));
         for detail in self.strategy.drain_events() {
             self.journal(&Event::Strategy { detail })?;
         }
@@ -154,15 +160,18 @@ impl<'e> Session<'e> {
                 .duplicate_operators
                 .entry(proposal.operator.clone())
                 .or_insert(0) += 1;
-            let params = self
+            let metrics = self
                 .steps
                 .get(of.wrapping_sub(1))
-                .and_then(|s| s.result.metrics.get("params").copied());
+                .map(|s| &s.result.metrics);
+            let params = metrics.and_then(|m| m.get("params").copied());
             self.strategy.observe(&Observation {
                 arch: &proposal.arch,
                 score,
                 evaluation: None,
                 params,
+                refused: None,
+                cost: metrics.and_then(crate::eval::Cost::from_metrics),
             });
             tracing::debug!(%hash, of, "duplicate proposal skipped");
             self.journal(&Event::Duplicate {
@@ -178,6 +187,34 @@ impl<'e> Session<'e> {
                 state: self.state(),
             })?;
             return Ok(());
+        }
+        if let Some(fit) = self.budget.as_ref().map(|b| b.check(&proposal.arch)) {
+            if let Some(reason) = fit.refused {
+                self.refused += 1;
+                self.consecutive_duplicates += 1;
+                self.strategy.observe(&Observation {
+                    arch: &proposal.arch,
+                    score: None,
+                    evaluation: None,
+                    params: fit.cost.map(|c| c.params as f64),
+                    refused: Some(&reason),
+                    cost: fit.cost,
+                });
+                tracing::debug!(%hash, %reason, "proposal over budget refused");
+                self.journal(&Event::Refused {
+                    proposal: Proposed {
+                        arch: proposal.arch.to_text(),
+                        hash,
+                        origin: proposal.origin,
+                        parent: proposal.parent,
+                        operator: proposal.operator.clone(),
+                    },
+                    cost: fit.cost,
+                    reason,
+                    state: self.state(),
+                })?;
+                return Ok(());
+            }
         }
         self.consecutive_duplicates = 0;
         self.requests += 1;
@@ -255,7 +292,17 @@ impl<'e> Session<'e> {
             queued_seconds: o.started.map(|t| (t - flight.submitted).max(0.0)),
             worker_seconds: o.started.zip(o.finished).map(|(a, b)| (b - a).max(0.0)),
         });
-        let result = o.evaluation;
+        let mut result = o.evaluation;
+        if let Some(cost) = self
+            .budget
+            .as_ref()
+            .and_then(|b| b.model.cost(&flight.arch).ok())
+        {
+            // The figures the budget was checked against.
+            for (k, v) in cost.metrics() {
+                result.metrics.insert(k.to_string(), v);
+            }
+        }
         let score = match result.status {
             EvalStatus::Ok => result.score,
             _ => None,
@@ -266,6 +313,11 @@ impl<'e> Session<'e> {
             score,
             evaluation: Some(n),
             params: result.metrics.get("params").copied(),
+            refused: None,
+            cost: self
+                .budget
+                .as_ref()
+                .and_then(|_| crate::eval::Cost::from_metrics(&result.metrics)),
         });
         self.seen.insert(flight.hash.clone(), (n, score));
         let best_before = self.best().map(|b| b.score);
@@ -441,6 +493,16 @@ impl<'e> Session<'e> {
             stop_reason: reason,
             elapsed_seconds: self.elapsed(),
             operators: operators::operator_stats(&self.steps, &self.duplicate_operators),
+            budget: self
+                .budget
+                .as_ref()
+                .filter(|b| !b.constraints.is_empty())
+                .map(|b| BudgetSummary {
+                    constraints: b.constraints,
+                    measured_on: b.model.describe().to_string(),
+                    refused: self.refused,
+                }),
+            front: self.front(),
             strategy_stats: self.strategy.stats(),
         };
         // The knowledge base is whole: release its lock before the summary
@@ -450,6 +512,30 @@ impl<'e> Session<'e> {
             run.write_json(run_dir::SUMMARY, &summary)?;
         }
         Ok(summary)
+    }
+
+    /// A Pareto search's front so far, with its hypervolume (`None` for a
+    /// search of accuracy alone).
+    pub fn front(&self) -> Option<crate::record::Front> {
+        if self.spec.objectives.len() < 2 {
+            return None;
+        }
+        let reference = self.reference()?;
+        Some(crate::record::front_of(
+            &self.steps,
+            &self.spec.objectives,
+            &reference,
+        ))
+    }
+
+    /// The hypervolume's reference point of this session's objectives.
+    pub fn reference(&self) -> Option<Vec<f64>> {
+        let b = self.budget.as_ref()?;
+        let ceiling = b.model.ceiling(self.spec.space).ok()?;
+        Some(crate::eval::cost::reference(
+            &self.spec.objectives,
+            &ceiling,
+        ))
     }
 
     /// Run until the budget ends and return every evaluation (for benchmarks).

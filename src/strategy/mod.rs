@@ -17,6 +17,7 @@ pub use random::RandomSearch;
 pub use rea::RegularizedEvolution;
 pub use screen::{pick_best, Screen, ScreenError, ScreenSettings};
 
+use crate::eval::Budget;
 pub use crate::record::StrategyStats;
 use crate::record::{AgentEvent, StrategyState};
 use crate::rng::Rng;
@@ -106,22 +107,85 @@ impl Proposal {
     }
 }
 
+/// Random draws (or mutations) tried for one within the session's budgets
+/// before the last is proposed anyway (the session then refuses it).
+pub const BUDGET_TRIES: usize = 200;
+
 /// What a strategy may consult while proposing.
 pub struct Context<'a> {
     /// The session's random stream (journalled; use no other randomness).
     pub rng: &'a mut Rng,
     seen: &'a dyn Fn(&str) -> bool,
+    budget: Option<&'a Budget>,
 }
 
 impl<'a> Context<'a> {
     /// A context over a random stream and a test for evaluated hashes.
     pub fn new(rng: &'a mut Rng, seen: &'a dyn Fn(&str) -> bool) -> Self {
-        Context { rng, seen }
+        Context {
+            rng,
+            seen,
+            budget: None,
+        }
+    }
+
+    /// The same, with the session's hard budgets (`[search.constraints]`).
+    pub fn with_budget(mut self, budget: Option<&'a Budget>) -> Self {
+        self.budget = budget.filter(|b| !b.constraints.is_empty());
+        self
     }
 
     /// Whether an architecture (by canonical hash) was evaluated already.
     pub fn is_seen(&self, arch: &Arch) -> bool {
         (self.seen)(&arch.hash())
+    }
+
+    /// Whether an architecture is within the session's budgets (always,
+    /// without budgets).
+    pub fn fits(&self, arch: &Arch) -> bool {
+        self.budget.is_none_or(|b| b.fits(arch))
+    }
+
+    /// Whether an architecture is worth proposing: not evaluated yet and
+    /// within the budgets.
+    pub fn admits(&self, arch: &Arch) -> bool {
+        !self.is_seen(arch) && self.fits(arch)
+    }
+
+    /// The session's budgets, if it has any.
+    pub fn budget(&self) -> Option<&'a Budget> {
+        self.budget
+    }
+
+    /// A random architecture of `space` within the budgets: one draw
+    /// without budgets (the stream advances exactly as it always did), up
+    /// to [`BUDGET_TRIES`] with them.
+    pub fn random_within(&mut self, space: Space) -> Arch {
+        let mut a = space.random(self.rng);
+        if self.budget.is_some() {
+            for _ in 1..BUDGET_TRIES {
+                if self.fits(&a) {
+                    break;
+                }
+                a = space.random(self.rng);
+            }
+        }
+        a
+    }
+
+    /// A mutation of `parent` within the budgets: one mutation without
+    /// budgets, up to [`BUDGET_TRIES`] with them.
+    pub fn mutate_within(&mut self, parent: &Arch) -> Arch {
+        let mut a = parent.mutate(self.rng);
+        if self.budget.is_some() {
+            for _ in 1..BUDGET_TRIES {
+                if self.fits(&a) {
+                    break;
+                }
+                a = parent.mutate(self.rng);
+            }
+        }
+        a
     }
 }
 
@@ -136,6 +200,10 @@ pub struct Observation<'a> {
     pub evaluation: Option<usize>,
     /// Its parameter count, when the evaluator knows it.
     pub params: Option<f64>,
+    /// Why it was refused without an evaluation (over a budget), if it was.
+    pub refused: Option<&'a str>,
+    /// Its cost, when the session measures costs (budgets, objectives).
+    pub cost: Option<crate::eval::Cost>,
 }
 
 /// A search strategy.
@@ -254,9 +322,23 @@ pub fn build(
     space: Space,
     rea: ReaSettings,
 ) -> Result<Box<dyn Strategy>, StrategyError> {
+    build_with(kind, space, rea, &[])
+}
+
+/// [`build`] for a Pareto search of `objectives` (two or three; fewer:
+/// the score alone): regularized evolution ranks its tournaments by
+/// non-dominated rank and crowding; random search draws as ever.
+pub fn build_with(
+    kind: StrategyKind,
+    space: Space,
+    rea: ReaSettings,
+    objectives: &[crate::eval::Objective],
+) -> Result<Box<dyn Strategy>, StrategyError> {
     match kind {
         StrategyKind::Random => Ok(Box::new(RandomSearch::new(space))),
-        StrategyKind::Rea => Ok(Box::new(RegularizedEvolution::new(space, rea))),
+        StrategyKind::Rea => Ok(Box::new(
+            RegularizedEvolution::new(space, rea).with_objectives(objectives.to_vec()),
+        )),
         StrategyKind::Seki => Err(StrategyError::NeedsLlm),
     }
 }

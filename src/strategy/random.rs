@@ -21,7 +21,7 @@ impl Strategy for RandomSearch {
         "random"
     }
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
-        Ok(Proposal::new(self.space.random(ctx.rng), "random"))
+        Ok(Proposal::new(ctx.random_within(self.space), "random"))
     }
     fn observe(&mut self, _obs: &Observation<'_>) {}
     fn state(&self) -> crate::record::StrategyState {

@@ -13,6 +13,9 @@
 
 use super::screen::{pick_best, ranking, show_score, Screen};
 use super::{Context, Observation, Proposal, ReaSettings, Strategy, StrategyError, StrategyStats};
+use crate::eval::cost::point;
+use crate::eval::Objective;
+use crate::pareto;
 use crate::record::{ScreenStats, StrategyState};
 use crate::space::{Arch, Space};
 use serde::{Deserialize, Serialize};
@@ -32,6 +35,11 @@ pub struct RegularizedEvolution {
     warmed: bool,
     /// Mutation steps the screen chose among several children.
     screened: usize,
+    /// A Pareto search's objectives (empty: the score alone).
+    objectives: Vec<Objective>,
+    /// With objectives: each member's point (every coordinate minimised),
+    /// in the population's order.
+    points: VecDeque<Vec<f64>>,
 }
 
 impl std::fmt::Debug for RegularizedEvolution {
@@ -58,6 +66,9 @@ struct SavedState {
     warmed: bool,
     #[serde(default, skip_serializing_if = "is_zero")]
     screened: usize,
+    /// With objectives: each member's point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    points: Vec<Vec<f64>>,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -86,7 +97,44 @@ impl RegularizedEvolution {
             queue: VecDeque::new(),
             warmed: false,
             screened: 0,
+            objectives: Vec::new(),
+            points: VecDeque::new(),
         }
+    }
+
+    /// Search the Pareto front of `objectives` (two or three; fewer: the
+    /// score alone): tournaments pick the member of the best non-dominated
+    /// rank in the population, the least crowded on ties (NSGA-II's order).
+    pub fn with_objectives(mut self, objectives: Vec<Objective>) -> Self {
+        if objectives.len() >= 2 {
+            self.objectives = objectives;
+        }
+        self
+    }
+
+    /// The tournament winner among the population members `picks`.
+    fn winner(&self, picks: &[usize]) -> Option<usize> {
+        if self.objectives.is_empty() || self.points.len() != self.population.len() {
+            return picks.iter().copied().max_by(|&a, &b| {
+                let (x, y) = (&self.population[a].1, &self.population[b].1);
+                x.total_cmp(y)
+            });
+        }
+        let points: Vec<Vec<f64>> = self.points.iter().cloned().collect();
+        let rank = pareto::ranks(&points);
+        let mut crowd = vec![0.0; points.len()];
+        let top = rank.iter().copied().max().unwrap_or(0);
+        for r in 0..=top {
+            let members: Vec<usize> = (0..points.len()).filter(|&i| rank[i] == r).collect();
+            for (k, d) in pareto::crowding(&points, &members).into_iter().enumerate() {
+                crowd[members[k]] = d;
+            }
+        }
+        picks.iter().copied().min_by(|&a, &b| {
+            rank[a]
+                .cmp(&rank[b])
+                .then_with(|| crowd[b].total_cmp(&crowd[a]))
+        })
     }
 
     /// Consult `screen` for the warm-up (`warmup` above 0) and to choose
@@ -123,7 +171,7 @@ impl RegularizedEvolution {
                 break;
             }
             let a = self.space.random(ctx.rng);
-            if !ctx.is_seen(&a) && hashes.insert(a.hash()) {
+            if ctx.admits(&a) && hashes.insert(a.hash()) {
                 drawn.push(a);
             }
         }
@@ -168,7 +216,7 @@ impl RegularizedEvolution {
         };
         let k = self.settings.screen_mutations;
         let Some(screen) = self.screen.as_mut().filter(|_| k > 1) else {
-            return Ok(plain(parent.mutate(ctx.rng)));
+            return Ok(plain(ctx.mutate_within(parent)));
         };
         let mut kids: Vec<Arch> = Vec::new();
         let mut hashes = HashSet::new();
@@ -181,7 +229,7 @@ impl RegularizedEvolution {
             if first.is_none() {
                 first = Some(c.clone());
             }
-            if !ctx.is_seen(&c) && hashes.insert(c.hash()) {
+            if ctx.admits(&c) && hashes.insert(c.hash()) {
                 kids.push(c);
             }
         }
@@ -190,7 +238,7 @@ impl RegularizedEvolution {
             let child = kids
                 .pop()
                 .or(first)
-                .unwrap_or_else(|| parent.mutate(ctx.rng));
+                .unwrap_or_else(|| ctx.mutate_within(parent));
             return Ok(plain(child));
         }
         let (best, scores) = pick_best(screen.as_mut(), &kids)?;
@@ -221,7 +269,7 @@ impl Strategy for RegularizedEvolution {
             self.warm_up(ctx)?;
         }
         while let Some((arch, origin)) = self.queue.pop_front() {
-            if !ctx.is_seen(&arch) {
+            if ctx.admits(&arch) {
                 let op = if origin.starts_with("seed") {
                     "seed"
                 } else {
@@ -232,7 +280,7 @@ impl Strategy for RegularizedEvolution {
         }
         if self.population.len() < self.settings.population {
             return Ok(Proposal::new(
-                self.space.random(ctx.rng),
+                ctx.random_within(self.space),
                 "random (filling the population)",
             )
             .by("random"));
@@ -240,22 +288,29 @@ impl Strategy for RegularizedEvolution {
         let picks = ctx
             .rng
             .sample_indices(self.population.len(), self.settings.sample);
-        let parent = picks
-            .iter()
-            .filter_map(|&i| self.population.get(i))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+        let parent = self
+            .winner(&picks)
+            .and_then(|i| self.population.get(i))
             .cloned();
         match parent {
             Some((p, score)) => self.child_of(ctx, &p, score),
-            None => Ok(Proposal::new(self.space.random(ctx.rng), "random")),
+            None => Ok(Proposal::new(ctx.random_within(self.space), "random")),
         }
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
         if let Some(s) = obs.score.filter(|s| s.is_finite()) {
+            if !self.objectives.is_empty() {
+                // A member without its costs cannot be placed on the front.
+                let Some(p) = point(&self.objectives, s, obs.cost.as_ref()) else {
+                    return;
+                };
+                self.points.push_back(p);
+            }
             self.population.push_back((obs.arch.clone(), s));
             while self.population.len() > self.settings.population {
                 self.population.pop_front();
+                self.points.pop_front();
             }
         }
     }
@@ -274,6 +329,7 @@ impl Strategy for RegularizedEvolution {
                 .collect(),
             warmed: self.warmed,
             screened: self.screened,
+            points: self.points.iter().cloned().collect(),
         };
         StrategyState::encode(&saved).unwrap_or_default()
     }
@@ -299,6 +355,7 @@ impl Strategy for RegularizedEvolution {
         self.queue = queue;
         self.warmed = saved.warmed;
         self.screened = saved.screened;
+        self.points = saved.points.into_iter().collect();
         Ok(())
     }
 
@@ -326,6 +383,8 @@ mod tests {
             score: s,
             evaluation: None,
             params: None,
+            refused: None,
+            cost: None,
         }
     }
 

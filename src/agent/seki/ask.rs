@@ -90,14 +90,14 @@ impl SekiAgent {
         if let Some(p) = parent.and_then(|p| self.space.parse(p).ok()) {
             for _ in 0..MUTATION_TRIES {
                 let a = p.mutate(ctx.rng);
-                if !ctx.is_seen(&a) {
+                if ctx.admits(&a) {
                     return (a, Some(p.hash()));
                 }
             }
         }
         let mut a = self.space.random(ctx.rng);
         for _ in 1..RANDOM_TRIES {
-            if !ctx.is_seen(&a) {
+            if ctx.admits(&a) {
                 break;
             }
             a = self.space.random(ctx.rng);
@@ -177,20 +177,23 @@ impl SekiAgent {
             // Every architecture of the reply, in order: the seen ones are
             // duplicates, the first novel one is proposed and the other novel
             // ones wait their turn.
-            let (novel, seen) = match extract_all(self.space, &resp.text) {
+            let (novel, seen, over) = match extract_all(self.space, &resp.text) {
                 Ok(all) => {
                     let mut novel: Vec<Arch> = Vec::new();
                     let mut seen: Vec<Arch> = Vec::new();
+                    let mut over: Vec<(Arch, String)> = Vec::new();
                     for a in all {
                         if ctx.is_seen(&a) {
                             seen.push(a);
+                        } else if let Some(why) = ctx.budget().and_then(|b| b.check(&a).refused) {
+                            over.push((a, why));
                         } else if !novel.contains(&a) {
                             novel.push(a);
                         }
                     }
-                    (Ok(novel), seen)
+                    (Ok(novel), seen, over)
                 }
-                Err(e) => (Err(e), Vec::new()),
+                Err(e) => (Err(e), Vec::new(), Vec::new()),
             };
             for a in &seen {
                 self.state.counters.llm_duplicates += 1;
@@ -202,10 +205,22 @@ impl SekiAgent {
                     error: None,
                 });
             }
+            for (a, why) in &over {
+                self.state.counters.over_budget += 1;
+                self.events.push(AgentEvent::Parse {
+                    stage: step.clone(),
+                    outcome: ParseOutcome::OverBudget,
+                    repairs: None,
+                    arch: Some(a.to_text()),
+                    error: Some(why.clone()),
+                });
+            }
             match novel {
                 Ok(novel) if novel.is_empty() => {
                     if duplicates >= self.cfg.max_duplicate_retries {
-                        break format!("still a duplicate after {duplicates} re-asks");
+                        break format!(
+                            "still a duplicate or over budget after {duplicates} re-asks"
+                        );
                     }
                     duplicates += 1;
                     messages.push(Message::assistant(resp.text));
@@ -214,9 +229,16 @@ impl SekiAgent {
                         .map(|a| show(self.space, &a.to_text()))
                         .collect::<Vec<_>>()
                         .join("; ");
-                    messages.push(Message::user(
-                        self.render(&step, json!({"duplicate": shown}))?,
-                    ));
+                    let over_shown = over
+                        .iter()
+                        .map(|(a, why)| format!("{} ({why})", show(self.space, &a.to_text())))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let extra = json!({
+                        "duplicate": (!shown.is_empty()).then_some(shown),
+                        "over_budget": (!over_shown.is_empty()).then_some(over_shown),
+                    });
+                    messages.push(Message::user(self.render(&step, extra)?));
                 }
                 Ok(novel) => {
                     let mut novel = novel.into_iter();

@@ -91,6 +91,10 @@ struct Counters {
     /// Proposals a screen chose among several candidates.
     #[serde(default, skip_serializing_if = "is_zero")]
     screened: u64,
+    /// Architectures of replies over the session's hard budgets (the model
+    /// was asked again, told why).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    over_budget: u64,
     usage: BTreeMap<String, StageUsage>,
 }
 
@@ -198,6 +202,13 @@ pub struct SekiAgent {
     /// Random architectures a screen ranks for each bootstrap seed (0: the
     /// seed is one random architecture).
     screen_warmup: usize,
+    /// The session's hard budgets, as the last proposal saw them (prompts
+    /// state them and each architecture's cost).
+    budget: Option<crate::eval::Budget>,
+    /// Why the outcome being observed was refused, if it was.
+    refused: Option<String>,
+    /// A Pareto search's objectives (empty: accuracy alone).
+    objectives: Vec<crate::eval::Objective>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -299,6 +310,9 @@ impl SekiAgent {
             extras: Vec::new(),
             screen: None,
             screen_warmup: 0,
+            budget: None,
+            refused: None,
+            objectives: Vec::new(),
         })
     }
 
@@ -337,7 +351,7 @@ impl SekiAgent {
                 break;
             }
             let a = self.space.random(ctx.rng);
-            if !ctx.is_seen(&a) && seen.insert(a.hash()) {
+            if ctx.admits(&a) && seen.insert(a.hash()) {
                 archs.push(a);
             }
         }
@@ -503,7 +517,40 @@ impl SekiAgent {
             .cloned()
             .collect();
         v.sort_by(|a, b| b.score.total_cmp(&a.score));
+        if self.objectives.len() >= 2 {
+            // A Pareto search: the front first, then the next fronts; by
+            // score within each.
+            let points: Option<Vec<Vec<f64>>> = v.iter().map(|e| self.point_of(e)).collect();
+            if let Some(points) = points {
+                let rank = crate::pareto::ranks(&points);
+                let mut order: Vec<usize> = (0..v.len()).collect();
+                order.sort_by_key(|&i| rank[i]);
+                v = order
+                    .into_iter()
+                    .filter_map(|i| v.get(i).cloned())
+                    .collect();
+            }
+        }
         v
+    }
+
+    /// A pool entry's point in objective space (every coordinate
+    /// minimised), from its score and its cost.
+    fn point_of(&self, e: &PoolEntry) -> Option<Vec<f64>> {
+        let b = self.budget.as_ref()?;
+        let a = self.space.parse(&e.arch).ok()?;
+        let c = b.model.cost(&a).ok()?;
+        crate::eval::cost::point(&self.objectives, e.score, Some(&c))
+    }
+
+    /// Work on the Pareto front of `objectives` (two or three): the
+    /// inspiration's top-k are the front first, and prompts ask for cells
+    /// that extend it.
+    pub fn with_objectives(mut self, objectives: Vec<crate::eval::Objective>) -> Self {
+        if objectives.len() >= 2 {
+            self.objectives = objectives;
+        }
+        self
     }
 
     /// Up to `k` entries of other protocols, best first within each
@@ -565,7 +612,7 @@ impl SekiAgent {
             let Ok(arch) = self.space.parse(&q.arch) else {
                 continue;
             };
-            if ctx.is_seen(&arch) {
+            if !ctx.admits(&arch) {
                 continue;
             }
             let p = Proposal {
@@ -597,7 +644,7 @@ impl SekiAgent {
             let Ok(a) = self.space.parse(&e.arch) else {
                 continue;
             };
-            if ctx.is_seen(&a) || !hashes.insert(a.hash()) {
+            if !ctx.admits(&a) || !hashes.insert(a.hash()) {
                 continue;
             }
             picks.push(Queued {
@@ -684,9 +731,10 @@ impl SekiAgent {
         parent_score: f64,
         parent_se: Option<f64>,
     ) {
-        let outcome = match entry {
-            Some(e) => self.judge_child(e, parent_score, parent_se),
-            None => "the evaluation failed".into(),
+        let outcome = match (entry, &self.refused) {
+            (Some(e), _) => self.judge_child(e, parent_score, parent_se),
+            (None, Some(why)) => format!("refused without evaluation: over the budget ({why})"),
+            (None, None) => "the evaluation failed".into(),
         };
         let Some(l) = self.state.lines.get_mut(line) else {
             return;
@@ -728,6 +776,9 @@ impl Strategy for SekiAgent {
     }
 
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
+        if self.budget.is_none() {
+            self.budget = ctx.budget().cloned();
+        }
         if let Some((p, line, what)) = self.next_queued(ctx) {
             self.awaits(&p, line, what);
             return Ok(p);
@@ -752,7 +803,7 @@ impl Strategy for SekiAgent {
                         .ok()
                         .map(|a| (e.id.clone(), a, e.other_protocol))
                 })
-                .find(|(_, a, _)| !ctx.is_seen(a));
+                .find(|(_, a, _)| ctx.admits(a));
             let p = match seed {
                 Some((id, arch, other_protocol)) => {
                     if other_protocol {
@@ -798,6 +849,7 @@ impl Strategy for SekiAgent {
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
+        self.refused = obs.refused.map(str::to_string);
         let own_scores: Vec<f64> = self
             .state
             .known
@@ -1114,6 +1166,8 @@ mod tests {
                 score: Some(score),
                 evaluation: Some(n),
                 params: None,
+                refused: None,
+                cost: None,
             });
             a.state.lines[0].history.last().unwrap().outcome.clone()
         };
@@ -1183,6 +1237,8 @@ mod tests {
             score: Some(50.0 + n as f64),
             evaluation: Some(n),
             params: None,
+            refused: None,
+            cost: None,
         });
     }
 

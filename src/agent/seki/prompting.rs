@@ -46,6 +46,19 @@ impl SekiAgent {
             "space": self.space_ctx(),
             "insights": self.active_insights(),
             "duplicate": Value::Null,
+            "over_budget": Value::Null,
+            "budget": self
+                .budget
+                .as_ref()
+                .map(|b| b.constraints.describe())
+                .filter(|d| !d.is_empty()),
+            "objectives": (self.objectives.len() >= 2).then(|| {
+                self.objectives
+                    .iter()
+                    .map(|o| o.spec())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
             "candidates": self.candidates(),
         })
     }
@@ -74,7 +87,15 @@ impl SekiAgent {
             "se": e.se,
             "score_label": e.score_label,
             "params": e.params,
+            "cost": self.cost_text(&e.arch),
         })
+    }
+
+    /// An architecture's cost in words, when the session has budgets.
+    fn cost_text(&self, arch: &str) -> Option<String> {
+        let b = self.budget.as_ref()?;
+        let a = self.space.parse(arch).ok()?;
+        b.model.cost(&a).ok().map(|c| c.describe())
     }
 
     /// The last `agent.history` refinements of `line` and their outcomes.

@@ -116,7 +116,7 @@ impl SekiAgent {
             let child = parent.mutate(ctx.rng);
             let cv = violations(&child);
             // Inside the pruned space, or closer to it than the parent.
-            if !ctx.is_seen(&child)
+            if ctx.admits(&child)
                 && (cv == 0 || cv < pv)
                 && !found.iter().any(|p| p.arch.hash() == child.hash())
             {

@@ -146,7 +146,7 @@ impl SekiAgent {
             let want = self.cfg.ranked_candidates.clamp(2, 26);
             for _ in 0..want * 20 {
                 let m = p.mutate(ctx.rng);
-                if !ctx.is_seen(&m) && !cands.iter().any(|c| c.hash() == m.hash()) {
+                if ctx.admits(&m) && !cands.iter().any(|c| c.hash() == m.hash()) {
                     cands.push(m);
                     if cands.len() == want {
                         break;
@@ -255,8 +255,7 @@ impl SekiAgent {
             let (a, b) = (&archs[i], &archs[j]);
             for _ in 0..10 {
                 if let Some(child) = a.crossover(b, ctx.rng) {
-                    if !ctx.is_seen(&child) && !found.iter().any(|p| p.arch.hash() == child.hash())
-                    {
+                    if ctx.admits(&child) && !found.iter().any(|p| p.arch.hash() == child.hash()) {
                         found.push(
                             Proposal::from_parent(
                                 child,

@@ -129,15 +129,18 @@ pub fn strategy(
             let mut rea = cfg.strategy.rea;
             rea.warmup = cfg.search.screen.warmup;
             return Ok(Box::new(
-                strategy::RegularizedEvolution::new(cfg.search.space, rea).with_screen(screen),
+                strategy::RegularizedEvolution::new(cfg.search.space, rea)
+                    .with_screen(screen)
+                    .with_objectives(cfg.search.objectives.clone()),
             ));
         }
     }
     if cfg.search.strategy != StrategyKind::Seki {
-        return Ok(strategy::build(
+        return Ok(strategy::build_with(
             cfg.search.strategy,
             cfg.search.space,
             cfg.strategy.rea,
+            &cfg.search.objectives,
         )?);
     }
     let kb = knowledge_base_to_read(&cfg.kb)?;
@@ -148,7 +151,8 @@ pub fn strategy(
         evaluator,
         kb.as_ref(),
         models(cfg, llm)?,
-    )?;
+    )?
+    .with_objectives(cfg.search.objectives.clone());
     Ok(match screen {
         Some(screen) => Box::new(
             agent
@@ -157,6 +161,33 @@ pub fn strategy(
         ),
         None => Box::new(agent),
     })
+}
+
+/// The hard budgets `[search.constraints]` sets, with the cost model of
+/// the configured evaluator (which a Pareto search's `search.objectives`
+/// need too); `None` without either. A budget no
+/// architecture of the space meets is refused here, before anything runs:
+/// `invalid` makes the error for the key (`search.constraints.max_params`)
+/// with the smallest figure the space can reach.
+pub fn budget(
+    cfg: &Config,
+    invalid: &dyn Fn(&str, String) -> crate::config::ConfigError,
+) -> Result<Option<eval::Budget>, SessionError> {
+    let constraints = cfg.search.constraints;
+    let objectives = &cfg.search.objectives;
+    if constraints.is_empty() && objectives.is_empty() {
+        return Ok(None);
+    }
+    let model = eval::CostModel::for_evaluator(
+        cfg.search.evaluator,
+        &cfg.evaluator,
+        constraints.needs_latency() || objectives.contains(&eval::Objective::Latency),
+    )?;
+    let budget = eval::Budget { constraints, model };
+    budget
+        .reachable(cfg.search.space)
+        .map_err(|(key, msg)| invalid(&format!("search.constraints.{key}"), msg))?;
+    Ok(Some(budget))
 }
 
 /// The zero-cost screen `[search.screen]` asks for: a `seki proxy zc` scores

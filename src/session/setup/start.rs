@@ -6,7 +6,7 @@
 //! an interrupt flag, runs it and prints.
 
 use super::provenance::{Check, Compare, Provenance, ProvenanceError, PROVENANCE};
-use super::{evaluator, strategy, LlmSource};
+use super::{budget, evaluator, strategy, LlmSource};
 use crate::agent::{initial_state, recording_from_journal, used_before_resume};
 use crate::config::{Config, KbRecords, Loaded};
 use crate::executor::{self, Inline};
@@ -164,7 +164,8 @@ pub fn fresh<'e>(
     recording: Option<Vec<Recorded>>,
 ) -> Result<Session<'e>, SetupError> {
     let cfg = &loaded.config;
-    let spec = Spec::from_config(cfg);
+    let mut spec = Spec::from_config(cfg);
+    spec.budget = budget(cfg, &|key, msg| loaded.invalid(key, msg))?;
     let evaluator = evaluator(cfg)?;
     let kb = knowledge_base_to_write(cfg, None)?;
     let id = run_dir::new_session_id(run_path);
@@ -184,6 +185,20 @@ pub fn fresh<'e>(
     let session = Session::create_with(spec, strategy, run.clone(), &loaded.to_toml(), exec)?;
     run.write_json(PROVENANCE, &provenance)?;
     Ok(attach(session, kb)?)
+}
+
+/// An error about `key` of the config snapshot in the run directory `dir`.
+pub(crate) fn snapshot_invalid(
+    dir: &Path,
+    key: &str,
+    message: String,
+) -> crate::config::ConfigError {
+    crate::config::ConfigError::Invalid {
+        path: dir.join(run_dir::CONFIG).display().to_string(),
+        line: String::new(),
+        key: key.to_string(),
+        message,
+    }
 }
 
 /// What a resumed or replayed session compares: the knowledge base only
@@ -328,14 +343,17 @@ pub fn replay<'e>(original: &Path, run_dir: Option<&Path>) -> Result<Replay<'e>,
         name.push("-replay");
         PathBuf::from(name)
     });
+    let budget = budget(&cfg, &|key, msg| snapshot_invalid(original, key, msg))?;
     let evaluator = evaluator(&cfg)?;
     let strategy = strategy(&cfg, &orig.session_id(), &evaluator.info(), &replies)?;
     let now = Provenance::of(&cfg, false)?;
     let provenance = Provenance::check(original, &now, compare)?;
     let run = RunDir::create(&run_path)?;
     let snapshot = toml::to_string_pretty(&cfg).map_err(SetupError::SnapshotText)?;
+    let mut spec = Spec::from_config(&cfg);
+    spec.budget = budget;
     let mut session = Session::create_with(
-        Spec::from_config(&cfg),
+        spec,
         strategy,
         run.clone(),
         &snapshot,
