@@ -677,8 +677,9 @@ pub fn true_front(
         .map_err(|e| SessionError::Eval(e.into()))?;
     let reference = crate::eval::cost::reference(objectives, &ceiling);
     let mut pts = Vec::new();
-    for r in table.rows() {
-        let Some(cell) = crate::space::Nb201Cell::from_code(r.index) else {
+    // Row k is the cell of code k.
+    for (code, r) in table.rows().iter().enumerate() {
+        let Some(cell) = crate::space::Nb201Cell::from_code(code) else {
             continue;
         };
         let fit = budget.check(&crate::space::Arch::Nb201(cell));

@@ -221,10 +221,12 @@ pub fn run_nb201(
 /// The table's best cell (by 200-epoch test accuracy) within `budget`: the
 /// cells are checked best first until one fits.
 pub fn best_within(table: &Nb201Table, budget: &Budget) -> Option<BestWithin> {
-    let mut rows: Vec<&crate::eval::nb201_table::Row> = table.rows().iter().collect();
-    rows.sort_by(|a, b| b.test_200ep.total_cmp(&a.test_200ep));
-    for (i, r) in rows.iter().enumerate() {
-        let Some(cell) = crate::space::Nb201Cell::from_code(r.index) else {
+    // Row k is the cell of code k.
+    let mut rows: Vec<(usize, &crate::eval::nb201_table::Row)> =
+        table.rows().iter().enumerate().collect();
+    rows.sort_by(|a, b| b.1.test_200ep.total_cmp(&a.1.test_200ep));
+    for (i, (code, r)) in rows.iter().enumerate() {
+        let Some(cell) = crate::space::Nb201Cell::from_code(*code) else {
             continue;
         };
         let arch = crate::space::Arch::Nb201(cell);

@@ -420,23 +420,27 @@ impl CostModel {
         self.latency
     }
 
-    /// Remember a cost measured earlier (a resumed session's journal), so
-    /// that it is not measured again.
-    pub fn remember(&self, hash: &str, cost: Cost) {
+    /// Remember the cost of the architecture written `arch` (its text
+    /// form), measured earlier (a resumed session's journal), so that it is
+    /// not measured again.
+    pub fn remember(&self, arch: &str, cost: Cost) {
         if let Ok(mut m) = self.memo.lock() {
-            m.insert(hash.to_string(), cost);
+            m.insert(arch.to_string(), cost);
         }
     }
 
-    /// The cost of `arch`: from the memo, or measured now.
+    /// The cost of `arch`: from the memo, or measured now. Kept by the
+    /// architecture's exact text, not its canonical hash: two cells that
+    /// compute the same function (an op on an edge whose output is never
+    /// used) still carry different weights.
     pub fn cost(&self, arch: &Arch) -> Result<Cost, CandleError> {
-        let hash = arch.hash();
-        let known = self.memo.lock().ok().and_then(|m| m.get(&hash).copied());
+        let key = arch.to_text();
+        let known = self.memo.lock().ok().and_then(|m| m.get(&key).copied());
         if let Some(c) = known.filter(|c| c.latency_ms.is_some() || !self.latency) {
             return Ok(c);
         }
         let cost = self.measure(arch)?;
-        self.remember(&hash, cost);
+        self.remember(&key, cost);
         Ok(cost)
     }
 

@@ -306,7 +306,7 @@ impl<'e> Session<'e> {
     pub(super) fn remember_cost(&self, step: &Step) {
         if let Some(b) = &self.budget {
             if let Some(c) = crate::eval::Cost::from_metrics(&step.result.metrics) {
-                b.model.remember(&step.proposal.hash, c);
+                b.model.remember(&step.proposal.arch, c);
             }
         }
     }

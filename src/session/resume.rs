@@ -165,7 +165,7 @@ impl<'e> Session<'e> {
                     ..
                 } => {
                     if let (Some(b), Some(c)) = (s.budget.as_ref(), cost) {
-                        b.model.remember(&proposal.hash, c);
+                        b.model.remember(&proposal.arch, c);
                     }
                     s.refused += 1;
                     s.consecutive_duplicates += 1;
