@@ -56,18 +56,17 @@ fn every_strategy_evaluates_only_cells_within_the_budget() {
         let steps = events(&d.path().join(strategy), "evaluation");
         assert_eq!(steps.len(), 40);
         for e in &steps {
-            let p = e["result"]["metrics"]["params"].as_f64().unwrap();
+            let p = e["metrics"]["params"].as_f64().unwrap();
             assert!(p <= 400_000.0, "{strategy} evaluated {p} params: {e}");
-            assert!(e["result"]["metrics"]["flops"].as_f64().unwrap() > 0.0);
+            assert!(e["metrics"]["flops"].as_f64().unwrap() > 0.0);
         }
         let best = s["best"]["metrics"]["params"].as_f64().unwrap();
         assert!(best <= 400_000.0);
     }
 }
 
-/// Without a budget the same seed evaluates the same cells as ever (the
-/// random stream is untouched), and some of them are over 0.4M: the
-/// budget above is what kept them out.
+/// Without budgets or objectives nothing is measured: the table's
+/// evaluations carry no cost, as before.
 #[test]
 fn without_a_budget_nothing_changes() {
     let d = tempfile::tempdir().unwrap();
@@ -78,9 +77,10 @@ fn without_a_budget_nothing_changes() {
     );
     assert!(s.get("budget").is_none(), "{s}");
     let steps = events(&d.path().join("free"), "evaluation");
+    assert_eq!(steps.len(), 40);
     assert!(steps
         .iter()
-        .all(|e| e["result"]["metrics"].get("params").is_none()));
+        .all(|e| e["metrics"].is_object() && e["metrics"].get("params").is_none()));
 }
 
 /// A budget refused at load: zero or negative, one no cell meets (with the
@@ -172,4 +172,92 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
     let hv = f["hypervolume"].as_f64().unwrap();
     assert!(hv > 0.0 && hv < 1.0, "{f}");
     assert_eq!(f["reference"][0], 100.0);
+}
+
+/// The agent under a budget (on the score-blind stand-in, whose replies are
+/// random cells): it evaluates only cells within it, its prompts state the
+/// budget and each shown cell's cost, and replies whose cells are all over
+/// it are answered with which were refused and why.
+#[test]
+fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("blind.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[evaluator.nb201]\ntable = \"{}\"\n[kb]\ndir = \"kb\"\n[llm]\ndefault_profile = \"b\"\n[llm.profiles.b]\nkind = \"blind\"\nseed = 3\n",
+            table().display()
+        ),
+    )
+    .unwrap();
+    let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
+        .current_dir(d.path())
+        .args(["--config", cfg.to_str().unwrap()])
+        .args([
+            "search",
+            "--strategy",
+            "seki",
+            "--space",
+            "nb201",
+            "--evaluator",
+            "nb201",
+            "--budget",
+            "15",
+            "--seed",
+            "2",
+            "--max-params",
+            "0.2M",
+            "--kb-records",
+            "none",
+            "--run-dir",
+            "s",
+            "-q",
+            "--json",
+        ]));
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["evaluations"], 15, "{s}");
+    for e in events(&d.path().join("s"), "evaluation") {
+        assert!(e["metrics"]["params"].as_f64().unwrap() <= 200_000.0, "{e}");
+    }
+    let journal = std::fs::read_to_string(d.path().join("s/journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("Hard budget: params ≤ 0.200M"),
+        "the system prompt states it"
+    );
+    assert!(
+        journal.contains("M params, "),
+        "shown cells carry their cost"
+    );
+    assert!(
+        journal.contains("Over the hard budget (params ≤ 0.200M), refused without evaluation"),
+        "a reply over budget is answered"
+    );
+    assert!(journal.contains("\"outcome\":\"over_budget\""));
+}
+
+/// A constrained session killed mid-journal resumes to the same end as an
+/// uninterrupted one, its costs read back from the journal.
+#[test]
+fn a_constrained_session_resumes_to_the_same_end() {
+    let d = tempfile::tempdir().unwrap();
+    let args = [
+        "--strategy",
+        "rea",
+        "--budget",
+        "30",
+        "--max-params",
+        "0.4M",
+        "--objectives",
+        "accuracy:max,flops:min",
+    ];
+    let whole = search(d.path(), "whole", &args);
+    cut_run(&d.path().join("whole"), &d.path().join("cut"), 17, 0.5);
+    let out = ok(seki(d.path()).args(["search", "--resume", "cut", "-q", "--json"]));
+    let resumed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        evaluated(&d.path().join("whole")),
+        evaluated(&d.path().join("cut"))
+    );
+    assert_eq!(whole["front"], resumed["front"]);
+    assert_eq!(whole["best"]["arch"], resumed["best"]["arch"]);
 }

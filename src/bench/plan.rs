@@ -210,10 +210,12 @@ pub fn run_nb201(
     Ok(Nb201Bench {
         dataset: display_dataset(table.dataset()),
         best_test: table.best_test(),
-        budget: budget.map(|b| BenchBudget {
-            constraints: b.constraints.describe(),
-            best_within: within,
-        }),
+        budget: budget
+            .filter(|b| !b.constraints.is_empty())
+            .map(|b| BenchBudget {
+                constraints: b.constraints.describe(),
+                best_within: within,
+            }),
         results,
     })
 }

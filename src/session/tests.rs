@@ -45,6 +45,8 @@ fn spec(strategy: StrategyKind, budget: usize, seed: u64) -> Spec {
         max_cost_usd: 0.0,
         kb_records: KbRecords::None,
         contenders: Default::default(),
+        budget: None,
+        objectives: Vec::new(),
     }
 }
 
@@ -281,4 +283,60 @@ fn the_agent_with_one_island_and_one_slot_is_unchanged() {
         .unwrap()
     };
     assert_eq!(archs(&steps(None)), archs(&steps(Some(1))));
+}
+
+/// Proposes the same architecture every time.
+struct Always(Arch);
+
+impl Strategy for Always {
+    fn name(&self) -> &'static str {
+        "always"
+    }
+    fn propose(
+        &mut self,
+        _ctx: &mut Context<'_>,
+    ) -> Result<crate::strategy::Proposal, StrategyError> {
+        Ok(crate::strategy::Proposal::new(self.0.clone(), "fixed"))
+    }
+    fn observe(&mut self, obs: &Observation<'_>) {
+        assert!(obs.refused.is_some_and(|r| r.contains("max_params")));
+        assert!(obs.cost.is_some_and(|c| c.params > 100_000));
+    }
+    fn state(&self) -> crate::record::StrategyState {
+        crate::record::StrategyState::none()
+    }
+    fn restore(&mut self, _: &crate::record::StrategyState) -> Result<(), StrategyError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn proposals_over_budget_are_refused_without_an_evaluation() {
+    let mut ev = HashScore;
+    let mut s = spec(StrategyKind::Random, 10, 1);
+    s.max_consecutive_duplicates = 5;
+    let model = crate::eval::CostModel::for_evaluator(
+        crate::eval::EvaluatorKind::Candle,
+        &crate::eval::EvaluatorConfig::default(),
+        false,
+    )
+    .unwrap();
+    s.budget = Some(crate::eval::Budget {
+        constraints: crate::eval::Constraints {
+            max_params: Some(100_000.0),
+            ..Default::default()
+        },
+        model,
+    });
+    let big = crate::eval::cost::costliest(Space::Nb201);
+    let summary = Session::in_memory(s, Box::new(Always(big)), &mut ev)
+        .run()
+        .unwrap();
+    assert_eq!(summary.evaluations, 0);
+    assert_eq!(summary.budget.as_ref().map(|b| b.refused), Some(5));
+    assert!(
+        summary.stop_reason.contains("over budget"),
+        "{}",
+        summary.stop_reason
+    );
 }
