@@ -62,6 +62,8 @@ fn every_strategy_evaluates_only_cells_within_the_budget() {
         }
         let best = s["best"]["metrics"]["params"].as_f64().unwrap();
         assert!(best <= 400_000.0);
+        let md = std::fs::read_to_string(d.path().join(strategy).join("report.md")).unwrap();
+        assert!(md.contains("## Budget\n\nparams ≤ 0.400M"), "{md}");
     }
 }
 
@@ -172,6 +174,10 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
     let hv = f["hypervolume"].as_f64().unwrap();
     assert!(hv > 0.0 && hv < 1.0, "{f}");
     assert_eq!(f["reference"][0], 100.0);
+    let md = std::fs::read_to_string(d.path().join("mo/report.md")).unwrap();
+    assert!(md.contains("## Pareto front"), "{md}");
+    let html = std::fs::read_to_string(d.path().join("mo/report.html")).unwrap();
+    assert!(html.contains("<h2>Pareto front</h2>"));
 }
 
 /// The agent under a budget (on the score-blind stand-in, whose replies are

@@ -385,6 +385,7 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
     }
     s.push_str("</div><p class=\"muted\">Every architecture in the tables below opens as a diagram with its <b>cell</b> button.</p></section>\n");
     contenders_section(&mut s, v);
+    budget_section(&mut s, v);
     page.push(&s);
     lineage_section(page, v, ops);
     size_section(page, v);
@@ -397,6 +398,46 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
 }
 
 /// The re-evaluated contenders (from the summary), when there are any.
+/// The session's hard budgets and its Pareto front, when it had them.
+fn budget_section(s: &mut String, v: &View) {
+    let Some(summary) = v.run.summary.as_ref() else {
+        return;
+    };
+    if let Some(b) = &summary.budget {
+        let _ = write!(
+            s,
+            "<section class=\"card\" id=\"r{}-budget\"><h2>Budget</h2><p>{} (costs of {}); every evaluated architecture is within it; {} proposals over it were refused without an evaluation.</p></section>",
+            v.k,
+            escape(&b.constraints.describe()),
+            escape(&b.measured_on),
+            b.refused
+        );
+    }
+    if let Some(f) = &summary.front {
+        let _ = write!(
+            s,
+            "<section class=\"card\" id=\"r{}-front\"><h2>Pareto front</h2><p class=\"meta\">{} non-dominated of {} evaluations ({}); hypervolume {:.4} of the reference box (every coordinate minimised: error %, then the costs) {}.</p><table class=\"front\"><tr><th>evaluation</th><th>score ± SE</th><th>cost</th><th>test accuracy (reported only)</th></tr>",
+            v.k,
+            f.points.len(),
+            summary.evaluations,
+            escape(&f.objectives.join(", ")),
+            f.hypervolume,
+            escape(&format!("{:?}", f.reference))
+        );
+        for p in &f.points {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                p.evaluation,
+                escape(&crate::stats::with_se(p.score, p.score_se)),
+                escape(&p.cost.describe()),
+                p.test_accuracy.map_or("-".into(), |t| format!("{t:.2}"))
+            );
+        }
+        s.push_str("</table></section>");
+    }
+}
+
 fn contenders_section(s: &mut String, v: &View) {
     let Some(summary) = v.run.summary.as_ref() else {
         return;

@@ -285,6 +285,48 @@ impl Run {
     }
 }
 
+/// The session's hard budgets and its Pareto front, as markdown (empty
+/// when it had neither).
+pub fn budget_markdown(sum: &Summary) -> String {
+    let mut md = String::new();
+    if let Some(b) = &sum.budget {
+        let _ = writeln!(
+            md,
+            "## Budget\n\n{} (costs of {}); every evaluated architecture is within it; {} proposals over it were refused without an evaluation.\n",
+            b.constraints.describe(),
+            b.measured_on,
+            b.refused
+        );
+    }
+    if let Some(f) = &sum.front {
+        let _ = writeln!(
+            md,
+            "## Pareto front\n\n{} non-dominated of {} evaluations ({}); hypervolume {:.4} of the reference box {:?} (every coordinate minimised: error %, then the costs).\n",
+            f.points.len(),
+            sum.evaluations,
+            f.objectives.join(", "),
+            f.hypervolume,
+            f.reference
+        );
+        let _ = writeln!(
+            md,
+            "| evaluation | score ± SE | cost | test accuracy (reported only) |\n| ---: | ---: | --- | ---: |"
+        );
+        for p in &f.points {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                p.evaluation,
+                stats::with_se(p.score, p.score_se),
+                p.cost.describe(),
+                fmt_opt(p.test_accuracy, 2)
+            );
+        }
+        md.push('\n');
+    }
+    md
+}
+
 /// Indices of the points no other point beats on both score (higher) and
 /// parameters (fewer).
 pub fn pareto_front(points: &[(f64, f64, usize)]) -> Vec<usize> {
@@ -425,6 +467,9 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
             let _ = writeln!(md, "\n{note}.");
         }
         md.push('\n');
+    }
+    if let Some(sum) = subject.summary.as_ref() {
+        md.push_str(&budget_markdown(sum));
     }
     let _ = writeln!(
         md,
