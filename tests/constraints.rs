@@ -267,3 +267,20 @@ fn a_constrained_session_resumes_to_the_same_end() {
     assert_eq!(whole["front"], resumed["front"]);
     assert_eq!(whole["best"]["arch"], resumed["best"]["arch"]);
 }
+
+/// `seki arch --cost` prints a cell's cost without training it: the
+/// benchmark's published figure for the largest NAS-Bench-201 cell.
+#[test]
+fn arch_cost_prints_the_published_figures() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(seki(d.path()).args([
+        "arch",
+        "--space",
+        "nb201",
+        "--cost",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    ]));
+    assert!(out.contains("params   1531546\n"), "{out}");
+    assert!(out.contains("flops    220119680\n"), "{out}");
+    assert!(out.contains("NAS-Bench-201 benchmark network"), "{out}");
+}

@@ -117,7 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(c) => bench::run(cli.config.as_deref(), c),
         Command::Report(a) => run_report(a),
         Command::Serve(a) => serve::run(cli.config.as_deref(), a),
-        Command::Arch(a) => run_arch(a),
+        Command::Arch(a) => run_arch(cli.config.as_deref(), a),
         Command::Space(a) => run_space(a),
         Command::EvalWorker(a) => worker::run_worker(a),
         Command::ZcWorker => {
@@ -179,12 +179,37 @@ pub struct ArchArgs {
     /// Write the output to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Print its cost instead: parameters, FLOPs and batch-1 CPU latency on
+    /// the configured evaluator's network (the nb201 table: the benchmark's;
+    /// a darts cell: the candle evaluator's), without training.
+    #[arg(long, conflicts_with_all = ["svg", "out"])]
+    pub cost: bool,
     /// The architecture, or @FILE to read it from a file.
     pub arch: String,
 }
 
-fn run_arch(a: ArchArgs) -> Result<()> {
+fn run_arch(config: Option<&Path>, a: ArchArgs) -> Result<()> {
     let arch = read_arch_arg(a.space, &a.arch)?;
+    if a.cost {
+        let cfg = load_config(config)?.config;
+        let kind = match a.space {
+            Space::Nb201 => cfg.search.evaluator,
+            Space::Darts => seki::eval::EvaluatorKind::Candle,
+        };
+        let (c, on) = seki::eval::cost::cost_on(kind, &cfg.evaluator, &arch, true)?;
+        println!(
+            "params   {}\nflops    {}\nlatency  {:.3} ms ± {:.3} (median, half the IQR; batch 1, {} threads)\non       {on}",
+            c.params,
+            c.flops,
+            c.latency_ms.unwrap_or(f64::NAN),
+            c.latency_spread_ms.unwrap_or(f64::NAN),
+            match cfg.evaluator.candle.threads {
+                0 => "all".to_string(),
+                n => n.to_string(),
+            }
+        );
+        return Ok(());
+    }
     let text = if a.svg {
         seki::space::diagram::svg(&arch)
     } else {

@@ -502,6 +502,20 @@ impl CostModel {
     }
 }
 
+/// The cost of `arch` on the network of the evaluator `kind` with
+/// `settings` (latency too when `latency`), and that network in words:
+/// what `seki arch --cost` prints.
+pub fn cost_on(
+    kind: EvaluatorKind,
+    settings: &EvaluatorConfig,
+    arch: &Arch,
+    latency: bool,
+) -> Result<(Cost, String), super::EvalError> {
+    let model = CostModel::for_evaluator(kind, settings, latency)?;
+    let cost = model.cost(arch).map_err(super::EvalError::from)?;
+    Ok((cost, model.describe().to_string()))
+}
+
 /// Passes timed for a latency figure (after two warm-up passes).
 const LATENCY_PASSES: usize = 11;
 
