@@ -284,3 +284,40 @@ fn arch_cost_prints_the_published_figures() {
     assert!(out.contains("flops    220119680\n"), "{out}");
     assert!(out.contains("NAS-Bench-201 benchmark network"), "{out}");
 }
+
+/// A latency budget measures each evaluated cell's batch-1 CPU latency
+/// (median and spread) and keeps every one within it; one no cell meets
+/// is refused with the fastest cell's figure.
+#[test]
+fn a_latency_budget_is_measured_and_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let s = search(
+        d.path(),
+        "lat",
+        &[
+            "--strategy",
+            "random",
+            "--budget",
+            "5",
+            "--max-latency-ms",
+            "10000",
+        ],
+    );
+    assert_eq!(s["evaluations"], 5, "{s}");
+    for e in events(&d.path().join("lat"), "evaluation") {
+        let l = e["metrics"]["latency_ms"].as_f64().unwrap();
+        assert!(l > 0.0 && l <= 10000.0, "{e}");
+        assert!(e["metrics"]["latency_spread_ms"].as_f64().unwrap() >= 0.0);
+    }
+    let err = fails(seki(d.path()).args([
+        "search",
+        "--budget",
+        "5",
+        "--kb-records",
+        "none",
+        "--max-latency-ms",
+        "0.000001",
+    ]));
+    assert!(err.contains("search.constraints.max_latency_ms"), "{err}");
+    assert!(err.contains("the fastest"), "{err}");
+}
