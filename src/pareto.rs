@@ -87,19 +87,26 @@ pub fn crowding(points: &[Vec<f64>], members: &[usize]) -> Vec<f64> {
         .first()
         .and_then(|&i| points.get(i))
         .map_or(0, Vec::len);
+    // Coordinate `d` of member `k`.
+    let at = |k: usize, d: usize| {
+        points
+            .get(members[k])
+            .and_then(|p| p.get(d))
+            .copied()
+            .unwrap_or(0.0)
+    };
     for d in 0..dims {
         let mut order: Vec<usize> = (0..m).collect();
-        order.sort_by(|&a, &b| points[members[a]][d].total_cmp(&points[members[b]][d]));
-        let lo = points[members[order[0]]][d];
-        let hi = points[members[order[m - 1]]][d];
-        dist[order[0]] = f64::INFINITY;
-        dist[order[m - 1]] = f64::INFINITY;
-        let range = hi - lo;
+        order.sort_by(|&a, &b| at(a, d).total_cmp(&at(b, d)));
+        let (first, last) = (order[0], order[m - 1]);
+        dist[first] = f64::INFINITY;
+        dist[last] = f64::INFINITY;
+        let range = at(last, d) - at(first, d);
         if range <= 0.0 {
             continue;
         }
         for k in 1..m - 1 {
-            let gap = points[members[order[k + 1]]][d] - points[members[order[k - 1]]][d];
+            let gap = at(order[k + 1], d) - at(order[k - 1], d);
             dist[order[k]] += gap / range;
         }
     }
