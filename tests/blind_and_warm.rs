@@ -6,16 +6,7 @@ use common::*;
 
 /// A config with the blind profile as the default model.
 fn blind_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let cfg = dir.join("blind.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[evaluator.nb201]\ntable = \"{}\"\n[kb]\ndir = \"kb\"\n[llm]\ndefault_profile = \"b\"\n[llm.profiles.b]\nkind = \"blind\"\nseed = 3\n[agent]\ncandidates = 2\n",
-            table().display()
-        ),
-    )
-    .unwrap();
-    cfg
+    common::blind_config(dir, "[agent]\ncandidates = 2\n")
 }
 
 #[test]

@@ -187,15 +187,7 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
 #[test]
 fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("blind.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[evaluator.nb201]\ntable = \"{}\"\n[kb]\ndir = \"kb\"\n[llm]\ndefault_profile = \"b\"\n[llm.profiles.b]\nkind = \"blind\"\nseed = 3\n",
-            table().display()
-        ),
-    )
-    .unwrap();
+    let cfg = blind_config(d.path(), "");
     let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
         .current_dir(d.path())
         .args(["--config", cfg.to_str().unwrap()])

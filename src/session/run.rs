@@ -24,6 +24,18 @@ pub(super) enum Stop {
     Drain(String),
 }
 
+/// A proposal that is not evaluated (a duplicate, one over budget) as the
+/// journal names it.
+fn proposed(p: crate::strategy::Proposal, hash: String) -> Proposed {
+    Proposed {
+        arch: p.arch.to_text(),
+        hash,
+        origin: p.origin,
+        parent: p.parent,
+        operator: p.operator,
+    }
+}
+
 impl<'e> Session<'e> {
     /// Why the session should stop, if it should.
     pub(super) fn stop(&self) -> Option<Stop> {
@@ -175,13 +187,7 @@ impl<'e> Session<'e> {
             });
             tracing::debug!(%hash, of, "duplicate proposal skipped");
             self.journal(&Event::Duplicate {
-                proposal: Proposed {
-                    arch: proposal.arch.to_text(),
-                    hash,
-                    origin: proposal.origin,
-                    parent: proposal.parent,
-                    operator: proposal.operator.clone(),
-                },
+                proposal: proposed(proposal, hash),
                 of,
                 in_flight,
                 state: self.state(),
@@ -202,13 +208,7 @@ impl<'e> Session<'e> {
                 });
                 tracing::debug!(%hash, %reason, "proposal over budget refused");
                 self.journal(&Event::Refused {
-                    proposal: Proposed {
-                        arch: proposal.arch.to_text(),
-                        hash,
-                        origin: proposal.origin,
-                        parent: proposal.parent,
-                        operator: proposal.operator.clone(),
-                    },
+                    proposal: proposed(proposal, hash),
                     cost: fit.cost,
                     reason,
                     state: self.state(),

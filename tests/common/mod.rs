@@ -199,3 +199,18 @@ pub fn journal_so_far(dir: &Path) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// A config (`dir/blind.toml`) with the score-blind stand-in (seed 3) as
+/// the default model, the table and `kb = "kb"`, and the TOML `extra`.
+pub fn blind_config(dir: &Path, extra: &str) -> PathBuf {
+    let cfg = dir.join("blind.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[evaluator.nb201]\ntable = \"{}\"\n[kb]\ndir = \"kb\"\n[llm]\ndefault_profile = \"b\"\n[llm.profiles.b]\nkind = \"blind\"\nseed = 3\n{extra}",
+            table().display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
