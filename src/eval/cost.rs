@@ -560,31 +560,28 @@ fn nb201_shape(dataset: &str) -> InputShape {
 /// The space's cell whose every edge has neither parameters nor
 /// multiply-adds.
 pub fn cheapest(space: Space) -> Arch {
-    let text = match space {
-        Space::Nb201 => "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|".to_string(),
-        Space::Darts => {
-            let cell = "('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1)";
-            format!("Genotype(normal=[{cell}], normal_concat=[2, 3, 4, 5], reduce=[{cell}], reduce_concat=[2, 3, 4, 5])")
-        }
-    };
-    // Both texts are fixed and valid; a failure here is a bug caught by
-    // the tests below, and falls back to a random cell rather than panic.
-    space
-        .parse(&text)
-        .unwrap_or_else(|_| space.random(&mut crate::rng::Rng::seed(0)))
+    uniform(space, "none", "max_pool_3x3")
 }
 
 /// The space's cell with every edge its heaviest convolution.
 pub fn costliest(space: Space) -> Arch {
+    uniform(space, "nor_conv_3x3", "sep_conv_5x5")
+}
+
+/// The space's cell with every edge one op (`nb201` for NAS-Bench-201,
+/// `darts` for both DARTS cells, each node reading nodes 0 and 1).
+fn uniform(space: Space, nb201: &str, darts: &str) -> Arch {
     let text = match space {
         Space::Nb201 => {
-            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|".to_string()
+            format!("|{nb201}~0|+|{nb201}~0|{nb201}~1|+|{nb201}~0|{nb201}~1|{nb201}~2|")
         }
         Space::Darts => {
-            let cell = "('sep_conv_5x5', 0), ('sep_conv_5x5', 1), ('sep_conv_5x5', 0), ('sep_conv_5x5', 1), ('sep_conv_5x5', 0), ('sep_conv_5x5', 1), ('sep_conv_5x5', 0), ('sep_conv_5x5', 1)";
+            let cell = vec![format!("('{darts}', 0), ('{darts}', 1)"); 4].join(", ");
             format!("Genotype(normal=[{cell}], normal_concat=[2, 3, 4, 5], reduce=[{cell}], reduce_concat=[2, 3, 4, 5])")
         }
     };
+    // The texts are fixed and valid; a failure here is a bug caught by the
+    // tests below, and falls back to a random cell rather than panic.
     space
         .parse(&text)
         .unwrap_or_else(|_| space.random(&mut crate::rng::Rng::seed(0)))
