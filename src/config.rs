@@ -126,6 +126,13 @@ pub struct SearchConfig {
     /// Two or three objectives for a Pareto search (`["accuracy:max",
     /// "params:min"]`); empty: accuracy alone.
     pub objectives: Vec<crate::eval::Objective>,
+    /// `[[search.rungs]]`: fidelity rungs, cheapest first (empty: one rung,
+    /// the evaluator's own settings). Each entry changes some settings of
+    /// the rung before it.
+    pub rungs: Vec<crate::eval::RungConfig>,
+    /// The fraction of a rung's results promoted to the next rung
+    /// (asynchronous successive halving).
+    pub promote: f64,
 }
 
 impl Default for SearchConfig {
@@ -149,6 +156,8 @@ impl Default for SearchConfig {
             screen: Default::default(),
             constraints: Default::default(),
             objectives: Vec::new(),
+            rungs: Vec::new(),
+            promote: 1.0 / 3.0,
         }
     }
 }
@@ -258,6 +267,14 @@ impl Loaded {
         }
         if let Err(msg) = crate::eval::cost::check_objectives(&c.search.objectives) {
             return Err(self.invalid("search.objectives", msg));
+        }
+        if let Err((key, msg)) = crate::eval::Rungs::build(
+            c.search.evaluator,
+            &c.evaluator,
+            &c.search.rungs,
+            c.search.promote,
+        ) {
+            return Err(self.invalid(&format!("search.{key}"), msg));
         }
 
         if c.search.screen.batch == 0 {
@@ -436,9 +453,15 @@ impl Loaded {
 fn line_of(text: &str, dotted: &str) -> Option<usize> {
     let (section, key) = dotted.rsplit_once('.')?;
     let mut current = String::new();
+    // `[[a.b]]` tables are named `a.b[1]`, `a.b[2]`, ... in their order.
+    let mut arrays: std::collections::HashMap<String, usize> = Default::default();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
-        if let Some(s) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        if let Some(s) = t.strip_prefix("[[").and_then(|s| s.strip_suffix("]]")) {
+            let n = arrays.entry(s.trim().to_string()).or_insert(0);
+            *n += 1;
+            current = format!("{}[{n}]", s.trim());
+        } else if let Some(s) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             current = s.trim().to_string();
         } else if current == section {
             if let Some((k, _)) = t.split_once('=') {

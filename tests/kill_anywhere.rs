@@ -82,6 +82,29 @@ fn nb201_variant(dir: &Path) -> Variant {
     }
 }
 
+/// The agent on the table with fidelity rungs: noisy lookups at rung 1,
+/// less noise at rung 2, none at rung 3, a third of each rung promoted, and
+/// a contender repeated at its rung; kills land between promotions too.
+fn rungs_variant(dir: &Path) -> Variant {
+    Variant {
+        name: "rungs",
+        config: format!(
+            "[kb]\ndir = \"kb\"\n[search]\nkb_records = \"all\"\npromote = 0.34\ncontenders = 1\n\
+             contender_repeats = 1\n[evaluator.nb201]\ntable = \"{}\"\nnoise_sd = 2.0\n\
+             [[search.rungs]]\n[[search.rungs]]\nnoise_sd = 0.5\n[[search.rungs]]\nnoise_sd = 0.2\n",
+            table().display()
+        ),
+        search: args(&[
+            "--space", "nb201", "--evaluator", "nb201", "--strategy", "seki", "--budget", "30",
+            "--seed", "7",
+        ]),
+        replies: long_recording(dir),
+        max_delay: Duration::from_micros(500),
+        default_kills: 6,
+        ordered: true,
+    }
+}
+
 fn candle_variant(dir: &Path) -> Variant {
     let data = Path::new("/usr/share/datasets/fashion-mnist");
     assert!(
@@ -691,6 +714,12 @@ fn harness(v: Variant) {
 fn sessions_on_the_table_killed_anywhere_end_as_uninterrupted() {
     let d = tempfile::tempdir().unwrap();
     harness(nb201_variant(d.path()));
+}
+
+#[test]
+fn sessions_with_rungs_killed_anywhere_end_as_uninterrupted() {
+    let d = tempfile::tempdir().unwrap();
+    harness(rungs_variant(d.path()));
 }
 
 #[test]

@@ -368,8 +368,13 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
     }
     if s.reevaluations > 0 {
         println!(
-            "repeats    {} re-evaluations with other seeds (counted in the budget)",
-            s.reevaluations
+            "repeats    {} re-evaluations{} (counted in the budget)",
+            s.reevaluations,
+            if s.rungs.is_some() {
+                ": promotions to higher rungs, and repeats with other seeds"
+            } else {
+                " with other seeds"
+            }
         );
     }
     for (i, c) in s.contenders.iter().enumerate() {
@@ -386,14 +391,35 @@ fn print_summary(s: &Summary, run: &Path, json: bool) -> Result<()> {
     if let Some(n) = &s.contenders_note {
         println!("note       {n}");
     }
+    if let Some(r) = &s.rungs {
+        for g in &r.rungs {
+            println!(
+                "{}  {}: {} architectures, {} evaluations, {:.1} s each ({})",
+                if g.rung == 1 {
+                    "rungs     "
+                } else {
+                    "          "
+                },
+                g.rung,
+                g.architectures,
+                g.evaluations,
+                g.mean_seconds,
+                g.settings
+            );
+        }
+    }
+    if let Some(c) = &s.against_seed {
+        println!("seed       {}", c.text);
+    }
     match &s.best {
         Some(b) => {
             let how = match &b.uncertainty {
                 Some(u) if u.repeats > 1 => format!(", mean of {} evaluations", u.repeats),
                 _ => String::new(),
             };
+            let rung = b.rung.map_or_else(String::new, |r| format!(", rung {r}"));
             println!(
-                "best       {} (evaluation {}{how})",
+                "best       {} (evaluation {}{how}{rung})",
                 seki::stats::with_se(b.score, b.score_se),
                 b.evaluation
             );

@@ -7,11 +7,13 @@
 pub mod candle;
 pub mod cost;
 pub mod nb201_table;
+pub mod rung;
 pub mod settings;
 pub mod zero_cost;
 
 pub use cost::{Budget, Constraints, Cost, CostModel, Fit, Objective};
 pub use nb201_table::{Nb201Table, TableError};
+pub use rung::{Rung, RungConfig, Rungs};
 pub use settings::{EvaluatorConfig, EvaluatorKind, Nb201Config};
 
 use crate::knowledge::EvaluatorInfo;
@@ -147,6 +149,13 @@ pub trait Evaluator {
         repeat: u32,
     ) -> Result<Option<Evaluation>, EvalError> {
         let _ = (arch, repeat);
+        Ok(None)
+    }
+    /// The same evaluator at another fidelity: the settings of a rung
+    /// ([`rung::Rung`]). `None` when it has no other fidelity, as the
+    /// default says.
+    fn at_rung(&self, settings: &EvaluatorConfig) -> Result<Option<Box<dyn Evaluator>>, EvalError> {
+        let _ = settings;
         Ok(None)
     }
 }

@@ -372,6 +372,15 @@ impl Nb201Table {
 }
 
 impl Evaluator for Nb201Table {
+    fn at_rung(
+        &self,
+        settings: &super::EvaluatorConfig,
+    ) -> Result<Option<Box<dyn Evaluator>>, EvalError> {
+        Ok(Some(Box::new(self.clone().with_noise(
+            settings.nb201.noise_sd,
+            settings.nb201.noise_seed,
+        ))))
+    }
     fn info(&self) -> EvaluatorInfo {
         let mut settings = serde_json::Map::new();
         let ds = &self.dataset;

@@ -1,7 +1,7 @@
 //! One evaluation at a time through the session's own evaluator: what a
 //! session with one worker runs, exactly as sessions always ran.
 
-use super::{repeat_or_failed, ExecError, Executor, Outcome};
+use super::{at_rung_or_failed, repeat_or_failed, ExecError, Executor, Outcome};
 use crate::eval::Evaluator;
 use crate::knowledge::EvaluatorInfo;
 use crate::space::Arch;
@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Inline<'e> {
     evaluator: Held<'e>,
     ready: Vec<Outcome>,
+    /// The evaluator at higher rungs, built on first use.
+    rungs: std::collections::BTreeMap<u32, Box<dyn Evaluator>>,
 }
 
 /// The evaluator, lent by the caller or owned.
@@ -25,6 +27,7 @@ impl<'e> Inline<'e> {
         Inline {
             evaluator: Held::Lent(evaluator),
             ready: Vec::new(),
+            rungs: Default::default(),
         }
     }
 
@@ -33,6 +36,7 @@ impl<'e> Inline<'e> {
         Inline {
             evaluator: Held::Owned(evaluator),
             ready: Vec::new(),
+            rungs: Default::default(),
         }
     }
 
@@ -73,14 +77,20 @@ impl Executor for Inline<'_> {
         repeat: u32,
     ) -> Result<Option<String>, ExecError> {
         let evaluation = repeat_or_failed(self.evaluator(), arch, repeat)?;
-        self.ready.push(Outcome {
-            id: id.to_string(),
-            evaluation,
-            loss_curve: Vec::new(),
-            host: None,
-            started: None,
-            finished: None,
-        });
+        self.ready_now(id, evaluation);
+        Ok(None)
+    }
+    fn submit_at(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+        rung: &crate::eval::Rung,
+    ) -> Result<Option<String>, ExecError> {
+        let mut rungs = std::mem::take(&mut self.rungs);
+        let evaluation = at_rung_or_failed(self.evaluator(), &mut rungs, arch, repeat, rung);
+        self.rungs = rungs;
+        self.ready_now(id, evaluation?);
         Ok(None)
     }
     fn poll(&mut self, _wait: Duration) -> Result<Vec<Outcome>, ExecError> {
@@ -91,5 +101,18 @@ impl Executor for Inline<'_> {
             .into_iter()
             .map(|o| o.id)
             .collect())
+    }
+}
+
+impl Inline<'_> {
+    fn ready_now(&mut self, id: &str, evaluation: crate::eval::Evaluation) {
+        self.ready.push(Outcome {
+            id: id.to_string(),
+            evaluation,
+            loss_curve: Vec::new(),
+            host: None,
+            started: None,
+            finished: None,
+        });
     }
 }

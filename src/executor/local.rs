@@ -142,36 +142,14 @@ impl LocalPool {
     }
 }
 
-impl Executor for LocalPool {
-    fn describe(&self) -> String {
-        let n = self.workers.len();
-        match self.devices.len() {
-            0 => format!("local, {n} workers × {} threads", self.threads),
-            _ => format!("local, {n} workers on GPUs {}", self.devices.join(",")),
-        }
-    }
-
-    fn slots(&self) -> usize {
-        self.workers.len()
-    }
-
-    fn info(&self) -> EvaluatorInfo {
-        self.info.clone()
-    }
-
-    fn durable(&self) -> bool {
-        true
-    }
-
-    fn repeatable(&self) -> bool {
-        self.settings.repeatable(self.evaluator)
-    }
-
-    fn submit_repeat(
+impl LocalPool {
+    /// Submit request `id` with the evaluator settings `settings`.
+    fn submit_with(
         &mut self,
         id: &str,
         arch: &Arch,
         repeat: u32,
+        settings: &crate::eval::EvaluatorConfig,
     ) -> Result<Option<String>, ExecError> {
         let Some(slot) = self.workers.iter().position(Option::is_none) else {
             return Err(ExecError::Setup(format!(
@@ -180,9 +158,7 @@ impl Executor for LocalPool {
             )));
         };
         let dir = EvalDir::new(&self.run_dir, id);
-        dir.write_request(
-            &Request::new(id, arch, self.evaluator, &self.settings).with_repeat(repeat),
-        )?;
+        dir.write_request(&Request::new(id, arch, self.evaluator, settings).with_repeat(repeat))?;
         let log_path = dir.file(LOG);
         let log = std::fs::File::create(&log_path)
             .map_err(|e| ExecError::Setup(format!("{}: {e}", log_path.display())))?;
@@ -219,6 +195,52 @@ impl Executor for LocalPool {
             deadline,
         });
         Ok(None)
+    }
+}
+
+impl Executor for LocalPool {
+    fn describe(&self) -> String {
+        let n = self.workers.len();
+        match self.devices.len() {
+            0 => format!("local, {n} workers × {} threads", self.threads),
+            _ => format!("local, {n} workers on GPUs {}", self.devices.join(",")),
+        }
+    }
+
+    fn slots(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn info(&self) -> EvaluatorInfo {
+        self.info.clone()
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn repeatable(&self) -> bool {
+        self.settings.repeatable(self.evaluator)
+    }
+
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
+        let settings = self.settings.clone();
+        self.submit_with(id, arch, repeat, &settings)
+    }
+
+    fn submit_at(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+        rung: &crate::eval::Rung,
+    ) -> Result<Option<String>, ExecError> {
+        self.submit_with(id, arch, repeat, &rung.settings)
     }
 
     fn reattach(

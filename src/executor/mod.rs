@@ -148,6 +148,25 @@ pub trait Executor {
         arch: &Arch,
         repeat: u32,
     ) -> Result<Option<String>, ExecError>;
+    /// Start evaluating `arch` as request `id` at fidelity rung `rung`
+    /// (repeat `repeat` there). Rung 1 is the search's own evaluation; an
+    /// executor that cannot evaluate at another says so.
+    fn submit_at(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+        rung: &crate::eval::Rung,
+    ) -> Result<Option<String>, ExecError> {
+        if rung.index <= 1 {
+            return self.submit_repeat(id, arch, repeat);
+        }
+        Err(ExecError::Setup(format!(
+            "{} evaluates at one fidelity only; rung {} cannot run here",
+            self.describe(),
+            rung.index
+        )))
+    }
     /// Take back a request journalled by an earlier run of the session, with
     /// its job id if one was journalled. `cancelled`: the session cancelled
     /// it itself.
@@ -165,6 +184,42 @@ pub trait Executor {
     fn poll(&mut self, wait: Duration) -> Result<Vec<Outcome>, ExecError>;
     /// Stop everything in flight; the ids of the requests stopped.
     fn cancel_all(&mut self) -> Result<Vec<String>, ExecError>;
+}
+
+/// Evaluation `repeat` of `arch` at `rung` by an evaluator in this process,
+/// `base` at rung 1 and its [`at_rung`](crate::eval::Evaluator::at_rung)
+/// copies (built once, kept in `rungs`) above.
+pub(crate) fn at_rung_or_failed(
+    base: &mut dyn crate::eval::Evaluator,
+    rungs: &mut std::collections::BTreeMap<u32, Box<dyn crate::eval::Evaluator>>,
+    arch: &Arch,
+    repeat: u32,
+    rung: &crate::eval::Rung,
+) -> Result<crate::eval::Evaluation, ExecError> {
+    if rung.index <= 1 {
+        return Ok(repeat_or_failed(base, arch, repeat)?);
+    }
+    if !rungs.contains_key(&rung.index) {
+        match base.at_rung(&rung.settings)? {
+            Some(e) => {
+                rungs.insert(rung.index, e);
+            }
+            None => {
+                return Err(ExecError::Setup(format!(
+                    "the {} evaluator has one fidelity only; rung {} cannot run",
+                    base.info().kind,
+                    rung.index
+                )))
+            }
+        }
+    }
+    match rungs.get_mut(&rung.index) {
+        Some(e) => Ok(repeat_or_failed(e.as_mut(), arch, repeat)?),
+        None => Err(ExecError::Setup(format!(
+            "rung {} has no evaluator",
+            rung.index
+        ))),
+    }
 }
 
 /// Evaluation `repeat` of `arch` by an evaluator in this process: the first

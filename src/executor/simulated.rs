@@ -5,7 +5,7 @@
 //! proposing before earlier results are known does to a strategy, at no
 //! cost in time.
 
-use super::{repeat_or_failed, ExecError, Executor, Outcome};
+use super::{at_rung_or_failed, repeat_or_failed, ExecError, Executor, Outcome};
 use crate::eval::Evaluator;
 use crate::knowledge::EvaluatorInfo;
 use crate::rng::Rng;
@@ -21,6 +21,7 @@ pub struct Simulated<'e> {
     clock: f64,
     seq: u64,
     running: Vec<(f64, u64, Outcome)>,
+    rungs: std::collections::BTreeMap<u32, Box<dyn Evaluator>>,
 }
 
 impl<'e> Simulated<'e> {
@@ -34,6 +35,7 @@ impl<'e> Simulated<'e> {
             clock: 0.0,
             seq: 0,
             running: Vec::new(),
+            rungs: Default::default(),
         }
     }
 
@@ -84,6 +86,18 @@ impl Executor for Simulated<'_> {
         repeat: u32,
     ) -> Result<Option<String>, ExecError> {
         let evaluation = repeat_or_failed(&mut *self.evaluator, arch, repeat)?;
+        self.queue(id, evaluation);
+        Ok(None)
+    }
+    fn submit_at(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+        rung: &crate::eval::Rung,
+    ) -> Result<Option<String>, ExecError> {
+        let evaluation =
+            at_rung_or_failed(&mut *self.evaluator, &mut self.rungs, arch, repeat, rung)?;
         self.queue(id, evaluation);
         Ok(None)
     }

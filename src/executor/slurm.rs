@@ -413,42 +413,17 @@ impl Slurm {
     }
 }
 
-impl Executor for Slurm {
-    fn describe(&self) -> String {
-        let p = if self.cfg.partition.is_empty() {
-            "default partition".to_string()
-        } else {
-            format!("partition {}", self.cfg.partition)
-        };
-        format!("slurm, {p}, up to {} jobs", self.slots)
-    }
-
-    fn slots(&self) -> usize {
-        self.slots
-    }
-
-    fn info(&self) -> EvaluatorInfo {
-        self.info.clone()
-    }
-
-    fn durable(&self) -> bool {
-        true
-    }
-
-    fn repeatable(&self) -> bool {
-        self.settings.repeatable(self.evaluator)
-    }
-
-    fn submit_repeat(
+impl Slurm {
+    /// Submit request `id` with the evaluator settings `settings`.
+    fn submit_with(
         &mut self,
         id: &str,
         arch: &Arch,
         repeat: u32,
+        settings: &crate::eval::EvaluatorConfig,
     ) -> Result<Option<String>, ExecError> {
         let dir = EvalDir::new(&self.run_dir, id);
-        dir.write_request(
-            &Request::new(id, arch, self.evaluator, &self.settings).with_repeat(repeat),
-        )?;
+        dir.write_request(&Request::new(id, arch, self.evaluator, settings).with_repeat(repeat))?;
         let args = self.sbatch_args(id, &dir);
         let script = dir.file(SCRIPT);
         crate::store::write_atomic(&script, self.script(&dir, &args).as_bytes())
@@ -487,6 +462,53 @@ impl Executor for Slurm {
             },
         );
         Ok(Some(job))
+    }
+}
+
+impl Executor for Slurm {
+    fn describe(&self) -> String {
+        let p = if self.cfg.partition.is_empty() {
+            "default partition".to_string()
+        } else {
+            format!("partition {}", self.cfg.partition)
+        };
+        format!("slurm, {p}, up to {} jobs", self.slots)
+    }
+
+    fn slots(&self) -> usize {
+        self.slots
+    }
+
+    fn info(&self) -> EvaluatorInfo {
+        self.info.clone()
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn repeatable(&self) -> bool {
+        self.settings.repeatable(self.evaluator)
+    }
+
+    fn submit_repeat(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+    ) -> Result<Option<String>, ExecError> {
+        let settings = self.settings.clone();
+        self.submit_with(id, arch, repeat, &settings)
+    }
+
+    fn submit_at(
+        &mut self,
+        id: &str,
+        arch: &Arch,
+        repeat: u32,
+        rung: &crate::eval::Rung,
+    ) -> Result<Option<String>, ExecError> {
+        self.submit_with(id, arch, repeat, &rung.settings)
     }
 
     fn reattach(

@@ -7,7 +7,9 @@
 //! with those where it does not: counts, means and Cohen's d. With at least
 //! [`MIN_GROUP`] architectures on each side, a claim whose data point the
 //! other way by d ≥ [`MIN_EFFECT`] is contradicted, one that agrees by that
-//! much is supported; otherwise it is undecided.
+//! much is supported, each only when the difference of the means is also
+//! beyond [`CLAIM_Z`] standard errors (the scores' own noise counted);
+//! otherwise it is undecided, whatever the effect size.
 
 use crate::space::{darts, nb201, Arch, Space};
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,9 @@ use serde_json::{json, Value};
 pub const MIN_GROUP: usize = 3;
 /// Smallest |Cohen's d| that counts as an effect.
 pub const MIN_EFFECT: f64 = 0.2;
+/// A claim is judged only when the difference of the means is beyond this
+/// many standard errors of the difference; within it, undecided.
+pub const CLAIM_Z: f64 = 2.0;
 
 /// What the claim says the op does to the score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +59,10 @@ pub struct ClaimStats {
     pub mean_without: Option<f64>,
     /// Cohen's d of (with − without), pooled standard deviation.
     pub effect_size: Option<f64>,
+    /// The standard error of (mean with − mean without), each side's
+    /// variance at least its scores' own noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se_difference: Option<f64>,
     /// `supported`, `contradicted` or `undecided`.
     pub verdict: Verdict,
 }
@@ -222,12 +231,28 @@ impl Claim {
 
     /// Score the claim on evaluated architectures and their scores.
     pub fn score<'a>(&self, data: impl IntoIterator<Item = (&'a Arch, f64)>) -> ClaimStats {
+        self.score_with_se(data.into_iter().map(|(a, s)| (a, s, None)))
+    }
+
+    /// Score the claim on evaluated architectures, their scores and the
+    /// scores' standard errors (when known). The verdict needs both an
+    /// effect (|d| ≥ [`MIN_EFFECT`]) and a difference of the means beyond
+    /// the noise: more than [`CLAIM_Z`] standard errors of the difference,
+    /// each group's variance at least its scores' own noise (a handful of
+    /// ±1.3 scores that happen to agree prove nothing).
+    pub fn score_with_se<'a>(
+        &self,
+        data: impl IntoIterator<Item = (&'a Arch, f64, Option<f64>)>,
+    ) -> ClaimStats {
         let (mut with, mut without) = (Vec::new(), Vec::new());
-        for (a, s) in data {
+        let (mut se_with, mut se_without) = (Vec::new(), Vec::new());
+        for (a, s, se) in data {
             if self.holds(a) {
                 with.push(s);
+                se_with.extend(se);
             } else {
                 without.push(s);
+                se_without.extend(se);
             }
         }
         let mean = |x: &[f64]| (!x.is_empty()).then(|| x.iter().sum::<f64>() / x.len() as f64);
@@ -242,15 +267,39 @@ impl Claim {
             }
             _ => None,
         };
-        let verdict = match effect_size {
-            Some(d) if with.len() >= MIN_GROUP && without.len() >= MIN_GROUP => {
-                let signed = match self.effect {
-                    Effect::Helps => d,
-                    Effect::Hurts => -d,
+        let se_difference = match (m1, m0) {
+            (Some(a), Some(b)) if with.len() >= 2 && without.len() >= 2 => {
+                let var = |x: &[f64], m: f64, ses: &[f64]| {
+                    let sample =
+                        x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64;
+                    let noise = if ses.is_empty() {
+                        0.0
+                    } else {
+                        ses.iter().map(|e| e * e).sum::<f64>() / ses.len() as f64
+                    };
+                    sample.max(noise)
                 };
-                if signed >= MIN_EFFECT {
+                Some(
+                    (var(&with, a, &se_with) / with.len() as f64
+                        + var(&without, b, &se_without) / without.len() as f64)
+                        .sqrt(),
+                )
+            }
+            _ => None,
+        };
+        let verdict = match (effect_size, m1.zip(m0), se_difference) {
+            (Some(d), Some((a, b)), Some(se))
+                if with.len() >= MIN_GROUP && without.len() >= MIN_GROUP =>
+            {
+                let sign = match self.effect {
+                    Effect::Helps => 1.0,
+                    Effect::Hurts => -1.0,
+                };
+                let (signed_d, signed_diff) = (sign * d, sign * (a - b));
+                let beyond_noise = signed_diff.abs() > CLAIM_Z * se;
+                if signed_d >= MIN_EFFECT && beyond_noise {
                     Verdict::Supported
-                } else if signed <= -MIN_EFFECT {
+                } else if signed_d <= -MIN_EFFECT && beyond_noise {
                     Verdict::Contradicted
                 } else {
                     Verdict::Undecided
@@ -264,6 +313,7 @@ impl Claim {
             n_without: without.len(),
             mean_without: m0,
             effect_size,
+            se_difference,
             verdict,
         }
     }
@@ -273,8 +323,12 @@ impl ClaimStats {
     /// The figures in words, for prompts and reports.
     pub fn summary(&self) -> String {
         let f = |m: Option<f64>| m.map_or("-".to_string(), |v| format!("{v:.1}"));
+        let diff = match (self.mean_with, self.mean_without, self.se_difference) {
+            (Some(a), Some(b), Some(se)) => format!("; difference {:+.1} ± {se:.1}", a - b),
+            _ => String::new(),
+        };
         format!(
-            "with it: mean {} (n={}); without: {} (n={}); d={}; {}",
+            "with it: mean {} (n={}); without: {} (n={}){diff}; d={}; {}",
             f(self.mean_with),
             self.n_with,
             f(self.mean_without),

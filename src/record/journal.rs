@@ -184,9 +184,14 @@ pub struct Reevaluation {
     pub hash: String,
     /// Which repeat (1, 2, ...): the evaluator's `repeat`-th other seed.
     pub repeat: u32,
-    /// Why: `contender` (end of session) or `close-best` (a new best
-    /// within noise of the old one).
+    /// Why: `contender` (end of session), `close-best` (a new best
+    /// within noise of the old one) or `promotion` (to a higher fidelity
+    /// rung).
     pub purpose: String,
+    /// The fidelity rung it was evaluated at (1: the search's own
+    /// evaluation, as every evaluation before rungs).
+    #[serde(default = "first_rung", skip_serializing_if = "is_first_rung")]
+    pub rung: u32,
     /// The result.
     #[serde(flatten)]
     pub result: Evaluation,
@@ -194,6 +199,14 @@ pub struct Reevaluation {
     pub eval_seconds: f64,
     /// Seconds the session has run, over all its runs, after it.
     pub elapsed: f64,
+}
+
+fn first_rung() -> u32 {
+    1
+}
+
+fn is_first_rung(r: &u32) -> bool {
+    *r <= 1
 }
 
 /// A request handed to an executor.

@@ -42,5 +42,5 @@ pub use operators::{operator_stats, OperatorStats};
 pub use state::{StateError, StrategyState};
 pub use summary::{
     best_step, front_of, Best, BudgetSummary, Contender, Front, FrontPoint, ReplyCounts,
-    ScreenStats, StrategyStats, Summary,
+    RungSummary, RungsSummary, ScreenStats, SeedComparison, StrategyStats, Summary,
 };

@@ -31,6 +31,9 @@ pub struct Best {
     /// Its other metrics.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// The fidelity rung its score is from, in a session with rungs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<u32>,
 }
 
 impl Best {
@@ -45,6 +48,7 @@ impl Best {
             evaluation: step.n,
             test_accuracy: step.result.test_accuracy,
             metrics: step.result.metrics.clone(),
+            rung: None,
         })
     }
 }
@@ -128,6 +132,9 @@ pub struct Contender {
     /// The mean test accuracy over its evaluations (reported only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<f64>,
+    /// The fidelity rung of its evaluations, in a session with rungs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<u32>,
 }
 
 /// What a strategy has used and done, for the session's budgets and summary.
@@ -250,10 +257,72 @@ pub struct Summary {
     /// A Pareto search's returned front, with its hypervolume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub front: Option<Front>,
+    /// The fidelity rungs and what reached each, in a session with more
+    /// than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rungs: Option<RungsSummary>,
+    /// The best against the session's seed (its first evaluation: for the
+    /// agent, the knowledge base's best cell), at the same rung.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against_seed: Option<SeedComparison>,
     /// The strategy's own counters (for the LLM-guided strategy: replies
     /// parsed first time, after repair, fallbacks, tokens and cost per stage).
     #[serde(flatten)]
     pub strategy_stats: StrategyStats,
+}
+
+/// A session's fidelity rungs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RungsSummary {
+    /// The fraction of a rung's results promoted to the next.
+    pub promote: f64,
+    /// Each rung, from 1.
+    pub rungs: Vec<RungSummary>,
+    /// The highest rung any architecture reached.
+    pub highest_reached: u32,
+}
+
+/// One rung of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RungSummary {
+    /// Its number, from 1.
+    pub rung: u32,
+    /// Its settings, in words.
+    pub settings: String,
+    /// Architectures scored at it.
+    pub architectures: usize,
+    /// Evaluations made at it (repeats included).
+    pub evaluations: usize,
+    /// Mean seconds per evaluation at it.
+    pub mean_seconds: f64,
+}
+
+/// The returned architecture against the seed, at the same rung.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedComparison {
+    /// The seed's evaluation number.
+    pub seed_evaluation: usize,
+    /// The seed.
+    pub seed_arch: String,
+    /// The rung both scores are from.
+    pub rung: u32,
+    /// The seed's mean score there.
+    pub seed_score: f64,
+    /// Its standard error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_se: Option<f64>,
+    /// The best's mean score there.
+    pub best_score: f64,
+    /// Its standard error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_se: Option<f64>,
+    /// best − seed.
+    pub difference: f64,
+    /// `better`, `worse`, `within noise` (within `distinguish_z` standard
+    /// errors of the difference) or `same` (the best is the seed).
+    pub verdict: String,
+    /// The comparison in words.
+    pub text: String,
 }
 
 /// One point of a Pareto search's returned front.

@@ -386,6 +386,7 @@ fn run_section(page: &mut Page, v: &View, ops: &Operators, views: &[View]) {
     s.push_str("</div><p class=\"muted\">Every architecture in the tables below opens as a diagram with its <b>cell</b> button.</p></section>\n");
     contenders_section(&mut s, v);
     budget_section(&mut s, v);
+    s.push_str(&super::rungs::html(v.run, v.k));
     page.push(&s);
     lineage_section(page, v, ops);
     size_section(page, v);

@@ -11,6 +11,7 @@ pub mod kb;
 pub mod lineage;
 pub mod page;
 pub mod plot;
+pub mod rungs;
 
 use crate::eval::EvaluatorKind;
 use crate::knowledge::{Insight, InsightStatus};
@@ -471,6 +472,7 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Written, ReportError> {
     if let Some(sum) = subject.summary.as_ref() {
         md.push_str(&budget_markdown(sum));
     }
+    md.push_str(&rungs::markdown(subject));
     let _ = writeln!(
         md,
         "![best score so far against evaluations](best_so_far.svg)\n"

@@ -56,12 +56,13 @@ impl ContenderSettings {
 /// A re-evaluation request in flight.
 #[derive(Debug, Clone)]
 pub(super) struct ReevalFlight {
-    of: usize,
+    pub(super) of: usize,
     arch: String,
     hash: String,
     repeat: u32,
     purpose: String,
     submitted: f64,
+    pub(super) rung: u32,
 }
 
 /// What re-evaluating the contenders found.
@@ -87,16 +88,17 @@ impl<'e> Session<'e> {
         contender_repeats: bool,
     ) -> Vec<(f64, Option<f64>, Option<f64>)> {
         let mut out = Vec::new();
-        if let (EvalStatus::Ok, Some(s)) = (&step.result.status, step.result.score) {
-            out.push((s, step.result.score_se, step.result.test_accuracy));
-        } else {
-            return out;
+        let rung = self.top_rung(step.n);
+        if rung <= 1 {
+            if let (EvalStatus::Ok, Some(s)) = (&step.result.status, step.result.score) {
+                out.push((s, step.result.score_se, step.result.test_accuracy));
+            } else {
+                return out;
+            }
         }
-        for r in self
-            .reevaluations
-            .iter()
-            .filter(|r| r.of == step.n && (contender_repeats || r.purpose != CONTENDER))
-        {
+        for r in self.reevaluations.iter().filter(|r| {
+            r.of == step.n && r.rung == rung && (contender_repeats || r.purpose != CONTENDER)
+        }) {
             if let (EvalStatus::Ok, Some(s)) = (&r.result.status, r.result.score) {
                 out.push((s, r.result.score_se, r.result.test_accuracy));
             }
@@ -119,30 +121,37 @@ impl<'e> Session<'e> {
 
     /// Repeats of evaluation `n`, done or in flight.
     fn repeats_of(&self, n: usize) -> usize {
-        self.reevaluations.iter().filter(|r| r.of == n).count()
+        let rung = self.top_rung(n);
+        self.reevaluations
+            .iter()
+            .filter(|r| r.of == n && r.rung == rung && r.repeat > 0)
+            .count()
             + self
                 .reevals_in_flight
                 .values()
-                .filter(|r| r.of == n)
+                .filter(|r| r.of == n && r.rung == rung && r.repeat > 0)
                 .count()
     }
 
     /// The lowest repeat number evaluation `n` has not used (done or in
     /// flight), so a repeat lost in a crash is redone with its own seed.
-    fn next_repeat(&self, n: usize) -> u32 {
+    fn next_repeat(&self, n: usize, rung: u32) -> u32 {
         let used: std::collections::BTreeSet<u32> = self
             .reevaluations
             .iter()
-            .filter(|r| r.of == n)
+            .filter(|r| r.of == n && r.rung == rung)
             .map(|r| r.repeat)
             .chain(
                 self.reevals_in_flight
                     .values()
-                    .filter(|r| r.of == n)
+                    .filter(|r| r.of == n && r.rung == rung)
                     .map(|r| r.repeat),
             )
             .collect();
-        (1..).find(|r| !used.contains(r)).unwrap_or(1)
+        // At rung 1 the search's evaluation was the first (repeat 0); a
+        // promotion's first evaluation at a higher rung is its repeat 0.
+        let first = u32::from(rung <= 1);
+        (first..).find(|r| !used.contains(r)).unwrap_or(first)
     }
 
     /// Evaluations spent so far: the search's and the repeats (done or in
@@ -169,7 +178,15 @@ impl<'e> Session<'e> {
                 (!scores.is_empty()).then(|| (i, stats::mean_sd(&scores).0))
             })
             .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // The best at the highest rung reached first: scores are compared
+        // within a rung only.
+        let rung = |i: usize| self.steps.get(i).map_or(0, |s| self.top_rung(s.n));
+        v.sort_by(|a, b| {
+            rung(b.0)
+                .cmp(&rung(a.0))
+                .then(b.1.total_cmp(&a.1))
+                .then(a.0.cmp(&b.0))
+        });
         v
     }
 
@@ -206,7 +223,12 @@ impl<'e> Session<'e> {
 
     /// Submit step `i`'s architecture for its next repeat. `false` when
     /// the executor cannot repeat evaluations.
-    fn submit_reevaluation(&mut self, i: usize, purpose: &str) -> Result<bool, SessionError> {
+    fn submit_reevaluation(
+        &mut self,
+        i: usize,
+        purpose: &str,
+        rung: Option<u32>,
+    ) -> Result<bool, SessionError> {
         let Some(step) = self.steps.get(i) else {
             return Ok(false);
         };
@@ -219,10 +241,17 @@ impl<'e> Session<'e> {
             step.proposal.hash.clone(),
         );
         let arch = self.spec.space.parse(&text)?;
-        let repeat = self.next_repeat(n);
+        let rung = rung.unwrap_or_else(|| self.top_rung(n));
+        let repeat = self.next_repeat(n, rung);
         self.reeval_requests += 1;
         let id = format!("x{:04}", self.reeval_requests);
-        self.exec.submit_repeat(&id, &arch, repeat)?;
+        match self.spec.rungs.get(rung).filter(|_| rung > 1) {
+            Some(r) => {
+                let r = r.clone();
+                self.exec.submit_at(&id, &arch, repeat, &r)?
+            }
+            None => self.exec.submit_repeat(&id, &arch, repeat)?,
+        };
         self.reevals_in_flight.insert(
             id,
             ReevalFlight {
@@ -232,6 +261,7 @@ impl<'e> Session<'e> {
                 repeat,
                 purpose: purpose.to_string(),
                 submitted: unix_now(),
+                rung,
             },
         );
         Ok(true)
@@ -250,6 +280,7 @@ impl<'e> Session<'e> {
             hash: f.hash,
             repeat: f.repeat,
             purpose: f.purpose,
+            rung: f.rung,
             result: o.evaluation,
             eval_seconds: (unix_now() - f.submitted).max(0.0),
             elapsed: self.elapsed(),
@@ -276,18 +307,31 @@ impl<'e> Session<'e> {
         purpose: &str,
         keep_reserve: bool,
     ) -> Result<usize, SessionError> {
-        let mut next = 0;
+        let at: Vec<(usize, Option<u32>)> = todo.iter().map(|&i| (i, None)).collect();
+        self.run_reevaluations_at(&at, purpose, keep_reserve)
+    }
+
+    /// As [`Self::run_reevaluations`], each at its rung (`None`: the step's
+    /// highest rung so far).
+    pub(super) fn run_reevaluations_at(
+        &mut self,
+        todo: &[(usize, Option<u32>)],
+        purpose: &str,
+        keep_reserve: bool,
+    ) -> Result<usize, SessionError> {
+        let (mut next, mut stopped) = (0, false);
         loop {
-            while next < todo.len()
+            while !stopped
+                && next < todo.len()
                 && self.in_flight.len() + self.reevals_in_flight.len() < self.exec.slots().max(1)
             {
                 let leaves_reserve = !keep_reserve
                     || self.evaluations_used() + self.reserved().0 < self.spec.max_evaluations;
                 if !self.room_for_one()
                     || !leaves_reserve
-                    || !self.submit_reevaluation(todo[next], purpose)?
+                    || !self.submit_reevaluation(todo[next].0, purpose, todo[next].1)?
                 {
-                    next = todo.len() + 1;
+                    stopped = true;
                     break;
                 }
                 next += 1;
@@ -302,7 +346,7 @@ impl<'e> Session<'e> {
                 }
             }
         }
-        Ok(next.min(todo.len()))
+        Ok(next)
     }
 
     /// Point `best` at the evaluation with the best mean.
@@ -419,6 +463,7 @@ impl<'e> Session<'e> {
                         mean,
                         uncertainty: u,
                         test_accuracy: (!tests.is_empty()).then(|| stats::mean_sd(&tests).0),
+                        rung: (self.spec.rungs.len() > 1).then(|| self.top_rung(s.n)),
                     },
                 ))
             })
@@ -486,10 +531,16 @@ impl<'e> Session<'e> {
             let (Some(step), Some(u)) = (self.steps.get(*i), c.uncertainty.as_ref()) else {
                 continue;
             };
-            if u.repeats < 2 {
+            let rung = self.top_rung(step.n);
+            if u.repeats < 2 && rung <= 1 {
                 continue;
             }
             let mut r = self.kb_record(step);
+            if let Some(g) = self.spec.rungs.get(rung).filter(|_| rung > 1) {
+                // A record of its own, under its rung's protocol.
+                r.evaluator = g.info(self.spec.rungs.kind, &self.info);
+                r.id = format!("{}-r{rung}", r.id);
+            }
             r.score = Some(c.mean);
             r.uncertainty = Some(u.clone());
             r.metrics.insert("first_score".into(), c.first_score);

@@ -7,6 +7,7 @@ mod kb_sync;
 mod resume;
 mod run;
 pub mod run_dir;
+mod rungs;
 pub mod setup;
 #[cfg(test)]
 mod tests;
@@ -118,6 +119,8 @@ pub struct Spec {
     pub budget: Option<crate::eval::Budget>,
     /// A Pareto search's objectives (empty: accuracy alone).
     pub objectives: Vec<crate::eval::Objective>,
+    /// Fidelity rungs (one: every evaluation at the evaluator's settings).
+    pub rungs: crate::eval::Rungs,
 }
 
 impl Spec {
@@ -137,6 +140,14 @@ impl Spec {
             contenders: ContenderSettings::from_config(c),
             budget: None,
             objectives: c.search.objectives.clone(),
+            // Checked when the config was loaded.
+            rungs: crate::eval::Rungs::build(
+                c.search.evaluator,
+                &c.evaluator,
+                &c.search.rungs,
+                c.search.promote,
+            )
+            .unwrap_or_else(|_| crate::eval::Rungs::single(c.search.evaluator, &c.evaluator)),
         }
     }
 }
@@ -363,11 +374,34 @@ impl<'e> Session<'e> {
     pub fn best(&self) -> Option<Best> {
         let step = self.best.and_then(|i| self.steps.get(i))?;
         let mut b = Best::of(step)?;
-        if let Some((mean, Some(u))) = self.estimate(step) {
-            if u.repeats > 1 {
-                b.score = mean;
-                b.score_se = Some(u.se);
-                b.uncertainty = Some(u);
+        let rung = self.top_rung(step.n);
+        if let Some((mean, u)) = self.estimate(step) {
+            match u {
+                Some(u) if u.repeats > 1 => {
+                    b.score = mean;
+                    b.score_se = Some(u.se);
+                    b.uncertainty = Some(u);
+                }
+                _ if rung > 1 => {
+                    b.score = mean;
+                    b.score_se = self.score_at(step.n, rung).and_then(|x| x.1);
+                }
+                _ => {}
+            }
+        }
+        if self.spec.rungs.len() > 1 {
+            b.rung = Some(rung);
+            if rung > 1 {
+                // The test accuracy of the evaluations at its rung.
+                let tests: Vec<f64> = self
+                    .reevaluations
+                    .iter()
+                    .filter(|r| r.of == step.n && r.rung == rung)
+                    .filter_map(|r| r.result.test_accuracy)
+                    .collect();
+                if !tests.is_empty() {
+                    b.test_accuracy = Some(crate::stats::mean_sd(&tests).0);
+                }
             }
         }
         Some(b)
@@ -378,17 +412,22 @@ impl<'e> Session<'e> {
     }
 
     pub(super) fn record_step(&mut self, step: Step) {
-        let better = match (
-            step.result.score,
-            self.best
-                .and_then(|i| self.steps.get(i))
-                .and_then(|b| self.estimate(b))
-                .map(|(m, _)| m),
-        ) {
-            (Some(s), Some(b)) => s > b,
-            (Some(_), None) => true,
-            _ => false,
-        };
+        let best_rung = self
+            .best
+            .and_then(|i| self.steps.get(i))
+            .map_or(1, |b| self.top_rung(b.n));
+        let better = best_rung <= 1
+            && match (
+                step.result.score,
+                self.best
+                    .and_then(|i| self.steps.get(i))
+                    .and_then(|b| self.estimate(b))
+                    .map(|(m, _)| m),
+            ) {
+                (Some(s), Some(b)) => s > b,
+                (Some(_), None) => true,
+                _ => false,
+            };
         self.steps.push(step);
         if better {
             self.best = Some(self.steps.len() - 1);

@@ -434,6 +434,8 @@ impl<'e> Session<'e> {
                     self.propose_one()?;
                     continue;
                 }
+                // Promotions to a higher rung come before new proposals.
+                None if can_submit && self.promote()? => continue,
                 None if can_submit
                     && self.evaluations_used()
                         + self.reserved().0
@@ -503,6 +505,8 @@ impl<'e> Session<'e> {
                     refused: self.refused,
                 }),
             front: self.front(),
+            rungs: self.rungs_summary(),
+            against_seed: self.against_seed(),
             strategy_stats: self.strategy.stats(),
         };
         // The knowledge base is whole: release its lock before the summary

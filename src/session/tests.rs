@@ -47,6 +47,7 @@ fn spec(strategy: StrategyKind, budget: usize, seed: u64) -> Spec {
         contenders: Default::default(),
         budget: None,
         objectives: Vec::new(),
+        rungs: crate::eval::Rungs::single(crate::eval::EvaluatorKind::Nb201, &Default::default()),
     }
 }
 

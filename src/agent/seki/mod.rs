@@ -692,17 +692,17 @@ impl SekiAgent {
     /// records of the same protocol); an insight the data now contradict is
     /// marked so. Changed insights go to the knowledge base.
     fn rescore_claims(&mut self) {
-        let data: Vec<(Arch, f64)> = self
+        let data: Vec<(Arch, f64, Option<f64>)> = self
             .state
             .known
             .pool
             .iter()
             .filter(|e| e.own || !e.other_protocol)
-            .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score)))
+            .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score, e.se)))
             .collect();
         for ins in self.state.known.insights.iter_mut() {
             let Some(claim) = &ins.claim else { continue };
-            let stats = claim.score(data.iter().map(|(a, s)| (a, *s)));
+            let stats = claim.score_with_se(data.iter().map(|(a, s, se)| (a, *s, *se)));
             if ins.stats.as_ref() == Some(&stats) {
                 continue;
             }

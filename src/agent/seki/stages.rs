@@ -312,6 +312,32 @@ impl SekiAgent {
             .collect();
         let mut ids = Vec::new();
         for (claim, why) in claims {
+            // One insight per claim: a claim already held gains this
+            // evidence instead of a copy of itself.
+            let space = self.space;
+            if let Some(held) = self
+                .state
+                .known
+                .insights
+                .iter_mut()
+                .find(|i| i.space == space && i.claim.as_ref() == Some(&claim))
+            {
+                for e in evidence {
+                    if !held.evidence.contains(e) {
+                        held.evidence.push(e.clone());
+                    }
+                }
+                self.events.push(AgentEvent::Insight {
+                    id: held.id.clone(),
+                    text: held.text.clone(),
+                    evidence: held.evidence.clone(),
+                });
+                if !ids.contains(&held.id) {
+                    ids.push(held.id.clone());
+                }
+                self.outbox.push(held.clone());
+                continue;
+            }
             let text = if why.is_empty() {
                 claim.text()
             } else {

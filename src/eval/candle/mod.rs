@@ -103,6 +103,15 @@ pub fn evaluate_once(
 }
 
 impl Evaluator for CandleEvaluator {
+    fn at_rung(
+        &self,
+        settings: &crate::eval::EvaluatorConfig,
+    ) -> Result<Option<Box<dyn Evaluator>>, EvalError> {
+        Ok(Some(Box::new(CandleEvaluator::new(
+            settings.candle.clone(),
+            self.program.clone(),
+        )?)))
+    }
     fn info(&self) -> EvaluatorInfo {
         let mut settings = serde_json::Map::new();
         let c = &self.cfg;

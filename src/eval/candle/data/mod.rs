@@ -68,6 +68,15 @@ impl DatasetKind {
         }
     }
 
+    /// Images in the dataset's training set (the validation set is held out
+    /// of it).
+    pub fn train_images(&self) -> usize {
+        match self {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => 60_000,
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => 50_000,
+        }
+    }
+
     /// Whether a horizontal flip keeps the label (not for digits).
     pub fn flips(&self) -> bool {
         !matches!(self, DatasetKind::Mnist)
