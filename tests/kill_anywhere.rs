@@ -91,12 +91,20 @@ fn rungs_variant(dir: &Path) -> Variant {
         config: format!(
             "[kb]\ndir = \"kb\"\n[search]\nkb_records = \"all\"\npromote = 0.34\ncontenders = 1\n\
              contender_repeats = 1\n[evaluator.nb201]\ntable = \"{}\"\nnoise_sd = 2.0\n\
-             [[search.rungs]]\n[[search.rungs]]\nnoise_sd = 0.5\n[[search.rungs]]\nnoise_sd = 0.2\n",
+             [[search.rungs]]\nnoise_sd = 0.5\n[[search.rungs]]\nnoise_sd = 0.2\n",
             table().display()
         ),
         search: args(&[
-            "--space", "nb201", "--evaluator", "nb201", "--strategy", "seki", "--budget", "30",
-            "--seed", "7",
+            "--space",
+            "nb201",
+            "--evaluator",
+            "nb201",
+            "--strategy",
+            "seki",
+            "--budget",
+            "30",
+            "--seed",
+            "7",
         ]),
         replies: long_recording(dir),
         max_delay: Duration::from_micros(500),

@@ -65,8 +65,11 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
     copy_dir(&root().join("knowledge"), &d.path().join("knowledge"));
     let q = |p: &Path| format!("\"{}\"", p.display());
     let config = shipped_config_with(&[
-        // 2 searched, then the shipped 2 contenders trained once more each.
+        // The seed at rung 1 and, promoted, at rung 2; then two more
+        // searched at rung 1.
         ("search", "max_evaluations", "4".into()),
+        ("[search.rungs]", "train_subset", "384".into()),
+        ("[search.rungs]", "valid_size", "256".into()),
         ("evaluator.candle", "train_subset", "256".into()),
         ("evaluator.candle", "valid_size", "128".into()),
         ("evaluator.candle", "test_subset", "128".into()),
@@ -100,18 +103,22 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["space"], "darts");
     assert_eq!(s["strategy"], "seki");
-    assert_eq!(s["evaluations"], 2, "{s}");
+    assert_eq!(s["evaluations"], 3, "{s}");
     assert_eq!(s["failed"], 0, "{s}");
-    assert_eq!(
-        s["stop_reason"],
-        "budget: 4 evaluations (2 evaluations held back for re-evaluating contenders)"
-    );
-    // The contenders, trained again with another seed: the best by the mean,
-    // with its standard error.
-    assert_eq!(s["reevaluations"], 2, "{s}");
-    assert_eq!(s["contenders"].as_array().unwrap().len(), 2, "{s}");
-    assert_eq!(s["best"]["uncertainty"]["repeats"], 2, "{s}");
+    assert_eq!(s["stop_reason"], "budget: 4 evaluations");
+    // The shipped rungs: the seed went up to rung 2 (5,000-image validation
+    // in the shipped file; 256 here) at once, so the answer is compared
+    // with it there.
+    assert_eq!(s["reevaluations"], 1, "{s}");
+    let rungs = &s["rungs"];
+    assert_eq!(rungs["rungs"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(rungs["rungs"][0]["architectures"], 3, "{s}");
+    assert_eq!(rungs["rungs"][1]["architectures"], 1, "{s}");
+    assert_eq!(rungs["highest_reached"], 2, "{s}");
+    assert_eq!(s["best"]["rung"], 2, "{s}");
     assert!(s["best"]["score_se"].as_f64().unwrap() > 0.0, "{s}");
+    assert_eq!(s["against_seed"]["rung"], 2, "{s}");
+    assert_eq!(s["against_seed"]["verdict"], "same", "{s}");
     assert!(
         s["tokens"].as_u64().unwrap() > 0,
         "the local model ran: {s}"
@@ -161,4 +168,21 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
     assert!(kb.lines().count() > 10, "a session record was added");
     assert!(kb.contains("\"kind\":\"candle\""));
     assert!(run.join("report.md").is_file() && run.join("best.json").is_file());
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Fidelity rungs") && md.contains("## Against the seed"),
+        "{md}"
+    );
+    let promoted: Vec<&serde_json::Value> = j
+        .iter()
+        .filter(|e| e["event"] == "reevaluation" && e["purpose"] == "promotion")
+        .collect();
+    assert_eq!(promoted.len(), 1);
+    assert_eq!(promoted[0]["rung"], 2);
+    assert_eq!(promoted[0]["of"], 1);
+    assert_eq!(
+        promoted[0]["metrics"]["valid_images"], 256.0,
+        "{}",
+        promoted[0]
+    );
 }

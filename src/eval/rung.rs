@@ -11,8 +11,8 @@
 use super::settings::{EvaluatorConfig, EvaluatorKind};
 use serde::{Deserialize, Serialize};
 
-/// One `[[search.rungs]]` entry: the settings it changes from the rung
-/// before it (left out: the same).
+/// One `[[search.rungs]]` table: a rung above the ones before it, with the
+/// settings it changes from the rung below (left out: the same).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RungConfig {
@@ -74,9 +74,9 @@ impl Rungs {
         }
     }
 
-    /// The rungs of `list` over `base` (rung 1 is `base` with the first
-    /// entry applied), checked: every rung must cost more than the one
-    /// before it and fit the data.
+    /// The rungs of `list` over `base` (rung 1 is `base`; entry k is rung
+    /// k + 1), checked: every rung must cost more than the one before it
+    /// and fit the data.
     pub fn build(
         kind: EvaluatorKind,
         base: &EvaluatorConfig,
@@ -89,16 +89,16 @@ impl Rungs {
                 format!("must be a fraction between 0 and 1 (exclusive), not {promote}"),
             ));
         }
-        if list.is_empty() {
-            let mut r = Rungs::single(kind, base);
-            r.promote = promote;
-            return Ok(r);
-        }
-        let mut rungs: Vec<Rung> = Vec::new();
+        let mut rungs: Vec<Rung> = vec![Rung {
+            index: 1,
+            settings: base.clone(),
+        }];
         let mut current = base.clone();
         for (i, rc) in list.iter().enumerate() {
-            let index = i as u32 + 1;
-            let key = |k: &str| format!("rungs[{index}].{k}");
+            // The k-th `[[search.rungs]]` table is rung k + 1.
+            let entry = i + 1;
+            let index = entry as u32 + 1;
+            let key = |k: &str| format!("rungs[{entry}].{k}");
             current = rc.apply(kind, &current).map_err(|(k, m)| (key(k), m))?;
             if kind == EvaluatorKind::Candle {
                 if let Err((k, m)) = current.candle.check() {
@@ -360,14 +360,11 @@ mod tests {
 
     #[test]
     fn rungs_inherit_and_rise() {
-        let list = vec![
-            RungConfig::default(),
-            RungConfig {
-                epochs: Some(2),
-                valid_size: Some(5000),
-                ..Default::default()
-            },
-        ];
+        let list = vec![RungConfig {
+            epochs: Some(2),
+            valid_size: Some(5000),
+            ..Default::default()
+        }];
         let r = Rungs::build(EvaluatorKind::Candle, &candle_base(), &list, 0.5)
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(r.top(), 2);
@@ -389,6 +386,7 @@ mod tests {
             },
             RungConfig {
                 epochs: Some(1),
+                train_subset: Some(6000),
                 ..Default::default()
             },
         ];

@@ -396,6 +396,47 @@ mod tests {
     }
 
     #[test]
+    fn a_difference_within_the_noise_is_undecided_whatever_its_effect_size() {
+        let conv =
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+        let pool =
+            "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+        // Scores that agree closely (d = 3) but each ± 1.3: a 1.5-point
+        // difference of means of three is within two standard errors
+        // (sqrt(1.3²/3 · 2) ≈ 1.06 each).
+        let noisy: Vec<(Arch, f64)> = [
+            (conv, 78.0),
+            (conv, 78.5),
+            (conv, 79.0),
+            (pool, 76.5),
+            (pool, 77.0),
+            (pool, 77.5),
+        ]
+        .into_iter()
+        .map(|(a, s)| (cell(a), s))
+        .collect();
+        let c = Claim {
+            op: "nor_conv_3x3".into(),
+            place: "node1<-0".into(),
+            effect: Effect::Helps,
+        };
+        let without_se = c.score(noisy.iter().map(|(a, s)| (a, *s)));
+        assert!(without_se.effect_size.unwrap() > 2.0);
+        let st = c.score_with_se(noisy.iter().map(|(a, s)| (a, *s, Some(1.3))));
+        assert!(st.effect_size.unwrap() > 2.0, "{st:?}");
+        assert!((st.se_difference.unwrap() - (2.0 * 1.69 / 3.0f64).sqrt()).abs() < 1e-9);
+        assert_eq!(st.verdict, Verdict::Undecided, "{}", st.summary());
+        assert!(
+            st.summary().contains("difference +1.5 ± 1.1"),
+            "{}",
+            st.summary()
+        );
+        // The same difference on precise scores (± 0.1) is beyond noise.
+        let st = c.score_with_se(noisy.iter().map(|(a, s)| (a, *s, Some(0.1))));
+        assert_eq!(st.verdict, Verdict::Supported, "{}", st.summary());
+    }
+
+    #[test]
     fn places_and_ops_are_checked_at_parse_time() {
         let ok =
             json!({"op": "sep_conv_3x3", "where": "reduce node3", "effect": "hurts", "why": "x"});
