@@ -395,10 +395,10 @@ mod tests {
             matches!(&e, Err((k, m)) if k == "rungs[2].epochs" && m.contains("below")),
             "{e:?}"
         );
-        let same = vec![RungConfig::default(), RungConfig::default()];
+        let same = vec![RungConfig::default()];
         let e = Rungs::build(EvaluatorKind::Candle, &candle_base(), &same, 0.5);
         assert!(
-            matches!(&e, Err((k, m)) if k == "rungs[2].epochs" && m.contains("same")),
+            matches!(&e, Err((k, m)) if k == "rungs[1].epochs" && m.contains("same")),
             "{e:?}"
         );
         let too_big = vec![RungConfig {
@@ -425,24 +425,21 @@ mod tests {
             0.5,
         );
         assert!(matches!(&e, Err((k, _)) if k == "rungs[1].epochs"), "{e:?}");
+        let mut noisy = EvaluatorConfig::default();
+        noisy.nb201.noise_sd = 2.0;
         let noisier = vec![
             RungConfig {
                 noise_sd: Some(1.0),
                 ..Default::default()
             },
             RungConfig {
-                noise_sd: Some(2.0),
+                noise_sd: Some(1.5),
                 ..Default::default()
             },
         ];
-        let e = Rungs::build(
-            EvaluatorKind::Nb201,
-            &EvaluatorConfig::default(),
-            &noisier,
-            0.5,
-        );
+        let e = Rungs::build(EvaluatorKind::Nb201, &noisy, &noisier, 0.5);
         assert!(
-            matches!(&e, Err((k, _)) if k == "rungs[2].noise_sd"),
+            matches!(&e, Err((k, m)) if k == "rungs[2].noise_sd" && m.contains("rung 3")),
             "{e:?}"
         );
     }
