@@ -325,6 +325,7 @@ struct Outcome {
 
 const VOLATILE: &[&str] = &[
     "elapsed",
+    "mean_seconds",
     "elapsed_seconds",
     "eval_seconds",
     "placement",

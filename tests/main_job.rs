@@ -68,7 +68,6 @@ fn the_shipped_configuration_runs_end_to_end_at_a_tiny_budget() {
         // The seed at rung 1 and, promoted, at rung 2; then two more
         // searched at rung 1.
         ("search", "max_evaluations", "4".into()),
-        ("[search.rungs]", "train_subset", "384".into()),
         ("[search.rungs]", "valid_size", "256".into()),
         ("evaluator.candle", "train_subset", "256".into()),
         ("evaluator.candle", "valid_size", "128".into()),
