@@ -549,7 +549,10 @@ fn run_named(
     // With contenders, only the architecture the whole session returns (the
     // best by the mean over re-evaluations) is reported.
     let contenders = spec.contenders.count > 0;
-    let marks = if contenders {
+    // With rungs too: the best at the highest rung.
+    let rungs = spec.rungs.len() > 1;
+    let whole = contenders || rungs;
+    let marks = if whole {
         vec![budget]
     } else {
         checkpoints(budget)
@@ -565,6 +568,10 @@ fn run_named(
         let mut s = spec.clone();
         s.seed = first_seed + k as u64;
         let seed = s.seed;
+        for r in &mut s.rungs.rungs {
+            // Each seeded session draws its own noise at every rung.
+            r.settings.nb201.noise_seed = crate::eval::rung::noise_seed(seed, r.index);
+        }
         // With noise, each seeded session draws its own.
         let mut eval = if table.noise_sd() > 0.0 {
             table.clone().with_noise(table.noise_sd(), seed)
@@ -578,7 +585,7 @@ fn run_named(
             let exec = crate::executor::Simulated::new(&mut eval, in_flight, seed);
             Session::in_memory_with(s, strategy, Box::new(exec))
         };
-        if contenders {
+        if whole {
             let summary = session.run()?;
             let t = summary.best.and_then(|b| b.test_accuracy);
             done(seed, t);
@@ -598,10 +605,13 @@ fn run_named(
         }
     }
     Ok(StrategyResult {
-        strategy: if in_flight > 1 || contenders {
+        strategy: if in_flight > 1 || whole {
             let mut name = label.to_string();
             if in_flight > 1 {
                 name.push_str(&format!(" ×{in_flight}"));
+            }
+            if rungs {
+                name.push_str(&format!(" {} rungs", spec.rungs.len()));
             }
             if contenders {
                 name.push_str(&format!(

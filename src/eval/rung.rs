@@ -100,6 +100,13 @@ impl Rungs {
             let index = entry as u32 + 1;
             let key = |k: &str| format!("rungs[{entry}].{k}");
             current = rc.apply(kind, &current).map_err(|(k, m)| (key(k), m))?;
+            // The table's noise at this rung is its own draw, not the rung
+            // below's scaled.
+            current.nb201.noise_seed = noise_seed(base.nb201.noise_seed, index);
+            // Training draws its own validation split and initialisation at
+            // each rung, so a cell promoted for a lucky split is measured
+            // on another.
+            current.candle.seed = noise_seed(base.candle.seed, index);
             if kind == EvaluatorKind::Candle {
                 if let Err((k, m)) = current.candle.check() {
                     return Err((key(k), m));
@@ -314,6 +321,18 @@ impl Rung {
             }
         }
         info
+    }
+}
+
+/// The seed at rung `index` (the table's noise seed, the training seed) of
+/// a session whose rung 1 draws with `base`: rung 1's own, another for
+/// every rung above it (so that a promoted cell's error is not its rung-1
+/// error again).
+pub fn noise_seed(base: u64, index: u32) -> u64 {
+    if index <= 1 {
+        base
+    } else {
+        base ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 

@@ -278,14 +278,13 @@ fn overview(page: &mut Page, views: &[View]) {
     s.push_str("</tbody></table></div>");
     let series: Vec<plot::Series> = views
         .iter()
-        .map(|v| plot::Series {
-            label: v.run.label.clone(),
-            points: v
-                .run
-                .best_so_far()
-                .into_iter()
-                .map(|(n, y)| (n as f64, y))
-                .collect(),
+        .map(|v| {
+            let b = v.run.best_so_far_se();
+            plot::Series {
+                label: v.run.label.clone(),
+                points: b.iter().map(|&(n, y, _)| (n as f64, y)).collect(),
+                errors: b.iter().map(|&(_, _, e)| e).collect(),
+            }
         })
         .collect();
     s.push_str("<div class=\"figs\">");

@@ -272,6 +272,24 @@ impl Run {
         out
     }
 
+    /// As [`Self::best_so_far`], with the standard error of each best
+    /// (the search's scores: rung 1).
+    pub fn best_so_far_se(&self) -> Vec<(usize, f64, Option<f64>)> {
+        let mut best: Option<(f64, Option<f64>)> = None;
+        let mut out = Vec::new();
+        for s in &self.steps {
+            if let Some(v) = s.result.score {
+                if best.is_none_or(|(b, _)| v > b) {
+                    best = Some((v, s.result.score_se));
+                }
+            }
+            if let Some((b, e)) = best {
+                out.push((s.n, b, e));
+            }
+        }
+        out
+    }
+
     /// The best evaluation.
     pub fn best(&self) -> Option<&Step> {
         crate::record::best_step(&self.steps)

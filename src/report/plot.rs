@@ -206,6 +206,10 @@ pub struct Series {
     pub label: String,
     /// (x, y) points in x order.
     pub points: Vec<(f64, f64)>,
+    /// Each point's standard error, where known (empty: none drawn): a
+    /// band of ± one standard error around the step line, so a step within
+    /// noise looks like one.
+    pub errors: Vec<Option<f64>>,
 }
 
 /// Best score so far against evaluations: one step line per run.
@@ -214,9 +218,15 @@ pub fn best_so_far(series: &[Series]) -> String {
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .collect();
+    let err = |s: &Series, k: usize| s.errors.get(k).copied().flatten().unwrap_or(0.0);
     let ys: Vec<f64> = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .enumerate()
+                .flat_map(move |(k, p)| [p.1 - err(s, k), p.1 + err(s, k)])
+        })
         .collect();
     let f = Frame::new(
         760.0,
@@ -234,6 +244,33 @@ pub fn best_so_far(series: &[Series]) -> String {
         "best score (validation accuracy, %)",
     );
     for (i, se) in series.iter().enumerate() {
+        if se.errors.iter().any(Option::is_some) && !se.points.is_empty() {
+            // The band: the upper edge forward, the lower edge back, each a
+            // step held until the next point (the last one a little on).
+            let last = se.points.last().map_or(1.0, |p| p.0);
+            let end = |k: usize| se.points.get(k + 1).map_or(last + 0.5, |p| p.0);
+            let mut d = String::new();
+            for (k, &(x, y)) in se.points.iter().enumerate() {
+                let top = f.py(y + err(se, k));
+                let _ = write!(
+                    d,
+                    "{}{} {} H{}",
+                    if k == 0 { "M" } else { " L" },
+                    num(f.px(x)),
+                    num(top),
+                    num(f.px(end(k)))
+                );
+            }
+            for (k, &(x, y)) in se.points.iter().enumerate().rev() {
+                let low = f.py(y - err(se, k));
+                let _ = write!(d, " L{} {} H{}", num(f.px(end(k))), num(low), num(f.px(x)));
+            }
+            let _ = write!(
+                s,
+                r#"<path class="se-band" d="{d} Z" fill="{}" fill-opacity="0.15" stroke="none"><title>± one standard error</title></path>"#,
+                color(i)
+            );
+        }
         let mut d = String::new();
         for (k, &(x, y)) in se.points.iter().enumerate() {
             if k == 0 {
@@ -404,13 +441,13 @@ pub fn standalone(svg: &str) -> String {
 pub fn best_so_far_file(runs: &[super::Run]) -> String {
     let series: Vec<Series> = runs
         .iter()
-        .map(|r| Series {
-            label: r.label.clone(),
-            points: r
-                .best_so_far()
-                .into_iter()
-                .map(|(n, y)| (n as f64, y))
-                .collect(),
+        .map(|r| {
+            let b = r.best_so_far_se();
+            Series {
+                label: r.label.clone(),
+                points: b.iter().map(|&(n, y, _)| (n as f64, y)).collect(),
+                errors: b.iter().map(|&(_, _, e)| e).collect(),
+            }
         })
         .collect();
     standalone(&best_so_far(&series))
@@ -577,7 +614,9 @@ mod tests {
         let s = best_so_far(&[Series {
             label: "<b>run</b>".into(),
             points: vec![(1.0, 50.0), (2.0, 60.0)],
+            errors: vec![Some(1.3), None],
         }]);
+        assert!(s.contains(r#"class="se-band""#), "{s}");
         assert!(s.contains("&lt;b&gt;run") && !s.contains("<b>"));
         assert!(s.contains(r#"data-chart="best-so-far""#));
         let p = Point {
@@ -616,7 +655,9 @@ mod tests {
         let s = standalone(&best_so_far(&[Series {
             label: "run".into(),
             points: vec![(1.0, 50.0), (2.0, 60.0)],
+            errors: Vec::new(),
         }]));
+        assert!(!s.contains("se-band"));
         assert!(s.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "));
         assert!(s.contains(r#"width="760" height="380""#), "{s}");
         assert!(s.ends_with("</svg>\n"));

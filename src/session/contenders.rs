@@ -245,6 +245,8 @@ impl<'e> Session<'e> {
         let repeat = self.next_repeat(n, rung);
         self.reeval_requests += 1;
         let id = format!("x{:04}", self.reeval_requests);
+        // Before the submission: an in-process executor evaluates in it.
+        let submitted = unix_now();
         match self.spec.rungs.get(rung).filter(|_| rung > 1) {
             Some(r) => {
                 let r = r.clone();
@@ -260,7 +262,7 @@ impl<'e> Session<'e> {
                 hash,
                 repeat,
                 purpose: purpose.to_string(),
-                submitted: unix_now(),
+                submitted,
                 rung,
             },
         );
