@@ -199,11 +199,10 @@ pub(crate) fn at_rung_or_failed(
     if rung.index <= 1 {
         return Ok(repeat_or_failed(base, arch, repeat)?);
     }
-    if !rungs.contains_key(&rung.index) {
-        match base.at_rung(&rung.settings)? {
-            Some(e) => {
-                rungs.insert(rung.index, e);
-            }
+    let evaluator = match rungs.entry(rung.index) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(v) => match base.at_rung(&rung.settings)? {
+            Some(e) => v.insert(e),
             None => {
                 return Err(ExecError::Setup(format!(
                     "the {} evaluator has one fidelity only; rung {} cannot run",
@@ -211,15 +210,9 @@ pub(crate) fn at_rung_or_failed(
                     rung.index
                 )))
             }
-        }
-    }
-    match rungs.get_mut(&rung.index) {
-        Some(e) => Ok(repeat_or_failed(e.as_mut(), arch, repeat)?),
-        None => Err(ExecError::Setup(format!(
-            "rung {} has no evaluator",
-            rung.index
-        ))),
-    }
+        },
+    };
+    Ok(repeat_or_failed(evaluator.as_mut(), arch, repeat)?)
 }
 
 /// Evaluation `repeat` of `arch` by an evaluator in this process: the first
