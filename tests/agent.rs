@@ -377,7 +377,8 @@ fn report_compares_runs_with_charts_and_insights() {
             && svg.trim_end().ends_with("</svg>"),
         "{svg}"
     );
-    // One line and one legend mark per run, in each run's colour.
+    // One line, one band of ± one standard error and one legend mark per
+    // run, in each run's colour.
     for colour in ["#1f77b4", "#ff7f0e"] {
         assert_eq!(
             svg.matches(&format!("stroke=\"{colour}\"")).count(),
@@ -386,10 +387,11 @@ fn report_compares_runs_with_charts_and_insights() {
         );
         assert_eq!(
             svg.matches(&format!("fill=\"{colour}\"")).count(),
-            1,
+            2,
             "{svg}"
         );
     }
+    assert_eq!(svg.matches("class=\"se-band\"").count(), 2, "{svg}");
     assert!(svg.contains(" (seki)") && svg.contains(" (rea)"));
     let e = fails(seki(d.path()).args(["report", "nowhere"]));
     assert!(e.contains("nowhere"), "{e}");
