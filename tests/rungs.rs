@@ -160,6 +160,13 @@ fn a_session_promotes_the_best_of_each_rung_and_answers_at_the_top() {
     assert!(md.contains("## Against the seed"), "{md}");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("Paths through the rungs"));
+
+    // The agent was told which rung its scores are from.
+    let text = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    assert!(
+        text.contains("Scores: every score shown is from rung 1 of 3 (table, noise sd 2)"),
+        "the system prompt names the rung"
+    );
 }
 
 #[test]
@@ -174,6 +181,8 @@ fn one_rung_is_the_default_and_changes_nothing() {
     assert_eq!(s["reevaluations"], 0, "{s}");
     // The seed comparison is there with one rung too.
     assert_eq!(s["against_seed"]["rung"], 1, "{s}");
+    let text = std::fs::read_to_string(d.path().join("run/journal.jsonl")).unwrap();
+    assert!(!text.contains("Scores: every score"));
 }
 
 #[test]

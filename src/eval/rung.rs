@@ -155,6 +155,21 @@ impl Rungs {
         })
     }
 
+    /// What an agent is told of the scores it sees (rung 1's), in a
+    /// session with more than one rung.
+    pub fn note(&self) -> Option<String> {
+        let top = self.rungs.last().filter(|_| self.rungs.len() > 1)?;
+        let first = self.rungs.first()?;
+        Some(format!(
+            "every score shown is from rung 1 of {} ({}), a cheap evaluation with its noise (± its standard error); the session evaluates the best {:.0} % again at higher rungs, up to rung {} ({}), and judges the answer there. Compare scores with each other, within this rung.",
+            self.rungs.len(),
+            describe(self.kind, &first.settings),
+            self.promote * 100.0,
+            top.index,
+            describe(self.kind, &top.settings)
+        ))
+    }
+
     /// How many rungs (at least 1).
     pub fn len(&self) -> usize {
         self.rungs.len()

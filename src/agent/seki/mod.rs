@@ -209,6 +209,9 @@ pub struct SekiAgent {
     refused: Option<String>,
     /// A Pareto search's objectives (empty: accuracy alone).
     objectives: Vec<crate::eval::Objective>,
+    /// In a session with fidelity rungs: which rung the scores shown are
+    /// from, in words.
+    fidelity: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -313,6 +316,7 @@ impl SekiAgent {
             budget: None,
             refused: None,
             objectives: Vec::new(),
+            fidelity: None,
         })
     }
 
@@ -550,6 +554,13 @@ impl SekiAgent {
         if objectives.len() >= 2 {
             self.objectives = objectives;
         }
+        self
+    }
+
+    /// Tell the prompts which fidelity rung the session's scores are from
+    /// (`None`: one rung, nothing to say).
+    pub fn with_fidelity(mut self, note: Option<String>) -> Self {
+        self.fidelity = note;
         self
     }
 

@@ -60,6 +60,7 @@ impl SekiAgent {
                     .join(", ")
             }),
             "candidates": self.candidates(),
+            "fidelity": self.fidelity,
         })
     }
 

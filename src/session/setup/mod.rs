@@ -152,7 +152,8 @@ pub fn strategy(
         kb.as_ref(),
         models(cfg, llm)?,
     )?
-    .with_objectives(cfg.search.objectives.clone());
+    .with_objectives(cfg.search.objectives.clone())
+    .with_fidelity(super::Spec::from_config(cfg).rungs.note());
     Ok(match screen {
         Some(screen) => Box::new(
             agent
