@@ -41,6 +41,6 @@ pub use journal::{
 pub use operators::{operator_stats, OperatorStats};
 pub use state::{StateError, StrategyState};
 pub use summary::{
-    best_step, front_of, Best, BudgetSummary, Contender, Front, FrontPoint, ReplyCounts,
-    RungSummary, RungsSummary, ScreenStats, SeedComparison, StrategyStats, Summary,
+    best_step, front_of, score_at_rung, Best, BudgetSummary, Contender, Front, FrontPoint,
+    ReplyCounts, RungSummary, RungsSummary, ScreenStats, SeedComparison, StrategyStats, Summary,
 };

@@ -103,6 +103,41 @@ pub fn front_of(steps: &[Step], objectives: &[crate::eval::Objective], reference
     }
 }
 
+/// The mean score of `step`'s architecture at fidelity `rung` over its
+/// scored evaluations there (at rung 1 its search evaluation and rung-1
+/// repeats; above, its `reevaluations` at that rung), with the mean's
+/// standard error. `None` when nothing scored there.
+pub fn score_at_rung(
+    step: &Step,
+    reevaluations: &[super::journal::Reevaluation],
+    rung: u32,
+) -> Option<(f64, Option<f64>)> {
+    let mut scores = Vec::new();
+    let mut ses = Vec::new();
+    if rung <= 1 && step.result.status == crate::eval::EvalStatus::Ok {
+        if let Some(s) = step.result.score {
+            scores.push(s);
+            ses.push(step.result.score_se);
+        }
+    }
+    for r in reevaluations.iter().filter(|r| {
+        r.of == step.n
+            && r.rung.max(1) == rung.max(1)
+            && r.result.status == crate::eval::EvalStatus::Ok
+    }) {
+        if let Some(s) = r.result.score {
+            scores.push(s);
+            ses.push(r.result.score_se);
+        }
+    }
+    let first = *ses.first()?;
+    let mean = crate::stats::mean_sd(&scores).0;
+    let se = Uncertainty::of_repeats(&scores, &ses)
+        .map(|(_, u)| u.se)
+        .or(first);
+    Some((mean, se))
+}
+
 /// The best evaluation among `steps`: the highest search score, the earliest
 /// on ties (as a session keeps its best).
 pub fn best_step(steps: &[Step]) -> Option<&Step> {

@@ -3,7 +3,6 @@
 //! how the answer compares with the seed.
 
 use super::Run;
-use crate::eval::EvalStatus;
 use crate::markup::escape;
 use crate::stats;
 use std::fmt::Write as _;
@@ -29,34 +28,14 @@ fn paths(run: &Run, top: u32) -> Vec<Path> {
         }
         let mut cells = Vec::new();
         for rung in 1..=top {
-            let mut scores = Vec::new();
-            let mut ses = Vec::new();
-            if rung == 1 && s.result.status == EvalStatus::Ok {
-                if let Some(x) = s.result.score {
-                    scores.push(x);
-                    ses.push(s.result.score_se);
-                }
-            }
-            for r in run
-                .reevaluations
-                .iter()
-                .filter(|r| r.of == s.n && r.rung == rung && r.result.status == EvalStatus::Ok)
-            {
-                if let Some(x) = r.result.score {
-                    scores.push(x);
-                    ses.push(r.result.score_se);
-                }
-            }
             let tried = rung == 1 || above.iter().any(|r| r.rung == rung);
-            cells.push(if scores.is_empty() {
-                if tried { "failed" } else { "–" }.to_string()
-            } else {
-                let mean = stats::mean_sd(&scores).0;
-                let se = stats::Uncertainty::of_repeats(&scores, &ses)
-                    .map(|(_, u)| u.se)
-                    .or(ses[0]);
-                stats::with_se(mean, se)
-            });
+            cells.push(
+                match crate::record::score_at_rung(s, &run.reevaluations, rung) {
+                    Some((mean, se)) => stats::with_se(mean, se),
+                    None if tried => "failed".into(),
+                    None => "–".into(),
+                },
+            );
         }
         out.push(Path {
             evaluation: s.n,

@@ -50,33 +50,8 @@ impl<'e> Session<'e> {
     /// The mean score of evaluation `n` at `rung`, with its standard error
     /// (`None`: it has not scored there).
     pub(super) fn score_at(&self, n: usize, rung: u32) -> Option<(f64, Option<f64>)> {
-        let mut scores = Vec::new();
-        let mut ses = Vec::new();
-        if rung <= 1 {
-            let s = self.steps.get(n.checked_sub(1)?)?;
-            if s.result.status == EvalStatus::Ok {
-                scores.push(s.result.score?);
-                ses.push(s.result.score_se);
-            }
-        }
-        for r in self
-            .reevaluations
-            .iter()
-            .filter(|r| r.of == n && r.rung == rung && r.result.status == EvalStatus::Ok)
-        {
-            if let Some(s) = r.result.score {
-                scores.push(s);
-                ses.push(r.result.score_se);
-            }
-        }
-        if scores.is_empty() {
-            return None;
-        }
-        let mean = stats::mean_sd(&scores).0;
-        let se = stats::Uncertainty::of_repeats(&scores, &ses)
-            .map(|(_, u)| u.se)
-            .or(ses[0]);
-        Some((mean, se))
+        let step = self.steps.get(n.checked_sub(1)?)?;
+        crate::record::score_at_rung(step, &self.reevaluations, rung)
     }
 
     /// The session's seed: its first evaluation, when a strategy made it
