@@ -268,12 +268,7 @@ impl Loaded {
         if let Err(msg) = crate::eval::cost::check_objectives(&c.search.objectives) {
             return Err(self.invalid("search.objectives", msg));
         }
-        if let Err((key, msg)) = crate::eval::Rungs::build(
-            c.search.evaluator,
-            &c.evaluator,
-            &c.search.rungs,
-            c.search.promote,
-        ) {
+        if let Err((key, msg)) = c.try_rungs() {
             return Err(self.invalid(&format!("search.{key}"), msg));
         }
 
@@ -481,6 +476,24 @@ fn resolve(base: &Path, p: &mut PathBuf) {
 }
 
 impl Config {
+    /// The fidelity rungs `[[search.rungs]]` and `search.promote` set over
+    /// the evaluator's settings, or the first problem with them.
+    pub fn try_rungs(&self) -> Result<crate::eval::Rungs, crate::eval::rung::RungProblem> {
+        crate::eval::Rungs::build(
+            self.search.evaluator,
+            &self.evaluator,
+            &self.search.rungs,
+            self.search.promote,
+        )
+    }
+
+    /// The fidelity rungs of a validated config (one rung, the
+    /// evaluator's own, should they not build).
+    pub fn rungs(&self) -> crate::eval::Rungs {
+        self.try_rungs()
+            .unwrap_or_else(|_| crate::eval::Rungs::single(self.search.evaluator, &self.evaluator))
+    }
+
     /// Parse TOML text; `path` names the file in errors, and relative paths
     /// are resolved against `base`.
     pub fn parse(text: &str, path: Option<&Path>, base: &Path) -> Result<Loaded, ConfigError> {

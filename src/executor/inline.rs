@@ -87,10 +87,12 @@ impl Executor for Inline<'_> {
         repeat: u32,
         rung: &crate::eval::Rung,
     ) -> Result<Option<String>, ExecError> {
-        let mut rungs = std::mem::take(&mut self.rungs);
-        let evaluation = at_rung_or_failed(self.evaluator(), &mut rungs, arch, repeat, rung);
-        self.rungs = rungs;
-        self.ready_now(id, evaluation?);
+        let base: &mut dyn Evaluator = match &mut self.evaluator {
+            Held::Lent(e) => &mut **e,
+            Held::Owned(e) => e.as_mut(),
+        };
+        let evaluation = at_rung_or_failed(base, &mut self.rungs, arch, repeat, rung)?;
+        self.ready_now(id, evaluation);
         Ok(None)
     }
     fn poll(&mut self, _wait: Duration) -> Result<Vec<Outcome>, ExecError> {

@@ -140,14 +140,7 @@ impl Spec {
             contenders: ContenderSettings::from_config(c),
             budget: None,
             objectives: c.search.objectives.clone(),
-            // Checked when the config was loaded.
-            rungs: crate::eval::Rungs::build(
-                c.search.evaluator,
-                &c.evaluator,
-                &c.search.rungs,
-                c.search.promote,
-            )
-            .unwrap_or_else(|_| crate::eval::Rungs::single(c.search.evaluator, &c.evaluator)),
+            rungs: c.rungs(),
         }
     }
 }

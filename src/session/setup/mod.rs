@@ -153,7 +153,7 @@ pub fn strategy(
         models(cfg, llm)?,
     )?
     .with_objectives(cfg.search.objectives.clone())
-    .with_fidelity(super::Spec::from_config(cfg).rungs.note());
+    .with_fidelity(cfg.rungs().note());
     Ok(match screen {
         Some(screen) => Box::new(
             agent
