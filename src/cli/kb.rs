@@ -91,6 +91,12 @@ pub enum KbCommand {
         #[arg(long, value_name = "DIR", default_value = ".")]
         out: PathBuf,
     },
+    /// Judge each NAS-Bench-201 insight's claim against the whole table:
+    /// is it true (the cells where it holds differ from the rest in its
+    /// direction, both in mean 200-epoch test accuracy and in their share
+    /// of the table's best cells), false, or mixed; with a tally by the
+    /// session's own verdict (supported, contradicted, undecided).
+    Truth(super::kb_truth::TruthArgs),
     /// List the distilled insights with their evidence.
     Insights {
         #[command(flatten)]
@@ -299,6 +305,7 @@ pub fn run(config: Option<&Path>, c: KbCommand) -> Result<()> {
                 println!("removed {gone} (same architecture and evaluator as {kept})");
             }
         }
+        KbCommand::Truth(a) => super::kb_truth::run(config, a)?,
         KbCommand::Report { opts, out } => {
             let kb = open(config, &opts, false)?;
             let path = seki::report::kb::write(&kb, &out)?;

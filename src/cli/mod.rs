@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod kb;
+mod kb_truth;
 mod llm;
 mod proxy;
 mod search;

@@ -107,6 +107,10 @@ pub struct CheckArgs {
     /// Random architectures added to the published cells.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub random: usize,
+    /// Add the space's degenerate cells: all skips, all pools, separable
+    /// convolutions only.
+    #[arg(long)]
+    pub degenerate: bool,
     /// Seed of the random architectures.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -137,6 +141,11 @@ pub struct CheckArgs {
     /// Higher fidelity: DARTS cells.
     #[arg(long, value_name = "N")]
     pub high_cells: Option<usize>,
+    /// Higher fidelity: seed of its validation split, initialisation and
+    /// batch order [default: one drawn apart from the proxy's and every
+    /// rung's].
+    #[arg(long, value_name = "N")]
+    pub high_seed: Option<u64>,
     /// CPU threads per evaluation, both settings (0: all cores) [config: evaluator.candle.threads].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -199,8 +208,10 @@ pub fn run(config: Option<&Path>, c: ProxyCommand) -> Result<()> {
             valid_size: a.high_valid_size,
             channels: a.high_channels,
             cells: a.high_cells,
+            seed: a.high_seed,
         },
         random: a.random,
+        degenerate: a.degenerate,
         seed: a.seed,
         cache: Some(out.join("evaluations.jsonl")),
     };
@@ -212,8 +223,13 @@ pub fn run(config: Option<&Path>, c: ProxyCommand) -> Result<()> {
                     format!("{v:.2} ({:.0} s)", s.unwrap_or(0.0))
                 })
             };
+            let upper: String = p
+                .rungs
+                .iter()
+                .map(|r| format!(" rung {} {:<16}", r.rung, show(r.score, r.seconds)))
+                .collect();
             eprintln!(
-                "[{}/{total}] {:<14} proxy {:<16} high fidelity {}",
+                "[{}/{total}] {:<14} proxy {:<16}{upper} high fidelity {}",
                 i + 1,
                 p.label,
                 show(p.low, p.low_seconds),
@@ -249,6 +265,18 @@ fn print_fidelity(f: &Fidelity, out: &Path) {
     }
     println!("Kendall tau    {}", fmt(f.kendall_tau));
     println!("Spearman rho   {}", fmt(f.spearman_rho));
+    for r in &f.rungs {
+        println!(
+            "rung {:<9} tau {} rho {} over {} ({}{})",
+            r.rung,
+            fmt(r.kendall_tau),
+            fmt(r.spearman_rho),
+            r.n,
+            r.setting,
+            r.seconds_mean
+                .map_or(String::new(), |s| format!(", {s:.0} s each"))
+        );
+    }
     if let (Some(l), Some(h)) = (f.low_seconds_mean, f.high_seconds_mean) {
         println!("seconds        {l:.0} per proxy evaluation, {h:.0} per high-fidelity one");
     }

@@ -10,6 +10,7 @@
 
 pub mod claim;
 pub mod record;
+pub mod truth;
 
 use crate::store;
 pub use crate::store::{FileLock, SkippedLine, StoreError};

@@ -57,6 +57,9 @@ pub enum ProxyError {
     /// The knowledge base whose published cells are sampled could not be read.
     #[error(transparent)]
     Kb(#[from] KbError),
+    /// The config's rungs are invalid.
+    #[error("the config's rungs are invalid: {0}")]
+    Rungs(String),
 }
 
 /// The higher-fidelity setting of `seki proxy check`: what it changes from
@@ -73,9 +76,20 @@ pub struct HighFidelity {
     pub channels: Option<usize>,
     /// DARTS cells.
     pub cells: Option<usize>,
+    /// Seed of its validation split, initialisation and batch order; `None`
+    /// draws one apart from the proxy's and every rung's
+    /// ([`HighFidelity::default_seed`]), so that a lucky split at a rung is
+    /// not lucky again here.
+    pub seed: Option<u64>,
 }
 
 impl HighFidelity {
+    /// The seed a higher fidelity takes when none is named: the proxy's
+    /// seed decorrelated as a rung's would be, at an index no rung reaches.
+    pub fn default_seed(base: u64) -> u64 {
+        crate::eval::rung::noise_seed(base, u32::MAX)
+    }
+
     /// The proxy's settings `low` with this one's changes, or `None` when
     /// it names none.
     pub fn apply(&self, low: &CandleConfig) -> Option<CandleConfig> {
@@ -93,6 +107,7 @@ impl HighFidelity {
                 named = true;
             }
         }
+        high.seed = self.seed.unwrap_or_else(|| Self::default_seed(low.seed));
         named.then_some(high)
     }
 }
@@ -105,6 +120,9 @@ pub struct CheckPlan {
     pub high: HighFidelity,
     /// Random architectures added to the published cells.
     pub random: usize,
+    /// Add the space's degenerate cells ([`degenerate`]): all skips, all
+    /// pools, separable convolutions only.
+    pub degenerate: bool,
     /// Seed of the random architectures.
     pub seed: u64,
     /// The evaluation cache (JSON Lines), reused and extended.
@@ -132,16 +150,78 @@ pub fn run_check(
         .ok_or(ProxyError::NoHighSetting)?;
     let mut low = CandleEvaluator::with_current_exe(cfg.evaluator.candle.clone())?;
     let mut high = CandleEvaluator::with_current_exe(high_cfg).map_err(ProxyError::HighSetting)?;
+    let rungs = cfg
+        .try_rungs()
+        .map_err(|(key, why)| ProxyError::Rungs(format!("search.{key}: {why}")))?;
+    let mut upper: Vec<(u32, Box<dyn Evaluator>)> = Vec::new();
+    for r in rungs.rungs.iter().filter(|r| r.index >= 2) {
+        upper.push((
+            r.index,
+            Box::new(CandleEvaluator::with_current_exe(
+                r.settings.candle.clone(),
+            )?),
+        ));
+    }
     let kb = crate::session::setup::knowledge_base_to_read(&cfg.kb)?;
-    let archs = sample(kb.as_ref(), cfg.search.space, plan.random, plan.seed);
+    let mut archs = sample(kb.as_ref(), cfg.search.space, plan.random, plan.seed);
+    if plan.degenerate {
+        let seen: std::collections::HashSet<String> = archs.iter().map(|s| s.arch.hash()).collect();
+        archs.extend(
+            degenerate(cfg.search.space)
+                .into_iter()
+                .filter(|s| !seen.contains(&s.arch.hash())),
+        );
+    }
     let total = archs.len();
     check(
         &mut low,
         &mut high,
+        &mut upper,
         &archs,
         plan.cache.as_deref(),
         &mut |i, p| progress(i, total, p),
     )
+}
+
+/// The space's degenerate cells, which a proxy must rank as badly as a long
+/// training does: every edge a skip connection, every edge a max pool, and
+/// every edge a 3x3 separable convolution (DARTS; NAS-Bench-201: all skips,
+/// all pools, all 3x3 convolutions).
+pub fn degenerate(space: Space) -> Vec<Sampled> {
+    let cells: Vec<(&str, String)> = match space {
+        Space::Darts => {
+            let cell = |op: &str| {
+                let e = |i: usize| format!("('{op}', {i})");
+                let edges = [e(0), e(1), e(0), e(1), e(1), e(2), e(2), e(3)].join(", ");
+                format!(
+                    "Genotype(normal=[{edges}], normal_concat=[2, 3, 4, 5], \
+                     reduce=[{edges}], reduce_concat=[2, 3, 4, 5])"
+                )
+            };
+            vec![
+                ("all-skips", cell("skip_connect")),
+                ("all-pools", cell("max_pool_3x3")),
+                ("sep-convs-only", cell("sep_conv_3x3")),
+            ]
+        }
+        Space::Nb201 => {
+            let cell = |op: &str| format!("|{op}~0|+|{op}~0|{op}~1|+|{op}~0|{op}~1|{op}~2|");
+            vec![
+                ("all-skips", cell("skip_connect")),
+                ("all-pools", cell("avg_pool_3x3")),
+                ("conv3x3-only", cell("nor_conv_3x3")),
+            ]
+        }
+    };
+    cells
+        .into_iter()
+        .filter_map(|(label, text)| {
+            space.parse(&text).ok().map(|arch| Sampled {
+                label: label.to_string(),
+                arch,
+            })
+        })
+        .collect()
 }
 
 /// One architecture of the sample.
@@ -213,6 +293,44 @@ pub struct Pair {
     /// Seconds of the higher-fidelity evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_seconds: Option<f64>,
+    /// Its scores at the session's rungs above the first (the proxy is
+    /// rung 1), when the config has `[[search.rungs]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<RungScore>,
+}
+
+/// An architecture's score at one rung of the session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RungScore {
+    /// The rung (2, 3, …).
+    pub rung: u32,
+    /// Its score there.
+    pub score: Option<f64>,
+    /// The score's standard error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<f64>,
+    /// Seconds of the evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+}
+
+/// How one rung of the session ranks the sample against the higher
+/// fidelity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RungAgreement {
+    /// The rung (1 is the proxy).
+    pub rung: u32,
+    /// Its setting, in words.
+    pub setting: String,
+    /// Architectures scored at this rung and at the higher fidelity.
+    pub n: usize,
+    /// Kendall's τ-b against the higher fidelity.
+    pub kendall_tau: Option<f64>,
+    /// Spearman's ρ against the higher fidelity.
+    pub spearman_rho: Option<f64>,
+    /// Mean seconds of one evaluation at this rung.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_mean: Option<f64>,
 }
 
 /// The result of a check.
@@ -236,6 +354,10 @@ pub struct Fidelity {
     pub high_seconds_mean: Option<f64>,
     /// Architectures that failed under either setting.
     pub failed: Vec<String>,
+    /// Each rung of the session against the higher fidelity (rung 1 first,
+    /// whose figures are the ones above), when the config has rungs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<RungAgreement>,
     /// Every architecture's figures (for the table: a sample of them).
     pub pairs: Vec<Pair>,
 }
@@ -267,8 +389,43 @@ impl Fidelity {
                 .filter(|p| p.low.is_none() || p.high.is_none())
                 .map(|p| p.label.clone())
                 .collect(),
+            rungs: Vec::new(),
             pairs,
         }
+    }
+
+    /// Fill [`Fidelity::rungs`] from the pairs: rung 1 (the proxy, named
+    /// `low`) and each rung in `upper` (index and setting in words).
+    fn with_rungs(mut self, upper: &[(u32, String)]) -> Self {
+        if upper.is_empty() {
+            return self;
+        }
+        let mean = |v: Vec<f64>| (!v.is_empty()).then(|| stats::mean_sd(&v).0);
+        self.rungs.push(RungAgreement {
+            rung: 1,
+            setting: self.low.clone(),
+            n: self.n,
+            kendall_tau: self.kendall_tau,
+            spearman_rho: self.spearman_rho,
+            seconds_mean: self.low_seconds_mean,
+        });
+        for (index, setting) in upper {
+            let at = |p: &Pair| p.rungs.iter().find(|r| r.rung == *index).cloned();
+            let (x, y): (Vec<f64>, Vec<f64>) = self
+                .pairs
+                .iter()
+                .filter_map(|p| Some((at(p)?.score?, p.high?)))
+                .unzip();
+            self.rungs.push(RungAgreement {
+                rung: *index,
+                setting: setting.clone(),
+                n: x.len(),
+                kendall_tau: stats::kendall_tau(&x, &y),
+                spearman_rho: stats::spearman_rho(&x, &y),
+                seconds_mean: mean(self.pairs.iter().filter_map(|p| at(p)?.seconds).collect()),
+            });
+        }
+        self
     }
 
     /// The scatter chart: proxy score against the higher-fidelity score.
@@ -379,6 +536,7 @@ fn evaluate_cached(
 pub fn check(
     low: &mut dyn Evaluator,
     high: &mut dyn Evaluator,
+    upper: &mut [(u32, Box<dyn Evaluator>)],
     archs: &[Sampled],
     cache: Option<&Path>,
     progress: &mut dyn FnMut(usize, &Pair),
@@ -399,6 +557,16 @@ pub fn check(
     for (i, s) in archs.iter().enumerate() {
         let l = evaluate_cached(low, &s.arch, cache, &mut have)?;
         let h = evaluate_cached(high, &s.arch, cache, &mut have)?;
+        let mut rungs = Vec::new();
+        for (index, e) in upper.iter_mut() {
+            let r = evaluate_cached(e.as_mut(), &s.arch, cache, &mut have)?;
+            rungs.push(RungScore {
+                rung: *index,
+                score: r.score,
+                se: r.se,
+                seconds: r.seconds,
+            });
+        }
         let p = Pair {
             label: s.label.clone(),
             arch: s.arch.to_text(),
@@ -408,11 +576,17 @@ pub fn check(
             high_se: h.se,
             low_seconds: l.seconds,
             high_seconds: h.seconds,
+            rungs,
         };
         progress(i, &p);
         pairs.push(p);
     }
-    let f = Fidelity::from_pairs(li.protocol_label(), hi.protocol_label(), pairs, None);
+    let named: Vec<(u32, String)> = upper
+        .iter()
+        .map(|(i, e)| (*i, e.info().protocol_label()))
+        .collect();
+    let f = Fidelity::from_pairs(li.protocol_label(), hi.protocol_label(), pairs, None)
+        .with_rungs(&named);
     if f.n < 3 {
         return Err(ProxyError::TooFew(f.n));
     }
@@ -442,6 +616,7 @@ pub fn table_check(table: &Nb201Table, stride: usize) -> Fidelity {
             high_se: None,
             low_seconds: None,
             high_seconds: None,
+            rungs: Vec::new(),
         })
         .collect();
     Fidelity::from_pairs(
@@ -505,17 +680,59 @@ mod tests {
             },
         );
         let mut seen = 0;
-        let f = check(&mut low, &mut high, &archs, Some(&cache), &mut |_, _| {
-            seen += 1
-        })
+        let f = check(
+            &mut low,
+            &mut high,
+            &mut [],
+            &archs,
+            Some(&cache),
+            &mut |_, _| seen += 1,
+        )
         .unwrap();
         assert_eq!((f.n, seen), (12, 12));
         assert!((f.kendall_tau.unwrap() - 1.0).abs() < 1e-12);
         assert!((f.spearman_rho.unwrap() - 1.0).abs() < 1e-12);
+        assert!(f.rungs.is_empty());
         assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 24);
         // Again: every figure from the cache, none appended.
-        check(&mut low, &mut high, &archs, Some(&cache), &mut |_, _| {}).unwrap();
+        check(
+            &mut low,
+            &mut high,
+            &mut [],
+            &archs,
+            Some(&cache),
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 24);
+        // A noisy rung 2 beside them: its own τ, below rung 1's perfect one,
+        // and only its 12 evaluations appended to the cache.
+        let mut upper: Vec<(u32, Box<dyn Evaluator>)> = vec![(
+            2,
+            Box::new(Fake {
+                epochs: 2,
+                noise: 400.0,
+            }),
+        )];
+        let g = check(
+            &mut low,
+            &mut high,
+            &mut upper,
+            &archs,
+            Some(&cache),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 36);
+        assert_eq!(g.rungs.len(), 2);
+        assert_eq!((g.rungs[0].rung, g.rungs[1].rung), (1, 2));
+        assert_eq!(g.rungs[0].kendall_tau, f.kendall_tau);
+        assert_eq!(g.rungs[1].n, 12);
+        assert!(g.rungs[1].kendall_tau.unwrap() < 0.9, "{:?}", g.rungs[1]);
+        assert!(g
+            .pairs
+            .iter()
+            .all(|p| p.rungs.len() == 1 && p.rungs[0].rung == 2));
         assert!(f.svg().contains("Kendall τ 1.000"));
         let e = check(
             &mut low,
@@ -523,6 +740,7 @@ mod tests {
                 epochs: 1,
                 noise: 9.0,
             },
+            &mut [],
             &archs,
             None,
             &mut |_, _| {},
@@ -538,5 +756,37 @@ mod tests {
         assert!(s.len() >= 12, "{}", s.len());
         assert_eq!(s[0].label, "DARTS_V1");
         assert!(s[s.len() - 1].label.starts_with("random-"));
+    }
+
+    #[test]
+    fn degenerate_cells_parse_in_both_spaces() {
+        for space in [Space::Darts, Space::Nb201] {
+            let d = degenerate(space);
+            assert_eq!(d.len(), 3, "{space:?}");
+            let text = d[0].arch.to_text();
+            assert!(text.contains("skip_connect"), "{text}");
+            for other in ["sep_conv", "conv_", "pool"] {
+                assert!(!text.contains(other), "{text}");
+            }
+            assert!(d[1].arch.to_text().contains("pool"));
+        }
+    }
+
+    #[test]
+    fn a_higher_fidelity_draws_its_own_seed_unless_named() {
+        let low = CandleConfig::default();
+        let h = HighFidelity {
+            epochs: Some(4),
+            ..Default::default()
+        };
+        let cfg = h.apply(&low).unwrap();
+        assert_ne!(cfg.seed, low.seed);
+        assert_eq!(cfg.seed, HighFidelity::default_seed(low.seed));
+        let named = HighFidelity {
+            seed: Some(low.seed),
+            ..h
+        };
+        assert_eq!(named.apply(&low).unwrap().seed, low.seed);
+        assert!(HighFidelity::default().apply(&low).is_none());
     }
 }
