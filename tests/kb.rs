@@ -219,3 +219,104 @@ fn second_writer_gets_a_clear_error() {
     // Readers are not blocked.
     ok(seki(d.path()).args(["kb", "list"]));
 }
+
+/// An insight line of a session's knowledge base: a claim with the
+/// session's verdict.
+fn insight(id: &str, op: &str, place: &str, effect: &str, verdict: &str) -> String {
+    serde_json::json!({
+        "id": id, "space": "nb201", "text": format!("{op} on {place} {effect}"),
+        "evidence": [], "status": "active",
+        "claim": {"op": op, "where": place, "effect": effect},
+        "stats": {"n_with": 10, "mean_with": 90.0, "n_without": 10, "mean_without": 80.0,
+                  "effect_size": 1.0, "verdict": verdict},
+        "provenance": {"source": "llm"}, "created": "2026-12-07T00:00:00Z"
+    })
+    .to_string()
+}
+
+#[test]
+fn claims_are_judged_against_the_whole_table() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("kb-a"), d.path().join("kb-b"));
+    for (dir, lines) in [
+        (
+            &a,
+            vec![
+                // True on the table: cells with `none` on an edge score lower
+                // and are rarer among the best.
+                insight("i1", "none", "anywhere", "hurts", "supported"),
+                // False: the same op said to help.
+                insight("i2", "none", "node1<-0", "helps", "supported"),
+            ],
+        ),
+        (
+            &b,
+            vec![
+                insight("i3", "nor_conv_3x3", "anywhere", "helps", "supported"),
+                insight("i4", "avg_pool_3x3", "node2<-0", "hurts", "undecided"),
+            ],
+        ),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("insights.jsonl"), lines.join("\n") + "\n").unwrap();
+    }
+    let out = seki(d.path())
+        .args(["kb", "truth", "--kb"])
+        .arg(&a)
+        .arg("--kb")
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("15625 cells"), "{text}");
+    let line = |claim: &str| {
+        text.lines()
+            .find(|l| l.contains(claim))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("none anywhere in the cell hurts").contains("true"),
+        "{text}"
+    );
+    assert!(line("none on node1<-0 helps").contains("false"), "{text}");
+    assert!(
+        line("nor_conv_3x3 anywhere in the cell helps").contains("true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("supported claims true: 2 of 3 (67 %) over 2 knowledge base(s)"),
+        "{text}"
+    );
+    // JSON: one object per claim, then the tally by the session's verdict.
+    let out = seki(d.path())
+        .args(["kb", "truth", "--json", "--kb"])
+        .arg(&a)
+        .arg("--kb")
+        .arg(&b)
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let tally = &lines[4]["tally"];
+    assert_eq!(tally["supported"]["claims"], 3);
+    assert_eq!(tally["supported"]["true"], 2);
+    assert_eq!(tally["supported"]["false"], 1);
+    assert_eq!(tally["undecided"]["claims"], 1);
+    // A fraction outside (0, 1) is refused, naming the flag.
+    let out = seki(d.path())
+        .args(["kb", "truth", "--top", "1.5", "--kb"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--top"));
+}
