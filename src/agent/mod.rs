@@ -16,7 +16,7 @@ pub use crate::record::{AgentEvent, ParseOutcome, PoolEntry, ScreenedCandidate};
 pub use extract::{extract, extract_all, ExtractError};
 pub use recording::{initial_state, load_recording, recording_from_journal, used_before_resume};
 pub use seki::{AgentError, Models, SekiAgent, Task};
-pub use settings::{AgentConfig, OnTie};
+pub use settings::{AgentConfig, OnTie, UndecidedInsights};
 
 use crate::knowledge::{EvaluatorInfo, KnowledgeBase};
 use crate::space::Space;

@@ -17,6 +17,19 @@ pub enum OnTie {
     Child,
 }
 
+/// Whether prompts show the insights whose claim the evaluated architectures
+/// leave undecided (a difference within the scores' noise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UndecidedInsights {
+    /// Shown, marked "undecided" with their difference ± its standard error.
+    #[default]
+    Show,
+    /// Left out of prompts until the data decide them (they stay in the
+    /// knowledge base and the reports).
+    Hide,
+}
+
 /// `[agent]`: the SEKI strategy (self-evolution and knowledge inspiration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,6 +73,8 @@ pub struct AgentConfig {
     pub islands: usize,
     /// Insights shown in prompts (most recent active ones).
     pub insights_in_prompt: usize,
+    /// Whether prompts show insights the data leave undecided.
+    pub undecided_insights: UndecidedInsights,
     /// Architectures asked for in one LLM reply (1 to 8), one per line:
     /// the first not evaluated before is proposed at once, the other novel
     /// ones next, in order; duplicates never reach the evaluator.
@@ -112,6 +127,7 @@ impl Default for AgentConfig {
             history: 5,
             islands: 1,
             insights_in_prompt: 5,
+            undecided_insights: UndecidedInsights::Show,
             candidates: 1,
             max_repairs: 2,
             max_duplicate_retries: 2,

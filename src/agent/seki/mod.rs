@@ -12,7 +12,7 @@ mod stages;
 
 use super::extract::extract_all;
 use super::insights::{clip, judge};
-use super::settings::AgentConfig;
+use super::settings::{AgentConfig, UndecidedInsights};
 use crate::knowledge::claim::{self, Claim, Verdict};
 use crate::knowledge::{now_rfc3339, Insight, InsightStatus, KnowledgeBase, Provenance};
 use crate::llm::{ChatModel, ChatOptions, ChatResponse, Constraint, Message};
@@ -1131,6 +1131,37 @@ mod tests {
             text,
             "3x3 convolutions help [a prior: not yet checked on this task]"
         );
+    }
+
+    #[test]
+    fn undecided_insights_are_shown_as_undecided_or_hidden() {
+        let scored = |id: &str, verdict: &str| -> Insight {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "space": "nb201", "text": format!("claim {id}"),
+                "claim": {"op": "nor_conv_3x3", "where": "anywhere", "effect": "helps"},
+                "stats": {"n_with": 4, "mean_with": 70.0, "n_without": 4, "mean_without": 69.0,
+                          "effect_size": 0.5, "se_difference": 1.1, "verdict": verdict},
+                "provenance": {"source": "session"}, "created": "2026-01-01T00:00:00Z"
+            }))
+            .unwrap()
+        };
+        let mut a = agent();
+        a.state.known.insights = vec![scored("u", "undecided"), scored("s", "supported")];
+        let shown: Vec<String> = a
+            .active_insights()
+            .iter()
+            .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(shown.len(), 2);
+        assert!(
+            shown[0].starts_with("claim u [") && shown[0].ends_with("undecided]"),
+            "{shown:?}"
+        );
+        assert!(shown[0].contains("difference +1.0 ± 1.1"), "{shown:?}");
+        a.cfg.undecided_insights = UndecidedInsights::Hide;
+        let shown = a.active_insights();
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0]["id"], "s");
     }
 
     #[test]

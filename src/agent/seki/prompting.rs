@@ -11,6 +11,12 @@ impl SekiAgent {
             .insights
             .iter()
             .filter(|i| i.status == InsightStatus::Active)
+            .filter(|i| {
+                self.cfg.undecided_insights == UndecidedInsights::Show
+                    || i.stats
+                        .as_ref()
+                        .is_none_or(|s| s.verdict != Verdict::Undecided)
+            })
             .collect();
         let skip = active.len().saturating_sub(self.cfg.insights_in_prompt);
         active
