@@ -15,6 +15,7 @@ use crate::strategy::{
 };
 use serde::Serialize;
 
+pub mod claims;
 mod plan;
 mod ties;
 

@@ -1,13 +1,11 @@
 //! `seki kb truth`: are the claims a knowledge base holds true on the
 //! NAS-Bench-201 table?
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
-use seki::eval::Nb201Table;
+use seki::bench::claims;
 use seki::knowledge::claim::Verdict;
-use seki::knowledge::truth::{self, Truth, TruthVerdict};
-use seki::knowledge::{KnowledgeBase, OpenOptions};
-use seki::space::{nb201::Nb201Cell, Arch, Space};
+use seki::knowledge::truth::TruthVerdict;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -27,53 +25,24 @@ pub struct TruthArgs {
     pub json: bool,
 }
 
-/// One insight's claim with the session's verdict and the table's.
-#[derive(Debug, serde::Serialize)]
-struct Judged {
-    kb: String,
-    insight: String,
-    claim: String,
-    session: Verdict,
-    table: Truth,
-}
-
 pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
     if !(a.top > 0.0 && a.top < 1.0) {
-        bail!("--top: must be a fraction between 0 and 1 (got {})", a.top);
+        bail!(
+            "--top: must be a fraction between 0 and 1 (exclusive), not {}",
+            a.top
+        );
     }
     let loaded = super::load_config(config)?;
     let path = a
         .table
         .clone()
         .unwrap_or_else(|| loaded.config.evaluator.nb201.table.clone());
-    let table = Nb201Table::load(&path)
-        .with_context(|| format!("cannot read the NAS-Bench-201 table {}", path.display()))?;
-    let cells: Vec<(Arch, f64)> = table
-        .rows()
-        .iter()
-        .enumerate()
-        .filter_map(|(code, r)| Some((Arch::Nb201(Nb201Cell::from_code(code)?), r.test_200ep)))
-        .collect();
     let kbs = if a.kbs.is_empty() {
         vec![loaded.config.kb.dir.clone()]
     } else {
         a.kbs.clone()
     };
-    let mut judged = Vec::new();
-    for dir in &kbs {
-        let kb = KnowledgeBase::open(dir, OpenOptions::default())
-            .with_context(|| format!("cannot open knowledge base {}", dir.display()))?;
-        for i in kb.insights_for(Some(Space::Nb201)) {
-            let Some(c) = &i.claim else { continue };
-            judged.push(Judged {
-                kb: dir.display().to_string(),
-                insight: i.id.clone(),
-                claim: c.text(),
-                session: i.stats.as_ref().map_or(Verdict::Undecided, |s| s.verdict),
-                table: truth::judge(c, &cells, a.top),
-            });
-        }
-    }
+    let c = claims::check(&path, &kbs, a.top)?;
     let verdicts = [
         Verdict::Supported,
         Verdict::Contradicted,
@@ -85,48 +54,42 @@ pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
         TruthVerdict::Mixed,
         TruthVerdict::Untestable,
     ];
-    let count = |v: Verdict, t: Option<TruthVerdict>| {
-        judged
-            .iter()
-            .filter(|j| j.session == v && t.is_none_or(|t| j.table.verdict == t))
-            .count()
-    };
     let name = |v: Verdict| match v {
         Verdict::Supported => "supported",
         Verdict::Contradicted => "contradicted",
         Verdict::Undecided => "undecided",
     };
     if a.json {
-        for j in &judged {
+        for j in &c.judged {
             println!("{}", serde_json::to_string(j)?);
         }
         let mut tally = serde_json::Map::new();
         for v in verdicts {
             let mut row = serde_json::Map::new();
-            row.insert("claims".into(), count(v, None).into());
+            row.insert("claims".into(), c.count(v, None).into());
+            row.insert("distinct".into(), c.distinct(v).into());
             for t in truths {
-                row.insert(t.name().into(), count(v, Some(t)).into());
+                row.insert(t.name().into(), c.count(v, Some(t)).into());
             }
             tally.insert(name(v).into(), row.into());
         }
         println!(
             "{}",
-            serde_json::json!({ "tally": tally, "knowledge_bases": kbs.len() })
+            serde_json::json!({ "tally": tally, "knowledge_bases": c.knowledge_bases })
         );
         return Ok(());
     }
-    let n_top = judged.first().map_or(0, |j| j.table.n_top);
     println!(
         "claims judged against {} ({} cells, test accuracy after 200 epochs; best {:.0} %: {} cells)",
-        path.display(),
-        cells.len(),
+        c.table,
+        c.cells,
         a.top * 100.0,
-        n_top
+        c.n_top
     );
-    if judged.is_empty() {
+    if c.judged.is_empty() {
         println!(
             "no NAS-Bench-201 insight with a claim in {} knowledge base(s)",
-            kbs.len()
+            c.knowledge_bases
         );
         return Ok(());
     }
@@ -136,7 +99,7 @@ pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
         "{:<13} {:<10} {:<36} {:>16} {:>16} {:>14}",
         "SESSION", "TABLE", "CLAIM", "MEAN WITH (N)", "MEAN WITHOUT", "IN BEST / ALL"
     );
-    for j in &judged {
+    for j in &c.judged {
         let t = &j.table;
         println!(
             "{:<13} {:<10} {:<36} {:>16} {:>16} {:>14}",
@@ -150,27 +113,36 @@ pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
     }
     println!();
     println!(
-        "{:<13} {:>6} {:>6} {:>6} {:>6} {:>11}",
-        "SESSION", "CLAIMS", "TRUE", "FALSE", "MIXED", "UNTESTABLE"
+        "{:<13} {:>6} {:>8} {:>6} {:>6} {:>6} {:>11}",
+        "SESSION", "CLAIMS", "DISTINCT", "TRUE", "FALSE", "MIXED", "UNTESTABLE"
     );
     for v in verdicts {
         println!(
-            "{:<13} {:>6} {:>6} {:>6} {:>6} {:>11}",
+            "{:<13} {:>6} {:>8} {:>6} {:>6} {:>6} {:>11}",
             name(v),
-            count(v, None),
-            count(v, Some(TruthVerdict::True)),
-            count(v, Some(TruthVerdict::False)),
-            count(v, Some(TruthVerdict::Mixed)),
-            count(v, Some(TruthVerdict::Untestable))
+            c.count(v, None),
+            c.distinct(v),
+            c.count(v, Some(TruthVerdict::True)),
+            c.count(v, Some(TruthVerdict::False)),
+            c.count(v, Some(TruthVerdict::Mixed)),
+            c.count(v, Some(TruthVerdict::Untestable))
         );
     }
-    let s = count(Verdict::Supported, None);
+    let s = c.count(Verdict::Supported, None);
     if s > 0 {
-        let t = count(Verdict::Supported, Some(TruthVerdict::True));
+        let t = c.count(Verdict::Supported, Some(TruthVerdict::True));
         println!(
             "supported claims true: {t} of {s} ({}) over {} knowledge base(s)",
             pct(t as f64 / s as f64),
-            kbs.len()
+            c.knowledge_bases
+        );
+    }
+    let k = c.count(Verdict::Contradicted, None);
+    if k > 0 {
+        let f = c.count(Verdict::Contradicted, Some(TruthVerdict::False));
+        println!(
+            "contradicted claims false: {f} of {k} ({})",
+            pct(f as f64 / k as f64)
         );
     }
     Ok(())
