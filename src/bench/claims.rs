@@ -113,9 +113,7 @@ pub fn check(table: &Path, kbs: &[PathBuf], top: f64) -> Result<ClaimsCheck, Cla
             });
         }
     }
-    let n_top = ((cells.len() as f64 * top).round() as usize)
-        .max(1)
-        .min(cells.len());
+    let n_top = truth::top_count(cells.len(), top);
     Ok(ClaimsCheck {
         table: table.display().to_string(),
         cells: cells.len(),

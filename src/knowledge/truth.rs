@@ -61,6 +61,12 @@ pub struct Truth {
     pub verdict: TruthVerdict,
 }
 
+/// How many of `n` architectures the best `fraction` of them holds (at
+/// least one, at most all).
+pub fn top_count(n: usize, fraction: f64) -> usize {
+    ((n as f64 * fraction).round() as usize).max(1).min(n)
+}
+
 /// Judge `claim` on `truth` (each architecture with its true accuracy),
 /// taking the best `top_fraction` of them (at least one) as the best.
 pub fn judge(claim: &Claim, truth: &[(Arch, f64)], top_fraction: f64) -> Truth {
@@ -81,9 +87,7 @@ pub fn judge(claim: &Claim, truth: &[(Arch, f64)], top_fraction: f64) -> Truth {
     let (n_without, mean_without) = mean(false);
     let mut order: Vec<usize> = (0..truth.len()).collect();
     order.sort_by(|&a, &b| truth[b].1.total_cmp(&truth[a].1));
-    let n_top = ((truth.len() as f64 * top_fraction).round() as usize)
-        .max(1)
-        .min(truth.len());
+    let n_top = top_count(truth.len(), top_fraction);
     let share = |idx: &[usize]| {
         if idx.is_empty() {
             0.0
