@@ -1,7 +1,7 @@
 //! `seki kb truth`: are the claims a knowledge base holds true on the
 //! NAS-Bench-201 table?
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use seki::bench::claims;
 use seki::knowledge::claim::Verdict;
@@ -26,12 +26,6 @@ pub struct TruthArgs {
 }
 
 pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
-    if !(a.top > 0.0 && a.top < 1.0) {
-        bail!(
-            "--top: must be a fraction between 0 and 1 (exclusive), not {}",
-            a.top
-        );
-    }
     let loaded = super::load_config(config)?;
     let path = a
         .table
@@ -42,7 +36,10 @@ pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
     } else {
         a.kbs.clone()
     };
-    let c = claims::check(&path, &kbs, a.top)?;
+    let c = claims::check(&path, &kbs, a.top).map_err(|e| match e {
+        claims::ClaimsError::Top(_) => anyhow!("--top: {e}"),
+        e => e.into(),
+    })?;
     let verdicts = [
         Verdict::Supported,
         Verdict::Contradicted,
@@ -54,11 +51,7 @@ pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
         TruthVerdict::Mixed,
         TruthVerdict::Untestable,
     ];
-    let name = |v: Verdict| match v {
-        Verdict::Supported => "supported",
-        Verdict::Contradicted => "contradicted",
-        Verdict::Undecided => "undecided",
-    };
+    let name = Verdict::name;
     if a.json {
         for j in &c.judged {
             println!("{}", serde_json::to_string(j)?);

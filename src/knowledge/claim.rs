@@ -80,6 +80,17 @@ pub enum Verdict {
     Contradicted,
 }
 
+impl Verdict {
+    /// The verdict in one word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Undecided => "undecided",
+            Verdict::Supported => "supported",
+            Verdict::Contradicted => "contradicted",
+        }
+    }
+}
+
 /// The places a claim may name in `space`.
 pub fn places(space: Space) -> Vec<String> {
     let mut out = vec!["anywhere".to_string()];
@@ -335,11 +346,7 @@ impl ClaimStats {
             self.n_without,
             self.effect_size
                 .map_or("-".to_string(), |d| format!("{d:.2}")),
-            match self.verdict {
-                Verdict::Undecided => "undecided",
-                Verdict::Supported => "supported",
-                Verdict::Contradicted => "contradicted",
-            }
+            self.verdict.name()
         )
     }
 }
