@@ -3,7 +3,7 @@
 //! ([`crate::knowledge::truth`]), with a tally by the session's own verdict.
 
 use crate::eval::{Nb201Table, TableError};
-use crate::knowledge::claim::Verdict;
+use crate::knowledge::claim::{Claim, Verdict};
 use crate::knowledge::truth::{self, Truth, TruthVerdict};
 use crate::knowledge::{KbError, KnowledgeBase, OpenOptions};
 use crate::space::{nb201::Nb201Cell, Arch, Space};
@@ -25,6 +25,15 @@ pub enum ClaimsError {
         #[source]
         source: KbError,
     },
+    /// A run folder's journal could not be read.
+    #[error("cannot read the journal of run {dir}")]
+    Journal {
+        /// The run folder.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::record::journal::JournalError,
+    },
     /// The top fraction is not in (0, 1).
     #[error("the top fraction must be between 0 and 1 (exclusive), not {0}")]
     Top(f64),
@@ -39,8 +48,14 @@ pub struct Judged {
     pub insight: String,
     /// The claim in words.
     pub claim: String,
+    /// The session that stated it, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// What the session's data said.
     pub session: Verdict,
+    /// The claim itself.
+    #[serde(skip)]
+    pub statement: Claim,
     /// What the whole table says.
     pub table: Truth,
 }
@@ -108,7 +123,9 @@ pub fn check(table: &Path, kbs: &[PathBuf], top: f64) -> Result<ClaimsCheck, Cla
                 kb: dir.display().to_string(),
                 insight: i.id.clone(),
                 claim: c.text(),
+                session_id: i.provenance.session.clone(),
                 session: i.stats.as_ref().map_or(Verdict::Undecided, |s| s.verdict),
+                statement: c.clone(),
                 table: truth::judge(c, &cells, top),
             });
         }
@@ -121,4 +138,70 @@ pub fn check(table: &Path, kbs: &[PathBuf], top: f64) -> Result<ClaimsCheck, Cla
         knowledge_bases: kbs.len(),
         judged,
     })
+}
+
+/// Judge each claim again on its session's evaluations, read from the run
+/// folders' journals, with the rule sessions apply now (across cells and
+/// within parent–child lineages: [`Claim::score_with_pairs`]), in place of
+/// the verdict its knowledge base holds. Claims whose session is not among
+/// `runs` are dropped. Returns how many claims were judged again.
+pub fn rejudge(check: &mut ClaimsCheck, runs: &[PathBuf]) -> Result<usize, ClaimsError> {
+    use crate::record::journal::{self, Event};
+    use std::collections::HashMap;
+    type Evals = Vec<(Arch, f64, Option<f64>, Option<String>)>;
+    let mut sessions: HashMap<String, Evals> = HashMap::new();
+    for dir in runs {
+        let events =
+            journal::read(&dir.join("journal.jsonl")).map_err(|source| ClaimsError::Journal {
+                dir: dir.clone(),
+                source,
+            })?;
+        let mut id = String::new();
+        let mut evals: Evals = Vec::new();
+        for e in events {
+            match e {
+                Event::Start { session, .. } => id = session,
+                Event::Evaluation(step) => {
+                    let (Some(score), Ok(arch)) =
+                        (step.result.score, Space::Nb201.parse(&step.proposal.arch))
+                    else {
+                        continue;
+                    };
+                    evals.push((arch, score, step.result.score_se, step.proposal.parent));
+                }
+                _ => {}
+            }
+        }
+        sessions.insert(id, evals);
+    }
+    check.judged.retain(|j| {
+        j.session_id
+            .as_ref()
+            .is_some_and(|s| sessions.contains_key(s))
+    });
+    for j in check.judged.iter_mut() {
+        let Some(data) = j.session_id.as_ref().and_then(|s| sessions.get(s)) else {
+            continue;
+        };
+        let by_hash: HashMap<String, usize> = data
+            .iter()
+            .enumerate()
+            .map(|(i, (a, ..))| (a.hash(), i))
+            .collect();
+        let scored = |i: usize| {
+            let (a, s, se, _) = &data[i];
+            (a, *s, *se)
+        };
+        let pairs: Vec<(usize, usize)> = data
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (.., p))| p.as_ref().and_then(|h| by_hash.get(h)).map(|&p| (p, i)))
+            .collect();
+        let stats = j.statement.score_with_pairs(
+            data.iter().map(|(a, s, se, _)| (a, *s, *se)),
+            pairs.iter().map(|&(p, c)| (scored(p), scored(c))),
+        );
+        j.session = stats.verdict;
+    }
+    Ok(check.judged.len())
 }

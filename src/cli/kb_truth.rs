@@ -20,6 +20,12 @@ pub struct TruthArgs {
     /// The fraction of the table that counts as its best cells.
     #[arg(long, value_name = "F", default_value_t = 0.1)]
     pub top: f64,
+    /// Judge each claim again on its session's evaluations, from these run
+    /// folders' journals, with the rule sessions apply now (across cells and
+    /// within parent-child lineages) instead of the verdict the knowledge
+    /// base holds; claims of other sessions are left out (repeat the flag).
+    #[arg(long = "rejudge", value_name = "RUN_DIR")]
+    pub rejudge: Vec<PathBuf>,
     /// Print one JSON object per claim, then the tally.
     #[arg(long)]
     pub json: bool,
@@ -36,10 +42,17 @@ pub fn run(config: Option<&Path>, a: TruthArgs) -> Result<()> {
     } else {
         a.kbs.clone()
     };
-    let c = claims::check(&path, &kbs, a.top).map_err(|e| match e {
+    let mut c = claims::check(&path, &kbs, a.top).map_err(|e| match e {
         claims::ClaimsError::Top(_) => anyhow!("--top: {e}"),
         e => e.into(),
     })?;
+    if !a.rejudge.is_empty() {
+        let n = claims::rejudge(&mut c, &a.rejudge)?;
+        eprintln!(
+            "judged {n} claims again on their sessions' evaluations ({} run folders)",
+            a.rejudge.len()
+        );
+    }
     let verdicts = [
         Verdict::Supported,
         Verdict::Contradicted,

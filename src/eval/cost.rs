@@ -636,6 +636,47 @@ impl Budget {
         self.constraints.is_empty() || self.check(arch).refused.is_none()
     }
 
+    /// The constraint of `n` architecture replies within the parameter and
+    /// FLOP budgets (budget-aware decoding), where the space's costs are
+    /// known per edge: NAS-Bench-201, whose cell cost is the empty cell's
+    /// plus each edge's op's. `None` where replies are checked after
+    /// decoding instead (DARTS, latency alone, no budget, a cost that could
+    /// not be computed, or a budget every cell meets).
+    pub fn arch_pattern(&self, space: Space, n: usize) -> Option<String> {
+        if space != Space::Nb201 {
+            return None;
+        }
+        let c = &self.constraints;
+        let dims: Vec<(fn(&Cost) -> f64, f64)> = [
+            c.max_params
+                .map(|m| ((|c: &Cost| c.params as f64) as fn(&Cost) -> f64, m)),
+            c.max_flops
+                .map(|m| ((|c: &Cost| c.flops as f64) as fn(&Cost) -> f64, m)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if dims.is_empty() {
+            return None;
+        }
+        let empty = self.model.cost(&cheapest(space)).ok()?;
+        let base: Vec<f64> = dims.iter().map(|(f, _)| f(&empty)).collect();
+        let mut extra = Vec::new();
+        for op in crate::space::nb201::Op::ALL {
+            let one = space
+                .parse(&format!(
+                    "|{}~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                    op.name()
+                ))
+                .ok()?;
+            let cost = self.model.cost(&one).ok()?;
+            let add: Vec<f64> = dims.iter().map(|(f, _)| f(&cost) - f(&empty)).collect();
+            extra.push((op, add));
+        }
+        let limit: Vec<f64> = dims.iter().map(|(_, m)| *m).collect();
+        crate::space::notation::nb201_pattern_within(n, &base, &extra, &limit)
+    }
+
     /// Refuse budgets no architecture of `space` meets, naming the key and
     /// the smallest achievable figure.
     pub fn reachable(&self, space: Space) -> Result<(), (&'static str, String)> {
@@ -719,6 +760,86 @@ mod tests {
         assert!(near(c.params as f64, 1_531_546.0, 0.01), "{c:?}");
         assert!(near(c.flops as f64, 220.11356e6, 0.03), "{c:?}");
         assert!(n.params < c.params / 10 && n.flops < c.flops / 10, "{n:?}");
+    }
+
+    /// Budget-aware decoding: the reply pattern admits a NAS-Bench-201
+    /// cell exactly when its measured cost is within the budgets (checked
+    /// on random cells and on the cells at the budget's edge).
+    #[test]
+    fn the_budget_pattern_admits_exactly_the_cells_within_budget() {
+        if !std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/benchmarks/nb201/nb201-cifar10.csv"
+        ))
+        .exists()
+        {
+            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
+            return;
+        }
+        use crate::llm::constrain::RegexDfa;
+        use crate::space::notation::to_llm;
+        let model = nb201_model();
+        for constraints in [
+            Constraints {
+                max_params: Some(400_000.0),
+                ..Constraints::default()
+            },
+            Constraints {
+                max_params: Some(800_000.0),
+                max_flops: Some(60e6),
+                ..Constraints::default()
+            },
+        ] {
+            let budget = Budget {
+                constraints,
+                model: model.clone(),
+            };
+            let pattern = budget.arch_pattern(Space::Nb201, 1).unwrap();
+            let dfa = RegexDfa::new(&pattern).unwrap();
+            let mut rng = crate::rng::Rng::seed(7);
+            let (mut inside, mut outside) = (0, 0);
+            let edge = [
+                "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+                "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+            ];
+            let cells = edge
+                .iter()
+                .map(|t| Space::Nb201.parse(t).unwrap())
+                .chain((0..60).map(|_| Space::Nb201.random(&mut rng)));
+            for a in cells {
+                let fits = budget.check(&a).refused.is_none();
+                assert_eq!(
+                    dfa.matches(&to_llm(&a)),
+                    fits,
+                    "{} {constraints:?}",
+                    a.to_text()
+                );
+                if fits {
+                    inside += 1;
+                } else {
+                    outside += 1;
+                }
+            }
+            assert!(inside > 0 && outside > 0, "{inside} in, {outside} out");
+            let three = budget.arch_pattern(Space::Nb201, 3).unwrap();
+            let dfa3 = RegexDfa::new(&three).unwrap();
+            let ok = "skip | conv3 conv1 | skip none conv1";
+            assert!(
+                dfa3.matches(&format!("{ok}\n{ok}\n{ok}")),
+                "{constraints:?}"
+            );
+        }
+        // Without a budget on params or FLOPs, or one every cell meets, the
+        // plain pattern is used.
+        let loose = Budget {
+            constraints: Constraints {
+                max_params: Some(1e9),
+                ..Constraints::default()
+            },
+            model: model.clone(),
+        };
+        assert!(loose.arch_pattern(Space::Nb201, 1).is_none());
+        assert!(loose.arch_pattern(Space::Darts, 1).is_none());
     }
 
     #[test]

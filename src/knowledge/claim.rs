@@ -10,6 +10,15 @@
 //! much is supported, each only when the difference of the means is also
 //! beyond [`CLAIM_Z`] standard errors (the scores' own noise counted);
 //! otherwise it is undecided, whatever the effect size.
+//!
+//! A search's evaluations are not independent draws: the children of a good
+//! parent share most of its cell, so one lucky lineage lands many times on
+//! one side of a claim. Where parent–child pairs are known
+//! ([`Claim::score_with_pairs`]), the claim is also judged within lineages:
+//! over the pairs of which exactly one has the op at the place, the mean of
+//! (with − without) must be beyond [`CLAIM_Z`] standard errors, with at
+//! least [`MIN_GROUP`] pairs. A claim is supported (or contradicted) only
+//! when both comparisons say so; otherwise it is undecided.
 
 use crate::space::{darts, nb201, Arch, Space};
 use serde::{Deserialize, Serialize};
@@ -63,9 +72,34 @@ pub struct ClaimStats {
     /// variance at least its scores' own noise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub se_difference: Option<f64>,
-    /// `supported`, `contradicted` or `undecided`.
+    /// `supported`, `contradicted` or `undecided`: with `pairs`, where
+    /// both comparisons agree; otherwise undecided.
+    pub verdict: Verdict,
+    /// The comparison within lineages, where parent–child pairs are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<PairStats>,
+}
+
+/// A claim judged within lineages: parent–child pairs of which exactly one
+/// has the op at the place, each pair's difference (with − without).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairStats {
+    /// Pairs that differ at the claim's place.
+    pub n: usize,
+    /// Their mean difference (with − without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_difference: Option<f64>,
+    /// Its standard error: the differences' spread, at least the pairs'
+    /// own noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<f64>,
+    /// What the pairs alone say.
     pub verdict: Verdict,
 }
+
+/// One scored architecture: the architecture, its score, and the score's
+/// standard error when known.
+pub type Scored<'a> = (&'a Arch, f64, Option<f64>);
 
 /// What the data say of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -326,6 +360,82 @@ impl Claim {
             effect_size,
             se_difference,
             verdict,
+            pairs: None,
+        }
+    }
+
+    /// [`score_with_se`](Self::score_with_se), and the claim judged within
+    /// lineages on `pairs` (parent, child): supported or contradicted only
+    /// when both comparisons say so.
+    pub fn score_with_pairs<'a>(
+        &self,
+        data: impl IntoIterator<Item = Scored<'a>>,
+        pairs: impl IntoIterator<Item = (Scored<'a>, Scored<'a>)>,
+    ) -> ClaimStats {
+        let mut stats = self.score_with_se(data);
+        let within = self.score_pairs(pairs);
+        if within.verdict != stats.verdict {
+            stats.verdict = Verdict::Undecided;
+        }
+        stats.pairs = Some(within);
+        stats
+    }
+
+    /// The claim within lineages alone: over the (parent, child) pairs of
+    /// which exactly one has the op at the place, the mean of (with −
+    /// without), judged beyond [`CLAIM_Z`] standard errors with at least
+    /// [`MIN_GROUP`] pairs.
+    pub fn score_pairs<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (Scored<'a>, Scored<'a>)>,
+    ) -> PairStats {
+        let mut diffs = Vec::new();
+        let mut noise = Vec::new();
+        for ((pa, ps, pse), (ca, cs, cse)) in pairs {
+            let (p, c) = (self.holds(pa), self.holds(ca));
+            if p == c {
+                continue;
+            }
+            diffs.push(if c { cs - ps } else { ps - cs });
+            if let (Some(a), Some(b)) = (pse, cse) {
+                noise.push(a * a + b * b);
+            }
+        }
+        let n = diffs.len();
+        let mean = (n > 0).then(|| diffs.iter().sum::<f64>() / n as f64);
+        let se = match mean {
+            Some(m) if n >= 2 => {
+                let sample = diffs.iter().map(|d| (d - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+                let own = if noise.is_empty() {
+                    0.0
+                } else {
+                    noise.iter().sum::<f64>() / noise.len() as f64
+                };
+                Some((sample.max(own) / n as f64).sqrt())
+            }
+            _ => None,
+        };
+        let verdict = match (mean, se) {
+            (Some(m), Some(se)) if n >= MIN_GROUP => {
+                let signed = match self.effect {
+                    Effect::Helps => m,
+                    Effect::Hurts => -m,
+                };
+                if signed > CLAIM_Z * se {
+                    Verdict::Supported
+                } else if -signed > CLAIM_Z * se {
+                    Verdict::Contradicted
+                } else {
+                    Verdict::Undecided
+                }
+            }
+            _ => Verdict::Undecided,
+        };
+        PairStats {
+            n,
+            mean_difference: mean,
+            se,
+            verdict,
         }
     }
 }
@@ -338,8 +448,18 @@ impl ClaimStats {
             (Some(a), Some(b), Some(se)) => format!("; difference {:+.1} ± {se:.1}", a - b),
             _ => String::new(),
         };
+        let pairs = match &self.pairs {
+            Some(PairStats {
+                n,
+                mean_difference: Some(m),
+                se: Some(se),
+                ..
+            }) => format!("; within lineages {m:+.1} ± {se:.1} over {n} parent-child pairs"),
+            Some(p) => format!("; within lineages {} parent-child pairs", p.n),
+            None => String::new(),
+        };
         format!(
-            "with it: mean {} (n={}); without: {} (n={}){diff}; d={}; {}",
+            "with it: mean {} (n={}); without: {} (n={}){diff}; d={}{pairs}; {}",
             f(self.mean_with),
             self.n_with,
             f(self.mean_without),
@@ -400,6 +520,64 @@ mod tests {
         // Too few on one side: undecided.
         let few = c.score(data.iter().take(4).map(|(a, s)| (a, *s)));
         assert_eq!(few.verdict, Verdict::Undecided);
+    }
+
+    /// One lucky lineage on one side of a claim supports it across cells;
+    /// the parent–child pairs that toggle the op show no effect, so the
+    /// claim stays undecided. Where the pairs agree, it is supported.
+    #[test]
+    fn a_lineage_counted_many_times_does_not_support_a_claim() {
+        let conv =
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+        let pool =
+            "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|";
+        let (a, b) = (cell(conv), cell(pool));
+        let c = Claim {
+            op: "nor_conv_3x3".into(),
+            place: "node1<-0".into(),
+            effect: Effect::Helps,
+        };
+        // Across cells: 90s with it, 80s without.
+        let data: Vec<(&Arch, f64, Option<f64>)> = [90.0, 91.0, 89.0, 90.5]
+            .iter()
+            .map(|&s| (&a, s, Some(0.3)))
+            .chain([80.0, 82.0, 81.0, 80.5].iter().map(|&s| (&b, s, Some(0.3))))
+            .collect();
+        assert_eq!(c.score_with_se(data.clone()).verdict, Verdict::Supported);
+        // Within lineages the op does nothing: +0.4, -0.5, +0.1, -0.2.
+        let flat = [(90.0, 89.6), (80.0, 80.5), (85.0, 84.9), (70.0, 70.2)];
+        let pairs = |diffs: &[(f64, f64)]| -> Vec<_> {
+            diffs
+                .iter()
+                .map(|&(with, without)| ((&b, without, Some(0.3)), (&a, with, Some(0.3))))
+                .collect()
+        };
+        let st = c.score_with_pairs(data.clone(), pairs(&flat));
+        let p = st.pairs.clone().unwrap();
+        assert_eq!(p.n, 4);
+        assert_eq!(p.verdict, Verdict::Undecided);
+        assert_eq!(st.verdict, Verdict::Undecided);
+        assert!(
+            st.summary().contains("over 4 parent-child pairs"),
+            "{}",
+            st.summary()
+        );
+        // Pairs that agree: supported; a pair with the op on both sides
+        // does not count.
+        let clear = [(90.0, 86.0), (80.0, 77.0), (85.0, 81.5), (70.0, 66.0)];
+        let mut agreeing = pairs(&clear);
+        agreeing.push(((&a, 50.0, Some(0.3)), (&a, 95.0, Some(0.3))));
+        let st = c.score_with_pairs(data.clone(), agreeing.clone());
+        assert_eq!(st.pairs.as_ref().map(|p| p.n), Some(4));
+        assert_eq!(st.verdict, Verdict::Supported);
+        let hurts = Claim {
+            effect: Effect::Hurts,
+            ..c
+        };
+        assert_eq!(
+            hurts.score_with_pairs(data, agreeing).verdict,
+            Verdict::Contradicted
+        );
     }
 
     #[test]

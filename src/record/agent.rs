@@ -33,6 +33,11 @@ pub struct PoolEntry {
     /// context, never ranked together with the session's own scores.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub other_protocol: bool,
+    /// The canonical hash of the architecture it was derived from (a
+    /// mutation's or refinement's parent), when it has one: claims are
+    /// also judged within these lineages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// What the agent knows, as its journalled state holds it: the

@@ -1149,6 +1149,7 @@ mod tests {
                 own: false,
                 se: None,
                 other_protocol: false,
+                parent: None,
             }],
             supports: [("s-i001".to_string(), 1)].into_iter().collect(),
             reevaluations: Vec::new(),

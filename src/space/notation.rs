@@ -137,6 +137,87 @@ pub fn arch_pattern(space: Space, n: usize) -> String {
     }
 }
 
+/// The regular expression of `n` NAS-Bench-201 architectures, one per line,
+/// whose cost stays within `limit`: budget-aware decoding, so that no
+/// reply is over the budget. A cell's cost is `base` (every edge `none`)
+/// plus each edge's op's `extra` (the NAS-Bench-201 cell's six edges all
+/// map the cell's channels to themselves, so an op costs the same on every
+/// edge); each is a vector over the budget's dimensions, `limit` the
+/// budgets in the same order. `None` when no cell fits, or when every cell
+/// does (the plain [`arch_pattern`] says the same then).
+pub fn nb201_pattern_within(
+    n: usize,
+    base: &[f64],
+    extra: &[(nb201::Op, Vec<f64>)],
+    limit: &[f64],
+) -> Option<String> {
+    // Ops that cost the same form one class: `(?:none|skip|avg)`.
+    let mut classes: Vec<(Vec<f64>, Vec<&str>)> = Vec::new();
+    for (code, op) in NB201_CODES {
+        let cost = extra.iter().find(|(o, _)| *o == op)?.1.clone();
+        match classes.iter_mut().find(|(c, _)| *c == cost) {
+            Some((_, codes)) => codes.push(code),
+            None => classes.push((cost, vec![code])),
+        }
+    }
+    let dims = limit.len();
+    if base.len() != dims || classes.iter().any(|(c, _)| c.len() != dims) {
+        return None;
+    }
+    let cheapest: Vec<f64> = (0..dims)
+        .map(|d| {
+            classes
+                .iter()
+                .map(|(c, _)| c[d])
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let costliest: Vec<f64> = (0..dims)
+        .map(|d| classes.iter().map(|(c, _)| c[d]).fold(0.0, f64::max))
+        .collect();
+    let edges = 6.0;
+    if (0..dims).all(|d| base[d] + edges * costliest[d] <= limit[d]) {
+        return None;
+    }
+    /// Separator before each edge of the notation `a | b c | d e f`.
+    const SEP: [&str; 6] = ["", " \\| ", " ", " \\| ", " ", " "];
+    fn within(
+        at: usize,
+        acc: &[f64],
+        classes: &[(Vec<f64>, Vec<&str>)],
+        cheapest: &[f64],
+        limit: &[f64],
+    ) -> Option<String> {
+        if at == SEP.len() {
+            return Some(String::new());
+        }
+        let left = (SEP.len() - at - 1) as f64;
+        let mut alts = Vec::new();
+        for (cost, codes) in classes {
+            let next: Vec<f64> = acc.iter().zip(cost).map(|(a, c)| a + c).collect();
+            let reachable = (0..limit.len()).all(|d| next[d] + left * cheapest[d] <= limit[d]);
+            if !reachable {
+                continue;
+            }
+            if let Some(rest) = within(at + 1, &next, classes, cheapest, limit) {
+                alts.push(format!("(?:{}){rest}", codes.join("|")));
+            }
+        }
+        match alts.len() {
+            0 => None,
+            1 => alts.pop().map(|a| format!("{}{a}", SEP[at])),
+            _ => Some(format!("{}(?:{})", SEP[at], alts.join("|"))),
+        }
+    }
+    let one = within(0, base, &classes, &cheapest, limit)?;
+    let n = n.max(1);
+    Some(if n == 1 {
+        one
+    } else {
+        format!("{one}(?:\\n{one}){{{}}}", n - 1)
+    })
+}
+
 /// The op of a code (from `codes`) or full name (`from_name`).
 fn op_of<O: Copy>(
     space: Space,

@@ -34,11 +34,8 @@ impl SekiAgent {
             temperature,
             max_tokens,
             seed: Some(ctx.rng.next_u64()),
-            constraint: constrained.then(|| {
-                constraint.unwrap_or_else(|| {
-                    Constraint::Regex(arch_pattern(self.space, self.candidates()))
-                })
-            }),
+            constraint: constrained
+                .then(|| constraint.unwrap_or_else(|| Constraint::Regex(self.reply_pattern()))),
             ..ChatOptions::default()
         };
         let resp = self
@@ -73,6 +70,18 @@ impl SekiAgent {
             response: resp.clone(),
         });
         Ok(resp)
+    }
+
+    /// The pattern of an architecture reply: `agent.candidates` cells of the
+    /// space's notation, each within the budgets where the space's costs
+    /// allow decoding to enforce them (NAS-Bench-201's parameters and
+    /// FLOPs), so that no reply is refused for its cost.
+    pub(super) fn reply_pattern(&self) -> String {
+        let n = self.candidates();
+        self.budget
+            .as_ref()
+            .and_then(|b| b.arch_pattern(self.space, n))
+            .unwrap_or_else(|| arch_pattern(self.space, n))
     }
 
     /// A mutation of `parent` (or a random architecture) not evaluated

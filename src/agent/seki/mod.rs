@@ -28,7 +28,7 @@ use crate::strategy::screen::{pick_best, show_score, Screen, ScreenError};
 use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError, StrategyStats};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A failure setting the agent up.
@@ -136,6 +136,9 @@ struct Awaiting {
     hash: String,
     /// The line it was proposed for.
     line: usize,
+    /// The hash of the architecture it was derived from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
     #[serde(flatten)]
     what: Pending,
 }
@@ -498,6 +501,7 @@ impl SekiAgent {
                     own: false,
                     se: r.score_se(),
                     other_protocol: !same,
+                    parent: None,
                 })
             })
             .collect();
@@ -536,6 +540,31 @@ impl SekiAgent {
             }
         }
         v
+    }
+
+    /// A Pareto search's parent (`None` in a search of accuracy alone): a
+    /// member of the front of the session's protocol, by a binary
+    /// tournament on crowding distance, so the front's two ends and its
+    /// sparse stretches are refined first.
+    fn front_pick(&self, ctx: &mut Context<'_>) -> Option<PoolEntry> {
+        if self.objectives.len() < 2 {
+            return None;
+        }
+        let entries = self.comparable();
+        let placed: Vec<(PoolEntry, Vec<f64>)> = entries
+            .into_iter()
+            .filter_map(|e| self.point_of(&e).map(|p| (e, p)))
+            .collect();
+        let points: Vec<Vec<f64>> = placed.iter().map(|(_, p)| p.clone()).collect();
+        let front = crate::pareto::front(&points);
+        let crowd = crate::pareto::crowding(&points, &front);
+        if front.is_empty() {
+            return None;
+        }
+        let a = ctx.rng.below(front.len());
+        let b = ctx.rng.below(front.len());
+        let k = if crowd.get(b) > crowd.get(a) { b } else { a };
+        placed.get(*front.get(k)?).map(|(e, _)| e.clone())
     }
 
     /// A pool entry's point in objective space (every coordinate
@@ -680,6 +709,7 @@ impl SekiAgent {
         self.state.awaiting.push(Awaiting {
             hash: p.arch.hash(),
             line,
+            parent: p.parent.clone(),
             what,
         });
     }
@@ -703,17 +733,45 @@ impl SekiAgent {
     /// records of the same protocol); an insight the data now contradict is
     /// marked so. Changed insights go to the knowledge base.
     fn rescore_claims(&mut self) {
-        let data: Vec<(Arch, f64, Option<f64>)> = self
+        let data: Vec<(Arch, f64, Option<f64>, Option<String>)> = self
             .state
             .known
             .pool
             .iter()
             .filter(|e| e.own || !e.other_protocol)
-            .filter_map(|e| self.space.parse(&e.arch).ok().map(|a| (a, e.score, e.se)))
+            .filter_map(|e| {
+                self.space
+                    .parse(&e.arch)
+                    .ok()
+                    .map(|a| (a, e.score, e.se, e.parent.clone()))
+            })
             .collect();
+        // Parent–child pairs, by the parent's canonical hash.
+        let by_hash: HashMap<String, usize> = data
+            .iter()
+            .enumerate()
+            .map(|(i, (a, ..))| (a.hash(), i))
+            .collect();
+        let pairs: Vec<(usize, usize)> = data
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (.., parent))| {
+                parent
+                    .as_ref()
+                    .and_then(|h| by_hash.get(h))
+                    .map(|&p| (p, i))
+            })
+            .collect();
+        let scored = |i: usize| {
+            let (a, s, se, _) = &data[i];
+            (a, *s, *se)
+        };
         for ins in self.state.known.insights.iter_mut() {
             let Some(claim) = &ins.claim else { continue };
-            let stats = claim.score_with_se(data.iter().map(|(a, s, se)| (a, *s, *se)));
+            let stats = claim.score_with_pairs(
+                data.iter().map(|(a, s, se, _)| (a, *s, *se)),
+                pairs.iter().map(|&(p, c)| (scored(p), scored(c))),
+            );
             if ins.stats.as_ref() == Some(&stats) {
                 continue;
             }
@@ -838,6 +896,12 @@ impl Strategy for SekiAgent {
         let stage = self.next_stage();
         self.state.iterations += 1;
         self.extras.clear();
+        // A Pareto search refines along its whole front, not only at the
+        // accurate end that the line's current cell sits at.
+        let current = match stage {
+            Stage::Inspiration => current,
+            _ => self.front_pick(ctx).unwrap_or(current),
+        };
         let (p, pending) = match stage {
             Stage::Evolution => self.evolve(ctx, current, line)?,
             Stage::Inspiration => self.inspire(ctx)?,
@@ -880,6 +944,7 @@ impl Strategy for SekiAgent {
                     own: true,
                     se: self.own_se(score),
                     other_protocol: false,
+                    parent: None,
                 };
                 self.state.known.pool.push(e.clone());
                 Some(e)
@@ -899,6 +964,11 @@ impl Strategy for SekiAgent {
         let (line, pending) = match self.state.awaiting.iter().rposition(|a| a.hash == hash) {
             Some(i) => {
                 let a = self.state.awaiting.remove(i);
+                if let (Some(e), Some(parent)) = (self.state.known.pool.last_mut(), a.parent) {
+                    if entry.is_some() && e.parent.is_none() && parent != hash {
+                        e.parent = Some(parent);
+                    }
+                }
                 (a.line, Some(a.what))
             }
             None => (0, None),
@@ -1080,6 +1150,7 @@ mod tests {
                 own: false,
                 se: None,
                 other_protocol: true,
+                parent: None,
             })
             .collect();
         let cfg = AgentConfig {
@@ -1197,6 +1268,7 @@ mod tests {
             a.state.awaiting.push(Awaiting {
                 hash: arch.hash(),
                 line: 0,
+                parent: None,
                 what: Pending::Evolution {
                     strategy: "try".into(),
                     parent_score: 80.0,
@@ -1282,6 +1354,73 @@ mod tests {
             refused: None,
             cost: None,
         });
+    }
+
+    /// A Pareto search refines along its front: the parent is a front
+    /// member (its cheap end too), never a dominated cell.
+    #[test]
+    fn a_pareto_search_picks_its_parents_from_the_whole_front() {
+        let table = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/benchmarks/nb201/nb201-cifar10.csv"
+        );
+        if !std::path::Path::new(table).exists() {
+            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
+            return;
+        }
+        let mut settings = crate::eval::EvaluatorConfig::default();
+        settings.nb201.table = table.into();
+        let model = crate::eval::CostModel::for_evaluator(
+            crate::eval::EvaluatorKind::Nb201,
+            &settings,
+            false,
+        )
+        .unwrap();
+        let mut a = agent().with_objectives(vec![
+            crate::eval::Objective::Accuracy,
+            crate::eval::Objective::Params,
+        ]);
+        a.budget = Some(crate::eval::Budget {
+            constraints: crate::eval::Constraints::default(),
+            model,
+        });
+        let cells = [
+            // (cell, score): cheap, middle, accurate, and a dominated one
+            // (as costly as the accurate cell, less accurate).
+            ("|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|", 40.0),
+            ("|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_1x1~2|", 80.0),
+            ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", 90.0),
+            ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|", 60.0),
+        ];
+        for (k, (text, score)) in cells.iter().enumerate() {
+            a.state.known.pool.push(PoolEntry {
+                id: format!("c{k}"),
+                arch: text.to_string(),
+                score: *score,
+                score_label: "validation accuracy".into(),
+                params: None,
+                own: true,
+                se: Some(0.3),
+                other_protocol: false,
+                parent: None,
+            });
+        }
+        let none_seen = |_: &str| false;
+        let mut picked = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let mut rng = Rng::seed(seed);
+            let p = a
+                .front_pick(&mut Context::new(&mut rng, &none_seen))
+                .unwrap();
+            picked.insert(p.id);
+        }
+        assert!(!picked.contains("c3"), "a dominated cell: {picked:?}");
+        assert!(picked.contains("c0") && picked.contains("c2"), "{picked:?}");
+        // A search of accuracy alone keeps its line's current cell.
+        let mut rng = Rng::seed(0);
+        assert!(agent()
+            .front_pick(&mut Context::new(&mut rng, &none_seen))
+            .is_none());
     }
 
     #[test]

@@ -12,7 +12,20 @@ impl SekiAgent {
         line: usize,
     ) -> Result<(Proposal, Pending), StrategyError> {
         let history = self.recent_history(line);
-        let vars = json!({"current": self.entry_ctx(&current), "history": history});
+        // In a Pareto search, a direction along the front: cheaper at the
+        // same accuracy, or more accurate at the same cost.
+        let direction = (self.objectives.len() >= 2).then(|| {
+            if ctx.rng.below(2) == 0 {
+                "cheaper"
+            } else {
+                "more accurate"
+            }
+        });
+        let vars = json!({
+            "current": self.entry_ctx(&current),
+            "history": history,
+            "direction": direction,
+        });
         let system = Message::system(self.render("system", vars.clone())?);
         let ask = Message::user(self.render("evolution_strategy", vars.clone())?);
         let model = self.models.evolution.clone();
