@@ -181,13 +181,14 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
 }
 
 /// The agent under a budget (on the score-blind stand-in, whose replies are
-/// random cells): it evaluates only cells within it, its prompts state the
-/// budget and each shown cell's cost, and replies whose cells are all over
-/// it are answered with which were refused and why.
+/// random cells), with replies checked after decoding
+/// (`decode_within_budget = false`): it evaluates only cells within it, its
+/// prompts state the budget and each shown cell's cost, and replies whose
+/// cells are all over it are answered with which were refused and why.
 #[test]
 fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = blind_config(d.path(), "");
+    let cfg = blind_config(d.path(), "[agent]\ndecode_within_budget = false\n");
     let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
         .current_dir(d.path())
         .args(["--config", cfg.to_str().unwrap()])
@@ -231,6 +232,48 @@ fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
         "a reply over budget is answered"
     );
     assert!(journal.contains("\"outcome\":\"over_budget\""));
+}
+
+/// By default the agent's replies are decoded within the budget on
+/// NAS-Bench-201: the same session as above has no reply refused, and every
+/// cell it evaluates fits.
+#[test]
+fn replies_are_decoded_within_the_budget() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = blind_config(d.path(), "");
+    let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
+        .current_dir(d.path())
+        .args(["--config", cfg.to_str().unwrap()])
+        .args([
+            "search",
+            "--strategy",
+            "seki",
+            "--space",
+            "nb201",
+            "--evaluator",
+            "nb201",
+            "--budget",
+            "15",
+            "--seed",
+            "2",
+            "--max-params",
+            "0.2M",
+            "--kb-records",
+            "none",
+            "--run-dir",
+            "s",
+            "-q",
+            "--json",
+        ]));
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["evaluations"], 15, "{s}");
+    assert_eq!(s["budget"]["refused"], 0, "{s}");
+    for e in events(&d.path().join("s"), "evaluation") {
+        assert!(e["metrics"]["params"].as_f64().unwrap() <= 200_000.0, "{e}");
+    }
+    let journal = std::fs::read_to_string(d.path().join("s/journal.jsonl")).unwrap();
+    assert!(journal.contains("Hard budget: params ≤ 0.200M"));
+    assert!(!journal.contains("\"outcome\":\"over_budget\""));
 }
 
 /// A constrained session killed mid-journal resumes to the same end as an

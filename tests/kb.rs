@@ -320,3 +320,94 @@ fn claims_are_judged_against_the_whole_table() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--top"));
 }
+
+/// `seki kb truth --rejudge RUN`: each claim is judged again on its
+/// session's evaluations (the run's journal) with the current rule, across
+/// cells and within parent–child lineages; claims of other sessions are
+/// left out.
+#[test]
+fn claims_are_judged_again_on_their_sessions_evaluations() {
+    let d = tempfile::tempdir().unwrap();
+    ok(seki(d.path()).args([
+        "search",
+        "--strategy",
+        "rea",
+        "--space",
+        "nb201",
+        "--evaluator",
+        "nb201",
+        "--budget",
+        "60",
+        "--seed",
+        "1",
+        "--kb-records",
+        "none",
+        "--run-dir",
+        "r",
+        "-q",
+    ]));
+    let start = &journal(&d.path().join("r"))[0];
+    let session = start["session"].as_str().unwrap().to_string();
+    let of = |line: String, session: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        v["provenance"]["session"] = session.into();
+        v.to_string()
+    };
+    let kb = d.path().join("kb-r");
+    std::fs::create_dir_all(&kb).unwrap();
+    let lines = [
+        // Held as contradicted and supported: the opposite of the data.
+        of(
+            insight("i1", "none", "node3<-0", "hurts", "contradicted"),
+            &session,
+        ),
+        of(
+            insight("i2", "none", "node3<-0", "helps", "supported"),
+            &session,
+        ),
+        of(
+            insight("i3", "none", "anywhere", "hurts", "supported"),
+            "another-session",
+        ),
+    ];
+    std::fs::write(kb.join("insights.jsonl"), lines.join("\n") + "\n").unwrap();
+    let out = seki(d.path())
+        .args(["kb", "truth", "--json", "--kb"])
+        .arg(&kb)
+        .arg("--rejudge")
+        .arg(d.path().join("r"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("judged 2 claims again"), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "the other session's claim is left out");
+    let verdict = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["insight"] == id)
+            .map(|l| l["session"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    // `none` hurts on the table, and within the session's mutations.
+    // `none` on that edge hurts, on the table and in the session: across
+    // its cells and within its mutations.
+    assert_eq!(verdict("i1"), "supported", "{lines:?}");
+    assert_eq!(verdict("i2"), "contradicted", "{lines:?}");
+    let out = seki(d.path())
+        .args(["kb", "truth", "--kb"])
+        .arg(&kb)
+        .arg("--rejudge")
+        .arg(d.path().join("missing"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing"),
+        "the run folder is named"
+    );
+}

@@ -75,6 +75,11 @@ pub struct AgentConfig {
     pub insights_in_prompt: usize,
     /// Whether prompts show insights the data leave undecided.
     pub undecided_insights: UndecidedInsights,
+    /// Constrain architecture replies to the hard budgets where the space's
+    /// costs allow it (NAS-Bench-201's parameters and FLOPs), so that no
+    /// reply is over them; false: replies are checked after decoding and
+    /// the LLM is told which were refused.
+    pub decode_within_budget: bool,
     /// Architectures asked for in one LLM reply (1 to 8), one per line:
     /// the first not evaluated before is proposed at once, the other novel
     /// ones next, in order; duplicates never reach the evaluator.
@@ -128,6 +133,7 @@ impl Default for AgentConfig {
             islands: 1,
             insights_in_prompt: 5,
             undecided_insights: UndecidedInsights::Show,
+            decode_within_budget: true,
             candidates: 1,
             max_repairs: 2,
             max_duplicate_retries: 2,

@@ -80,6 +80,7 @@ impl SekiAgent {
         let n = self.candidates();
         self.budget
             .as_ref()
+            .filter(|_| self.cfg.decode_within_budget)
             .and_then(|b| b.arch_pattern(self.space, n))
             .unwrap_or_else(|| arch_pattern(self.space, n))
     }
