@@ -647,11 +647,17 @@ impl Budget {
             return None;
         }
         let c = &self.constraints;
-        let dims: Vec<(fn(&Cost) -> f64, f64)> = [
-            c.max_params
-                .map(|m| ((|c: &Cost| c.params as f64) as fn(&Cost) -> f64, m)),
-            c.max_flops
-                .map(|m| ((|c: &Cost| c.flops as f64) as fn(&Cost) -> f64, m)),
+        // Each budgeted figure (parameters, multiply-adds) and its limit.
+        let figure = |c: &Cost, params: bool| {
+            if params {
+                c.params as f64
+            } else {
+                c.flops as f64
+            }
+        };
+        let dims: Vec<(bool, f64)> = [
+            c.max_params.map(|m| (true, m)),
+            c.max_flops.map(|m| (false, m)),
         ]
         .into_iter()
         .flatten()
@@ -660,7 +666,7 @@ impl Budget {
             return None;
         }
         let empty = self.model.cost(&cheapest(space)).ok()?;
-        let base: Vec<f64> = dims.iter().map(|(f, _)| f(&empty)).collect();
+        let base: Vec<f64> = dims.iter().map(|&(p, _)| figure(&empty, p)).collect();
         let mut extra = Vec::new();
         for op in crate::space::nb201::Op::ALL {
             let one = space
@@ -670,10 +676,13 @@ impl Budget {
                 ))
                 .ok()?;
             let cost = self.model.cost(&one).ok()?;
-            let add: Vec<f64> = dims.iter().map(|(f, _)| f(&cost) - f(&empty)).collect();
+            let add: Vec<f64> = dims
+                .iter()
+                .map(|&(p, _)| figure(&cost, p) - figure(&empty, p))
+                .collect();
             extra.push((op, add));
         }
-        let limit: Vec<f64> = dims.iter().map(|(_, m)| *m).collect();
+        let limit: Vec<f64> = dims.iter().map(|&(_, m)| m).collect();
         crate::space::notation::nb201_pattern_within(n, &base, &extra, &limit)
     }
 
