@@ -180,17 +180,12 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
     assert!(html.contains("<h2>Pareto front</h2>"));
 }
 
-/// The agent under a budget (on the score-blind stand-in, whose replies are
-/// random cells), with replies checked after decoding
-/// (`decode_within_budget = false`): it evaluates only cells within it, its
-/// prompts state the budget and each shown cell's cost, and replies whose
-/// cells are all over it are answered with which were refused and why.
-#[test]
-fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = blind_config(d.path(), "[agent]\ndecode_within_budget = false\n");
+/// A seki session on the score-blind stand-in (`extra`: more config) under
+/// 0.2 M parameters, 15 evaluations, in run folder `s`: its summary.
+fn blind_session(dir: &std::path::Path, extra: &str) -> serde_json::Value {
+    let cfg = blind_config(dir, extra);
     let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
-        .current_dir(d.path())
+        .current_dir(dir)
         .args(["--config", cfg.to_str().unwrap()])
         .args([
             "search",
@@ -213,7 +208,18 @@ fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
             "-q",
             "--json",
         ]));
-    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The agent under a budget (on the score-blind stand-in, whose replies are
+/// random cells), with replies checked after decoding
+/// (`decode_within_budget = false`): it evaluates only cells within it, its
+/// prompts state the budget and each shown cell's cost, and replies whose
+/// cells are all over it are answered with which were refused and why.
+#[test]
+fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let s = blind_session(d.path(), "[agent]\ndecode_within_budget = false\n");
     assert_eq!(s["evaluations"], 15, "{s}");
     for e in events(&d.path().join("s"), "evaluation") {
         assert!(e["metrics"]["params"].as_f64().unwrap() <= 200_000.0, "{e}");
@@ -240,32 +246,7 @@ fn the_agent_is_told_the_budget_and_why_a_reply_was_refused() {
 #[test]
 fn replies_are_decoded_within_the_budget() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = blind_config(d.path(), "");
-    let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
-        .current_dir(d.path())
-        .args(["--config", cfg.to_str().unwrap()])
-        .args([
-            "search",
-            "--strategy",
-            "seki",
-            "--space",
-            "nb201",
-            "--evaluator",
-            "nb201",
-            "--budget",
-            "15",
-            "--seed",
-            "2",
-            "--max-params",
-            "0.2M",
-            "--kb-records",
-            "none",
-            "--run-dir",
-            "s",
-            "-q",
-            "--json",
-        ]));
-    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = blind_session(d.path(), "");
     assert_eq!(s["evaluations"], 15, "{s}");
     assert_eq!(s["budget"]["refused"], 0, "{s}");
     for e in events(&d.path().join("s"), "evaluation") {

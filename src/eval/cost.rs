@@ -737,13 +737,20 @@ mod tests {
     use super::*;
     use crate::space::Space;
 
-    fn nb201_model() -> CostModel {
-        let mut settings = EvaluatorConfig::default();
-        settings.nb201.table = std::path::PathBuf::from(concat!(
+    /// The cost model of the NAS-Bench-201 network; `None` (the test is
+    /// skipped) without the table beside the checkout.
+    fn nb201_model() -> Option<CostModel> {
+        let table = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/benchmarks/nb201/nb201-cifar10.csv"
-        ));
-        CostModel::for_evaluator(EvaluatorKind::Nb201, &settings, false).unwrap()
+        );
+        if !std::path::Path::new(table).exists() {
+            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
+            return None;
+        }
+        let mut settings = EvaluatorConfig::default();
+        settings.nb201.table = std::path::PathBuf::from(table);
+        Some(CostModel::for_evaluator(EvaluatorKind::Nb201, &settings, false).unwrap())
     }
 
     /// NAS-Bench-201 publishes each cell's parameters and FLOPs for
@@ -752,16 +759,7 @@ mod tests {
     /// gives the same figures, and the cheapest cell costs far less.
     #[test]
     fn nb201_costs_match_the_benchmarks_published_figures() {
-        if !std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/benchmarks/nb201/nb201-cifar10.csv"
-        ))
-        .exists()
-        {
-            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
-            return;
-        }
-        let m = nb201_model();
+        let Some(m) = nb201_model() else { return };
         let c = m.cost(&costliest(Space::Nb201)).unwrap();
         let n = m.cost(&cheapest(Space::Nb201)).unwrap();
         eprintln!("all conv3x3: {c:?}; all none: {n:?}");
@@ -776,18 +774,9 @@ mod tests {
     /// on random cells and on the cells at the budget's edge).
     #[test]
     fn the_budget_pattern_admits_exactly_the_cells_within_budget() {
-        if !std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/benchmarks/nb201/nb201-cifar10.csv"
-        ))
-        .exists()
-        {
-            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
-            return;
-        }
         use crate::llm::constrain::RegexDfa;
         use crate::space::notation::to_llm;
-        let model = nb201_model();
+        let Some(model) = nb201_model() else { return };
         for constraints in [
             Constraints {
                 max_params: Some(400_000.0),
