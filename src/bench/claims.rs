@@ -183,20 +183,14 @@ pub fn rejudge(check: &mut ClaimsCheck, runs: &[PathBuf]) -> Result<usize, Claim
         let Some(data) = j.session_id.as_ref().and_then(|s| sessions.get(s)) else {
             continue;
         };
-        let by_hash: HashMap<String, usize> = data
-            .iter()
-            .enumerate()
-            .map(|(i, (a, ..))| (a.hash(), i))
-            .collect();
         let scored = |i: usize| {
             let (a, s, se, _) = &data[i];
             (a, *s, *se)
         };
-        let pairs: Vec<(usize, usize)> = data
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (.., p))| p.as_ref().and_then(|h| by_hash.get(h)).map(|&p| (p, i)))
-            .collect();
+        let pairs = crate::knowledge::claim::lineage_pairs(
+            &data.iter().map(|(a, ..)| a).collect::<Vec<_>>(),
+            &data.iter().map(|(.., p)| p.as_deref()).collect::<Vec<_>>(),
+        );
         let stats = j.statement.score_with_pairs(
             data.iter().map(|(a, s, se, _)| (a, *s, *se)),
             pairs.iter().map(|&(p, c)| (scored(p), scored(c))),

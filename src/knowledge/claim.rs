@@ -101,6 +101,22 @@ pub struct PairStats {
 /// standard error when known.
 pub type Scored<'a> = (&'a Arch, f64, Option<f64>);
 
+/// The (parent, child) index pairs among `archs`, each child naming its
+/// parent by canonical hash (`parents[i]`); parents not among `archs` are
+/// skipped.
+pub fn lineage_pairs(archs: &[&Arch], parents: &[Option<&str>]) -> Vec<(usize, usize)> {
+    let by_hash: std::collections::HashMap<String, usize> = archs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.hash(), i))
+        .collect();
+    parents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.and_then(|h| by_hash.get(h)).map(|&p| (p, i)))
+        .collect()
+}
+
 /// What the data say of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

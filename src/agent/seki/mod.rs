@@ -28,7 +28,7 @@ use crate::strategy::screen::{pick_best, show_score, Screen, ScreenError};
 use crate::strategy::{Context, Observation, Proposal, Strategy, StrategyError, StrategyStats};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A failure setting the agent up.
@@ -746,22 +746,10 @@ impl SekiAgent {
                     .map(|a| (a, e.score, e.se, e.parent.clone()))
             })
             .collect();
-        // Parent–child pairs, by the parent's canonical hash.
-        let by_hash: HashMap<String, usize> = data
-            .iter()
-            .enumerate()
-            .map(|(i, (a, ..))| (a.hash(), i))
-            .collect();
-        let pairs: Vec<(usize, usize)> = data
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (.., parent))| {
-                parent
-                    .as_ref()
-                    .and_then(|h| by_hash.get(h))
-                    .map(|&p| (p, i))
-            })
-            .collect();
+        let pairs = claim::lineage_pairs(
+            &data.iter().map(|(a, ..)| a).collect::<Vec<_>>(),
+            &data.iter().map(|(.., p)| p.as_deref()).collect::<Vec<_>>(),
+        );
         let scored = |i: usize| {
             let (a, s, se, _) = &data[i];
             (a, *s, *se)
