@@ -240,3 +240,85 @@ fn shipped_config_parses_and_help_is_complete() {
         assert!(kb_help.contains(sub), "{kb_help}");
     }
 }
+
+#[test]
+fn bench_sessions_are_kept_and_read_back_not_run_again() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("sessions.jsonl");
+    let bench = |seeds: &str, budget: &str| {
+        let mut c = seki(d.path());
+        c.args([
+            "bench",
+            "nb201",
+            "--strategy",
+            "rea,seki-blind",
+            "--budget",
+            budget,
+            "--seeds",
+            seeds,
+            "--sessions",
+            "sessions.jsonl",
+        ]);
+        c
+    };
+    let json = |mut c: std::process::Command| -> serde_json::Value {
+        serde_json::from_str(&ok(c.arg("--json"))).unwrap()
+    };
+    let values = |v: &serde_json::Value, i: usize| -> Vec<f64> {
+        v[i]["checkpoints"][1]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let first = json(bench("2", "25"));
+    let lines = |f: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let kept = lines(&file);
+    assert_eq!(kept.len(), 4, "one line per session: {kept:?}");
+    assert_eq!(kept[0]["strategy"], "rea");
+    assert_eq!(kept[3]["strategy"], "seki-blind");
+    assert_eq!(kept[3]["seed"], 1);
+    // A figure changed in the file is what the next run reports: the
+    // sessions there are read back, not run again.
+    let mut edited = kept.clone();
+    edited[0]["values"][1] = serde_json::json!(12.5);
+    let text: Vec<String> = edited.iter().map(|l| l.to_string() + "\n").collect();
+    std::fs::write(&file, text.concat()).unwrap();
+    let more = json(bench("3", "25"));
+    let rea = values(&more, 0);
+    assert_eq!(rea.len(), 3);
+    assert_eq!(rea[0], 12.5);
+    assert_eq!(rea[1], values(&first, 0)[1]);
+    assert_eq!(values(&more, 1)[..2], values(&first, 1)[..]);
+    assert_eq!(more[1]["seeds"], 3);
+    assert_eq!(lines(&file).len(), 6, "seed 2 of each strategy added");
+    // A torn last line (a write cut short) is ignored; other settings are
+    // refused with the file and line named.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"strategy\":\"rea\",\"in_fl").unwrap();
+    let (good, table, err) = run(&mut bench("3", "25"));
+    assert!(good, "{err}");
+    assert!(
+        err.contains(
+            "rea seed 0: test accuracy of the returned architecture 12.50 (from --sessions)"
+        ),
+        "{err}"
+    );
+    assert!(table.contains("rea (n=3)"), "{table}");
+    let e = fails(&mut bench("3", "30"));
+    assert!(
+        e.contains("sessions.jsonl:1")
+            && e.contains("session rea seed 0 was run with other settings"),
+        "{e}"
+    );
+}

@@ -16,13 +16,54 @@ use crate::strategy::{
 use serde::Serialize;
 
 pub mod claims;
+mod journal;
 mod plan;
 mod ties;
 
+pub use journal::{fingerprint, SessionLine, SessionLog};
 pub use plan::{
     best_within, noise_ties_on, run_nb201, BenchBudget, BenchError, BestWithin, Nb201Bench, Plan,
 };
 pub use ties::{noise_ties, render_ties, NoiseTies, TieResult};
+
+/// A listener of finished sessions: strategy, seed, the session's figure
+/// at its budget, whether it was read back from the journal.
+pub type Told<'a> = Box<dyn FnMut(&str, u64, Option<f64>, bool) + 'a>;
+
+/// Where a benchmark's sessions report as they end: its session journal,
+/// when it keeps one (sessions found there are read back, not run again),
+/// and a listener told each session's strategy, seed, final figure and
+/// whether it was read back.
+pub struct Progress<'a> {
+    log: Option<SessionLog>,
+    told: Told<'a>,
+}
+
+impl<'a> Progress<'a> {
+    /// No journal; `told` hears of each session.
+    pub fn new(told: impl FnMut(&str, u64, Option<f64>, bool) + 'a) -> Self {
+        Self {
+            log: None,
+            told: Box::new(told),
+        }
+    }
+
+    /// No journal, no listener.
+    pub fn quiet() -> Self {
+        Self::new(|_, _, _, _| {})
+    }
+
+    /// Keep the sessions in `log`.
+    pub fn with_log(mut self, log: SessionLog) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The journal, if any.
+    pub fn log(&self) -> Option<&SessionLog> {
+        self.log.as_ref()
+    }
+}
 
 /// Mean and spread at one checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -303,6 +344,7 @@ pub fn run_strategy(
     seeds: usize,
     first_seed: u64,
     in_flight: usize,
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     let mut baseline = |s: &Spec| {
         Ok(crate::strategy::build_with(
@@ -319,7 +361,7 @@ pub fn run_strategy(
         first_seed,
         in_flight,
         &mut baseline,
-        &mut |_, _| {},
+        progress,
     )
 }
 
@@ -337,7 +379,7 @@ pub fn run_seki(
     first_seed: u64,
     seeds: usize,
     in_flight: usize,
-    done: &mut dyn FnMut(u64, Option<f64>),
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
     let mut make = |s: &Spec| -> Result<Box<dyn crate::strategy::Strategy>, SessionError> {
@@ -354,7 +396,7 @@ pub fn run_seki(
         first_seed,
         in_flight,
         &mut make,
-        done,
+        progress,
     )
 }
 
@@ -401,6 +443,7 @@ pub fn run_rea_warm(
     seeds: usize,
     first_seed: u64,
     in_flight: usize,
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
     let best = warm.best(spec.space, &info);
@@ -419,7 +462,7 @@ pub fn run_rea_warm(
         first_seed,
         in_flight,
         &mut make,
-        &mut |_, _| {},
+        progress,
     )
 }
 
@@ -432,6 +475,7 @@ pub fn run_rea_zc(
     seeds: usize,
     first_seed: u64,
     in_flight: usize,
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     let mut meters: Vec<CpuMeter> = Vec::new();
     let mut screen_name = String::new();
@@ -454,7 +498,7 @@ pub fn run_rea_zc(
         first_seed,
         in_flight,
         &mut make,
-        &mut |_, _| {},
+        progress,
     )?;
     r.screen = Some(screen_name);
     r.proxy_cpu_seconds_per_session = Some(mean_seconds(&meters));
@@ -474,7 +518,7 @@ pub fn run_seki_zc(
     first_seed: u64,
     seeds: usize,
     in_flight: usize,
-    done: &mut dyn FnMut(u64, Option<f64>),
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     let info = crate::eval::Evaluator::info(table);
     let mut meters: Vec<CpuMeter> = Vec::new();
@@ -496,7 +540,7 @@ pub fn run_seki_zc(
         first_seed,
         in_flight,
         &mut make,
-        done,
+        progress,
     )?;
     r.screen = Some(screen_name);
     r.proxy_cpu_seconds_per_session = Some(mean_seconds(&meters));
@@ -511,8 +555,8 @@ fn mean_seconds(meters: &[CpuMeter]) -> f64 {
 }
 
 /// Like [`run_strategy`], with each session's strategy from `make` (e.g. the
-/// LLM-guided agent with a fresh, private knowledge pool) and `done(seed,
-/// test accuracy of the returned architecture)` told after each session.
+/// LLM-guided agent with a fresh, private knowledge pool); `progress` keeps
+/// and hears of each session.
 pub fn run_with(
     table: &Nb201Table,
     spec: &Spec,
@@ -520,7 +564,7 @@ pub fn run_with(
     first_seed: u64,
     in_flight: usize,
     make: &mut StrategyFactory<'_>,
-    done: &mut dyn FnMut(u64, Option<f64>),
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     run_named(
         spec.strategy.name(),
@@ -530,7 +574,7 @@ pub fn run_with(
         first_seed,
         in_flight,
         make,
-        done,
+        progress,
     )
 }
 
@@ -544,7 +588,7 @@ fn run_named(
     first_seed: u64,
     in_flight: usize,
     make: &mut StrategyFactory<'_>,
-    done: &mut dyn FnMut(u64, Option<f64>),
+    progress: &mut Progress<'_>,
 ) -> Result<StrategyResult, SessionError> {
     let budget = spec.max_evaluations;
     // With contenders, only the architecture the whole session returns (the
@@ -564,11 +608,25 @@ fn run_named(
         (Some(b), true) => Some(true_front(table, b, &spec.objectives, spec.space)?),
         _ => None,
     };
-    let started = std::time::Instant::now();
+    let mut seconds: Vec<f64> = Vec::new();
     for k in 0..seeds {
         let mut s = spec.clone();
         s.seed = first_seed + k as u64;
         let seed = s.seed;
+        if let Some(line) = progress
+            .log
+            .as_ref()
+            .and_then(|l| l.recorded(label, in_flight, seed, &marks))
+        {
+            for (xs, v) in per_mark.iter_mut().zip(&line.values) {
+                xs.extend(*v);
+            }
+            seconds.push(line.seconds);
+            let last = line.values.last().copied().flatten();
+            (progress.told)(label, seed, last, true);
+            continue;
+        }
+        let started = std::time::Instant::now();
         for r in &mut s.rungs.rungs {
             // Each seeded session draws its own noise at every rung.
             r.settings.nb201.noise_seed = crate::eval::rung::noise_seed(seed, r.index);
@@ -586,24 +644,28 @@ fn run_named(
             let exec = crate::executor::Simulated::new(&mut eval, in_flight, seed);
             Session::in_memory_with(s, strategy, Box::new(exec))
         };
-        if whole {
+        let values: Vec<Option<f64>> = if whole {
             let summary = session.run()?;
-            let t = summary.best.and_then(|b| b.test_accuracy);
-            done(seed, t);
-            per_mark[0].extend(t);
-            continue;
-        }
-        let steps = session.run_to_steps()?;
-        let value = |m: usize| match &pareto {
-            Some(p) => Some(p.ratio(&steps[..m.min(steps.len())], &spec.objectives)),
-            None => returned_test_accuracy(&steps, m),
+            vec![summary.best.and_then(|b| b.test_accuracy)]
+        } else {
+            let steps = session.run_to_steps()?;
+            marks
+                .iter()
+                .map(|&m| match &pareto {
+                    Some(p) => Some(p.ratio(&steps[..m.min(steps.len())], &spec.objectives)),
+                    None => returned_test_accuracy(&steps, m),
+                })
+                .collect()
         };
-        done(seed, value(budget));
-        for (i, &m) in marks.iter().enumerate() {
-            if let Some(t) = value(m) {
-                per_mark[i].push(t);
-            }
+        let took = started.elapsed().as_secs_f64();
+        if let Some(log) = progress.log.as_mut() {
+            log.record(label, in_flight, seed, &marks, &values, took)?;
         }
+        for (xs, v) in per_mark.iter_mut().zip(&values) {
+            xs.extend(*v);
+        }
+        seconds.push(took);
+        (progress.told)(label, seed, values.last().copied().flatten(), false);
     }
     Ok(StrategyResult {
         strategy: if in_flight > 1 || whole {
@@ -640,7 +702,7 @@ fn run_named(
                 }
             })
             .collect(),
-        seconds_per_session: started.elapsed().as_secs_f64() / seeds.max(1) as f64,
+        seconds_per_session: seconds.iter().sum::<f64>() / seconds.len().max(1) as f64,
         screen: None,
         proxy_cpu_seconds_per_session: None,
     })
@@ -861,8 +923,8 @@ mod tests {
         spec.strategy = StrategyKind::Rea;
         spec.max_evaluations = 30;
         spec.max_seconds = 0.0;
-        let zc = run_rea_zc(&table, &spec, &screening, 4, 0, 1).unwrap();
-        let plain = run_strategy(&table, &spec, 4, 0, 1).unwrap();
+        let zc = run_rea_zc(&table, &spec, &screening, 4, 0, 1, &mut Progress::quiet()).unwrap();
+        let plain = run_strategy(&table, &spec, 4, 0, 1, &mut Progress::quiet()).unwrap();
         assert_eq!(zc.strategy, "rea-zc");
         assert_eq!(zc.screen.as_deref(), Some("synflow"));
         // About half of the 100 drawn are in the file, then the screened

@@ -4,7 +4,7 @@
 
 use super::{
     run_rea_warm, run_rea_zc, run_seki, run_seki_zc, run_strategy, BenchStrategy, NoiseTies,
-    Screening, StrategyResult, TieResult, WarmError, WarmStart,
+    Progress, Screening, SessionLog, StrategyResult, TieResult, WarmError, WarmStart,
 };
 use crate::config::{Config, ConfigError};
 use crate::eval::nb201_table::{display_dataset, TableError};
@@ -33,6 +33,12 @@ pub enum BenchError {
     /// A session failed (its models, its strategy or its evaluations).
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The session journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] crate::store::StoreError),
+    /// The settings could not be written down for their fingerprint.
+    #[error("the benchmark's settings could not be serialized: {0}")]
+    Settings(String),
 }
 
 /// What `seki bench nb201` runs, beside the config's settings (budget,
@@ -62,6 +68,32 @@ pub struct Plan {
     pub warm_kb: Option<PathBuf>,
     /// With `warm_kb`: how many of its best records.
     pub warm_seeds: usize,
+    /// The session journal: each finished session appended to this JSON
+    /// Lines file; sessions already in it (same settings) are read back
+    /// instead of run again.
+    pub sessions: Option<PathBuf>,
+}
+
+impl Plan {
+    /// The fingerprint of everything that decides a session's figures under
+    /// `cfg` but its strategy, seed and evaluations in flight (the journal's
+    /// keys): the whole configuration (but the number of seeds) and the
+    /// benchmark's options.
+    pub fn settings_fingerprint(&self, cfg: &Config) -> Result<String, BenchError> {
+        let mut c = cfg.clone();
+        c.bench.seeds = 0;
+        let config = serde_json::to_value(&c).map_err(|e| BenchError::Settings(e.to_string()))?;
+        Ok(super::fingerprint(&serde_json::json!({
+            "config": config,
+            "llm": self.llm,
+            "proxies": self.proxies,
+            "screen": self.screen,
+            "warmup": self.warmup,
+            "screen_mutations": self.screen_mutations,
+            "warm_kb": self.warm_kb,
+            "warm_seeds": self.warm_seeds,
+        })))
+    }
 }
 
 /// The table's best cell within a benchmark's budget.
@@ -102,13 +134,13 @@ pub struct Nb201Bench {
 /// Run the benchmark `plan` names under `cfg` (its space and evaluator
 /// NAS-Bench-201, its budget and seeds `cfg.bench`'s): the table (with
 /// `cfg`'s noise), the proxy scores checked against it, the warm start and
-/// the LLM models are built here; `done(strategy, seed, test accuracy of
-/// the returned architecture)` is told after each session of a seki
-/// strategy.
+/// the LLM models are built here; `told(strategy, seed, the session's
+/// figure at its budget, whether it was read back from the journal)` after
+/// each session.
 pub fn run_nb201(
     cfg: &Config,
     plan: &Plan,
-    done: &mut dyn FnMut(&str, u64, Option<f64>),
+    told: impl FnMut(&str, u64, Option<f64>, bool),
 ) -> Result<Nb201Bench, BenchError> {
     let screened: Vec<&str> = plan
         .strategies
@@ -156,6 +188,12 @@ pub fn run_nb201(
     };
     let seeds = cfg.bench.seeds;
     let first_seed = plan.first_seed;
+    let mut progress = Progress::new(told);
+    if let Some(path) = &plan.sessions {
+        let log = SessionLog::open(path, &plan.settings_fingerprint(cfg)?)?;
+        progress = progress.with_log(log);
+    }
+    let progress = &mut progress;
     let mut results = Vec::new();
     for &which in &plan.strategies {
         for &n in &plan.in_flight {
@@ -168,17 +206,17 @@ pub fn run_nb201(
             spec.max_seconds = 0.0;
             let r = match (which, kind, &screening, warm) {
                 (BenchStrategy::ReaZc, _, Some(s), _) => {
-                    run_rea_zc(&table, &spec, s, seeds, first_seed, in_flight)?
+                    run_rea_zc(&table, &spec, s, seeds, first_seed, in_flight, progress)?
                 }
                 (BenchStrategy::ReaZc | BenchStrategy::SekiZc, _, None, _) => {
                     // Refused above; kept for the types.
                     return Err(BenchError::NeedsProxies(which.name().to_string()));
                 }
                 (_, StrategyKind::Rea, _, Some(w)) => {
-                    run_rea_warm(&table, &spec, w, seeds, first_seed, in_flight)?
+                    run_rea_warm(&table, &spec, w, seeds, first_seed, in_flight, progress)?
                 }
                 (_, k, _, _) if k != StrategyKind::Seki => {
-                    run_strategy(&table, &spec, seeds, first_seed, in_flight)?
+                    run_strategy(&table, &spec, seeds, first_seed, in_flight, progress)?
                 }
                 _ => {
                     let models = if which == BenchStrategy::SekiBlind {
@@ -192,14 +230,13 @@ pub fn run_nb201(
                         )?
                     };
                     let label = which.name();
-                    let mut told = |seed: u64, t: Option<f64>| done(label, seed, t);
                     match (which, &screening) {
                         (BenchStrategy::SekiZc, Some(s)) => run_seki_zc(
-                            &table, &spec, cfg, models, s, first_seed, seeds, in_flight, &mut told,
+                            &table, &spec, cfg, models, s, first_seed, seeds, in_flight, progress,
                         )?,
                         _ => run_seki(
                             label, &table, &spec, cfg, models, warm, first_seed, seeds, in_flight,
-                            &mut told,
+                            progress,
                         )?,
                     }
                 }

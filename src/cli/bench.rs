@@ -146,6 +146,15 @@ pub struct Nb201Args {
     pub warm_seeds: usize,
     #[command(flatten)]
     pub constraints: super::ConstraintArgs,
+    /// Keep each finished session in FILE (JSON Lines, appended and
+    /// fsynced as it ends). Sessions already there under the same settings
+    /// are read back instead of run again: an interrupted benchmark resumes
+    /// where it stopped, more seeds add to the same file, and processes
+    /// running different seeds may share it. A file made with other
+    /// settings is refused. It keys on the settings, not on seki's version:
+    /// start a new file after changing seki.
+    #[arg(long, value_name = "FILE")]
+    pub sessions: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -193,13 +202,20 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         screen_mutations: a.screen_mutations,
         warm_kb: a.warm_kb.clone(),
         warm_seeds: a.warm_seeds,
+        sessions: a.sessions.clone(),
     };
     let quiet = a.json;
-    let mut done = |label: &str, seed: u64, t: Option<f64>| {
+    let what = if cfg.search.objectives.len() >= 2 {
+        "hypervolume of the returned front, % of the true front's"
+    } else {
+        "test accuracy of the returned architecture"
+    };
+    let done = |label: &str, seed: u64, t: Option<f64>, read_back: bool| {
         if !quiet {
             eprintln!(
-                "{label} seed {seed}: test accuracy of the returned architecture {}",
-                t.map_or("-".into(), |t| format!("{t:.2}"))
+                "{label} seed {seed}: {what} {}{}",
+                t.map_or("-".into(), |t| format!("{t:.2}")),
+                if read_back { " (from --sessions)" } else { "" }
             );
         }
     };
@@ -208,7 +224,7 @@ pub fn run(config: Option<&Path>, c: BenchCommand) -> Result<()> {
         best_test,
         budget,
         results,
-    } = bench::run_nb201(cfg, &plan, &mut done)?;
+    } = bench::run_nb201(cfg, &plan, done)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
