@@ -93,11 +93,6 @@ impl SessionLog {
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Sessions read back or recorded so far.
     pub fn len(&self) -> usize {
         self.done.len()

@@ -58,11 +58,6 @@ impl<'a> Progress<'a> {
         self.log = Some(log);
         self
     }
-
-    /// The journal, if any.
-    pub fn log(&self) -> Option<&SessionLog> {
-        self.log.as_ref()
-    }
 }
 
 /// Mean and spread at one checkpoint.
