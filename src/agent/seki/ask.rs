@@ -75,8 +75,12 @@ impl SekiAgent {
     /// The pattern of an architecture reply: `agent.candidates` cells of the
     /// space's notation, each within the budgets where the space's costs
     /// allow decoding to enforce them (NAS-Bench-201's parameters and
-    /// FLOPs), so that no reply is refused for its cost.
+    /// FLOPs), so that no reply is refused for its cost; narrower while a
+    /// Pareto search asks for a cheaper cell.
     pub(super) fn reply_pattern(&self) -> String {
+        if let Some(p) = &self.narrow {
+            return p.clone();
+        }
         let n = self.candidates();
         self.budget
             .as_ref()

@@ -215,6 +215,10 @@ pub struct SekiAgent {
     /// In a session with fidelity rungs: which rung the scores shown are
     /// from, in words.
     fidelity: Option<String>,
+    /// The reply pattern of the architecture being asked for when it is
+    /// narrower than the session's (a Pareto search's "cheaper"
+    /// self-evolution: cells under the parent's cost).
+    narrow: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -320,6 +324,7 @@ impl SekiAgent {
             refused: None,
             objectives: Vec::new(),
             fidelity: None,
+            narrow: None,
         })
     }
 
@@ -574,6 +579,39 @@ impl SekiAgent {
         let a = self.space.parse(&e.arch).ok()?;
         let c = b.model.cost(&a).ok()?;
         crate::eval::cost::point(&self.objectives, e.score, Some(&c))
+    }
+
+    /// The reply pattern of a "cheaper" self-evolution of `e` in a Pareto
+    /// search: the cells that cost less than `e` in the search's first
+    /// objective that decoding can bound (parameters or FLOPs, on
+    /// NAS-Bench-201), within the hard budgets too. `None` (the session's
+    /// pattern is used) where decoding cannot bound it, with
+    /// `agent.decode_within_budget = false`, or when no cell is cheaper.
+    pub(super) fn cheaper_pattern(&self, e: &PoolEntry) -> Option<String> {
+        if !self.cfg.decode_within_budget {
+            return None;
+        }
+        let b = self.budget.as_ref()?;
+        let cost = b.model.cost(&self.space.parse(&e.arch).ok()?).ok()?;
+        let mut constraints = b.constraints.clone();
+        let params = self.objectives.iter().find_map(|o| match o {
+            crate::eval::Objective::Params => Some(true),
+            crate::eval::Objective::Flops => Some(false),
+            _ => None,
+        })?;
+        let (slot, figure) = if params {
+            (&mut constraints.max_params, cost.params as f64)
+        } else {
+            (&mut constraints.max_flops, cost.flops as f64)
+        };
+        // Costs are whole numbers: one less is strictly cheaper.
+        let below = (figure - 1.0).min(slot.unwrap_or(f64::INFINITY));
+        *slot = Some(below);
+        crate::eval::Budget {
+            constraints,
+            model: b.model.clone(),
+        }
+        .arch_pattern(self.space, self.candidates())
     }
 
     /// Work on the Pareto front of `objectives` (two or three): the
@@ -1409,6 +1447,139 @@ mod tests {
         assert!(agent()
             .front_pick(&mut Context::new(&mut rng, &none_seen))
             .is_none());
+    }
+
+    /// Asked for a cheaper cell in a Pareto search of parameters, the
+    /// model can only write cells with fewer parameters than the parent
+    /// (and within the hard budget); the cheapest cell has none cheaper,
+    /// and a search of accuracy alone is not narrowed.
+    #[test]
+    fn a_cheaper_self_evolution_is_decoded_under_the_parents_cost() {
+        use crate::llm::constrain::RegexDfa;
+        let table = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/benchmarks/nb201/nb201-cifar10.csv"
+        );
+        if !std::path::Path::new(table).exists() {
+            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
+            return;
+        }
+        let mut settings = crate::eval::EvaluatorConfig::default();
+        settings.nb201.table = table.into();
+        let model = crate::eval::CostModel::for_evaluator(
+            crate::eval::EvaluatorKind::Nb201,
+            &settings,
+            false,
+        )
+        .unwrap();
+        let entry = |arch: &str| PoolEntry {
+            id: "p".into(),
+            arch: arch.into(),
+            score: 90.0,
+            score_label: "validation accuracy".into(),
+            params: None,
+            own: true,
+            se: None,
+            other_protocol: false,
+            parent: None,
+        };
+        let parent = entry("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|");
+        let params = |a: &crate::space::Arch| model.cost(a).unwrap().params;
+        let parent_params = params(&Space::Nb201.parse(&parent.arch).unwrap());
+        for hard in [None, Some(300_000.0)] {
+            let mut a = agent().with_objectives(vec![
+                crate::eval::Objective::Accuracy,
+                crate::eval::Objective::Params,
+            ]);
+            a.budget = Some(crate::eval::Budget {
+                constraints: crate::eval::Constraints {
+                    max_params: hard,
+                    ..Default::default()
+                },
+                model: model.clone(),
+            });
+            let dfa = RegexDfa::new(&a.cheaper_pattern(&parent).unwrap()).unwrap();
+            let limit = hard.map_or(parent_params, |h| (h as u64).min(parent_params));
+            let mut rng = Rng::seed(3);
+            let (mut inside, mut outside) = (0, 0);
+            for cell in std::iter::once(Space::Nb201.parse(&parent.arch).unwrap())
+                .chain((0..80).map(|_| Space::Nb201.random(&mut rng)))
+            {
+                let p = params(&cell);
+                let cheaper = p < parent_params && p <= limit;
+                assert_eq!(
+                    dfa.matches(&notation::to_llm(&cell)),
+                    cheaper,
+                    "{} ({p})",
+                    cell.to_text()
+                );
+                if cheaper {
+                    inside += 1;
+                } else {
+                    outside += 1;
+                }
+            }
+            assert!(inside > 0 && outside > 0, "{inside} in, {outside} out");
+            // Nothing is cheaper than the cheapest cell: the session's
+            // pattern stays.
+            let cheapest = entry(&crate::eval::cost::cheapest(Space::Nb201).to_text());
+            assert!(a.cheaper_pattern(&cheapest).is_none());
+            a.cfg.decode_within_budget = false;
+            assert!(a.cheaper_pattern(&parent).is_none());
+        }
+        let mut alone = agent();
+        alone.budget = Some(crate::eval::Budget {
+            constraints: crate::eval::Constraints::default(),
+            model: model.clone(),
+        });
+        assert!(alone.cheaper_pattern(&parent).is_none());
+        // Self-evolution through the score-blind stand-in (which writes at
+        // random what the constraint allows): every cell asked to be
+        // cheaper is; the others are drawn from the whole space.
+        let blind: Arc<dyn ChatModel> = Arc::new(crate::llm::blind::BlindModel::new(1));
+        let mut a = SekiAgent::new(
+            Space::Nb201,
+            AgentConfig::default(),
+            agent().task.clone(),
+            "t",
+            Vec::new(),
+            Models::same(blind),
+        )
+        .unwrap()
+        .with_objectives(vec![
+            crate::eval::Objective::Accuracy,
+            crate::eval::Objective::Params,
+        ]);
+        a.budget = Some(crate::eval::Budget {
+            constraints: crate::eval::Constraints::default(),
+            model: model.clone(),
+        });
+        let none_seen = |_: &str| false;
+        let (mut cheaper, mut costlier) = (0, 0);
+        for seed in 0..16 {
+            let mut rng = Rng::seed(seed);
+            a.events.clear();
+            let (p, _) = a
+                .evolve(&mut Context::new(&mut rng, &none_seen), parent.clone(), 0)
+                .unwrap();
+            let asked = a.events.iter().any(|e| match e {
+                AgentEvent::Llm { messages, .. } => messages
+                    .iter()
+                    .any(|m| m.content.contains("Make it cheaper")),
+                _ => false,
+            });
+            let p = params(&p.arch);
+            if asked {
+                assert!(p < parent_params, "asked for a cheaper cell, got {p}");
+                cheaper += 1;
+            } else if p >= parent_params {
+                costlier += 1;
+            }
+        }
+        assert!(
+            cheaper > 0 && costlier > 0,
+            "{cheaper} cheaper, {costlier} not"
+        );
     }
 
     #[test]

@@ -41,7 +41,14 @@ impl SekiAgent {
         let strategy = clip(r.text.trim(), 600);
         messages.push(Message::assistant(strategy.clone()));
         messages.push(Message::user(self.render("evolution_arch", vars)?));
-        let p = self.ask_arch(ctx, Stage::Evolution, messages, Some(current.arch.clone()))?;
+        // Asked for a cheaper cell, the model can only write one: replies
+        // are decoded under the parent's cost (the budget's pattern).
+        self.narrow = direction
+            .filter(|d| *d == "cheaper")
+            .and_then(|_| self.cheaper_pattern(&current));
+        let p = self.ask_arch(ctx, Stage::Evolution, messages, Some(current.arch.clone()));
+        self.narrow = None;
+        let p = p?;
         Ok((
             p,
             Pending::Evolution {
