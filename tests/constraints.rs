@@ -180,6 +180,83 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
     assert!(html.contains("<h2>Pareto front</h2>"));
 }
 
+/// The agent in a Pareto search without budgets (on the score-blind
+/// stand-in): its prompts show each cell's cost, its parents come from the
+/// whole front (not only the most accurate cell), and every cell it is
+/// asked to make cheaper has fewer parameters than its parent.
+#[test]
+fn the_agent_searches_the_front_and_a_cheaper_cell_is_cheaper() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = blind_config(d.path(), "");
+    let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
+        .current_dir(d.path())
+        .args(["--config", cfg.to_str().unwrap()])
+        .args([
+            "search",
+            "--strategy",
+            "seki",
+            "--space",
+            "nb201",
+            "--evaluator",
+            "nb201",
+            "--budget",
+            "40",
+            "--seed",
+            "4",
+            "--objectives",
+            "accuracy:max,params:min",
+            "--kb-records",
+            "none",
+            "--run-dir",
+            "s",
+            "-q",
+            "--json",
+        ]));
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["evaluations"], 40, "{s}");
+    let journal = std::fs::read_to_string(d.path().join("s/journal.jsonl")).unwrap();
+    let mut params = std::collections::HashMap::new();
+    let mut best = 0.0_f64;
+    let (mut cheaper, mut off_best) = (0, 0);
+    let mut asked_cheaper = false;
+    for line in journal.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["event"] == "strategy" && e["detail"]["stage"] == "evolution_strategy" {
+            let shown = e["detail"]["messages"].to_string();
+            assert!(shown.contains("M params, "), "costs are shown: {shown}");
+            asked_cheaper = shown.contains("Make it cheaper");
+        }
+        if e["event"] != "evaluation" {
+            continue;
+        }
+        let p = e["metrics"]["params"].as_f64().unwrap();
+        if e["operator"] == "self-evolution"
+            && e["origin"].as_str().unwrap().starts_with("evolution (")
+        {
+            let parent = e["parent"].as_str().unwrap();
+            let (parent_params, parent_score): (f64, f64) = params[parent];
+            if parent_score < best {
+                off_best += 1;
+            }
+            if asked_cheaper {
+                assert!(
+                    p < parent_params,
+                    "asked for a cheaper cell than {parent_params}: {e}"
+                );
+                cheaper += 1;
+            }
+        }
+        let score = e["score"].as_f64().unwrap_or(0.0);
+        best = best.max(score);
+        params.insert(e["hash"].as_str().unwrap().to_string(), (p, score));
+    }
+    assert!(cheaper > 0, "no cheaper self-evolution in 40 evaluations");
+    assert!(
+        off_best > 0,
+        "every parent was the most accurate cell so far"
+    );
+}
+
 /// A seki session on the score-blind stand-in (`extra`: more config) under
 /// 0.2 M parameters, 15 evaluations, in run folder `s`: its summary.
 fn blind_session(dir: &std::path::Path, extra: &str) -> serde_json::Value {

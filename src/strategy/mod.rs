@@ -117,6 +117,7 @@ pub struct Context<'a> {
     pub rng: &'a mut Rng,
     seen: &'a dyn Fn(&str) -> bool,
     budget: Option<&'a Budget>,
+    costs: Option<&'a Budget>,
 }
 
 impl<'a> Context<'a> {
@@ -126,11 +127,14 @@ impl<'a> Context<'a> {
             rng,
             seen,
             budget: None,
+            costs: None,
         }
     }
 
-    /// The same, with the session's hard budgets (`[search.constraints]`).
+    /// The same, with the session's hard budgets (`[search.constraints]`)
+    /// and cost model (which a Pareto search has without budgets too).
     pub fn with_budget(mut self, budget: Option<&'a Budget>) -> Self {
+        self.costs = budget;
         self.budget = budget.filter(|b| !b.constraints.is_empty());
         self
     }
@@ -155,6 +159,13 @@ impl<'a> Context<'a> {
     /// The session's budgets, if it has any.
     pub fn budget(&self) -> Option<&'a Budget> {
         self.budget
+    }
+
+    /// The session's cost model with its budgets (perhaps none): what a
+    /// Pareto search places its architectures by. `None` in a search of
+    /// accuracy alone without budgets.
+    pub fn costs(&self) -> Option<&'a Budget> {
+        self.costs
     }
 
     /// A random architecture of `space` within the budgets: one draw

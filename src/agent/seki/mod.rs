@@ -205,8 +205,9 @@ pub struct SekiAgent {
     /// Random architectures a screen ranks for each bootstrap seed (0: the
     /// seed is one random architecture).
     screen_warmup: usize,
-    /// The session's hard budgets, as the last proposal saw them (prompts
-    /// state them and each architecture's cost).
+    /// The session's hard budgets and cost model, as the last proposal saw
+    /// them (prompts state the budgets and each architecture's cost; a
+    /// Pareto search places its architectures by the costs).
     budget: Option<crate::eval::Budget>,
     /// Why the outcome being observed was refused, if it was.
     refused: Option<String>,
@@ -614,6 +615,30 @@ impl SekiAgent {
         .arch_pattern(self.space, self.candidates())
     }
 
+    /// Whether `e` costs as little as the space's cheapest cell in the
+    /// search's first objective of parameters or FLOPs (so that no cell is
+    /// cheaper in it).
+    pub(super) fn is_cheapest(&self, e: &PoolEntry) -> bool {
+        let Some(b) = self.budget.as_ref() else {
+            return false;
+        };
+        let cost = |a: &Arch| b.model.cost(a).ok();
+        let (Some(this), Some(floor)) = (
+            self.space.parse(&e.arch).ok().and_then(|a| cost(&a)),
+            cost(&crate::eval::cost::cheapest(self.space)),
+        ) else {
+            return false;
+        };
+        self.objectives
+            .iter()
+            .find_map(|o| match o {
+                crate::eval::Objective::Params => Some(this.params <= floor.params),
+                crate::eval::Objective::Flops => Some(this.flops <= floor.flops),
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
     /// Work on the Pareto front of `objectives` (two or three): the
     /// inspiration's top-k are the front first, and prompts ask for cells
     /// that extend it.
@@ -872,7 +897,9 @@ impl Strategy for SekiAgent {
 
     fn propose(&mut self, ctx: &mut Context<'_>) -> Result<Proposal, StrategyError> {
         if self.budget.is_none() {
-            self.budget = ctx.budget().cloned();
+            // The cost model with the budgets: a Pareto search places its
+            // architectures by it even without budgets.
+            self.budget = ctx.costs().cloned();
         }
         if let Some((p, line, what)) = self.next_queued(ctx) {
             self.awaits(&p, line, what);
@@ -1524,6 +1551,7 @@ mod tests {
             // pattern stays.
             let cheapest = entry(&crate::eval::cost::cheapest(Space::Nb201).to_text());
             assert!(a.cheaper_pattern(&cheapest).is_none());
+            assert!(a.is_cheapest(&cheapest) && !a.is_cheapest(&parent));
             a.cfg.decode_within_budget = false;
             assert!(a.cheaper_pattern(&parent).is_none());
         }

@@ -14,8 +14,10 @@ impl SekiAgent {
         let history = self.recent_history(line);
         // In a Pareto search, a direction along the front: cheaper at the
         // same accuracy, or more accurate at the same cost.
+        // Nothing is cheaper than the space's cheapest cell: from there,
+        // only more accurate.
         let direction = (self.objectives.len() >= 2).then(|| {
-            if ctx.rng.below(2) == 0 {
+            if ctx.rng.below(2) == 0 && !self.is_cheapest(&current) {
                 "cheaper"
             } else {
                 "more accurate"
