@@ -1270,6 +1270,7 @@ mod tests {
             .unwrap()
         };
         let mut a = agent();
+        a.cfg.undecided_insights = UndecidedInsights::Show;
         a.state.known.insights = vec![scored("u", "undecided"), scored("s", "supported")];
         let shown: Vec<String> = a
             .active_insights()
