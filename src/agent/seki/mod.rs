@@ -594,7 +594,7 @@ impl SekiAgent {
         }
         let b = self.budget.as_ref()?;
         let cost = b.model.cost(&self.space.parse(&e.arch).ok()?).ok()?;
-        let mut constraints = b.constraints.clone();
+        let mut constraints = b.constraints;
         let params = self.objectives.iter().find_map(|o| match o {
             crate::eval::Objective::Params => Some(true),
             crate::eval::Objective::Flops => Some(false),
