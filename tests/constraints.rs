@@ -187,32 +187,18 @@ fn a_pareto_search_returns_its_front_and_hypervolume() {
 #[test]
 fn the_agent_searches_the_front_and_a_cheaper_cell_is_cheaper() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = blind_config(d.path(), "");
-    let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
-        .current_dir(d.path())
-        .args(["--config", cfg.to_str().unwrap()])
-        .args([
-            "search",
-            "--strategy",
-            "seki",
-            "--space",
-            "nb201",
-            "--evaluator",
-            "nb201",
+    let s = blind_search(
+        d.path(),
+        "",
+        &[
             "--budget",
             "40",
             "--seed",
             "4",
             "--objectives",
             "accuracy:max,params:min",
-            "--kb-records",
-            "none",
-            "--run-dir",
-            "s",
-            "-q",
-            "--json",
-        ]));
-    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        ],
+    );
     assert_eq!(s["evaluations"], 40, "{s}");
     let journal = std::fs::read_to_string(d.path().join("s/journal.jsonl")).unwrap();
     let mut params = std::collections::HashMap::new();
@@ -260,6 +246,16 @@ fn the_agent_searches_the_front_and_a_cheaper_cell_is_cheaper() {
 /// A seki session on the score-blind stand-in (`extra`: more config) under
 /// 0.2 M parameters, 15 evaluations, in run folder `s`: its summary.
 fn blind_session(dir: &std::path::Path, extra: &str) -> serde_json::Value {
+    blind_search(
+        dir,
+        extra,
+        &["--budget", "15", "--seed", "2", "--max-params", "0.2M"],
+    )
+}
+
+/// A seki search on the score-blind stand-in (`extra`: more config;
+/// `args`: more flags) in run folder `s`: its summary.
+fn blind_search(dir: &std::path::Path, extra: &str, args: &[&str]) -> serde_json::Value {
     let cfg = blind_config(dir, extra);
     let out = ok(std::process::Command::new(env!("CARGO_BIN_EXE_seki"))
         .current_dir(dir)
@@ -272,19 +268,14 @@ fn blind_session(dir: &std::path::Path, extra: &str) -> serde_json::Value {
             "nb201",
             "--evaluator",
             "nb201",
-            "--budget",
-            "15",
-            "--seed",
-            "2",
-            "--max-params",
-            "0.2M",
             "--kb-records",
             "none",
             "--run-dir",
             "s",
             "-q",
             "--json",
-        ]));
+        ])
+        .args(args));
     serde_json::from_str(&out).unwrap()
 }
 

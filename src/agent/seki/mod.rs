@@ -1410,26 +1410,28 @@ mod tests {
         });
     }
 
-    /// A Pareto search refines along its front: the parent is a front
-    /// member (its cheap end too), never a dominated cell.
-    #[test]
-    fn a_pareto_search_picks_its_parents_from_the_whole_front() {
+    /// The NAS-Bench-201 cost model; `None` (the test is skipped) without
+    /// the table beside the checkout.
+    fn nb201_costs() -> Option<crate::eval::CostModel> {
         let table = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/benchmarks/nb201/nb201-cifar10.csv"
         );
         if !std::path::Path::new(table).exists() {
             eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
-            return;
+            return None;
         }
         let mut settings = crate::eval::EvaluatorConfig::default();
         settings.nb201.table = table.into();
-        let model = crate::eval::CostModel::for_evaluator(
-            crate::eval::EvaluatorKind::Nb201,
-            &settings,
-            false,
-        )
-        .unwrap();
+        crate::eval::CostModel::for_evaluator(crate::eval::EvaluatorKind::Nb201, &settings, false)
+            .ok()
+    }
+
+    /// A Pareto search refines along its front: the parent is a front
+    /// member (its cheap end too), never a dominated cell.
+    #[test]
+    fn a_pareto_search_picks_its_parents_from_the_whole_front() {
+        let Some(model) = nb201_costs() else { return };
         let mut a = agent().with_objectives(vec![
             crate::eval::Objective::Accuracy,
             crate::eval::Objective::Params,
@@ -1484,22 +1486,7 @@ mod tests {
     #[test]
     fn a_cheaper_self_evolution_is_decoded_under_the_parents_cost() {
         use crate::llm::constrain::RegexDfa;
-        let table = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/benchmarks/nb201/nb201-cifar10.csv"
-        );
-        if !std::path::Path::new(table).exists() {
-            eprintln!("skipped: no NAS-Bench-201 table beside the checkout");
-            return;
-        }
-        let mut settings = crate::eval::EvaluatorConfig::default();
-        settings.nb201.table = table.into();
-        let model = crate::eval::CostModel::for_evaluator(
-            crate::eval::EvaluatorKind::Nb201,
-            &settings,
-            false,
-        )
-        .unwrap();
+        let Some(model) = nb201_costs() else { return };
         let entry = |arch: &str| PoolEntry {
             id: "p".into(),
             arch: arch.into(),
