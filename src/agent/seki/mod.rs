@@ -595,12 +595,7 @@ impl SekiAgent {
         let b = self.budget.as_ref()?;
         let cost = b.model.cost(&self.space.parse(&e.arch).ok()?).ok()?;
         let mut constraints = b.constraints;
-        let params = self.objectives.iter().find_map(|o| match o {
-            crate::eval::Objective::Params => Some(true),
-            crate::eval::Objective::Flops => Some(false),
-            _ => None,
-        })?;
-        let (slot, figure) = if params {
+        let (slot, figure) = if self.params_axis()? {
             (&mut constraints.max_params, cost.params as f64)
         } else {
             (&mut constraints.max_flops, cost.flops as f64)
@@ -629,14 +624,22 @@ impl SekiAgent {
         ) else {
             return false;
         };
-        self.objectives
-            .iter()
-            .find_map(|o| match o {
-                crate::eval::Objective::Params => Some(this.params <= floor.params),
-                crate::eval::Objective::Flops => Some(this.flops <= floor.flops),
-                _ => None,
-            })
-            .unwrap_or(false)
+        match self.params_axis() {
+            Some(true) => this.params <= floor.params,
+            Some(false) => this.flops <= floor.flops,
+            None => false,
+        }
+    }
+
+    /// The search's first objective of parameters or FLOPs, the one
+    /// "cheaper" refers to: `Some(true)` parameters, `Some(false)` FLOPs,
+    /// `None` neither (latency alone, or accuracy alone).
+    fn params_axis(&self) -> Option<bool> {
+        self.objectives.iter().find_map(|o| match o {
+            crate::eval::Objective::Params => Some(true),
+            crate::eval::Objective::Flops => Some(false),
+            _ => None,
+        })
     }
 
     /// Work on the Pareto front of `objectives` (two or three): the
