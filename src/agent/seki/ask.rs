@@ -75,12 +75,8 @@ impl SekiAgent {
     /// The pattern of an architecture reply: `agent.candidates` cells of the
     /// space's notation, each within the budgets where the space's costs
     /// allow decoding to enforce them (NAS-Bench-201's parameters and
-    /// FLOPs), so that no reply is refused for its cost; narrower while a
-    /// Pareto search asks for a cheaper cell.
+    /// FLOPs), so that no reply is refused for its cost.
     pub(super) fn reply_pattern(&self) -> String {
-        if let Some(p) = &self.narrow {
-            return p.clone();
-        }
         let n = self.candidates();
         self.budget
             .as_ref()
@@ -163,13 +159,16 @@ impl SekiAgent {
     }
 
     /// Ask for an architecture, repairing and re-asking as configured, and
-    /// falling back to a mutation of `parent`.
+    /// falling back to a mutation of `parent`. `pattern`: a reply
+    /// constraint narrower than the session's (a Pareto search's cheaper
+    /// cell), if any.
     pub(super) fn ask_arch(
         &mut self,
         ctx: &mut Context<'_>,
         stage: Stage,
         mut messages: Vec<Message>,
         parent: Option<String>,
+        pattern: Option<String>,
     ) -> Result<Proposal, StrategyError> {
         let (model, temperature) = self.model_for(stage);
         let step = format!("{}_arch", stage.name());
@@ -187,7 +186,8 @@ impl SekiAgent {
                 max_tokens: self.cfg.max_tokens_arch,
                 constrained: true,
             };
-            let resp = self.chat(ctx, call, &messages)?;
+            let resp =
+                self.chat_with(ctx, call, &messages, pattern.clone().map(Constraint::Regex))?;
             // Every architecture of the reply, in order: the seen ones are
             // duplicates, the first novel one is proposed and the other novel
             // ones wait their turn.

@@ -216,10 +216,6 @@ pub struct SekiAgent {
     /// In a session with fidelity rungs: which rung the scores shown are
     /// from, in words.
     fidelity: Option<String>,
-    /// The reply pattern of the architecture being asked for when it is
-    /// narrower than the session's (a Pareto search's "cheaper"
-    /// self-evolution: cells under the parent's cost).
-    narrow: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -325,7 +321,6 @@ impl SekiAgent {
             refused: None,
             objectives: Vec::new(),
             fidelity: None,
-            narrow: None,
         })
     }
 

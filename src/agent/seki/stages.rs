@@ -45,12 +45,16 @@ impl SekiAgent {
         messages.push(Message::user(self.render("evolution_arch", vars)?));
         // Asked for a cheaper cell, the model can only write one: replies
         // are decoded under the parent's cost (the budget's pattern).
-        self.narrow = direction
+        let pattern = direction
             .filter(|d| *d == "cheaper")
             .and_then(|_| self.cheaper_pattern(&current));
-        let p = self.ask_arch(ctx, Stage::Evolution, messages, Some(current.arch.clone()));
-        self.narrow = None;
-        let p = p?;
+        let p = self.ask_arch(
+            ctx,
+            Stage::Evolution,
+            messages,
+            Some(current.arch.clone()),
+            pattern,
+        )?;
         Ok((
             p,
             Pending::Evolution {
@@ -104,7 +108,7 @@ impl SekiAgent {
         }));
         messages.push(Message::user(self.render("inspiration_arch", vars)?));
         let parent = samples.first().map(|s| s.arch.clone());
-        let p = self.ask_arch(ctx, Stage::Inspiration, messages, parent)?;
+        let p = self.ask_arch(ctx, Stage::Inspiration, messages, parent, None)?;
         Ok((p, Pending::Inspiration { insights: ids }))
     }
 
